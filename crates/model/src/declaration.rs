@@ -1,0 +1,101 @@
+//! A pipeline as its author declares it: stages of actions, artifacts, the artifact store.
+
+use crate::action_type::ActionTypeId;
+use std::collections::BTreeMap;
+
+/// A whole pipeline declaration (CodePipeline's `PipelineDeclaration`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PipelineDeclaration {
+    pub name: String,
+    pub role_arn: String,
+    pub artifact_store: Option<ArtifactStore>,
+    /// Per-region artifact stores, for cross-region actions; exclusive with `artifact_store`.
+    pub artifact_stores: BTreeMap<String, ArtifactStore>,
+    pub stages: Vec<StageDeclaration>,
+    /// Assigned by the service: 1 on create, +1 on every update.
+    pub version: i64,
+    /// `SUPERSEDED` (default), `QUEUED` or `PARALLEL`.
+    pub execution_mode: Option<String>,
+    /// `V1` or `V2`.
+    pub pipeline_type: Option<String>,
+    pub variables: Vec<PipelineVariable>,
+}
+
+/// Where a pipeline keeps its artifacts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ArtifactStore {
+    pub kind: String,
+    pub location: String,
+    pub encryption_key: Option<EncryptionKey>,
+}
+
+/// A customer-managed key that encrypts the artifact store.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EncryptionKey {
+    pub id: String,
+    pub kind: String,
+}
+
+/// A pipeline-level variable with its default.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PipelineVariable {
+    pub name: String,
+    pub default_value: Option<String>,
+    pub description: Option<String>,
+}
+
+/// One stage: a named list of actions.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StageDeclaration {
+    pub name: String,
+    pub blockers: Vec<BlockerDeclaration>,
+    pub actions: Vec<ActionDeclaration>,
+}
+
+/// A stage blocker (reserved by the API; only `Schedule` is defined).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BlockerDeclaration {
+    pub name: String,
+    pub kind: String,
+}
+
+/// An environment variable of a `Commands` action.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EnvironmentVariable {
+    pub name: String,
+    pub value: String,
+    pub kind: Option<String>,
+}
+
+/// One action of a stage.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ActionDeclaration {
+    pub name: String,
+    pub action_type_id: ActionTypeId,
+    /// 1 when the author leaves it out, as CodePipeline does.
+    pub run_order: i64,
+    pub configuration: BTreeMap<String, String>,
+    pub output_artifacts: Vec<String>,
+    pub input_artifacts: Vec<String>,
+    pub role_arn: Option<String>,
+    pub region: Option<String>,
+    pub namespace: Option<String>,
+    pub timeout_in_minutes: Option<i64>,
+    pub commands: Vec<String>,
+    pub output_variables: Vec<String>,
+    pub environment_variables: Vec<EnvironmentVariable>,
+}
+
+impl PipelineDeclaration {
+    /// Finds a stage by name.
+    pub fn stage(&self, name: &str) -> Option<&StageDeclaration> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+
+    /// Every action with the stage it belongs to, in declaration order.
+    pub fn actions(&self) -> impl Iterator<Item = (&StageDeclaration, &ActionDeclaration)> {
+        self.stages
+            .iter()
+            .flat_map(|s| s.actions.iter().map(move |a| (s, a)))
+    }
+}

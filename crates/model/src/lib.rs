@@ -1,0 +1,36 @@
+//! The vocabulary of Sluice: pipeline declarations, action types, the built-in action type
+//! catalog, limits, ARNs, and the validation that turns a declaration into a list of problems.
+//!
+//! Pure code: no IO, no clock, no async. Domain types are deliberately not `Serialize`; the wire
+//! and the store each have their own representations.
+
+pub mod action_type;
+pub mod arn;
+pub mod catalog;
+pub mod declaration;
+pub mod limits;
+pub mod secrets;
+pub mod validate;
+
+pub use action_type::{
+    ActionCategory, ActionOwner, ActionType, ActionTypeId, ActionTypeSettings, ArtifactDetails,
+    ConfigurationProperty, ConfigurationPropertyType,
+};
+pub use declaration::{
+    ActionDeclaration, ArtifactStore, BlockerDeclaration, EncryptionKey, EnvironmentVariable,
+    PipelineDeclaration, PipelineVariable, StageDeclaration,
+};
+pub use limits::Limits;
+pub use validate::{validate_pipeline, Problem, ProblemKind};
+
+/// The placeholder shown instead of a secret configuration value.
+pub const SECRET_MASK: &str = "****";
+
+/// True when `name` is a valid pipeline, stage or action name: 1–100 of `[A-Za-z0-9.@\-_]`.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '@' | '-' | '_'))
+}

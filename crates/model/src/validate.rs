@@ -1,0 +1,351 @@
+//! Every structural rule of the guide's Pipeline Structure Reference, Action Structure
+//! Requirements and Limits chapters. Validation never stops at the first problem: it returns
+//! them all, each with the kind that decides which AWS exception reports it.
+
+use crate::action_type::{ActionCategory, ActionOwner, ActionType};
+use crate::declaration::{ActionDeclaration, PipelineDeclaration, StageDeclaration};
+use crate::{is_valid_name, Limits};
+use std::collections::{BTreeMap, HashSet};
+
+/// Which part of the declaration a problem is in; it picks the exception type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The pipeline as a whole (`InvalidStructureException`).
+    Structure,
+    /// One stage (`InvalidStageDeclarationException`).
+    Stage,
+    /// One action (`InvalidActionDeclarationException`).
+    Action,
+    /// A stage blocker (`InvalidBlockerDeclarationException`).
+    Blocker,
+}
+
+/// One thing wrong with a declaration, worded to name what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, kind: ProblemKind, message: String) {
+        self.0.push(Problem { kind, message });
+    }
+}
+
+/// Checks `pipeline` against `limits`, resolving action types among `action_types` (the
+/// built-in catalog plus the account's custom types). An empty list means it is valid.
+pub fn validate_pipeline(
+    pipeline: &PipelineDeclaration,
+    limits: &Limits,
+    action_types: &[ActionType],
+) -> Vec<Problem> {
+    let mut p = Problems(Vec::new());
+    check_pipeline(pipeline, limits, &mut p);
+    let mut stage_names = HashSet::new();
+    for (index, stage) in pipeline.stages.iter().enumerate() {
+        if !stage_names.insert(stage.name.as_str()) {
+            p.push(
+                ProblemKind::Structure,
+                format!("Pipeline has more than one stage named '{}'", stage.name),
+            );
+        }
+        check_stage(stage, index == 0, limits, &mut p);
+        for action in &stage.actions {
+            check_action(stage, action, limits, action_types, &mut p);
+        }
+    }
+    check_artifact_flow(pipeline, &mut p);
+    p.0
+}
+
+fn check_pipeline(pipeline: &PipelineDeclaration, limits: &Limits, p: &mut Problems) {
+    use ProblemKind::Structure;
+    if !is_valid_name(&pipeline.name) {
+        p.push(
+            Structure,
+            format!("Pipeline name '{}' is not valid", pipeline.name),
+        );
+    }
+    let n = pipeline.stages.len();
+    if n < limits.min_stages_per_pipeline {
+        p.push(
+            Structure,
+            format!(
+                "Pipeline '{}' has {n} stage(s); a pipeline must contain at least {} stages",
+                pipeline.name, limits.min_stages_per_pipeline
+            ),
+        );
+    }
+    if n > limits.max_stages_per_pipeline {
+        p.push(
+            Structure,
+            format!(
+                "Pipeline '{}' has {n} stages; the limit is {}",
+                pipeline.name, limits.max_stages_per_pipeline
+            ),
+        );
+    }
+    match (
+        &pipeline.artifact_store,
+        pipeline.artifact_stores.is_empty(),
+    ) {
+        (None, true) => p.push(
+            Structure,
+            "Pipeline must declare an artifactStore or artifactStores".into(),
+        ),
+        (Some(_), false) => p.push(
+            Structure,
+            "Pipeline cannot declare both artifactStore and artifactStores".into(),
+        ),
+        _ => {}
+    }
+    if let Some(first) = pipeline.stages.first() {
+        if !first.actions.iter().any(|a| a.action_type_id.is_source()) {
+            p.push(
+                Structure,
+                format!(
+                    "The first stage '{}' must contain at least one source action",
+                    first.name
+                ),
+            );
+        }
+    }
+    let has_non_source = pipeline
+        .actions()
+        .any(|(_, a)| !a.action_type_id.is_source());
+    if !pipeline.stages.is_empty() && !has_non_source {
+        p.push(
+            Structure,
+            "At least one stage must contain an action that is not a source action".into(),
+        );
+    }
+}
+
+fn check_stage(stage: &StageDeclaration, is_first: bool, limits: &Limits, p: &mut Problems) {
+    use ProblemKind::{Blocker, Stage};
+    if !is_valid_name(&stage.name) {
+        p.push(Stage, format!("Stage name '{}' is not valid", stage.name));
+    }
+    let n = stage.actions.len();
+    if n < limits.min_actions_per_stage {
+        p.push(
+            Stage,
+            format!(
+                "Stage '{}' has {n} action(s); a stage must contain at least {}",
+                stage.name, limits.min_actions_per_stage
+            ),
+        );
+    }
+    if n > limits.max_actions_per_stage {
+        p.push(
+            Stage,
+            format!(
+                "Stage '{}' has {n} actions; the limit is {}",
+                stage.name, limits.max_actions_per_stage
+            ),
+        );
+    }
+    let mut names = HashSet::new();
+    for action in &stage.actions {
+        if !names.insert(action.name.as_str()) {
+            p.push(
+                Stage,
+                format!(
+                    "Stage '{}' has more than one action named '{}'",
+                    stage.name, action.name
+                ),
+            );
+        }
+        let id = &action.action_type_id;
+        if is_first && id.is_approval() {
+            p.push(
+                Stage,
+                format!(
+                    "Approval action '{}' cannot be in the source stage '{}'",
+                    action.name, stage.name
+                ),
+            );
+        } else if is_first && !id.is_source() {
+            p.push(
+                Stage,
+                format!(
+                    "The first stage '{}' can only contain source actions, but action '{}' is a {} action",
+                    stage.name, action.name, id.category
+                ),
+            );
+        } else if !is_first && id.is_source() {
+            p.push(
+                Stage,
+                format!(
+                    "Source action '{}' is in stage '{}'; only the first stage may contain source actions",
+                    action.name, stage.name
+                ),
+            );
+        }
+    }
+    let mut blockers = HashSet::new();
+    for blocker in &stage.blockers {
+        if !blockers.insert(blocker.name.as_str()) {
+            p.push(
+                Blocker,
+                format!(
+                    "Stage '{}' has more than one blocker named '{}'",
+                    stage.name, blocker.name
+                ),
+            );
+        }
+    }
+}
+
+fn check_action(
+    stage: &StageDeclaration,
+    action: &ActionDeclaration,
+    limits: &Limits,
+    action_types: &[ActionType],
+    p: &mut Problems,
+) {
+    use ProblemKind::Action;
+    let at = format!("Action '{}' in stage '{}'", action.name, stage.name);
+    if !is_valid_name(&action.name) {
+        p.push(Action, format!("{at}: the action name is not valid"));
+    }
+    if action.run_order < 1 || action.run_order > limits.max_run_order {
+        p.push(
+            Action,
+            format!(
+                "{at}: runOrder {} is outside the range 1 to {}",
+                action.run_order, limits.max_run_order
+            ),
+        );
+    }
+    let id = &action.action_type_id;
+    if ActionOwner::parse(&id.owner).is_none() {
+        p.push(
+            Action,
+            format!(
+                "{at}: owner '{}' is not one of AWS, ThirdParty, Custom",
+                id.owner
+            ),
+        );
+        return;
+    }
+    if ActionCategory::parse(&id.category).is_none() {
+        p.push(
+            Action,
+            format!("{at}: category '{}' is not valid", id.category),
+        );
+        return;
+    }
+    let Some(action_type) = action_types.iter().find(|t| &t.id == id) else {
+        p.push(Action, format!("{at}: action type {id} does not exist"));
+        return;
+    };
+    for property in &action_type.configuration_properties {
+        if property.required && !action.configuration.contains_key(&property.name) {
+            p.push(
+                Action,
+                format!("{at} is missing required configuration '{}'", property.name),
+            );
+        }
+    }
+    for name in action.configuration.keys() {
+        if action_type.property(name).is_none() {
+            p.push(
+                Action,
+                format!("{at} has unknown configuration '{name}' for action type {id}"),
+            );
+        }
+    }
+    if id.provider == "Commands" && action.commands.is_empty() {
+        p.push(
+            Action,
+            format!("{at}: a Commands action must declare commands"),
+        );
+    }
+    for (direction, names, limits) in [
+        (
+            "input",
+            &action.input_artifacts,
+            action_type.input_artifact_details,
+        ),
+        (
+            "output",
+            &action.output_artifacts,
+            action_type.output_artifact_details,
+        ),
+    ] {
+        let n = names.len() as i64;
+        if n < limits.minimum_count || n > limits.maximum_count {
+            let expected = if limits.minimum_count == limits.maximum_count {
+                format!("{}", limits.minimum_count)
+            } else {
+                format!("{} to {}", limits.minimum_count, limits.maximum_count)
+            };
+            p.push(
+                Action,
+                format!(
+                    "{at} has {n} {direction} artifact(s); action type {id} requires {expected}"
+                ),
+            );
+        }
+    }
+}
+
+/// Every output artifact name is unique in the pipeline, and every input artifact is the
+/// output of an action that runs before (an earlier stage, or a lower `runOrder` in the same one).
+fn check_artifact_flow(pipeline: &PipelineDeclaration, p: &mut Problems) {
+    use ProblemKind::Structure;
+    let mut producers: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    for stage in &pipeline.stages {
+        for action in &stage.actions {
+            for name in &action.output_artifacts {
+                if let Some((other_stage, other_action)) =
+                    producers.insert(name.as_str(), (&stage.name, &action.name))
+                {
+                    p.push(
+                        Structure,
+                        format!(
+                            "Output artifact '{name}' of action '{}' in stage '{}' is already produced by action '{other_action}' in stage '{other_stage}'; output artifact names must be unique within a pipeline",
+                            action.name, stage.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let mut available: HashSet<&str> = HashSet::new();
+    for stage in &pipeline.stages {
+        let mut orders: Vec<i64> = stage.actions.iter().map(|a| a.run_order).collect();
+        orders.sort_unstable();
+        orders.dedup();
+        for order in orders {
+            let group: Vec<&ActionDeclaration> = stage
+                .actions
+                .iter()
+                .filter(|a| a.run_order == order)
+                .collect();
+            for action in &group {
+                for name in &action.input_artifacts {
+                    if !available.contains(name.as_str()) {
+                        p.push(
+                            Structure,
+                            format!(
+                                "Input artifact '{name}' of action '{}' in stage '{}' is not declared as an output artifact of any preceding action",
+                                action.name, stage.name
+                            ),
+                        );
+                    }
+                }
+            }
+            for action in group {
+                available.extend(action.output_artifacts.iter().map(String::as_str));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
