@@ -1,1 +1,88 @@
-//! placeholder
+//! Storage for Sluice: narrow traits per table, the record types they persist, and the one
+//! conformance suite every backend runs (`conformance`, behind the feature of that name).
+//!
+//! Each trait method is one transaction: it either commits all it writes or none of it, and
+//! returns only after the commit is durable. The `service` crate sees only these traits.
+
+mod declaration_doc;
+pub mod error;
+pub mod records;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use declaration_doc::{ActionTypeDoc, DeclarationDoc};
+pub use error::Error;
+pub use records::*;
+
+use async_trait::async_trait;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Pipelines: the head row, every version, and the stage transitions.
+#[async_trait]
+pub trait PipelineStore: Send + Sync {
+    /// Inserts version 1 of a new pipeline with its tags. Fails with `NameInUse` when the
+    /// name is taken and `LimitExceeded` when the account already has `max_pipelines`.
+    async fn create_pipeline(&self, new: &NewPipeline, max_pipelines: usize) -> Result<()>;
+
+    /// The latest version, or the given one.
+    async fn get_pipeline(&self, name: &str, version: Option<i64>) -> Result<Option<PipelineRecord>>;
+
+    /// Stores `declaration` as version `expected_version + 1`; `VersionConflict` when the
+    /// latest version is no longer `expected_version`, `NotFound` when the pipeline is gone.
+    async fn update_pipeline(
+        &self,
+        name: &str,
+        expected_version: i64,
+        declaration: &DeclarationDoc,
+        updated_ms: i64,
+    ) -> Result<PipelineRecord>;
+
+    /// Deletes the pipeline with all its versions, transitions and tags; false if absent.
+    async fn delete_pipeline(&self, name: &str) -> Result<bool>;
+
+    /// Pipelines ordered by name, strictly after `after` when given, at most `limit`.
+    async fn list_pipelines(&self, after: Option<&str>, limit: usize) -> Result<Vec<PipelineSummary>>;
+
+    /// Records a transition's state; `NotFound` when the pipeline is gone.
+    async fn set_transition(&self, transition: &TransitionRecord) -> Result<()>;
+
+    /// Every recorded transition of a pipeline (stages never changed have none).
+    async fn transitions(&self, pipeline: &str) -> Result<Vec<TransitionRecord>>;
+}
+
+/// Custom action types. A deleted type keeps a tombstone so its identity is never reused.
+#[async_trait]
+pub trait ActionTypeStore: Send + Sync {
+    /// Creates the type with its tags; `AlreadyExists` if it exists, `Deleted` if a
+    /// tombstone holds its identity, `LimitExceeded` past `max_types`.
+    async fn create_action_type(&self, new: &ActionTypeRecord, tags: &[Tag], max_types: usize) -> Result<()>;
+    async fn get_action_type(&self, id: &ActionTypeKey) -> Result<Option<ActionTypeRecord>>;
+    /// Marks the type deleted and drops its tags; false if there was no live type.
+    async fn delete_action_type(&self, id: &ActionTypeKey) -> Result<bool>;
+    /// Every live custom type, ordered by identity.
+    async fn list_action_types(&self) -> Result<Vec<ActionTypeRecord>>;
+}
+
+/// Tags of any resource, keyed by its ARN.
+#[async_trait]
+pub trait TagStore: Send + Sync {
+    async fn tags(&self, resource_arn: &str) -> Result<Vec<Tag>>;
+    /// Adds or overwrites tags; `LimitExceeded` if the resource would have more than `max_tags`.
+    async fn tag_resource(&self, resource_arn: &str, tags: &[Tag], max_tags: usize) -> Result<()>;
+    async fn untag_resource(&self, resource_arn: &str, keys: &[String]) -> Result<()>;
+}
+
+/// Access keys that name a caller.
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    /// Inserts the key unless one with the same id exists; returns the stored key.
+    async fn ensure_access_key(&self, key: &AccessKeyRecord) -> Result<AccessKeyRecord>;
+    async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>>;
+}
+
+/// Everything a backend provides.
+pub trait Store: PipelineStore + ActionTypeStore + TagStore + CredentialStore {}
+
+impl<T: PipelineStore + ActionTypeStore + TagStore + CredentialStore> Store for T {}

@@ -1,0 +1,44 @@
+//! Numbered migrations, applied in order at open inside one transaction each. A database
+//! whose schema is newer than the last migration this binary knows is refused.
+
+use sluice_store::{Error, Result};
+use sqlx::{Row, SqlitePool};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+
+/// The schema version this binary brings a database to.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+fn backend(e: sqlx::Error) -> Error {
+    Error::Backend(e.to_string())
+}
+
+pub async fn run(pool: &SqlitePool) -> Result<()> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY NOT NULL, applied_ms INTEGER NOT NULL)")
+        .execute(pool)
+        .await
+        .map_err(backend)?;
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        .fetch_one(pool)
+        .await
+        .map_err(backend)?
+        .get(0);
+    if current > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            found: current,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let mut tx = pool.begin().await.map_err(backend)?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(backend)?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES (?, strftime('%s','now') * 1000)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        tracing::info!(version, "applied migration");
+    }
+    Ok(())
+}
