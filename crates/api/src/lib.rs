@@ -1,1 +1,77 @@
-//! placeholder
+//! The CodePipeline JSON 1.1 protocol over HTTP: `POST /` with
+//! `X-Amz-Target: CodePipeline_20150709.<Operation>`, dispatched once over the generated
+//! `Operation` enum, decoded and checked against botocore's shapes, answered with the model's
+//! output shapes or an error `{"__type", "message"}` of the operation's documented type.
+
+mod caller;
+mod convert;
+mod dispatch;
+pub use dispatch::IMPLEMENTED;
+mod error;
+mod handlers;
+
+pub use error::ApiError;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use sluice_service::Sluice;
+
+/// The media type of every request and response body.
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// The routes of the CodePipeline API.
+pub fn routes(sluice: Sluice) -> Router {
+    Router::new().route("/", post(handle)).with_state(sluice)
+}
+
+/// A fresh request id, as AWS returns in `x-amzn-RequestId`.
+fn request_id() -> String {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        // Request ids only need to be unique enough to correlate logs.
+        b = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos().to_le_bytes())
+            .unwrap_or_default();
+    }
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+async fn handle(State(sluice): State<Sluice>, headers: HeaderMap, body: Bytes) -> Response {
+    let request_id = request_id();
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let result = dispatch::dispatch(&sluice, target, &headers, &body).await;
+    let (status, body) = match result {
+        Ok(body) => (StatusCode::OK, body),
+        Err(err) => {
+            if err.status == StatusCode::INTERNAL_SERVER_ERROR {
+                tracing::error!(%request_id, target, cause = %err.message, "internal failure");
+            } else {
+                tracing::debug!(%request_id, target, code = err.code, "request refused");
+            }
+            (err.status, err.body(&request_id).into_bytes())
+        }
+    };
+    let mut response = (status, body).into_response();
+    let h = response.headers_mut();
+    h.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    response
+}

@@ -1,1 +1,100 @@
-fn main() {}
+//! The one binary: `sluice serve` runs everything on the embedded default. This is the only
+//! place that reads the environment and config files and chooses a store backend.
+
+mod bootstrap;
+mod config;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use sluice_service::{Sluice, SystemClock};
+use sluice_store_sqlite::SqliteStore;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Self-hosted continuous delivery that speaks the CodePipeline API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server on the embedded default (SQLite and artifacts in the data dir).
+    Serve(config::ServeArgs),
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let options = config::resolve(args)?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve(options))
+        }
+    }
+}
+
+async fn serve(options: config::ServeOptions) -> Result<()> {
+    std::fs::create_dir_all(&options.data_dir)
+        .with_context(|| format!("creating the data dir {}", options.data_dir.display()))?;
+    let db = options.data_dir.join("sluice.db");
+    let store = SqliteStore::open(&db)
+        .await
+        .with_context(|| format!("opening the database {}", db.display()))?;
+    let service_options = sluice_service::Options {
+        region: options.region.clone(),
+        account_id: options.account_id.clone(),
+        limits: sluice_model::Limits::default(),
+        token_key: bootstrap::token_key(&options.data_dir)?,
+    };
+    let sluice = Sluice::new(
+        Arc::new(store.clone()),
+        Arc::new(SystemClock),
+        service_options,
+    );
+    bootstrap::root_credentials(&sluice, &options).await?;
+    let listener = tokio::net::TcpListener::bind(&options.listen)
+        .await
+        .with_context(|| format!("binding {}", options.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %options.data_dir.display(), "sluice is serving; GET /healthz answers once ready");
+    eprintln!("sluice listening on http://{addr}");
+    sluice_server::run(listener, shutdown_signal(), sluice).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

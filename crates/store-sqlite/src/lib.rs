@@ -13,7 +13,9 @@ use sluice_store::{
     DeclarationDoc, Error, NewPipeline, PipelineRecord, PipelineStore, PipelineSummary, Result,
     Tag, TagStore, TransitionRecord,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::Row;
 use std::path::Path;
 use std::time::Duration;
@@ -68,11 +70,7 @@ impl SqliteStore {
     }
 }
 
-async fn insert_tags(
-    tx: &mut sqlx::SqliteConnection,
-    arn: &str,
-    tags: &[Tag],
-) -> Result<()> {
+async fn insert_tags(tx: &mut sqlx::SqliteConnection, arn: &str, tags: &[Tag]) -> Result<()> {
     for tag in tags {
         sqlx::query("INSERT INTO tags (resource_arn, key, value) VALUES (?, ?, ?) ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value")
             .bind(arn)
@@ -129,7 +127,11 @@ impl PipelineStore for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn get_pipeline(&self, name: &str, version: Option<i64>) -> Result<Option<PipelineRecord>> {
+    async fn get_pipeline(
+        &self,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<PipelineRecord>> {
         let row = sqlx::query(
             "SELECT p.name, p.arn, v.version, v.declaration, p.created_ms, v.written_ms
              FROM pipelines p JOIN pipeline_versions v ON v.name = p.name
@@ -225,7 +227,11 @@ impl PipelineStore for SqliteStore {
         Ok(true)
     }
 
-    async fn list_pipelines(&self, after: Option<&str>, limit: usize) -> Result<Vec<PipelineSummary>> {
+    async fn list_pipelines(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PipelineSummary>> {
         let rows = sqlx::query(
             "SELECT name, version, created_ms, updated_ms, execution_mode, pipeline_type FROM pipelines
              WHERE ? IS NULL OR name > ? ORDER BY name LIMIT ?",
@@ -282,7 +288,12 @@ impl PipelineStore for SqliteStore {
 
 #[async_trait]
 impl ActionTypeStore for SqliteStore {
-    async fn create_action_type(&self, new: &ActionTypeRecord, tags: &[Tag], max_types: usize) -> Result<()> {
+    async fn create_action_type(
+        &self,
+        new: &ActionTypeRecord,
+        tags: &[Tag],
+        max_types: usize,
+    ) -> Result<()> {
         let k = &new.key;
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let existing = sqlx::query(
@@ -295,10 +306,17 @@ impl ActionTypeStore for SqliteStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(backend)?;
-        let what = format!("action type {}/{}/{}/{}", k.owner, k.category, k.provider, k.version);
+        let what = format!(
+            "action type {}/{}/{}/{}",
+            k.owner, k.category, k.provider, k.version
+        );
         if let Some(row) = existing {
             let deleted: bool = row.get(0);
-            return Err(if deleted { Error::Deleted(what) } else { Error::AlreadyExists(what) });
+            return Err(if deleted {
+                Error::Deleted(what)
+            } else {
+                Error::AlreadyExists(what)
+            });
         }
         let count: i64 = sqlx::query("SELECT COUNT(*) FROM action_types WHERE deleted = 0")
             .fetch_one(&mut *tx)
@@ -386,7 +404,10 @@ impl TagStore for SqliteStore {
             .map_err(backend)?;
         Ok(rows
             .iter()
-            .map(|r| Tag { key: r.get(0), value: r.get(1) })
+            .map(|r| Tag {
+                key: r.get(0),
+                value: r.get(1),
+            })
             .collect())
     }
 
@@ -462,7 +483,9 @@ mod tests {
     #[tokio::test]
     async fn sqlite_passes_the_store_conformance_suite() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("sluice.db")).await.expect("open");
+        let store = SqliteStore::open(&dir.path().join("sluice.db"))
+            .await
+            .expect("open");
         sluice_store::conformance::run_all(&store).await;
     }
 
@@ -490,6 +513,10 @@ mod tests {
         store.create_pipeline(&new, 10).await.expect("create");
         drop(store);
         let store = SqliteStore::open(&path).await.expect("reopen");
-        assert!(store.get_pipeline("Durable", None).await.expect("get").is_some());
+        assert!(store
+            .get_pipeline("Durable", None)
+            .await
+            .expect("get")
+            .is_some());
     }
 }

@@ -31,7 +31,10 @@ pub async fn run(pool: &SqlitePool) -> Result<()> {
     }
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         let mut tx = pool.begin().await.map_err(backend)?;
-        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(backend)?;
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES (?, strftime('%s','now') * 1000)")
             .bind(version)
             .execute(&mut *tx)

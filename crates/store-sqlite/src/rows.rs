@@ -66,4 +66,3 @@ pub fn access_key(r: &SqliteRow) -> AccessKeyRecord {
         created_ms: r.get(3),
     }
 }
-

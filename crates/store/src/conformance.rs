@@ -52,7 +52,10 @@ async fn pipeline_names_are_unique<S: Store>(store: &S) {
     let p = sample_pipeline("unique");
     store.create_pipeline(&p, 1000).await.expect("create");
     let again = store.create_pipeline(&p, 1000).await;
-    assert!(matches!(again, Err(Error::NameInUse(_))), "pipeline_names_are_unique: {again:?}");
+    assert!(
+        matches!(again, Err(Error::NameInUse(_))),
+        "pipeline_names_are_unique: {again:?}"
+    );
     store.delete_pipeline("unique").await.expect("delete");
 }
 
@@ -65,20 +68,41 @@ async fn every_version_stays_readable<S: Store>(store: &S) {
         .expect("update");
     assert_eq!(v2.version, 2);
     assert_eq!(v2.declaration.version(), 2);
-    let latest = store.get_pipeline("versions", None).await.expect("get").expect("exists");
-    assert_eq!((latest.version, latest.updated_ms, latest.created_ms), (2, 2_000, 1_000));
-    let first = store.get_pipeline("versions", Some(1)).await.expect("get").expect("v1");
+    let latest = store
+        .get_pipeline("versions", None)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        (latest.version, latest.updated_ms, latest.created_ms),
+        (2, 2_000, 1_000)
+    );
+    let first = store
+        .get_pipeline("versions", Some(1))
+        .await
+        .expect("get")
+        .expect("v1");
     assert_eq!((first.version, first.updated_ms), (1, 1_000));
-    assert!(store.get_pipeline("versions", Some(3)).await.expect("get").is_none());
+    assert!(store
+        .get_pipeline("versions", Some(3))
+        .await
+        .expect("get")
+        .is_none());
     store.delete_pipeline("versions").await.expect("delete");
 }
 
 async fn update_with_a_stale_version_is_refused<S: Store>(store: &S) {
     let p = sample_pipeline("stale");
     store.create_pipeline(&p, 1000).await.expect("create");
-    store.update_pipeline("stale", 1, &p.declaration, 2).await.expect("update");
+    store
+        .update_pipeline("stale", 1, &p.declaration, 2)
+        .await
+        .expect("update");
     let stale = store.update_pipeline("stale", 1, &p.declaration, 3).await;
-    assert!(matches!(stale, Err(Error::VersionConflict { .. })), "{stale:?}");
+    assert!(
+        matches!(stale, Err(Error::VersionConflict { .. })),
+        "{stale:?}"
+    );
     let missing = store.update_pipeline("missing", 1, &p.declaration, 3).await;
     assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
     store.delete_pipeline("stale").await.expect("delete");
@@ -86,11 +110,26 @@ async fn update_with_a_stale_version_is_refused<S: Store>(store: &S) {
 
 async fn list_is_ordered_and_pages_after_a_name<S: Store>(store: &S) {
     for name in ["c", "a", "b"] {
-        store.create_pipeline(&sample_pipeline(name), 1000).await.expect("create");
+        store
+            .create_pipeline(&sample_pipeline(name), 1000)
+            .await
+            .expect("create");
     }
-    let all: Vec<String> = store.list_pipelines(None, 10).await.expect("list").into_iter().map(|s| s.name).collect();
+    let all: Vec<String> = store
+        .list_pipelines(None, 10)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     assert_eq!(all, ["a", "b", "c"]);
-    let page: Vec<String> = store.list_pipelines(Some("a"), 1).await.expect("list").into_iter().map(|s| s.name).collect();
+    let page: Vec<String> = store
+        .list_pipelines(Some("a"), 1)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     assert_eq!(page, ["b"]);
     for name in ["a", "b", "c"] {
         store.delete_pipeline(name).await.expect("delete");
@@ -115,24 +154,46 @@ async fn delete_removes_versions_transitions_and_tags<S: Store>(store: &S) {
         .expect("transition");
     assert!(store.delete_pipeline("gone").await.expect("delete"));
     assert!(!store.delete_pipeline("gone").await.expect("delete twice"));
-    assert!(store.get_pipeline("gone", Some(1)).await.expect("get").is_none());
+    assert!(store
+        .get_pipeline("gone", Some(1))
+        .await
+        .expect("get")
+        .is_none());
     assert!(store.tags(&p.arn).await.expect("tags").is_empty());
     // A new pipeline of the same name starts afresh at version 1 with no transitions.
     store.create_pipeline(&p, 1000).await.expect("recreate");
-    assert!(store.transitions("gone").await.expect("transitions").is_empty());
-    assert_eq!(store.get_pipeline("gone", None).await.expect("get").expect("exists").version, 1);
+    assert!(store
+        .transitions("gone")
+        .await
+        .expect("transitions")
+        .is_empty());
+    assert_eq!(
+        store
+            .get_pipeline("gone", None)
+            .await
+            .expect("get")
+            .expect("exists")
+            .version,
+        1
+    );
     store.delete_pipeline("gone").await.expect("delete");
 }
 
 async fn pipeline_count_limit_is_enforced<S: Store>(store: &S) {
-    store.create_pipeline(&sample_pipeline("one"), 1).await.expect("create");
+    store
+        .create_pipeline(&sample_pipeline("one"), 1)
+        .await
+        .expect("create");
     let second = store.create_pipeline(&sample_pipeline("two"), 1).await;
     assert!(matches!(second, Err(Error::LimitExceeded(_))), "{second:?}");
     store.delete_pipeline("one").await.expect("delete");
 }
 
 async fn transitions_are_upserted<S: Store>(store: &S) {
-    store.create_pipeline(&sample_pipeline("t"), 1000).await.expect("create");
+    store
+        .create_pipeline(&sample_pipeline("t"), 1000)
+        .await
+        .expect("create");
     let mut t = TransitionRecord {
         pipeline: "t".into(),
         stage: "Beta".into(),
@@ -149,7 +210,10 @@ async fn transitions_are_upserted<S: Store>(store: &S) {
     let all = store.transitions("t").await.expect("transitions");
     assert_eq!(all, vec![t.clone()]);
     t.pipeline = "absent".into();
-    assert!(matches!(store.set_transition(&t).await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        store.set_transition(&t).await,
+        Err(Error::NotFound(_))
+    ));
     store.delete_pipeline("t").await.expect("delete");
 }
 
@@ -166,28 +230,69 @@ async fn deleted_action_type_identity_is_never_reused<S: Store>(store: &S) {
         definition: ActionTypeDoc::from(&t),
         created_ms: 1,
     };
-    let tags = [Tag { key: "k".into(), value: "v".into() }];
-    store.create_action_type(&record, &tags, 10).await.expect("create");
-    let read = store.get_action_type(&record.key).await.expect("get").expect("exists");
+    let tags = [Tag {
+        key: "k".into(),
+        value: "v".into(),
+    }];
+    store
+        .create_action_type(&record, &tags, 10)
+        .await
+        .expect("create");
+    let read = store
+        .get_action_type(&record.key)
+        .await
+        .expect("get")
+        .expect("exists");
     assert_eq!(read.definition.to_model(&read.key), t);
-    assert!(matches!(store.create_action_type(&record, &[], 10).await, Err(Error::AlreadyExists(_))));
+    assert!(matches!(
+        store.create_action_type(&record, &[], 10).await,
+        Err(Error::AlreadyExists(_))
+    ));
     assert_eq!(store.list_action_types().await.expect("list").len(), 1);
     assert!(store.delete_action_type(&record.key).await.expect("delete"));
-    assert!(store.get_action_type(&record.key).await.expect("get").is_none());
-    assert!(matches!(store.create_action_type(&record, &[], 10).await, Err(Error::Deleted(_))));
+    assert!(store
+        .get_action_type(&record.key)
+        .await
+        .expect("get")
+        .is_none());
+    assert!(matches!(
+        store.create_action_type(&record, &[], 10).await,
+        Err(Error::Deleted(_))
+    ));
     assert!(store.list_action_types().await.expect("list").is_empty());
 }
 
 async fn tag_limit_is_enforced_atomically<S: Store>(store: &S) {
     let p = sample_pipeline("tags");
     store.create_pipeline(&p, 1000).await.expect("create");
-    let many: Vec<Tag> = (0..3).map(|i| Tag { key: format!("k{i}"), value: "v".into() }).collect();
+    let many: Vec<Tag> = (0..3)
+        .map(|i| Tag {
+            key: format!("k{i}"),
+            value: "v".into(),
+        })
+        .collect();
     let over = store.tag_resource(&p.arn, &many, 3).await;
     assert!(matches!(over, Err(Error::LimitExceeded(_))), "{over:?}");
-    assert_eq!(store.tags(&p.arn).await.expect("tags").len(), 1, "nothing of a refused call is kept");
-    store.tag_resource(&p.arn, &many[..2], 3).await.expect("tag");
-    store.untag_resource(&p.arn, &["team".into(), "k0".into()]).await.expect("untag");
-    let left: Vec<String> = store.tags(&p.arn).await.expect("tags").into_iter().map(|t| t.key).collect();
+    assert_eq!(
+        store.tags(&p.arn).await.expect("tags").len(),
+        1,
+        "nothing of a refused call is kept"
+    );
+    store
+        .tag_resource(&p.arn, &many[..2], 3)
+        .await
+        .expect("tag");
+    store
+        .untag_resource(&p.arn, &["team".into(), "k0".into()])
+        .await
+        .expect("untag");
+    let left: Vec<String> = store
+        .tags(&p.arn)
+        .await
+        .expect("tags")
+        .into_iter()
+        .map(|t| t.key)
+        .collect();
     assert_eq!(left, ["k1"]);
     store.delete_pipeline("tags").await.expect("delete");
 }
@@ -200,8 +305,14 @@ async fn access_keys_are_inserted_once<S: Store>(store: &S) {
         created_ms: 1,
     };
     store.ensure_access_key(&key).await.expect("insert");
-    let second = AccessKeyRecord { secret_access_key: "second".into(), ..key.clone() };
+    let second = AccessKeyRecord {
+        secret_access_key: "second".into(),
+        ..key.clone()
+    };
     assert_eq!(store.ensure_access_key(&second).await.expect("again"), key);
-    assert_eq!(store.find_access_key("AKIAEXAMPLE").await.expect("find"), Some(key));
+    assert_eq!(
+        store.find_access_key("AKIAEXAMPLE").await.expect("find"),
+        Some(key)
+    );
     assert_eq!(store.find_access_key("nope").await.expect("find"), None);
 }

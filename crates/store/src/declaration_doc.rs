@@ -78,7 +78,10 @@ fn store_doc(s: &m::ArtifactStore) -> StoreDoc {
     StoreDoc {
         kind: s.kind.clone(),
         location: s.location.clone(),
-        encryption_key: s.encryption_key.as_ref().map(|k| (k.id.clone(), k.kind.clone())),
+        encryption_key: s
+            .encryption_key
+            .as_ref()
+            .map(|k| (k.id.clone(), k.kind.clone())),
     }
 }
 
@@ -86,10 +89,13 @@ fn store_model(s: &StoreDoc) -> m::ArtifactStore {
     m::ArtifactStore {
         kind: s.kind.clone(),
         location: s.location.clone(),
-        encryption_key: s.encryption_key.as_ref().map(|(id, kind)| m::EncryptionKey {
-            id: id.clone(),
-            kind: kind.clone(),
-        }),
+        encryption_key: s
+            .encryption_key
+            .as_ref()
+            .map(|(id, kind)| m::EncryptionKey {
+                id: id.clone(),
+                kind: kind.clone(),
+            }),
     }
 }
 
@@ -100,13 +106,21 @@ impl From<&m::PipelineDeclaration> for DeclarationDoc {
             name: p.name.clone(),
             role_arn: p.role_arn.clone(),
             artifact_store: p.artifact_store.as_ref().map(store_doc),
-            artifact_stores: p.artifact_stores.iter().map(|(k, v)| (k.clone(), store_doc(v))).collect(),
+            artifact_stores: p
+                .artifact_stores
+                .iter()
+                .map(|(k, v)| (k.clone(), store_doc(v)))
+                .collect(),
             stages: p
                 .stages
                 .iter()
                 .map(|s| StageDoc {
                     name: s.name.clone(),
-                    blockers: s.blockers.iter().map(|b| (b.name.clone(), b.kind.clone())).collect(),
+                    blockers: s
+                        .blockers
+                        .iter()
+                        .map(|b| (b.name.clone(), b.kind.clone()))
+                        .collect(),
                     actions: s.actions.iter().map(action_doc).collect(),
                 })
                 .collect(),
@@ -130,7 +144,12 @@ fn action_doc(a: &m::ActionDeclaration) -> ActionDoc {
     let t = &a.action_type_id;
     ActionDoc {
         name: a.name.clone(),
-        type_id: (t.category.clone(), t.owner.clone(), t.provider.clone(), t.version.clone()),
+        type_id: (
+            t.category.clone(),
+            t.owner.clone(),
+            t.provider.clone(),
+            t.version.clone(),
+        ),
         run_order: a.run_order,
         configuration: a.configuration.clone(),
         output_artifacts: a.output_artifacts.clone(),
@@ -156,7 +175,11 @@ impl DeclarationDoc {
             name: self.name.clone(),
             role_arn: self.role_arn.clone(),
             artifact_store: self.artifact_store.as_ref().map(store_model),
-            artifact_stores: self.artifact_stores.iter().map(|(k, v)| (k.clone(), store_model(v))).collect(),
+            artifact_stores: self
+                .artifact_stores
+                .iter()
+                .map(|(k, v)| (k.clone(), store_model(v)))
+                .collect(),
             stages: self
                 .stages
                 .iter()
@@ -165,7 +188,10 @@ impl DeclarationDoc {
                     blockers: s
                         .blockers
                         .iter()
-                        .map(|(name, kind)| m::BlockerDeclaration { name: name.clone(), kind: kind.clone() })
+                        .map(|(name, kind)| m::BlockerDeclaration {
+                            name: name.clone(),
+                            kind: kind.clone(),
+                        })
                         .collect(),
                     actions: s.actions.iter().map(ActionDoc::to_model).collect(),
                 })
@@ -190,7 +216,8 @@ impl DeclarationDoc {
     }
 
     pub fn from_json(s: &str) -> crate::Result<Self> {
-        let doc: Self = serde_json::from_str(s).map_err(|e| crate::Error::Corrupt(format!("pipeline declaration: {e}")))?;
+        let doc: Self = serde_json::from_str(s)
+            .map_err(|e| crate::Error::Corrupt(format!("pipeline declaration: {e}")))?;
         if doc.format > FORMAT {
             return Err(crate::Error::Corrupt(format!(
                 "pipeline declaration format {} is newer than this binary knows ({FORMAT})",
@@ -299,8 +326,14 @@ impl From<&m::ActionType> for ActionTypeDoc {
                     kind: p.kind.map(|k| k.as_str().to_string()),
                 })
                 .collect(),
-            input: (t.input_artifact_details.minimum_count, t.input_artifact_details.maximum_count),
-            output: (t.output_artifact_details.minimum_count, t.output_artifact_details.maximum_count),
+            input: (
+                t.input_artifact_details.minimum_count,
+                t.input_artifact_details.maximum_count,
+            ),
+            output: (
+                t.output_artifact_details.minimum_count,
+                t.output_artifact_details.maximum_count,
+            ),
         }
     }
 }
@@ -310,12 +343,15 @@ impl ActionTypeDoc {
     pub fn to_model(&self, key: &crate::ActionTypeKey) -> m::ActionType {
         m::ActionType {
             id: m::ActionTypeId::new(&key.category, &key.owner, &key.provider, &key.version),
-            settings: self.settings.as_ref().map(|[a, b, c, d]| m::ActionTypeSettings {
-                third_party_configuration_url: a.clone(),
-                entity_url_template: b.clone(),
-                execution_url_template: c.clone(),
-                revision_url_template: d.clone(),
-            }),
+            settings: self
+                .settings
+                .as_ref()
+                .map(|[a, b, c, d]| m::ActionTypeSettings {
+                    third_party_configuration_url: a.clone(),
+                    entity_url_template: b.clone(),
+                    execution_url_template: c.clone(),
+                    revision_url_template: d.clone(),
+                }),
             configuration_properties: self
                 .properties
                 .iter()
@@ -326,7 +362,10 @@ impl ActionTypeDoc {
                     secret: p.secret,
                     queryable: p.queryable,
                     description: p.description.clone(),
-                    kind: p.kind.as_deref().and_then(m::ConfigurationPropertyType::parse),
+                    kind: p
+                        .kind
+                        .as_deref()
+                        .and_then(m::ConfigurationPropertyType::parse),
                 })
                 .collect(),
             input_artifact_details: m::ArtifactDetails::between(self.input.0, self.input.1),

@@ -27,7 +27,11 @@ pub trait PipelineStore: Send + Sync {
     async fn create_pipeline(&self, new: &NewPipeline, max_pipelines: usize) -> Result<()>;
 
     /// The latest version, or the given one.
-    async fn get_pipeline(&self, name: &str, version: Option<i64>) -> Result<Option<PipelineRecord>>;
+    async fn get_pipeline(
+        &self,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<PipelineRecord>>;
 
     /// Stores `declaration` as version `expected_version + 1`; `VersionConflict` when the
     /// latest version is no longer `expected_version`, `NotFound` when the pipeline is gone.
@@ -43,7 +47,11 @@ pub trait PipelineStore: Send + Sync {
     async fn delete_pipeline(&self, name: &str) -> Result<bool>;
 
     /// Pipelines ordered by name, strictly after `after` when given, at most `limit`.
-    async fn list_pipelines(&self, after: Option<&str>, limit: usize) -> Result<Vec<PipelineSummary>>;
+    async fn list_pipelines(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PipelineSummary>>;
 
     /// Records a transition's state; `NotFound` when the pipeline is gone.
     async fn set_transition(&self, transition: &TransitionRecord) -> Result<()>;
@@ -57,7 +65,12 @@ pub trait PipelineStore: Send + Sync {
 pub trait ActionTypeStore: Send + Sync {
     /// Creates the type with its tags; `AlreadyExists` if it exists, `Deleted` if a
     /// tombstone holds its identity, `LimitExceeded` past `max_types`.
-    async fn create_action_type(&self, new: &ActionTypeRecord, tags: &[Tag], max_types: usize) -> Result<()>;
+    async fn create_action_type(
+        &self,
+        new: &ActionTypeRecord,
+        tags: &[Tag],
+        max_types: usize,
+    ) -> Result<()>;
     async fn get_action_type(&self, id: &ActionTypeKey) -> Result<Option<ActionTypeRecord>>;
     /// Marks the type deleted and drops its tags; false if there was no live type.
     async fn delete_action_type(&self, id: &ActionTypeKey) -> Result<bool>;

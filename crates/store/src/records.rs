@@ -119,7 +119,10 @@ pub struct AccessKeyRecord {
 /// Tags of a custom action type are keyed by its identity alone, since the region and account
 /// in its ARN are the server's own.
 pub fn action_type_tag_key(k: &ActionTypeKey) -> String {
-    format!("actiontype:{}/{}/{}/{}", k.owner, k.category, k.provider, k.version)
+    format!(
+        "actiontype:{}/{}/{}/{}",
+        k.owner, k.category, k.provider, k.version
+    )
 }
 
 /// The key a resource's tags are stored under, given its ARN.

@@ -1,0 +1,355 @@
+//! Wire shapes ↔ domain types. The only place that knows both.
+
+use crate::ApiError;
+use sluice_model as m;
+use sluice_service::Tag;
+use sluice_wire as w;
+
+/// Epoch seconds with millisecond precision, as CodePipeline's timestamps are.
+pub fn epoch_seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn unsupported(what: &str) -> ApiError {
+    ApiError::client(
+        "ValidationException",
+        format!("{what} is not supported by this Sluice server yet"),
+    )
+}
+
+fn store_from_wire(s: w::ArtifactStore) -> m::ArtifactStore {
+    m::ArtifactStore {
+        kind: s.r#type,
+        location: s.location,
+        encryption_key: s.encryption_key.map(|k| m::EncryptionKey {
+            id: k.id,
+            kind: k.r#type,
+        }),
+    }
+}
+
+fn store_to_wire(s: m::ArtifactStore) -> w::ArtifactStore {
+    w::ArtifactStore {
+        r#type: s.kind,
+        location: s.location,
+        encryption_key: s.encryption_key.map(|k| w::EncryptionKey {
+            id: k.id,
+            r#type: k.kind,
+        }),
+    }
+}
+
+pub fn type_id_from_wire(t: w::ActionTypeId) -> m::ActionTypeId {
+    m::ActionTypeId {
+        category: t.category,
+        owner: t.owner,
+        provider: t.provider,
+        version: t.version,
+    }
+}
+
+fn type_id_to_wire(t: m::ActionTypeId) -> w::ActionTypeId {
+    w::ActionTypeId {
+        category: t.category,
+        owner: t.owner,
+        provider: t.provider,
+        version: t.version,
+    }
+}
+
+fn action_from_wire(
+    stage: &str,
+    a: w::ActionDeclaration,
+) -> Result<m::ActionDeclaration, ApiError> {
+    let mut output_artifacts = Vec::new();
+    for o in a.output_artifacts.unwrap_or_default() {
+        if o.files.is_some() {
+            return Err(unsupported(&format!(
+                "outputArtifacts.files (action '{}' in stage '{stage}')",
+                a.name
+            )));
+        }
+        output_artifacts.push(o.name);
+    }
+    Ok(m::ActionDeclaration {
+        name: a.name,
+        action_type_id: type_id_from_wire(a.action_type_id),
+        run_order: a.run_order.unwrap_or(1),
+        configuration: a.configuration.unwrap_or_default(),
+        output_artifacts,
+        input_artifacts: a
+            .input_artifacts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| i.name)
+            .collect(),
+        role_arn: a.role_arn,
+        region: a.region,
+        namespace: a.namespace,
+        timeout_in_minutes: a.timeout_in_minutes,
+        commands: a.commands.unwrap_or_default(),
+        output_variables: a.output_variables.unwrap_or_default(),
+        environment_variables: a
+            .environment_variables
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| m::EnvironmentVariable {
+                name: e.name,
+                value: e.value,
+                kind: e.r#type,
+            })
+            .collect(),
+    })
+}
+
+fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
+}
+
+fn action_to_wire(a: m::ActionDeclaration) -> w::ActionDeclaration {
+    w::ActionDeclaration {
+        name: a.name,
+        action_type_id: type_id_to_wire(a.action_type_id),
+        run_order: Some(a.run_order),
+        configuration: (!a.configuration.is_empty()).then_some(a.configuration),
+        output_artifacts: Some(
+            a.output_artifacts
+                .into_iter()
+                .map(|name| w::OutputArtifact { name, files: None })
+                .collect(),
+        ),
+        input_artifacts: Some(
+            a.input_artifacts
+                .into_iter()
+                .map(|name| w::InputArtifact { name })
+                .collect(),
+        ),
+        role_arn: a.role_arn,
+        region: a.region,
+        namespace: a.namespace,
+        timeout_in_minutes: a.timeout_in_minutes,
+        commands: non_empty(a.commands),
+        output_variables: non_empty(a.output_variables),
+        environment_variables: non_empty(
+            a.environment_variables
+                .into_iter()
+                .map(|e| w::EnvironmentVariable {
+                    name: e.name,
+                    value: e.value,
+                    r#type: e.kind,
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// A declaration from a request. Parts of the current API that Sluice cannot honour yet are
+/// refused rather than silently dropped.
+pub fn pipeline_from_wire(p: w::PipelineDeclaration) -> Result<m::PipelineDeclaration, ApiError> {
+    if p.triggers.as_ref().is_some_and(|t| !t.is_empty()) {
+        return Err(unsupported("pipeline.triggers"));
+    }
+    let mut stages = Vec::with_capacity(p.stages.len());
+    for s in p.stages {
+        if s.before_entry.is_some() || s.on_failure.is_some() || s.on_success.is_some() {
+            return Err(unsupported(&format!(
+                "Stage conditions (beforeEntry, onFailure, onSuccess) on stage '{}'",
+                s.name
+            )));
+        }
+        let actions = s
+            .actions
+            .into_iter()
+            .map(|a| action_from_wire(&s.name, a))
+            .collect::<Result<_, _>>()?;
+        stages.push(m::StageDeclaration {
+            blockers: s
+                .blockers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|b| m::BlockerDeclaration {
+                    name: b.name,
+                    kind: b.r#type,
+                })
+                .collect(),
+            name: s.name,
+            actions,
+        });
+    }
+    Ok(m::PipelineDeclaration {
+        name: p.name,
+        role_arn: p.role_arn,
+        artifact_store: p.artifact_store.map(store_from_wire),
+        artifact_stores: p
+            .artifact_stores
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, store_from_wire(v)))
+            .collect(),
+        stages,
+        version: p.version.unwrap_or(1),
+        execution_mode: p.execution_mode,
+        pipeline_type: p.pipeline_type,
+        variables: p
+            .variables
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| m::PipelineVariable {
+                name: v.name,
+                default_value: v.default_value,
+                description: v.description,
+            })
+            .collect(),
+    })
+}
+
+/// A declaration for a response.
+pub fn pipeline_to_wire(p: m::PipelineDeclaration) -> w::PipelineDeclaration {
+    w::PipelineDeclaration {
+        name: p.name,
+        role_arn: p.role_arn,
+        artifact_store: p.artifact_store.map(store_to_wire),
+        artifact_stores: (!p.artifact_stores.is_empty()).then(|| {
+            p.artifact_stores
+                .into_iter()
+                .map(|(k, v)| (k, store_to_wire(v)))
+                .collect()
+        }),
+        stages: p
+            .stages
+            .into_iter()
+            .map(|s| w::StageDeclaration {
+                name: s.name,
+                blockers: non_empty(
+                    s.blockers
+                        .into_iter()
+                        .map(|b| w::BlockerDeclaration {
+                            name: b.name,
+                            r#type: b.kind,
+                        })
+                        .collect(),
+                ),
+                actions: s.actions.into_iter().map(action_to_wire).collect(),
+                before_entry: None,
+                on_failure: None,
+                on_success: None,
+            })
+            .collect(),
+        version: Some(p.version),
+        execution_mode: p.execution_mode,
+        pipeline_type: p.pipeline_type,
+        variables: non_empty(
+            p.variables
+                .into_iter()
+                .map(|v| w::PipelineVariableDeclaration {
+                    name: v.name,
+                    default_value: v.default_value,
+                    description: v.description,
+                })
+                .collect(),
+        ),
+        triggers: None,
+    }
+}
+
+pub fn tags_from_wire(tags: Option<Vec<w::Tag>>) -> Vec<Tag> {
+    tags.unwrap_or_default()
+        .into_iter()
+        .map(|t| Tag {
+            key: t.key,
+            value: t.value,
+        })
+        .collect()
+}
+
+pub fn tags_to_wire(tags: Vec<Tag>) -> Vec<w::Tag> {
+    tags.into_iter()
+        .map(|t| w::Tag {
+            key: t.key,
+            value: t.value,
+        })
+        .collect()
+}
+
+fn details_from_wire(d: w::ArtifactDetails) -> m::ArtifactDetails {
+    m::ArtifactDetails::between(d.minimum_count, d.maximum_count)
+}
+
+fn details_to_wire(d: m::ArtifactDetails) -> w::ArtifactDetails {
+    w::ArtifactDetails {
+        minimum_count: d.minimum_count,
+        maximum_count: d.maximum_count,
+    }
+}
+
+/// The custom action type a `CreateCustomActionType` request describes.
+pub fn custom_action_type_from_wire(
+    i: w::CreateCustomActionTypeInput,
+) -> Result<m::ActionType, ApiError> {
+    let mut properties = Vec::new();
+    for p in i.configuration_properties.unwrap_or_default() {
+        let kind = match p.r#type.as_deref() {
+            None => None,
+            Some(t) => Some(m::ConfigurationPropertyType::parse(t).ok_or_else(|| {
+                ApiError::client(
+                    "ValidationException",
+                    format!("Configuration property type '{t}' is not valid"),
+                )
+            })?),
+        };
+        properties.push(m::ConfigurationProperty {
+            name: p.name,
+            required: p.required,
+            key: p.key,
+            secret: p.secret,
+            queryable: p.queryable.unwrap_or(false),
+            description: p.description,
+            kind,
+        });
+    }
+    Ok(m::ActionType {
+        id: m::ActionTypeId::new(
+            &i.category,
+            m::ActionOwner::Custom.as_str(),
+            &i.provider,
+            &i.version,
+        ),
+        settings: i.settings.map(|s| m::ActionTypeSettings {
+            third_party_configuration_url: s.third_party_configuration_url,
+            entity_url_template: s.entity_url_template,
+            execution_url_template: s.execution_url_template,
+            revision_url_template: s.revision_url_template,
+        }),
+        configuration_properties: properties,
+        input_artifact_details: details_from_wire(i.input_artifact_details),
+        output_artifact_details: details_from_wire(i.output_artifact_details),
+    })
+}
+
+pub fn action_type_to_wire(t: m::ActionType) -> w::ActionType {
+    w::ActionType {
+        id: type_id_to_wire(t.id),
+        settings: t.settings.map(|s| w::ActionTypeSettings {
+            third_party_configuration_url: s.third_party_configuration_url,
+            entity_url_template: s.entity_url_template,
+            execution_url_template: s.execution_url_template,
+            revision_url_template: s.revision_url_template,
+        }),
+        action_configuration_properties: Some(
+            t.configuration_properties
+                .into_iter()
+                .map(|p| w::ActionConfigurationProperty {
+                    name: p.name,
+                    required: p.required,
+                    key: p.key,
+                    secret: p.secret,
+                    queryable: Some(p.queryable),
+                    description: p.description,
+                    r#type: p.kind.map(|k| k.as_str().to_string()),
+                })
+                .collect(),
+        ),
+        input_artifact_details: details_to_wire(t.input_artifact_details),
+        output_artifact_details: details_to_wire(t.output_artifact_details),
+    }
+}

@@ -1,0 +1,113 @@
+//! The protocol, matched once: every operation of the model appears here, the ones Sluice does
+//! not run yet explicitly.
+
+use crate::{caller, handlers as h, ApiError};
+use axum::http::HeaderMap;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sluice_service::Sluice;
+use sluice_wire::{decode, Operation, TARGET_PREFIX};
+
+fn input<T: DeserializeOwned>(op: Operation, body: &[u8]) -> Result<T, ApiError> {
+    let shape = op
+        .input_shape()
+        .ok_or_else(|| ApiError::internal(format!("{} has no input shape", op.name())))?;
+    Ok(decode(shape, body)?)
+}
+
+fn output<T: Serialize>(value: T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(&value).map_err(|e| ApiError::internal(format!("encoding a response: {e}")))
+}
+
+fn empty(_: ()) -> Result<Vec<u8>, ApiError> {
+    Ok(b"{}".to_vec())
+}
+
+/// Resolves the target, decodes the input, runs the operation and encodes its output.
+pub async fn dispatch(
+    s: &Sluice,
+    target: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    let op = target
+        .strip_prefix(TARGET_PREFIX)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(Operation::from_name)
+        .ok_or_else(|| ApiError::unknown_operation(target))?;
+    let caller = s.caller_for(caller::access_key_id(headers)).await?;
+    use Operation as O;
+    match op {
+        O::CreatePipeline => output(h::create_pipeline(s, input(op, body)?).await?),
+        O::GetPipeline => output(h::get_pipeline(s, input(op, body)?).await?),
+        O::UpdatePipeline => output(h::update_pipeline(s, input(op, body)?).await?),
+        O::DeletePipeline => empty(h::delete_pipeline(s, input(op, body)?).await?),
+        O::ListPipelines => output(h::list_pipelines(s, input(op, body)?).await?),
+        O::GetPipelineState => output(h::get_pipeline_state(s, input(op, body)?).await?),
+        O::DisableStageTransition => {
+            empty(h::disable_stage_transition(s, &caller, input(op, body)?).await?)
+        }
+        O::EnableStageTransition => {
+            empty(h::enable_stage_transition(s, &caller, input(op, body)?).await?)
+        }
+        O::ListActionTypes => output(h::list_action_types(s, input(op, body)?).await?),
+        O::CreateCustomActionType => {
+            output(h::create_custom_action_type(s, input(op, body)?).await?)
+        }
+        O::DeleteCustomActionType => {
+            empty(h::delete_custom_action_type(s, input(op, body)?).await?)
+        }
+        O::TagResource => empty(h::tag_resource(s, input(op, body)?).await?),
+        O::UntagResource => empty(h::untag_resource(s, input(op, body)?).await?),
+        O::ListTagsForResource => output(h::list_tags_for_resource(s, input(op, body)?).await?),
+        O::AcknowledgeJob
+        | O::AcknowledgeThirdPartyJob
+        | O::DeleteWebhook
+        | O::DeregisterWebhookWithThirdParty
+        | O::GetActionType
+        | O::GetJobDetails
+        | O::GetPipelineExecution
+        | O::GetThirdPartyJobDetails
+        | O::ListActionExecutions
+        | O::ListDeployActionExecutionTargets
+        | O::ListPipelineExecutions
+        | O::ListRuleExecutions
+        | O::ListRuleTypes
+        | O::ListWebhooks
+        | O::OverrideStageCondition
+        | O::PollForJobs
+        | O::PollForThirdPartyJobs
+        | O::PutActionRevision
+        | O::PutApprovalResult
+        | O::PutJobFailureResult
+        | O::PutJobSuccessResult
+        | O::PutThirdPartyJobFailureResult
+        | O::PutThirdPartyJobSuccessResult
+        | O::PutWebhook
+        | O::RegisterWebhookWithThirdParty
+        | O::RetryStageExecution
+        | O::RollbackStage
+        | O::StartPipelineExecution
+        | O::StopPipelineExecution
+        | O::UpdateActionType => Err(ApiError::not_implemented(op)),
+    }
+}
+
+/// The operations this server answers; the rest answer `NotImplementedException`.
+/// `docs/compatibility.md` is checked against this list by the tidy test.
+pub const IMPLEMENTED: &[Operation] = &[
+    Operation::CreatePipeline,
+    Operation::GetPipeline,
+    Operation::UpdatePipeline,
+    Operation::DeletePipeline,
+    Operation::ListPipelines,
+    Operation::GetPipelineState,
+    Operation::DisableStageTransition,
+    Operation::EnableStageTransition,
+    Operation::ListActionTypes,
+    Operation::CreateCustomActionType,
+    Operation::DeleteCustomActionType,
+    Operation::TagResource,
+    Operation::UntagResource,
+    Operation::ListTagsForResource,
+];

@@ -1,0 +1,73 @@
+//! The service's error type: one variant per condition a caller can be told about, so the
+//! API layer can pick the operation's AWS exception.
+
+use sluice_model::{Problem, ProblemKind};
+
+/// Why a service call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("The pipeline with the name '{0}' was not found.")]
+    PipelineNotFound(String),
+    #[error("The stage with the name '{stage}' was not found in pipeline '{pipeline}'.")]
+    StageNotFound { pipeline: String, stage: String },
+    #[error("Pipeline '{pipeline}' does not have version {version}.")]
+    PipelineVersionNotFound { pipeline: String, version: i64 },
+    #[error("A pipeline with the name '{0}' already exists in this account.")]
+    PipelineNameInUse(String),
+    /// A declaration broke structural rules; every problem is listed.
+    #[error("{}", join(.0))]
+    InvalidDeclaration(Vec<Problem>),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    TooManyTags(String),
+    #[error("{0}")]
+    InvalidTags(String),
+    #[error("The next token is not valid.")]
+    InvalidNextToken,
+    #[error("{0}")]
+    InvalidArn(String),
+    #[error("The resource '{0}' was not found.")]
+    ResourceNotFound(String),
+    #[error("The action type {0} was not found.")]
+    ActionTypeNotFound(String),
+    #[error("{0}")]
+    ConcurrentModification(String),
+    /// A fault of the server, not the caller; the message is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn join(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| p.message.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// The kind of the first problem of an invalid declaration, which picks its exception.
+    pub fn problem_kind(&self) -> Option<ProblemKind> {
+        match self {
+            Error::InvalidDeclaration(p) => p.first().map(|p| p.kind),
+            _ => None,
+        }
+    }
+}
+
+impl From<sluice_store::Error> for Error {
+    fn from(e: sluice_store::Error) -> Self {
+        use sluice_store::Error as S;
+        match e {
+            S::NameInUse(n) => Error::PipelineNameInUse(n),
+            S::LimitExceeded(m) => Error::LimitExceeded(m),
+            S::VersionConflict { what, .. } => Error::ConcurrentModification(format!(
+                "{what} was changed by another request; retry"
+            )),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! What the service needs to know about the server it runs in.
+
+use sluice_model::Limits;
+
+/// The service's options; the binary fills them from flags, the config file and environment.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The region ARNs name, e.g. `us-east-1`.
+    pub region: String,
+    /// The twelve-digit account id ARNs name.
+    pub account_id: String,
+    /// Structural limits on declarations.
+    pub limits: Limits,
+    /// Signs pagination tokens so a forged one is recognised. Keep it stable across restarts
+    /// for tokens to stay valid.
+    pub token_key: Vec<u8>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            account_id: "111111111111".into(),
+            limits: Limits::default(),
+            token_key: b"sluice-default-token-key".to_vec(),
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Pipelines as declarations: create, read any version, update, delete, list, the state view
+//! and stage transitions.
+
+use crate::{Caller, Error, Page, Result, Sluice};
+use sluice_model::{secrets, validate_pipeline, ActionType, PipelineDeclaration};
+use sluice_store::{DeclarationDoc, NewPipeline, Tag, TransitionDirection, TransitionRecord};
+
+/// A pipeline as `GetPipeline` shows it: secrets masked, with its metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineView {
+    pub declaration: PipelineDeclaration,
+    pub arn: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// The state of one transition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransitionState {
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub last_changed_by: Option<String>,
+    pub last_changed_ms: Option<i64>,
+}
+
+/// One stage of `GetPipelineState`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageState {
+    pub name: String,
+    /// `None` for the first stage, which nothing transitions into.
+    pub inbound: Option<TransitionState>,
+    pub actions: Vec<String>,
+}
+
+/// `GetPipelineState` before any execution exists: the structure and its transitions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineState {
+    pub name: String,
+    pub version: i64,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub stages: Vec<StageState>,
+}
+
+const LIST_SCOPE: &str = "ListPipelines";
+/// The page size when the caller gives no `maxResults`.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+
+impl Sluice {
+    fn check_declaration(
+        &self,
+        pipeline: &PipelineDeclaration,
+        types: &[ActionType],
+    ) -> Result<()> {
+        let problems = validate_pipeline(pipeline, &self.options().limits, types);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidDeclaration(problems))
+        }
+    }
+
+    /// Validates and stores version 1 of a new pipeline; returns it as stored, secrets masked.
+    pub async fn create_pipeline(
+        &self,
+        mut pipeline: PipelineDeclaration,
+        tags: Vec<Tag>,
+    ) -> Result<PipelineDeclaration> {
+        let types = self.action_types_known().await?;
+        pipeline.version = 1;
+        self.check_declaration(&pipeline, &types)?;
+        self.check_tags(&tags)?;
+        let now = self.now_ms();
+        let arn = sluice_model::arn::pipeline_arn(
+            &self.options().region,
+            &self.options().account_id,
+            &pipeline.name,
+        );
+        let new = NewPipeline {
+            name: pipeline.name.clone(),
+            arn,
+            declaration: DeclarationDoc::from(&pipeline),
+            created_ms: now,
+            tags,
+        };
+        self.store()
+            .create_pipeline(&new, self.options().limits.max_pipelines_per_account)
+            .await?;
+        Ok(secrets::mask(&pipeline, &types))
+    }
+
+    /// The latest version of a pipeline, or the given one.
+    pub async fn get_pipeline(&self, name: &str, version: Option<i64>) -> Result<PipelineView> {
+        let record = match self.store().get_pipeline(name, version).await? {
+            Some(r) => r,
+            None => {
+                return Err(match version {
+                    Some(v) if self.store().get_pipeline(name, None).await?.is_some() => {
+                        Error::PipelineVersionNotFound {
+                            pipeline: name.into(),
+                            version: v,
+                        }
+                    }
+                    _ => Error::PipelineNotFound(name.into()),
+                })
+            }
+        };
+        let types = self.action_types_known().await?;
+        Ok(PipelineView {
+            declaration: secrets::mask(&record.declaration.to_model(), &types),
+            arn: record.arn,
+            created_ms: record.created_ms,
+            updated_ms: record.updated_ms,
+        })
+    }
+
+    /// Stores `pipeline` as the next version. Masked secrets are carried over from the
+    /// current version where the stage and action names are unchanged.
+    pub async fn update_pipeline(
+        &self,
+        mut pipeline: PipelineDeclaration,
+    ) -> Result<PipelineDeclaration> {
+        let current = self
+            .store()
+            .get_pipeline(&pipeline.name, None)
+            .await?
+            .ok_or_else(|| Error::PipelineNotFound(pipeline.name.clone()))?;
+        let types = self.action_types_known().await?;
+        let problems = secrets::carry_over(&mut pipeline, &current.declaration.to_model(), &types);
+        if !problems.is_empty() {
+            return Err(Error::InvalidDeclaration(problems));
+        }
+        pipeline.version = current.version + 1;
+        self.check_declaration(&pipeline, &types)?;
+        let stored = self
+            .store()
+            .update_pipeline(
+                &pipeline.name,
+                current.version,
+                &DeclarationDoc::from(&pipeline),
+                self.now_ms(),
+            )
+            .await
+            .map_err(|e| match e {
+                sluice_store::Error::NotFound(_) => Error::PipelineNotFound(pipeline.name.clone()),
+                other => other.into(),
+            })?;
+        Ok(secrets::mask(&stored.declaration.to_model(), &types))
+    }
+
+    /// Deletes a pipeline; deleting one that does not exist succeeds, as in CodePipeline.
+    pub async fn delete_pipeline(&self, name: &str) -> Result<()> {
+        self.store().delete_pipeline(name).await?;
+        Ok(())
+    }
+
+    /// One page of pipeline summaries, ordered by name.
+    pub async fn list_pipelines(
+        &self,
+        max_results: Option<usize>,
+        next_token: Option<&str>,
+    ) -> Result<Page<sluice_store::PipelineSummary>> {
+        let after = match next_token {
+            Some(t) => Some(
+                self.inner
+                    .tokens
+                    .verify(LIST_SCOPE, t)
+                    .ok_or(Error::InvalidNextToken)?,
+            ),
+            None => None,
+        };
+        let limit = max_results.unwrap_or(DEFAULT_PAGE_SIZE).max(1);
+        let mut items = self
+            .store()
+            .list_pipelines(after.as_deref(), limit + 1)
+            .await?;
+        let next_token = if items.len() > limit {
+            items.truncate(limit);
+            items
+                .last()
+                .map(|last| self.inner.tokens.sign(LIST_SCOPE, &last.name))
+        } else {
+            None
+        };
+        Ok(Page { items, next_token })
+    }
+
+    /// The pipeline's stages with the state of their inbound transitions.
+    pub async fn get_pipeline_state(&self, name: &str) -> Result<PipelineState> {
+        let record = self
+            .store()
+            .get_pipeline(name, None)
+            .await?
+            .ok_or_else(|| Error::PipelineNotFound(name.into()))?;
+        let transitions = self.store().transitions(name).await?;
+        let declaration = record.declaration.to_model();
+        let stages = declaration
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, stage)| {
+                let recorded = transitions
+                    .iter()
+                    .find(|t| t.stage == stage.name && t.direction == TransitionDirection::Inbound);
+                let inbound = (i > 0).then(|| match recorded {
+                    Some(t) => TransitionState {
+                        enabled: t.enabled,
+                        disabled_reason: if t.enabled { None } else { t.reason.clone() },
+                        last_changed_by: Some(t.changed_by.clone()),
+                        last_changed_ms: Some(t.changed_ms),
+                    },
+                    None => TransitionState {
+                        enabled: true,
+                        disabled_reason: None,
+                        last_changed_by: None,
+                        last_changed_ms: None,
+                    },
+                });
+                StageState {
+                    name: stage.name.clone(),
+                    inbound,
+                    actions: stage.actions.iter().map(|a| a.name.clone()).collect(),
+                }
+            })
+            .collect();
+        Ok(PipelineState {
+            name: record.name,
+            version: record.version,
+            created_ms: record.created_ms,
+            updated_ms: record.updated_ms,
+            stages,
+        })
+    }
+
+    /// Enables or disables a stage's inbound or outbound transition, recording who and why.
+    pub async fn set_stage_transition(
+        &self,
+        caller: &Caller,
+        pipeline: &str,
+        stage: &str,
+        direction: TransitionDirection,
+        enabled: bool,
+        reason: Option<String>,
+    ) -> Result<()> {
+        let record = self
+            .store()
+            .get_pipeline(pipeline, None)
+            .await?
+            .ok_or_else(|| Error::PipelineNotFound(pipeline.into()))?;
+        if record.declaration.to_model().stage(stage).is_none() {
+            return Err(Error::StageNotFound {
+                pipeline: pipeline.into(),
+                stage: stage.into(),
+            });
+        }
+        let transition = TransitionRecord {
+            pipeline: pipeline.into(),
+            stage: stage.into(),
+            direction,
+            enabled,
+            reason,
+            changed_by: caller.arn.clone(),
+            changed_ms: self.now_ms(),
+        };
+        self.store()
+            .set_transition(&transition)
+            .await
+            .map_err(|e| match e {
+                sluice_store::Error::NotFound(_) => Error::PipelineNotFound(pipeline.into()),
+                other => other.into(),
+            })
+    }
+
+    /// Whether a pipeline of this name exists.
+    pub(crate) async fn pipeline_exists(&self, name: &str) -> Result<bool> {
+        Ok(self.store().get_pipeline(name, None).await?.is_some())
+    }
+}

@@ -1,0 +1,116 @@
+//! Tags of pipelines and custom action types, addressed by ARN.
+
+use crate::{Error, Page, Result, Sluice};
+use sluice_model::arn::{parse, ResourceArn};
+use sluice_store::Tag;
+
+const LIST_SCOPE: &str = "ListTagsForResource";
+const PAGE_SIZE: usize = 50;
+
+impl Sluice {
+    pub(crate) fn check_tags(&self, tags: &[Tag]) -> Result<()> {
+        let max = self.options().limits.max_tags_per_resource;
+        if tags.len() > max {
+            return Err(Error::TooManyTags(format!(
+                "{} tags were given; a resource can have at most {max}",
+                tags.len()
+            )));
+        }
+        let mut keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
+        keys.sort_unstable();
+        if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::InvalidTags(format!(
+                "The tag key '{}' is given more than once",
+                w[0]
+            )));
+        }
+        if let Some(t) = tags
+            .iter()
+            .find(|t| t.key.to_ascii_lowercase().starts_with("aws:"))
+        {
+            return Err(Error::InvalidTags(format!(
+                "The tag key '{}' uses the reserved prefix 'aws:'",
+                t.key
+            )));
+        }
+        Ok(())
+    }
+
+    /// Fails unless `arn` names an existing resource of this server.
+    async fn resolve(&self, arn: &str) -> Result<()> {
+        let invalid = || {
+            Error::InvalidArn(format!(
+                "The ARN '{arn}' is not a valid CodePipeline resource ARN"
+            ))
+        };
+        let resource = parse(arn).ok_or_else(invalid)?;
+        let (region, account) = match &resource {
+            ResourceArn::Pipeline {
+                region, account_id, ..
+            }
+            | ResourceArn::ActionType {
+                region, account_id, ..
+            } => (region, account_id),
+        };
+        let not_found = || Error::ResourceNotFound(arn.to_string());
+        if region != &self.options().region || account != &self.options().account_id {
+            return Err(not_found());
+        }
+        let exists = match &resource {
+            ResourceArn::Pipeline { name, .. } => self.pipeline_exists(name).await?,
+            ResourceArn::ActionType { id, .. } => self.custom_action_type_exists(id).await?,
+        };
+        if exists {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
+    pub async fn tag_resource(&self, arn: &str, tags: Vec<Tag>) -> Result<()> {
+        self.resolve(arn).await?;
+        self.check_tags(&tags)?;
+        let max = self.options().limits.max_tags_per_resource;
+        self.store()
+            .tag_resource(arn, &tags, max)
+            .await
+            .map_err(|e| match e {
+                sluice_store::Error::LimitExceeded(m) => Error::TooManyTags(m),
+                other => other.into(),
+            })
+    }
+
+    pub async fn untag_resource(&self, arn: &str, keys: Vec<String>) -> Result<()> {
+        self.resolve(arn).await?;
+        self.store().untag_resource(arn, &keys).await?;
+        Ok(())
+    }
+
+    pub async fn list_tags(
+        &self,
+        arn: &str,
+        max_results: Option<usize>,
+        next_token: Option<&str>,
+    ) -> Result<Page<Tag>> {
+        self.resolve(arn).await?;
+        let start = match next_token {
+            Some(t) => self
+                .inner
+                .tokens
+                .verify(&format!("{LIST_SCOPE}:{arn}"), t)
+                .and_then(|p| p.parse::<usize>().ok())
+                .ok_or(Error::InvalidNextToken)?,
+            None => 0,
+        };
+        let all = self.store().tags(arn).await?;
+        let limit = max_results.unwrap_or(PAGE_SIZE).max(1);
+        let end = (start + limit).min(all.len());
+        let items = all.get(start..end).map(<[Tag]>::to_vec).unwrap_or_default();
+        let next_token = (end < all.len()).then(|| {
+            self.inner
+                .tokens
+                .sign(&format!("{LIST_SCOPE}:{arn}"), &end.to_string())
+        });
+        Ok(Page { items, next_token })
+    }
+}
