@@ -116,7 +116,9 @@ fn check_pipeline(pipeline: &PipelineDeclaration, limits: &Limits, p: &mut Probl
     let has_non_source = pipeline
         .actions()
         .any(|(_, a)| !a.action_type_id.is_source());
-    if !pipeline.stages.is_empty() && !has_non_source {
+    // An empty stage is reported by the stage rules; this rule is about stages with actions.
+    let all_stages_have_actions = pipeline.stages.iter().all(|s| !s.actions.is_empty());
+    if !pipeline.stages.is_empty() && all_stages_have_actions && !has_non_source {
         p.push(
             Structure,
             "At least one stage must contain an action that is not a source action".into(),

@@ -1,1 +1,183 @@
-//! placeholder
+//! Test support: `TestServer` runs the real server (real SQLite store in a temp dir) on an
+//! ephemeral port and speaks HTTP to it; `ManualClock` lets a test set the time.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde_json::Value;
+use sluice_service::{Clock, Options, Sluice};
+use sluice_store_sqlite::SqliteStore;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// A clock that only moves when told to.
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn at(ms: i64) -> Arc<Self> {
+        Arc::new(Self(AtomicI64::new(ms)))
+    }
+
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What the server answered.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `__type` of an error reply.
+    pub fn error_type(&self) -> &str {
+        self.body["__type"].as_str().unwrap_or_default()
+    }
+
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or_default()
+    }
+}
+
+/// The real server on 127.0.0.1:0 over a fresh SQLite database.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub clock: Arc<ManualClock>,
+    pub sluice: Sluice,
+    /// Owned so the database outlives the server; removed on drop.
+    _dir: tempfile::TempDir,
+    /// Sending (or dropping) stops the server.
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// The clock every test server starts at: 2016-07-06, the guide's date.
+pub const START_MS: i64 = 1_467_763_200_000;
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("sluice.db"))
+            .await
+            .expect("open store");
+        let clock = ManualClock::at(START_MS);
+        let sluice = Sluice::new(Arc::new(store), clock.clone(), options);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(sluice_server::run(
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+            sluice.clone(),
+        ));
+        Self {
+            addr,
+            clock,
+            sluice,
+            _dir: dir,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Calls a CodePipeline operation with a JSON body.
+    pub async fn call(&self, operation: &str, body: Value) -> Reply {
+        let target = format!("CodePipeline_20150709.{operation}");
+        raw_post(
+            self.addr,
+            &[("x-amz-target", &target)],
+            body.to_string().into_bytes(),
+        )
+        .await
+    }
+
+    /// Calls an operation and expects success.
+    pub async fn ok(&self, operation: &str, body: Value) -> Value {
+        let reply = self.call(operation, body).await;
+        assert_eq!(reply.status, 200, "{operation} failed: {}", reply.body);
+        reply.body
+    }
+
+    /// Calls an operation and expects the given error type.
+    pub async fn err(&self, operation: &str, body: Value, error_type: &str) -> Reply {
+        let reply = self.call(operation, body).await;
+        assert_eq!(
+            reply.error_type(),
+            error_type,
+            "{operation}: {}",
+            reply.body
+        );
+        assert!(reply.status >= 400, "error replies are not 2xx");
+        reply
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// POSTs `body` to `/` with the given headers (plus the JSON 1.1 content type).
+pub async fn raw_post(addr: SocketAddr, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(conn);
+    let mut request = hyper::Request::post("/")
+        .header("host", addr.to_string())
+        .header("content-type", "application/x-amz-json-1.1");
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let request = request.body(Full::new(Bytes::from(body))).expect("request");
+    let response = sender.send_request(request).await.expect("send");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}

@@ -1,1 +1,10 @@
+//! The one integration-test binary: the real server on an ephemeral port, spoken to over HTTP.
 
+mod action_types;
+mod durability;
+mod fixtures;
+mod pipelines;
+mod protocol;
+mod tags;
+mod transitions;
+mod validation;

@@ -1,0 +1,133 @@
+//! `kill -9` and restart lose nothing that was acknowledged: the real binary, killed with
+//! SIGKILL right after its answers, then started again on the same data dir.
+
+use serde_json::json;
+use sluice_test_utils::raw_post;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn start(data_dir: &std::path::Path) -> Server {
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+        .arg(data_dir)
+        .env("SLUICE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sluice");
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Server { child, addr };
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("sluice did not start listening on {addr}");
+}
+
+async fn call(addr: SocketAddr, op: &str, body: serde_json::Value) -> sluice_test_utils::Reply {
+    let target = format!("CodePipeline_20150709.{op}");
+    raw_post(
+        addr,
+        &[("x-amz-target", &target)],
+        body.to_string().into_bytes(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn kill_9_and_restart_lose_nothing_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = start(dir.path()).await;
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        let name = format!("durable-{i}");
+        let r = call(
+            server.addr,
+            "CreatePipeline",
+            json!({"pipeline": crate::fixtures::pipeline(&name)}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        acknowledged.push(name);
+    }
+    let mut p = crate::fixtures::pipeline("durable-0");
+    p["stages"]
+        .as_array_mut()
+        .expect("stages")
+        .push(crate::fixtures::production_stage());
+    assert_eq!(
+        call(server.addr, "UpdatePipeline", json!({"pipeline": p}))
+            .await
+            .status,
+        200
+    );
+    let r = call(
+        server.addr,
+        "DisableStageTransition",
+        json!({"pipelineName": "durable-1", "stageName": "Beta", "transitionType": "Inbound", "reason": "kept"}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reap");
+
+    let mut server = start(dir.path()).await;
+    let listed = call(server.addr, "ListPipelines", json!({})).await;
+    let names: Vec<&str> = listed.body["pipelines"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for name in &acknowledged {
+        assert!(names.contains(&name.as_str()), "{name} was lost");
+    }
+    let v = call(server.addr, "GetPipeline", json!({"name": "durable-0"})).await;
+    assert_eq!(v.body["pipeline"]["version"], 2);
+    let v1 = call(
+        server.addr,
+        "GetPipeline",
+        json!({"name": "durable-0", "version": 1}),
+    )
+    .await;
+    assert_eq!(v1.body["pipeline"]["version"], 1);
+    let state = call(
+        server.addr,
+        "GetPipelineState",
+        json!({"name": "durable-1"}),
+    )
+    .await;
+    assert_eq!(
+        state.body["stageStates"][1]["inboundTransitionState"]["disabledReason"],
+        "kept"
+    );
+    let credentials =
+        std::fs::read_to_string(dir.path().join("credentials")).expect("credentials file");
+    assert!(credentials.starts_with("[default]\naws_access_key_id = AKIA"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("credentials"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reap");
+}
