@@ -12,6 +12,21 @@ struct Server {
     addr: SocketAddr,
 }
 
+impl Server {
+    /// SIGKILL, as `kill -9` sends, then reap.
+    fn kill_9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -22,7 +37,7 @@ fn free_port() -> u16 {
 async fn start(data_dir: &std::path::Path) -> Server {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(data_dir)
         .env("SLUICE_LOG", "warn")
@@ -36,6 +51,8 @@ async fn start(data_dir: &std::path::Path) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("sluice did not start listening on {addr}");
 }
 
@@ -83,8 +100,7 @@ async fn kill_9_and_restart_lose_nothing_acknowledged() {
     )
     .await;
     assert_eq!(r.status, 200);
-    server.child.kill().expect("SIGKILL");
-    server.child.wait().expect("reap");
+    server.kill_9();
 
     let mut server = start(dir.path()).await;
     let listed = call(server.addr, "ListPipelines", json!({})).await;
@@ -128,6 +144,5 @@ async fn kill_9_and_restart_lose_nothing_acknowledged() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    server.child.kill().expect("SIGKILL");
-    server.child.wait().expect("reap");
+    server.kill_9();
 }
