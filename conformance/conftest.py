@@ -1,0 +1,110 @@
+"""Starts a fresh `sluice serve` for the conformance suite and drives it with the real aws CLI
+and boto3 from PyPI. SLUICE_BIN names the binary (default: target/debug/sluice)."""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import boto3
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+GUIDE = pathlib.Path(__file__).resolve().parent / "guide"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sluice:
+    def __init__(self):
+        self.data_dir = tempfile.mkdtemp(prefix="sluice-conformance-")
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self):
+        binary = os.environ.get("SLUICE_BIN", str(ROOT / "target" / "debug" / "sluice"))
+        self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir],
+            stdout=self.log,
+            stderr=self.log,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(self.endpoint + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("sluice did not become healthy")
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def env(self):
+        env = dict(os.environ)
+        env.update(
+            AWS_SHARED_CREDENTIALS_FILE=os.path.join(self.data_dir, "credentials"),
+            AWS_CONFIG_FILE=os.devnull,
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_PAGER="",
+        )
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            env.pop(k, None)
+        return env
+
+    def aws(self, *args, check=True, cwd=None):
+        """Runs `aws ARGS --endpoint-url ...`; returns (exit code, parsed JSON or None, stderr)."""
+        cmd = ["aws", *args, "--endpoint-url", self.endpoint, "--output", "json"]
+        p = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, cwd=cwd)
+        if check and p.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} failed ({p.returncode}): {p.stderr}")
+        out = json.loads(p.stdout) if p.stdout.strip() else None
+        return p.returncode, out, p.stderr
+
+    def client(self):
+        session = boto3.session.Session(
+            aws_access_key_id=self.credentials()[0],
+            aws_secret_access_key=self.credentials()[1],
+            region_name="us-east-1",
+        )
+        return session.client("codepipeline", endpoint_url=self.endpoint)
+
+    def credentials(self):
+        text = open(os.path.join(self.data_dir, "credentials")).read()
+        values = dict(
+            (k.strip(), v.strip()) for k, v in (line.split("=", 1) for line in text.splitlines() if "=" in line)
+        )
+        return values["aws_access_key_id"], values["aws_secret_access_key"]
+
+
+@pytest.fixture
+def sluice():
+    s = Sluice()
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def guide_dir(tmp_path):
+    """A working directory holding the guide's JSON documents, as a reader would have them."""
+    for f in GUIDE.glob("*.json"):
+        (tmp_path / f.name).write_text(f.read_text())
+    return tmp_path
