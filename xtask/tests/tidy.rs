@@ -1,0 +1,160 @@
+//! Tidy is a test: repository invariants checked on every `cargo test`.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits below the root")
+        .to_path_buf()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == "target" || name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_rust_file_opens_with_a_module_doc_comment() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates"), &mut files);
+    rust_files(&root().join("xtask"), &mut files);
+    let missing: Vec<_> = files
+        .iter()
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let first = text.lines().next().unwrap_or_default();
+            // Generated code carries its own header naming its source.
+            !(first.starts_with("//!") || first.starts_with("// @generated"))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "files without a `//!` opening: {missing:#?}"
+    );
+}
+
+/// Our crates a crate depends on, and whether it names any of `forbidden`.
+fn dependencies(krate: &str) -> Vec<String> {
+    let manifest = std::fs::read_to_string(root().join("crates").join(krate).join("Cargo.toml"))
+        .expect("crate manifest");
+    let mut in_deps = false;
+    let mut deps = Vec::new();
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+            continue;
+        }
+        if in_deps {
+            if let Some((name, _)) = line.split_once(['=', '.']) {
+                if !name.trim().is_empty() {
+                    deps.push(name.trim().to_string());
+                }
+            }
+        }
+    }
+    deps
+}
+
+#[test]
+fn model_does_no_io_and_knows_no_wire_format() {
+    let allowed = ["regex"];
+    for dep in dependencies("model") {
+        assert!(
+            allowed.contains(&dep.as_str()),
+            "model may not depend on {dep}"
+        );
+    }
+}
+
+#[test]
+fn wire_depends_only_on_serde_and_regex() {
+    let allowed = ["serde", "serde_json", "regex"];
+    for dep in dependencies("wire") {
+        assert!(
+            allowed.contains(&dep.as_str()),
+            "wire may not depend on {dep}"
+        );
+    }
+}
+
+#[test]
+fn service_sees_store_traits_never_a_backend_nor_the_wire() {
+    for dep in dependencies("service") {
+        assert!(
+            !dep.starts_with("sluice-store-")
+                && dep != "sluice-wire"
+                && dep != "sluice-api"
+                && dep != "sqlx"
+                && dep != "axum",
+            "service may not depend on {dep}"
+        );
+    }
+}
+
+#[test]
+fn only_the_binary_and_tests_choose_a_backend() {
+    for krate in ["model", "wire", "store", "service", "api", "server"] {
+        for dep in dependencies(krate) {
+            assert!(
+                !dep.starts_with("sluice-store-"),
+                "{krate} may not depend on the backend {dep}"
+            );
+        }
+    }
+}
+
+#[test]
+fn domain_types_are_not_serialize() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/model/src"), &mut files);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        let derives = text
+            .lines()
+            .any(|l| l.trim_start().starts_with("#[derive") && l.contains("Serialize"));
+        assert!(
+            !derives && !text.contains("serde"),
+            "{} uses serde",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn only_the_binary_reads_the_environment() {
+    let mut files = Vec::new();
+    for krate in [
+        "model",
+        "wire",
+        "store",
+        "store-sqlite",
+        "service",
+        "api",
+        "server",
+    ] {
+        rust_files(&root().join("crates").join(krate).join("src"), &mut files);
+    }
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        assert!(
+            !text.contains("std::env::var"),
+            "{} reads the environment",
+            f.display()
+        );
+    }
+}
