@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::Deserialize;
+use sluice_model::Limits;
 use std::path::PathBuf;
 
 /// The address `sluice serve` listens on by default.
@@ -41,6 +42,52 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     region: Option<String>,
     account_id: Option<String>,
+    #[serde(default)]
+    limits: LimitsConfig,
+}
+
+/// The `[limits]` table: any structural limit may be raised or lowered.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct LimitsConfig {
+    min_stages_per_pipeline: Option<usize>,
+    max_stages_per_pipeline: Option<usize>,
+    min_actions_per_stage: Option<usize>,
+    max_actions_per_stage: Option<usize>,
+    max_run_order: Option<i64>,
+    max_pipelines_per_account: Option<usize>,
+    max_custom_action_types_per_account: Option<usize>,
+    max_tags_per_resource: Option<usize>,
+}
+
+impl LimitsConfig {
+    fn resolve(self) -> Limits {
+        let d = Limits::default();
+        Limits {
+            min_stages_per_pipeline: self
+                .min_stages_per_pipeline
+                .unwrap_or(d.min_stages_per_pipeline),
+            max_stages_per_pipeline: self
+                .max_stages_per_pipeline
+                .unwrap_or(d.max_stages_per_pipeline),
+            min_actions_per_stage: self
+                .min_actions_per_stage
+                .unwrap_or(d.min_actions_per_stage),
+            max_actions_per_stage: self
+                .max_actions_per_stage
+                .unwrap_or(d.max_actions_per_stage),
+            max_run_order: self.max_run_order.unwrap_or(d.max_run_order),
+            max_pipelines_per_account: self
+                .max_pipelines_per_account
+                .unwrap_or(d.max_pipelines_per_account),
+            max_custom_action_types_per_account: self
+                .max_custom_action_types_per_account
+                .unwrap_or(d.max_custom_action_types_per_account),
+            max_tags_per_resource: self
+                .max_tags_per_resource
+                .unwrap_or(d.max_tags_per_resource),
+        }
+    }
 }
 
 /// The resolved options of `sluice serve`.
@@ -50,6 +97,7 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub region: String,
     pub account_id: String,
+    pub limits: Limits,
 }
 
 pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
@@ -79,6 +127,7 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .account_id
             .or(file.account_id)
             .unwrap_or_else(|| DEFAULT_ACCOUNT_ID.into()),
+        limits: file.limits.resolve(),
     };
     if options.account_id.len() != 12 || !options.account_id.bytes().all(|b| b.is_ascii_digit()) {
         bail!("account id '{}' must be twelve digits", options.account_id);
@@ -91,5 +140,33 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
     {
         bail!("region '{}' is not valid", options.region);
     }
+    let l = &options.limits;
+    if l.min_stages_per_pipeline > l.max_stages_per_pipeline
+        || l.min_actions_per_stage > l.max_actions_per_stage
+    {
+        bail!("[limits]: a minimum is greater than its maximum");
+    }
     Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_limits_override_only_what_they_name() {
+        let file: FileConfig =
+            toml::from_str("region = \"eu-west-1\"\n[limits]\nmax_stages_per_pipeline = 10\n")
+                .expect("parses");
+        let limits = file.limits.resolve();
+        assert_eq!(limits.max_stages_per_pipeline, 10);
+        assert_eq!(
+            limits.max_actions_per_stage,
+            Limits::default().max_actions_per_stage
+        );
+        assert!(
+            toml::from_str::<FileConfig>("colour = 1").is_err(),
+            "unknown keys are refused"
+        );
+    }
 }

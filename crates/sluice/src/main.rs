@@ -57,7 +57,7 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     let service_options = sluice_service::Options {
         region: options.region.clone(),
         account_id: options.account_id.clone(),
-        limits: sluice_model::Limits::default(),
+        limits: options.limits.clone(),
         token_key: bootstrap::token_key(&options.data_dir)?,
     };
     let sluice = Sluice::new(

@@ -1,0 +1,238 @@
+//! `cargo xtask bench`: starts a release `sluice serve` on a fresh data dir, seeds pipelines,
+//! and drives `GetPipeline`, `ListPipelines` and `CreatePipeline` with N keep-alive connections
+//! for a fixed time each, printing throughput, latency percentiles and the server's peak RSS.
+//! Numbers only; nothing asserts on them.
+
+use anyhow::{bail, Context, Result};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Pipelines present before the read scenarios run.
+const SEEDED_PIPELINES: usize = 200;
+
+struct Settings {
+    seconds: u64,
+    connections: usize,
+}
+
+fn parse(args: &[String]) -> Result<Settings> {
+    let mut s = Settings {
+        seconds: 10,
+        connections: 16,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let v = it.next().context("flag without a value")?;
+        match a.as_str() {
+            "--seconds" => s.seconds = v.parse()?,
+            "--connections" => s.connections = v.parse()?,
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    Ok(s)
+}
+
+fn pipeline(name: &str) -> serde_json::Value {
+    serde_json::json!({"pipeline": {
+    "name": name,
+    "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+    "artifactStore": {"type": "S3", "location": "bench-bucket"},
+    "stages": [
+        {"name": "Source", "actions": [{"name": "Source",
+            "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+            "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"},
+            "outputArtifacts": [{"name": "MyApp"}]}]},
+        {"name": "Beta", "actions": [{"name": "Deploy",
+            "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeploy", "version": "1"},
+            "configuration": {"ApplicationName": "a", "DeploymentGroupName": "g"},
+            "inputArtifacts": [{"name": "MyApp"}]}]}
+    ]}})
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: &str) -> Result<Sender> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn call(sender: &mut Sender, addr: &str, op: &str, body: Bytes) -> Result<u16> {
+    sender.ready().await?;
+    let req = hyper::Request::post("/")
+        .header("host", addr)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", format!("CodePipeline_20150709.{op}"))
+        .body(Full::new(body))?;
+    let resp = sender.send_request(req).await?;
+    let status = resp.status().as_u16();
+    resp.into_body().collect().await?;
+    Ok(status)
+}
+
+struct Outcome {
+    requests: u64,
+    errors: u64,
+    latencies_us: Vec<u64>,
+    elapsed: Duration,
+}
+
+async fn load(
+    addr: &str,
+    op: &'static str,
+    settings: &Settings,
+    body: impl Fn(u64) -> Bytes + Send + Sync + 'static,
+) -> Result<Outcome> {
+    let body = Arc::new(body);
+    let counter = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(settings.seconds);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..settings.connections {
+        let addr = addr.to_string();
+        let body = body.clone();
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(&addr).await?;
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let t = Instant::now();
+                let status = call(&mut sender, &addr, op, body(n)).await?;
+                latencies.push(t.elapsed().as_micros() as u64);
+                if status != 200 {
+                    errors += 1;
+                }
+            }
+            anyhow::Ok((latencies, errors))
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await??;
+        latencies_us.extend(l);
+        errors += e;
+    }
+    latencies_us.sort_unstable();
+    Ok(Outcome {
+        requests: latencies_us.len() as u64,
+        errors,
+        latencies_us,
+        elapsed: start.elapsed(),
+    })
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn report(name: &str, o: &Outcome) {
+    println!(
+        "{name:<16} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms  ({} requests, {} errors)",
+        o.requests as f64 / o.elapsed.as_secs_f64(),
+        percentile(&o.latencies_us, 0.50),
+        percentile(&o.latencies_us, 0.99),
+        percentile(&o.latencies_us, 1.0),
+        o.requests,
+        o.errors
+    );
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+pub fn run(root: &Path, args: &[String]) -> Result<()> {
+    let settings = parse(args)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "--release", "--locked", "--bin", "sluice"])
+        .status()?;
+    if !status.success() {
+        bail!("building the release binary failed");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let data_dir = std::env::temp_dir().join(format!("sluice-bench-{port}"));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    std::fs::create_dir_all(&data_dir)?;
+    // The write scenario creates far more pipelines than an account may hold by default.
+    let config = data_dir.join("sluice.toml");
+    std::fs::write(&config, "[limits]\nmax_pipelines_per_account = 100000000\n")?;
+    let mut child = Command::new(root.join("target/release/sluice"))
+        .args(["serve", "--listen", &addr, "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .env("SLUICE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = child.id();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            for _ in 0..400 {
+                if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            let mut sender = connect(&addr).await?;
+            for i in 0..SEEDED_PIPELINES {
+                let body = pipeline(&format!("seed-{i:04}")).to_string();
+                if call(&mut sender, &addr, "CreatePipeline", body.into()).await? != 200 {
+                    bail!("seeding failed");
+                }
+            }
+            println!(
+                "sluice bench: {} connections, {} s per scenario, {SEEDED_PIPELINES} pipelines seeded, release build, SQLite (WAL, synchronous=FULL)",
+                settings.connections, settings.seconds
+            );
+            let get = load(&addr, "GetPipeline", &settings, |n| {
+                Bytes::from(format!(r#"{{"name":"seed-{:04}"}}"#, n % SEEDED_PIPELINES as u64))
+            })
+            .await?;
+            report("GetPipeline", &get);
+            let list = load(&addr, "ListPipelines", &settings, |_| Bytes::from_static(b"{}")).await?;
+            report("ListPipelines", &list);
+            let create = load(&addr, "CreatePipeline", &settings, |n| {
+                Bytes::from(pipeline(&format!("load-{n}")).to_string())
+            })
+            .await?;
+            report("CreatePipeline", &create);
+            anyhow::Ok(())
+        });
+    if let Some(kib) = peak_rss_kib(pid) {
+        println!("server peak RSS  {:.1} MiB", kib as f64 / 1024.0);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&data_dir);
+    result
+}

@@ -1,0 +1,59 @@
+//! `cargo xtask test`: the whole test suite — every Rust test, then the conformance suite with
+//! the real aws CLI and boto3 from PyPI, installed into `.venv` from
+//! `conformance/requirements.txt`.
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::Command;
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+pub fn run_all(root: &Path) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(&cargo)
+        .current_dir(root)
+        .args(["test", "--workspace", "--locked"]))?;
+    // The conformance suite starts the binary the Rust tests just built.
+    run(Command::new(&cargo)
+        .current_dir(root)
+        .args(["build", "--locked", "--bin", "sluice"]))?;
+    let venv = root.join(".venv");
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    }
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(root.join("conformance/requirements.txt")))?;
+    let path = format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    run(Command::new(&python)
+        .current_dir(root)
+        .env("PATH", path)
+        .env("SLUICE_BIN", root.join("target/debug/sluice"))
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "conformance",
+        ]))
+}
