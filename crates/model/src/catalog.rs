@@ -48,6 +48,20 @@ pub fn built_in_action_types() -> Vec<ActionType> {
         secret: true,
         ..key("OAuthToken")
     };
+    let code_build = |category| {
+        built_in(
+            category,
+            "AWS",
+            "CodeBuild",
+            vec![
+                key("ProjectName"),
+                optional("PrimarySource"),
+                optional("EnvironmentVariables"),
+            ],
+            A::between(1, 5),
+            A::between(0, 5),
+        )
+    };
     vec![
         built_in(
             "Source",
@@ -117,30 +131,8 @@ pub fn built_in_action_types() -> Vec<ActionType> {
             A::between(0, 5),
             A::between(0, 5),
         ),
-        built_in(
-            "Build",
-            "AWS",
-            "CodeBuild",
-            vec![
-                key("ProjectName"),
-                optional("PrimarySource"),
-                optional("EnvironmentVariables"),
-            ],
-            A::between(1, 5),
-            A::between(0, 5),
-        ),
-        built_in(
-            "Test",
-            "AWS",
-            "CodeBuild",
-            vec![
-                key("ProjectName"),
-                optional("PrimarySource"),
-                optional("EnvironmentVariables"),
-            ],
-            A::between(1, 5),
-            A::between(0, 5),
-        ),
+        code_build("Build"),
+        code_build("Test"),
         built_in(
             "Compute",
             "AWS",

@@ -25,29 +25,13 @@ impl Sluice {
         owner: Option<ActionOwner>,
         next_token: Option<&str>,
     ) -> Result<Page<ActionType>> {
-        let start = match next_token {
-            Some(t) => self
-                .inner
-                .tokens
-                .verify(LIST_SCOPE, t)
-                .and_then(|p| p.parse::<usize>().ok())
-                .ok_or(Error::InvalidNextToken)?,
-            None => 0,
-        };
         let all: Vec<ActionType> = self
             .action_types_known()
             .await?
             .into_iter()
             .filter(|t| owner.is_none_or(|o| t.id.owner == o.as_str()))
             .collect();
-        let end = (start + PAGE_SIZE).min(all.len());
-        let items = all
-            .get(start..end)
-            .map(<[ActionType]>::to_vec)
-            .unwrap_or_default();
-        let next_token =
-            (end < all.len()).then(|| self.inner.tokens.sign(LIST_SCOPE, &end.to_string()));
-        Ok(Page { items, next_token })
+        crate::pagination::offset_page(&self.inner.tokens, LIST_SCOPE, &all, PAGE_SIZE, next_token)
     }
 
     /// Creates a custom action type (owner `Custom`).

@@ -51,6 +51,28 @@ impl TokenSigner {
     }
 }
 
+/// One page of an in-memory listing, positioned by offset: the token carries the offset of
+/// the next page, signed for `scope`.
+pub fn offset_page<T: Clone>(
+    tokens: &TokenSigner,
+    scope: &str,
+    all: &[T],
+    limit: usize,
+    next_token: Option<&str>,
+) -> crate::Result<crate::Page<T>> {
+    let start = match next_token {
+        Some(t) => tokens
+            .verify(scope, t)
+            .and_then(|p| p.parse::<usize>().ok())
+            .ok_or(crate::Error::InvalidNextToken)?,
+        None => 0,
+    };
+    let end = start.saturating_add(limit.max(1)).min(all.len());
+    let items = all.get(start..end).map(<[T]>::to_vec).unwrap_or_default();
+    let next_token = (end < all.len()).then(|| tokens.sign(scope, &end.to_string()));
+    Ok(crate::Page { items, next_token })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,24 +93,9 @@ impl Sluice {
         next_token: Option<&str>,
     ) -> Result<Page<Tag>> {
         self.resolve(arn).await?;
-        let start = match next_token {
-            Some(t) => self
-                .inner
-                .tokens
-                .verify(&format!("{LIST_SCOPE}:{arn}"), t)
-                .and_then(|p| p.parse::<usize>().ok())
-                .ok_or(Error::InvalidNextToken)?,
-            None => 0,
-        };
         let all = self.store().tags(arn).await?;
-        let limit = max_results.unwrap_or(PAGE_SIZE).max(1);
-        let end = (start + limit).min(all.len());
-        let items = all.get(start..end).map(<[Tag]>::to_vec).unwrap_or_default();
-        let next_token = (end < all.len()).then(|| {
-            self.inner
-                .tokens
-                .sign(&format!("{LIST_SCOPE}:{arn}"), &end.to_string())
-        });
-        Ok(Page { items, next_token })
+        let limit = max_results.unwrap_or(PAGE_SIZE);
+        let scope = format!("{LIST_SCOPE}:{arn}");
+        crate::pagination::offset_page(&self.inner.tokens, &scope, &all, limit, next_token)
     }
 }

@@ -83,16 +83,21 @@ async fn insert_tags(tx: &mut sqlx::SqliteConnection, arn: &str, tags: &[Tag]) -
     Ok(())
 }
 
+/// The ARN of a pipeline inside a write transaction, if it exists.
+async fn pipeline_arn(tx: &mut sqlx::SqliteConnection, name: &str) -> Result<Option<String>> {
+    Ok(sqlx::query("SELECT arn FROM pipelines WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?
+        .map(|r| r.get(0)))
+}
+
 #[async_trait]
 impl PipelineStore for SqliteStore {
     async fn create_pipeline(&self, new: &NewPipeline, max_pipelines: usize) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let exists = sqlx::query("SELECT 1 FROM pipelines WHERE name = ?")
-            .bind(&new.name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if exists.is_some() {
+        if pipeline_arn(&mut tx, &new.name).await?.is_some() {
             return Err(Error::NameInUse(new.name.clone()));
         }
         let count: i64 = sqlx::query("SELECT COUNT(*) FROM pipelines")
@@ -198,13 +203,7 @@ impl PipelineStore for SqliteStore {
 
     async fn delete_pipeline(&self, name: &str) -> Result<bool> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let arn: Option<String> = sqlx::query("SELECT arn FROM pipelines WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?
-            .map(|r| r.get(0));
-        let Some(arn) = arn else {
+        let Some(arn) = pipeline_arn(&mut tx, name).await? else {
             return Ok(false);
         };
         for statement in [
@@ -247,12 +246,7 @@ impl PipelineStore for SqliteStore {
 
     async fn set_transition(&self, t: &TransitionRecord) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let exists = sqlx::query("SELECT 1 FROM pipelines WHERE name = ?")
-            .bind(&t.pipeline)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if exists.is_none() {
+        if pipeline_arn(&mut tx, &t.pipeline).await?.is_none() {
             return Err(Error::NotFound(format!("pipeline {}", t.pipeline)));
         }
         sqlx::query(
