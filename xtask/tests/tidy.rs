@@ -82,6 +82,35 @@ fn model_does_no_io_and_knows_no_wire_format() {
 }
 
 #[test]
+fn engine_does_no_io_and_reads_no_clock() {
+    let allowed = ["sluice-model", "thiserror"];
+    for dep in dependencies("engine") {
+        assert!(
+            allowed.contains(&dep.as_str()),
+            "engine may not depend on {dep}"
+        );
+    }
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/engine/src"), &mut files);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for forbidden in [
+            "SystemTime",
+            "Instant::now",
+            "std::fs",
+            "std::net",
+            "async fn",
+        ] {
+            assert!(
+                !text.contains(forbidden),
+                "{} uses {forbidden}",
+                f.display()
+            );
+        }
+    }
+}
+
+#[test]
 fn wire_depends_only_on_serde_and_regex() {
     let allowed = ["serde", "serde_json", "regex"];
     for dep in dependencies("wire") {
@@ -108,7 +137,9 @@ fn service_sees_store_traits_never_a_backend_nor_the_wire() {
 
 #[test]
 fn only_the_binary_and_tests_choose_a_backend() {
-    for krate in ["model", "wire", "store", "service", "api", "server"] {
+    for krate in [
+        "model", "engine", "wire", "store", "service", "api", "server",
+    ] {
         for dep in dependencies(krate) {
             assert!(
                 !dep.starts_with("sluice-store-"),

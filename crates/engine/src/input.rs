@@ -1,0 +1,174 @@
+//! What goes into the engine and what comes out.
+
+use crate::state::{ErrorDetails, Trigger};
+use sluice_model::ActionTypeId;
+use std::collections::BTreeMap;
+
+/// Supplies fresh identifiers; the service uses UUIDs, tests use counters.
+pub trait Ids {
+    fn job_id(&mut self) -> String;
+    fn approval_token(&mut self) -> String;
+    fn action_execution_id(&mut self) -> String;
+}
+
+/// Defaults the engine applies when an action does not say otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineOptions {
+    /// How long a job may run without a result before its action fails.
+    pub job_timeout_ms: i64,
+    /// How long an approval waits (the guide: seven days).
+    pub approval_timeout_ms: i64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            job_timeout_ms: 60 * 60 * 1000,
+            approval_timeout_ms: 7 * 24 * 60 * 60 * 1000,
+        }
+    }
+}
+
+/// How a job ended, as its worker reported.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobOutcome {
+    pub summary: Option<String>,
+    pub external_execution_id: Option<String>,
+    pub percent_complete: Option<i64>,
+    /// The source revision a source action produced.
+    pub current_revision: Option<String>,
+    pub output_variables: BTreeMap<String, String>,
+}
+
+/// An approver's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalDecision {
+    pub approved: bool,
+    pub summary: String,
+    pub by: String,
+}
+
+/// Which actions `RetryStageExecution` runs again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryMode {
+    FailedActions,
+    AllActions,
+}
+
+/// A persisted deadline; when it passes the caller feeds `Input::TimerDue` back.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    JobTimeout { job_id: String },
+    ApprovalExpiry { token: String },
+}
+
+/// Something that happened to the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    Start {
+        execution_id: String,
+        trigger: Trigger,
+    },
+    JobSucceeded {
+        job_id: String,
+        outcome: JobOutcome,
+        continuation_token: Option<String>,
+    },
+    JobFailed {
+        job_id: String,
+        error: ErrorDetails,
+        external_execution_id: Option<String>,
+    },
+    ApprovalResult {
+        token: String,
+        decision: ApprovalDecision,
+    },
+    TransitionChanged {
+        stage: String,
+        inbound: bool,
+        enabled: bool,
+    },
+    Retry {
+        execution_id: String,
+        stage: String,
+        mode: RetryMode,
+    },
+    Stop {
+        execution_id: String,
+        abandon: bool,
+        reason: Option<String>,
+    },
+    PipelineUpdated {
+        version: i64,
+    },
+    TimerDue {
+        timer: Timer,
+    },
+}
+
+/// A job to hand to a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    pub job_id: String,
+    pub execution_id: String,
+    pub stage: String,
+    pub action: String,
+    pub action_execution_id: String,
+    pub action_type_id: ActionTypeId,
+    pub configuration: BTreeMap<String, String>,
+    pub input_artifacts: Vec<String>,
+    pub output_artifacts: Vec<String>,
+    pub continuation_token: Option<String>,
+    pub pipeline_version: i64,
+}
+
+/// What the caller must do once the step is committed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    QueueJob(JobSpec),
+    CancelJob {
+        job_id: String,
+    },
+    RequestApproval {
+        token: String,
+        execution_id: String,
+        stage: String,
+        action: String,
+        configuration: BTreeMap<String, String>,
+        expires_ms: i64,
+    },
+    SetTimer {
+        timer: Timer,
+        at_ms: i64,
+    },
+    ExecutionFinished {
+        execution_id: String,
+    },
+}
+
+/// Why an input was refused; the runtime is unchanged when this is returned.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    #[error("execution {0} does not exist")]
+    ExecutionNotFound(String),
+    #[error("stage {0} does not exist")]
+    StageNotFound(String),
+    #[error("job {0} is not in progress")]
+    JobNotInProgress(String),
+    #[error("the approval token is not valid")]
+    InvalidApprovalToken,
+    #[error("the approval has already been completed")]
+    ApprovalAlreadyCompleted,
+    #[error("{0}")]
+    NotLatestExecution(String),
+    #[error("{0}")]
+    StageNotRetryable(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    DuplicatedStop(String),
+    #[error("{0}")]
+    NotStoppable(String),
+    #[error("an execution with id {0} already exists")]
+    DuplicateExecution(String),
+}

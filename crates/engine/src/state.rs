@@ -1,0 +1,252 @@
+//! The runtime of one pipeline: stage slots (who occupies, who waits, transitions) and the
+//! executions still referenced by them.
+
+use std::collections::BTreeMap;
+
+/// How an execution was started.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Trigger {
+    /// `CreatePipeline`, `StartPipelineExecution`, `PollForSourceChanges`, `Webhook`, ...
+    pub kind: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionStatus {
+    InProgress,
+    Stopping,
+    Stopped,
+    Succeeded,
+    Superseded,
+    Failed,
+}
+
+impl ExecutionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "InProgress",
+            Self::Stopping => "Stopping",
+            Self::Stopped => "Stopped",
+            Self::Succeeded => "Succeeded",
+            Self::Superseded => "Superseded",
+            Self::Failed => "Failed",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            Self::Stopped | Self::Succeeded | Self::Superseded | Self::Failed
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageStatus {
+    InProgress,
+    Stopping,
+    Stopped,
+    Succeeded,
+    Failed,
+}
+
+impl StageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "InProgress",
+            Self::Stopping => "Stopping",
+            Self::Stopped => "Stopped",
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionStatus {
+    /// Declared in the stage but its group has not started in this run.
+    NotStarted,
+    InProgress,
+    Abandoned,
+    Succeeded,
+    Failed,
+}
+
+impl ActionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotStarted => "NotStarted",
+            Self::InProgress => "InProgress",
+            Self::Abandoned => "Abandoned",
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
+        }
+    }
+}
+
+/// Why an execution is not in a stage right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waiting {
+    /// Another execution occupies the stage.
+    StageBusy { by: String },
+    /// The stage's inbound transition is disabled.
+    TransitionDisabled,
+    /// The previous stage's outbound transition is disabled.
+    OutboundDisabled,
+}
+
+/// Where an execution is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// Running the stage at this index.
+    InStage(usize),
+    /// Waiting to enter the stage at this index.
+    Waiting {
+        stage: usize,
+        reason: Waiting,
+    },
+    Finished,
+}
+
+/// A failure's code and message, as `errorDetails` shows them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ErrorDetails {
+    pub code: String,
+    pub message: String,
+}
+
+/// One attempt-carrying action of a stage run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionRun {
+    pub name: String,
+    pub run_order: i64,
+    pub status: ActionStatus,
+    /// 0 before the first attempt.
+    pub attempt: u32,
+    pub action_execution_id: Option<String>,
+    pub job_id: Option<String>,
+    pub approval_token: Option<String>,
+    pub started_ms: Option<i64>,
+    pub updated_ms: Option<i64>,
+    pub summary: Option<String>,
+    pub external_execution_id: Option<String>,
+    pub percent_complete: Option<i64>,
+    pub current_revision: Option<String>,
+    pub error: Option<ErrorDetails>,
+    pub last_updated_by: Option<String>,
+    pub output_variables: BTreeMap<String, String>,
+}
+
+/// An execution's run of one stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageRun {
+    pub status: StageStatus,
+    /// The `runOrder` group now running.
+    pub group: i64,
+    pub actions: Vec<ActionRun>,
+    /// Set while a `RetryStageExecution` is in progress.
+    pub retrying: bool,
+}
+
+/// One execution of the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Execution {
+    pub id: String,
+    pub status: ExecutionStatus,
+    pub pipeline_version: i64,
+    pub position: Position,
+    pub trigger: Trigger,
+    pub status_summary: Option<String>,
+    /// Stage index → this execution's run of it.
+    pub stage_runs: BTreeMap<usize, StageRun>,
+    /// True once a stop asked in-progress actions to be abandoned.
+    pub abandoning: bool,
+    pub started_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// One stage of the current pipeline version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageSlot {
+    pub name: String,
+    pub inbound_enabled: bool,
+    pub outbound_enabled: bool,
+    pub occupant: Option<String>,
+    pub waiting: Option<String>,
+    /// The latest execution that entered this stage.
+    pub latest: Option<String>,
+}
+
+/// Everything the engine knows about one pipeline's runs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Runtime {
+    pub pipeline_version: i64,
+    pub slots: Vec<StageSlot>,
+    pub executions: BTreeMap<String, Execution>,
+}
+
+impl Runtime {
+    /// A fresh runtime for a declaration's stages, every transition enabled.
+    pub fn new(declaration: &sluice_model::PipelineDeclaration) -> Self {
+        Self {
+            pipeline_version: declaration.version,
+            slots: declaration
+                .stages
+                .iter()
+                .map(|s| StageSlot {
+                    name: s.name.clone(),
+                    inbound_enabled: true,
+                    outbound_enabled: true,
+                    occupant: None,
+                    waiting: None,
+                    latest: None,
+                })
+                .collect(),
+            executions: BTreeMap::new(),
+        }
+    }
+
+    pub fn stage_index(&self, name: &str) -> Option<usize> {
+        self.slots.iter().position(|s| s.name == name)
+    }
+
+    /// Removes and returns the finished executions no stage refers to any more; the caller
+    /// has already persisted their final state.
+    pub fn prune(&mut self) -> Vec<Execution> {
+        let referenced: Vec<&String> = self
+            .slots
+            .iter()
+            .flat_map(|s| [&s.occupant, &s.waiting, &s.latest])
+            .flatten()
+            .collect();
+        let gone: Vec<String> = self
+            .executions
+            .values()
+            .filter(|e| e.status.is_finished() && !referenced.contains(&&e.id))
+            .map(|e| e.id.clone())
+            .collect();
+        gone.iter()
+            .filter_map(|id| self.executions.remove(id))
+            .collect()
+    }
+
+    /// Finds the execution, stage and action that own a job.
+    pub fn find_job(&self, job_id: &str) -> Option<(String, usize, usize)> {
+        self.find_action(|a| a.job_id.as_deref() == Some(job_id))
+    }
+
+    pub fn find_approval(&self, token: &str) -> Option<(String, usize, usize)> {
+        self.find_action(|a| a.approval_token.as_deref() == Some(token))
+    }
+
+    fn find_action(&self, pred: impl Fn(&ActionRun) -> bool) -> Option<(String, usize, usize)> {
+        for e in self.executions.values() {
+            for (stage, run) in &e.stage_runs {
+                if let Some(i) = run.actions.iter().position(&pred) {
+                    return Some((e.id.clone(), *stage, i));
+                }
+            }
+        }
+        None
+    }
+}

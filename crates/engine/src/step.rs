@@ -1,0 +1,763 @@
+//! The rules. One `Step` applies one input to a copy of the runtime; on success the copy
+//! replaces the original, so a refused input leaves nothing half-done.
+
+use crate::input::{
+    Effect, EngineOptions, Error, Ids, Input, JobOutcome, JobSpec, RetryMode, Timer,
+};
+use crate::state::*;
+use sluice_model::{ActionDeclaration, PipelineDeclaration};
+
+/// Applies `input` to `runtime` at `now_ms` and returns the effects to perform after commit.
+/// `declaration` is the pipeline version the runtime runs (after `PipelineUpdated`, the new one).
+pub fn apply(
+    runtime: &mut Runtime,
+    declaration: &PipelineDeclaration,
+    options: &EngineOptions,
+    now_ms: i64,
+    ids: &mut dyn Ids,
+    input: Input,
+) -> Result<Vec<Effect>, Error> {
+    let mut step = Step {
+        rt: runtime.clone(),
+        decl: declaration,
+        options,
+        now: now_ms,
+        ids,
+        effects: Vec::new(),
+    };
+    step.input(input)?;
+    *runtime = step.rt;
+    Ok(step.effects)
+}
+
+struct Step<'a> {
+    rt: Runtime,
+    decl: &'a PipelineDeclaration,
+    options: &'a EngineOptions,
+    now: i64,
+    ids: &'a mut dyn Ids,
+    effects: Vec<Effect>,
+}
+
+fn is_approval(a: &ActionDeclaration) -> bool {
+    a.action_type_id.is_approval() && a.action_type_id.provider == "Manual"
+}
+
+impl Step<'_> {
+    fn input(&mut self, input: Input) -> Result<(), Error> {
+        match input {
+            Input::Start {
+                execution_id,
+                trigger,
+            } => self.start(execution_id, trigger),
+            Input::JobSucceeded {
+                job_id,
+                outcome,
+                continuation_token,
+            } => self.job_succeeded(&job_id, outcome, continuation_token),
+            Input::JobFailed {
+                job_id,
+                error,
+                external_execution_id,
+            } => {
+                let (id, stage, i) = self.in_progress_job(&job_id)?;
+                let now = self.now;
+                let a = self.action(&id, stage, i);
+                a.status = ActionStatus::Failed;
+                a.error = Some(error);
+                if external_execution_id.is_some() {
+                    a.external_execution_id = external_execution_id;
+                }
+                a.updated_ms = Some(now);
+                self.advance(&id, stage);
+                Ok(())
+            }
+            Input::ApprovalResult { token, decision } => {
+                let (id, stage, i) = self
+                    .rt
+                    .find_approval(&token)
+                    .ok_or(Error::InvalidApprovalToken)?;
+                let now = self.now;
+                let a = self.action(&id, stage, i);
+                if a.status != ActionStatus::InProgress {
+                    return Err(Error::ApprovalAlreadyCompleted);
+                }
+                a.status = if decision.approved {
+                    ActionStatus::Succeeded
+                } else {
+                    ActionStatus::Failed
+                };
+                if !decision.approved {
+                    a.error = Some(ErrorDetails {
+                        code: "Rejected".into(),
+                        message: format!("Rejected by {}: {}", decision.by, decision.summary),
+                    });
+                }
+                a.summary = Some(decision.summary);
+                a.last_updated_by = Some(decision.by);
+                a.updated_ms = Some(now);
+                self.advance(&id, stage);
+                Ok(())
+            }
+            Input::TransitionChanged {
+                stage,
+                inbound,
+                enabled,
+            } => {
+                let idx = self
+                    .rt
+                    .stage_index(&stage)
+                    .ok_or(Error::StageNotFound(stage))?;
+                if inbound {
+                    self.rt.slots[idx].inbound_enabled = enabled;
+                } else {
+                    self.rt.slots[idx].outbound_enabled = enabled;
+                }
+                if enabled {
+                    let target = if inbound { idx } else { idx + 1 };
+                    self.admit_waiting(target);
+                }
+                Ok(())
+            }
+            Input::Retry {
+                execution_id,
+                stage,
+                mode,
+            } => self.retry(&execution_id, &stage, mode),
+            Input::Stop {
+                execution_id,
+                abandon,
+                reason,
+            } => self.stop(&execution_id, abandon, reason),
+            Input::PipelineUpdated { version } => {
+                self.pipeline_updated(version);
+                Ok(())
+            }
+            Input::TimerDue { timer } => {
+                self.timer_due(timer);
+                Ok(())
+            }
+        }
+    }
+
+    fn exec(&mut self, id: &str) -> &mut Execution {
+        self.rt
+            .executions
+            .get_mut(id)
+            .expect("the engine only names executions it holds")
+    }
+
+    fn run(&mut self, id: &str, stage: usize) -> &mut StageRun {
+        self.exec(id)
+            .stage_runs
+            .get_mut(&stage)
+            .expect("a running stage has a stage run")
+    }
+
+    fn action(&mut self, id: &str, stage: usize, i: usize) -> &mut ActionRun {
+        &mut self.run(id, stage).actions[i]
+    }
+
+    fn declared(&self, stage: usize, name: &str) -> Option<&ActionDeclaration> {
+        self.decl
+            .stages
+            .get(stage)?
+            .actions
+            .iter()
+            .find(|a| a.name == name)
+    }
+
+    fn start(&mut self, id: String, trigger: Trigger) -> Result<(), Error> {
+        if self.rt.executions.contains_key(&id) {
+            return Err(Error::DuplicateExecution(id));
+        }
+        self.rt.executions.insert(
+            id.clone(),
+            Execution {
+                id: id.clone(),
+                status: ExecutionStatus::InProgress,
+                pipeline_version: self.rt.pipeline_version,
+                position: Position::Waiting {
+                    stage: 0,
+                    reason: Waiting::TransitionDisabled,
+                },
+                trigger,
+                status_summary: None,
+                stage_runs: Default::default(),
+                abandoning: false,
+                started_ms: self.now,
+                updated_ms: self.now,
+            },
+        );
+        self.arrive(&id, 0);
+        Ok(())
+    }
+
+    /// Why `stage` cannot be entered now, if it cannot.
+    fn blocked(&self, stage: usize) -> Option<Waiting> {
+        let slot = &self.rt.slots[stage];
+        if stage > 0 && !self.rt.slots[stage - 1].outbound_enabled {
+            Some(Waiting::OutboundDisabled)
+        } else if stage > 0 && !slot.inbound_enabled {
+            Some(Waiting::TransitionDisabled)
+        } else {
+            slot.occupant.clone().map(|by| Waiting::StageBusy { by })
+        }
+    }
+
+    /// The execution finished the stage before `stage` (or starts, for 0) and wants in.
+    fn arrive(&mut self, id: &str, stage: usize) {
+        if stage >= self.rt.slots.len() {
+            self.finish(id, ExecutionStatus::Succeeded, None);
+            return;
+        }
+        match self.blocked(stage) {
+            None => self.enter(id, stage),
+            Some(reason) => {
+                let previous = self.rt.slots[stage].waiting.replace(id.to_string());
+                let now = self.now;
+                let e = self.exec(id);
+                e.position = Position::Waiting { stage, reason };
+                e.updated_ms = now;
+                if let Some(older) = previous.filter(|p| p != id) {
+                    let summary = format!(
+                        "Superseded by a newer execution ({id}) waiting to enter the stage"
+                    );
+                    self.finish(&older, ExecutionStatus::Superseded, Some(summary));
+                }
+            }
+        }
+    }
+
+    fn enter(&mut self, id: &str, stage: usize) {
+        let slot = &mut self.rt.slots[stage];
+        slot.occupant = Some(id.to_string());
+        slot.latest = Some(id.to_string());
+        if slot.waiting.as_deref() == Some(id) {
+            slot.waiting = None;
+        }
+        let actions: Vec<ActionRun> = self.decl.stages[stage]
+            .actions
+            .iter()
+            .map(|a| ActionRun {
+                name: a.name.clone(),
+                run_order: a.run_order,
+                status: ActionStatus::NotStarted,
+                attempt: 0,
+                action_execution_id: None,
+                job_id: None,
+                approval_token: None,
+                started_ms: None,
+                updated_ms: None,
+                summary: None,
+                external_execution_id: None,
+                percent_complete: None,
+                current_revision: None,
+                error: None,
+                last_updated_by: None,
+                output_variables: Default::default(),
+            })
+            .collect();
+        let first = actions.iter().map(|a| a.run_order).min().unwrap_or(1);
+        let now = self.now;
+        let e = self.exec(id);
+        e.position = Position::InStage(stage);
+        e.updated_ms = now;
+        e.stage_runs.insert(
+            stage,
+            StageRun {
+                status: StageStatus::InProgress,
+                group: first,
+                actions,
+                retrying: false,
+            },
+        );
+        self.start_group(id, stage, first);
+    }
+
+    /// Starts every action of the `order` group that has not already succeeded.
+    fn start_group(&mut self, id: &str, stage: usize, order: i64) {
+        self.run(id, stage).group = order;
+        let to_start: Vec<usize> = self
+            .run(id, stage)
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.run_order == order && a.status != ActionStatus::Succeeded)
+            .map(|(i, _)| i)
+            .collect();
+        for i in &to_start {
+            self.start_action(id, stage, *i);
+        }
+        if to_start.is_empty() {
+            self.advance(id, stage);
+        }
+    }
+
+    fn start_action(&mut self, id: &str, stage: usize, i: usize) {
+        let name = self.run(id, stage).actions[i].name.clone();
+        let Some(declared) = self.declared(stage, &name).cloned() else {
+            // The runtime and declaration always share a version; guard anyway.
+            let a = self.action(id, stage, i);
+            a.status = ActionStatus::Failed;
+            a.error = Some(ErrorDetails {
+                code: "JobFailed".into(),
+                message: format!("action {name} is not declared"),
+            });
+            return;
+        };
+        let action_execution_id = self.ids.action_execution_id();
+        let now = self.now;
+        let timeout_ms = declared.timeout_in_minutes.map(|m| m * 60_000);
+        let stage_name = self.rt.slots[stage].name.clone();
+        let version = self.exec(id).pipeline_version;
+        let a = self.action(id, stage, i);
+        a.status = ActionStatus::InProgress;
+        a.attempt += 1;
+        a.action_execution_id = Some(action_execution_id.clone());
+        a.started_ms = Some(now);
+        a.updated_ms = Some(now);
+        a.summary = None;
+        a.error = None;
+        a.external_execution_id = None;
+        a.percent_complete = None;
+        a.last_updated_by = None;
+        if is_approval(&declared) {
+            let token = self.ids.approval_token();
+            let expires_ms = now + timeout_ms.unwrap_or(self.options.approval_timeout_ms);
+            let a = self.action(id, stage, i);
+            a.approval_token = Some(token.clone());
+            a.job_id = None;
+            self.effects.push(Effect::RequestApproval {
+                token: token.clone(),
+                execution_id: id.to_string(),
+                stage: stage_name,
+                action: name,
+                configuration: declared.configuration.clone(),
+                expires_ms,
+            });
+            self.effects.push(Effect::SetTimer {
+                timer: Timer::ApprovalExpiry { token },
+                at_ms: expires_ms,
+            });
+        } else {
+            let job_id = self.ids.job_id();
+            self.action(id, stage, i).job_id = Some(job_id.clone());
+            self.queue_job(
+                id,
+                stage_name,
+                &declared,
+                action_execution_id,
+                job_id,
+                None,
+                version,
+                timeout_ms,
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn queue_job(
+        &mut self,
+        id: &str,
+        stage: String,
+        declared: &ActionDeclaration,
+        action_execution_id: String,
+        job_id: String,
+        continuation_token: Option<String>,
+        pipeline_version: i64,
+        timeout_ms: Option<i64>,
+    ) {
+        let at_ms = self.now + timeout_ms.unwrap_or(self.options.job_timeout_ms);
+        self.effects.push(Effect::QueueJob(JobSpec {
+            job_id: job_id.clone(),
+            execution_id: id.to_string(),
+            stage,
+            action: declared.name.clone(),
+            action_execution_id,
+            action_type_id: declared.action_type_id.clone(),
+            configuration: declared.configuration.clone(),
+            input_artifacts: declared.input_artifacts.clone(),
+            output_artifacts: declared.output_artifacts.clone(),
+            continuation_token,
+            pipeline_version,
+        }));
+        self.effects.push(Effect::SetTimer {
+            timer: Timer::JobTimeout { job_id },
+            at_ms,
+        });
+    }
+
+    fn in_progress_job(&self, job_id: &str) -> Result<(String, usize, usize), Error> {
+        let found = self
+            .rt
+            .find_job(job_id)
+            .ok_or_else(|| Error::JobNotInProgress(job_id.into()))?;
+        let (id, stage, i) = &found;
+        let a = &self.rt.executions[id].stage_runs[stage].actions[*i];
+        if a.status != ActionStatus::InProgress {
+            return Err(Error::JobNotInProgress(job_id.into()));
+        }
+        Ok(found)
+    }
+
+    fn job_succeeded(
+        &mut self,
+        job_id: &str,
+        outcome: JobOutcome,
+        continuation: Option<String>,
+    ) -> Result<(), Error> {
+        let (id, stage, i) = self.in_progress_job(job_id)?;
+        let now = self.now;
+        let a = self.action(&id, stage, i);
+        a.updated_ms = Some(now);
+        if outcome.summary.is_some() {
+            a.summary = outcome.summary;
+        }
+        if outcome.external_execution_id.is_some() {
+            a.external_execution_id = outcome.external_execution_id;
+        }
+        if outcome.percent_complete.is_some() {
+            a.percent_complete = outcome.percent_complete;
+        }
+        if outcome.current_revision.is_some() {
+            a.current_revision = outcome.current_revision;
+        }
+        a.output_variables.extend(outcome.output_variables);
+        match continuation {
+            Some(token) => {
+                // The action stays in progress; a new job carries the token.
+                let name = a.name.clone();
+                let action_execution_id = a.action_execution_id.clone().unwrap_or_default();
+                let new_job = self.ids.job_id();
+                self.action(&id, stage, i).job_id = Some(new_job.clone());
+                let declared = self.declared(stage, &name).cloned();
+                if let Some(declared) = declared {
+                    let version = self.exec(&id).pipeline_version;
+                    let stage_name = self.rt.slots[stage].name.clone();
+                    let timeout = declared.timeout_in_minutes.map(|m| m * 60_000);
+                    self.queue_job(
+                        &id,
+                        stage_name,
+                        &declared,
+                        action_execution_id,
+                        new_job,
+                        Some(token),
+                        version,
+                        timeout,
+                    );
+                }
+            }
+            None => {
+                a.status = ActionStatus::Succeeded;
+                self.advance(&id, stage);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves on once no action of the running group is in progress: the next group, the next
+    /// stage, or the end of the execution.
+    fn advance(&mut self, id: &str, stage: usize) {
+        let run = self.run(id, stage);
+        let group = run.group;
+        let in_group = run.actions.iter().filter(|a| a.run_order == group);
+        if in_group
+            .clone()
+            .any(|a| a.status == ActionStatus::InProgress)
+        {
+            return;
+        }
+        let failed = run
+            .actions
+            .iter()
+            .filter(|a| a.run_order == group)
+            .any(|a| matches!(a.status, ActionStatus::Failed | ActionStatus::Abandoned));
+        let next = run
+            .actions
+            .iter()
+            .map(|a| a.run_order)
+            .filter(|o| *o > group)
+            .min();
+        let stopping = self.exec(id).status == ExecutionStatus::Stopping;
+        if stopping {
+            self.run(id, stage).status = StageStatus::Stopped;
+            self.run(id, stage).retrying = false;
+            self.release(id, stage);
+            self.finish(id, ExecutionStatus::Stopped, None);
+        } else if failed {
+            let run = self.run(id, stage);
+            run.status = StageStatus::Failed;
+            run.retrying = false;
+            let failures: Vec<String> = run
+                .actions
+                .iter()
+                .filter(|a| a.status == ActionStatus::Failed)
+                .map(|a| a.name.clone())
+                .collect();
+            let stage_name = self.rt.slots[stage].name.clone();
+            self.release(id, stage);
+            let summary = format!(
+                "Stage {stage_name} failed: action(s) {} failed",
+                failures.join(", ")
+            );
+            self.finish(id, ExecutionStatus::Failed, Some(summary));
+        } else if let Some(order) = next {
+            self.start_group(id, stage, order);
+        } else {
+            let run = self.run(id, stage);
+            run.status = StageStatus::Succeeded;
+            run.retrying = false;
+            self.release(id, stage);
+            self.arrive(id, stage + 1);
+        }
+    }
+
+    /// `id` leaves `stage`; the execution waiting there, if any and if allowed, enters.
+    fn release(&mut self, id: &str, stage: usize) {
+        if self.rt.slots[stage].occupant.as_deref() == Some(id) {
+            self.rt.slots[stage].occupant = None;
+        }
+        self.admit_waiting(stage);
+    }
+
+    fn admit_waiting(&mut self, stage: usize) {
+        if stage >= self.rt.slots.len() || self.blocked(stage).is_some() {
+            return;
+        }
+        if let Some(waiting) = self.rt.slots[stage].waiting.clone() {
+            self.enter(&waiting, stage);
+        }
+    }
+
+    fn finish(&mut self, id: &str, status: ExecutionStatus, summary: Option<String>) {
+        let now = self.now;
+        let e = self.exec(id);
+        let was_waiting = match e.position {
+            Position::Waiting { stage, .. } => Some(stage),
+            _ => None,
+        };
+        e.status = status;
+        e.position = Position::Finished;
+        e.updated_ms = now;
+        if summary.is_some() {
+            e.status_summary = summary;
+        }
+        if let Some(stage) = was_waiting {
+            if self.rt.slots[stage].waiting.as_deref() == Some(id) {
+                self.rt.slots[stage].waiting = None;
+            }
+        }
+        self.effects.push(Effect::ExecutionFinished {
+            execution_id: id.to_string(),
+        });
+    }
+
+    /// Abandons every in-progress action of the execution's current stage and leaves it.
+    fn abandon(&mut self, id: &str, stage: usize) {
+        let now = self.now;
+        let mut cancelled = Vec::new();
+        for a in &mut self.run(id, stage).actions {
+            if a.status == ActionStatus::InProgress {
+                a.status = ActionStatus::Abandoned;
+                a.updated_ms = Some(now);
+                if let Some(job) = &a.job_id {
+                    cancelled.push(job.clone());
+                }
+            }
+        }
+        self.effects.extend(
+            cancelled
+                .into_iter()
+                .map(|job_id| Effect::CancelJob { job_id }),
+        );
+        let run = self.run(id, stage);
+        run.status = StageStatus::Stopped;
+        run.retrying = false;
+        self.release(id, stage);
+    }
+
+    fn stop(&mut self, id: &str, abandon: bool, reason: Option<String>) -> Result<(), Error> {
+        let e = self
+            .rt
+            .executions
+            .get(id)
+            .ok_or_else(|| Error::ExecutionNotFound(id.into()))?;
+        if e.status.is_finished() {
+            return Err(Error::NotStoppable(format!(
+                "Pipeline execution {id} is {} and cannot be stopped",
+                e.status.as_str()
+            )));
+        }
+        if e.status == ExecutionStatus::Stopping && (!abandon || e.abandoning) {
+            return Err(Error::DuplicatedStop(format!(
+                "Pipeline execution {id} is already being stopped"
+            )));
+        }
+        let position = e.position.clone();
+        let now = self.now;
+        let e = self.exec(id);
+        e.status_summary = reason;
+        e.updated_ms = now;
+        match position {
+            Position::Waiting { .. } | Position::Finished => {
+                let summary = self.exec(id).status_summary.clone();
+                self.finish(id, ExecutionStatus::Stopped, summary);
+            }
+            Position::InStage(stage) if abandon => {
+                self.exec(id).abandoning = true;
+                self.abandon(id, stage);
+                let summary = self.exec(id).status_summary.clone();
+                self.finish(id, ExecutionStatus::Stopped, summary);
+            }
+            Position::InStage(stage) => {
+                self.exec(id).status = ExecutionStatus::Stopping;
+                self.run(id, stage).status = StageStatus::Stopping;
+                self.advance(id, stage);
+            }
+        }
+        Ok(())
+    }
+
+    fn retry(&mut self, id: &str, stage_name: &str, mode: RetryMode) -> Result<(), Error> {
+        let stage = self
+            .rt
+            .stage_index(stage_name)
+            .ok_or_else(|| Error::StageNotFound(stage_name.into()))?;
+        let e = self
+            .rt
+            .executions
+            .get(id)
+            .ok_or_else(|| Error::ExecutionNotFound(id.into()))?;
+        let slot = &self.rt.slots[stage];
+        if slot.latest.as_deref() != Some(id) {
+            return Err(Error::NotLatestExecution(format!(
+                "Execution {id} is not the latest execution of stage {stage_name}"
+            )));
+        }
+        let Some(run) = e.stage_runs.get(&stage) else {
+            return Err(Error::StageNotRetryable(format!(
+                "Execution {id} has not run stage {stage_name}"
+            )));
+        };
+        if run.retrying
+            || run.status == StageStatus::InProgress
+            || run.status == StageStatus::Stopping
+        {
+            return Err(Error::Conflict(format!(
+                "Stage {stage_name} of execution {id} is already running"
+            )));
+        }
+        if run.status != StageStatus::Failed {
+            return Err(Error::StageNotRetryable(format!(
+                "Stage {stage_name} of execution {id} is {}, not Failed",
+                run.status.as_str()
+            )));
+        }
+        if e.pipeline_version != self.rt.pipeline_version {
+            return Err(Error::StageNotRetryable(format!(
+                "The pipeline changed since execution {id} ran stage {stage_name}"
+            )));
+        }
+        if let Some(other) = slot.occupant.clone() {
+            return Err(Error::Conflict(format!(
+                "Stage {stage_name} is occupied by execution {other}"
+            )));
+        }
+        let now = self.now;
+        self.rt.slots[stage].occupant = Some(id.to_string());
+        let e = self.exec(id);
+        e.status = ExecutionStatus::InProgress;
+        e.position = Position::InStage(stage);
+        e.status_summary = None;
+        e.updated_ms = now;
+        let run = self.run(id, stage);
+        run.status = StageStatus::InProgress;
+        run.retrying = true;
+        for a in &mut run.actions {
+            if mode == RetryMode::AllActions || a.status != ActionStatus::Succeeded {
+                a.status = ActionStatus::NotStarted;
+            }
+        }
+        let first = run
+            .actions
+            .iter()
+            .filter(|a| a.status != ActionStatus::Succeeded)
+            .map(|a| a.run_order)
+            .min()
+            .unwrap_or(run.group);
+        self.start_group(id, stage, first);
+        Ok(())
+    }
+
+    fn pipeline_updated(&mut self, version: i64) {
+        let active: Vec<(String, Position)> = self
+            .rt
+            .executions
+            .values()
+            .filter(|e| !e.status.is_finished())
+            .map(|e| (e.id.clone(), e.position.clone()))
+            .collect();
+        for (id, position) in active {
+            if let Position::InStage(stage) = position {
+                self.abandon(&id, stage);
+            }
+            self.finish(
+                &id,
+                ExecutionStatus::Stopped,
+                Some(format!(
+                    "Stopped because the pipeline was updated to version {version}"
+                )),
+            );
+        }
+        let old = std::mem::take(&mut self.rt.slots);
+        self.rt.slots = self
+            .decl
+            .stages
+            .iter()
+            .map(|s| {
+                let before = old.iter().find(|o| o.name == s.name);
+                StageSlot {
+                    name: s.name.clone(),
+                    inbound_enabled: before.is_none_or(|b| b.inbound_enabled),
+                    outbound_enabled: before.is_none_or(|b| b.outbound_enabled),
+                    occupant: None,
+                    waiting: None,
+                    latest: before.and_then(|b| b.latest.clone()),
+                }
+            })
+            .collect();
+        self.rt.pipeline_version = version;
+    }
+
+    fn timer_due(&mut self, timer: Timer) {
+        let (found, code, message) = match &timer {
+            Timer::JobTimeout { job_id } => (
+                self.rt.find_job(job_id),
+                "TimedOut",
+                "The job did not report a result before its timeout".to_string(),
+            ),
+            Timer::ApprovalExpiry { token } => (
+                self.rt.find_approval(token),
+                "Expired",
+                "The approval request expired: no one approved or rejected it in time".to_string(),
+            ),
+        };
+        let Some((id, stage, i)) = found else { return };
+        let now = self.now;
+        let a = self.action(&id, stage, i);
+        if a.status != ActionStatus::InProgress {
+            return;
+        }
+        a.status = ActionStatus::Failed;
+        a.error = Some(ErrorDetails {
+            code: code.into(),
+            message,
+        });
+        a.updated_ms = Some(now);
+        if let Timer::JobTimeout { job_id } = timer {
+            self.effects.push(Effect::CancelJob { job_id });
+        }
+        self.advance(&id, stage);
+    }
+}

@@ -1,0 +1,768 @@
+//! One test per execution rule of DESIGN.md, each written as the scenario it checks.
+
+use crate::*;
+use sluice_model::{ActionDeclaration, ActionTypeId, PipelineDeclaration, StageDeclaration};
+
+#[derive(Default)]
+struct Counter(u32);
+
+impl Ids for Counter {
+    fn job_id(&mut self) -> String {
+        self.0 += 1;
+        format!("job-{}", self.0)
+    }
+    fn approval_token(&mut self) -> String {
+        self.0 += 1;
+        format!("token-{}", self.0)
+    }
+    fn action_execution_id(&mut self) -> String {
+        self.0 += 1;
+        format!("ae-{}", self.0)
+    }
+}
+
+/// `stage("Build", &[("compile", 1), ("lint", 1), ("package", 2)])`; an action named
+/// `approve*` is a manual approval, every other one a custom job.
+fn stage(name: &str, actions: &[(&str, i64)]) -> StageDeclaration {
+    StageDeclaration {
+        name: name.into(),
+        blockers: vec![],
+        actions: actions
+            .iter()
+            .map(|(a, order)| ActionDeclaration {
+                name: (*a).into(),
+                action_type_id: if a.starts_with("approve") {
+                    ActionTypeId::new("Approval", "AWS", "Manual", "1")
+                } else {
+                    ActionTypeId::new("Build", "Custom", "Worker", "1")
+                },
+                run_order: *order,
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+struct Scenario {
+    rt: Runtime,
+    decl: PipelineDeclaration,
+    ids: Counter,
+    now: i64,
+    options: EngineOptions,
+    last: Vec<Effect>,
+}
+
+impl Scenario {
+    fn new(stages: Vec<StageDeclaration>) -> Self {
+        let decl = PipelineDeclaration {
+            name: "demo".into(),
+            stages,
+            version: 1,
+            ..Default::default()
+        };
+        Self {
+            rt: Runtime::new(&decl),
+            decl,
+            ids: Counter::default(),
+            now: 1_000,
+            options: EngineOptions::default(),
+            last: vec![],
+        }
+    }
+
+    fn apply(&mut self, input: Input) -> Result<Vec<Effect>, Error> {
+        let effects = apply(
+            &mut self.rt,
+            &self.decl,
+            &self.options,
+            self.now,
+            &mut self.ids,
+            input,
+        )?;
+        self.last = effects.clone();
+        Ok(effects)
+    }
+
+    fn ok(&mut self, input: Input) -> Vec<Effect> {
+        self.apply(input).expect("input accepted")
+    }
+
+    fn start(&mut self, id: &str) {
+        self.ok(Input::Start {
+            execution_id: id.into(),
+            trigger: Trigger {
+                kind: "StartPipelineExecution".into(),
+                detail: String::new(),
+            },
+        });
+    }
+
+    fn action(&self, exec: &str, action: &str) -> &ActionRun {
+        self.rt.executions[exec]
+            .stage_runs
+            .values()
+            .flat_map(|r| r.actions.iter())
+            .find(|a| a.name == action)
+            .unwrap_or_else(|| panic!("{exec} has not run {action}"))
+    }
+
+    fn job(&self, exec: &str, action: &str) -> String {
+        self.action(exec, action).job_id.clone().expect("a job")
+    }
+
+    fn succeed(&mut self, exec: &str, action: &str) {
+        let job_id = self.job(exec, action);
+        self.ok(Input::JobSucceeded {
+            job_id,
+            outcome: JobOutcome::default(),
+            continuation_token: None,
+        });
+    }
+
+    fn fail(&mut self, exec: &str, action: &str, message: &str) {
+        let job_id = self.job(exec, action);
+        self.ok(Input::JobFailed {
+            job_id,
+            error: ErrorDetails {
+                code: "JobFailed".into(),
+                message: message.into(),
+            },
+            external_execution_id: None,
+        });
+    }
+
+    fn status(&self, exec: &str) -> ExecutionStatus {
+        self.rt.executions[exec].status
+    }
+
+    fn action_status(&self, exec: &str, action: &str) -> ActionStatus {
+        self.action(exec, action).status
+    }
+
+    fn position(&self, exec: &str) -> Position {
+        self.rt.executions[exec].position.clone()
+    }
+
+    fn stage_status(&self, exec: &str, stage: &str) -> StageStatus {
+        let i = self.rt.stage_index(stage).expect("stage");
+        self.rt.executions[exec].stage_runs[&i].status
+    }
+
+    fn transition(&mut self, stage: &str, inbound: bool, enabled: bool) {
+        self.ok(Input::TransitionChanged {
+            stage: stage.into(),
+            inbound,
+            enabled,
+        });
+    }
+
+    fn queued_jobs(&self) -> Vec<String> {
+        self.last
+            .iter()
+            .filter_map(|e| match e {
+                Effect::QueueJob(j) => Some(j.action.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn two_stage() -> Scenario {
+    Scenario::new(vec![
+        stage("Source", &[("src", 1)]),
+        stage("Build", &[("build", 1)]),
+    ])
+}
+
+#[test]
+fn run_order_groups_run_in_parallel_then_in_sequence() {
+    let mut s = Scenario::new(vec![
+        stage("Source", &[("src", 1)]),
+        stage("Build", &[("compile", 1), ("lint", 1), ("package", 2)]),
+    ]);
+    s.start("e1");
+    s.succeed("e1", "src");
+    let mut queued = s.queued_jobs();
+    queued.sort();
+    assert_eq!(
+        queued,
+        ["compile", "lint"],
+        "the runOrder 1 group starts together"
+    );
+    s.succeed("e1", "compile");
+    assert!(
+        s.queued_jobs().is_empty(),
+        "group 2 waits for all of group 1"
+    );
+    assert_eq!(s.action_status("e1", "package"), ActionStatus::NotStarted);
+    s.succeed("e1", "lint");
+    assert_eq!(s.queued_jobs(), ["package"]);
+    s.succeed("e1", "package");
+    assert_eq!(s.status("e1"), ExecutionStatus::Succeeded);
+    assert!(s.last.contains(&Effect::ExecutionFinished {
+        execution_id: "e1".into()
+    }));
+}
+
+#[test]
+fn failed_action_ends_the_stage_after_its_group_and_fails_the_execution() {
+    let mut s = Scenario::new(vec![
+        stage("Source", &[("src", 1)]),
+        stage("Build", &[("compile", 1), ("lint", 1), ("package", 2)]),
+        stage("Deploy", &[("deploy", 1)]),
+    ]);
+    s.start("e1");
+    s.succeed("e1", "src");
+    s.fail("e1", "compile", "exit 1");
+    assert_eq!(
+        s.status("e1"),
+        ExecutionStatus::InProgress,
+        "the group's other action still runs"
+    );
+    s.succeed("e1", "lint");
+    assert_eq!(s.status("e1"), ExecutionStatus::Failed);
+    assert_eq!(s.stage_status("e1", "Build"), StageStatus::Failed);
+    assert_eq!(
+        s.action_status("e1", "package"),
+        ActionStatus::NotStarted,
+        "later groups do not run"
+    );
+    assert!(
+        !s.rt.executions["e1"].stage_runs.contains_key(&2),
+        "later stages do not run"
+    );
+    assert_eq!(
+        s.action("e1", "compile")
+            .error
+            .as_ref()
+            .map(|e| e.message.as_str()),
+        Some("exit 1")
+    );
+    assert!(s.rt.executions["e1"]
+        .status_summary
+        .as_deref()
+        .is_some_and(|m| m.contains("compile")));
+}
+
+#[test]
+fn one_execution_per_stage_a_second_waits_while_the_stage_is_busy() {
+    let mut s = two_stage();
+    s.start("e1");
+    s.succeed("e1", "src");
+    s.start("e2");
+    s.succeed("e2", "src");
+    assert_eq!(
+        s.position("e2"),
+        Position::Waiting {
+            stage: 1,
+            reason: Waiting::StageBusy { by: "e1".into() }
+        }
+    );
+    s.succeed("e1", "build");
+    assert_eq!(
+        s.position("e2"),
+        Position::InStage(1),
+        "the stage admits the waiting execution when freed"
+    );
+    assert_eq!(s.queued_jobs(), ["build"]);
+}
+
+#[test]
+fn disabled_inbound_transition_holds_executions_before_the_stage() {
+    let mut s = two_stage();
+    s.transition("Build", true, false);
+    s.start("e1");
+    s.succeed("e1", "src");
+    assert_eq!(
+        s.position("e1"),
+        Position::Waiting {
+            stage: 1,
+            reason: Waiting::TransitionDisabled
+        }
+    );
+    assert_eq!(
+        s.rt.slots[0].occupant, None,
+        "the source stage is free for newer executions"
+    );
+}
+
+#[test]
+fn disabled_outbound_transition_holds_executions_after_the_stage() {
+    let mut s = two_stage();
+    s.transition("Source", false, false);
+    s.start("e1");
+    s.succeed("e1", "src");
+    assert_eq!(
+        s.position("e1"),
+        Position::Waiting {
+            stage: 1,
+            reason: Waiting::OutboundDisabled
+        }
+    );
+    s.transition("Source", false, true);
+    assert_eq!(s.position("e1"), Position::InStage(1));
+}
+
+#[test]
+fn newer_execution_supersedes_the_one_waiting() {
+    let mut s = two_stage();
+    s.transition("Build", true, false);
+    s.start("e1");
+    s.succeed("e1", "src");
+    s.start("e2");
+    s.succeed("e2", "src");
+    assert_eq!(s.status("e1"), ExecutionStatus::Superseded);
+    assert_eq!(s.rt.slots[1].waiting.as_deref(), Some("e2"));
+    assert!(s.last.contains(&Effect::ExecutionFinished {
+        execution_id: "e1".into()
+    }));
+}
+
+#[test]
+fn enabling_a_transition_admits_the_newest_waiting_execution() {
+    let mut s = two_stage();
+    s.transition("Build", true, false);
+    for e in ["e1", "e2", "e3"] {
+        s.start(e);
+        s.succeed(e, "src");
+    }
+    s.transition("Build", true, true);
+    assert_eq!(s.position("e3"), Position::InStage(1));
+    assert_eq!(s.status("e1"), ExecutionStatus::Superseded);
+    assert_eq!(s.status("e2"), ExecutionStatus::Superseded);
+}
+
+#[test]
+fn failed_stage_does_not_block_newer_executions() {
+    let mut s = two_stage();
+    s.start("e1");
+    s.succeed("e1", "src");
+    s.fail("e1", "build", "broken");
+    s.start("e2");
+    s.succeed("e2", "src");
+    assert_eq!(s.position("e2"), Position::InStage(1));
+}
+
+#[test]
+fn retry_failed_actions_reruns_only_the_failed_ones() {
+    let mut s = Scenario::new(vec![
+        stage("Source", &[("src", 1)]),
+        stage("Build", &[("compile", 1), ("lint", 1), ("package", 2)]),
+    ]);
+    s.start("e1");
+    s.succeed("e1", "src");
+    s.succeed("e1", "compile");
+    s.fail("e1", "lint", "flaky");
+    s.ok(Input::Retry {
+        execution_id: "e1".into(),
+        stage: "Build".into(),
+        mode: RetryMode::FailedActions,
+    });
+    assert_eq!(s.queued_jobs(), ["lint"]);
+    assert_eq!(s.status("e1"), ExecutionStatus::InProgress);
+    assert_eq!(s.action("e1", "lint").attempt, 2);
+    assert_eq!(s.action("e1", "compile").attempt, 1);
+    s.succeed("e1", "lint");
+    s.succeed("e1", "package");
+    assert_eq!(s.status("e1"), ExecutionStatus::Succeeded);
+}
+
+#[test]
+fn retry_all_actions_reruns_the_whole_stage() {
+    let mut s = Scenario::new(vec![
+        stage("Source", &[("src", 1)]),
+        stage("Build", &[("compile", 1), ("lint", 1)]),
+    ]);
+    s.start("e1");
+    s.succeed("e1", "src");
+    s.succeed("e1", "compile");
+    s.fail("e1", "lint", "flaky");
+    s.ok(Input::Retry {
+        execution_id: "e1".into(),
+        stage: "Build".into(),
+        mode: RetryMode::AllActions,
+    });
+    let mut queued = s.queued_jobs();
+    queued.sort();
+    assert_eq!(queued, ["compile", "lint"]);
+}
+
+#[test]
+fn retry_is_refused_unless_the_latest_execution_failed_the_stage_of_this_version() {
+    let mut s = two_stage();
+    s.start("e1");
+    s.succeed("e1", "src");
+    let retry = |stage: &str| Input::Retry {
+        execution_id: "e1".into(),
+        stage: stage.into(),
+        mode: RetryMode::FailedActions,
+    };
+    assert!(
+        matches!(s.apply(retry("Build")), Err(Error::Conflict(_))),
+        "a running stage cannot be retried"
+    );
+    assert!(
+        matches!(s.apply(retry("Source")), Err(Error::StageNotRetryable(_))),
+        "a succeeded stage cannot be retried"
+    );
+    s.fail("e1", "build", "broken");
+    s.start("e2");
+    s.succeed("e2", "src");
+    assert!(matches!(
+        s.apply(retry("Build")),
+        Err(Error::NotLatestExecution(_))
+    ));
+    // After a structure change the failed stage of the old version is not retryable.
+    let mut s = two_stage();
+    s.start("e1");
+    s.succeed("e1", "src");
+    s.fail("e1", "build", "broken");
+    s.rt.pipeline_version = 2;
+    assert!(matches!(
+        s.apply(retry("Build")),
+        Err(Error::StageNotRetryable(_))
+    ));
+}
+
+#[test]
+fn retry_while_a_retry_runs_is_a_conflict() {
+    let mut s = two_stage();
+    s.start("e1");
+    s.succeed("e1", "src");
+    s.fail("e1", "build", "broken");
+    let retry = Input::Retry {
+        execution_id: "e1".into(),
+        stage: "Build".into(),
+        mode: RetryMode::FailedActions,
+    };
+    s.ok(retry.clone());
+    assert!(matches!(s.apply(retry), Err(Error::Conflict(_))));
+}
+
+fn approval_scenario() -> Scenario {
+    let mut s = Scenario::new(vec![
+        stage("Source", &[("src", 1)]),
+        stage("Gate", &[("approve", 1)]),
+        stage("Ship", &[("ship", 1)]),
+    ]);
+    s.start("e1");
+    s.succeed("e1", "src");
+    s
+}
+
+fn token(s: &Scenario) -> String {
+    s.action("e1", "approve")
+        .approval_token
+        .clone()
+        .expect("token")
+}
+
+#[test]
+fn approval_waits_with_a_token_and_approved_continues() {
+    let mut s = approval_scenario();
+    assert!(s
+        .last
+        .iter()
+        .any(|e| matches!(e, Effect::RequestApproval { action, .. } if action == "approve")));
+    let expiry = s.last.iter().find_map(|e| match e {
+        Effect::SetTimer {
+            timer: Timer::ApprovalExpiry { .. },
+            at_ms,
+        } => Some(*at_ms),
+        _ => None,
+    });
+    assert_eq!(
+        expiry,
+        Some(1_000 + 7 * 24 * 3600 * 1000),
+        "the default approval timeout is seven days"
+    );
+    let token = token(&s);
+    s.ok(Input::ApprovalResult {
+        token,
+        decision: ApprovalDecision {
+            approved: true,
+            summary: "LGTM".into(),
+            by: "arn:aws:iam::111111111111:user/Ann".into(),
+        },
+    });
+    assert_eq!(s.action_status("e1", "approve"), ActionStatus::Succeeded);
+    assert_eq!(
+        s.action("e1", "approve").last_updated_by.as_deref(),
+        Some("arn:aws:iam::111111111111:user/Ann")
+    );
+    assert_eq!(s.queued_jobs(), ["ship"]);
+}
+
+#[test]
+fn rejected_approval_fails_the_action() {
+    let mut s = approval_scenario();
+    let token = token(&s);
+    s.ok(Input::ApprovalResult {
+        token: token.clone(),
+        decision: ApprovalDecision {
+            approved: false,
+            summary: "no".into(),
+            by: "ann".into(),
+        },
+    });
+    assert_eq!(s.status("e1"), ExecutionStatus::Failed);
+    let again = s.apply(Input::ApprovalResult {
+        token,
+        decision: ApprovalDecision {
+            approved: true,
+            summary: "".into(),
+            by: "bob".into(),
+        },
+    });
+    assert_eq!(again, Err(Error::ApprovalAlreadyCompleted));
+    let unknown = s.apply(Input::ApprovalResult {
+        token: "nope".into(),
+        decision: ApprovalDecision {
+            approved: true,
+            summary: "".into(),
+            by: "bob".into(),
+        },
+    });
+    assert_eq!(unknown, Err(Error::InvalidApprovalToken));
+}
+
+#[test]
+fn approval_expires_when_no_one_answers_in_time() {
+    let mut s = approval_scenario();
+    let token = token(&s);
+    s.now += 7 * 24 * 3600 * 1000;
+    s.ok(Input::TimerDue {
+        timer: Timer::ApprovalExpiry { token },
+    });
+    assert_eq!(s.action_status("e1", "approve"), ActionStatus::Failed);
+    assert_eq!(
+        s.action("e1", "approve")
+            .error
+            .as_ref()
+            .map(|e| e.code.as_str()),
+        Some("Expired")
+    );
+    assert_eq!(s.status("e1"), ExecutionStatus::Failed);
+}
+
+#[test]
+fn approval_timeout_in_minutes_overrides_the_default() {
+    let mut s = Scenario::new(vec![
+        stage("Source", &[("src", 1)]),
+        stage("Gate", &[("approve", 1)]),
+    ]);
+    s.decl.stages[1].actions[0].timeout_in_minutes = Some(5);
+    s.start("e1");
+    s.succeed("e1", "src");
+    assert!(s.last.iter().any(|e| matches!(e, Effect::SetTimer { timer: Timer::ApprovalExpiry { .. }, at_ms } if *at_ms == 1_000 + 5 * 60_000)));
+}
+
+#[test]
+fn pipeline_update_stops_in_progress_executions() {
+    let mut s = two_stage();
+    s.transition("Build", true, false);
+    s.start("e1");
+    s.succeed("e1", "src");
+    s.start("e2");
+    let job = s.job("e2", "src");
+    s.decl.version = 2;
+    s.decl.stages.push(stage("Deploy", &[("deploy", 1)]));
+    let effects = s.ok(Input::PipelineUpdated { version: 2 });
+    assert_eq!(s.status("e1"), ExecutionStatus::Stopped);
+    assert_eq!(s.status("e2"), ExecutionStatus::Stopped);
+    assert_eq!(s.action_status("e2", "src"), ActionStatus::Abandoned);
+    assert!(effects.contains(&Effect::CancelJob { job_id: job }));
+    assert_eq!(s.rt.slots.len(), 3);
+    assert!(
+        !s.rt.slots[1].inbound_enabled,
+        "transition states survive for stages that still exist"
+    );
+    assert_eq!(s.rt.pipeline_version, 2);
+}
+
+#[test]
+fn stop_and_wait_lets_running_actions_finish_then_stops() {
+    let mut s = Scenario::new(vec![
+        stage("Source", &[("src", 1)]),
+        stage("Build", &[("compile", 1), ("package", 2)]),
+    ]);
+    s.start("e1");
+    s.succeed("e1", "src");
+    s.ok(Input::Stop {
+        execution_id: "e1".into(),
+        abandon: false,
+        reason: Some("enough".into()),
+    });
+    assert_eq!(s.status("e1"), ExecutionStatus::Stopping);
+    assert_eq!(s.action_status("e1", "compile"), ActionStatus::InProgress);
+    s.succeed("e1", "compile");
+    assert_eq!(s.status("e1"), ExecutionStatus::Stopped);
+    assert_eq!(s.action_status("e1", "package"), ActionStatus::NotStarted);
+    assert_eq!(
+        s.rt.executions["e1"].status_summary.as_deref(),
+        Some("enough")
+    );
+}
+
+#[test]
+fn stop_and_abandon_abandons_running_actions_at_once() {
+    let mut s = two_stage();
+    s.start("e1");
+    s.succeed("e1", "src");
+    let job = s.job("e1", "build");
+    let effects = s.ok(Input::Stop {
+        execution_id: "e1".into(),
+        abandon: true,
+        reason: None,
+    });
+    assert_eq!(s.status("e1"), ExecutionStatus::Stopped);
+    assert_eq!(s.action_status("e1", "build"), ActionStatus::Abandoned);
+    assert!(effects.contains(&Effect::CancelJob {
+        job_id: job.clone()
+    }));
+    let late = s.apply(Input::JobSucceeded {
+        job_id: job,
+        outcome: JobOutcome::default(),
+        continuation_token: None,
+    });
+    assert!(
+        matches!(late, Err(Error::JobNotInProgress(_))),
+        "a result for an abandoned job is refused"
+    );
+}
+
+#[test]
+fn stopping_twice_is_a_duplicate_and_a_finished_execution_is_not_stoppable() {
+    let mut s = two_stage();
+    s.start("e1");
+    let stop = |abandon| Input::Stop {
+        execution_id: "e1".into(),
+        abandon,
+        reason: None,
+    };
+    s.ok(stop(false));
+    assert!(matches!(
+        s.apply(stop(false)),
+        Err(Error::DuplicatedStop(_))
+    ));
+    s.ok(stop(true));
+    assert!(matches!(s.apply(stop(true)), Err(Error::NotStoppable(_))));
+}
+
+#[test]
+fn job_timeout_fails_the_action() {
+    let mut s = two_stage();
+    s.start("e1");
+    let job = s.job("e1", "src");
+    assert!(s.last.contains(&Effect::SetTimer {
+        timer: Timer::JobTimeout {
+            job_id: job.clone()
+        },
+        at_ms: 1_000 + 3_600_000
+    }));
+    s.now += 3_600_000;
+    let effects = s.ok(Input::TimerDue {
+        timer: Timer::JobTimeout {
+            job_id: job.clone(),
+        },
+    });
+    assert_eq!(s.action_status("e1", "src"), ActionStatus::Failed);
+    assert_eq!(
+        s.action("e1", "src")
+            .error
+            .as_ref()
+            .map(|e| e.code.as_str()),
+        Some("TimedOut")
+    );
+    assert!(effects.contains(&Effect::CancelJob {
+        job_id: job.clone()
+    }));
+    assert_eq!(s.status("e1"), ExecutionStatus::Failed);
+    // A timer for a job that already finished changes nothing.
+    let before = s.rt.clone();
+    s.ok(Input::TimerDue {
+        timer: Timer::JobTimeout { job_id: job },
+    });
+    assert_eq!(s.rt, before);
+}
+
+#[test]
+fn continuation_token_keeps_the_action_in_progress_with_a_new_job() {
+    let mut s = two_stage();
+    s.start("e1");
+    let first = s.job("e1", "src");
+    let outcome = JobOutcome {
+        summary: Some("half way".into()),
+        percent_complete: Some(50),
+        ..Default::default()
+    };
+    let effects = s.ok(Input::JobSucceeded {
+        job_id: first.clone(),
+        outcome,
+        continuation_token: Some("page-2".into()),
+    });
+    assert_eq!(s.action_status("e1", "src"), ActionStatus::InProgress);
+    let second = s.job("e1", "src");
+    assert_ne!(first, second);
+    let queued = effects.iter().find_map(|e| match e {
+        Effect::QueueJob(j) => Some(j.clone()),
+        _ => None,
+    });
+    let queued = queued.expect("a new job");
+    assert_eq!(queued.continuation_token.as_deref(), Some("page-2"));
+    assert_eq!(
+        queued.action_execution_id,
+        s.action("e1", "src")
+            .action_execution_id
+            .clone()
+            .unwrap_or_default(),
+        "same action execution"
+    );
+    assert_eq!(s.action("e1", "src").percent_complete, Some(50));
+    s.ok(Input::JobSucceeded {
+        job_id: second,
+        outcome: JobOutcome::default(),
+        continuation_token: None,
+    });
+    assert_eq!(s.action_status("e1", "src"), ActionStatus::Succeeded);
+    let stale = s.apply(Input::JobSucceeded {
+        job_id: first,
+        outcome: JobOutcome::default(),
+        continuation_token: None,
+    });
+    assert!(stale.is_err(), "the replaced job is finished");
+}
+
+#[test]
+fn refused_input_leaves_the_runtime_unchanged() {
+    let mut s = two_stage();
+    s.start("e1");
+    let before = s.rt.clone();
+    assert!(s
+        .apply(Input::Retry {
+            execution_id: "e1".into(),
+            stage: "Nope".into(),
+            mode: RetryMode::FailedActions
+        })
+        .is_err());
+    assert!(s
+        .apply(Input::Start {
+            execution_id: "e1".into(),
+            trigger: Trigger::default()
+        })
+        .is_err());
+    assert_eq!(s.rt, before);
+}
+
+#[test]
+fn finished_unreferenced_executions_are_pruned() {
+    let mut s = two_stage();
+    s.start("e1");
+    s.succeed("e1", "src");
+    s.succeed("e1", "build");
+    s.start("e2");
+    s.succeed("e2", "src");
+    s.succeed("e2", "build");
+    let pruned: Vec<String> = s.rt.prune().into_iter().map(|e| e.id).collect();
+    assert_eq!(pruned, ["e1"], "e2 is still the latest of its stages");
+}
