@@ -1,6 +1,6 @@
 //! What goes into the engine and what comes out.
 
-use crate::state::{ErrorDetails, Trigger};
+use crate::state::{ArtifactLocation, ErrorDetails, Trigger};
 use sluice_model::ActionTypeId;
 use std::collections::BTreeMap;
 
@@ -9,6 +9,8 @@ pub trait Ids {
     fn job_id(&mut self) -> String;
     fn approval_token(&mut self) -> String;
     fn action_execution_id(&mut self) -> String;
+    /// The last part of an output artifact's object key.
+    fn artifact_id(&mut self) -> String;
 }
 
 /// Defaults the engine applies when an action does not say otherwise.
@@ -116,8 +118,10 @@ pub struct JobSpec {
     pub action_execution_id: String,
     pub action_type_id: ActionTypeId,
     pub configuration: BTreeMap<String, String>,
-    pub input_artifacts: Vec<String>,
-    pub output_artifacts: Vec<String>,
+    /// Each input artifact with where its producer wrote it.
+    pub input_artifacts: Vec<(String, Option<ArtifactLocation>)>,
+    /// Each output artifact with where this job must write it.
+    pub output_artifacts: Vec<(String, ArtifactLocation)>,
     pub continuation_token: Option<String>,
     pub pipeline_version: i64,
 }

@@ -108,6 +108,14 @@ pub enum Position {
     Finished,
 }
 
+/// Where an artifact of an execution is stored: `bucket` is the artifact store's location,
+/// `key` follows DESIGN.md's `<pipeline, 20 chars>/<artifact, 10 chars>/<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactLocation {
+    pub bucket: String,
+    pub key: String,
+}
+
 /// A failure's code and message, as `errorDetails` shows them.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ErrorDetails {
@@ -159,6 +167,8 @@ pub struct Execution {
     pub status_summary: Option<String>,
     /// Stage index → this execution's run of it.
     pub stage_runs: BTreeMap<usize, StageRun>,
+    /// Artifact name → where the action that produced it (most recently) wrote it.
+    pub artifacts: BTreeMap<String, ArtifactLocation>,
     /// True once a stop asked in-progress actions to be abandoned.
     pub abandoning: bool,
     pub started_ms: i64,

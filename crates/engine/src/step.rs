@@ -39,6 +39,10 @@ struct Step<'a> {
     effects: Vec<Effect>,
 }
 
+fn truncate(s: &str, chars: usize) -> String {
+    s.chars().take(chars).collect()
+}
+
 fn is_approval(a: &ActionDeclaration) -> bool {
     a.action_type_id.is_approval() && a.action_type_id.provider == "Manual"
 }
@@ -184,6 +188,7 @@ impl Step<'_> {
                 trigger,
                 status_summary: None,
                 stage_runs: Default::default(),
+                artifacts: Default::default(),
                 abandoning: false,
                 started_ms: self.now,
                 updated_ms: self.now,
@@ -369,6 +374,33 @@ impl Step<'_> {
         timeout_ms: Option<i64>,
     ) {
         let at_ms = self.now + timeout_ms.unwrap_or(self.options.job_timeout_ms);
+        let fresh_outputs = continuation_token.is_none();
+        let mut output_artifacts = Vec::new();
+        for name in &declared.output_artifacts {
+            let known = self.exec(id).artifacts.get(name).cloned();
+            let location = match known {
+                Some(l) if !fresh_outputs => l,
+                _ => {
+                    let l = ArtifactLocation {
+                        bucket: self.artifact_bucket(declared),
+                        key: format!(
+                            "{}/{}/{}",
+                            truncate(&self.decl.name, 20),
+                            truncate(name, 10),
+                            self.ids.artifact_id()
+                        ),
+                    };
+                    self.exec(id).artifacts.insert(name.clone(), l.clone());
+                    l
+                }
+            };
+            output_artifacts.push((name.clone(), location));
+        }
+        let input_artifacts = declared
+            .input_artifacts
+            .iter()
+            .map(|n| (n.clone(), self.rt.executions[id].artifacts.get(n).cloned()))
+            .collect();
         self.effects.push(Effect::QueueJob(JobSpec {
             job_id: job_id.clone(),
             execution_id: id.to_string(),
@@ -377,8 +409,8 @@ impl Step<'_> {
             action_execution_id,
             action_type_id: declared.action_type_id.clone(),
             configuration: declared.configuration.clone(),
-            input_artifacts: declared.input_artifacts.clone(),
-            output_artifacts: declared.output_artifacts.clone(),
+            input_artifacts,
+            output_artifacts,
             continuation_token,
             pipeline_version,
         }));
@@ -386,6 +418,22 @@ impl Step<'_> {
             timer: Timer::JobTimeout { job_id },
             at_ms,
         });
+    }
+
+    /// The artifact store for an action: the one of its region when the pipeline declares
+    /// per-region stores, else the pipeline's.
+    fn artifact_bucket(&self, declared: &ActionDeclaration) -> String {
+        let by_region = declared
+            .region
+            .as_ref()
+            .and_then(|r| self.decl.artifact_stores.get(r))
+            .or_else(|| self.decl.artifact_stores.values().next());
+        self.decl
+            .artifact_store
+            .as_ref()
+            .or(by_region)
+            .map(|s| s.location.clone())
+            .unwrap_or_default()
     }
 
     fn in_progress_job(&self, job_id: &str) -> Result<(String, usize, usize), Error> {

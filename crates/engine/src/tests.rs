@@ -19,6 +19,10 @@ impl Ids for Counter {
         self.0 += 1;
         format!("ae-{}", self.0)
     }
+    fn artifact_id(&mut self) -> String {
+        self.0 += 1;
+        format!("obj-{}", self.0)
+    }
 }
 
 /// `stage("Build", &[("compile", 1), ("lint", 1), ("package", 2)])`; an action named
@@ -731,6 +735,44 @@ fn continuation_token_keeps_the_action_in_progress_with_a_new_job() {
         continuation_token: None,
     });
     assert!(stale.is_err(), "the replaced job is finished");
+}
+
+#[test]
+fn output_artifacts_get_fresh_keys_and_inputs_point_at_their_producer() {
+    let mut s = two_stage();
+    s.decl.name = "AVeryLongPipelineNameIndeed".into();
+    s.decl.artifact_store = Some(sluice_model::ArtifactStore {
+        kind: "S3".into(),
+        location: "bucket".into(),
+        encryption_key: None,
+    });
+    s.decl.stages[0].actions[0].output_artifacts = vec!["MyApplication".into()];
+    s.decl.stages[1].actions[0].input_artifacts = vec!["MyApplication".into()];
+    s.start("e1");
+    let job = |s: &Scenario| {
+        s.last
+            .iter()
+            .find_map(|e| match e {
+                Effect::QueueJob(j) => Some(j.clone()),
+                _ => None,
+            })
+            .expect("job")
+    };
+    let source = job(&s);
+    let (name, location) = &source.output_artifacts[0];
+    assert_eq!(name, "MyApplication");
+    assert_eq!(location.bucket, "bucket");
+    assert!(
+        location.key.starts_with("AVeryLongPipelineNam/MyApplicat/"),
+        "{}",
+        location.key
+    );
+    s.succeed("e1", "src");
+    let build = job(&s);
+    assert_eq!(
+        build.input_artifacts,
+        vec![("MyApplication".to_string(), Some(location.clone()))]
+    );
 }
 
 #[test]
