@@ -6,6 +6,7 @@
 
 mod migrations;
 mod rows;
+mod runs;
 
 use async_trait::async_trait;
 use sluice_store::{
@@ -31,11 +32,11 @@ const BUSY_TIMEOUT_SECS: u64 = 10;
 #[derive(Clone)]
 pub struct SqliteStore {
     /// Exactly one connection: every write transaction runs here, one at a time.
-    writer: SqlitePool,
-    reader: SqlitePool,
+    pub(crate) writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
 }
 
-fn backend(e: sqlx::Error) -> Error {
+pub(crate) fn backend(e: sqlx::Error) -> Error {
     Error::Backend(e.to_string())
 }
 
@@ -84,7 +85,10 @@ async fn insert_tags(tx: &mut sqlx::SqliteConnection, arn: &str, tags: &[Tag]) -
 }
 
 /// The ARN of a pipeline inside a write transaction, if it exists.
-async fn pipeline_arn(tx: &mut sqlx::SqliteConnection, name: &str) -> Result<Option<String>> {
+pub(crate) async fn pipeline_arn(
+    tx: &mut sqlx::SqliteConnection,
+    name: &str,
+) -> Result<Option<String>> {
     Ok(sqlx::query("SELECT arn FROM pipelines WHERE name = ?")
         .bind(name)
         .fetch_optional(&mut *tx)

@@ -4,7 +4,10 @@
 use sluice_store::{Error, Result};
 use sqlx::{Row, SqlitePool};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_runs.sql")),
+];
 
 /// The schema version this binary brings a database to.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -46,6 +46,253 @@ pub async fn run_all<S: Store>(store: &S) {
     deleted_action_type_identity_is_never_reused(store).await;
     tag_limit_is_enforced_atomically(store).await;
     access_keys_are_inserted_once(store).await;
+    steps_commit_atomically_and_conflict_on_a_stale_rev(store).await;
+    a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce(store).await;
+    executions_list_newest_first_and_timers_come_due(store).await;
+}
+
+fn job(pipeline: &str, id: &str, created_ms: i64) -> JobRecord {
+    JobRecord {
+        job_id: id.into(),
+        pipeline: pipeline.into(),
+        execution_id: "e1".into(),
+        action_type: ActionTypeKey {
+            category: "Build".into(),
+            owner: "Custom".into(),
+            provider: "W".into(),
+            version: "1".into(),
+        },
+        status: JobStatus::Queued,
+        nonce: None,
+        data: "{}".into(),
+        created_ms,
+        updated_ms: created_ms,
+    }
+}
+
+fn execution(pipeline: &str, id: &str, started_ms: i64) -> ExecutionRecord {
+    ExecutionRecord {
+        pipeline: pipeline.into(),
+        execution_id: id.into(),
+        status: "InProgress".into(),
+        started_ms,
+        updated_ms: started_ms,
+        doc: format!("{{\"id\":\"{id}\"}}"),
+    }
+}
+
+async fn steps_commit_atomically_and_conflict_on_a_stale_rev<S: Store>(store: &S) {
+    store
+        .create_pipeline(&sample_pipeline("runs"), 1000)
+        .await
+        .expect("create");
+    assert!(store.runtime("runs").await.expect("runtime").is_none());
+    let step = StepWrite {
+        pipeline: "runs".into(),
+        expected_rev: 0,
+        runtime_doc: "r1".into(),
+        executions: vec![execution("runs", "e1", 10)],
+        new_jobs: vec![job("runs", "j1", 10)],
+        new_timers: vec![TimerRecord {
+            pipeline: "runs".into(),
+            key: "job:j1".into(),
+            due_ms: 100,
+        }],
+        outbox: vec![OutboxRecord {
+            id: "o1".into(),
+            topic: "approval".into(),
+            body: "{}".into(),
+            created_ms: 10,
+        }],
+        request_token: Some(("tok".into(), "e1".into())),
+        ..Default::default()
+    };
+    store.commit_step(&step).await.expect("first step");
+    let rt = store
+        .runtime("runs")
+        .await
+        .expect("runtime")
+        .expect("exists");
+    assert_eq!((rt.rev, rt.doc.as_str()), (1, "r1"));
+    // A step computed from the old rev loses and writes nothing.
+    let stale = StepWrite {
+        runtime_doc: "lost".into(),
+        new_jobs: vec![job("runs", "j2", 11)],
+        ..step.clone()
+    };
+    assert!(matches!(
+        store.commit_step(&stale).await,
+        Err(Error::VersionConflict { .. })
+    ));
+    assert!(store.job("j2").await.expect("job").is_none());
+    assert_eq!(
+        store.runtime("runs").await.expect("rt").expect("rt").doc,
+        "r1"
+    );
+    assert_eq!(
+        store
+            .execution_for_request_token("runs", "tok")
+            .await
+            .expect("token")
+            .as_deref(),
+        Some("e1")
+    );
+    assert_eq!(store.outbox(10).await.expect("outbox").len(), 1);
+    let finish = StepWrite {
+        pipeline: "runs".into(),
+        expected_rev: 1,
+        runtime_doc: "r2".into(),
+        finished_jobs: vec![("j1".into(), JobStatus::Succeeded)],
+        fired_timers: vec![TimerRecord {
+            pipeline: "runs".into(),
+            key: "job:j1".into(),
+            due_ms: 100,
+        }],
+        ..Default::default()
+    };
+    store.commit_step(&finish).await.expect("second step");
+    assert_eq!(
+        store.job("j1").await.expect("job").expect("j1").status,
+        JobStatus::Succeeded
+    );
+    assert!(store
+        .due_timers(1_000, 10)
+        .await
+        .expect("timers")
+        .is_empty());
+    // Deleting the pipeline takes its runs with it.
+    store.delete_pipeline("runs").await.expect("delete");
+    assert!(store.runtime("runs").await.expect("runtime").is_none());
+    assert!(store.job("j1").await.expect("job").is_none());
+    assert!(store
+        .execution("runs", "e1")
+        .await
+        .expect("execution")
+        .is_none());
+    let orphan = StepWrite {
+        pipeline: "runs".into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.commit_step(&orphan).await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+async fn a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce<S: Store>(store: &S) {
+    store
+        .create_pipeline(&sample_pipeline("jobs"), 1000)
+        .await
+        .expect("create");
+    let step = StepWrite {
+        pipeline: "jobs".into(),
+        runtime_doc: "r".into(),
+        new_jobs: vec![
+            job("jobs", "a", 1),
+            job("jobs", "b", 2),
+            job("jobs", "c", 3),
+        ],
+        ..Default::default()
+    };
+    store.commit_step(&step).await.expect("step");
+    let key = ActionTypeKey {
+        category: "Build".into(),
+        owner: "Custom".into(),
+        provider: "W".into(),
+        version: "1".into(),
+    };
+    let first = store
+        .claim_jobs(&key, &["n1".into(), "n2".into()], 5)
+        .await
+        .expect("claim");
+    assert_eq!(
+        first.iter().map(|j| j.job_id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"],
+        "oldest first, bounded"
+    );
+    assert!(first.iter().all(|j| j.status == JobStatus::Dispatched));
+    let second = store
+        .claim_jobs(&key, &["n3".into(), "n4".into()], 6)
+        .await
+        .expect("claim");
+    assert_eq!(
+        second.iter().map(|j| j.job_id.as_str()).collect::<Vec<_>>(),
+        ["c"],
+        "a claimed job is never handed out again"
+    );
+    assert!(matches!(
+        store.acknowledge_job("a", "n2", 7).await,
+        Err(Error::InvalidNonce(_))
+    ));
+    assert_eq!(
+        store
+            .acknowledge_job("a", "n1", 7)
+            .await
+            .expect("ack")
+            .status,
+        JobStatus::InProgress
+    );
+    let other = ActionTypeKey {
+        provider: "Other".into(),
+        ..key
+    };
+    assert!(store
+        .claim_jobs(&other, &["n5".into()], 8)
+        .await
+        .expect("claim")
+        .is_empty());
+    store.delete_pipeline("jobs").await.expect("delete");
+}
+
+async fn executions_list_newest_first_and_timers_come_due<S: Store>(store: &S) {
+    store
+        .create_pipeline(&sample_pipeline("hist"), 1000)
+        .await
+        .expect("create");
+    let step = StepWrite {
+        pipeline: "hist".into(),
+        runtime_doc: "r".into(),
+        executions: vec![
+            execution("hist", "x1", 10),
+            execution("hist", "x2", 20),
+            execution("hist", "x3", 30),
+        ],
+        new_timers: vec![
+            TimerRecord {
+                pipeline: "hist".into(),
+                key: "late".into(),
+                due_ms: 500,
+            },
+            TimerRecord {
+                pipeline: "hist".into(),
+                key: "early".into(),
+                due_ms: 50,
+            },
+        ],
+        ..Default::default()
+    };
+    store.commit_step(&step).await.expect("step");
+    let ids = |v: Vec<ExecutionRecord>| v.into_iter().map(|e| e.execution_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_executions("hist", None, 2).await.expect("list")),
+        ["x3", "x2"]
+    );
+    assert_eq!(
+        ids(store
+            .list_executions("hist", Some((20, "x2".into())), 2)
+            .await
+            .expect("list")),
+        ["x1"]
+    );
+    let due: Vec<String> = store
+        .due_timers(100, 10)
+        .await
+        .expect("due")
+        .into_iter()
+        .map(|t| t.key)
+        .collect();
+    assert_eq!(due, ["early"]);
+    store.delete_pipeline("hist").await.expect("delete");
 }
 
 async fn pipeline_names_are_unique<S: Store>(store: &S) {

@@ -95,7 +95,60 @@ pub trait CredentialStore: Send + Sync {
     async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>>;
 }
 
-/// Everything a backend provides.
-pub trait Store: PipelineStore + ActionTypeStore + TagStore + CredentialStore {}
+/// Executions, jobs, timers and the outbox: what the engine's steps read and write.
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// The pipeline's runtime, if it ever ran.
+    async fn runtime(&self, pipeline: &str) -> Result<Option<RuntimeRecord>>;
 
-impl<T: PipelineStore + ActionTypeStore + TagStore + CredentialStore> Store for T {}
+    /// Writes one step atomically; `VersionConflict` when the runtime's `rev` is no longer
+    /// `expected_rev` (another step won; recompute and retry), `NotFound` when the pipeline
+    /// is gone.
+    async fn commit_step(&self, step: &StepWrite) -> Result<()>;
+
+    async fn execution(
+        &self,
+        pipeline: &str,
+        execution_id: &str,
+    ) -> Result<Option<ExecutionRecord>>;
+
+    /// Newest first, strictly older than `before` (`started_ms`, id) when given.
+    async fn list_executions(
+        &self,
+        pipeline: &str,
+        before: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<ExecutionRecord>>;
+
+    /// The execution a `clientRequestToken` started, if any.
+    async fn execution_for_request_token(
+        &self,
+        pipeline: &str,
+        token: &str,
+    ) -> Result<Option<String>>;
+
+    /// Atomically hands up to `nonces.len()` queued jobs of the type to one poller, oldest
+    /// first, marking each Dispatched with the next nonce.
+    async fn claim_jobs(
+        &self,
+        action_type: &ActionTypeKey,
+        nonces: &[String],
+        now_ms: i64,
+    ) -> Result<Vec<JobRecord>>;
+
+    /// Dispatched → InProgress when `nonce` matches; `InvalidNonce` otherwise.
+    async fn acknowledge_job(&self, job_id: &str, nonce: &str, now_ms: i64) -> Result<JobRecord>;
+
+    async fn job(&self, job_id: &str) -> Result<Option<JobRecord>>;
+
+    /// Timers due at `now_ms`, earliest first, at most `limit`.
+    async fn due_timers(&self, now_ms: i64, limit: usize) -> Result<Vec<TimerRecord>>;
+
+    /// Undelivered outbox messages, oldest first.
+    async fn outbox(&self, limit: usize) -> Result<Vec<OutboxRecord>>;
+}
+
+/// Everything a backend provides.
+pub trait Store: PipelineStore + ActionTypeStore + TagStore + CredentialStore + RunStore {}
+
+impl<T: PipelineStore + ActionTypeStore + TagStore + CredentialStore + RunStore> Store for T {}

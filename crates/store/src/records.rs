@@ -132,3 +132,120 @@ pub fn tag_resource_key(arn: &str) -> String {
         None => arn.to_string(),
     }
 }
+
+/// The persisted runtime of one pipeline: an opaque versioned document the service owns,
+/// guarded by `rev` for optimistic concurrency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeRecord {
+    pub pipeline: String,
+    pub rev: i64,
+    pub doc: String,
+}
+
+/// One execution as history keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionRecord {
+    pub pipeline: String,
+    pub execution_id: String,
+    pub status: String,
+    pub started_ms: i64,
+    pub updated_ms: i64,
+    /// The service's versioned document of the execution.
+    pub doc: String,
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Queued,
+    Dispatched,
+    InProgress,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "Queued",
+            Self::Dispatched => "Dispatched",
+            Self::InProgress => "InProgress",
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
+            Self::TimedOut => "TimedOut",
+            Self::Cancelled => "Cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Dispatched,
+            Self::InProgress,
+            Self::Succeeded,
+            Self::Failed,
+            Self::TimedOut,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|j| j.as_str() == s)
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::TimedOut | Self::Cancelled
+        )
+    }
+}
+
+/// A job for a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    pub job_id: String,
+    pub pipeline: String,
+    pub execution_id: String,
+    pub action_type: ActionTypeKey,
+    pub status: JobStatus,
+    pub nonce: Option<String>,
+    /// The service's versioned document of the job's data.
+    pub data: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// A persisted deadline of a pipeline; `key` is the service's encoding of the engine timer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimerRecord {
+    pub pipeline: String,
+    pub key: String,
+    pub due_ms: i64,
+}
+
+/// A message waiting for delivery (approval notifications).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRecord {
+    pub id: String,
+    pub topic: String,
+    pub body: String,
+    pub created_ms: i64,
+}
+
+/// Everything one engine step writes, committed in one transaction.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StepWrite {
+    pub pipeline: String,
+    /// The runtime's `rev` the step was computed from; 0 when there was none.
+    pub expected_rev: i64,
+    pub runtime_doc: String,
+    pub executions: Vec<ExecutionRecord>,
+    pub new_jobs: Vec<JobRecord>,
+    pub finished_jobs: Vec<(String, JobStatus)>,
+    pub new_timers: Vec<TimerRecord>,
+    pub fired_timers: Vec<TimerRecord>,
+    pub outbox: Vec<OutboxRecord>,
+    /// `(clientRequestToken, execution id)` of a `StartPipelineExecution`.
+    pub request_token: Option<(String, String)>,
+}
