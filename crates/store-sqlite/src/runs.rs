@@ -235,22 +235,34 @@ impl RunStore for SqliteStore {
     async fn claim_jobs(
         &self,
         t: &ActionTypeKey,
+        filter: &[(String, String)],
         nonces: &[String],
         now_ms: i64,
     ) -> Result<Vec<JobRecord>> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let rows = sqlx::query(&format!(
+        let conditions: String = filter
+            .iter()
+            .map(|_| " AND json_extract(data, ?) = ?")
+            .collect();
+        let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE category = ? AND owner = ? AND provider = ? AND version = ?
-               AND status = 'Queued' ORDER BY created_ms, job_id LIMIT ?"
-        ))
-        .bind(&t.category)
-        .bind(&t.owner)
-        .bind(&t.provider)
-        .bind(&t.version)
-        .bind(nonces.len() as i64)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?;
+               AND status = 'Queued'{conditions} ORDER BY created_ms, job_id LIMIT ?"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(&t.category)
+            .bind(&t.owner)
+            .bind(&t.provider)
+            .bind(&t.version);
+        for (key, value) in filter {
+            // The key is quoted in the JSON path so any property name is taken literally.
+            let path = format!("$.configuration.\"{}\"", key.replace('"', ""));
+            query = query.bind(path).bind(value);
+        }
+        let rows = query
+            .bind(nonces.len() as i64)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
         let mut claimed = Vec::with_capacity(rows.len());
         for (row, nonce) in rows.iter().zip(nonces) {
             let mut j = job(row)?;

@@ -64,7 +64,7 @@ fn job(pipeline: &str, id: &str, created_ms: i64) -> JobRecord {
         },
         status: JobStatus::Queued,
         nonce: None,
-        data: "{}".into(),
+        data: format!("{{\"configuration\":{{\"Project\":\"{id}\"}}}}"),
         created_ms,
         updated_ms: created_ms,
     }
@@ -202,7 +202,7 @@ async fn a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce<S: Store
         version: "1".into(),
     };
     let first = store
-        .claim_jobs(&key, &["n1".into(), "n2".into()], 5)
+        .claim_jobs(&key, &[], &["n1".into(), "n2".into()], 5)
         .await
         .expect("claim");
     assert_eq!(
@@ -212,7 +212,7 @@ async fn a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce<S: Store
     );
     assert!(first.iter().all(|j| j.status == JobStatus::Dispatched));
     let second = store
-        .claim_jobs(&key, &["n3".into(), "n4".into()], 6)
+        .claim_jobs(&key, &[], &["n3".into(), "n4".into()], 6)
         .await
         .expect("claim");
     assert_eq!(
@@ -232,12 +232,39 @@ async fn a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce<S: Store
             .status,
         JobStatus::InProgress
     );
+    let filtered = store
+        .claim_jobs(&key, &[("Project".into(), "c".into())], &["n6".into()], 8)
+        .await
+        .expect("claim");
+    assert!(filtered.is_empty(), "c is already claimed");
+    store
+        .commit_step(&StepWrite {
+            pipeline: "jobs".into(),
+            expected_rev: 1,
+            runtime_doc: "r".into(),
+            new_jobs: vec![job("jobs", "d", 9), job("jobs", "e", 10)],
+            ..Default::default()
+        })
+        .await
+        .expect("step");
+    let by_config = store
+        .claim_jobs(&key, &[("Project".into(), "e".into())], &["n7".into()], 11)
+        .await
+        .expect("claim");
+    assert_eq!(
+        by_config
+            .iter()
+            .map(|j| j.job_id.as_str())
+            .collect::<Vec<_>>(),
+        ["e"],
+        "queryParam matches the configuration"
+    );
     let other = ActionTypeKey {
         provider: "Other".into(),
         ..key
     };
     assert!(store
-        .claim_jobs(&other, &["n5".into()], 8)
+        .claim_jobs(&other, &[], &["n5".into()], 8)
         .await
         .expect("claim")
         .is_empty());

@@ -128,10 +128,12 @@ pub trait RunStore: Send + Sync {
     ) -> Result<Option<String>>;
 
     /// Atomically hands up to `nonces.len()` queued jobs of the type to one poller, oldest
-    /// first, marking each Dispatched with the next nonce.
+    /// first, marking each Dispatched with the next nonce. `filter` keeps only jobs whose action
+    /// configuration has each `(property, value)`.
     async fn claim_jobs(
         &self,
         action_type: &ActionTypeKey,
+        filter: &[(String, String)],
         nonces: &[String],
         now_ms: i64,
     ) -> Result<Vec<JobRecord>>;
