@@ -60,35 +60,39 @@ pub async fn dispatch(
         O::TagResource => empty(h::tag_resource(s, input(op, body)?).await?),
         O::UntagResource => empty(h::untag_resource(s, input(op, body)?).await?),
         O::ListTagsForResource => output(h::list_tags_for_resource(s, input(op, body)?).await?),
-        O::AcknowledgeJob
-        | O::AcknowledgeThirdPartyJob
+        O::StartPipelineExecution => {
+            output(h::start_pipeline_execution(s, &caller, input(op, body)?).await?)
+        }
+        O::GetPipelineExecution => output(h::get_pipeline_execution(s, input(op, body)?).await?),
+        O::ListPipelineExecutions => {
+            output(h::list_pipeline_executions(s, input(op, body)?).await?)
+        }
+        O::StopPipelineExecution => output(h::stop_pipeline_execution(s, input(op, body)?).await?),
+        O::RetryStageExecution => output(h::retry_stage_execution(s, input(op, body)?).await?),
+        O::PollForJobs => output(h::poll_for_jobs(s, input(op, body)?).await?),
+        O::AcknowledgeJob => output(h::acknowledge_job(s, input(op, body)?).await?),
+        O::GetJobDetails => output(h::get_job_details(s, input(op, body)?).await?),
+        O::PutJobSuccessResult => empty(h::put_job_success_result(s, input(op, body)?).await?),
+        O::PutJobFailureResult => empty(h::put_job_failure_result(s, input(op, body)?).await?),
+        O::PutApprovalResult => output(h::put_approval_result(s, &caller, input(op, body)?).await?),
+        O::AcknowledgeThirdPartyJob
         | O::DeleteWebhook
         | O::DeregisterWebhookWithThirdParty
         | O::GetActionType
-        | O::GetJobDetails
-        | O::GetPipelineExecution
         | O::GetThirdPartyJobDetails
         | O::ListActionExecutions
         | O::ListDeployActionExecutionTargets
-        | O::ListPipelineExecutions
         | O::ListRuleExecutions
         | O::ListRuleTypes
         | O::ListWebhooks
         | O::OverrideStageCondition
-        | O::PollForJobs
         | O::PollForThirdPartyJobs
         | O::PutActionRevision
-        | O::PutApprovalResult
-        | O::PutJobFailureResult
-        | O::PutJobSuccessResult
         | O::PutThirdPartyJobFailureResult
         | O::PutThirdPartyJobSuccessResult
         | O::PutWebhook
         | O::RegisterWebhookWithThirdParty
-        | O::RetryStageExecution
         | O::RollbackStage
-        | O::StartPipelineExecution
-        | O::StopPipelineExecution
         | O::UpdateActionType => Err(ApiError::not_implemented(op)),
     }
 }
@@ -110,4 +114,15 @@ pub const IMPLEMENTED: &[Operation] = &[
     Operation::TagResource,
     Operation::UntagResource,
     Operation::ListTagsForResource,
+    Operation::StartPipelineExecution,
+    Operation::GetPipelineExecution,
+    Operation::ListPipelineExecutions,
+    Operation::StopPipelineExecution,
+    Operation::RetryStageExecution,
+    Operation::PollForJobs,
+    Operation::AcknowledgeJob,
+    Operation::GetJobDetails,
+    Operation::PutJobSuccessResult,
+    Operation::PutJobFailureResult,
+    Operation::PutApprovalResult,
 ];

@@ -91,6 +91,18 @@ impl From<S> for ApiError {
             S::ResourceNotFound(_) => "ResourceNotFoundException",
             S::ActionTypeNotFound(_) => "ActionTypeNotFoundException",
             S::ConcurrentModification(_) => "ConcurrentModificationException",
+            S::PipelineExecutionNotFound(_) => "PipelineExecutionNotFoundException",
+            S::JobNotFound(_) => "JobNotFoundException",
+            S::InvalidJobState(_) => "InvalidJobStateException",
+            S::InvalidNonce(_) => "InvalidNonceException",
+            S::InvalidApprovalToken => "InvalidApprovalTokenException",
+            S::ApprovalAlreadyCompleted => "ApprovalAlreadyCompletedException",
+            S::ActionNotFound(_) => "ActionNotFoundException",
+            S::NotLatestPipelineExecution(_) => "NotLatestPipelineExecutionException",
+            S::StageNotRetryable(_) => "StageNotRetryableException",
+            S::Conflict(_) => "ConflictException",
+            S::DuplicatedStopRequest(_) => "DuplicatedStopRequestException",
+            S::PipelineExecutionNotStoppable(_) => "PipelineExecutionNotStoppableException",
             S::Internal(m) => return ApiError::internal(m.clone()),
         };
         ApiError::client(code, e.to_string())

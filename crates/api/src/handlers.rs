@@ -88,21 +88,55 @@ pub async fn get_pipeline_state(
                         last_changed_by: t.last_changed_by,
                         last_changed_at: t.last_changed_ms.map(epoch_seconds),
                     }),
-                    action_states: Some(
-                        stage
-                            .actions
-                            .into_iter()
-                            .map(|name| w::ActionState {
-                                action_name: Some(name),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    ),
+                    latest_execution: stage.latest_execution.map(stage_execution),
+                    inbound_execution: stage.inbound_execution.map(stage_execution),
+                    action_states: Some(stage.actions.into_iter().map(action_state).collect()),
                     ..Default::default()
                 })
                 .collect(),
         ),
     })
+}
+
+fn stage_execution(e: sluice_service::StageExecutionView) -> w::StageExecution {
+    w::StageExecution {
+        pipeline_execution_id: e.execution_id,
+        status: e.status,
+        r#type: None,
+    }
+}
+
+fn action_state(a: sluice_service::ActionStateView) -> w::ActionState {
+    w::ActionState {
+        action_name: Some(a.name),
+        entity_url: a.entity_url,
+        current_revision: a.latest.as_ref().and_then(|l| {
+            l.current_revision
+                .clone()
+                .map(|revision| w::ActionRevision {
+                    revision_change_id: revision.clone(),
+                    revision_id: revision,
+                    created: epoch_seconds(l.last_status_change_ms),
+                })
+        }),
+        latest_execution: a.latest.map(|l| w::ActionExecution {
+            action_execution_id: l.action_execution_id,
+            status: Some(l.status),
+            summary: l.summary,
+            last_status_change: Some(epoch_seconds(l.last_status_change_ms)),
+            token: l.token,
+            last_updated_by: l.last_updated_by,
+            external_execution_id: l.external_execution_id,
+            external_execution_url: l.external_execution_url,
+            percent_complete: l.percent_complete,
+            error_details: l.error.map(|(code, message)| w::ErrorDetails {
+                code: Some(code),
+                message: Some(message),
+            }),
+            log_stream_arn: None,
+        }),
+        revision_url: None,
+    }
 }
 
 fn direction(t: &str) -> R<TransitionDirection> {
@@ -214,5 +248,304 @@ pub async fn list_tags_for_resource(
     Ok(w::ListTagsForResourceOutput {
         tags: Some(tags_to_wire(page.items)),
         next_token: page.next_token,
+    })
+}
+
+fn execution_trigger(t: sluice_service::Trigger) -> w::ExecutionTrigger {
+    w::ExecutionTrigger {
+        trigger_type: Some(t.kind),
+        trigger_detail: (!t.detail.is_empty()).then_some(t.detail),
+    }
+}
+
+pub async fn start_pipeline_execution(
+    s: &Sluice,
+    caller: &Caller,
+    i: w::StartPipelineExecutionInput,
+) -> R<w::StartPipelineExecutionOutput> {
+    if i.source_revisions.as_ref().is_some_and(|r| !r.is_empty())
+        || i.variables.as_ref().is_some_and(|v| !v.is_empty())
+    {
+        return Err(ApiError::client(
+            "ValidationException",
+            "sourceRevisions and variables are not supported by this Sluice server yet",
+        ));
+    }
+    let trigger = sluice_service::Trigger {
+        kind: "StartPipelineExecution".into(),
+        detail: caller.arn.clone(),
+    };
+    let id = s
+        .start_pipeline_execution(&i.name, trigger, i.client_request_token)
+        .await?;
+    Ok(w::StartPipelineExecutionOutput {
+        pipeline_execution_id: Some(id),
+    })
+}
+
+fn execution_to_wire(e: sluice_service::ExecutionView) -> w::PipelineExecution {
+    w::PipelineExecution {
+        pipeline_name: Some(e.pipeline),
+        pipeline_version: Some(e.pipeline_version),
+        pipeline_execution_id: Some(e.id),
+        status: Some(e.status),
+        status_summary: e.status_summary,
+        artifact_revisions: Some(
+            e.artifact_revisions
+                .into_iter()
+                .map(|r| w::ArtifactRevision {
+                    name: Some(r.name),
+                    revision_id: Some(r.revision_id.clone()),
+                    revision_change_identifier: Some(r.revision_id),
+                    revision_summary: r.summary,
+                    created: Some(epoch_seconds(r.created_ms)),
+                    revision_url: None,
+                })
+                .collect(),
+        ),
+        trigger: Some(execution_trigger(e.trigger)),
+        execution_mode: Some("SUPERSEDED".into()),
+        ..Default::default()
+    }
+}
+
+pub async fn get_pipeline_execution(
+    s: &Sluice,
+    i: w::GetPipelineExecutionInput,
+) -> R<w::GetPipelineExecutionOutput> {
+    let e = s
+        .get_pipeline_execution(&i.pipeline_name, &i.pipeline_execution_id)
+        .await?;
+    Ok(w::GetPipelineExecutionOutput {
+        pipeline_execution: Some(execution_to_wire(e)),
+    })
+}
+
+pub async fn list_pipeline_executions(
+    s: &Sluice,
+    i: w::ListPipelineExecutionsInput,
+) -> R<w::ListPipelineExecutionsOutput> {
+    let page = s
+        .list_pipeline_executions(
+            &i.pipeline_name,
+            i.max_results.map(|n| n as usize),
+            i.next_token.as_deref(),
+        )
+        .await?;
+    Ok(w::ListPipelineExecutionsOutput {
+        pipeline_execution_summaries: Some(
+            page.items
+                .into_iter()
+                .map(|e| w::PipelineExecutionSummary {
+                    pipeline_execution_id: Some(e.id),
+                    status: Some(e.status),
+                    status_summary: e.status_summary,
+                    start_time: Some(epoch_seconds(e.started_ms)),
+                    last_update_time: Some(epoch_seconds(e.updated_ms)),
+                    source_revisions: Some(
+                        e.artifact_revisions
+                            .into_iter()
+                            .map(|r| w::SourceRevision {
+                                action_name: r.name,
+                                revision_id: Some(r.revision_id),
+                                revision_summary: r.summary,
+                                revision_url: None,
+                            })
+                            .collect(),
+                    ),
+                    trigger: Some(execution_trigger(e.trigger)),
+                    execution_mode: Some("SUPERSEDED".into()),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        next_token: page.next_token,
+    })
+}
+
+pub async fn stop_pipeline_execution(
+    s: &Sluice,
+    i: w::StopPipelineExecutionInput,
+) -> R<w::StopPipelineExecutionOutput> {
+    s.stop_pipeline_execution(
+        &i.pipeline_name,
+        &i.pipeline_execution_id,
+        i.abandon.unwrap_or(false),
+        i.reason,
+    )
+    .await?;
+    Ok(w::StopPipelineExecutionOutput {
+        pipeline_execution_id: Some(i.pipeline_execution_id),
+    })
+}
+
+pub async fn retry_stage_execution(
+    s: &Sluice,
+    i: w::RetryStageExecutionInput,
+) -> R<w::RetryStageExecutionOutput> {
+    let mode = match i.retry_mode.as_str() {
+        "FAILED_ACTIONS" => sluice_service::RetryMode::FailedActions,
+        "ALL_ACTIONS" => sluice_service::RetryMode::AllActions,
+        other => {
+            return Err(ApiError::client(
+                "ValidationException",
+                format!("Retry mode '{other}' is not valid"),
+            ))
+        }
+    };
+    let id = s
+        .retry_stage_execution(
+            &i.pipeline_name,
+            &i.pipeline_execution_id,
+            &i.stage_name,
+            mode,
+        )
+        .await?;
+    Ok(w::RetryStageExecutionOutput {
+        pipeline_execution_id: Some(id),
+    })
+}
+
+fn artifact_to_wire(a: sluice_service::JobArtifact) -> w::Artifact {
+    w::Artifact {
+        name: Some(a.name),
+        revision: None,
+        location: a
+            .location
+            .map(|(bucket_name, object_key)| w::ArtifactLocation {
+                r#type: Some("S3".into()),
+                s3_location: Some(w::S3ArtifactLocation {
+                    bucket_name,
+                    object_key,
+                }),
+            }),
+    }
+}
+
+fn job_data(j: &sluice_service::Job) -> w::JobData {
+    let j = j.clone();
+    w::JobData {
+        action_type_id: Some(w::ActionTypeId {
+            category: j.action_type_id.category,
+            owner: j.action_type_id.owner,
+            provider: j.action_type_id.provider,
+            version: j.action_type_id.version,
+        }),
+        action_configuration: Some(w::ActionConfiguration {
+            configuration: Some(j.configuration),
+        }),
+        pipeline_context: Some(w::PipelineContext {
+            pipeline_name: Some(j.pipeline),
+            stage: Some(w::StageContext {
+                name: Some(j.stage),
+            }),
+            action: Some(w::ActionContext {
+                name: Some(j.action),
+                action_execution_id: Some(j.action_execution_id),
+            }),
+            pipeline_arn: Some(j.pipeline_arn),
+            pipeline_execution_id: Some(j.execution_id),
+        }),
+        input_artifacts: Some(
+            j.input_artifacts
+                .into_iter()
+                .map(artifact_to_wire)
+                .collect(),
+        ),
+        output_artifacts: Some(
+            j.output_artifacts
+                .into_iter()
+                .map(artifact_to_wire)
+                .collect(),
+        ),
+        // Temporary artifact credentials come with the S3-compatible endpoint.
+        artifact_credentials: None,
+        continuation_token: j.continuation_token,
+        encryption_key: j.encryption_key.map(|k| w::EncryptionKey {
+            id: k.id,
+            r#type: k.kind,
+        }),
+    }
+}
+
+pub async fn poll_for_jobs(s: &Sluice, i: w::PollForJobsInput) -> R<w::PollForJobsOutput> {
+    let jobs = s
+        .poll_for_jobs(
+            &type_id_from_wire(i.action_type_id),
+            i.max_batch_size.unwrap_or(1) as usize,
+            i.query_param.unwrap_or_default(),
+        )
+        .await?;
+    Ok(w::PollForJobsOutput {
+        jobs: Some(
+            jobs.iter()
+                .map(|j| w::Job {
+                    id: Some(j.id.clone()),
+                    nonce: j.nonce.clone(),
+                    account_id: Some(j.account_id.clone()),
+                    data: Some(job_data(j)),
+                })
+                .collect(),
+        ),
+    })
+}
+
+pub async fn acknowledge_job(s: &Sluice, i: w::AcknowledgeJobInput) -> R<w::AcknowledgeJobOutput> {
+    let status = s.acknowledge_job(&i.job_id, &i.nonce).await?;
+    Ok(w::AcknowledgeJobOutput {
+        status: Some(status.as_str().into()),
+    })
+}
+
+pub async fn get_job_details(s: &Sluice, i: w::GetJobDetailsInput) -> R<w::GetJobDetailsOutput> {
+    let j = s.job_details(&i.job_id).await?;
+    Ok(w::GetJobDetailsOutput {
+        job_details: Some(w::JobDetails {
+            id: Some(j.id.clone()),
+            account_id: Some(j.account_id.clone()),
+            data: Some(job_data(&j)),
+        }),
+    })
+}
+
+pub async fn put_job_success_result(s: &Sluice, i: w::PutJobSuccessResultInput) -> R<()> {
+    let details = i.execution_details.unwrap_or_default();
+    let outcome = sluice_service::JobOutcome {
+        summary: details.summary,
+        external_execution_id: details.external_execution_id,
+        percent_complete: details.percent_complete,
+        current_revision: i.current_revision.map(|r| r.revision),
+        output_variables: i.output_variables.unwrap_or_default(),
+    };
+    Ok(s.put_job_success(&i.job_id, outcome, i.continuation_token)
+        .await?)
+}
+
+pub async fn put_job_failure_result(s: &Sluice, i: w::PutJobFailureResultInput) -> R<()> {
+    let f = i.failure_details;
+    let failure = sluice_service::JobFailure {
+        kind: f.r#type,
+        message: f.message,
+        external_execution_id: f.external_execution_id,
+    };
+    Ok(s.put_job_failure(&i.job_id, failure).await?)
+}
+
+pub async fn put_approval_result(
+    s: &Sluice,
+    caller: &Caller,
+    i: w::PutApprovalResultInput,
+) -> R<w::PutApprovalResultOutput> {
+    let answer = sluice_service::ApprovalAnswer {
+        pipeline: i.pipeline_name,
+        stage: i.stage_name,
+        action: i.action_name,
+        token: i.token,
+        approved: i.result.status == "Approved",
+        summary: i.result.summary,
+    };
+    let at = s.put_approval_result(caller, answer).await?;
+    Ok(w::PutApprovalResultOutput {
+        approved_at: Some(epoch_seconds(at)),
     })
 }

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod declaration;
 pub mod limits;
 pub mod secrets;
+pub mod templates;
 pub mod validate;
 
 pub use action_type::{

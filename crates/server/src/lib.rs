@@ -29,3 +29,35 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// How often persisted timers (job timeouts, approval expiry) are checked.
+pub const TIMER_SWEEP_INTERVAL_MS: u64 = 1_000;
+
+/// Fires due timers every `TIMER_SWEEP_INTERVAL_MS` until `shutdown` turns true. The caller
+/// owns the task and joins it on shutdown.
+pub async fn run_timers(sluice: Sluice, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(TIMER_SWEEP_INTERVAL_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                // Keep sweeping while whole batches come due, so a backlog drains quickly.
+                loop {
+                    match sluice.fire_due_timers().await {
+                        Ok(n) if n >= sluice_service::TIMER_BATCH => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::error!(error = %e, "firing timers failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+    }
+}

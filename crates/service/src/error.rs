@@ -35,6 +35,30 @@ pub enum Error {
     ActionTypeNotFound(String),
     #[error("{0}")]
     ConcurrentModification(String),
+    #[error("Pipeline execution {0} was not found.")]
+    PipelineExecutionNotFound(String),
+    #[error("The job with id {0} was not found.")]
+    JobNotFound(String),
+    #[error("{0}")]
+    InvalidJobState(String),
+    #[error("The nonce does not match the one issued for job {0}; another worker owns it.")]
+    InvalidNonce(String),
+    #[error("The approval token is not valid for this action.")]
+    InvalidApprovalToken,
+    #[error("The approval request has already been approved, rejected or expired.")]
+    ApprovalAlreadyCompleted,
+    #[error("The action '{0}' was not found.")]
+    ActionNotFound(String),
+    #[error("{0}")]
+    NotLatestPipelineExecution(String),
+    #[error("{0}")]
+    StageNotRetryable(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    DuplicatedStopRequest(String),
+    #[error("{0}")]
+    PipelineExecutionNotStoppable(String),
     /// A fault of the server, not the caller; the message is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -58,12 +82,39 @@ impl Error {
     }
 }
 
+impl From<sluice_engine::Error> for Error {
+    fn from(e: sluice_engine::Error) -> Self {
+        use sluice_engine::Error as E;
+        match e {
+            E::ExecutionNotFound(id) => Error::PipelineExecutionNotFound(id),
+            E::StageNotFound(stage) => Error::StageNotFound {
+                pipeline: String::new(),
+                stage,
+            },
+            E::JobNotInProgress(id) => Error::InvalidJobState(format!(
+                "Job {id} is not in progress; its result was already recorded or it was stopped"
+            )),
+            E::InvalidApprovalToken => Error::InvalidApprovalToken,
+            E::ApprovalAlreadyCompleted => Error::ApprovalAlreadyCompleted,
+            E::NotLatestExecution(m) => Error::NotLatestPipelineExecution(m),
+            E::StageNotRetryable(m) => Error::StageNotRetryable(m),
+            E::Conflict(m) => Error::Conflict(m),
+            E::DuplicatedStop(m) => Error::DuplicatedStopRequest(m),
+            E::NotStoppable(m) => Error::PipelineExecutionNotStoppable(m),
+            E::DuplicateExecution(id) => {
+                Error::Conflict(format!("An execution with id {id} already exists"))
+            }
+        }
+    }
+}
+
 impl From<sluice_store::Error> for Error {
     fn from(e: sluice_store::Error) -> Self {
         use sluice_store::Error as S;
         match e {
             S::NameInUse(n) => Error::PipelineNameInUse(n),
             S::LimitExceeded(m) => Error::LimitExceeded(m),
+            S::InvalidNonce(job) => Error::InvalidNonce(job),
             S::VersionConflict { what, .. } => Error::ConcurrentModification(format!(
                 "{what} was changed by another request; retry"
             )),

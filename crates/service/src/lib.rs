@@ -6,15 +6,28 @@
 mod action_types;
 mod clock;
 mod error;
+mod executions;
+mod ids;
+mod jobs;
 mod options;
 mod pagination;
 mod pipelines;
+mod run_step;
+mod runtime_doc;
 mod tags;
 
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
+pub use executions::{
+    ActionExecutionView, ActionStateView, ApprovalAnswer, ArtifactRevision, ExecutionView,
+    StageExecutionView, TIMER_BATCH,
+};
+pub use ids::{IdGenerator, RandomIds};
+pub use jobs::{Job, JobArtifact, JobFailure, MAX_BATCH_SIZE};
 pub use options::Options;
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
+pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, Trigger};
+pub use sluice_store::JobStatus;
 pub use sluice_store::{PipelineSummary, Tag, TransitionDirection};
 
 use std::sync::Arc;
@@ -44,6 +57,7 @@ pub struct Sluice {
 struct Inner {
     store: Arc<dyn sluice_store::Store>,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
     options: Options,
     tokens: pagination::TokenSigner,
 }
@@ -52,6 +66,7 @@ impl Sluice {
     pub fn new(
         store: Arc<dyn sluice_store::Store>,
         clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
         options: Options,
     ) -> Self {
         let tokens = pagination::TokenSigner::new(&options.token_key);
@@ -59,6 +74,7 @@ impl Sluice {
             inner: Arc::new(Inner {
                 store,
                 clock,
+                ids,
                 options,
                 tokens,
             }),

@@ -14,6 +14,8 @@ pub struct Options {
     /// Signs pagination tokens so a forged one is recognised. Keep it stable across restarts
     /// for tokens to stay valid.
     pub token_key: Vec<u8>,
+    /// Job and approval timeouts the engine applies by default.
+    pub engine: sluice_engine::EngineOptions,
 }
 
 impl Default for Options {
@@ -23,6 +25,7 @@ impl Default for Options {
             account_id: "111111111111".into(),
             limits: Limits::default(),
             token_key: b"sluice-default-token-key".to_vec(),
+            engine: sluice_engine::EngineOptions::default(),
         }
     }
 }

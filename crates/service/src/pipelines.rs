@@ -29,10 +29,14 @@ pub struct StageState {
     pub name: String,
     /// `None` for the first stage, which nothing transitions into.
     pub inbound: Option<TransitionState>,
-    pub actions: Vec<String>,
+    /// The latest execution that entered the stage, with its status there.
+    pub latest_execution: Option<crate::StageExecutionView>,
+    /// The execution waiting to enter the stage.
+    pub inbound_execution: Option<crate::StageExecutionView>,
+    pub actions: Vec<crate::ActionStateView>,
 }
 
-/// `GetPipelineState` before any execution exists: the structure and its transitions.
+/// `GetPipelineState`: the structure, its transitions and the latest run of every stage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineState {
     pub name: String,
@@ -86,6 +90,18 @@ impl Sluice {
         self.store()
             .create_pipeline(&new, self.options().limits.max_pipelines_per_account)
             .await?;
+        // A new pipeline runs at once, as in CodePipeline. The pipeline is already stored; a
+        // failure to start is reported in the log and the pipeline can be started by hand.
+        let trigger = sluice_engine::Trigger {
+            kind: "CreatePipeline".into(),
+            detail: String::new(),
+        };
+        if let Err(e) = self
+            .start_pipeline_execution(&pipeline.name, trigger, None)
+            .await
+        {
+            tracing::error!(pipeline = %pipeline.name, error = %e, "could not start the first execution");
+        }
         Ok(secrets::mask(&pipeline, &types))
     }
 
@@ -145,6 +161,16 @@ impl Sluice {
                 sluice_store::Error::NotFound(_) => Error::PipelineNotFound(pipeline.name.clone()),
                 other => other.into(),
             })?;
+        // The guide: updating a pipeline stops the runs in progress.
+        let input = sluice_engine::Input::PipelineUpdated {
+            version: stored.version,
+        };
+        self.step(
+            &pipeline.name,
+            vec![input],
+            crate::run_step::StepExtra::default(),
+        )
+        .await?;
         Ok(secrets::mask(&stored.declaration.to_model(), &types))
     }
 
@@ -194,35 +220,70 @@ impl Sluice {
             .ok_or_else(|| Error::PipelineNotFound(name.into()))?;
         let transitions = self.store().transitions(name).await?;
         let declaration = record.declaration.to_model();
-        let stages = declaration
-            .stages
-            .iter()
-            .enumerate()
-            .map(|(i, stage)| {
-                let recorded = transitions
-                    .iter()
-                    .find(|t| t.stage == stage.name && t.direction == TransitionDirection::Inbound);
-                let inbound = (i > 0).then(|| match recorded {
-                    Some(t) => TransitionState {
-                        enabled: t.enabled,
-                        disabled_reason: if t.enabled { None } else { t.reason.clone() },
-                        last_changed_by: Some(t.changed_by.clone()),
-                        last_changed_ms: Some(t.changed_ms),
-                    },
-                    None => TransitionState {
-                        enabled: true,
-                        disabled_reason: None,
-                        last_changed_by: None,
-                        last_changed_ms: None,
-                    },
-                });
-                StageState {
-                    name: stage.name.clone(),
-                    inbound,
-                    actions: stage.actions.iter().map(|a| a.name.clone()).collect(),
+        let (runtime, _) = self.load_runtime(name, &declaration).await?;
+        let types = self.action_types_known().await?;
+        let mut stages = Vec::with_capacity(declaration.stages.len());
+        for (i, stage) in declaration.stages.iter().enumerate() {
+            let recorded = transitions
+                .iter()
+                .find(|t| t.stage == stage.name && t.direction == TransitionDirection::Inbound);
+            let inbound = (i > 0).then(|| match recorded {
+                Some(t) => TransitionState {
+                    enabled: t.enabled,
+                    disabled_reason: if t.enabled { None } else { t.reason.clone() },
+                    last_changed_by: Some(t.changed_by.clone()),
+                    last_changed_ms: Some(t.changed_ms),
+                },
+                None => TransitionState {
+                    enabled: true,
+                    disabled_reason: None,
+                    last_changed_by: None,
+                    last_changed_ms: None,
+                },
+            });
+            let urls = |action: &str, external: Option<&str>| {
+                let declared = stage.actions.iter().find(|a| a.name == action);
+                let settings = declared
+                    .and_then(|a| types.iter().find(|t| t.id == a.action_type_id))
+                    .and_then(|t| t.settings.clone());
+                let config = declared
+                    .map(|a| a.configuration.clone())
+                    .unwrap_or_default();
+                let render = |t: &Option<String>| {
+                    t.as_deref()
+                        .map(|t| sluice_model::templates::render(t, &config, external))
+                };
+                match settings {
+                    Some(s) => (
+                        render(&s.entity_url_template),
+                        render(&s.execution_url_template),
+                    ),
+                    None => (None, None),
                 }
-            })
-            .collect();
+            };
+            let (latest_execution, inbound_execution, mut latest_actions) =
+                if i < runtime.slots.len() && runtime.slots[i].name == stage.name {
+                    crate::executions::stage_views(&runtime, i, &urls)
+                } else {
+                    (None, None, Default::default())
+                };
+            let actions = stage
+                .actions
+                .iter()
+                .map(|a| crate::ActionStateView {
+                    name: a.name.clone(),
+                    entity_url: urls(&a.name, None).0,
+                    latest: latest_actions.remove(&a.name),
+                })
+                .collect();
+            stages.push(StageState {
+                name: stage.name.clone(),
+                inbound,
+                latest_execution,
+                inbound_execution,
+                actions,
+            });
+        }
         Ok(PipelineState {
             name: record.name,
             version: record.version,
@@ -268,7 +329,17 @@ impl Sluice {
             .map_err(|e| match e {
                 sluice_store::Error::NotFound(_) => Error::PipelineNotFound(pipeline.into()),
                 other => other.into(),
-            })
+            })?;
+        // Enabling lets the newest waiting execution in; the record above is what the state
+        // view shows, the runtime is what holds executions.
+        let input = sluice_engine::Input::TransitionChanged {
+            stage: stage.into(),
+            inbound: direction == TransitionDirection::Inbound,
+            enabled,
+        };
+        self.step(pipeline, vec![input], crate::run_step::StepExtra::default())
+            .await?;
+        Ok(())
     }
 
     /// Whether a pipeline of this name exists.

@@ -6,7 +6,7 @@ mod config;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use sluice_service::{Sluice, SystemClock};
+use sluice_service::{RandomIds, Sluice, SystemClock};
 use sluice_store_sqlite::SqliteStore;
 use std::sync::Arc;
 
@@ -59,10 +59,12 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
         account_id: options.account_id.clone(),
         limits: options.limits.clone(),
         token_key: bootstrap::token_key(&options.data_dir)?,
+        engine: sluice_service::EngineOptions::default(),
     };
     let sluice = Sluice::new(
         Arc::new(store.clone()),
         Arc::new(SystemClock),
+        Arc::new(RandomIds),
         service_options,
     );
     bootstrap::root_credentials(&sluice, &options).await?;
@@ -72,7 +74,11 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %options.data_dir.display(), "sluice is serving; GET /healthz answers once ready");
     eprintln!("sluice listening on http://{addr}");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let timers = tokio::spawn(sluice_server::run_timers(sluice.clone(), stop_rx));
     sluice_server::run(listener, shutdown_signal(), sluice).await?;
+    let _ = stop_tx.send(true);
+    let _ = timers.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -76,7 +76,12 @@ impl TestServer {
             .await
             .expect("open store");
         let clock = ManualClock::at(START_MS);
-        let sluice = Sluice::new(Arc::new(store), clock.clone(), options);
+        let sluice = Sluice::new(
+            Arc::new(store),
+            clock.clone(),
+            Arc::new(sluice_service::RandomIds),
+            options,
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -106,6 +106,17 @@ fn sluice_api_implemented() -> Vec<&'static str> {
         "TagResource",
         "UntagResource",
         "ListTagsForResource",
+        "StartPipelineExecution",
+        "GetPipelineExecution",
+        "ListPipelineExecutions",
+        "StopPipelineExecution",
+        "RetryStageExecution",
+        "PollForJobs",
+        "AcknowledgeJob",
+        "GetJobDetails",
+        "PutJobSuccessResult",
+        "PutJobFailureResult",
+        "PutApprovalResult",
     ]
     .to_vec()
 }

@@ -1,0 +1,455 @@
+//! Executions: start (idempotent with a client token), read, list, stop, retry, approvals,
+//! the state view, and persisted timers coming due.
+
+use crate::run_step::{parse_timer_key, StepExtra};
+use crate::runtime_doc::ExecutionDoc;
+use crate::{Caller, Error, Page, Result, Sluice};
+use sluice_engine::{
+    ActionStatus, ApprovalDecision, Execution, Input, Position, RetryMode, Trigger,
+};
+use sluice_store::TimerRecord;
+use std::collections::BTreeMap;
+
+const LIST_SCOPE: &str = "ListPipelineExecutions";
+/// Executions per page when the caller gives no `maxResults`.
+const DEFAULT_EXECUTION_PAGE: usize = 100;
+/// Timers fired per sweep; the rest wait for the next one.
+pub const TIMER_BATCH: usize = 100;
+
+/// A revision of a source artifact an execution runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArtifactRevision {
+    pub name: String,
+    pub revision_id: String,
+    pub summary: Option<String>,
+    pub created_ms: i64,
+}
+
+/// `GetPipelineExecution` and `ListPipelineExecutions` rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionView {
+    pub pipeline: String,
+    pub pipeline_version: i64,
+    pub id: String,
+    pub status: String,
+    pub status_summary: Option<String>,
+    pub trigger: Trigger,
+    pub started_ms: i64,
+    pub updated_ms: i64,
+    pub artifact_revisions: Vec<ArtifactRevision>,
+}
+
+impl Sluice {
+    /// Starts an execution of the latest pipeline version. A repeated `client_request_token`
+    /// returns the execution it started the first time.
+    pub async fn start_pipeline_execution(
+        &self,
+        pipeline: &str,
+        trigger: Trigger,
+        client_request_token: Option<String>,
+    ) -> Result<String> {
+        if let Some(token) = &client_request_token {
+            if let Some(existing) = self
+                .store()
+                .execution_for_request_token(pipeline, token)
+                .await?
+            {
+                return Ok(existing);
+            }
+        }
+        let id = self.inner.ids.uuid();
+        let extra = StepExtra {
+            request_token: client_request_token.map(|t| (t, id.clone())),
+            ..Default::default()
+        };
+        self.step(
+            pipeline,
+            vec![Input::Start {
+                execution_id: id.clone(),
+                trigger,
+            }],
+            extra,
+        )
+        .await?;
+        Ok(id)
+    }
+
+    async fn execution_doc(&self, pipeline: &str, id: &str) -> Result<Execution> {
+        if self.store().get_pipeline(pipeline, None).await?.is_none() {
+            return Err(Error::PipelineNotFound(pipeline.into()));
+        }
+        let record = self
+            .store()
+            .execution(pipeline, id)
+            .await?
+            .ok_or_else(|| Error::PipelineExecutionNotFound(id.into()))?;
+        ExecutionDoc::from_json(&record.doc)?.to_engine()
+    }
+
+    async fn view(&self, pipeline: &str, e: &Execution) -> Result<ExecutionView> {
+        let declaration = self
+            .store()
+            .get_pipeline(pipeline, Some(e.pipeline_version))
+            .await?
+            .map(|r| r.declaration.to_model());
+        let mut artifact_revisions = Vec::new();
+        if let (Some(declaration), Some(source)) = (declaration, e.stage_runs.get(&0)) {
+            for run in &source.actions {
+                let Some(revision) = &run.current_revision else {
+                    continue;
+                };
+                let declared = declaration
+                    .stages
+                    .first()
+                    .and_then(|s| s.actions.iter().find(|a| a.name == run.name));
+                for name in declared
+                    .map(|a| a.output_artifacts.clone())
+                    .unwrap_or_default()
+                {
+                    artifact_revisions.push(ArtifactRevision {
+                        name,
+                        revision_id: revision.clone(),
+                        summary: run.summary.clone(),
+                        created_ms: run.updated_ms.unwrap_or(e.started_ms),
+                    });
+                }
+            }
+        }
+        Ok(ExecutionView {
+            pipeline: pipeline.into(),
+            pipeline_version: e.pipeline_version,
+            id: e.id.clone(),
+            status: e.status.as_str().into(),
+            status_summary: e.status_summary.clone(),
+            trigger: e.trigger.clone(),
+            started_ms: e.started_ms,
+            updated_ms: e.updated_ms,
+            artifact_revisions,
+        })
+    }
+
+    pub async fn get_pipeline_execution(&self, pipeline: &str, id: &str) -> Result<ExecutionView> {
+        let e = self.execution_doc(pipeline, id).await?;
+        self.view(pipeline, &e).await
+    }
+
+    /// Executions newest first.
+    pub async fn list_pipeline_executions(
+        &self,
+        pipeline: &str,
+        max_results: Option<usize>,
+        next_token: Option<&str>,
+    ) -> Result<Page<ExecutionView>> {
+        if self.store().get_pipeline(pipeline, None).await?.is_none() {
+            return Err(Error::PipelineNotFound(pipeline.into()));
+        }
+        let scope = format!("{LIST_SCOPE}:{pipeline}");
+        let before = match next_token {
+            Some(t) => {
+                let position = self
+                    .inner
+                    .tokens
+                    .verify(&scope, t)
+                    .ok_or(Error::InvalidNextToken)?;
+                let (ms, id) = position.split_once('/').ok_or(Error::InvalidNextToken)?;
+                Some((
+                    ms.parse::<i64>().map_err(|_| Error::InvalidNextToken)?,
+                    id.to_string(),
+                ))
+            }
+            None => None,
+        };
+        let limit = max_results.unwrap_or(DEFAULT_EXECUTION_PAGE).max(1);
+        let mut records = self
+            .store()
+            .list_executions(pipeline, before, limit + 1)
+            .await?;
+        let next_token = if records.len() > limit {
+            records.truncate(limit);
+            records.last().map(|r| {
+                self.inner
+                    .tokens
+                    .sign(&scope, &format!("{}/{}", r.started_ms, r.execution_id))
+            })
+        } else {
+            None
+        };
+        let mut items = Vec::with_capacity(records.len());
+        for r in records {
+            let e = ExecutionDoc::from_json(&r.doc)?.to_engine()?;
+            items.push(self.view(pipeline, &e).await?);
+        }
+        Ok(Page { items, next_token })
+    }
+
+    pub async fn stop_pipeline_execution(
+        &self,
+        pipeline: &str,
+        id: &str,
+        abandon: bool,
+        reason: Option<String>,
+    ) -> Result<()> {
+        let e = self.execution_doc(pipeline, id).await?;
+        if e.status.is_finished() {
+            return Err(Error::PipelineExecutionNotStoppable(format!(
+                "Pipeline execution {id} is {} and cannot be stopped",
+                e.status.as_str()
+            )));
+        }
+        let input = Input::Stop {
+            execution_id: id.into(),
+            abandon,
+            reason,
+        };
+        self.step(pipeline, vec![input], StepExtra::default())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn retry_stage_execution(
+        &self,
+        pipeline: &str,
+        id: &str,
+        stage: &str,
+        mode: RetryMode,
+    ) -> Result<String> {
+        let record = self
+            .store()
+            .get_pipeline(pipeline, None)
+            .await?
+            .ok_or_else(|| Error::PipelineNotFound(pipeline.into()))?;
+        if record.declaration.to_model().stage(stage).is_none() {
+            return Err(Error::StageNotFound {
+                pipeline: pipeline.into(),
+                stage: stage.into(),
+            });
+        }
+        self.execution_doc(pipeline, id)
+            .await
+            .map_err(|e| match e {
+                Error::PipelineExecutionNotFound(m) => Error::NotLatestPipelineExecution(format!(
+                    "Execution {m} is not the latest execution of stage {stage}"
+                )),
+                other => other,
+            })?;
+        let input = Input::Retry {
+            execution_id: id.into(),
+            stage: stage.into(),
+            mode,
+        };
+        self.step(pipeline, vec![input], StepExtra::default())
+            .await
+            .map_err(|e| match e {
+                Error::PipelineExecutionNotFound(m) => Error::NotLatestPipelineExecution(format!(
+                    "Execution {m} is not the latest execution of stage {stage}"
+                )),
+                other => other,
+            })?;
+        Ok(id.into())
+    }
+
+    /// Approves or rejects a manual approval; returns when it was recorded.
+    pub async fn put_approval_result(
+        &self,
+        caller: &Caller,
+        answer: ApprovalAnswer,
+    ) -> Result<i64> {
+        let ApprovalAnswer {
+            pipeline,
+            stage,
+            action,
+            token,
+            approved,
+            summary,
+        } = answer;
+        let (pipeline, stage, action, token) = (
+            pipeline.as_str(),
+            stage.as_str(),
+            action.as_str(),
+            token.as_str(),
+        );
+        let record = self
+            .store()
+            .get_pipeline(pipeline, None)
+            .await?
+            .ok_or_else(|| Error::PipelineNotFound(pipeline.into()))?;
+        let declaration = record.declaration.to_model();
+        let declared_stage = declaration
+            .stage(stage)
+            .ok_or_else(|| Error::StageNotFound {
+                pipeline: pipeline.into(),
+                stage: stage.into(),
+            })?;
+        if !declared_stage.actions.iter().any(|a| a.name == action) {
+            return Err(Error::ActionNotFound(action.into()));
+        }
+        let (runtime, _) = self.load_runtime(pipeline, &declaration).await?;
+        let (exec, stage_index, action_index) = runtime
+            .find_approval(token)
+            .ok_or(Error::InvalidApprovalToken)?;
+        let run = &runtime.executions[&exec].stage_runs[&stage_index];
+        if runtime.slots.get(stage_index).map(|s| s.name.as_str()) != Some(stage)
+            || run.actions[action_index].name != action
+        {
+            return Err(Error::InvalidApprovalToken);
+        }
+        let decision = ApprovalDecision {
+            approved,
+            summary,
+            by: caller.arn.clone(),
+        };
+        self.step(
+            pipeline,
+            vec![Input::ApprovalResult {
+                token: token.into(),
+                decision,
+            }],
+            StepExtra::default(),
+        )
+        .await?;
+        Ok(self.now_ms())
+    }
+
+    /// Fires every persisted timer that has come due; returns how many fired.
+    pub async fn fire_due_timers(&self) -> Result<usize> {
+        let due = self.store().due_timers(self.now_ms(), TIMER_BATCH).await?;
+        let mut by_pipeline: BTreeMap<String, Vec<TimerRecord>> = BTreeMap::new();
+        for t in due {
+            by_pipeline.entry(t.pipeline.clone()).or_default().push(t);
+        }
+        let mut fired = 0;
+        for (pipeline, timers) in by_pipeline {
+            let inputs = timers
+                .iter()
+                .filter_map(|t| parse_timer_key(&t.key))
+                .map(|timer| Input::TimerDue { timer })
+                .collect();
+            fired += timers.len();
+            let extra = StepExtra {
+                fired_timers: timers,
+                ..Default::default()
+            };
+            match self.step(&pipeline, inputs, extra).await {
+                Ok(_) | Err(Error::PipelineNotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(fired)
+    }
+}
+
+/// An approver's answer to the approval `token` of `pipeline/stage/action`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalAnswer {
+    pub pipeline: String,
+    pub stage: String,
+    pub action: String,
+    pub token: String,
+    pub approved: bool,
+    pub summary: String,
+}
+
+/// Renders an action's entity URL and, given an external execution id, its execution URL.
+pub(crate) type ActionUrls<'a> = &'a dyn Fn(&str, Option<&str>) -> (Option<String>, Option<String>);
+
+/// A stage's latest execution, the execution waiting to enter it, and its actions' latest runs.
+pub(crate) type StageViews = (
+    Option<StageExecutionView>,
+    Option<StageExecutionView>,
+    BTreeMap<String, ActionExecutionView>,
+);
+
+/// The latest run of one action, for `GetPipelineState`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionExecutionView {
+    pub action_execution_id: Option<String>,
+    pub status: String,
+    pub summary: Option<String>,
+    pub last_status_change_ms: i64,
+    pub token: Option<String>,
+    pub last_updated_by: Option<String>,
+    pub external_execution_id: Option<String>,
+    pub external_execution_url: Option<String>,
+    pub percent_complete: Option<i64>,
+    pub error: Option<(String, String)>,
+    pub current_revision: Option<String>,
+}
+
+/// What `GetPipelineState` shows of one action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionStateView {
+    pub name: String,
+    pub entity_url: Option<String>,
+    pub latest: Option<ActionExecutionView>,
+}
+
+/// An execution's status in a stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageExecutionView {
+    pub execution_id: String,
+    pub status: String,
+}
+
+pub(crate) fn stage_views(
+    runtime: &sluice_engine::Runtime,
+    stage_index: usize,
+    action_url: ActionUrls<'_>,
+) -> StageViews {
+    let slot = &runtime.slots[stage_index];
+    let mut actions = BTreeMap::new();
+    let latest = slot
+        .latest
+        .as_ref()
+        .and_then(|id| runtime.executions.get(id))
+        .and_then(|e| {
+            let run = e.stage_runs.get(&stage_index)?;
+            for a in run
+                .actions
+                .iter()
+                .filter(|a| a.status != ActionStatus::NotStarted)
+            {
+                let (_, url) = action_url(&a.name, a.external_execution_id.as_deref());
+                actions.insert(
+                    a.name.clone(),
+                    ActionExecutionView {
+                        action_execution_id: a.action_execution_id.clone(),
+                        status: a.status.as_str().into(),
+                        summary: a.summary.clone(),
+                        last_status_change_ms: a.updated_ms.unwrap_or(e.updated_ms),
+                        token: a
+                            .approval_token
+                            .clone()
+                            .filter(|_| a.status == ActionStatus::InProgress),
+                        last_updated_by: a.last_updated_by.clone(),
+                        external_execution_id: a.external_execution_id.clone(),
+                        external_execution_url: url.filter(|_| a.external_execution_id.is_some()),
+                        percent_complete: a.percent_complete,
+                        error: a
+                            .error
+                            .as_ref()
+                            .map(|x| (x.code.clone(), x.message.clone())),
+                        current_revision: a.current_revision.clone(),
+                    },
+                );
+            }
+            let status = match (&e.position, run.status) {
+                // A stage an execution is stopping in shows Stopping, whatever its run says.
+                (Position::InStage(i), _)
+                    if *i == stage_index
+                        && e.status == sluice_engine::ExecutionStatus::Stopping =>
+                {
+                    "Stopping".to_string()
+                }
+                (_, s) => s.as_str().to_string(),
+            };
+            Some(StageExecutionView {
+                execution_id: e.id.clone(),
+                status,
+            })
+        });
+    let inbound = slot.waiting.as_ref().map(|id| StageExecutionView {
+        execution_id: id.clone(),
+        status: "InProgress".into(),
+    });
+    (latest, inbound, actions)
+}

@@ -1,0 +1,101 @@
+//! Identifiers, injected: the façade asks an `IdGenerator` for every id it mints.
+
+/// Mints unique identifiers.
+pub trait IdGenerator: Send + Sync {
+    /// A random UUID (v4) string.
+    fn uuid(&self) -> String;
+}
+
+/// UUIDs from the operating system's randomness; the binary's choice.
+#[derive(Debug, Default)]
+pub struct RandomIds;
+
+impl IdGenerator for RandomIds {
+    fn uuid(&self) -> String {
+        let mut b = [0u8; 16];
+        if getrandom::fill(&mut b).is_err() {
+            // No randomness: fall back to the time, still unique within this process.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            b = t.to_le_bytes();
+        }
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+}
+
+/// Adapts an `IdGenerator` to the engine's `Ids`.
+pub(crate) struct EngineIds<'a>(pub &'a dyn IdGenerator);
+
+impl sluice_engine::Ids for EngineIds<'_> {
+    fn job_id(&mut self) -> String {
+        self.0.uuid()
+    }
+    fn approval_token(&mut self) -> String {
+        self.0.uuid()
+    }
+    fn action_execution_id(&mut self) -> String {
+        self.0.uuid()
+    }
+    fn artifact_id(&mut self) -> String {
+        // Object keys are short in CodePipeline; seven characters of a UUID as AWS does.
+        self.0
+            .uuid()
+            .chars()
+            .filter(|c| *c != '-')
+            .take(7)
+            .collect()
+    }
+}
+
+/// `YYYY-MM-DDTHH:MMZ` for epoch milliseconds, the form of the guide's approval `expires`.
+pub(crate) fn iso_minutes(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_version_4_and_distinct() {
+        let a = RandomIds.uuid();
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert_ne!(a, RandomIds.uuid());
+    }
+
+    #[test]
+    fn iso_minutes_matches_the_guides_format() {
+        assert_eq!(iso_minutes(1_467_922_920_000), "2016-07-07T20:22Z");
+        assert_eq!(iso_minutes(0), "1970-01-01T00:00Z");
+    }
+}

@@ -1,0 +1,279 @@
+//! The job-worker protocol: poll, acknowledge, details, success (with continuation), failure.
+
+use crate::run_step::StepExtra;
+use crate::{Error, Result, Sluice};
+use serde::{Deserialize, Serialize};
+use sluice_engine::{ErrorDetails, Input, JobOutcome, JobSpec};
+use sluice_model::{ActionOwner, ActionTypeId, EncryptionKey, PipelineDeclaration};
+use sluice_store::{ActionTypeKey, JobRecord, JobStatus};
+use std::collections::BTreeMap;
+
+/// The most jobs one poll may return (the model's `maxBatchSize` has no upper bound).
+pub const MAX_BATCH_SIZE: usize = 100;
+
+/// The persisted data of a job. `configuration` is at the top level so the store can match
+/// `queryParam` against it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct JobDoc {
+    format: u32,
+    configuration: BTreeMap<String, String>,
+    action_type: (String, String, String, String),
+    pipeline: String,
+    pipeline_arn: String,
+    execution_id: String,
+    stage: String,
+    action: String,
+    action_execution_id: String,
+    inputs: Vec<(String, Option<(String, String)>)>,
+    outputs: Vec<(String, (String, String))>,
+    continuation_token: Option<String>,
+    encryption_key: Option<(String, String)>,
+}
+
+impl JobDoc {
+    pub fn new(
+        spec: &JobSpec,
+        pipeline: &str,
+        pipeline_arn: &str,
+        declaration: &PipelineDeclaration,
+    ) -> Self {
+        let t = &spec.action_type_id;
+        Self {
+            format: 1,
+            configuration: spec.configuration.clone(),
+            action_type: (
+                t.category.clone(),
+                t.owner.clone(),
+                t.provider.clone(),
+                t.version.clone(),
+            ),
+            pipeline: pipeline.into(),
+            pipeline_arn: pipeline_arn.into(),
+            execution_id: spec.execution_id.clone(),
+            stage: spec.stage.clone(),
+            action: spec.action.clone(),
+            action_execution_id: spec.action_execution_id.clone(),
+            inputs: spec
+                .input_artifacts
+                .iter()
+                .map(|(n, l)| {
+                    (
+                        n.clone(),
+                        l.as_ref().map(|l| (l.bucket.clone(), l.key.clone())),
+                    )
+                })
+                .collect(),
+            outputs: spec
+                .output_artifacts
+                .iter()
+                .map(|(n, l)| (n.clone(), (l.bucket.clone(), l.key.clone())))
+                .collect(),
+            continuation_token: spec.continuation_token.clone(),
+            encryption_key: declaration
+                .artifact_store
+                .as_ref()
+                .and_then(|s| s.encryption_key.as_ref())
+                .map(|k| (k.id.clone(), k.kind.clone())),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a job document always serializes")
+    }
+
+    fn from_json(s: &str) -> Result<Self> {
+        serde_json::from_str(s).map_err(|e| Error::Internal(format!("stored job is corrupt: {e}")))
+    }
+}
+
+/// An artifact a job reads or writes, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobArtifact {
+    pub name: String,
+    /// `(bucket, key)`; `None` for an input no earlier action of this execution produced.
+    pub location: Option<(String, String)>,
+}
+
+/// What a worker is told about a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub nonce: Option<String>,
+    pub account_id: String,
+    pub status: JobStatus,
+    pub action_type_id: ActionTypeId,
+    pub configuration: BTreeMap<String, String>,
+    pub pipeline: String,
+    pub pipeline_arn: String,
+    pub execution_id: String,
+    pub stage: String,
+    pub action: String,
+    pub action_execution_id: String,
+    pub input_artifacts: Vec<JobArtifact>,
+    pub output_artifacts: Vec<JobArtifact>,
+    pub continuation_token: Option<String>,
+    pub encryption_key: Option<EncryptionKey>,
+}
+
+/// A failure a worker reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobFailure {
+    pub kind: String,
+    pub message: String,
+    pub external_execution_id: Option<String>,
+}
+
+impl Sluice {
+    fn job_view(&self, record: &JobRecord) -> Result<Job> {
+        let doc = JobDoc::from_json(&record.data)?;
+        let (c, o, p, v) = &doc.action_type;
+        Ok(Job {
+            id: record.job_id.clone(),
+            nonce: record.nonce.clone(),
+            account_id: self.options().account_id.clone(),
+            status: record.status,
+            action_type_id: ActionTypeId::new(c, o, p, v),
+            configuration: doc.configuration,
+            pipeline: doc.pipeline,
+            pipeline_arn: doc.pipeline_arn,
+            execution_id: doc.execution_id,
+            stage: doc.stage,
+            action: doc.action,
+            action_execution_id: doc.action_execution_id,
+            input_artifacts: doc
+                .inputs
+                .into_iter()
+                .map(|(name, location)| JobArtifact { name, location })
+                .collect(),
+            output_artifacts: doc
+                .outputs
+                .into_iter()
+                .map(|(name, location)| JobArtifact {
+                    name,
+                    location: Some(location),
+                })
+                .collect(),
+            continuation_token: doc.continuation_token,
+            encryption_key: doc
+                .encryption_key
+                .map(|(id, kind)| EncryptionKey { id, kind }),
+        })
+    }
+
+    /// Hands queued jobs of a custom or third-party type to the caller, each with a nonce.
+    pub async fn poll_for_jobs(
+        &self,
+        action_type: &ActionTypeId,
+        max_batch_size: usize,
+        query: BTreeMap<String, String>,
+    ) -> Result<Vec<Job>> {
+        let known = self.action_types_known().await?;
+        let t = known
+            .iter()
+            .find(|t| &t.id == action_type)
+            .ok_or_else(|| Error::ActionTypeNotFound(action_type.to_string()))?;
+        if t.id.owner == ActionOwner::Aws.as_str() {
+            return Err(Error::Validation(format!(
+                "Jobs of the AWS-owned action type {action_type} are run by the server's own providers, not polled"
+            )));
+        }
+        for key in query.keys() {
+            if !t.property(key).is_some_and(|p| p.queryable) {
+                return Err(Error::Validation(format!(
+                    "queryParam '{key}' is not a queryable configuration property of {action_type}"
+                )));
+            }
+        }
+        let nonces: Vec<String> = (0..max_batch_size.clamp(1, MAX_BATCH_SIZE))
+            .map(|_| self.inner.ids.uuid())
+            .collect();
+        let filter: Vec<(String, String)> = query.into_iter().collect();
+        let claimed = self
+            .store()
+            .claim_jobs(
+                &ActionTypeKey::from(action_type),
+                &filter,
+                &nonces,
+                self.now_ms(),
+            )
+            .await?;
+        claimed.iter().map(|j| self.job_view(j)).collect()
+    }
+
+    /// Confirms the caller owns the job; returns its status.
+    pub async fn acknowledge_job(&self, job_id: &str, nonce: &str) -> Result<JobStatus> {
+        match self
+            .store()
+            .acknowledge_job(job_id, nonce, self.now_ms())
+            .await
+        {
+            Ok(j) => Ok(j.status),
+            Err(sluice_store::Error::NotFound(_)) => Err(Error::JobNotFound(job_id.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn job_details(&self, job_id: &str) -> Result<Job> {
+        let record = self
+            .store()
+            .job(job_id)
+            .await?
+            .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
+        self.job_view(&record)
+    }
+
+    async fn open_job(&self, job_id: &str) -> Result<JobRecord> {
+        let record = self
+            .store()
+            .job(job_id)
+            .await?
+            .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
+        if record.status.is_finished() {
+            return Err(Error::InvalidJobState(format!(
+                "Job {job_id} is {}; its result cannot change",
+                record.status.as_str()
+            )));
+        }
+        Ok(record)
+    }
+
+    /// Records a job's success; with a continuation token the action stays in progress and a
+    /// new job carries the token.
+    pub async fn put_job_success(
+        &self,
+        job_id: &str,
+        outcome: JobOutcome,
+        continuation_token: Option<String>,
+    ) -> Result<()> {
+        let record = self.open_job(job_id).await?;
+        let input = Input::JobSucceeded {
+            job_id: job_id.into(),
+            outcome,
+            continuation_token,
+        };
+        let extra = StepExtra {
+            finished_jobs: vec![(job_id.into(), JobStatus::Succeeded)],
+            ..Default::default()
+        };
+        self.step(&record.pipeline, vec![input], extra).await?;
+        Ok(())
+    }
+
+    pub async fn put_job_failure(&self, job_id: &str, failure: JobFailure) -> Result<()> {
+        let record = self.open_job(job_id).await?;
+        let input = Input::JobFailed {
+            job_id: job_id.into(),
+            error: ErrorDetails {
+                code: failure.kind,
+                message: failure.message,
+            },
+            external_execution_id: failure.external_execution_id,
+        };
+        let extra = StepExtra {
+            finished_jobs: vec![(job_id.into(), JobStatus::Failed)],
+            ..Default::default()
+        };
+        self.step(&record.pipeline, vec![input], extra).await?;
+        Ok(())
+    }
+}

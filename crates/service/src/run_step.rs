@@ -1,0 +1,250 @@
+//! One engine step as one transaction: load the pipeline's runtime, apply inputs, turn the
+//! effects into jobs, timers and outbox rows, and commit it all with the runtime — retrying
+//! from a fresh read when another step for the same pipeline committed first.
+
+use crate::ids::{iso_minutes, EngineIds};
+use crate::jobs::JobDoc;
+use crate::runtime_doc::{ExecutionDoc, RuntimeDoc};
+use crate::{Error, Result, Sluice};
+use sluice_engine::{apply, Effect, ErrorDetails, Input, Runtime, Timer};
+use sluice_model::{ActionOwner, PipelineDeclaration};
+use sluice_store::{
+    ActionTypeKey, ExecutionRecord, JobRecord, JobStatus, OutboxRecord, StepWrite, TimerRecord,
+};
+use std::collections::{BTreeSet, VecDeque};
+
+/// How often a step is recomputed after losing a race before the caller hears a conflict.
+const MAX_STEP_ATTEMPTS: usize = 8;
+/// How many follow-up inputs one step may generate (no-provider failures), a bound on loops.
+const MAX_INPUTS_PER_STEP: usize = 1_000;
+
+/// Writes a step carries besides what the engine produces.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StepExtra {
+    pub finished_jobs: Vec<(String, JobStatus)>,
+    pub fired_timers: Vec<TimerRecord>,
+    pub request_token: Option<(String, String)>,
+}
+
+pub(crate) fn timer_key(timer: &Timer) -> String {
+    match timer {
+        Timer::JobTimeout { job_id } => format!("job:{job_id}"),
+        Timer::ApprovalExpiry { token } => format!("approval:{token}"),
+    }
+}
+
+pub(crate) fn parse_timer_key(key: &str) -> Option<Timer> {
+    match key.split_once(':')? {
+        ("job", id) => Some(Timer::JobTimeout { job_id: id.into() }),
+        ("approval", token) => Some(Timer::ApprovalExpiry {
+            token: token.into(),
+        }),
+        _ => None,
+    }
+}
+
+impl Sluice {
+    /// The runtime as stored, or a fresh one whose transitions are those recorded.
+    pub(crate) async fn load_runtime(
+        &self,
+        pipeline: &str,
+        declaration: &PipelineDeclaration,
+    ) -> Result<(Runtime, i64)> {
+        if let Some(record) = self.store().runtime(pipeline).await? {
+            return Ok((RuntimeDoc::from_json(&record.doc)?.to_engine()?, record.rev));
+        }
+        let mut runtime = Runtime::new(declaration);
+        for t in self.store().transitions(pipeline).await? {
+            if let Some(slot) = runtime.slots.iter_mut().find(|s| s.name == t.stage) {
+                match t.direction {
+                    sluice_store::TransitionDirection::Inbound => slot.inbound_enabled = t.enabled,
+                    sluice_store::TransitionDirection::Outbound => {
+                        slot.outbound_enabled = t.enabled
+                    }
+                }
+            }
+        }
+        Ok((runtime, 0))
+    }
+
+    /// Applies `inputs` to the pipeline's runtime in one transaction and returns the runtime
+    /// as committed.
+    pub(crate) async fn step(
+        &self,
+        pipeline: &str,
+        inputs: Vec<Input>,
+        extra: StepExtra,
+    ) -> Result<Runtime> {
+        for _ in 0..MAX_STEP_ATTEMPTS {
+            let record = self
+                .store()
+                .get_pipeline(pipeline, None)
+                .await?
+                .ok_or_else(|| Error::PipelineNotFound(pipeline.into()))?;
+            let declaration = record.declaration.to_model();
+            let (mut runtime, rev) = self.load_runtime(pipeline, &declaration).await?;
+            let write = self.compute(
+                &record.arn,
+                &declaration,
+                &mut runtime,
+                rev,
+                inputs.clone(),
+                &extra,
+            )?;
+            match self.store().commit_step(&write).await {
+                Ok(()) => return Ok(runtime),
+                Err(sluice_store::Error::VersionConflict { .. }) => continue,
+                Err(sluice_store::Error::NotFound(_)) => {
+                    return Err(Error::PipelineNotFound(pipeline.into()))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::ConcurrentModification(format!(
+            "pipeline {pipeline} is changing too quickly; retry"
+        )))
+    }
+
+    fn compute(
+        &self,
+        pipeline_arn: &str,
+        declaration: &PipelineDeclaration,
+        runtime: &mut Runtime,
+        rev: i64,
+        inputs: Vec<Input>,
+        extra: &StepExtra,
+    ) -> Result<StepWrite> {
+        let now = self.now_ms();
+        let pipeline = declaration.name.clone();
+        let mut ids = EngineIds(self.inner.ids.as_ref());
+        let mut write = StepWrite {
+            pipeline: pipeline.clone(),
+            expected_rev: rev,
+            finished_jobs: extra.finished_jobs.clone(),
+            fired_timers: extra.fired_timers.clone(),
+            request_token: extra.request_token.clone(),
+            ..Default::default()
+        };
+        let mut queue: VecDeque<Input> = inputs.into();
+        let mut refused_jobs = BTreeSet::new();
+        let mut applied = 0;
+        while let Some(input) = queue.pop_front() {
+            applied += 1;
+            if applied > MAX_INPUTS_PER_STEP {
+                return Err(Error::Internal(format!(
+                    "step of {pipeline} did not settle"
+                )));
+            }
+            let effects = apply(
+                runtime,
+                declaration,
+                &self.inner.options.engine,
+                now,
+                &mut ids,
+                input,
+            )?;
+            for effect in effects {
+                match effect {
+                    Effect::QueueJob(spec) => {
+                        let served_here = spec.action_type_id.owner != ActionOwner::Aws.as_str();
+                        let status = if served_here {
+                            JobStatus::Queued
+                        } else {
+                            JobStatus::Failed
+                        };
+                        if !served_here {
+                            // Built-in providers arrive with the providers work; until one
+                            // exists for a type its action fails at once, never hangs.
+                            refused_jobs.insert(spec.job_id.clone());
+                            queue.push_back(Input::JobFailed {
+                                job_id: spec.job_id.clone(),
+                                error: ErrorDetails {
+                                    code: "JobFailed".into(),
+                                    message: format!(
+                                        "no provider for {} is available on this server",
+                                        spec.action_type_id
+                                    ),
+                                },
+                                external_execution_id: None,
+                            });
+                        }
+                        let doc = JobDoc::new(&spec, &pipeline, pipeline_arn, declaration);
+                        write.new_jobs.push(JobRecord {
+                            job_id: spec.job_id.clone(),
+                            pipeline: pipeline.clone(),
+                            execution_id: spec.execution_id.clone(),
+                            action_type: ActionTypeKey::from(&spec.action_type_id),
+                            status,
+                            nonce: None,
+                            data: doc.to_json(),
+                            created_ms: now,
+                            updated_ms: now,
+                        });
+                    }
+                    Effect::CancelJob { job_id } => {
+                        write.finished_jobs.push((job_id, JobStatus::Cancelled))
+                    }
+                    Effect::RequestApproval {
+                        token,
+                        execution_id: _,
+                        stage,
+                        action,
+                        configuration,
+                        expires_ms,
+                    } => {
+                        let body = serde_json::json!({
+                            "region": self.options().region,
+                            "consoleLink": format!("/pipelines/{pipeline}"),
+                            "approval": {
+                                "pipelineName": pipeline,
+                                "stageName": stage,
+                                "actionName": action,
+                                "token": token,
+                                "expires": iso_minutes(expires_ms),
+                                "externalEntityLink": configuration.get("ExternalEntityLink"),
+                                "approvalReviewLink": format!("/pipelines/{pipeline}/stages/{stage}/actions/{action}/approve"),
+                                "customData": configuration.get("CustomData"),
+                            }
+                        });
+                        write.outbox.push(OutboxRecord {
+                            id: self.inner.ids.uuid(),
+                            topic: configuration
+                                .get("NotificationArn")
+                                .cloned()
+                                .unwrap_or_default(),
+                            body: body.to_string(),
+                            created_ms: now,
+                        });
+                    }
+                    Effect::SetTimer { timer, at_ms } => {
+                        let refused = matches!(&timer, Timer::JobTimeout { job_id } if refused_jobs.contains(job_id));
+                        if !refused {
+                            write.new_timers.push(TimerRecord {
+                                pipeline: pipeline.clone(),
+                                key: timer_key(&timer),
+                                due_ms: at_ms,
+                            });
+                        }
+                    }
+                    Effect::ExecutionFinished { .. } => {}
+                }
+            }
+        }
+        for job_id in &refused_jobs {
+            write.finished_jobs.retain(|(id, _)| id != job_id);
+        }
+        for execution in runtime.executions.values() {
+            write.executions.push(ExecutionRecord {
+                pipeline: pipeline.clone(),
+                execution_id: execution.id.clone(),
+                status: execution.status.as_str().into(),
+                started_ms: execution.started_ms,
+                updated_ms: execution.updated_ms,
+                doc: ExecutionDoc::from(execution).to_json(),
+            });
+        }
+        runtime.prune();
+        write.runtime_doc = RuntimeDoc::from(&*runtime).to_json();
+        Ok(write)
+    }
+}

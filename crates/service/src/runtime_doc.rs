@@ -1,0 +1,363 @@
+//! The persisted form of the engine's runtime and executions: versioned serde documents kept
+//! apart from the engine's domain types, with conversions both ways.
+
+use serde::{Deserialize, Serialize};
+use sluice_engine as e;
+use std::collections::BTreeMap;
+
+const FORMAT: u32 = 1;
+
+fn format_version() -> u32 {
+    FORMAT
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct RuntimeDoc {
+    #[serde(default = "format_version")]
+    format: u32,
+    pipeline_version: i64,
+    slots: Vec<SlotDoc>,
+    executions: Vec<ExecutionDoc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SlotDoc {
+    name: String,
+    inbound_enabled: bool,
+    outbound_enabled: bool,
+    occupant: Option<String>,
+    waiting: Option<String>,
+    latest: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct ExecutionDoc {
+    #[serde(default = "format_version")]
+    format: u32,
+    id: String,
+    status: String,
+    pipeline_version: i64,
+    /// `running:N`, `waiting:N:reason[:by]` or `finished`.
+    position: String,
+    trigger: (String, String),
+    status_summary: Option<String>,
+    stage_runs: BTreeMap<usize, StageRunDoc>,
+    #[serde(default)]
+    artifacts: BTreeMap<String, (String, String)>,
+    abandoning: bool,
+    started_ms: i64,
+    updated_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StageRunDoc {
+    status: String,
+    group: i64,
+    actions: Vec<ActionRunDoc>,
+    retrying: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ActionRunDoc {
+    name: String,
+    run_order: i64,
+    status: String,
+    attempt: u32,
+    action_execution_id: Option<String>,
+    job_id: Option<String>,
+    approval_token: Option<String>,
+    started_ms: Option<i64>,
+    updated_ms: Option<i64>,
+    summary: Option<String>,
+    external_execution_id: Option<String>,
+    percent_complete: Option<i64>,
+    current_revision: Option<String>,
+    error: Option<(String, String)>,
+    last_updated_by: Option<String>,
+    #[serde(default)]
+    output_variables: BTreeMap<String, String>,
+}
+
+fn corrupt(what: &str) -> crate::Error {
+    crate::Error::Internal(format!("stored runtime is corrupt: {what}"))
+}
+
+fn execution_status(s: &str) -> crate::Result<e::ExecutionStatus> {
+    use e::ExecutionStatus as S;
+    [
+        S::InProgress,
+        S::Stopping,
+        S::Stopped,
+        S::Succeeded,
+        S::Superseded,
+        S::Failed,
+    ]
+    .into_iter()
+    .find(|x| x.as_str() == s)
+    .ok_or_else(|| corrupt(s))
+}
+
+fn stage_status(s: &str) -> crate::Result<e::StageStatus> {
+    use e::StageStatus as S;
+    [
+        S::InProgress,
+        S::Stopping,
+        S::Stopped,
+        S::Succeeded,
+        S::Failed,
+    ]
+    .into_iter()
+    .find(|x| x.as_str() == s)
+    .ok_or_else(|| corrupt(s))
+}
+
+fn action_status(s: &str) -> crate::Result<e::ActionStatus> {
+    use e::ActionStatus as S;
+    [
+        S::NotStarted,
+        S::InProgress,
+        S::Abandoned,
+        S::Succeeded,
+        S::Failed,
+    ]
+    .into_iter()
+    .find(|x| x.as_str() == s)
+    .ok_or_else(|| corrupt(s))
+}
+
+fn position_doc(p: &e::Position) -> String {
+    match p {
+        e::Position::InStage(i) => format!("running:{i}"),
+        e::Position::Finished => "finished".into(),
+        e::Position::Waiting { stage, reason } => match reason {
+            e::Waiting::StageBusy { by } => format!("waiting:{stage}:busy:{by}"),
+            e::Waiting::TransitionDisabled => format!("waiting:{stage}:disabled"),
+            e::Waiting::OutboundDisabled => format!("waiting:{stage}:outbound"),
+        },
+    }
+}
+
+fn position(s: &str) -> crate::Result<e::Position> {
+    let parts: Vec<&str> = s.splitn(4, ':').collect();
+    let stage = |i: usize| {
+        parts
+            .get(i)
+            .and_then(|p| p.parse::<usize>().ok())
+            .ok_or_else(|| corrupt(s))
+    };
+    Ok(match parts[..] {
+        ["finished"] => e::Position::Finished,
+        ["running", _] => e::Position::InStage(stage(1)?),
+        ["waiting", _, "busy", by] => e::Position::Waiting {
+            stage: stage(1)?,
+            reason: e::Waiting::StageBusy { by: by.into() },
+        },
+        ["waiting", _, "disabled"] => e::Position::Waiting {
+            stage: stage(1)?,
+            reason: e::Waiting::TransitionDisabled,
+        },
+        ["waiting", _, "outbound"] => e::Position::Waiting {
+            stage: stage(1)?,
+            reason: e::Waiting::OutboundDisabled,
+        },
+        _ => return Err(corrupt(s)),
+    })
+}
+
+impl From<&e::Execution> for ExecutionDoc {
+    fn from(x: &e::Execution) -> Self {
+        Self {
+            format: FORMAT,
+            id: x.id.clone(),
+            status: x.status.as_str().into(),
+            pipeline_version: x.pipeline_version,
+            position: position_doc(&x.position),
+            trigger: (x.trigger.kind.clone(), x.trigger.detail.clone()),
+            status_summary: x.status_summary.clone(),
+            stage_runs: x
+                .stage_runs
+                .iter()
+                .map(|(i, r)| {
+                    (
+                        *i,
+                        StageRunDoc {
+                            status: r.status.as_str().into(),
+                            group: r.group,
+                            retrying: r.retrying,
+                            actions: r
+                                .actions
+                                .iter()
+                                .map(|a| ActionRunDoc {
+                                    name: a.name.clone(),
+                                    run_order: a.run_order,
+                                    status: a.status.as_str().into(),
+                                    attempt: a.attempt,
+                                    action_execution_id: a.action_execution_id.clone(),
+                                    job_id: a.job_id.clone(),
+                                    approval_token: a.approval_token.clone(),
+                                    started_ms: a.started_ms,
+                                    updated_ms: a.updated_ms,
+                                    summary: a.summary.clone(),
+                                    external_execution_id: a.external_execution_id.clone(),
+                                    percent_complete: a.percent_complete,
+                                    current_revision: a.current_revision.clone(),
+                                    error: a
+                                        .error
+                                        .as_ref()
+                                        .map(|e| (e.code.clone(), e.message.clone())),
+                                    last_updated_by: a.last_updated_by.clone(),
+                                    output_variables: a.output_variables.clone(),
+                                })
+                                .collect(),
+                        },
+                    )
+                })
+                .collect(),
+            artifacts: x
+                .artifacts
+                .iter()
+                .map(|(k, l)| (k.clone(), (l.bucket.clone(), l.key.clone())))
+                .collect(),
+            abandoning: x.abandoning,
+            started_ms: x.started_ms,
+            updated_ms: x.updated_ms,
+        }
+    }
+}
+
+impl ExecutionDoc {
+    pub fn to_engine(&self) -> crate::Result<e::Execution> {
+        let mut stage_runs = BTreeMap::new();
+        for (i, r) in &self.stage_runs {
+            let mut actions = Vec::new();
+            for a in &r.actions {
+                actions.push(e::ActionRun {
+                    name: a.name.clone(),
+                    run_order: a.run_order,
+                    status: action_status(&a.status)?,
+                    attempt: a.attempt,
+                    action_execution_id: a.action_execution_id.clone(),
+                    job_id: a.job_id.clone(),
+                    approval_token: a.approval_token.clone(),
+                    started_ms: a.started_ms,
+                    updated_ms: a.updated_ms,
+                    summary: a.summary.clone(),
+                    external_execution_id: a.external_execution_id.clone(),
+                    percent_complete: a.percent_complete,
+                    current_revision: a.current_revision.clone(),
+                    error: a.error.as_ref().map(|(code, message)| e::ErrorDetails {
+                        code: code.clone(),
+                        message: message.clone(),
+                    }),
+                    last_updated_by: a.last_updated_by.clone(),
+                    output_variables: a.output_variables.clone(),
+                });
+            }
+            stage_runs.insert(
+                *i,
+                e::StageRun {
+                    status: stage_status(&r.status)?,
+                    group: r.group,
+                    actions,
+                    retrying: r.retrying,
+                },
+            );
+        }
+        Ok(e::Execution {
+            id: self.id.clone(),
+            status: execution_status(&self.status)?,
+            pipeline_version: self.pipeline_version,
+            position: position(&self.position)?,
+            trigger: e::Trigger {
+                kind: self.trigger.0.clone(),
+                detail: self.trigger.1.clone(),
+            },
+            status_summary: self.status_summary.clone(),
+            stage_runs,
+            artifacts: self
+                .artifacts
+                .iter()
+                .map(|(k, (bucket, key))| {
+                    (
+                        k.clone(),
+                        e::ArtifactLocation {
+                            bucket: bucket.clone(),
+                            key: key.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            abandoning: self.abandoning,
+            started_ms: self.started_ms,
+            updated_ms: self.updated_ms,
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an execution document always serializes")
+    }
+
+    pub fn from_json(s: &str) -> crate::Result<Self> {
+        serde_json::from_str(s).map_err(|err| corrupt(&err.to_string()))
+    }
+}
+
+impl From<&e::Runtime> for RuntimeDoc {
+    fn from(rt: &e::Runtime) -> Self {
+        Self {
+            format: FORMAT,
+            pipeline_version: rt.pipeline_version,
+            slots: rt
+                .slots
+                .iter()
+                .map(|s| SlotDoc {
+                    name: s.name.clone(),
+                    inbound_enabled: s.inbound_enabled,
+                    outbound_enabled: s.outbound_enabled,
+                    occupant: s.occupant.clone(),
+                    waiting: s.waiting.clone(),
+                    latest: s.latest.clone(),
+                })
+                .collect(),
+            executions: rt.executions.values().map(ExecutionDoc::from).collect(),
+        }
+    }
+}
+
+impl RuntimeDoc {
+    pub fn to_engine(&self) -> crate::Result<e::Runtime> {
+        let mut executions = BTreeMap::new();
+        for x in &self.executions {
+            let x = x.to_engine()?;
+            executions.insert(x.id.clone(), x);
+        }
+        Ok(e::Runtime {
+            pipeline_version: self.pipeline_version,
+            slots: self
+                .slots
+                .iter()
+                .map(|s| e::StageSlot {
+                    name: s.name.clone(),
+                    inbound_enabled: s.inbound_enabled,
+                    outbound_enabled: s.outbound_enabled,
+                    occupant: s.occupant.clone(),
+                    waiting: s.waiting.clone(),
+                    latest: s.latest.clone(),
+                })
+                .collect(),
+            executions,
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a runtime document always serializes")
+    }
+
+    pub fn from_json(s: &str) -> crate::Result<Self> {
+        let doc: Self = serde_json::from_str(s).map_err(|err| corrupt(&err.to_string()))?;
+        if doc.format > FORMAT {
+            return Err(corrupt("runtime format is newer than this binary"));
+        }
+        Ok(doc)
+    }
+}
