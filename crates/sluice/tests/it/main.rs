@@ -5,6 +5,7 @@ mod durability;
 mod fixtures;
 mod pipelines;
 mod protocol;
+mod runs;
 mod tags;
 mod transitions;
 mod validation;
