@@ -195,6 +195,7 @@ impl Sluice {
                 &filter,
                 &nonces,
                 self.now_ms(),
+                self.now_ms() - self.options().dispatch_lease_ms,
             )
             .await?;
         claimed.iter().map(|j| self.job_view(j)).collect()

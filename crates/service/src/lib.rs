@@ -24,7 +24,7 @@ pub use executions::{
 };
 pub use ids::{IdGenerator, RandomIds};
 pub use jobs::{Job, JobArtifact, JobFailure, MAX_BATCH_SIZE};
-pub use options::Options;
+pub use options::{Options, DEFAULT_DISPATCH_LEASE_MS};
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
 pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, Trigger};
 pub use sluice_store::JobStatus;

@@ -2,6 +2,9 @@
 
 use sluice_model::Limits;
 
+/// How long a polled job waits for its `AcknowledgeJob` before another poller may take it.
+pub const DEFAULT_DISPATCH_LEASE_MS: i64 = 60_000;
+
 /// The service's options; the binary fills them from flags, the config file and environment.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -16,6 +19,8 @@ pub struct Options {
     pub token_key: Vec<u8>,
     /// Job and approval timeouts the engine applies by default.
     pub engine: sluice_engine::EngineOptions,
+    /// A polled job not acknowledged within this long is handed to the next poller.
+    pub dispatch_lease_ms: i64,
 }
 
 impl Default for Options {
@@ -26,6 +31,7 @@ impl Default for Options {
             limits: Limits::default(),
             token_key: b"sluice-default-token-key".to_vec(),
             engine: sluice_engine::EngineOptions::default(),
+            dispatch_lease_ms: DEFAULT_DISPATCH_LEASE_MS,
         }
     }
 }

@@ -44,6 +44,44 @@ struct FileConfig {
     account_id: Option<String>,
     #[serde(default)]
     limits: LimitsConfig,
+    #[serde(default)]
+    jobs: JobsConfig,
+}
+
+/// The `[jobs]` table: timeouts of the job protocol.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct JobsConfig {
+    /// A job with no result after this long fails its action (an action's `timeoutInMinutes` wins).
+    job_timeout_secs: Option<i64>,
+    /// An approval with no answer after this long fails (an action's `timeoutInMinutes` wins).
+    approval_timeout_secs: Option<i64>,
+    /// A polled job not acknowledged after this long goes to the next poller.
+    dispatch_lease_secs: Option<i64>,
+}
+
+/// Resolved `[jobs]` settings.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    pub engine: sluice_service::EngineOptions,
+    pub dispatch_lease_ms: i64,
+}
+
+impl JobsConfig {
+    fn resolve(self) -> JobSettings {
+        let d = sluice_service::EngineOptions::default();
+        JobSettings {
+            engine: sluice_service::EngineOptions {
+                job_timeout_ms: self.job_timeout_secs.map_or(d.job_timeout_ms, |s| s * 1000),
+                approval_timeout_ms: self
+                    .approval_timeout_secs
+                    .map_or(d.approval_timeout_ms, |s| s * 1000),
+            },
+            dispatch_lease_ms: self
+                .dispatch_lease_secs
+                .map_or(sluice_service::DEFAULT_DISPATCH_LEASE_MS, |s| s * 1000),
+        }
+    }
 }
 
 /// The `[limits]` table: any structural limit may be raised or lowered.
@@ -98,6 +136,7 @@ pub struct ServeOptions {
     pub region: String,
     pub account_id: String,
     pub limits: Limits,
+    pub jobs: JobSettings,
 }
 
 pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
@@ -128,6 +167,7 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .or(file.account_id)
             .unwrap_or_else(|| DEFAULT_ACCOUNT_ID.into()),
         limits: file.limits.resolve(),
+        jobs: file.jobs.resolve(),
     };
     if options.account_id.len() != 12 || !options.account_id.bytes().all(|b| b.is_ascii_digit()) {
         bail!("account id '{}' must be twelve digits", options.account_id);

@@ -59,7 +59,8 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
         account_id: options.account_id.clone(),
         limits: options.limits.clone(),
         token_key: bootstrap::token_key(&options.data_dir)?,
-        engine: sluice_service::EngineOptions::default(),
+        engine: options.jobs.engine.clone(),
+        dispatch_lease_ms: options.jobs.dispatch_lease_ms,
     };
     let sluice = Sluice::new(
         Arc::new(store.clone()),

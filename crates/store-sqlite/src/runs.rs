@@ -238,6 +238,7 @@ impl RunStore for SqliteStore {
         filter: &[(String, String)],
         nonces: &[String],
         now_ms: i64,
+        redispatch_before_ms: i64,
     ) -> Result<Vec<JobRecord>> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let conditions: String = filter
@@ -246,13 +247,15 @@ impl RunStore for SqliteStore {
             .collect();
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE category = ? AND owner = ? AND provider = ? AND version = ?
-               AND status = 'Queued'{conditions} ORDER BY created_ms, job_id LIMIT ?"
+               AND (status = 'Queued' OR (status = 'Dispatched' AND updated_ms <= ?)){conditions}
+             ORDER BY created_ms, job_id LIMIT ?"
         );
         let mut query = sqlx::query(&sql)
             .bind(&t.category)
             .bind(&t.owner)
             .bind(&t.provider)
-            .bind(&t.version);
+            .bind(&t.version)
+            .bind(redispatch_before_ms);
         for (key, value) in filter {
             // The key is quoted in the JSON path so any property name is taken literally.
             let path = format!("$.configuration.\"{}\"", key.replace('"', ""));

@@ -202,7 +202,7 @@ async fn a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce<S: Store
         version: "1".into(),
     };
     let first = store
-        .claim_jobs(&key, &[], &["n1".into(), "n2".into()], 5)
+        .claim_jobs(&key, &[], &["n1".into(), "n2".into()], 5, i64::MIN)
         .await
         .expect("claim");
     assert_eq!(
@@ -212,7 +212,7 @@ async fn a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce<S: Store
     );
     assert!(first.iter().all(|j| j.status == JobStatus::Dispatched));
     let second = store
-        .claim_jobs(&key, &[], &["n3".into(), "n4".into()], 6)
+        .claim_jobs(&key, &[], &["n3".into(), "n4".into()], 6, i64::MIN)
         .await
         .expect("claim");
     assert_eq!(
@@ -233,7 +233,13 @@ async fn a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce<S: Store
         JobStatus::InProgress
     );
     let filtered = store
-        .claim_jobs(&key, &[("Project".into(), "c".into())], &["n6".into()], 8)
+        .claim_jobs(
+            &key,
+            &[("Project".into(), "c".into())],
+            &["n6".into()],
+            8,
+            i64::MIN,
+        )
         .await
         .expect("claim");
     assert!(filtered.is_empty(), "c is already claimed");
@@ -248,7 +254,13 @@ async fn a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce<S: Store
         .await
         .expect("step");
     let by_config = store
-        .claim_jobs(&key, &[("Project".into(), "e".into())], &["n7".into()], 11)
+        .claim_jobs(
+            &key,
+            &[("Project".into(), "e".into())],
+            &["n7".into()],
+            11,
+            i64::MIN,
+        )
         .await
         .expect("claim");
     assert_eq!(
@@ -264,7 +276,7 @@ async fn a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce<S: Store
         ..key
     };
     assert!(store
-        .claim_jobs(&other, &[], &["n5".into()], 8)
+        .claim_jobs(&other, &[], &["n5".into()], 8, i64::MIN)
         .await
         .expect("claim")
         .is_empty());

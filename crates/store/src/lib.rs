@@ -128,14 +128,17 @@ pub trait RunStore: Send + Sync {
     ) -> Result<Option<String>>;
 
     /// Atomically hands up to `nonces.len()` queued jobs of the type to one poller, oldest
-    /// first, marking each Dispatched with the next nonce. `filter` keeps only jobs whose action
-    /// configuration has each `(property, value)`.
+    /// first, marking each Dispatched with the next nonce. A job dispatched at or before
+    /// `redispatch_before_ms` and never acknowledged is queued again (its poller is presumed
+    /// lost; its old nonce stops working). `filter` keeps only jobs whose action configuration
+    /// has each `(property, value)`.
     async fn claim_jobs(
         &self,
         action_type: &ActionTypeKey,
         filter: &[(String, String)],
         nonces: &[String],
         now_ms: i64,
+        redispatch_before_ms: i64,
     ) -> Result<Vec<JobRecord>>;
 
     /// Dispatched → InProgress when `nonce` matches; `InvalidNonce` otherwise.
