@@ -152,11 +152,25 @@ impl TestServer {
 
 /// POSTs `body` to `/` with the given headers (plus the JSON 1.1 content type).
 pub async fn raw_post(addr: SocketAddr, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    try_post(addr, headers, body)
+        .await
+        .expect("the server answers")
+}
+
+/// Like `raw_post`, but a connection that fails or breaks is an `Err`, for tests that kill
+/// the server on purpose.
+pub async fn try_post(
+    addr: SocketAddr,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Reply, String> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
-            .expect("handshake");
+            .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     let mut request = hyper::Request::post("/")
         .header("host", addr.to_string())
@@ -164,15 +178,20 @@ pub async fn raw_post(addr: SocketAddr, headers: &[(&str, &str)], body: Vec<u8>)
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
-    let request = request.body(Full::new(Bytes::from(body))).expect("request");
-    let response = sender.send_request(request).await.expect("send");
+    let request = request
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = response
         .into_body()
         .collect()
         .await
-        .expect("body")
+        .map_err(|e| e.to_string())?
         .to_bytes();
     let body = if bytes.is_empty() {
         Value::Null
@@ -180,9 +199,9 @@ pub async fn raw_post(addr: SocketAddr, headers: &[(&str, &str)], body: Vec<u8>)
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
     };
-    Reply {
+    Ok(Reply {
         status,
         headers,
         body,
-    }
+    })
 }

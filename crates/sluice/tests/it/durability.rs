@@ -7,14 +7,14 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct Server {
+pub struct Server {
     child: Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
 }
 
 impl Server {
     /// SIGKILL, as `kill -9` sends, then reap.
-    fn kill_9(&mut self) {
+    pub fn kill_9(&mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reap");
     }
@@ -35,11 +35,17 @@ fn free_port() -> u16 {
 }
 
 async fn start(data_dir: &std::path::Path) -> Server {
+    start_with(data_dir, &[]).await
+}
+
+/// Starts `sluice serve` on a free port over `data_dir` with extra flags.
+pub async fn start_with(data_dir: &std::path::Path, extra: &[&str]) -> Server {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         .env("SLUICE_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -56,7 +62,7 @@ async fn start(data_dir: &std::path::Path) -> Server {
     panic!("sluice did not start listening on {addr}");
 }
 
-async fn call(addr: SocketAddr, op: &str, body: serde_json::Value) -> sluice_test_utils::Reply {
+pub async fn call(addr: SocketAddr, op: &str, body: serde_json::Value) -> sluice_test_utils::Reply {
     let target = format!("CodePipeline_20150709.{op}");
     raw_post(
         addr,

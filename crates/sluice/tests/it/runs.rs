@@ -628,12 +628,24 @@ async fn a_job_polled_but_never_acknowledged_goes_to_the_next_poller_after_its_l
     let first = poll(&s, "Source", "Src").await;
     assert_eq!(first.len(), 1);
     s.clock.advance_ms(59_999);
-    assert!(poll(&s, "Source", "Src").await.is_empty(), "still leased to the first poller");
+    assert!(
+        poll(&s, "Source", "Src").await.is_empty(),
+        "still leased to the first poller"
+    );
     s.clock.advance_ms(1);
     let second = poll(&s, "Source", "Src").await;
     assert_eq!(second.len(), 1);
     assert_eq!(second[0]["id"], first[0]["id"]);
     assert_ne!(second[0]["nonce"], first[0]["nonce"]);
-    s.err("AcknowledgeJob", json!({"jobId": first[0]["id"], "nonce": first[0]["nonce"]}), "InvalidNonceException").await;
-    s.ok("AcknowledgeJob", json!({"jobId": second[0]["id"], "nonce": second[0]["nonce"]})).await;
+    s.err(
+        "AcknowledgeJob",
+        json!({"jobId": first[0]["id"], "nonce": first[0]["nonce"]}),
+        "InvalidNonceException",
+    )
+    .await;
+    s.ok(
+        "AcknowledgeJob",
+        json!({"jobId": second[0]["id"], "nonce": second[0]["nonce"]}),
+    )
+    .await;
 }
