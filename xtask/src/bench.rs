@@ -226,6 +226,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             })
             .await?;
             report("CreatePipeline", &create);
+            runs(&addr, &settings).await?;
             anyhow::Ok(())
         });
     if let Some(kib) = peak_rss_kib(pid) {
@@ -235,4 +236,190 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&data_dir);
     result
+}
+
+/// Stages of the pipeline the run scenarios drive.
+const RUN_STAGES: usize = 5;
+/// Sequential runs measured for latency.
+const LATENCY_RUNS: usize = 100;
+
+async fn op(
+    sender: &mut Sender,
+    addr: &str,
+    op: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value> {
+    sender.ready().await?;
+    let req = hyper::Request::post("/")
+        .header("host", addr)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", format!("CodePipeline_20150709.{op}"))
+        .body(Full::new(Bytes::from(body.to_string())))?;
+    let resp = sender.send_request(req).await?;
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    if status != 200 {
+        bail!("{op} failed: {value}");
+    }
+    Ok(value)
+}
+
+fn chain(name: &str) -> serde_json::Value {
+    let stages: Vec<serde_json::Value> = (0..RUN_STAGES)
+        .map(|i| {
+            let (category, provider, inputs, outputs) = if i == 0 {
+                ("Source", "BenchSrc", serde_json::json!([]), serde_json::json!([{"name": "App"}]))
+            } else {
+                ("Build", "BenchStep", serde_json::json!([{"name": "App"}]), serde_json::json!([]))
+            };
+            serde_json::json!({"name": format!("S{i}"), "actions": [{"name": format!("a{i}"),
+                "actionTypeId": {"category": category, "owner": "Custom", "provider": provider, "version": "1"},
+                "configuration": {"Pipe": name}, "inputArtifacts": inputs, "outputArtifacts": outputs}]})
+        })
+        .collect();
+    serde_json::json!({"pipeline": {"name": name, "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+        "artifactStore": {"type": "S3", "location": "bench"}, "stages": stages}})
+}
+
+/// Polls (with `queryParam` on this pipeline) until a job shows up; returns it and how long
+/// the successful poll took.
+async fn next_job(
+    sender: &mut Sender,
+    addr: &str,
+    stage: usize,
+    pipe: &str,
+) -> Result<(serde_json::Value, Duration)> {
+    let provider = if stage == 0 {
+        ("Source", "BenchSrc")
+    } else {
+        ("Build", "BenchStep")
+    };
+    for _ in 0..10_000 {
+        let t = Instant::now();
+        let out = op(sender, addr, "PollForJobs", serde_json::json!({
+            "actionTypeId": {"category": provider.0, "owner": "Custom", "provider": provider.1, "version": "1"},
+            "queryParam": {"Pipe": pipe}})).await?;
+        let elapsed = t.elapsed();
+        if let Some(job) = out["jobs"].as_array().and_then(|j| j.first()) {
+            return Ok((job.clone(), elapsed));
+        }
+    }
+    bail!("no job appeared for stage {stage} of {pipe}")
+}
+
+/// Drives one execution of `pipe` through every stage; returns (dispatch, transition) samples.
+/// With `start` false it finishes the execution `CreatePipeline` started.
+async fn drive(
+    sender: &mut Sender,
+    addr: &str,
+    pipe: &str,
+    start: bool,
+) -> Result<(Vec<u64>, Vec<u64>)> {
+    let mut dispatch = Vec::new();
+    let mut transition = Vec::new();
+    if start {
+        op(
+            sender,
+            addr,
+            "StartPipelineExecution",
+            serde_json::json!({"name": pipe}),
+        )
+        .await?;
+    }
+    let mut since_success: Option<Instant> = None;
+    for stage in 0..RUN_STAGES {
+        let (job, polled) = next_job(sender, addr, stage, pipe).await?;
+        dispatch.push(polled.as_micros() as u64);
+        if let Some(t) = since_success {
+            transition.push(t.elapsed().as_micros() as u64);
+        }
+        op(
+            sender,
+            addr,
+            "AcknowledgeJob",
+            serde_json::json!({"jobId": job["id"], "nonce": job["nonce"]}),
+        )
+        .await?;
+        let t = Instant::now();
+        op(
+            sender,
+            addr,
+            "PutJobSuccessResult",
+            serde_json::json!({"jobId": job["id"]}),
+        )
+        .await?;
+        since_success = Some(t);
+    }
+    Ok((dispatch, transition))
+}
+
+async fn runs(addr: &str, settings: &Settings) -> Result<()> {
+    let mut sender = connect(addr).await?;
+    for (category, provider, inputs, outputs) in
+        [("Source", "BenchSrc", 0, 1), ("Build", "BenchStep", 1, 0)]
+    {
+        op(&mut sender, addr, "CreateCustomActionType", serde_json::json!({
+            "category": category, "provider": provider, "version": "1",
+            "configurationProperties": [{"name": "Pipe", "required": true, "key": true, "secret": false, "queryable": true}],
+            "inputArtifactDetails": {"minimumCount": inputs, "maximumCount": inputs},
+            "outputArtifactDetails": {"minimumCount": 0, "maximumCount": outputs}})).await?;
+    }
+    // Latency: one worker, one 5-stage pipeline, runs one after another.
+    op(&mut sender, addr, "CreatePipeline", chain("latency")).await?;
+    let (mut dispatch, mut transition) = (Vec::new(), Vec::new());
+    drive(&mut sender, addr, "latency", false).await?;
+    for _ in 0..LATENCY_RUNS {
+        let (d, t) = drive(&mut sender, addr, "latency", true).await?;
+        dispatch.extend(d);
+        transition.extend(t);
+    }
+    dispatch.sort_unstable();
+    transition.sort_unstable();
+    println!(
+        "job dispatch     p50 {:>6.2} ms  p99 {:>6.2} ms   (PollForJobs answering with a queued job; {} samples)",
+        percentile(&dispatch, 0.5), percentile(&dispatch, 0.99), dispatch.len()
+    );
+    println!(
+        "transition       p50 {:>6.2} ms  p99 {:>6.2} ms   (PutJobSuccessResult sent → next stage's job polled; {} samples)",
+        percentile(&transition, 0.5), percentile(&transition, 0.99), transition.len()
+    );
+    // Throughput: one worker per pipeline, all at once.
+    let pipelines = settings.connections;
+    for i in 0..pipelines {
+        op(
+            &mut sender,
+            addr,
+            "CreatePipeline",
+            chain(&format!("tp-{i}")),
+        )
+        .await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(settings.seconds);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..pipelines {
+        let addr = addr.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(&addr).await?;
+            let pipe = format!("tp-{i}");
+            drive(&mut sender, &addr, &pipe, false).await?;
+            let mut transitions = 0u64;
+            while Instant::now() < deadline {
+                drive(&mut sender, &addr, &pipe, true).await?;
+                transitions += RUN_STAGES as u64;
+            }
+            anyhow::Ok(transitions)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    println!(
+        "transitions/s    {:>9.0}          ({pipelines} pipelines × {RUN_STAGES} stages, one worker each; every transition durable)",
+        total as f64 / start.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
