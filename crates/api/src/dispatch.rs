@@ -75,12 +75,12 @@ pub async fn dispatch(
         O::PutJobSuccessResult => empty(h::put_job_success_result(s, input(op, body)?).await?),
         O::PutJobFailureResult => empty(h::put_job_failure_result(s, input(op, body)?).await?),
         O::PutApprovalResult => output(h::put_approval_result(s, &caller, input(op, body)?).await?),
+        O::ListActionExecutions => output(h::list_action_executions(s, input(op, body)?).await?),
         O::AcknowledgeThirdPartyJob
         | O::DeleteWebhook
         | O::DeregisterWebhookWithThirdParty
         | O::GetActionType
         | O::GetThirdPartyJobDetails
-        | O::ListActionExecutions
         | O::ListDeployActionExecutionTargets
         | O::ListRuleExecutions
         | O::ListRuleTypes
@@ -125,4 +125,5 @@ pub const IMPLEMENTED: &[Operation] = &[
     Operation::PutJobSuccessResult,
     Operation::PutJobFailureResult,
     Operation::PutApprovalResult,
+    Operation::ListActionExecutions,
 ];

@@ -549,3 +549,88 @@ pub async fn put_approval_result(
         approved_at: Some(epoch_seconds(at)),
     })
 }
+
+fn artifact_details(artifacts: Vec<(String, Option<(String, String)>)>) -> Vec<w::ArtifactDetail> {
+    artifacts
+        .into_iter()
+        .map(|(name, location)| w::ArtifactDetail {
+            name: Some(name),
+            s3location: location.map(|(bucket, key)| w::S3Location {
+                bucket: Some(bucket),
+                key: Some(key),
+            }),
+        })
+        .collect()
+}
+
+pub async fn list_action_executions(
+    s: &Sluice,
+    i: w::ListActionExecutionsInput,
+) -> R<w::ListActionExecutionsOutput> {
+    let filter = i.filter.unwrap_or_default();
+    if filter.latest_in_pipeline_execution.is_some() {
+        return Err(ApiError::client(
+            "ValidationException",
+            "filter.latestInPipelineExecution is not supported by this Sluice server yet",
+        ));
+    }
+    let page = s
+        .list_action_executions(
+            &i.pipeline_name,
+            filter.pipeline_execution_id.as_deref(),
+            i.max_results.map(|n| n as usize),
+            i.next_token.as_deref(),
+        )
+        .await?;
+    Ok(w::ListActionExecutionsOutput {
+        action_execution_details: Some(
+            page.items
+                .into_iter()
+                .map(|a| {
+                    let declared = a.declaration.clone().unwrap_or_default();
+                    w::ActionExecutionDetail {
+                        pipeline_execution_id: Some(a.execution_id),
+                        action_execution_id: Some(a.action_execution_id),
+                        pipeline_version: Some(a.pipeline_version),
+                        stage_name: Some(a.stage),
+                        action_name: Some(a.action),
+                        start_time: Some(epoch_seconds(a.start_ms)),
+                        last_update_time: Some(epoch_seconds(a.last_update_ms)),
+                        updated_by: a.updated_by,
+                        status: Some(a.status),
+                        input: Some(w::ActionExecutionInput {
+                            action_type_id: Some(w::ActionTypeId {
+                                category: declared.action_type_id.category.clone(),
+                                owner: declared.action_type_id.owner.clone(),
+                                provider: declared.action_type_id.provider.clone(),
+                                version: declared.action_type_id.version.clone(),
+                            }),
+                            configuration: Some(declared.configuration.clone()),
+                            resolved_configuration: Some(declared.configuration.clone()),
+                            role_arn: declared.role_arn.clone(),
+                            region: declared.region.clone(),
+                            namespace: declared.namespace.clone(),
+                            input_artifacts: Some(artifact_details(a.input_artifacts)),
+                        }),
+                        output: Some(w::ActionExecutionOutput {
+                            output_artifacts: Some(artifact_details(a.output_artifacts)),
+                            execution_result: Some(w::ActionExecutionResult {
+                                external_execution_id: a.external_execution_id,
+                                external_execution_summary: a.summary,
+                                external_execution_url: None,
+                                error_details: a.error.map(|(code, message)| w::ErrorDetails {
+                                    code: Some(code),
+                                    message: Some(message),
+                                }),
+                                log_stream_arn: None,
+                            }),
+                            output_variables: (!a.output_variables.is_empty())
+                                .then_some(a.output_variables),
+                        }),
+                    }
+                })
+                .collect(),
+        ),
+        next_token: page.next_token,
+    })
+}

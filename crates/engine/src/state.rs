@@ -154,6 +154,8 @@ pub struct StageRun {
     pub actions: Vec<ActionRun>,
     /// Set while a `RetryStageExecution` is in progress.
     pub retrying: bool,
+    /// Earlier attempts of this run's actions (retries), oldest first.
+    pub past_attempts: Vec<ActionRun>,
 }
 
 /// One execution of the pipeline.

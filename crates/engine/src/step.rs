@@ -275,6 +275,7 @@ impl Step<'_> {
                 group: first,
                 actions,
                 retrying: false,
+                past_attempts: Vec::new(),
             },
         );
         self.start_group(id, stage, first);
@@ -724,6 +725,9 @@ impl Step<'_> {
         run.retrying = true;
         for a in &mut run.actions {
             if mode == RetryMode::AllActions || a.status != ActionStatus::Succeeded {
+                if a.action_execution_id.is_some() {
+                    run.past_attempts.push(a.clone());
+                }
                 a.status = ActionStatus::NotStarted;
             }
         }

@@ -366,6 +366,12 @@ fn retry_failed_actions_reruns_only_the_failed_ones() {
     assert_eq!(s.status("e1"), ExecutionStatus::InProgress);
     assert_eq!(s.action("e1", "lint").attempt, 2);
     assert_eq!(s.action("e1", "compile").attempt, 1);
+    let past = &s.rt.executions["e1"].stage_runs[&1].past_attempts;
+    assert_eq!(past.len(), 1, "the failed attempt is kept");
+    assert_eq!(
+        (past[0].name.as_str(), past[0].status),
+        ("lint", ActionStatus::Failed)
+    );
     s.succeed("e1", "lint");
     s.succeed("e1", "package");
     assert_eq!(s.status("e1"), ExecutionStatus::Succeeded);

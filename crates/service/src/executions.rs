@@ -453,3 +453,130 @@ pub(crate) fn stage_views(
     });
     (latest, inbound, actions)
 }
+
+/// One attempt of one action, for `ListActionExecutions`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionAttemptView {
+    pub execution_id: String,
+    pub action_execution_id: String,
+    pub pipeline_version: i64,
+    pub stage: String,
+    pub action: String,
+    pub status: String,
+    pub start_ms: i64,
+    pub last_update_ms: i64,
+    pub updated_by: Option<String>,
+    pub declaration: Option<sluice_model::ActionDeclaration>,
+    pub input_artifacts: Vec<(String, Option<(String, String)>)>,
+    pub output_artifacts: Vec<(String, Option<(String, String)>)>,
+    pub summary: Option<String>,
+    pub external_execution_id: Option<String>,
+    pub error: Option<(String, String)>,
+    pub output_variables: BTreeMap<String, String>,
+}
+
+/// Executions `ListActionExecutions` looks through when no execution is named.
+const ACTION_HISTORY_EXECUTIONS: usize = 100;
+const ACTION_LIST_SCOPE: &str = "ListActionExecutions";
+
+impl Sluice {
+    /// Every attempt of every action, newest execution first; optionally of one execution.
+    pub async fn list_action_executions(
+        &self,
+        pipeline: &str,
+        execution_id: Option<&str>,
+        max_results: Option<usize>,
+        next_token: Option<&str>,
+    ) -> Result<Page<ActionAttemptView>> {
+        let executions = match execution_id {
+            Some(id) => vec![self.execution_doc(pipeline, id).await?],
+            None => {
+                if self.store().get_pipeline(pipeline, None).await?.is_none() {
+                    return Err(Error::PipelineNotFound(pipeline.into()));
+                }
+                let records = self
+                    .store()
+                    .list_executions(pipeline, None, ACTION_HISTORY_EXECUTIONS)
+                    .await?;
+                records
+                    .iter()
+                    .map(|r| ExecutionDoc::from_json(&r.doc).and_then(|d| d.to_engine()))
+                    .collect::<Result<Vec<_>>>()?
+            }
+        };
+        let mut declarations = BTreeMap::new();
+        let mut all = Vec::new();
+        for e in &executions {
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                declarations.entry(e.pipeline_version)
+            {
+                let record = self
+                    .store()
+                    .get_pipeline(pipeline, Some(e.pipeline_version))
+                    .await?;
+                slot.insert(record.map(|r| r.declaration.to_model()));
+            }
+            let declaration = declarations.get(&e.pipeline_version).cloned().flatten();
+            for (stage_index, run) in &e.stage_runs {
+                let stage = declaration
+                    .as_ref()
+                    .and_then(|d| d.stages.get(*stage_index));
+                let stage_name = stage.map(|s| s.name.clone()).unwrap_or_default();
+                for a in run.past_attempts.iter().chain(run.actions.iter()) {
+                    let Some(action_execution_id) = a.action_execution_id.clone() else {
+                        continue;
+                    };
+                    let declared = stage
+                        .and_then(|s| s.actions.iter().find(|d| d.name == a.name))
+                        .cloned();
+                    let locate = |names: &[String]| -> Vec<(String, Option<(String, String)>)> {
+                        names
+                            .iter()
+                            .map(|n| {
+                                (
+                                    n.clone(),
+                                    e.artifacts
+                                        .get(n)
+                                        .map(|l| (l.bucket.clone(), l.key.clone())),
+                                )
+                            })
+                            .collect()
+                    };
+                    all.push(ActionAttemptView {
+                        execution_id: e.id.clone(),
+                        action_execution_id,
+                        pipeline_version: e.pipeline_version,
+                        stage: stage_name.clone(),
+                        action: a.name.clone(),
+                        status: a.status.as_str().into(),
+                        start_ms: a.started_ms.unwrap_or(e.started_ms),
+                        last_update_ms: a.updated_ms.unwrap_or(e.updated_ms),
+                        updated_by: a.last_updated_by.clone(),
+                        input_artifacts: declared
+                            .as_ref()
+                            .map(|d| locate(&d.input_artifacts))
+                            .unwrap_or_default(),
+                        output_artifacts: declared
+                            .as_ref()
+                            .map(|d| locate(&d.output_artifacts))
+                            .unwrap_or_default(),
+                        declaration: declared,
+                        summary: a.summary.clone(),
+                        external_execution_id: a.external_execution_id.clone(),
+                        error: a
+                            .error
+                            .as_ref()
+                            .map(|x| (x.code.clone(), x.message.clone())),
+                        output_variables: a.output_variables.clone(),
+                    });
+                }
+            }
+        }
+        let scope = format!(
+            "{ACTION_LIST_SCOPE}:{pipeline}:{}",
+            execution_id.unwrap_or("")
+        );
+        let limit = max_results.unwrap_or(100);
+        crate::pagination::offset_page(&self.inner.tokens, &scope, &all, limit, next_token)
+    }
+}

@@ -19,8 +19,8 @@ mod tags;
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use executions::{
-    ActionExecutionView, ActionStateView, ApprovalAnswer, ArtifactRevision, ExecutionView,
-    StageExecutionView, TIMER_BATCH,
+    ActionAttemptView, ActionExecutionView, ActionStateView, ApprovalAnswer, ArtifactRevision,
+    ExecutionView, StageExecutionView, TIMER_BATCH,
 };
 pub use ids::{IdGenerator, RandomIds};
 pub use jobs::{Job, JobArtifact, JobFailure, MAX_BATCH_SIZE};

@@ -55,6 +55,8 @@ struct StageRunDoc {
     group: i64,
     actions: Vec<ActionRunDoc>,
     retrying: bool,
+    #[serde(default)]
+    past_attempts: Vec<ActionRunDoc>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -164,6 +166,54 @@ fn position(s: &str) -> crate::Result<e::Position> {
     })
 }
 
+fn action_doc(a: &e::ActionRun) -> ActionRunDoc {
+    ActionRunDoc {
+        name: a.name.clone(),
+        run_order: a.run_order,
+        status: a.status.as_str().into(),
+        attempt: a.attempt,
+        action_execution_id: a.action_execution_id.clone(),
+        job_id: a.job_id.clone(),
+        approval_token: a.approval_token.clone(),
+        started_ms: a.started_ms,
+        updated_ms: a.updated_ms,
+        summary: a.summary.clone(),
+        external_execution_id: a.external_execution_id.clone(),
+        percent_complete: a.percent_complete,
+        current_revision: a.current_revision.clone(),
+        error: a
+            .error
+            .as_ref()
+            .map(|e| (e.code.clone(), e.message.clone())),
+        last_updated_by: a.last_updated_by.clone(),
+        output_variables: a.output_variables.clone(),
+    }
+}
+
+fn action_run(a: &ActionRunDoc) -> crate::Result<e::ActionRun> {
+    Ok(e::ActionRun {
+        name: a.name.clone(),
+        run_order: a.run_order,
+        status: action_status(&a.status)?,
+        attempt: a.attempt,
+        action_execution_id: a.action_execution_id.clone(),
+        job_id: a.job_id.clone(),
+        approval_token: a.approval_token.clone(),
+        started_ms: a.started_ms,
+        updated_ms: a.updated_ms,
+        summary: a.summary.clone(),
+        external_execution_id: a.external_execution_id.clone(),
+        percent_complete: a.percent_complete,
+        current_revision: a.current_revision.clone(),
+        error: a.error.as_ref().map(|(code, message)| e::ErrorDetails {
+            code: code.clone(),
+            message: message.clone(),
+        }),
+        last_updated_by: a.last_updated_by.clone(),
+        output_variables: a.output_variables.clone(),
+    })
+}
+
 impl From<&e::Execution> for ExecutionDoc {
     fn from(x: &e::Execution) -> Self {
         Self {
@@ -184,31 +234,8 @@ impl From<&e::Execution> for ExecutionDoc {
                             status: r.status.as_str().into(),
                             group: r.group,
                             retrying: r.retrying,
-                            actions: r
-                                .actions
-                                .iter()
-                                .map(|a| ActionRunDoc {
-                                    name: a.name.clone(),
-                                    run_order: a.run_order,
-                                    status: a.status.as_str().into(),
-                                    attempt: a.attempt,
-                                    action_execution_id: a.action_execution_id.clone(),
-                                    job_id: a.job_id.clone(),
-                                    approval_token: a.approval_token.clone(),
-                                    started_ms: a.started_ms,
-                                    updated_ms: a.updated_ms,
-                                    summary: a.summary.clone(),
-                                    external_execution_id: a.external_execution_id.clone(),
-                                    percent_complete: a.percent_complete,
-                                    current_revision: a.current_revision.clone(),
-                                    error: a
-                                        .error
-                                        .as_ref()
-                                        .map(|e| (e.code.clone(), e.message.clone())),
-                                    last_updated_by: a.last_updated_by.clone(),
-                                    output_variables: a.output_variables.clone(),
-                                })
-                                .collect(),
+                            past_attempts: r.past_attempts.iter().map(action_doc).collect(),
+                            actions: r.actions.iter().map(action_doc).collect(),
                         },
                     )
                 })
@@ -229,30 +256,16 @@ impl ExecutionDoc {
     pub fn to_engine(&self) -> crate::Result<e::Execution> {
         let mut stage_runs = BTreeMap::new();
         for (i, r) in &self.stage_runs {
-            let mut actions = Vec::new();
-            for a in &r.actions {
-                actions.push(e::ActionRun {
-                    name: a.name.clone(),
-                    run_order: a.run_order,
-                    status: action_status(&a.status)?,
-                    attempt: a.attempt,
-                    action_execution_id: a.action_execution_id.clone(),
-                    job_id: a.job_id.clone(),
-                    approval_token: a.approval_token.clone(),
-                    started_ms: a.started_ms,
-                    updated_ms: a.updated_ms,
-                    summary: a.summary.clone(),
-                    external_execution_id: a.external_execution_id.clone(),
-                    percent_complete: a.percent_complete,
-                    current_revision: a.current_revision.clone(),
-                    error: a.error.as_ref().map(|(code, message)| e::ErrorDetails {
-                        code: code.clone(),
-                        message: message.clone(),
-                    }),
-                    last_updated_by: a.last_updated_by.clone(),
-                    output_variables: a.output_variables.clone(),
-                });
-            }
+            let actions = r
+                .actions
+                .iter()
+                .map(action_run)
+                .collect::<crate::Result<_>>()?;
+            let past_attempts = r
+                .past_attempts
+                .iter()
+                .map(action_run)
+                .collect::<crate::Result<_>>()?;
             stage_runs.insert(
                 *i,
                 e::StageRun {
@@ -260,6 +273,7 @@ impl ExecutionDoc {
                     group: r.group,
                     actions,
                     retrying: r.retrying,
+                    past_attempts,
                 },
             );
         }

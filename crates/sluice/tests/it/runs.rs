@@ -514,6 +514,7 @@ async fn disabled_transition_holds_executions_and_the_newest_waiting_one_enters_
 async fn start_is_idempotent_per_client_request_token_and_history_is_newest_first() {
     let s = TestServer::start().await;
     custom_pipeline(&s, "Starts", vec![]).await;
+    s.clock.advance_ms(1000);
     let a = s
         .ok(
             "StartPipelineExecution",
@@ -648,4 +649,74 @@ async fn a_job_polled_but_never_acknowledged_goes_to_the_next_poller_after_its_l
         json!({"jobId": second[0]["id"], "nonce": second[0]["nonce"]}),
     )
     .await;
+}
+
+#[tokio::test]
+async fn action_executions_list_every_attempt_with_inputs_and_outputs() {
+    let s = TestServer::start().await;
+    custom_pipeline(&s, "History", vec![]).await;
+    let id = latest_execution(&s, "History").await["pipelineExecutionId"].clone();
+    succeed(&s, &take(&s, "Source", "Src").await).await;
+    fail(&s, &take(&s, "Build", "Builder").await, "first try").await;
+    s.ok(
+        "RetryStageExecution",
+        json!({"pipelineName": "History", "stageName": "Build", "pipelineExecutionId": id, "retryMode": "FAILED_ACTIONS"}),
+    )
+    .await;
+    succeed(&s, &take(&s, "Build", "Builder").await).await;
+    let out = s
+        .ok(
+            "ListActionExecutions",
+            json!({"pipelineName": "History", "filter": {"pipelineExecutionId": id}}),
+        )
+        .await;
+    let details = out["actionExecutionDetails"].as_array().expect("details");
+    let summary: Vec<(&str, &str)> = details
+        .iter()
+        .map(|d| {
+            (
+                d["actionName"].as_str().unwrap_or(""),
+                d["status"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("src", "Succeeded"),
+            ("build", "Failed"),
+            ("build", "Succeeded")
+        ]
+    );
+    let failed = &details[1];
+    assert_eq!(
+        failed["output"]["executionResult"]["errorDetails"]["message"],
+        "first try"
+    );
+    assert_eq!(failed["input"]["actionTypeId"]["provider"], "Builder");
+    assert_eq!(failed["input"]["inputArtifacts"][0]["name"], "App");
+    assert_eq!(
+        failed["input"]["inputArtifacts"][0]["s3location"]["key"],
+        details[0]["output"]["outputArtifacts"][0]["s3location"]["key"]
+    );
+    let page = s
+        .ok(
+            "ListActionExecutions",
+            json!({"pipelineName": "History", "maxResults": 2}),
+        )
+        .await;
+    assert_eq!(
+        page["actionExecutionDetails"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let rest = s
+        .ok(
+            "ListActionExecutions",
+            json!({"pipelineName": "History", "maxResults": 2, "nextToken": page["nextToken"]}),
+        )
+        .await;
+    assert_eq!(
+        rest["actionExecutionDetails"].as_array().map(Vec::len),
+        Some(1)
+    );
 }
