@@ -76,20 +76,30 @@ pub async fn dispatch(
         O::PutJobFailureResult => empty(h::put_job_failure_result(s, input(op, body)?).await?),
         O::PutApprovalResult => output(h::put_approval_result(s, &caller, input(op, body)?).await?),
         O::ListActionExecutions => output(h::list_action_executions(s, input(op, body)?).await?),
-        O::AcknowledgeThirdPartyJob
-        | O::DeleteWebhook
+        O::PollForThirdPartyJobs => {
+            output(h::poll_for_third_party_jobs(s, input(op, body)?).await?)
+        }
+        O::GetThirdPartyJobDetails => {
+            output(h::get_third_party_job_details(s, input(op, body)?).await?)
+        }
+        O::AcknowledgeThirdPartyJob => {
+            output(h::acknowledge_third_party_job(s, input(op, body)?).await?)
+        }
+        O::PutThirdPartyJobSuccessResult => {
+            empty(h::put_third_party_job_success_result(s, input(op, body)?).await?)
+        }
+        O::PutThirdPartyJobFailureResult => {
+            empty(h::put_third_party_job_failure_result(s, input(op, body)?).await?)
+        }
+        O::DeleteWebhook
         | O::DeregisterWebhookWithThirdParty
         | O::GetActionType
-        | O::GetThirdPartyJobDetails
         | O::ListDeployActionExecutionTargets
         | O::ListRuleExecutions
         | O::ListRuleTypes
         | O::ListWebhooks
         | O::OverrideStageCondition
-        | O::PollForThirdPartyJobs
         | O::PutActionRevision
-        | O::PutThirdPartyJobFailureResult
-        | O::PutThirdPartyJobSuccessResult
         | O::PutWebhook
         | O::RegisterWebhookWithThirdParty
         | O::RollbackStage
@@ -126,4 +136,9 @@ pub const IMPLEMENTED: &[Operation] = &[
     Operation::PutJobFailureResult,
     Operation::PutApprovalResult,
     Operation::ListActionExecutions,
+    Operation::PollForThirdPartyJobs,
+    Operation::GetThirdPartyJobDetails,
+    Operation::AcknowledgeThirdPartyJob,
+    Operation::PutThirdPartyJobSuccessResult,
+    Operation::PutThirdPartyJobFailureResult,
 ];

@@ -95,6 +95,7 @@ impl From<S> for ApiError {
             S::JobNotFound(_) => "JobNotFoundException",
             S::InvalidJobState(_) => "InvalidJobStateException",
             S::InvalidNonce(_) => "InvalidNonceException",
+            S::InvalidClientToken(_) => "InvalidClientTokenException",
             S::InvalidApprovalToken => "InvalidApprovalTokenException",
             S::ApprovalAlreadyCompleted => "ApprovalAlreadyCompletedException",
             S::ActionNotFound(_) => "ActionNotFoundException",

@@ -634,3 +634,97 @@ pub async fn list_action_executions(
         next_token: page.next_token,
     })
 }
+
+pub async fn poll_for_third_party_jobs(
+    s: &Sluice,
+    i: w::PollForThirdPartyJobsInput,
+) -> R<w::PollForThirdPartyJobsOutput> {
+    let jobs = s
+        .poll_for_third_party_jobs(
+            &type_id_from_wire(i.action_type_id),
+            i.max_batch_size.unwrap_or(1) as usize,
+        )
+        .await?;
+    Ok(w::PollForThirdPartyJobsOutput {
+        jobs: Some(
+            jobs.into_iter()
+                .map(|j| w::ThirdPartyJob {
+                    job_id: Some(j.job_id),
+                    client_id: Some(j.client_id),
+                })
+                .collect(),
+        ),
+    })
+}
+
+pub async fn get_third_party_job_details(
+    s: &Sluice,
+    i: w::GetThirdPartyJobDetailsInput,
+) -> R<w::GetThirdPartyJobDetailsOutput> {
+    let j = s
+        .third_party_job_details(&i.job_id, &i.client_token)
+        .await?;
+    let d = job_data(&j);
+    Ok(w::GetThirdPartyJobDetailsOutput {
+        job_details: Some(w::ThirdPartyJobDetails {
+            id: Some(j.id.clone()),
+            nonce: j.nonce.clone(),
+            data: Some(w::ThirdPartyJobData {
+                action_type_id: d.action_type_id,
+                action_configuration: d.action_configuration,
+                pipeline_context: d.pipeline_context,
+                input_artifacts: d.input_artifacts,
+                output_artifacts: d.output_artifacts,
+                artifact_credentials: d.artifact_credentials,
+                continuation_token: d.continuation_token,
+                encryption_key: d.encryption_key,
+            }),
+        }),
+    })
+}
+
+pub async fn acknowledge_third_party_job(
+    s: &Sluice,
+    i: w::AcknowledgeThirdPartyJobInput,
+) -> R<w::AcknowledgeThirdPartyJobOutput> {
+    let status = s
+        .acknowledge_third_party_job(&i.job_id, &i.nonce, &i.client_token)
+        .await?;
+    Ok(w::AcknowledgeThirdPartyJobOutput {
+        status: Some(status.as_str().into()),
+    })
+}
+
+pub async fn put_third_party_job_success_result(
+    s: &Sluice,
+    i: w::PutThirdPartyJobSuccessResultInput,
+) -> R<()> {
+    let details = i.execution_details.unwrap_or_default();
+    let outcome = sluice_service::JobOutcome {
+        summary: details.summary,
+        external_execution_id: details.external_execution_id,
+        percent_complete: details.percent_complete,
+        current_revision: i.current_revision.map(|r| r.revision),
+        output_variables: Default::default(),
+    };
+    Ok(
+        s.put_third_party_job_success(&i.job_id, &i.client_token, outcome, i.continuation_token)
+            .await?,
+    )
+}
+
+pub async fn put_third_party_job_failure_result(
+    s: &Sluice,
+    i: w::PutThirdPartyJobFailureResultInput,
+) -> R<()> {
+    let f = i.failure_details;
+    let failure = sluice_service::JobFailure {
+        kind: f.r#type,
+        message: f.message,
+        external_execution_id: f.external_execution_id,
+    };
+    Ok(
+        s.put_third_party_job_failure(&i.job_id, &i.client_token, failure)
+            .await?,
+    )
+}

@@ -43,6 +43,8 @@ pub enum Error {
     InvalidJobState(String),
     #[error("The nonce does not match the one issued for job {0}; another worker owns it.")]
     InvalidNonce(String),
+    #[error("The client token is not the one job {0} is bound to.")]
+    InvalidClientToken(String),
     #[error("The approval token is not valid for this action.")]
     InvalidApprovalToken,
     #[error("The approval request has already been approved, rejected or expired.")]
@@ -115,6 +117,7 @@ impl From<sluice_store::Error> for Error {
             S::NameInUse(n) => Error::PipelineNameInUse(n),
             S::LimitExceeded(m) => Error::LimitExceeded(m),
             S::InvalidNonce(job) => Error::InvalidNonce(job),
+            S::InvalidClientToken(job) => Error::InvalidClientToken(job),
             S::VersionConflict { what, .. } => Error::ConcurrentModification(format!(
                 "{what} was changed by another request; retry"
             )),

@@ -278,3 +278,87 @@ impl Sluice {
         Ok(())
     }
 }
+
+/// A third-party job as `PollForThirdPartyJobs` names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThirdPartyJobRef {
+    pub job_id: String,
+    pub client_id: String,
+}
+
+impl Sluice {
+    /// A third-party job, checked to be one and bound to `client_token`.
+    async fn third_party_job(&self, job_id: &str, client_token: &str) -> Result<JobRecord> {
+        let record = self
+            .store()
+            .job(job_id)
+            .await?
+            .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
+        if record.action_type.owner != ActionOwner::ThirdParty.as_str() {
+            return Err(Error::JobNotFound(job_id.into()));
+        }
+        self.store().bind_client_token(job_id, client_token).await?;
+        Ok(record)
+    }
+
+    /// Hands queued jobs of a ThirdParty-owned type to the caller; the nonce comes with
+    /// `GetThirdPartyJobDetails`.
+    pub async fn poll_for_third_party_jobs(
+        &self,
+        action_type: &ActionTypeId,
+        max_batch_size: usize,
+    ) -> Result<Vec<ThirdPartyJobRef>> {
+        if action_type.owner != ActionOwner::ThirdParty.as_str() {
+            return Err(Error::Validation(format!(
+                "{action_type} is not a ThirdParty action type; use PollForJobs"
+            )));
+        }
+        let jobs = self
+            .poll_for_jobs(action_type, max_batch_size, BTreeMap::new())
+            .await?;
+        Ok(jobs
+            .into_iter()
+            .map(|j| ThirdPartyJobRef {
+                job_id: j.id,
+                client_id: self.options().account_id.clone(),
+            })
+            .collect())
+    }
+
+    pub async fn third_party_job_details(&self, job_id: &str, client_token: &str) -> Result<Job> {
+        let record = self.third_party_job(job_id, client_token).await?;
+        self.job_view(&record)
+    }
+
+    pub async fn acknowledge_third_party_job(
+        &self,
+        job_id: &str,
+        nonce: &str,
+        client_token: &str,
+    ) -> Result<JobStatus> {
+        self.third_party_job(job_id, client_token).await?;
+        self.acknowledge_job(job_id, nonce).await
+    }
+
+    pub async fn put_third_party_job_success(
+        &self,
+        job_id: &str,
+        client_token: &str,
+        outcome: JobOutcome,
+        continuation_token: Option<String>,
+    ) -> Result<()> {
+        self.third_party_job(job_id, client_token).await?;
+        self.put_job_success(job_id, outcome, continuation_token)
+            .await
+    }
+
+    pub async fn put_third_party_job_failure(
+        &self,
+        job_id: &str,
+        client_token: &str,
+        failure: JobFailure,
+    ) -> Result<()> {
+        self.third_party_job(job_id, client_token).await?;
+        self.put_job_failure(job_id, failure).await
+    }
+}

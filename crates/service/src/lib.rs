@@ -23,7 +23,7 @@ pub use executions::{
     ExecutionView, StageExecutionView, TIMER_BATCH,
 };
 pub use ids::{IdGenerator, RandomIds};
-pub use jobs::{Job, JobArtifact, JobFailure, MAX_BATCH_SIZE};
+pub use jobs::{Job, JobArtifact, JobFailure, ThirdPartyJobRef, MAX_BATCH_SIZE};
 pub use options::{Options, DEFAULT_DISPATCH_LEASE_MS};
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
 pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, Trigger};

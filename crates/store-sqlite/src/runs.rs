@@ -322,6 +322,33 @@ impl RunStore for SqliteStore {
         row.as_ref().map(job).transpose()
     }
 
+    async fn bind_client_token(&self, job_id: &str, client_token: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let bound: Option<Option<String>> =
+            sqlx::query("SELECT client_token FROM jobs WHERE job_id = ?")
+                .bind(job_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?
+                .map(|r| r.get(0));
+        match bound {
+            None => return Err(Error::NotFound(format!("job {job_id}"))),
+            Some(Some(token)) if token != client_token => {
+                return Err(Error::InvalidClientToken(job_id.into()))
+            }
+            Some(Some(_)) => {}
+            Some(None) => {
+                sqlx::query("UPDATE jobs SET client_token = ? WHERE job_id = ?")
+                    .bind(client_token)
+                    .bind(job_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            }
+        }
+        tx.commit().await.map_err(backend)
+    }
+
     async fn due_timers(&self, now_ms: i64, limit: usize) -> Result<Vec<TimerRecord>> {
         let rows = sqlx::query(
             "SELECT pipeline, key, due_ms FROM timers WHERE due_ms <= ? ORDER BY due_ms LIMIT ?",

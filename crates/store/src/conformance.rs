@@ -271,6 +271,22 @@ async fn a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce<S: Store
         ["e"],
         "queryParam matches the configuration"
     );
+    store
+        .bind_client_token("a", "client-1")
+        .await
+        .expect("first call binds");
+    store
+        .bind_client_token("a", "client-1")
+        .await
+        .expect("same token again");
+    assert!(matches!(
+        store.bind_client_token("a", "client-2").await,
+        Err(Error::InvalidClientToken(_))
+    ));
+    assert!(matches!(
+        store.bind_client_token("zzz", "client-1").await,
+        Err(Error::NotFound(_))
+    ));
     let other = ActionTypeKey {
         provider: "Other".into(),
         ..key

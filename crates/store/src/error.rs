@@ -13,6 +13,8 @@ pub enum Error {
     NotFound(String),
     #[error("{what} changed concurrently: expected version {expected}")]
     VersionConflict { what: String, expected: i64 },
+    #[error("the client token does not match job {0}")]
+    InvalidClientToken(String),
     #[error("the nonce does not match job {0}")]
     InvalidNonce(String),
     #[error("limit exceeded: {0}")]

@@ -146,6 +146,10 @@ pub trait RunStore: Send + Sync {
 
     async fn job(&self, job_id: &str) -> Result<Option<JobRecord>>;
 
+    /// Binds a third-party job to the client token of its first call; later calls must present
+    /// the same token (`InvalidClientToken` otherwise, `NotFound` for an unknown job).
+    async fn bind_client_token(&self, job_id: &str, client_token: &str) -> Result<()>;
+
     /// Timers due at `now_ms`, earliest first, at most `limit`.
     async fn due_timers(&self, now_ms: i64, limit: usize) -> Result<Vec<TimerRecord>>;
 

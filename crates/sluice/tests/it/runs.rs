@@ -720,3 +720,76 @@ async fn action_executions_list_every_attempt_with_inputs_and_outputs() {
         Some(1)
     );
 }
+
+#[tokio::test]
+async fn third_party_jobs_are_bound_to_the_client_token_of_their_first_call() {
+    let s = TestServer::start().await;
+    custom_type(&s, "Build", "Builder", (1, 1), (0, 1)).await;
+    let mut p = crate::fixtures::pipeline("Partner");
+    let mut source = crate::fixtures::github_source_stage();
+    source["actions"][0]["configuration"]["OAuthToken"] = json!("ghp_partner");
+    p["stages"][0] = source;
+    p["stages"][1]["actions"][0] = action("build", "Build", "Builder", &["MyApp"], &[]);
+    s.ok("CreatePipeline", json!({"pipeline": p})).await;
+    let github =
+        json!({"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"});
+    let jobs = s
+        .ok(
+            "PollForThirdPartyJobs",
+            json!({"actionTypeId": github, "maxBatchSize": 5}),
+        )
+        .await;
+    let job = &jobs["jobs"][0];
+    let job_id = job["jobId"].clone();
+    assert_eq!(job["clientId"], "111111111111");
+    assert!(job.get("nonce").is_none());
+    let details = s
+        .ok(
+            "GetThirdPartyJobDetails",
+            json!({"jobId": job_id, "clientToken": "partner-1"}),
+        )
+        .await;
+    let nonce = details["jobDetails"]["nonce"].clone();
+    assert_eq!(
+        details["jobDetails"]["data"]["actionConfiguration"]["configuration"]["Owner"],
+        "MyGitHubAccountName"
+    );
+    s.err(
+        "GetThirdPartyJobDetails",
+        json!({"jobId": job_id, "clientToken": "someone-else"}),
+        "InvalidClientTokenException",
+    )
+    .await;
+    s.err(
+        "AcknowledgeThirdPartyJob",
+        json!({"jobId": job_id, "nonce": nonce, "clientToken": "someone-else"}),
+        "InvalidClientTokenException",
+    )
+    .await;
+    let ack = s
+        .ok(
+            "AcknowledgeThirdPartyJob",
+            json!({"jobId": job_id, "nonce": nonce, "clientToken": "partner-1"}),
+        )
+        .await;
+    assert_eq!(ack["status"], "InProgress");
+    s.ok(
+        "PutThirdPartyJobSuccessResult",
+        json!({"jobId": job_id, "clientToken": "partner-1", "currentRevision": {"revision": "sha1", "changeIdentifier": "sha1"}}),
+    )
+    .await;
+    let build = take(&s, "Build", "Builder").await;
+    assert_eq!(build["data"]["inputArtifacts"][0]["name"], "MyApp");
+    s.err(
+        "GetThirdPartyJobDetails",
+        json!({"jobId": build["id"], "clientToken": "partner-1"}),
+        "JobNotFoundException",
+    )
+    .await;
+    s.err(
+        "PollForThirdPartyJobs",
+        json!({"actionTypeId": {"category": "Build", "owner": "Custom", "provider": "Builder", "version": "1"}}),
+        "ValidationException",
+    )
+    .await;
+}
