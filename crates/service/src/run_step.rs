@@ -125,6 +125,7 @@ impl Sluice {
             request_token: extra.request_token.clone(),
             ..Default::default()
         };
+        let before = runtime.executions.clone();
         let mut queue: VecDeque<Input> = inputs.into();
         let mut refused_jobs = BTreeSet::new();
         let mut applied = 0;
@@ -233,7 +234,12 @@ impl Sluice {
         for job_id in &refused_jobs {
             write.finished_jobs.retain(|(id, _)| id != job_id);
         }
-        for execution in runtime.executions.values() {
+        // Only executions this step changed are written; the rest are already stored as they are.
+        for execution in runtime
+            .executions
+            .values()
+            .filter(|e| before.get(&e.id) != Some(*e))
+        {
             write.executions.push(ExecutionRecord {
                 pipeline: pipeline.clone(),
                 execution_id: execution.id.clone(),

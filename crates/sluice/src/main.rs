@@ -1,6 +1,7 @@
 //! The one binary: `sluice serve` runs everything on the embedded default. This is the only
 //! place that reads the environment and config files and chooses a store backend.
 
+mod bench;
 mod bootstrap;
 mod config;
 
@@ -25,6 +26,18 @@ struct Cli {
 enum Command {
     /// Run the server on the embedded default (SQLite and artifacts in the data dir).
     Serve(config::ServeArgs),
+    /// Measure the engine and store in process: `sluice bench transitions`.
+    Bench {
+        /// What to measure; `transitions` is the one there is.
+        #[arg(value_parser = ["transitions"])]
+        what: String,
+        /// How long to drive pipelines, in seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// How many pipelines (each with its own worker) run at once.
+        #[arg(long, default_value_t = 16)]
+        pipelines: usize,
+    },
 }
 
 fn main() -> Result<()> {
@@ -44,6 +57,14 @@ fn main() -> Result<()> {
                 .build()?
                 .block_on(serve(options))
         }
+        Command::Bench {
+            what: _,
+            seconds,
+            pipelines,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(bench::transitions(seconds, pipelines)),
     }
 }
 
