@@ -28,29 +28,8 @@ pub fn routes(sluice: Sluice) -> Router {
     Router::new().route("/", post(handle)).with_state(sluice)
 }
 
-/// A fresh request id, as AWS returns in `x-amzn-RequestId`.
-fn request_id() -> String {
-    let mut b = [0u8; 16];
-    if getrandom::fill(&mut b).is_err() {
-        // Request ids only need to be unique enough to correlate logs.
-        b = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos().to_le_bytes())
-            .unwrap_or_default();
-    }
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
 async fn handle(State(sluice): State<Sluice>, headers: HeaderMap, body: Bytes) -> Response {
-    let request_id = request_id();
+    let request_id = sluice.new_id();
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())

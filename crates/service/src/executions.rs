@@ -75,9 +75,7 @@ impl Sluice {
     }
 
     async fn execution_doc(&self, pipeline: &str, id: &str) -> Result<Execution> {
-        if self.store().get_pipeline(pipeline, None).await?.is_none() {
-            return Err(Error::PipelineNotFound(pipeline.into()));
-        }
+        self.current_pipeline(pipeline).await?;
         let record = self
             .store()
             .execution(pipeline, id)
@@ -140,9 +138,7 @@ impl Sluice {
         max_results: Option<usize>,
         next_token: Option<&str>,
     ) -> Result<Page<ExecutionView>> {
-        if self.store().get_pipeline(pipeline, None).await?.is_none() {
-            return Err(Error::PipelineNotFound(pipeline.into()));
-        }
+        self.current_pipeline(pipeline).await?;
         let scope = format!("{LIST_SCOPE}:{pipeline}");
         let before = match next_token {
             Some(t) => {
@@ -213,25 +209,15 @@ impl Sluice {
         stage: &str,
         mode: RetryMode,
     ) -> Result<String> {
-        let record = self
-            .store()
-            .get_pipeline(pipeline, None)
-            .await?
-            .ok_or_else(|| Error::PipelineNotFound(pipeline.into()))?;
-        if record.declaration.to_model().stage(stage).is_none() {
-            return Err(Error::StageNotFound {
-                pipeline: pipeline.into(),
-                stage: stage.into(),
-            });
-        }
-        self.execution_doc(pipeline, id)
-            .await
-            .map_err(|e| match e {
-                Error::PipelineExecutionNotFound(m) => Error::NotLatestPipelineExecution(format!(
-                    "Execution {m} is not the latest execution of stage {stage}"
-                )),
-                other => other,
-            })?;
+        self.pipeline_with_stage(pipeline, stage).await?;
+        // An execution the pipeline no longer holds cannot be the latest of any stage.
+        let not_latest = |e: Error| match e {
+            Error::PipelineExecutionNotFound(m) => Error::NotLatestPipelineExecution(format!(
+                "Execution {m} is not the latest execution of stage {stage}"
+            )),
+            other => other,
+        };
+        self.execution_doc(pipeline, id).await.map_err(not_latest)?;
         let input = Input::Retry {
             execution_id: id.into(),
             stage: stage.into(),
@@ -239,12 +225,7 @@ impl Sluice {
         };
         self.step(pipeline, vec![input], StepExtra::default())
             .await
-            .map_err(|e| match e {
-                Error::PipelineExecutionNotFound(m) => Error::NotLatestPipelineExecution(format!(
-                    "Execution {m} is not the latest execution of stage {stage}"
-                )),
-                other => other,
-            })?;
+            .map_err(not_latest)?;
         Ok(id.into())
     }
 
@@ -268,11 +249,7 @@ impl Sluice {
             action.as_str(),
             token.as_str(),
         );
-        let record = self
-            .store()
-            .get_pipeline(pipeline, None)
-            .await?
-            .ok_or_else(|| Error::PipelineNotFound(pipeline.into()))?;
+        let record = self.current_pipeline(pipeline).await?;
         let declaration = record.declaration.to_model();
         let declared_stage = declaration
             .stage(stage)
@@ -491,9 +468,7 @@ impl Sluice {
         let executions = match execution_id {
             Some(id) => vec![self.execution_doc(pipeline, id).await?],
             None => {
-                if self.store().get_pipeline(pipeline, None).await?.is_none() {
-                    return Err(Error::PipelineNotFound(pipeline.into()));
-                }
+                self.current_pipeline(pipeline).await?;
                 let records = self
                     .store()
                     .list_executions(pipeline, None, ACTION_HISTORY_EXECUTIONS)

@@ -93,6 +93,42 @@ impl Sluice {
         self.inner.clock.now_ms()
     }
 
+    /// A fresh unique id (request ids, execution ids) from the injected generator.
+    pub fn new_id(&self) -> String {
+        self.inner.ids.uuid()
+    }
+
+    /// The latest version of a pipeline, or `PipelineNotFound`.
+    pub(crate) async fn current_pipeline(
+        &self,
+        name: &str,
+    ) -> Result<sluice_store::PipelineRecord> {
+        self.store()
+            .get_pipeline(name, None)
+            .await?
+            .ok_or_else(|| Error::PipelineNotFound(name.into()))
+    }
+
+    /// The latest version of a pipeline that has `stage`, or the matching not-found error.
+    pub(crate) async fn pipeline_with_stage(
+        &self,
+        name: &str,
+        stage: &str,
+    ) -> Result<(
+        sluice_store::PipelineRecord,
+        sluice_model::PipelineDeclaration,
+    )> {
+        let record = self.current_pipeline(name).await?;
+        let declaration = record.declaration.to_model();
+        if declaration.stage(stage).is_none() {
+            return Err(Error::StageNotFound {
+                pipeline: name.into(),
+                stage: stage.into(),
+            });
+        }
+        Ok((record, declaration))
+    }
+
     /// The ARN of the account's root user.
     pub fn root_arn(&self) -> String {
         format!("arn:aws:iam::{}:root", self.inner.options.account_id)

@@ -136,11 +136,7 @@ impl Sluice {
         &self,
         mut pipeline: PipelineDeclaration,
     ) -> Result<PipelineDeclaration> {
-        let current = self
-            .store()
-            .get_pipeline(&pipeline.name, None)
-            .await?
-            .ok_or_else(|| Error::PipelineNotFound(pipeline.name.clone()))?;
+        let current = self.current_pipeline(&pipeline.name).await?;
         let types = self.action_types_known().await?;
         let problems = secrets::carry_over(&mut pipeline, &current.declaration.to_model(), &types);
         if !problems.is_empty() {
@@ -213,11 +209,7 @@ impl Sluice {
 
     /// The pipeline's stages with the state of their inbound transitions.
     pub async fn get_pipeline_state(&self, name: &str) -> Result<PipelineState> {
-        let record = self
-            .store()
-            .get_pipeline(name, None)
-            .await?
-            .ok_or_else(|| Error::PipelineNotFound(name.into()))?;
+        let record = self.current_pipeline(name).await?;
         let transitions = self.store().transitions(name).await?;
         let declaration = record.declaration.to_model();
         let (runtime, _) = self.load_runtime(name, &declaration).await?;
@@ -303,17 +295,7 @@ impl Sluice {
         enabled: bool,
         reason: Option<String>,
     ) -> Result<()> {
-        let record = self
-            .store()
-            .get_pipeline(pipeline, None)
-            .await?
-            .ok_or_else(|| Error::PipelineNotFound(pipeline.into()))?;
-        if record.declaration.to_model().stage(stage).is_none() {
-            return Err(Error::StageNotFound {
-                pipeline: pipeline.into(),
-                stage: stage.into(),
-            });
-        }
+        self.pipeline_with_stage(pipeline, stage).await?;
         let transition = TransitionRecord {
             pipeline: pipeline.into(),
             stage: stage.into(),

@@ -76,11 +76,7 @@ impl Sluice {
         extra: StepExtra,
     ) -> Result<Runtime> {
         for _ in 0..MAX_STEP_ATTEMPTS {
-            let record = self
-                .store()
-                .get_pipeline(pipeline, None)
-                .await?
-                .ok_or_else(|| Error::PipelineNotFound(pipeline.into()))?;
+            let record = self.current_pipeline(pipeline).await?;
             let declaration = record.declaration.to_model();
             let (mut runtime, rev) = self.load_runtime(pipeline, &declaration).await?;
             let write = self.compute(
