@@ -79,6 +79,19 @@ impl Sluice {
             let record = self.current_pipeline(pipeline).await?;
             let declaration = record.declaration.to_model();
             let (mut runtime, rev) = self.load_runtime(pipeline, &declaration).await?;
+            // UpdatePipeline commits the new version, then steps the runtime; a crash between
+            // the two leaves a runtime of the old version, which the next step brings up first.
+            let mut inputs = inputs.clone();
+            if runtime.pipeline_version != declaration.version
+                && !matches!(inputs.first(), Some(Input::PipelineUpdated { .. }))
+            {
+                inputs.insert(
+                    0,
+                    Input::PipelineUpdated {
+                        version: declaration.version,
+                    },
+                );
+            }
             let write = self.compute(
                 &record.arn,
                 &declaration,

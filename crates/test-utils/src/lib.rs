@@ -55,6 +55,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub clock: Arc<ManualClock>,
     pub sluice: Sluice,
+    /// The server's store, for tests that stage a crash between two transactions.
+    pub store: SqliteStore,
     /// Owned so the database outlives the server; removed on drop.
     _dir: tempfile::TempDir,
     /// Sending (or dropping) stops the server.
@@ -77,7 +79,7 @@ impl TestServer {
             .expect("open store");
         let clock = ManualClock::at(START_MS);
         let sluice = Sluice::new(
-            Arc::new(store),
+            Arc::new(store.clone()),
             clock.clone(),
             Arc::new(sluice_service::RandomIds),
             options,
@@ -98,6 +100,7 @@ impl TestServer {
             addr,
             clock,
             sluice,
+            store,
             _dir: dir,
             shutdown: Some(tx),
             task: Some(task),

@@ -793,3 +793,52 @@ async fn third_party_jobs_are_bound_to_the_client_token_of_their_first_call() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_crash_between_an_update_and_its_step_heals_on_the_next_step() {
+    use sluice_store::PipelineStore;
+    let s = TestServer::start().await;
+    custom_pipeline(
+        &s,
+        "Heal",
+        vec![json!({"name": "Extra", "actions": [approval("Review")]})],
+    )
+    .await;
+    succeed(&s, &take(&s, "Source", "Src").await).await;
+    let build = take(&s, "Build", "Builder").await;
+    // The update commits a shorter version; the engine step that would follow never happens.
+    let current = s
+        .store
+        .get_pipeline("Heal", None)
+        .await
+        .expect("get")
+        .expect("exists");
+    let mut declaration = current.declaration.to_model();
+    declaration.stages.truncate(2);
+    s.store
+        .update_pipeline(
+            "Heal",
+            1,
+            &sluice_store::DeclarationDoc::from(&declaration),
+            sluice_test_utils::START_MS,
+        )
+        .await
+        .expect("update");
+    // The next step brings the runtime to version 2 first: the old run was stopped.
+    s.err(
+        "PutJobSuccessResult",
+        json!({"jobId": build["id"]}),
+        "InvalidJobStateException",
+    )
+    .await;
+    let state = s.ok("GetPipelineState", json!({"name": "Heal"})).await;
+    assert_eq!(state["stageStates"].as_array().map(Vec::len), Some(2));
+    s.clock.advance_ms(1000);
+    s.ok("StartPipelineExecution", json!({"name": "Heal"}))
+        .await;
+    let e = latest_execution(&s, "Heal").await;
+    assert_eq!(e["status"], "InProgress");
+    succeed(&s, &take(&s, "Source", "Src").await).await;
+    succeed(&s, &take(&s, "Build", "Builder").await).await;
+    assert_eq!(latest_execution(&s, "Heal").await["status"], "Succeeded");
+}
