@@ -3,6 +3,48 @@
 
 use std::collections::BTreeMap;
 
+/// `ALL`, `as_str` (the variant's name, as the API spells statuses) and `parse` for a status enum.
+macro_rules! status_names {
+    ($name:ident { $($variant:ident),* $(,)? }) => {
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => stringify!($variant)),*
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|x| x.as_str() == s)
+            }
+        }
+    };
+}
+
+status_names!(ExecutionStatus {
+    InProgress,
+    Stopping,
+    Stopped,
+    Succeeded,
+    Superseded,
+    Failed
+});
+status_names!(StageStatus {
+    InProgress,
+    Stopping,
+    Stopped,
+    Succeeded,
+    Failed
+});
+status_names!(ActionStatus {
+    NotStarted,
+    InProgress,
+    Abandoned,
+    Succeeded,
+    Failed
+});
+
 /// How an execution was started.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Trigger {
@@ -22,17 +64,6 @@ pub enum ExecutionStatus {
 }
 
 impl ExecutionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InProgress => "InProgress",
-            Self::Stopping => "Stopping",
-            Self::Stopped => "Stopped",
-            Self::Succeeded => "Succeeded",
-            Self::Superseded => "Superseded",
-            Self::Failed => "Failed",
-        }
-    }
-
     pub fn is_finished(self) -> bool {
         matches!(
             self,
@@ -50,18 +81,6 @@ pub enum StageStatus {
     Failed,
 }
 
-impl StageStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InProgress => "InProgress",
-            Self::Stopping => "Stopping",
-            Self::Stopped => "Stopped",
-            Self::Succeeded => "Succeeded",
-            Self::Failed => "Failed",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionStatus {
     /// Declared in the stage but its group has not started in this run.
@@ -70,18 +89,6 @@ pub enum ActionStatus {
     Abandoned,
     Succeeded,
     Failed,
-}
-
-impl ActionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NotStarted => "NotStarted",
-            Self::InProgress => "InProgress",
-            Self::Abandoned => "Abandoned",
-            Self::Succeeded => "Succeeded",
-            Self::Failed => "Failed",
-        }
-    }
 }
 
 /// Why an execution is not in a stage right now.

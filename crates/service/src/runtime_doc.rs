@@ -85,46 +85,15 @@ fn corrupt(what: &str) -> crate::Error {
 }
 
 fn execution_status(s: &str) -> crate::Result<e::ExecutionStatus> {
-    use e::ExecutionStatus as S;
-    [
-        S::InProgress,
-        S::Stopping,
-        S::Stopped,
-        S::Succeeded,
-        S::Superseded,
-        S::Failed,
-    ]
-    .into_iter()
-    .find(|x| x.as_str() == s)
-    .ok_or_else(|| corrupt(s))
+    e::ExecutionStatus::parse(s).ok_or_else(|| corrupt(s))
 }
 
 fn stage_status(s: &str) -> crate::Result<e::StageStatus> {
-    use e::StageStatus as S;
-    [
-        S::InProgress,
-        S::Stopping,
-        S::Stopped,
-        S::Succeeded,
-        S::Failed,
-    ]
-    .into_iter()
-    .find(|x| x.as_str() == s)
-    .ok_or_else(|| corrupt(s))
+    e::StageStatus::parse(s).ok_or_else(|| corrupt(s))
 }
 
 fn action_status(s: &str) -> crate::Result<e::ActionStatus> {
-    use e::ActionStatus as S;
-    [
-        S::NotStarted,
-        S::InProgress,
-        S::Abandoned,
-        S::Succeeded,
-        S::Failed,
-    ]
-    .into_iter()
-    .find(|x| x.as_str() == s)
-    .ok_or_else(|| corrupt(s))
+    e::ActionStatus::parse(s).ok_or_else(|| corrupt(s))
 }
 
 fn position_doc(p: &e::Position) -> String {
