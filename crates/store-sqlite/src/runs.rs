@@ -208,9 +208,10 @@ impl RunStore for SqliteStore {
     ) -> Result<Vec<ExecutionRecord>> {
         let (started, id) = before.unwrap_or((i64::MAX, String::new()));
         let rows = sqlx::query(&format!(
-            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE pipeline = ?
-               AND (started_ms < ? OR (started_ms = ? AND execution_id < ?) OR ? = 1)
-             ORDER BY started_ms DESC, execution_id DESC LIMIT ?"
+            "SELECT {EXECUTION_COLUMNS} FROM executions e WHERE pipeline = ?
+               AND (started_ms < ? OR (started_ms = ? AND rowid <
+                     (SELECT rowid FROM executions WHERE pipeline = e.pipeline AND execution_id = ?)) OR ? = 1)
+             ORDER BY started_ms DESC, rowid DESC LIMIT ?"
         ))
         .bind(pipeline)
         .bind(started)

@@ -311,6 +311,7 @@ async fn executions_list_newest_first_and_timers_come_due<S: Store>(store: &S) {
             execution("hist", "x1", 10),
             execution("hist", "x2", 20),
             execution("hist", "x3", 30),
+            execution("hist", "z-first", 40),
         ],
         new_timers: vec![
             TimerRecord {
@@ -328,8 +329,26 @@ async fn executions_list_newest_first_and_timers_come_due<S: Store>(store: &S) {
     };
     store.commit_step(&step).await.expect("step");
     let ids = |v: Vec<ExecutionRecord>| v.into_iter().map(|e| e.execution_id).collect::<Vec<_>>();
+    // Same millisecond: the execution recorded later is the newer one, whatever its id.
+    store
+        .commit_step(&StepWrite {
+            pipeline: "hist".into(),
+            expected_rev: 1,
+            runtime_doc: "r".into(),
+            executions: vec![execution("hist", "a-later", 40)],
+            ..Default::default()
+        })
+        .await
+        .expect("step");
     assert_eq!(
-        ids(store.list_executions("hist", None, 2).await.expect("list")),
+        ids(store.list_executions("hist", None, 3).await.expect("list")),
+        ["a-later", "z-first", "x3"]
+    );
+    assert_eq!(
+        ids(store
+            .list_executions("hist", Some((40, "z-first".into())), 2)
+            .await
+            .expect("list")),
         ["x3", "x2"]
     );
     assert_eq!(

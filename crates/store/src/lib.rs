@@ -112,7 +112,8 @@ pub trait RunStore: Send + Sync {
         execution_id: &str,
     ) -> Result<Option<ExecutionRecord>>;
 
-    /// Newest first, strictly older than `before` (`started_ms`, id) when given.
+    /// Newest first (started later, or started in the same millisecond but recorded later),
+    /// strictly after the execution `before` (`started_ms`, id) in that order when given.
     async fn list_executions(
         &self,
         pipeline: &str,
