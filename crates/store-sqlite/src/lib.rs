@@ -1,12 +1,13 @@
 //! The embedded SQLite backend of `sluice-store`: one file in the data dir, WAL journal,
 //! `synchronous=FULL`, numbered migrations applied at open.
 //!
-//! Writes go through a pool of exactly one connection, so write transactions never race to
-//! upgrade a read lock (SQLite's `SQLITE_BUSY` deadlock); reads use a separate pool.
+//! Writes go to one writer thread that owns the only write connection and commits them in
+//! batches (`writer.rs`, `write_ops.rs`); reads use a separate read-only pool.
 
 mod migrations;
 mod rows;
 mod runs;
+mod write_ops;
 mod writer;
 
 use async_trait::async_trait;
@@ -32,13 +33,11 @@ const BUSY_TIMEOUT_SECS: u64 = 10;
 /// A store in one SQLite file.
 #[derive(Clone)]
 pub struct SqliteStore {
-    /// The pool of the one write connection, which the writer task holds while it runs.
-    writer: SqlitePool,
     pub(crate) reader: SqlitePool,
-    /// Write operations for the writer task; `close` sends `Close` and joins it.
+    /// Write operations for the writer thread; `close` sends `Close` and joins it.
     ops: tokio::sync::mpsc::Sender<writer::Message>,
-    /// The writer task, owned here and joined by `close`.
-    writer_task: std::sync::Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// The writer thread, owned here and joined by `close`.
+    writer_thread: std::sync::Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> Error {
@@ -66,24 +65,35 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(backend)?;
-        let connection = writer.acquire().await.map_err(backend)?;
+        // Migrations ran on the sqlx connection; from here on the writer thread owns writes.
+        writer.close().await;
+        let connection = rusqlite::Connection::open(path).map_err(write_ops::db)?;
+        connection
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+                 PRAGMA busy_timeout = {};",
+                BUSY_TIMEOUT_SECS * 1000
+            ))
+            .map_err(write_ops::db)?;
         let (ops, queue) = tokio::sync::mpsc::channel(writer::QUEUE_BOUND);
-        let task = tokio::spawn(writer::run(connection, queue));
+        let thread = std::thread::Builder::new()
+            .name("sluice-sqlite-writer".into())
+            .spawn(move || writer::run(connection, queue))
+            .map_err(|e| Error::Backend(format!("starting the writer thread: {e}")))?;
         Ok(Self {
-            writer,
             reader,
             ops,
-            writer_task: std::sync::Arc::new(tokio::sync::Mutex::new(Some(task))),
+            writer_thread: std::sync::Arc::new(std::sync::Mutex::new(Some(thread))),
         })
     }
 
-    /// Finishes queued writes, stops the writer and closes both pools.
+    /// Finishes queued writes, stops the writer and closes the read pool.
     pub async fn close(&self) {
         let _ = self.ops.send(writer::Message::Close).await;
-        if let Some(task) = self.writer_task.lock().await.take() {
-            let _ = task.await;
+        let thread = self.writer_thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
-        self.writer.close().await;
         self.reader.close().await;
     }
 
@@ -92,9 +102,7 @@ impl SqliteStore {
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut sqlx::SqliteConnection) -> writer::OpFuture<'c, T>
-            + Send
-            + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
     {
         let (op, answer) = writer::op(f);
         self.ops
@@ -105,76 +113,12 @@ impl SqliteStore {
     }
 }
 
-async fn insert_tags(tx: &mut sqlx::SqliteConnection, arn: &str, tags: &[Tag]) -> Result<()> {
-    for tag in tags {
-        sqlx::query("INSERT INTO tags (resource_arn, key, value) VALUES (?, ?, ?) ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value")
-            .bind(arn)
-            .bind(&tag.key)
-            .bind(&tag.value)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-    }
-    Ok(())
-}
-
-/// The ARN of a pipeline inside a write transaction, if it exists.
-pub(crate) async fn pipeline_arn(
-    tx: &mut sqlx::SqliteConnection,
-    name: &str,
-) -> Result<Option<String>> {
-    Ok(sqlx::query("SELECT arn FROM pipelines WHERE name = ?")
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend)?
-        .map(|r| r.get(0)))
-}
-
 #[async_trait]
 impl PipelineStore for SqliteStore {
     async fn create_pipeline(&self, new: &NewPipeline, max_pipelines: usize) -> Result<()> {
         let new = new.clone();
-        self.write(move |conn| {
-            Box::pin(async move {
-                let new = &new;
-                let tx = conn;
-                if pipeline_arn(&mut *tx, &new.name).await?.is_some() {
-                    return Err(Error::NameInUse(new.name.clone()));
-                }
-                let count: i64 = sqlx::query("SELECT COUNT(*) FROM pipelines")
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(backend)?
-                    .get(0);
-                if count as usize >= max_pipelines {
-                    return Err(Error::LimitExceeded(format!(
-                        "the account already has {count} pipelines (limit {max_pipelines})"
-                    )));
-                }
-                let doc = new.declaration.clone().with_version(1);
-                sqlx::query("INSERT INTO pipelines (name, arn, version, created_ms, updated_ms, execution_mode, pipeline_type) VALUES (?, ?, 1, ?, ?, ?, ?)")
-                    .bind(&new.name)
-                    .bind(&new.arn)
-                    .bind(new.created_ms)
-                    .bind(new.created_ms)
-                    .bind(doc.execution_mode())
-                    .bind(doc.pipeline_type())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                sqlx::query("INSERT INTO pipeline_versions (name, version, declaration, written_ms) VALUES (?, 1, ?, ?)")
-                    .bind(&new.name)
-                    .bind(doc.to_json())
-                    .bind(new.created_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                insert_tags(&mut *tx, &new.arn, &new.tags).await?;
-                Ok(())
-            })
-        })
-        .await
+        self.write(move |c| write_ops::create_pipeline(c, &new, max_pipelines))
+            .await
     }
 
     async fn get_pipeline(
@@ -202,87 +146,17 @@ impl PipelineStore for SqliteStore {
         declaration: &DeclarationDoc,
         updated_ms: i64,
     ) -> Result<PipelineRecord> {
-        let name = name.to_string();
-        let declaration = declaration.clone();
-        self.write(move |conn| {
-            Box::pin(async move {
-                let name = name.as_str();
-                let declaration = &declaration;
-                let tx = conn;
-                let head = sqlx::query("SELECT arn, version, created_ms FROM pipelines WHERE name = ?")
-                    .bind(name)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?
-                    .ok_or_else(|| Error::NotFound(format!("pipeline {name}")))?;
-                let current: i64 = head.get(1);
-                if current != expected_version {
-                    return Err(Error::VersionConflict {
-                        what: format!("pipeline {name}"),
-                        expected: expected_version,
-                    });
-                }
-                let version = current + 1;
-                let doc = declaration.clone().with_version(version);
-                sqlx::query("UPDATE pipelines SET version = ?, updated_ms = ?, execution_mode = ?, pipeline_type = ? WHERE name = ?")
-                    .bind(version)
-                    .bind(updated_ms)
-                    .bind(doc.execution_mode())
-                    .bind(doc.pipeline_type())
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                sqlx::query("INSERT INTO pipeline_versions (name, version, declaration, written_ms) VALUES (?, ?, ?, ?)")
-                    .bind(name)
-                    .bind(version)
-                    .bind(doc.to_json())
-                    .bind(updated_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                Ok(PipelineRecord {
-                    name: name.to_string(),
-                    arn: head.get(0),
-                    version,
-                    declaration: doc,
-                    created_ms: head.get(2),
-                    updated_ms,
-                })
-            })
+        let (name, declaration) = (name.to_string(), declaration.clone());
+        self.write(move |c| {
+            write_ops::update_pipeline(c, &name, expected_version, &declaration, updated_ms)
         })
         .await
     }
 
     async fn delete_pipeline(&self, name: &str) -> Result<bool> {
         let name = name.to_string();
-        self.write(move |conn| {
-            Box::pin(async move {
-                let name = name.as_str();
-                let tx = conn;
-                let Some(arn) = pipeline_arn(&mut *tx, name).await? else {
-                    return Ok(false);
-                };
-                for statement in [
-                    "DELETE FROM pipeline_versions WHERE name = ?",
-                    "DELETE FROM transitions WHERE pipeline = ?",
-                    "DELETE FROM pipelines WHERE name = ?",
-                ] {
-                    sqlx::query(statement)
-                        .bind(name)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                }
-                sqlx::query("DELETE FROM tags WHERE resource_arn = ?")
-                    .bind(&arn)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                Ok(true)
-            })
-        })
-        .await
+        self.write(move |c| write_ops::delete_pipeline(c, &name))
+            .await
     }
 
     async fn list_pipelines(
@@ -305,33 +179,7 @@ impl PipelineStore for SqliteStore {
 
     async fn set_transition(&self, t: &TransitionRecord) -> Result<()> {
         let t = t.clone();
-        self.write(move |conn| {
-            Box::pin(async move {
-                let t = &t;
-                let tx = conn;
-                if pipeline_arn(&mut *tx, &t.pipeline).await?.is_none() {
-                    return Err(Error::NotFound(format!("pipeline {}", t.pipeline)));
-                }
-                sqlx::query(
-                    "INSERT INTO transitions (pipeline, stage, direction, enabled, reason, changed_by, changed_ms)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (pipeline, stage, direction) DO UPDATE SET enabled = excluded.enabled,
-                       reason = excluded.reason, changed_by = excluded.changed_by, changed_ms = excluded.changed_ms",
-                )
-                .bind(&t.pipeline)
-                .bind(&t.stage)
-                .bind(t.direction.as_str())
-                .bind(t.enabled)
-                .bind(&t.reason)
-                .bind(&t.changed_by)
-                .bind(t.changed_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-                Ok(())
-            })
-        })
-        .await
+        self.write(move |c| write_ops::set_transition(c, &t)).await
     }
 
     async fn transitions(&self, pipeline: &str) -> Result<Vec<TransitionRecord>> {
@@ -354,62 +202,9 @@ impl ActionTypeStore for SqliteStore {
         tags: &[Tag],
         max_types: usize,
     ) -> Result<()> {
-        let new = new.clone();
-        let tags = tags.to_vec();
-        self.write(move |conn| {
-            Box::pin(async move {
-                let new = &new;
-                let tags = tags.as_slice();
-                let k = &new.key;
-                let tx = conn;
-                let existing = sqlx::query(
-                    "SELECT deleted FROM action_types WHERE category = ? AND owner = ? AND provider = ? AND version = ?",
-                )
-                .bind(&k.category)
-                .bind(&k.owner)
-                .bind(&k.provider)
-                .bind(&k.version)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?;
-                let what = format!(
-                    "action type {}/{}/{}/{}",
-                    k.owner, k.category, k.provider, k.version
-                );
-                if let Some(row) = existing {
-                    let deleted: bool = row.get(0);
-                    return Err(if deleted {
-                        Error::Deleted(what)
-                    } else {
-                        Error::AlreadyExists(what)
-                    });
-                }
-                let count: i64 = sqlx::query("SELECT COUNT(*) FROM action_types WHERE deleted = 0")
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(backend)?
-                    .get(0);
-                if count as usize >= max_types {
-                    return Err(Error::LimitExceeded(format!(
-                        "the account already has {count} custom action types (limit {max_types})"
-                    )));
-                }
-                sqlx::query("INSERT INTO action_types (category, owner, provider, version, definition, created_ms) VALUES (?, ?, ?, ?, ?, ?)")
-                    .bind(&k.category)
-                    .bind(&k.owner)
-                    .bind(&k.provider)
-                    .bind(&k.version)
-                    .bind(new.definition.to_json())
-                    .bind(new.created_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                let arn = sluice_store::action_type_tag_key(k);
-                insert_tags(&mut *tx, &arn, tags).await?;
-                Ok(())
-            })
-        })
-        .await
+        let (new, tags) = (new.clone(), tags.to_vec());
+        self.write(move |c| write_ops::create_action_type(c, &new, &tags, max_types))
+            .await
     }
 
     async fn get_action_type(&self, k: &ActionTypeKey) -> Result<Option<ActionTypeRecord>> {
@@ -429,32 +224,8 @@ impl ActionTypeStore for SqliteStore {
 
     async fn delete_action_type(&self, k: &ActionTypeKey) -> Result<bool> {
         let k = k.clone();
-        self.write(move |conn| {
-            Box::pin(async move {
-                let k = &k;
-                let tx = conn;
-                let done = sqlx::query(
-                    "UPDATE action_types SET deleted = 1
-                     WHERE category = ? AND owner = ? AND provider = ? AND version = ? AND deleted = 0",
-                )
-                .bind(&k.category)
-                .bind(&k.owner)
-                .bind(&k.provider)
-                .bind(&k.version)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?
-                .rows_affected()
-                    > 0;
-                sqlx::query("DELETE FROM tags WHERE resource_arn = ?")
-                    .bind(sluice_store::action_type_tag_key(k))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                Ok(done)
-            })
-        })
-        .await
+        self.write(move |c| write_ops::delete_action_type(c, &k))
+            .await
     }
 
     async fn list_action_types(&self) -> Result<Vec<ActionTypeRecord>> {
@@ -487,54 +258,15 @@ impl TagStore for SqliteStore {
     }
 
     async fn tag_resource(&self, resource_arn: &str, tags: &[Tag], max_tags: usize) -> Result<()> {
-        let resource_arn = resource_arn.to_string();
-        let tags = tags.to_vec();
-        self.write(move |conn| {
-            Box::pin(async move {
-                let resource_arn = resource_arn.as_str();
-                let tags = tags.as_slice();
-                let key = sluice_store::tag_resource_key(resource_arn);
-                let tx = conn;
-                insert_tags(&mut *tx, &key, tags).await?;
-                let count: i64 = sqlx::query("SELECT COUNT(*) FROM tags WHERE resource_arn = ?")
-                    .bind(&key)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(backend)?
-                    .get(0);
-                if count as usize > max_tags {
-                    // Dropping the transaction rolls the inserts back.
-                    return Err(Error::LimitExceeded(format!(
-                        "the resource would have {count} tags (limit {max_tags})"
-                    )));
-                }
-                Ok(())
-            })
-        })
-        .await
+        let (arn, tags) = (resource_arn.to_string(), tags.to_vec());
+        self.write(move |c| write_ops::tag_resource(c, &arn, &tags, max_tags))
+            .await
     }
 
     async fn untag_resource(&self, resource_arn: &str, keys: &[String]) -> Result<()> {
-        let resource_arn = resource_arn.to_string();
-        let keys = keys.to_vec();
-        self.write(move |conn| {
-            Box::pin(async move {
-                let resource_arn = resource_arn.as_str();
-                let keys = keys.as_slice();
-                let key = sluice_store::tag_resource_key(resource_arn);
-                let tx = conn;
-                for k in keys {
-                    sqlx::query("DELETE FROM tags WHERE resource_arn = ? AND key = ?")
-                        .bind(&key)
-                        .bind(k)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                }
-                Ok(())
-            })
-        })
-        .await
+        let (arn, keys) = (resource_arn.to_string(), keys.to_vec());
+        self.write(move |c| write_ops::untag_resource(c, &arn, &keys))
+            .await
     }
 }
 
@@ -542,27 +274,8 @@ impl TagStore for SqliteStore {
 impl CredentialStore for SqliteStore {
     async fn ensure_access_key(&self, key: &AccessKeyRecord) -> Result<AccessKeyRecord> {
         let key = key.clone();
-        self.write(move |conn| {
-            Box::pin(async move {
-                let key = &key;
-                let tx = conn;
-                sqlx::query("INSERT INTO access_keys (access_key_id, secret_access_key, principal_arn, created_ms) VALUES (?, ?, ?, ?) ON CONFLICT (access_key_id) DO NOTHING")
-                    .bind(&key.access_key_id)
-                    .bind(&key.secret_access_key)
-                    .bind(&key.principal_arn)
-                    .bind(key.created_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                let row = sqlx::query("SELECT access_key_id, secret_access_key, principal_arn, created_ms FROM access_keys WHERE access_key_id = ?")
-                    .bind(&key.access_key_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                Ok(rows::access_key(&row))
-            })
-        })
-        .await
+        self.write(move |c| write_ops::ensure_access_key(c, &key))
+            .await
     }
 
     async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>> {
@@ -655,15 +368,13 @@ mod tests {
         let path = dir.path().join("sluice.db");
         let store = SqliteStore::open(&path).await.expect("open");
         store
-            .write(|conn| {
-                Box::pin(async move {
-                    sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES (?, 0)")
-                        .bind(SCHEMA_VERSION + 1)
-                        .execute(&mut *conn)
-                        .await
-                        .map(|_| ())
-                        .map_err(backend)
-                })
+            .write(|c| {
+                c.execute(
+                    "INSERT INTO schema_migrations (version, applied_ms) VALUES (?, 0)",
+                    [SCHEMA_VERSION + 1],
+                )
+                .map(|_| ())
+                .map_err(write_ops::db)
             })
             .await
             .expect("insert");

@@ -1,30 +1,23 @@
-//! Group commit. One task owns the only write connection; every write operation is sent to it
-//! and waits for its answer. The task takes whatever operations are waiting (up to
-//! `MAX_BATCH`), runs each inside its own savepoint — a failed operation rolls back alone — and
-//! commits them together, so one fsync makes a whole batch durable. An operation's caller hears
-//! its result only after that commit.
+//! Group commit on a thread of its own. One thread owns the only write connection (rusqlite,
+//! so a statement is a function call rather than a message to another thread); every write
+//! operation is sent to it and waits for its answer. The thread takes whatever operations are
+//! waiting (up to `MAX_BATCH`), runs each inside its own savepoint — a failed operation rolls
+//! back alone — and commits them together, so one fsync makes a whole batch durable. An
+//! operation's caller hears its result only after that commit.
 
+use rusqlite::Connection;
 use sluice_store::{Error, Result};
-use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, SqliteConnection};
-use std::future::Future;
-use std::pin::Pin;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most operations one transaction commits together.
-pub const MAX_BATCH: usize = 64;
+pub const MAX_BATCH: usize = 128;
 /// How many operations may wait for the writer before senders wait too.
 pub const QUEUE_BOUND: usize = 1024;
-
-pub type OpFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>;
 
 /// A type-erased write operation.
 pub trait WriteOp: Send {
     /// Runs the operation; true when it succeeded (its savepoint is kept).
-    fn run<'c>(
-        &'c mut self,
-        conn: &'c mut SqliteConnection,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>>;
+    fn run(&mut self, conn: &Connection) -> bool;
     /// Answers the caller once the batch's commit is known.
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
 }
@@ -38,22 +31,16 @@ struct Op<T, F> {
 impl<T, F> WriteOp for Op<T, F>
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> OpFuture<'c, T> + Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
 {
-    fn run<'c>(
-        &'c mut self,
-        conn: &'c mut SqliteConnection,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>> {
-        let f = self.f.take();
-        Box::pin(async move {
-            let result = match f {
-                Some(f) => f(conn).await,
-                None => Err(Error::Backend("a write operation ran twice".into())),
-            };
-            let ok = result.is_ok();
-            self.result = Some(result);
-            ok
-        })
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = match self.f.take() {
+            Some(f) => f(conn),
+            None => Err(Error::Backend("a write operation ran twice".into())),
+        };
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
     }
 
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
@@ -78,7 +65,7 @@ pub enum Message {
 pub fn op<T, F>(f: F) -> (Box<dyn WriteOp>, oneshot::Receiver<Result<T>>)
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> OpFuture<'c, T> + Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
 {
     let (reply, answer) = oneshot::channel();
     (
@@ -91,26 +78,15 @@ where
     )
 }
 
-/// Boxed with an explicit `Send` so the writer task's future is `Send` for every lifetime
-/// (the compiler cannot prove it through sqlx's executor trait otherwise).
-fn exec<'a>(
-    conn: &'a mut SqliteConnection,
-    sql: &'static str,
-) -> Pin<Box<dyn Future<Output = std::result::Result<(), String>> + Send + 'a>> {
-    Box::pin(async move {
-        sqlx::query(sql)
-            .execute(&mut *conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
+fn exec(conn: &Connection, sql: &str) -> std::result::Result<(), String> {
+    conn.execute_batch(sql).map_err(|e| e.to_string())
 }
 
-/// The writer task: runs until `Close` or until every sender is gone.
-pub async fn run(mut conn: PoolConnection<Sqlite>, mut queue: mpsc::Receiver<Message>) {
+/// The writer thread's loop: runs until `Close` or until every sender is gone.
+pub fn run(conn: Connection, mut queue: mpsc::Receiver<Message>) {
     let mut closing = false;
     while !closing {
-        let Some(first) = queue.recv().await else {
+        let Some(first) = queue.blocking_recv() else {
             return;
         };
         let mut batch = Vec::new();
@@ -128,7 +104,7 @@ pub async fn run(mut conn: PoolConnection<Sqlite>, mut queue: mpsc::Receiver<Mes
                 Err(_) => break,
             }
         }
-        let commit = commit_batch(&mut conn, &mut batch).await;
+        let commit = commit_batch(&conn, &mut batch);
         if let Err(e) = &commit {
             tracing::error!(error = %e, operations = batch.len(), "a write batch failed to commit");
         }
@@ -138,34 +114,29 @@ pub async fn run(mut conn: PoolConnection<Sqlite>, mut queue: mpsc::Receiver<Mes
     }
 }
 
-fn commit_batch<'a>(
-    conn: &'a mut SqliteConnection,
-    batch: &'a mut [Box<dyn WriteOp>],
-) -> Pin<Box<dyn Future<Output = std::result::Result<(), String>> + Send + 'a>> {
-    Box::pin(async move {
-        exec(conn, "BEGIN IMMEDIATE").await?;
-        for op in batch.iter_mut() {
-            let step: std::result::Result<(), String> = async {
-                exec(conn, "SAVEPOINT op").await?;
-                if op.run(conn).await {
-                    exec(conn, "RELEASE op").await
-                } else {
-                    exec(conn, "ROLLBACK TO op").await?;
-                    exec(conn, "RELEASE op").await
-                }
+fn commit_batch(
+    conn: &Connection,
+    batch: &mut [Box<dyn WriteOp>],
+) -> std::result::Result<(), String> {
+    exec(conn, "BEGIN IMMEDIATE")?;
+    for op in batch.iter_mut() {
+        let step = exec(conn, "SAVEPOINT op").and_then(|()| {
+            if op.run(conn) {
+                exec(conn, "RELEASE op")
+            } else {
+                exec(conn, "ROLLBACK TO op; RELEASE op")
             }
-            .await;
-            if let Err(e) = step {
-                let _ = exec(conn, "ROLLBACK").await;
-                return Err(e);
-            }
-        }
-        if let Err(e) = exec(conn, "COMMIT").await {
-            let _ = exec(conn, "ROLLBACK").await;
+        });
+        if let Err(e) = step {
+            let _ = exec(conn, "ROLLBACK");
             return Err(e);
         }
-        Ok(())
-    })
+    }
+    if let Err(e) = exec(conn, "COMMIT") {
+        let _ = exec(conn, "ROLLBACK");
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Maps a closed queue to a store error.
