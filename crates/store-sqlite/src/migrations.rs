@@ -8,6 +8,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_runs.sql")),
     (3, include_str!("../migrations/0003_client_tokens.sql")),
+    (4, include_str!("../migrations/0004_open_jobs_index.sql")),
 ];
 
 /// The schema version this binary brings a database to.

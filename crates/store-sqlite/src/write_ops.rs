@@ -412,7 +412,8 @@ pub fn claim_jobs(
         .collect();
     let sql = format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE category = ? AND owner = ? AND provider = ? AND version = ?
-           AND (status = 'Queued' OR (status = 'Dispatched' AND updated_ms <= ?)){conditions}
+           AND status IN ('Queued', 'Dispatched')
+           AND (status = 'Queued' OR updated_ms <= ?){conditions}
          ORDER BY created_ms, job_id LIMIT ?"
     );
     let mut values: Vec<rusqlite::types::Value> = vec![
