@@ -165,3 +165,58 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// Packs and unpacks a generated source bundle of `megabytes` (half text, half incompressible)
+/// and prints the throughput of each.
+pub fn artifacts(megabytes: usize) -> Result<()> {
+    let dir = tempfile_dir()?;
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src)?;
+    let file_bytes = 1024 * 1024;
+    let mut seed = 0x9e37_79b9_u32;
+    for i in 0..megabytes {
+        let body: Vec<u8> = if i % 2 == 0 {
+            "fn main() { println!(\"hello, sluice\"); }\n"
+                .bytes()
+                .cycle()
+                .take(file_bytes)
+                .collect()
+        } else {
+            (0..file_bytes)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    seed as u8
+                })
+                .collect()
+        };
+        std::fs::create_dir_all(src.join(format!("d{}", i / 32)))?;
+        std::fs::write(src.join(format!("d{}/f{i}", i / 32)), body)?;
+    }
+    let zip_path = dir.join("bundle.zip");
+    let started = Instant::now();
+    let packed = sluice_artifacts::pack_dir(&src, std::fs::File::create(&zip_path)?)?;
+    let pack_secs = started.elapsed().as_secs_f64();
+    let zipped = std::fs::metadata(&zip_path)?.len();
+    let dest = dir.join("out");
+    std::fs::create_dir_all(&dest)?;
+    let started = Instant::now();
+    let unpacked =
+        sluice_artifacts::unpack(std::fs::File::open(&zip_path)?, &dest, &Default::default())?;
+    let unpack_secs = started.elapsed().as_secs_f64();
+    let mb = packed.bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "artifact pack    {:>7.1} MB/s   ({mb:.0} MB in {} files → {:.0} MB zip)",
+        mb / pack_secs,
+        packed.files,
+        zipped as f64 / (1024.0 * 1024.0)
+    );
+    println!(
+        "artifact unpack  {:>7.1} MB/s   ({} files, every entry checked)",
+        mb / unpack_secs,
+        unpacked.files
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

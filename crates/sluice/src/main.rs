@@ -26,11 +26,15 @@ struct Cli {
 enum Command {
     /// Run the server on the embedded default (SQLite and artifacts in the data dir).
     Serve(config::ServeArgs),
-    /// Measure the engine and store in process: `sluice bench transitions`.
+    /// Measure in process: `sluice bench transitions` (engine and store) or
+    /// `sluice bench artifacts` (zip pack and safe unpack).
     Bench {
-        /// What to measure; `transitions` is the one there is.
-        #[arg(value_parser = ["transitions"])]
+        /// What to measure.
+        #[arg(value_parser = ["transitions", "artifacts"])]
         what: String,
+        /// Size of the generated bundle for `artifacts`, in MB.
+        #[arg(long, default_value_t = 200)]
+        megabytes: usize,
         /// How long to drive pipelines, in seconds.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
@@ -58,9 +62,10 @@ fn main() -> Result<()> {
                 .block_on(serve(options))
         }
         Command::Bench {
-            what: _,
-            seconds,
-            pipelines,
+            what, megabytes, ..
+        } if what == "artifacts" => bench::artifacts(megabytes),
+        Command::Bench {
+            seconds, pipelines, ..
         } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
