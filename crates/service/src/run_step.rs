@@ -81,11 +81,11 @@ impl Sluice {
             let (mut runtime, rev) = self.load_runtime(pipeline, &declaration).await?;
             // UpdatePipeline commits the new version, then steps the runtime; a crash between
             // the two leaves a runtime of the old version, which the next step brings up first.
-            let mut inputs = inputs.clone();
+            let mut attempt = inputs.clone();
             if runtime.pipeline_version != declaration.version
-                && !matches!(inputs.first(), Some(Input::PipelineUpdated { .. }))
+                && !matches!(attempt.first(), Some(Input::PipelineUpdated { .. }))
             {
-                inputs.insert(
+                attempt.insert(
                     0,
                     Input::PipelineUpdated {
                         version: declaration.version,
@@ -97,7 +97,7 @@ impl Sluice {
                 &declaration,
                 &mut runtime,
                 rev,
-                inputs.clone(),
+                attempt,
                 &extra,
             )?;
             match self.store().commit_step(&write).await {

@@ -319,17 +319,22 @@ async fn retrying_an_execution_that_is_not_the_latest_is_refused() {
     .await;
 }
 
-#[tokio::test]
-async fn manual_approval_is_approved_with_its_token_and_records_the_approver() {
-    let s = TestServer::start().await;
+/// `name` with an Approve stage after Build, run until the approval waits for an answer.
+async fn waiting_for_approval(s: &TestServer, name: &str) {
     custom_pipeline(
-        &s,
-        "Gate",
+        s,
+        name,
         vec![json!({"name": "Approve", "actions": [approval("Review")]})],
     )
     .await;
-    succeed(&s, &take(&s, "Source", "Src").await).await;
-    succeed(&s, &take(&s, "Build", "Builder").await).await;
+    succeed(s, &take(s, "Source", "Src").await).await;
+    succeed(s, &take(s, "Build", "Builder").await).await;
+}
+
+#[tokio::test]
+async fn manual_approval_is_approved_with_its_token_and_records_the_approver() {
+    let s = TestServer::start().await;
+    waiting_for_approval(&s, "Gate").await;
     let state = stage_state(&s, "Gate", 2).await;
     let token = state["actionStates"][0]["latestExecution"]["token"]
         .as_str()
@@ -364,14 +369,7 @@ async fn manual_approval_is_approved_with_its_token_and_records_the_approver() {
 #[tokio::test]
 async fn rejected_approval_fails_the_execution() {
     let s = TestServer::start().await;
-    custom_pipeline(
-        &s,
-        "Reject",
-        vec![json!({"name": "Approve", "actions": [approval("Review")]})],
-    )
-    .await;
-    succeed(&s, &take(&s, "Source", "Src").await).await;
-    succeed(&s, &take(&s, "Build", "Builder").await).await;
+    waiting_for_approval(&s, "Reject").await;
     let token =
         stage_state(&s, "Reject", 2).await["actionStates"][0]["latestExecution"]["token"].clone();
     s.ok(
@@ -386,14 +384,7 @@ async fn rejected_approval_fails_the_execution() {
 #[tokio::test]
 async fn unanswered_approval_expires_after_seven_days() {
     let s = TestServer::start().await;
-    custom_pipeline(
-        &s,
-        "Expire",
-        vec![json!({"name": "Approve", "actions": [approval("Review")]})],
-    )
-    .await;
-    succeed(&s, &take(&s, "Source", "Src").await).await;
-    succeed(&s, &take(&s, "Build", "Builder").await).await;
+    waiting_for_approval(&s, "Expire").await;
     s.clock.advance_ms(7 * DAY_MS - 1);
     s.sluice.fire_due_timers().await.expect("timers");
     assert_eq!(latest_execution(&s, "Expire").await["status"], "InProgress");
