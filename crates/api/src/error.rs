@@ -104,6 +104,19 @@ impl From<S> for ApiError {
             S::Conflict(_) => "ConflictException",
             S::DuplicatedStopRequest(_) => "DuplicatedStopRequestException",
             S::PipelineExecutionNotStoppable(_) => "PipelineExecutionNotStoppableException",
+            S::AccessDenied(_) => "AccessDeniedException",
+            // Object-store conditions never arise from CodePipeline operations.
+            S::NoSuchBucket(_)
+            | S::NoSuchKey(_)
+            | S::NoSuchVersion(_)
+            | S::NoSuchUpload(_)
+            | S::BucketAlreadyOwnedByYou(_)
+            | S::InvalidBucketName(_)
+            | S::KeyTooLong(_)
+            | S::MalformedXml(_)
+            | S::InvalidPart(_)
+            | S::MethodNotAllowed(_)
+            | S::ContentSha256Mismatch(_) => "ValidationException",
             S::Internal(m) => return ApiError::internal(m.clone()),
         };
         ApiError::client(code, e.to_string())

@@ -422,7 +422,8 @@ fn artifact_to_wire(a: sluice_service::JobArtifact) -> w::Artifact {
     }
 }
 
-fn job_data(j: &sluice_service::Job) -> w::JobData {
+fn job_data(s: &Sluice, j: &sluice_service::Job) -> w::JobData {
+    let credentials = s.job_credentials(&j.id);
     let j = j.clone();
     w::JobData {
         action_type_id: Some(w::ActionTypeId {
@@ -458,8 +459,11 @@ fn job_data(j: &sluice_service::Job) -> w::JobData {
                 .map(artifact_to_wire)
                 .collect(),
         ),
-        // Temporary artifact credentials come with the S3-compatible endpoint.
-        artifact_credentials: None,
+        artifact_credentials: Some(w::AWSSessionCredentials {
+            access_key_id: credentials.access_key_id,
+            secret_access_key: credentials.secret_access_key,
+            session_token: credentials.session_token,
+        }),
         continuation_token: j.continuation_token,
         encryption_key: j.encryption_key.map(|k| w::EncryptionKey {
             id: k.id,
@@ -483,7 +487,7 @@ pub async fn poll_for_jobs(s: &Sluice, i: w::PollForJobsInput) -> R<w::PollForJo
                     id: Some(j.id.clone()),
                     nonce: j.nonce.clone(),
                     account_id: Some(j.account_id.clone()),
-                    data: Some(job_data(j)),
+                    data: Some(job_data(s, j)),
                 })
                 .collect(),
         ),
@@ -503,7 +507,7 @@ pub async fn get_job_details(s: &Sluice, i: w::GetJobDetailsInput) -> R<w::GetJo
         job_details: Some(w::JobDetails {
             id: Some(j.id.clone()),
             account_id: Some(j.account_id.clone()),
-            data: Some(job_data(&j)),
+            data: Some(job_data(s, &j)),
         }),
     })
 }
@@ -664,7 +668,7 @@ pub async fn get_third_party_job_details(
     let j = s
         .third_party_job_details(&i.job_id, &i.client_token)
         .await?;
-    let d = job_data(&j);
+    let d = job_data(s, &j);
     Ok(w::GetThirdPartyJobDetailsOutput {
         job_details: Some(w::ThirdPartyJobDetails {
             id: Some(j.id.clone()),

@@ -9,6 +9,9 @@ mod dispatch;
 pub use dispatch::IMPLEMENTED;
 mod error;
 mod handlers;
+pub mod s3;
+mod s3_auth;
+mod xml;
 
 pub use error::ApiError;
 
@@ -16,16 +19,22 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{any, post};
 use axum::Router;
 use sluice_service::Sluice;
 
 /// The media type of every request and response body.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-/// The routes of the CodePipeline API.
+/// The routes of the CodePipeline API (`POST /`) and the S3-compatible endpoint (the rest).
+/// Names that S3 cannot use as buckets (they contain `_`) are left for the server's own pages.
 pub fn routes(sluice: Sluice) -> Router {
-    Router::new().route("/", post(handle)).with_state(sluice)
+    Router::new()
+        .route("/", post(handle).get(s3::handle))
+        .route("/{bucket}", any(s3::handle))
+        .route("/{bucket}/", any(s3::handle))
+        .route("/{bucket}/{*key}", any(s3::handle))
+        .with_state(sluice)
 }
 
 async fn handle(State(sluice): State<Sluice>, headers: HeaderMap, body: Bytes) -> Response {

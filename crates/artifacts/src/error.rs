@@ -23,6 +23,10 @@ pub enum Error {
     Zip(String),
     #[error("{0}")]
     Io(String),
+    #[error("no blob is stored under {0}")]
+    Missing(String),
+    #[error("the blob store failed: {0}")]
+    Store(String),
 }
 
 impl From<std::io::Error> for Error {

@@ -3,12 +3,14 @@
 //! backslashes, no duplicates), only regular files and directories are accepted (a symlink entry
 //! is refused; zip has no hard links), and entry count, total size and compression ratio are
 //! bounded while extracting — sizes are counted from the bytes actually inflated, never taken
-//! from the headers. The object store that keeps artifacts comes next (issue 4).
+//! from the headers. `blob` is where the bytes live: any `object_store` backend.
 
+mod blob;
 mod error;
 mod pack;
 mod unpack;
 
+pub use blob::{bytes_stream, collect, BlobInfo, BlobStore, ByteStream, ObjectBlobStore};
 pub use error::Error;
 pub use pack::{pack_dir, PackSummary};
 pub use unpack::{unpack, UnpackLimits, UnpackSummary};

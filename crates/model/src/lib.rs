@@ -11,6 +11,7 @@ pub mod declaration;
 pub mod limits;
 pub mod secrets;
 pub mod templates;
+pub mod time;
 pub mod validate;
 
 pub use action_type::{

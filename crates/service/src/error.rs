@@ -61,6 +61,30 @@ pub enum Error {
     DuplicatedStopRequest(String),
     #[error("{0}")]
     PipelineExecutionNotStoppable(String),
+    #[error("The specified bucket does not exist")]
+    NoSuchBucket(String),
+    #[error("The specified key does not exist.")]
+    NoSuchKey(String),
+    #[error("The specified version does not exist.")]
+    NoSuchVersion(String),
+    #[error("The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")]
+    NoSuchUpload(String),
+    #[error("Your previous request to create the named bucket succeeded and you already own it.")]
+    BucketAlreadyOwnedByYou(String),
+    #[error("The specified bucket is not valid.")]
+    InvalidBucketName(String),
+    #[error("Your key is too long")]
+    KeyTooLong(String),
+    #[error("{0}")]
+    MalformedXml(String),
+    #[error("{0}")]
+    InvalidPart(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
+    ContentSha256Mismatch(String),
     /// A fault of the server, not the caller; the message is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -81,6 +105,12 @@ impl Error {
             Error::InvalidDeclaration(p) => p.first().map(|p| p.kind),
             _ => None,
         }
+    }
+}
+
+impl From<sluice_artifacts::Error> for Error {
+    fn from(e: sluice_artifacts::Error) -> Self {
+        Error::Internal(format!("artifact store: {e}"))
     }
 }
 

@@ -59,27 +59,7 @@ impl sluice_engine::Ids for EngineIds<'_> {
     }
 }
 
-/// `YYYY-MM-DDTHH:MMZ` for epoch milliseconds, the form of the guide's approval `expires`.
-pub(crate) fn iso_minutes(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
+pub(crate) use sluice_model::time::iso_minutes;
 
 #[cfg(test)]
 mod tests {
@@ -91,11 +71,5 @@ mod tests {
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
         assert_ne!(a, RandomIds.uuid());
-    }
-
-    #[test]
-    fn iso_minutes_matches_the_guides_format() {
-        assert_eq!(iso_minutes(1_467_922_920_000), "2016-07-07T20:22Z");
-        assert_eq!(iso_minutes(0), "1970-01-01T00:00Z");
     }
 }

@@ -124,7 +124,7 @@ pub struct JobFailure {
 }
 
 impl Sluice {
-    fn job_view(&self, record: &JobRecord) -> Result<Job> {
+    pub(crate) fn job_view(&self, record: &JobRecord) -> Result<Job> {
         let doc = JobDoc::from_json(&record.data)?;
         let (c, o, p, v) = &doc.action_type;
         Ok(Job {

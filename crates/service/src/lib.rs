@@ -8,12 +8,16 @@ mod clock;
 mod error;
 mod executions;
 mod ids;
+mod job_credentials;
 mod jobs;
+mod multipart;
+mod objects;
 mod options;
 mod pagination;
 mod pipelines;
 mod run_step;
 mod runtime_doc;
+mod sources;
 mod tags;
 
 pub use clock::{Clock, SystemClock};
@@ -23,7 +27,9 @@ pub use executions::{
     ExecutionView, StageExecutionView, TIMER_BATCH,
 };
 pub use ids::{IdGenerator, RandomIds};
+pub use job_credentials::{is_job_session_token, JobCredentials, JobGrant};
 pub use jobs::{Job, JobArtifact, JobFailure, ThirdPartyJobRef, MAX_BATCH_SIZE};
+pub use objects::{check_bucket_name, ObjectListing, ObjectVersion, MAX_KEYS};
 pub use options::{Options, DEFAULT_DISPATCH_LEASE_MS};
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
 pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, Trigger};
@@ -56,6 +62,7 @@ pub struct Sluice {
 
 struct Inner {
     store: Arc<dyn sluice_store::Store>,
+    blobs: Arc<dyn sluice_artifacts::BlobStore>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     options: Options,
@@ -65,6 +72,7 @@ struct Inner {
 impl Sluice {
     pub fn new(
         store: Arc<dyn sluice_store::Store>,
+        blobs: Arc<dyn sluice_artifacts::BlobStore>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
         options: Options,
@@ -73,6 +81,7 @@ impl Sluice {
         Self {
             inner: Arc::new(Inner {
                 store,
+                blobs,
                 clock,
                 ids,
                 options,
@@ -89,7 +98,7 @@ impl Sluice {
         self.inner.store.as_ref()
     }
 
-    fn now_ms(&self) -> i64 {
+    pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
     }
 

@@ -26,6 +26,17 @@ impl TokenSigner {
         mac.finalize().into_bytes()[..MAC_LEN].to_vec()
     }
 
+    /// A full-length MAC of `input` under `scope`, for deriving secrets from the key.
+    pub fn derive(&self, scope: &str, input: &str) -> Vec<u8> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts any key length");
+        mac.update(b"derive\0");
+        mac.update(scope.as_bytes());
+        mac.update(&[0]);
+        mac.update(input.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
     /// A token for `position` within the listing named `scope`.
     pub fn sign(&self, scope: &str, position: &str) -> String {
         let mut bytes = self.mac(scope, position);

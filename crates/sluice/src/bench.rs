@@ -109,6 +109,9 @@ pub async fn transitions(seconds: u64, pipelines: usize) -> Result<()> {
     let store = sluice_store_sqlite::SqliteStore::open(&dir.join("sluice.db")).await?;
     let sluice = Sluice::new(
         Arc::new(store.clone()),
+        Arc::new(sluice_artifacts::ObjectBlobStore::local(
+            &dir.join("blobs"),
+        )?),
         Arc::new(SystemClock),
         Arc::new(RandomIds),
         Options::default(),

@@ -90,6 +90,9 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     };
     let sluice = Sluice::new(
         Arc::new(store.clone()),
+        Arc::new(sluice_artifacts::ObjectBlobStore::local(
+            &options.data_dir.join("blobs"),
+        )?),
         Arc::new(SystemClock),
         Arc::new(RandomIds),
         service_options,

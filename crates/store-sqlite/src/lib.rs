@@ -5,6 +5,7 @@
 //! batches (`writer.rs`, `write_ops.rs`); reads use a separate read-only pool.
 
 mod migrations;
+mod objects;
 mod rows;
 mod runs;
 mod write_ops;

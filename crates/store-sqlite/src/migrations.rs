@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_runs.sql")),
     (3, include_str!("../migrations/0003_client_tokens.sql")),
     (4, include_str!("../migrations/0004_open_jobs_index.sql")),
+    (5, include_str!("../migrations/0005_objects.sql")),
 ];
 
 /// The schema version this binary brings a database to.

@@ -49,6 +49,110 @@ pub async fn run_all<S: Store>(store: &S) {
     steps_commit_atomically_and_conflict_on_a_stale_rev(store).await;
     a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce(store).await;
     executions_list_newest_first_and_timers_come_due(store).await;
+    object_versions_are_kept_only_in_versioned_buckets(store).await;
+}
+
+fn object(bucket: &str, key: &str, version: &str, blob: Option<&str>) -> ObjectVersionRecord {
+    ObjectVersionRecord {
+        bucket: bucket.into(),
+        key: key.into(),
+        version_id: version.into(),
+        blob_key: blob.map(Into::into),
+        size: 3,
+        etag: "e".into(),
+        sha256: "s".into(),
+        content_type: None,
+        modified_ms: 1,
+    }
+}
+
+async fn object_versions_are_kept_only_in_versioned_buckets<S: Store>(store: &S) {
+    let bucket = |name: &str| BucketRecord {
+        name: name.into(),
+        created_ms: 1,
+        versioning: None,
+    };
+    store.create_bucket(&bucket("plain")).await.expect("create");
+    assert!(matches!(
+        store.create_bucket(&bucket("plain")).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    let (first, orphaned) = store
+        .put_object_version(&object("plain", "a", "v1", Some("b1")))
+        .await
+        .expect("put");
+    assert_eq!((first.version_id.as_str(), orphaned.len()), ("null", 0));
+    let (_, orphaned) = store
+        .put_object_version(&object("plain", "a", "v2", Some("b2")))
+        .await
+        .expect("put");
+    assert_eq!(
+        orphaned,
+        vec!["b1".to_string()],
+        "the null version is replaced"
+    );
+
+    store.create_bucket(&bucket("kept")).await.expect("create");
+    store
+        .set_versioning("kept", "Enabled")
+        .await
+        .expect("enable");
+    for (key, v) in [("a", "1"), ("a", "2"), ("b", "3"), ("c", "4")] {
+        store
+            .put_object_version(&object("kept", key, v, Some(v)))
+            .await
+            .expect("put");
+    }
+    store
+        .put_object_version(&object("kept", "c", "5", None))
+        .await
+        .expect("delete marker");
+    let latest = store
+        .object_version("kept", "a", None)
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(latest.version_id, "2");
+    let listed = store
+        .list_objects("kept", "", None, 10)
+        .await
+        .expect("list");
+    let keys: Vec<_> = listed
+        .iter()
+        .map(|o| (o.key.as_str(), o.version_id.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        [("a", "2"), ("b", "3")],
+        "a deleted key is not listed"
+    );
+    let versions = store
+        .list_object_versions("kept", "", Some(("a", Some("2"))), 10)
+        .await
+        .expect("versions");
+    let ids: Vec<_> = versions.iter().map(|o| o.version_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["1", "3", "5", "4"],
+        "newest first within a key, after the marker"
+    );
+    let removed = store
+        .delete_object_version("kept", "a", "2")
+        .await
+        .expect("delete");
+    assert_eq!(removed.and_then(|r| r.blob_key), Some("2".into()));
+    assert_eq!(
+        store
+            .object_version("kept", "a", None)
+            .await
+            .expect("read")
+            .map(|o| o.version_id),
+        Some("1".into())
+    );
+    assert!(matches!(
+        store.set_versioning("missing", "Enabled").await,
+        Err(Error::NotFound(_))
+    ));
 }
 
 fn job(pipeline: &str, id: &str, created_ms: i64) -> JobRecord {

@@ -158,7 +158,67 @@ pub trait RunStore: Send + Sync {
     async fn outbox(&self, limit: usize) -> Result<Vec<OutboxRecord>>;
 }
 
-/// Everything a backend provides.
-pub trait Store: PipelineStore + ActionTypeStore + TagStore + CredentialStore + RunStore {}
+/// Buckets and object versions of the S3-compatible endpoint (the bytes live in a blob store).
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// `AlreadyExists` when the name is taken.
+    async fn create_bucket(&self, bucket: &BucketRecord) -> Result<()>;
+    async fn bucket(&self, name: &str) -> Result<Option<BucketRecord>>;
+    async fn list_buckets(&self) -> Result<Vec<BucketRecord>>;
+    /// `NotFound` when the bucket does not exist.
+    async fn set_versioning(&self, bucket: &str, status: &str) -> Result<()>;
 
-impl<T: PipelineStore + ActionTypeStore + TagStore + CredentialStore + RunStore> Store for T {}
+    /// Adds a version as the key's latest. In a bucket without versioning enabled the version
+    /// is stored as `null`, replacing any `null` version. Returns the stored record and the
+    /// blob keys no version refers to any more (the caller deletes those blobs).
+    async fn put_object_version(
+        &self,
+        version: &ObjectVersionRecord,
+    ) -> Result<(ObjectVersionRecord, Vec<String>)>;
+
+    /// The given version, or the latest one (which may be a delete marker).
+    async fn object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectVersionRecord>>;
+
+    /// Removes one version; returns it (its blob is the caller's to delete).
+    async fn delete_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectVersionRecord>>;
+
+    /// Latest versions that are not delete markers, by key, keys strictly after `after`.
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectVersionRecord>>;
+
+    /// Every version by key, newest first within a key, strictly after the version
+    /// `(key, version_id)` when given (or after every version of `key` when the id is `None`).
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(&str, Option<&str>)>,
+        limit: usize,
+    ) -> Result<Vec<ObjectVersionRecord>>;
+}
+
+/// Everything a backend provides.
+pub trait Store:
+    PipelineStore + ActionTypeStore + TagStore + CredentialStore + RunStore + ObjectStore
+{
+}
+
+impl<T: PipelineStore + ActionTypeStore + TagStore + CredentialStore + RunStore + ObjectStore> Store
+    for T
+{
+}

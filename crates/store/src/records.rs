@@ -249,3 +249,35 @@ pub struct StepWrite {
     /// `(clientRequestToken, execution id)` of a `StartPipelineExecution`.
     pub request_token: Option<(String, String)>,
 }
+
+/// A bucket of the S3-compatible endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketRecord {
+    pub name: String,
+    pub created_ms: i64,
+    /// `Enabled` or `Suspended`; `None` for a bucket whose versioning was never set.
+    pub versioning: Option<String>,
+}
+
+/// One version of an object (or a delete marker). Version ids are assigned by the caller and
+/// ordered by insertion; an unversioned bucket holds one version per key, named `null`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersionRecord {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    /// Where the bytes are in the blob store; `None` for a delete marker.
+    pub blob_key: Option<String>,
+    pub size: i64,
+    /// The MD5 of the bytes in hex, as S3 reports it (without quotes).
+    pub etag: String,
+    pub sha256: String,
+    pub content_type: Option<String>,
+    pub modified_ms: i64,
+}
+
+impl ObjectVersionRecord {
+    pub fn is_delete_marker(&self) -> bool {
+        self.blob_key.is_none()
+    }
+}

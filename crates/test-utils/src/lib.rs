@@ -80,6 +80,10 @@ impl TestServer {
         let clock = ManualClock::at(START_MS);
         let sluice = Sluice::new(
             Arc::new(store.clone()),
+            Arc::new(
+                sluice_artifacts::ObjectBlobStore::local(&dir.path().join("blobs"))
+                    .expect("blob store"),
+            ),
             clock.clone(),
             Arc::new(sluice_service::RandomIds),
             options,

@@ -1,0 +1,116 @@
+//! Change detection: a new object version or a pushed branch starts every pipeline whose
+//! source action watches it (unless `PollForSourceChanges` is `false`), as the guide's
+//! walkthroughs expect.
+
+use crate::{Result, Sluice, Trigger};
+use sluice_model::{ActionDeclaration, PipelineDeclaration};
+
+/// The most pipelines one change scans; larger accounts need an index (not yet built).
+const MAX_SCANNED: usize = 10_000;
+
+fn watches(action: &ActionDeclaration, provider: &str) -> bool {
+    action.action_type_id.category == "Source"
+        && action.action_type_id.owner == "AWS"
+        && action.action_type_id.provider == provider
+        && action
+            .configuration
+            .get("PollForSourceChanges")
+            .is_none_or(|v| !v.eq_ignore_ascii_case("false"))
+}
+
+impl Sluice {
+    /// Pipelines with a source action of `provider` that `matches` its configuration.
+    async fn pipelines_watching(
+        &self,
+        provider: &str,
+        matches: impl Fn(&ActionDeclaration) -> bool,
+    ) -> Result<Vec<(String, String)>> {
+        let mut found = Vec::new();
+        let mut after: Option<String> = None;
+        let mut scanned = 0;
+        loop {
+            let page = self.store().list_pipelines(after.as_deref(), 500).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.name.clone());
+            for summary in page {
+                scanned += 1;
+                let Some(record) = self.store().get_pipeline(&summary.name, None).await? else {
+                    continue;
+                };
+                let declaration: PipelineDeclaration = record.declaration.to_model();
+                for stage in &declaration.stages {
+                    for action in &stage.actions {
+                        if watches(action, provider) && matches(action) {
+                            found.push((summary.name.clone(), action.name.clone()));
+                        }
+                    }
+                }
+            }
+            if scanned >= MAX_SCANNED {
+                tracing::warn!("change detection scanned {MAX_SCANNED} pipelines and stopped");
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn start_for_change(&self, watchers: Vec<(String, String)>, kind: &str, detail: &str) {
+        let mut started = std::collections::BTreeSet::new();
+        for (pipeline, action) in watchers {
+            if !started.insert(pipeline.clone()) {
+                continue;
+            }
+            let trigger = Trigger {
+                kind: kind.into(),
+                detail: format!("{action}: {detail}"),
+            };
+            match self
+                .start_pipeline_execution(&pipeline, trigger, None)
+                .await
+            {
+                Ok(id) => tracing::info!(pipeline, execution = id, "a source change started a run"),
+                Err(e) => {
+                    tracing::warn!(pipeline, error = %e, "a source change could not start a run")
+                }
+            }
+        }
+    }
+
+    /// A new version of `bucket/key` was stored.
+    pub(crate) async fn object_changed(&self, bucket: &str, key: &str) {
+        let watchers = self
+            .pipelines_watching("S3", |a| {
+                a.configuration.get("S3Bucket").map(String::as_str) == Some(bucket)
+                    && a.configuration.get("S3ObjectKey").map(String::as_str) == Some(key)
+            })
+            .await;
+        match watchers {
+            Ok(w) => {
+                self.start_for_change(w, "PollForSourceChanges", &format!("s3://{bucket}/{key}"))
+                    .await
+            }
+            Err(e) => tracing::warn!(error = %e, "change detection failed"),
+        }
+    }
+
+    /// `branch` of the hosted repository `repository` moved to a new commit.
+    pub async fn branch_pushed(&self, repository: &str, branch: &str, commit: &str) {
+        let watchers = self
+            .pipelines_watching("CodeCommit", |a| {
+                a.configuration.get("RepositoryName").map(String::as_str) == Some(repository)
+                    && a.configuration.get("BranchName").map(String::as_str) == Some(branch)
+            })
+            .await;
+        match watchers {
+            Ok(w) => {
+                self.start_for_change(
+                    w,
+                    "CodeCommitPush",
+                    &format!("{repository}@{branch} {commit}"),
+                )
+                .await
+            }
+            Err(e) => tracing::warn!(error = %e, "change detection failed"),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The AWS signing test suite (`shared/testdata/aws-signing-test-suite/v4`), header form.
+
+use crate::*;
+use std::path::{Path, PathBuf};
+
+fn suite() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/aws-signing-test-suite/v4")
+}
+
+struct Case {
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+fn parse_request(text: &str) -> Case {
+    let (head, body) = text.split_once("\n\n").unwrap_or((text, ""));
+    let mut lines = head.lines();
+    let first = lines.next().expect("request line");
+    let first = first.strip_suffix(" HTTP/1.1").expect("HTTP/1.1");
+    let (method, target) = first.split_once(' ').expect("method");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for line in lines {
+        if line.starts_with(' ') || line.starts_with('\t') {
+            let last = headers.last_mut().expect("continuation follows a header");
+            last.1.push(' ');
+            last.1.push_str(line.trim());
+        } else {
+            let (n, v) = line.split_once(':').expect("header");
+            headers.push((n.to_string(), v.to_string()));
+        }
+    }
+    Case {
+        method: method.into(),
+        path: path.into(),
+        query: query.into(),
+        headers,
+        body: body.into(),
+    }
+}
+
+#[test]
+fn every_header_vector_of_the_signing_suite_derives_the_same_signature() {
+    let dir = suite();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        panic!("the signing test suite is missing at {}", dir.display());
+    };
+    let mut checked = 0;
+    for entry in entries {
+        let case_dir = entry.expect("entry").path();
+        let read = |f: &str| std::fs::read_to_string(case_dir.join(f)).expect(f);
+        let context: serde_json::Value = serde_json::from_str(&read("context.json")).expect("json");
+        let case = parse_request(&read("request.txt"));
+        let style = if context["normalize"] == true {
+            PathStyle::Normalized
+        } else {
+            PathStyle::Encoded
+        };
+        let signed_request = parse_request(&read("header-signed-request.txt"));
+        let auth_header = signed_request
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+            .map(|(_, v)| v.clone())
+            .expect("authorization");
+        let auth = Authorization::parse(&auth_header).expect("parses");
+        let payload_hash = sha256_hex(case.body.as_bytes());
+        let request = Request {
+            method: &case.method,
+            path: &case.path,
+            query: &case.query,
+            headers: &signed_request.headers,
+            payload_hash: &payload_hash,
+        };
+        let canonical = canonical_request(&request, &auth.signed_headers, style);
+        assert_eq!(
+            canonical,
+            read("header-canonical-request.txt"),
+            "{}",
+            case_dir.display()
+        );
+        let amz_date = "20150830T123600Z";
+        let sts = string_to_sign(amz_date, &auth.scope, &canonical);
+        assert_eq!(
+            sts,
+            read("header-string-to-sign.txt"),
+            "{}",
+            case_dir.display()
+        );
+        let secret = context["credentials"]["secret_access_key"]
+            .as_str()
+            .expect("secret");
+        assert_eq!(
+            signature(secret, &auth.scope, &sts),
+            read("header-signature.txt").trim()
+        );
+        verify(&request, &auth, amz_date, secret, style).expect("verifies");
+        let tampered = Request {
+            method: if case.method == "GET" { "POST" } else { "GET" },
+            ..request.clone()
+        };
+        assert_eq!(
+            verify(&tampered, &auth, amz_date, secret, style),
+            Err(Error::Mismatch)
+        );
+        let other_date = "20150830T123601Z";
+        assert_eq!(
+            verify(&request, &auth, other_date, secret, style),
+            Err(Error::Mismatch)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 30, "only {checked} cases found");
+}
