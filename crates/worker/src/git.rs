@@ -1,0 +1,246 @@
+//! Git, driven safely: every call is an argument vector with `--` before paths and revisions,
+//! branch names are validated before they reach git (`--upload-pack=...` is not a branch),
+//! no terminal prompts, and credentials travel in the child's environment (as an HTTP header
+//! git reads from `GIT_CONFIG_*`), never on a command line or in a log.
+
+use crate::{Error, Result};
+use std::path::Path;
+use tokio::process::Command;
+
+/// A validated branch name (git's `check-ref-format` rules, plus no leading `-`).
+pub fn check_branch(name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.len() > 255
+        || name.starts_with('-')
+        || name.starts_with('/')
+        || name.ends_with('/')
+        || name.ends_with('.')
+        || name.ends_with(".lock")
+        || name.contains("..")
+        || name.contains("@{")
+        || name.contains("//")
+        || name == "@"
+        || name.split('/').any(|c| c.starts_with('.'))
+        || name
+            .chars()
+            .any(|c| c.is_control() || " ~^:?*[\\".contains(c));
+    if bad {
+        return Err(Error::Configuration(format!(
+            "'{name}' is not a valid branch name"
+        )));
+    }
+    Ok(())
+}
+
+/// A validated hosted repository name (CodeCommit's rules: letters, digits, `.`, `_`, `-`).
+pub fn check_repository_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && !name.starts_with('.')
+        && !name.ends_with(".git");
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Configuration(format!(
+            "'{name}' is not a valid repository name"
+        )))
+    }
+}
+
+/// Credentials for HTTPS remotes.
+#[derive(Clone, Default)]
+pub struct GitAuth {
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for GitAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GitAuth { token: REDACTED }")
+    }
+}
+
+fn git(dir: Option<&Path>, auth: &GitAuth) -> Command {
+    let mut cmd = Command::new("git");
+    if let Some(d) = dir {
+        cmd.arg("--git-dir").arg(d);
+    }
+    cmd.env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("GIT_DIR")
+        .kill_on_drop(true);
+    if let Some(token) = &auth.token {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        cmd.env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env(
+                "GIT_CONFIG_VALUE_0",
+                format!("Authorization: Basic {basic}"),
+            );
+    }
+    cmd
+}
+
+async fn output(mut cmd: Command, what: &str) -> Result<String> {
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| Error::Failed(format!("git could not be started: {e}")))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::Failed(format!("{what} failed: {}", stderr.trim())));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Creates a bare repository whose default branch is `main`.
+pub async fn init_bare(dir: &Path) -> Result<()> {
+    let mut cmd = git(None, &GitAuth::default());
+    cmd.args(["init", "--bare", "--quiet", "--initial-branch=main", "--"])
+        .arg(dir);
+    output(cmd, "git init").await?;
+    let mut cfg = git(Some(dir), &GitAuth::default());
+    cfg.args(["config", "http.receivepack", "true"]);
+    output(cfg, "git config").await?;
+    Ok(())
+}
+
+/// The commit `branch` points at in a local repository, if the branch exists.
+pub async fn branch_commit(repo: &Path, branch: &str) -> Result<Option<String>> {
+    check_branch(branch)?;
+    let mut cmd = git(Some(repo), &GitAuth::default());
+    cmd.args(["rev-parse", "--verify", "--quiet", "--end-of-options"])
+        .arg(format!("refs/heads/{branch}^{{commit}}"));
+    match output(cmd, "git rev-parse").await {
+        Ok(c) if !c.is_empty() => Ok(Some(c)),
+        _ => Ok(None),
+    }
+}
+
+/// Every branch and its commit.
+pub async fn branches(repo: &Path) -> Result<Vec<(String, String)>> {
+    let mut cmd = git(Some(repo), &GitAuth::default());
+    cmd.args([
+        "for-each-ref",
+        "--format=%(refname:strip=2) %(objectname)",
+        "refs/heads/",
+    ]);
+    let out = output(cmd, "git for-each-ref").await?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(b, c)| (b.to_string(), c.to_string()))
+        .collect())
+}
+
+/// The first line of a commit's message.
+pub async fn commit_subject(repo: &Path, commit: &str) -> Result<String> {
+    let mut cmd = git(Some(repo), &GitAuth::default());
+    cmd.args(["log", "-1", "--format=%s", "--end-of-options", commit, "--"]);
+    output(cmd, "git log").await
+}
+
+/// Writes the tree of `commit` into `dest` (no `.git`), through a private index file.
+pub async fn export_tree(repo: &Path, commit: &str, dest: &Path, scratch: &Path) -> Result<()> {
+    if !commit.chars().all(|c| c.is_ascii_hexdigit()) || commit.len() < 7 {
+        return Err(Error::Configuration(format!("'{commit}' is not a commit id")));
+    }
+    std::fs::create_dir_all(dest)?;
+    let index = scratch.join("export.index");
+    let mut read = git(Some(repo), &GitAuth::default());
+    read.env("GIT_INDEX_FILE", &index)
+        .args(["read-tree", "--end-of-options", commit]);
+    output(read, "git read-tree").await?;
+    let mut checkout = git(Some(repo), &GitAuth::default());
+    checkout
+        .env("GIT_INDEX_FILE", &index)
+        .arg("--work-tree")
+        .arg(dest)
+        .args(["checkout-index", "--all", "--force"]);
+    output(checkout, "git checkout-index").await?;
+    let _ = std::fs::remove_file(index);
+    Ok(())
+}
+
+/// Fetches `branch` of `url` into the bare mirror `mirror` (created if needed); returns the
+/// fetched commit.
+pub async fn fetch_branch(url: &str, branch: &str, mirror: &Path, auth: &GitAuth) -> Result<String> {
+    check_branch(branch)?;
+    if url.starts_with('-') {
+        return Err(Error::Configuration(format!("'{url}' is not a repository URL")));
+    }
+    if !mirror.exists() {
+        init_bare(mirror).await?;
+    }
+    let mut cmd = git(Some(mirror), auth);
+    cmd.args(["fetch", "--quiet", "--no-tags", "--force", "--end-of-options", url])
+        .arg(format!("+refs/heads/{branch}:refs/heads/{branch}"));
+    output(cmd, &format!("git fetch of branch {branch}")).await?;
+    branch_commit(mirror, branch)
+        .await?
+        .ok_or_else(|| Error::Failed(format!("branch {branch} was not found in the repository")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_like_and_malformed_branch_names_are_refused() {
+        for bad in [
+            "--upload-pack=touch /tmp/pwned",
+            "-b",
+            "a..b",
+            "a b",
+            "x.lock",
+            "a/",
+            ".hidden",
+            "a@{1}",
+            "a~1",
+            "",
+        ] {
+            assert!(check_branch(bad).is_err(), "{bad}");
+        }
+        for good in ["main", "feature/x-1", "release-2016.07"] {
+            assert!(check_branch(good).is_ok(), "{good}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_branch_tree_is_exported_without_git_metadata() {
+        let dir = tempfile::tempdir().expect("dir");
+        let bare = dir.path().join("repo.git");
+        init_bare(&bare).await.expect("init");
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(work.join("src")).expect("mkdir");
+        std::fs::write(work.join("src/app.sh"), "echo hi\n").expect("write");
+        let run = |args: &[&str]| {
+            let status = std::process::Command::new("git")
+                .args(args)
+                .current_dir(&work)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@example.com")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@example.com")
+                .status()
+                .expect("git");
+            assert!(status.success(), "{args:?}");
+        };
+        run(&["init", "--quiet", "--initial-branch=main"]);
+        run(&["add", "."]);
+        run(&["commit", "--quiet", "-m", "first commit"]);
+        run(&["push", "--quiet", bare.to_str().expect("utf8"), "main"]);
+        let commit = branch_commit(&bare, "main").await.expect("rev").expect("exists");
+        assert_eq!(commit_subject(&bare, &commit).await.expect("log"), "first commit");
+        assert_eq!(branches(&bare).await.expect("refs"), vec![("main".to_string(), commit.clone())]);
+        let dest = dir.path().join("out");
+        export_tree(&bare, &commit, &dest, dir.path()).await.expect("export");
+        assert_eq!(std::fs::read_to_string(dest.join("src/app.sh")).expect("file"), "echo hi\n");
+        assert!(!dest.join(".git").exists());
+        assert!(branch_commit(&bare, "--upload-pack=x").await.is_err());
+    }
+}
