@@ -41,6 +41,18 @@ fn built_in(
     }
 }
 
+/// Where a built-in runner's log is served (the S3 endpoint's log bucket), relative to the
+/// server's address.
+pub const LOG_URL_TEMPLATE: &str = "/sluice-logs/jobs/{ExternalExecutionId}.log";
+
+fn with_log_url(mut t: ActionType) -> ActionType {
+    t.settings = Some(crate::action_type::ActionTypeSettings {
+        execution_url_template: Some(LOG_URL_TEMPLATE.into()),
+        ..Default::default()
+    });
+    t
+}
+
 /// Every built-in action type, in a stable order.
 pub fn built_in_action_types() -> Vec<ActionType> {
     use ArtifactDetails as A;
@@ -49,7 +61,7 @@ pub fn built_in_action_types() -> Vec<ActionType> {
         ..key("OAuthToken")
     };
     let code_build = |category| {
-        built_in(
+        with_log_url(built_in(
             category,
             "AWS",
             "CodeBuild",
@@ -60,7 +72,7 @@ pub fn built_in_action_types() -> Vec<ActionType> {
             ],
             A::between(1, 5),
             A::between(0, 5),
-        )
+        ))
     };
     vec![
         built_in(
@@ -133,14 +145,14 @@ pub fn built_in_action_types() -> Vec<ActionType> {
         ),
         code_build("Build"),
         code_build("Test"),
-        built_in(
+        with_log_url(built_in(
             "Compute",
             "AWS",
             "Commands",
             vec![],
             A::between(1, 10),
             A::between(0, 1),
-        ),
+        )),
     ]
 }
 

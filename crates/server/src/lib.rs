@@ -1,17 +1,36 @@
 //! The HTTP server: mounts the API (and later the console) and serves until told to stop.
 //! The listener and the shutdown signal are parameters so tests bind port 0 and stop at will.
 
+mod git_http;
+mod providers;
+mod sources;
+
+pub use git_http::GIT_PREFIX;
+pub use providers::{provider_types, run_providers, ProviderConfig};
+
 use axum::routing::get;
 use axum::Router;
 use sluice_service::Sluice;
 use std::future::Future;
 use tokio::net::TcpListener;
 
-/// The whole application: `/healthz` plus the CodePipeline API.
-pub fn app(sluice: Sluice) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .merge(sluice_api::routes(sluice))
+/// The whole application: `/healthz`, hosted git repositories (when `repos_dir` is given),
+/// the CodePipeline API and the S3-compatible endpoint.
+pub fn app(sluice: Sluice, repos_dir: Option<std::path::PathBuf>) -> Router {
+    let mut router = Router::new().route("/healthz", get(healthz));
+    if let Some(repos_dir) = repos_dir {
+        let git = Router::new()
+            .route(
+                &format!("{GIT_PREFIX}/{{*path}}"),
+                axum::routing::any(git_http::handle),
+            )
+            .with_state(git_http::GitState {
+                sluice: sluice.clone(),
+                repos_dir,
+            });
+        router = router.merge(git);
+    }
+    router.merge(sluice_api::routes(sluice))
 }
 
 /// Only reached once the store is open and the listener bound, so 200 means ready.
@@ -24,8 +43,9 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     sluice: Sluice,
+    repos_dir: Option<std::path::PathBuf>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(sluice))
+    axum::serve(listener, app(sluice, repos_dir))
         .with_graceful_shutdown(shutdown)
         .await
 }

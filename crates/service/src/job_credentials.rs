@@ -1,7 +1,7 @@
 //! `artifactCredentials`: temporary keys a job's worker uses against the S3 endpoint. They are
 //! derived from the server's key and the job id (so every replica and restart derives the same
 //! ones), can read exactly the job's input artifacts and write exactly its outputs, and stop
-//! working once the job is finished.
+//! working once the job is finished. A job may also write its own log (`sluice-logs`).
 
 use crate::{Error, Result, Sluice};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -77,10 +77,12 @@ impl Sluice {
                 .filter_map(|a| a.location.clone())
                 .collect::<Vec<_>>()
         };
+        let mut writable = locations(&job.output_artifacts);
+        writable.push((crate::LOG_BUCKET.into(), crate::job_log_key(&job_id)));
         Ok(JobGrant {
             credentials: self.job_credentials(&job_id),
             readable: locations(&job.input_artifacts),
-            writable: locations(&job.output_artifacts),
+            writable,
             open: !record.status.is_finished(),
             job_id,
         })

@@ -28,6 +28,13 @@ pub(crate) struct JobDoc {
     outputs: Vec<(String, (String, String))>,
     continuation_token: Option<String>,
     encryption_key: Option<(String, String)>,
+    /// The action's `commands`, `environmentVariables` and `outputVariables` (Commands).
+    #[serde(default)]
+    commands: Vec<String>,
+    #[serde(default)]
+    environment: Vec<(String, String, Option<String>)>,
+    #[serde(default)]
+    output_variables: Vec<String>,
 }
 
 impl JobDoc {
@@ -38,6 +45,9 @@ impl JobDoc {
         declaration: &PipelineDeclaration,
     ) -> Self {
         let t = &spec.action_type_id;
+        let action = declaration
+            .stage(&spec.stage)
+            .and_then(|s| s.actions.iter().find(|a| a.name == spec.action));
         Self {
             format: 1,
             configuration: spec.configuration.clone(),
@@ -74,6 +84,18 @@ impl JobDoc {
                 .as_ref()
                 .and_then(|s| s.encryption_key.as_ref())
                 .map(|k| (k.id.clone(), k.kind.clone())),
+            commands: action.map(|a| a.commands.clone()).unwrap_or_default(),
+            environment: action
+                .map(|a| {
+                    a.environment_variables
+                        .iter()
+                        .map(|v| (v.name.clone(), v.value.clone(), v.kind.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            output_variables: action
+                .map(|a| a.output_variables.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -113,6 +135,9 @@ pub struct Job {
     pub output_artifacts: Vec<JobArtifact>,
     pub continuation_token: Option<String>,
     pub encryption_key: Option<EncryptionKey>,
+    pub commands: Vec<String>,
+    pub environment_variables: Vec<sluice_model::EnvironmentVariable>,
+    pub output_variables: Vec<String>,
 }
 
 /// A failure a worker reports.
@@ -157,6 +182,13 @@ impl Sluice {
             encryption_key: doc
                 .encryption_key
                 .map(|(id, kind)| EncryptionKey { id, kind }),
+            commands: doc.commands,
+            environment_variables: doc
+                .environment
+                .into_iter()
+                .map(|(name, value, kind)| sluice_model::EnvironmentVariable { name, value, kind })
+                .collect(),
+            output_variables: doc.output_variables,
         })
     }
 
@@ -199,6 +231,38 @@ impl Sluice {
             )
             .await?;
         claimed.iter().map(|j| self.job_view(j)).collect()
+    }
+
+    /// Claims and acknowledges up to `max` queued jobs of a type this server's own providers
+    /// run (AWS-owned types included).
+    pub async fn claim_provider_jobs(
+        &self,
+        action_type: &ActionTypeId,
+        max: usize,
+    ) -> Result<Vec<Job>> {
+        let nonces: Vec<String> = (0..max.clamp(1, MAX_BATCH_SIZE))
+            .map(|_| self.inner.ids.uuid())
+            .collect();
+        let claimed = self
+            .store()
+            .claim_jobs(
+                &ActionTypeKey::from(action_type),
+                &[],
+                &nonces,
+                self.now_ms(),
+                self.now_ms() - self.options().dispatch_lease_ms,
+            )
+            .await?;
+        let mut jobs = Vec::with_capacity(claimed.len());
+        for record in claimed {
+            if let Some(nonce) = &record.nonce {
+                self.store()
+                    .acknowledge_job(&record.job_id, nonce, self.now_ms())
+                    .await?;
+            }
+            jobs.push(self.job_view(&record)?);
+        }
+        Ok(jobs)
     }
 
     /// Confirms the caller owns the job; returns its status.

@@ -29,7 +29,9 @@ pub use executions::{
 pub use ids::{IdGenerator, RandomIds};
 pub use job_credentials::{is_job_session_token, JobCredentials, JobGrant};
 pub use jobs::{Job, JobArtifact, JobFailure, ThirdPartyJobRef, MAX_BATCH_SIZE};
-pub use objects::{check_bucket_name, ObjectListing, ObjectVersion, MAX_KEYS};
+pub use objects::{
+    check_bucket_name, job_log_key, ObjectListing, ObjectVersion, LOG_BUCKET, MAX_KEYS,
+};
 pub use options::{Options, DEFAULT_DISPATCH_LEASE_MS};
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
 pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, Trigger};
@@ -67,7 +69,12 @@ struct Inner {
     ids: Arc<dyn IdGenerator>,
     options: Options,
     tokens: pagination::TokenSigner,
+    /// Told the action type of every job queued (after commit), to wake in-process providers.
+    job_listener: std::sync::OnceLock<JobListener>,
 }
+
+/// Called with the action type of each newly queued job.
+pub type JobListener = Arc<dyn Fn(&sluice_model::ActionTypeId) + Send + Sync>;
 
 impl Sluice {
     pub fn new(
@@ -86,7 +93,27 @@ impl Sluice {
                 ids,
                 options,
                 tokens,
+                job_listener: std::sync::OnceLock::new(),
             }),
+        }
+    }
+
+    /// Installs the listener told about queued jobs; only the first call has an effect.
+    pub fn set_job_listener(&self, listener: JobListener) {
+        let _ = self.inner.job_listener.set(listener);
+    }
+
+    fn announce_jobs(&self, jobs: &[sluice_store::JobRecord]) {
+        if let Some(listener) = self.inner.job_listener.get() {
+            for job in jobs.iter().filter(|j| j.status == JobStatus::Queued) {
+                let t = &job.action_type;
+                listener(&sluice_model::ActionTypeId::new(
+                    &t.category,
+                    &t.owner,
+                    &t.provider,
+                    &t.version,
+                ));
+            }
         }
     }
 

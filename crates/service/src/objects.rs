@@ -37,7 +37,65 @@ pub fn check_bucket_name(name: &str) -> Result<()> {
     }
 }
 
+/// The bucket that keeps job logs, readable through the S3 endpoint.
+pub const LOG_BUCKET: &str = "sluice-logs";
+
+/// The key of a job's log in `LOG_BUCKET`.
+pub fn job_log_key(job_id: &str) -> String {
+    format!("jobs/{job_id}.log")
+}
+
 impl Sluice {
+    /// Creates `name` unless it exists (the artifact store's buckets, the log bucket).
+    pub async fn ensure_bucket(&self, name: &str) -> Result<()> {
+        match self.create_bucket(name).await {
+            Ok(()) | Err(Error::BucketAlreadyOwnedByYou(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The artifact store's bucket exists once a pipeline names it, so jobs can write to it
+    /// (CodePipeline's console creates its default bucket the same way).
+    pub(crate) async fn ensure_artifact_buckets(
+        &self,
+        pipeline: &sluice_model::PipelineDeclaration,
+    ) -> Result<()> {
+        let stores = pipeline
+            .artifact_store
+            .iter()
+            .chain(pipeline.artifact_stores.values());
+        for store in stores {
+            if check_bucket_name(&store.location).is_ok() {
+                self.ensure_bucket(&store.location).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps a job's log (already masked) where the S3 endpoint serves it.
+    pub async fn store_job_log(&self, job_id: &str, log: ByteStream) -> Result<ObjectVersion> {
+        self.ensure_bucket(LOG_BUCKET).await?;
+        self.store_object(
+            LOG_BUCKET,
+            &job_log_key(job_id),
+            log,
+            Some("text/plain".into()),
+            None,
+        )
+        .await
+    }
+
+    /// Stores a job's output artifact (no source notification: artifacts start nothing).
+    pub async fn store_artifact(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+    ) -> Result<ObjectVersion> {
+        self.store_object(bucket, key, body, Some("application/zip".into()), None)
+            .await
+    }
+
     pub(crate) fn blobs(&self) -> &dyn BlobStore {
         self.inner.blobs.as_ref()
     }

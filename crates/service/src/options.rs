@@ -21,6 +21,9 @@ pub struct Options {
     pub engine: sluice_engine::EngineOptions,
     /// A polled job not acknowledged within this long is handed to the next poller.
     pub dispatch_lease_ms: i64,
+    /// AWS-owned action types this server's own providers run. Jobs of other AWS-owned types
+    /// fail at once with "no provider for ... is available on this server".
+    pub providers: Vec<sluice_model::ActionTypeId>,
 }
 
 impl Default for Options {
@@ -32,6 +35,7 @@ impl Default for Options {
             token_key: b"sluice-default-token-key".to_vec(),
             engine: sluice_engine::EngineOptions::default(),
             dispatch_lease_ms: DEFAULT_DISPATCH_LEASE_MS,
+            providers: Vec::new(),
         }
     }
 }

@@ -80,6 +80,7 @@ impl Sluice {
             &self.options().account_id,
             &pipeline.name,
         );
+        self.ensure_artifact_buckets(&pipeline).await?;
         let new = NewPipeline {
             name: pipeline.name.clone(),
             arn,
@@ -144,6 +145,7 @@ impl Sluice {
         }
         pipeline.version = current.version + 1;
         self.check_declaration(&pipeline, &types)?;
+        self.ensure_artifact_buckets(&pipeline).await?;
         let stored = self
             .store()
             .update_pipeline(

@@ -101,7 +101,10 @@ impl Sluice {
                 &extra,
             )?;
             match self.store().commit_step(&write).await {
-                Ok(()) => return Ok(runtime),
+                Ok(()) => {
+                    self.announce_jobs(&write.new_jobs);
+                    return Ok(runtime);
+                }
                 Err(sluice_store::Error::VersionConflict { .. }) => continue,
                 Err(sluice_store::Error::NotFound(_)) => {
                     return Err(Error::PipelineNotFound(pipeline.into()))
@@ -156,15 +159,15 @@ impl Sluice {
             for effect in effects {
                 match effect {
                     Effect::QueueJob(spec) => {
-                        let served_here = spec.action_type_id.owner != ActionOwner::Aws.as_str();
+                        let served_here = spec.action_type_id.owner != ActionOwner::Aws.as_str()
+                            || self.options().providers.contains(&spec.action_type_id);
                         let status = if served_here {
                             JobStatus::Queued
                         } else {
                             JobStatus::Failed
                         };
                         if !served_here {
-                            // Built-in providers arrive with the providers work; until one
-                            // exists for a type its action fails at once, never hangs.
+                            // An AWS-owned type no provider here runs fails at once, never hangs.
                             refused_jobs.insert(spec.job_id.clone());
                             queue.push_back(Input::JobFailed {
                                 job_id: spec.job_id.clone(),

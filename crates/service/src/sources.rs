@@ -105,7 +105,7 @@ impl Sluice {
             Ok(w) => {
                 self.start_for_change(
                     w,
-                    "CodeCommitPush",
+                    "PollForSourceChanges",
                     &format!("{repository}@{branch} {commit}"),
                 )
                 .await

@@ -46,6 +46,42 @@ struct FileConfig {
     limits: LimitsConfig,
     #[serde(default)]
     jobs: JobsConfig,
+    #[serde(default)]
+    providers: ProvidersConfig,
+    #[serde(default)]
+    sources: SourcesConfig,
+    #[serde(default)]
+    codebuild: CodeBuildConfig,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct ProvidersConfig {
+    /// `false` leaves every AWS-owned job to fail with "no provider" (a server of workers only).
+    enabled: Option<bool>,
+    max_concurrent_jobs: Option<usize>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct SourcesConfig {
+    github_base_url: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct CodeBuildConfig {
+    #[serde(default)]
+    projects: std::collections::BTreeMap<String, sluice_worker::runners::Project>,
+}
+
+/// The built-in providers' settings.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub enabled: bool,
+    pub max_concurrent_jobs: usize,
+    pub github_base_url: String,
+    pub projects: std::collections::BTreeMap<String, sluice_worker::runners::Project>,
 }
 
 /// The `[jobs]` table: timeouts of the job protocol.
@@ -137,6 +173,7 @@ pub struct ServeOptions {
     pub account_id: String,
     pub limits: Limits,
     pub jobs: JobSettings,
+    pub providers: ProviderSettings,
 }
 
 pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
@@ -168,6 +205,15 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .unwrap_or_else(|| DEFAULT_ACCOUNT_ID.into()),
         limits: file.limits.resolve(),
         jobs: file.jobs.resolve(),
+        providers: ProviderSettings {
+            enabled: file.providers.enabled.unwrap_or(true),
+            max_concurrent_jobs: file.providers.max_concurrent_jobs.unwrap_or(2),
+            github_base_url: file
+                .sources
+                .github_base_url
+                .unwrap_or_else(|| "https://github.com".into()),
+            projects: file.codebuild.projects,
+        },
     };
     if options.account_id.len() != 12 || !options.account_id.bytes().all(|b| b.is_ascii_digit()) {
         bail!("account id '{}' must be twelve digits", options.account_id);

@@ -26,6 +26,11 @@ struct Cli {
 enum Command {
     /// Run the server on the embedded default (SQLite and artifacts in the data dir).
     Serve(config::ServeArgs),
+    /// Manage repositories hosted by this server: `sluice repo create NAME`.
+    Repo {
+        #[command(subcommand)]
+        command: RepoCommand,
+    },
     /// Measure in process: `sluice bench transitions` (engine and store) or
     /// `sluice bench artifacts` (zip pack and safe unpack).
     Bench {
@@ -41,6 +46,16 @@ enum Command {
         /// How many pipelines (each with its own worker) run at once.
         #[arg(long, default_value_t = 16)]
         pipelines: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum RepoCommand {
+    /// Create a bare repository in the data dir and print its clone URL.
+    Create {
+        name: String,
+        #[command(flatten)]
+        serve: config::ServeArgs,
     },
 }
 
@@ -60,6 +75,15 @@ fn main() -> Result<()> {
                 .enable_all()
                 .build()?
                 .block_on(serve(options))
+        }
+        Command::Repo {
+            command: RepoCommand::Create { name, serve },
+        } => {
+            let options = config::resolve(serve)?;
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(repo_create(&options, &name))
         }
         Command::Bench {
             what, megabytes, ..
@@ -87,6 +111,11 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
         token_key: bootstrap::token_key(&options.data_dir)?,
         engine: options.jobs.engine.clone(),
         dispatch_lease_ms: options.jobs.dispatch_lease_ms,
+        providers: if options.providers.enabled {
+            sluice_server::provider_types()
+        } else {
+            Vec::new()
+        },
     };
     let sluice = Sluice::new(
         Arc::new(store.clone()),
@@ -104,13 +133,54 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %options.data_dir.display(), "sluice is serving; GET /healthz answers once ready");
     eprintln!("sluice listening on http://{addr}");
+    sluice.ensure_bucket(sluice_service::LOG_BUCKET).await?;
+    let repos_dir = options.data_dir.join("repos");
+    std::fs::create_dir_all(&repos_dir)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let timers = tokio::spawn(sluice_server::run_timers(sluice.clone(), stop_rx));
-    sluice_server::run(listener, shutdown_signal(), sluice).await?;
+    let timers = tokio::spawn(sluice_server::run_timers(sluice.clone(), stop_rx.clone()));
+    let providers = options.providers.enabled.then(|| {
+        let config = sluice_server::ProviderConfig {
+            work_dir: options.data_dir.join("work"),
+            repos_dir: repos_dir.clone(),
+            mirrors_dir: options.data_dir.join("mirrors"),
+            github_base_url: options.providers.github_base_url.clone(),
+            projects: options.providers.projects.clone(),
+            max_concurrent_jobs: options.providers.max_concurrent_jobs,
+            job_timeout: std::time::Duration::from_millis(
+                options.jobs.engine.job_timeout_ms.max(1000) as u64,
+            ),
+        };
+        tokio::spawn(sluice_server::run_providers(
+            sluice.clone(),
+            config,
+            stop_rx,
+        ))
+    });
+    sluice_server::run(listener, shutdown_signal(), sluice, Some(repos_dir)).await?;
     let _ = stop_tx.send(true);
     let _ = timers.await;
+    if let Some(p) = providers {
+        let _ = p.await;
+    }
     store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn repo_create(options: &config::ServeOptions, name: &str) -> Result<()> {
+    sluice_worker::git::check_repository_name(name)?;
+    let dir = options.data_dir.join("repos").join(format!("{name}.git"));
+    if dir.exists() {
+        anyhow::bail!("repository {name} already exists at {}", dir.display());
+    }
+    std::fs::create_dir_all(options.data_dir.join("repos"))?;
+    sluice_worker::git::init_bare(&dir).await?;
+    eprintln!("created {}", dir.display());
+    println!(
+        "http://{}{}/{name}.git",
+        options.listen,
+        sluice_server::GIT_PREFIX
+    );
     Ok(())
 }
 

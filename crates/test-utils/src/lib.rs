@@ -62,6 +62,9 @@ pub struct TestServer {
     /// Sending (or dropping) stops the server.
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// Stops the built-in providers when they run.
+    providers_stop: Option<tokio::sync::watch::Sender<bool>>,
+    providers_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The clock every test server starts at: 2016-07-06, the guide's date.
@@ -73,7 +76,30 @@ impl TestServer {
     }
 
     pub async fn start_with(options: Options) -> Self {
+        Self::start_inner(options, None).await
+    }
+
+    /// The server with its built-in providers (sources, Commands, CodeBuild with `projects`).
+    pub async fn start_with_providers(
+        mut options: Options,
+        projects: std::collections::BTreeMap<String, sluice_worker::runners::Project>,
+    ) -> Self {
+        options.providers = sluice_server::provider_types();
+        Self::start_inner(options, Some(projects)).await
+    }
+
+    /// Where hosted repositories live (`NAME.git`).
+    pub fn repos_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("repos")
+    }
+
+    async fn start_inner(
+        options: Options,
+        projects: Option<std::collections::BTreeMap<String, sluice_worker::runners::Project>>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let repos_dir = dir.path().join("repos");
+        std::fs::create_dir_all(&repos_dir).expect("repos dir");
         let store = SqliteStore::open(&dir.path().join("sluice.db"))
             .await
             .expect("open store");
@@ -99,7 +125,25 @@ impl TestServer {
                 let _ = rx.await;
             },
             sluice.clone(),
+            Some(repos_dir.clone()),
         ));
+        let (providers_stop, providers_task) = match projects {
+            Some(projects) => {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                let config = sluice_server::ProviderConfig {
+                    work_dir: dir.path().join("work"),
+                    repos_dir,
+                    mirrors_dir: dir.path().join("mirrors"),
+                    github_base_url: dir.path().join("github").display().to_string(),
+                    projects,
+                    max_concurrent_jobs: 2,
+                    job_timeout: std::time::Duration::from_secs(120),
+                };
+                let task = tokio::spawn(sluice_server::run_providers(sluice.clone(), config, rx));
+                (Some(tx), Some(task))
+            }
+            None => (None, None),
+        };
         Self {
             addr,
             clock,
@@ -108,6 +152,8 @@ impl TestServer {
             _dir: dir,
             shutdown: Some(tx),
             task: Some(task),
+            providers_stop,
+            providers_task,
         }
     }
 
@@ -148,6 +194,12 @@ impl TestServer {
 
     /// Stops the server and waits for it.
     pub async fn stop(mut self) {
+        if let Some(tx) = self.providers_stop.take() {
+            let _ = tx.send(true);
+        }
+        if let Some(task) = self.providers_task.take() {
+            let _ = task.await;
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -78,7 +78,12 @@ impl BuildSpec {
     pub fn parse(text: &str) -> Result<Self> {
         let spec: BuildSpec = serde_yaml::from_str(text)
             .map_err(|e| Error::Configuration(format!("the buildspec is not valid: {e}")))?;
-        for name in spec.env.variables.keys().chain(&spec.env.exported_variables) {
+        for name in spec
+            .env
+            .variables
+            .keys()
+            .chain(&spec.env.exported_variables)
+        {
             if !is_variable_name(name) {
                 return Err(Error::Configuration(format!(
                     "the buildspec names an invalid environment variable '{name}'"
@@ -145,7 +150,9 @@ impl BuildSpec {
 }
 
 async fn run_phase(name: &str, phase: &Phase, session: &mut Session) -> Result<()> {
-    session.log().line(&format!("[Container] Entering phase {name}"));
+    session
+        .log()
+        .line(&format!("[Container] Entering phase {name}"));
     let mut result = Ok(());
     for command in &phase.commands {
         if let Err(e) = session.run(command).await {
@@ -158,16 +165,23 @@ async fn run_phase(name: &str, phase: &Phase, session: &mut Session) -> Result<(
             result = result.and(Err(Error::Failed(format!("Error in {name} phase: {e}"))));
         }
     }
-    session
-        .log()
-        .line(&format!("[Container] Phase complete: {name} State: {}", if result.is_ok() { "SUCCEEDED" } else { "FAILED" }));
+    session.log().line(&format!(
+        "[Container] Phase complete: {name} State: {}",
+        if result.is_ok() {
+            "SUCCEEDED"
+        } else {
+            "FAILED"
+        }
+    ));
     result
 }
 
 /// A relative path that stays inside its root.
 pub fn safe_relative(path: &str) -> Result<&Path> {
     let p = Path::new(path);
-    if p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+    if p.components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
         Ok(p)
     } else {
         Err(Error::Configuration(format!(
@@ -197,7 +211,9 @@ impl Artifacts {
             .iter()
             .map(|f| {
                 crate::glob::to_regex(f).map_err(|e| {
-                    Error::Configuration(format!("artifacts.files '{f}' is not a valid pattern: {e}"))
+                    Error::Configuration(format!(
+                        "artifacts.files '{f}' is not a valid pattern: {e}"
+                    ))
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -295,7 +311,13 @@ artifacts:
         let ws = dir.join("ws");
         std::fs::create_dir_all(&ws).expect("ws");
         let log = JobLog::create(&dir.join("log"), vec![]).expect("log");
-        Session::new(&ws, dir, spec.variables(), Instant::now() + Duration::from_secs(60), log)
+        Session::new(
+            &ws,
+            dir,
+            spec.variables(),
+            Instant::now() + Duration::from_secs(60),
+            log,
+        )
     }
 
     #[tokio::test]

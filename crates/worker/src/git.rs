@@ -73,7 +73,8 @@ fn git(dir: Option<&Path>, auth: &GitAuth) -> Command {
         .kill_on_drop(true);
     if let Some(token) = &auth.token {
         use base64::Engine;
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
         cmd.env("GIT_CONFIG_COUNT", "1")
             .env("GIT_CONFIG_KEY_0", "http.extraHeader")
             .env(
@@ -147,7 +148,9 @@ pub async fn commit_subject(repo: &Path, commit: &str) -> Result<String> {
 /// Writes the tree of `commit` into `dest` (no `.git`), through a private index file.
 pub async fn export_tree(repo: &Path, commit: &str, dest: &Path, scratch: &Path) -> Result<()> {
     if !commit.chars().all(|c| c.is_ascii_hexdigit()) || commit.len() < 7 {
-        return Err(Error::Configuration(format!("'{commit}' is not a commit id")));
+        return Err(Error::Configuration(format!(
+            "'{commit}' is not a commit id"
+        )));
     }
     std::fs::create_dir_all(dest)?;
     let index = scratch.join("export.index");
@@ -168,17 +171,31 @@ pub async fn export_tree(repo: &Path, commit: &str, dest: &Path, scratch: &Path)
 
 /// Fetches `branch` of `url` into the bare mirror `mirror` (created if needed); returns the
 /// fetched commit.
-pub async fn fetch_branch(url: &str, branch: &str, mirror: &Path, auth: &GitAuth) -> Result<String> {
+pub async fn fetch_branch(
+    url: &str,
+    branch: &str,
+    mirror: &Path,
+    auth: &GitAuth,
+) -> Result<String> {
     check_branch(branch)?;
     if url.starts_with('-') {
-        return Err(Error::Configuration(format!("'{url}' is not a repository URL")));
+        return Err(Error::Configuration(format!(
+            "'{url}' is not a repository URL"
+        )));
     }
     if !mirror.exists() {
         init_bare(mirror).await?;
     }
     let mut cmd = git(Some(mirror), auth);
-    cmd.args(["fetch", "--quiet", "--no-tags", "--force", "--end-of-options", url])
-        .arg(format!("+refs/heads/{branch}:refs/heads/{branch}"));
+    cmd.args([
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "--force",
+        "--end-of-options",
+        url,
+    ])
+    .arg(format!("+refs/heads/{branch}:refs/heads/{branch}"));
     output(cmd, &format!("git fetch of branch {branch}")).await?;
     branch_commit(mirror, branch)
         .await?
@@ -234,12 +251,26 @@ mod tests {
         run(&["add", "."]);
         run(&["commit", "--quiet", "-m", "first commit"]);
         run(&["push", "--quiet", bare.to_str().expect("utf8"), "main"]);
-        let commit = branch_commit(&bare, "main").await.expect("rev").expect("exists");
-        assert_eq!(commit_subject(&bare, &commit).await.expect("log"), "first commit");
-        assert_eq!(branches(&bare).await.expect("refs"), vec![("main".to_string(), commit.clone())]);
+        let commit = branch_commit(&bare, "main")
+            .await
+            .expect("rev")
+            .expect("exists");
+        assert_eq!(
+            commit_subject(&bare, &commit).await.expect("log"),
+            "first commit"
+        );
+        assert_eq!(
+            branches(&bare).await.expect("refs"),
+            vec![("main".to_string(), commit.clone())]
+        );
         let dest = dir.path().join("out");
-        export_tree(&bare, &commit, &dest, dir.path()).await.expect("export");
-        assert_eq!(std::fs::read_to_string(dest.join("src/app.sh")).expect("file"), "echo hi\n");
+        export_tree(&bare, &commit, &dest, dir.path())
+            .await
+            .expect("export");
+        assert_eq!(
+            std::fs::read_to_string(dest.join("src/app.sh")).expect("file"),
+            "echo hi\n"
+        );
         assert!(!dest.join(".git").exists());
         assert!(branch_commit(&bare, "--upload-pack=x").await.is_err());
     }

@@ -5,9 +5,11 @@
 
 pub mod buildspec;
 pub mod error;
+pub mod files;
 pub mod git;
 pub mod glob;
 pub mod log;
+pub mod runners;
 pub mod shell;
 
 pub use error::Error;

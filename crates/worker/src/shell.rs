@@ -63,7 +63,8 @@ impl Session {
 
     /// Runs one command; a non-zero exit or the deadline is a `Failed` error naming it.
     pub async fn run(&mut self, command: &str) -> Result<()> {
-        self.log.line(&format!("[Container] Running command {command}"));
+        self.log
+            .line(&format!("[Container] Running command {command}"));
         let mut cmd = tokio::process::Command::new("bash");
         cmd.args(["--noprofile", "--norc", "-c", WRAPPER])
             .current_dir(&self.workdir)
@@ -198,7 +199,9 @@ mod tests {
         s.run("mkdir sub && cd sub && export OUT=\"$GREETING \\\"there\\\"\"")
             .await
             .expect("first");
-        s.run("echo \"$OUT\" > file.txt; pwd").await.expect("second");
+        s.run("echo \"$OUT\" > file.txt; pwd")
+            .await
+            .expect("second");
         assert_eq!(s.exported("OUT").as_deref(), Some("hi \"there\""));
         let written = std::fs::read_to_string(dir.path().join("ws/sub/file.txt")).expect("file");
         assert_eq!(written, "hi \"there\"\n");
@@ -207,7 +210,11 @@ mod tests {
     #[tokio::test]
     async fn a_failing_command_is_named_with_its_exit_code_and_secrets_are_masked() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut s = session(dir.path(), vec![("TOKEN".into(), "s3cr3t-value".into())], 30);
+        let mut s = session(
+            dir.path(),
+            vec![("TOKEN".into(), "s3cr3t-value".into())],
+            30,
+        );
         let err = s
             .run("echo \"token=$TOKEN\"; exit 3")
             .await
@@ -225,7 +232,9 @@ mod tests {
     async fn the_server_environment_is_not_inherited() {
         let dir = tempfile::tempdir().expect("dir");
         let mut s = session(dir.path(), vec![], 30);
-        s.run("test -z \"$CARGO_PKG_NAME\"").await.expect("not inherited");
+        s.run("test -z \"$CARGO_PKG_NAME\"")
+            .await
+            .expect("not inherited");
     }
 
     #[tokio::test]

@@ -1,0 +1,291 @@
+//! The built-in providers, run inside `sluice serve`: they claim jobs of their action types
+//! from the same queue `PollForJobs` serves (woken when a step queues one, and every second),
+//! run each in a fresh workspace, store outputs and the masked log, and report the result.
+//! At most `max_concurrent_jobs` run at once; shutdown waits for none of them (their jobs
+//! time out or are retried), but every task is owned and aborted.
+
+use crate::sources;
+use sluice_model::ActionTypeId;
+use sluice_service::{Job, JobFailure, JobOutcome, Sluice};
+use sluice_worker::files::{file_stream, pack_to_file, unpack_file, write_stream};
+use sluice_worker::log::JobLog;
+use sluice_worker::runners::{run_codebuild, run_commands, Project, RunOutput, Workspace};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify, Semaphore};
+
+/// What the providers need to know.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Workspaces live here while a job runs.
+    pub work_dir: PathBuf,
+    /// Hosted repositories (`NAME.git`), the CodeCommit provider's source.
+    pub repos_dir: PathBuf,
+    /// Bare mirrors of remote repositories (the GitHub provider).
+    pub mirrors_dir: PathBuf,
+    /// Where `Owner/Repo` of a GitHub action is found: `https://github.com` by default; any git
+    /// host or local directory.
+    pub github_base_url: String,
+    /// CodeBuild projects by name.
+    pub projects: BTreeMap<String, Project>,
+    pub max_concurrent_jobs: usize,
+    /// The longest a job runs when its project sets no timeout.
+    pub job_timeout: Duration,
+}
+
+/// The action types the built-in providers run.
+pub fn provider_types() -> Vec<ActionTypeId> {
+    vec![
+        ActionTypeId::new("Source", "AWS", "S3", "1"),
+        ActionTypeId::new("Source", "AWS", "CodeCommit", "1"),
+        ActionTypeId::new("Source", "ThirdParty", "GitHub", "1"),
+        ActionTypeId::new("Compute", "AWS", "Commands", "1"),
+        ActionTypeId::new("Build", "AWS", "CodeBuild", "1"),
+        ActionTypeId::new("Test", "AWS", "CodeBuild", "1"),
+    ]
+}
+
+/// Claims and runs jobs until `shutdown` turns true.
+pub async fn run_providers(
+    sluice: Sluice,
+    config: ProviderConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let wake = Arc::new(Notify::new());
+    let types = provider_types();
+    {
+        let wake = wake.clone();
+        let served = types.clone();
+        sluice.set_job_listener(Arc::new(move |t| {
+            if served.contains(t) {
+                wake.notify_one();
+            }
+        }));
+    }
+    let slots = Arc::new(Semaphore::new(config.max_concurrent_jobs.max(1)));
+    let config = Arc::new(config);
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        for t in &types {
+            let free = slots.available_permits();
+            if free == 0 {
+                break;
+            }
+            let jobs = match sluice.claim_provider_jobs(t, free).await {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::error!(error = %e, action_type = %t, "claiming jobs failed");
+                    continue;
+                }
+            };
+            for job in jobs {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let (sluice, config) = (sluice.clone(), config.clone());
+                running.spawn(async move {
+                    run_job(&sluice, &config, job).await;
+                    drop(permit);
+                });
+            }
+        }
+        while running.try_join_next().is_some() {}
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    running.abort_all();
+                    while running.join_next().await.is_some() {}
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The outcome of a job's work.
+type Outcome = Result<JobOutcome, String>;
+
+async fn run_job(sluice: &Sluice, config: &ProviderConfig, job: Job) {
+    let started = Instant::now();
+    let root = config.work_dir.join(&job.id);
+    let _ = std::fs::remove_dir_all(&root);
+    let result = match std::fs::create_dir_all(&root) {
+        Ok(()) => execute(sluice, config, &job, &root).await,
+        Err(e) => Err(format!("the workspace could not be created: {e}")),
+    };
+    let log_path = root.join("job.log");
+    if log_path.exists() {
+        match file_stream(&log_path).await {
+            Ok(body) => {
+                if let Err(e) = sluice.store_job_log(&job.id, body).await {
+                    tracing::warn!(job = job.id, error = %e, "the job log could not be stored");
+                }
+            }
+            Err(e) => tracing::warn!(job = job.id, error = %e, "the job log could not be read"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    let reported = match result {
+        Ok(outcome) => sluice.put_job_success(&job.id, outcome, None).await,
+        Err(message) => {
+            let failure = JobFailure {
+                kind: "JobFailed".into(),
+                message,
+                external_execution_id: Some(job.id.clone()),
+            };
+            sluice.put_job_failure(&job.id, failure).await
+        }
+    };
+    match reported {
+        Ok(()) => {
+            tracing::info!(job = job.id, action_type = %job.action_type_id, elapsed_ms = started.elapsed().as_millis() as u64, "job finished")
+        }
+        Err(e) => {
+            tracing::warn!(job = job.id, error = %e, "the job's result could not be recorded")
+        }
+    }
+}
+
+/// Secret values the job's log must never show.
+fn secrets_of(job: &Job) -> Vec<String> {
+    let mut secrets: Vec<String> = job
+        .configuration
+        .iter()
+        .filter(|(k, _)| k.as_str() == "OAuthToken")
+        .map(|(_, v)| v.clone())
+        .collect();
+    secrets.extend(
+        job.environment_variables
+            .iter()
+            .filter(|v| v.kind.as_deref().is_some_and(|k| k != "PLAINTEXT"))
+            .map(|v| v.value.clone()),
+    );
+    secrets
+}
+
+async fn execute(
+    sluice: &Sluice,
+    config: &ProviderConfig,
+    job: &Job,
+    root: &std::path::Path,
+) -> Outcome {
+    let log = JobLog::create(&root.join("job.log"), secrets_of(job))
+        .map_err(|e| format!("the job log could not be created: {e}"))?;
+    let t = &job.action_type_id;
+    if t.category == "Source" {
+        return sources::run_source(sluice, config, job, root, &log).await;
+    }
+    let names: Vec<String> = job.input_artifacts.iter().map(|a| a.name.clone()).collect();
+    let ws = Workspace::create(&root.join("ws"), &names).map_err(|e| e.to_string())?;
+    for (artifact, (_, dir)) in job.input_artifacts.iter().zip(&ws.inputs) {
+        let Some((bucket, key)) = &artifact.location else {
+            return Err(format!(
+                "input artifact {} was not produced by this execution",
+                artifact.name
+            ));
+        };
+        let zip = root.join("input.zip");
+        let (_, body) = sluice
+            .get_object(bucket, key, None)
+            .await
+            .map_err(|e| format!("input artifact {} could not be read: {e}", artifact.name))?;
+        write_stream(body, &zip).await.map_err(|e| e.to_string())?;
+        unpack_file(&zip, dir).await.map_err(|e| {
+            format!(
+                "input artifact {} could not be unpacked: {e}",
+                artifact.name
+            )
+        })?;
+        let _ = std::fs::remove_file(&zip);
+    }
+    let wants_output = !job.output_artifacts.is_empty();
+    let ran: Result<RunOutput, sluice_worker::Error> = match t.provider.as_str() {
+        "Commands" => {
+            let deadline = Instant::now() + config.job_timeout;
+            log.line(&format!(
+                "[Container] Commands action {} of {}",
+                job.action, job.pipeline
+            ));
+            run_commands(
+                &job.commands,
+                &job.environment_variables,
+                &job.output_variables,
+                wants_output,
+                &ws,
+                deadline,
+                log.clone(),
+            )
+            .await
+        }
+        "CodeBuild" => {
+            let name = job
+                .configuration
+                .get("ProjectName")
+                .cloned()
+                .unwrap_or_default();
+            let Some(project) = config.projects.get(&name) else {
+                return Err(format!("CodeBuild project {name} is not defined in this server's configuration ([codebuild.projects.{name}])"));
+            };
+            let timeout = project
+                .timeout_minutes
+                .map(|m| Duration::from_secs(m * 60))
+                .unwrap_or(config.job_timeout);
+            log.line(&format!(
+                "[Container] Build of project {name} for {}",
+                job.pipeline
+            ));
+            run_codebuild(
+                &name,
+                project,
+                &job.configuration,
+                wants_output,
+                &ws,
+                Instant::now() + timeout,
+                log.clone(),
+            )
+            .await
+        }
+        other => Err(sluice_worker::Error::Configuration(format!(
+            "no provider for {other} is available on this server"
+        ))),
+    };
+    let ran = ran.map_err(|e| e.to_string())?;
+    if ran.has_output {
+        for artifact in &job.output_artifacts {
+            store_dir(sluice, &ws.output, root, artifact).await?;
+        }
+    }
+    Ok(JobOutcome {
+        summary: Some(ran.summary),
+        external_execution_id: Some(job.id.clone()),
+        output_variables: ran.output_variables,
+        ..Default::default()
+    })
+}
+
+/// Packs `dir` and stores it as the output artifact.
+pub(crate) async fn store_dir(
+    sluice: &Sluice,
+    dir: &std::path::Path,
+    root: &std::path::Path,
+    artifact: &sluice_service::JobArtifact,
+) -> Result<(), String> {
+    let Some((bucket, key)) = &artifact.location else {
+        return Err(format!("output artifact {} has no location", artifact.name));
+    };
+    let zip = root.join("output.zip");
+    pack_to_file(dir, &zip)
+        .await
+        .map_err(|e| format!("output artifact {} could not be packed: {e}", artifact.name))?;
+    let body = file_stream(&zip).await.map_err(|e| e.to_string())?;
+    sluice
+        .store_artifact(bucket, key, body)
+        .await
+        .map_err(|e| format!("output artifact {} could not be stored: {e}", artifact.name))?;
+    let _ = std::fs::remove_file(&zip);
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! The source providers: the latest version of an S3 object, the head of a branch of a hosted
+//! repository (CodeCommit) or of a remote git host (GitHub). Each produces the output artifact,
+//! the revision it came from and a summary.
+
+use crate::providers::{store_dir, ProviderConfig};
+use sluice_service::{Job, JobOutcome, Sluice};
+use sluice_worker::git::{self, GitAuth};
+use sluice_worker::log::JobLog;
+use std::path::Path;
+
+fn config<'a>(job: &'a Job, name: &str) -> Result<&'a str, String> {
+    job.configuration
+        .get(name)
+        .map(String::as_str)
+        .ok_or_else(|| format!("the action's configuration has no {name}"))
+}
+
+pub(crate) async fn run_source(
+    sluice: &Sluice,
+    providers: &ProviderConfig,
+    job: &Job,
+    root: &Path,
+    log: &JobLog,
+) -> Result<JobOutcome, String> {
+    let output = job
+        .output_artifacts
+        .first()
+        .ok_or_else(|| "a source action needs an output artifact".to_string())?;
+    let (revision, summary) = match job.action_type_id.provider.as_str() {
+        "S3" => {
+            let (bucket, key) = (config(job, "S3Bucket")?, config(job, "S3ObjectKey")?);
+            log.line(&format!("Fetching s3://{bucket}/{key}"));
+            let version = sluice
+                .head_object(bucket, key, None)
+                .await
+                .map_err(|e| format!("s3://{bucket}/{key} could not be read: {e}"))?;
+            let body = sluice
+                .object_body(&version, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some((out_bucket, out_key)) = &output.location else {
+                return Err("the output artifact has no location".into());
+            };
+            sluice
+                .store_artifact(out_bucket, out_key, body)
+                .await
+                .map_err(|e| format!("output artifact {} could not be stored: {e}", output.name))?;
+            (
+                version.version_id.clone(),
+                format!("s3://{bucket}/{key} version {}", version.version_id),
+            )
+        }
+        "CodeCommit" => {
+            let name = config(job, "RepositoryName")?;
+            let branch = config(job, "BranchName")?;
+            git::check_repository_name(name).map_err(|e| e.to_string())?;
+            git::check_branch(branch).map_err(|e| e.to_string())?;
+            let repo = providers.repos_dir.join(format!("{name}.git"));
+            if !repo.is_dir() {
+                return Err(format!("The repository {name} does not exist on this server (create it with `sluice repo create {name}`)"));
+            }
+            export_branch(sluice, &repo, branch, job, root, log).await?
+        }
+        "GitHub" => {
+            let owner = config(job, "Owner")?;
+            let repo_name = config(job, "Repo")?;
+            let branch = config(job, "Branch")?;
+            git::check_repository_name(owner).map_err(|e| e.to_string())?;
+            git::check_repository_name(repo_name).map_err(|e| e.to_string())?;
+            let base = providers.github_base_url.trim_end_matches('/');
+            let url = format!("{base}/{owner}/{repo_name}");
+            let mirror = providers
+                .mirrors_dir
+                .join(format!("{owner}__{repo_name}.git"));
+            std::fs::create_dir_all(&providers.mirrors_dir).map_err(|e| e.to_string())?;
+            let auth = GitAuth {
+                token: job
+                    .configuration
+                    .get("OAuthToken")
+                    .cloned()
+                    .filter(|t| !t.is_empty()),
+            };
+            log.line(&format!("Fetching branch {branch} of {url}"));
+            git::fetch_branch(&url, branch, &mirror, &auth)
+                .await
+                .map_err(|e| log.mask(&e.to_string()))?;
+            export_branch(sluice, &mirror, branch, job, root, log).await?
+        }
+        other => {
+            return Err(format!(
+                "no source provider {other} is available on this server"
+            ))
+        }
+    };
+    log.line(&format!("Revision {revision}: {summary}"));
+    Ok(JobOutcome {
+        summary: Some(summary),
+        external_execution_id: Some(revision.clone()),
+        current_revision: Some(revision),
+        ..Default::default()
+    })
+}
+
+async fn export_branch(
+    sluice: &Sluice,
+    repo: &Path,
+    branch: &str,
+    job: &Job,
+    root: &Path,
+    log: &JobLog,
+) -> Result<(String, String), String> {
+    let commit = git::branch_commit(repo, branch)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("The branch {branch} was not found in the repository"))?;
+    let tree = root.join("tree");
+    git::export_tree(repo, &commit, &tree, root)
+        .await
+        .map_err(|e| e.to_string())?;
+    log.line(&format!("Exported {branch} at {commit}"));
+    let subject = git::commit_subject(repo, &commit).await.unwrap_or_default();
+    for artifact in job.output_artifacts.iter().take(1) {
+        store_dir(sluice, &tree, root, artifact).await?;
+    }
+    Ok((commit, subject))
+}
