@@ -209,6 +209,42 @@ impl TestServer {
     }
 }
 
+/// Any HTTP request; returns the status, headers and raw body.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, hyper::HeaderMap, Vec<u8>) {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(conn);
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = sender
+        .send_request(request.body(Full::new(Bytes::from(body))).expect("request"))
+        .await
+        .expect("response");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, headers, bytes.to_vec())
+}
+
 /// POSTs `body` to `/` with the given headers (plus the JSON 1.1 content type).
 pub async fn raw_post(addr: SocketAddr, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
     try_post(addr, headers, body)

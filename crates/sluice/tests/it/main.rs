@@ -6,6 +6,7 @@ mod durability;
 mod fixtures;
 mod pipelines;
 mod protocol;
+mod providers;
 mod runs;
 mod tags;
 mod transitions;

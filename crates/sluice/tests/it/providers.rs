@@ -1,0 +1,346 @@
+//! The built-in providers end to end: a push to a hosted repository or an upload to a bucket
+//! starts the pipeline; Commands and CodeBuild run for real; artifacts and logs are kept.
+
+use serde_json::{json, Value};
+use sluice_service::Options;
+use sluice_test_utils::{http, TestServer};
+use sluice_worker::runners::Project;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+const ROLE: &str = "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service";
+const BUCKET: &str = "codepipeline-us-east-1-111111111111";
+
+async fn server() -> TestServer {
+    let mut projects = BTreeMap::new();
+    projects.insert(
+        "unit".to_string(),
+        Project {
+            buildspec: Some("buildspec-test.yml".into()),
+            ..Default::default()
+        },
+    );
+    TestServer::start_with_providers(Options::default(), projects).await
+}
+
+/// Git runs as a child process awaited on the runtime: the server answers on the same runtime.
+async fn git(dir: &Path, args: &[&str]) {
+    let out = tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .await
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A working copy with a commit, its origin the server's hosted repository `name`.
+async fn repository(server: &TestServer, name: &str, work: &Path) {
+    sluice_worker::git::init_bare(&server.repos_dir().join(format!("{name}.git")))
+        .await
+        .expect("bare repository");
+    std::fs::create_dir_all(work.join("assets")).expect("mkdir");
+    std::fs::write(work.join("app.sh"), "echo hello\n").expect("write");
+    let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    std::fs::write(work.join("assets/blob.bin"), binary).expect("write");
+    std::fs::write(
+        work.join("buildspec-test.yml"),
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - test -f dist/app.sh\n      - echo tests pass\n",
+    )
+    .expect("write");
+    git(work, &["init", "--quiet", "--initial-branch=main"]).await;
+    git(work, &["add", "."]).await;
+    git(work, &["commit", "--quiet", "-m", "first version"]).await;
+    let url = format!("{}/_sluice/git/{name}.git", server.url());
+    git(work, &["remote", "add", "origin", &url]).await;
+    git(work, &["push", "--quiet", "origin", "main"]).await;
+}
+
+fn stage(name: &str, action: Value) -> Value {
+    json!({"name": name, "actions": [action]})
+}
+
+fn codecommit_source(branch: &str) -> Value {
+    stage(
+        "Source",
+        json!({"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+               "configuration": {"RepositoryName": "app", "BranchName": branch},
+               "outputArtifacts": [{"name": "Src"}]}),
+    )
+}
+
+fn commands(list: &[&str]) -> Value {
+    stage(
+        "Build",
+        json!({"name": "Build", "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+               "commands": list, "outputVariables": ["BUILT"],
+               "inputArtifacts": [{"name": "Src"}], "outputArtifacts": [{"name": "Built"}]}),
+    )
+}
+
+fn codebuild_test() -> Value {
+    stage(
+        "Test",
+        json!({"name": "Test", "actionTypeId": {"category": "Test", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+               "configuration": {"ProjectName": "unit"}, "inputArtifacts": [{"name": "Built"}]}),
+    )
+}
+
+async fn create(server: &TestServer, name: &str, stages: Vec<Value>) {
+    server
+        .ok(
+            "CreatePipeline",
+            json!({"pipeline": {"name": name, "roleArn": ROLE,
+                "artifactStore": {"type": "S3", "location": BUCKET}, "stages": stages}}),
+        )
+        .await;
+}
+
+/// Waits until the pipeline has `count` executions and the newest has finished.
+async fn settled(server: &TestServer, name: &str, count: usize) -> Vec<Value> {
+    for _ in 0..600 {
+        let list = server
+            .ok("ListPipelineExecutions", json!({"pipelineName": name}))
+            .await;
+        let items = list["pipelineExecutionSummaries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if items.len() >= count && items[0]["status"] != "InProgress" {
+            return items;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("pipeline {name} did not settle with {count} executions");
+}
+
+async fn action_state(server: &TestServer, pipeline: &str, stage: usize) -> Value {
+    let state = server
+        .ok("GetPipelineState", json!({"name": pipeline}))
+        .await;
+    state["stageStates"][stage]["actionStates"][0]["latestExecution"].clone()
+}
+
+/// The files of a zip artifact stored at `bucket/key`.
+async fn artifact_files(server: &TestServer, bucket: &str, key: &str) -> BTreeMap<String, Vec<u8>> {
+    let (status, _, zip) = http(server.addr, "GET", &format!("/{bucket}/{key}"), &[], vec![]).await;
+    assert_eq!(status, 200, "artifact {bucket}/{key} is readable");
+    let dir = tempfile::tempdir().expect("dir");
+    sluice_artifacts::unpack(std::io::Cursor::new(zip), dir.path(), &Default::default())
+        .expect("a valid artifact");
+    let mut files = BTreeMap::new();
+    collect(dir.path(), dir.path(), &mut files);
+    files
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            collect(root, &path, out);
+        } else {
+            let rel = path
+                .strip_prefix(root)
+                .expect("under root")
+                .to_string_lossy()
+                .to_string();
+            out.insert(rel, std::fs::read(&path).expect("read"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_push_runs_source_commands_and_codebuild_with_artifacts_kept_byte_for_byte() {
+    let server = server().await;
+    let work = tempfile::tempdir().expect("dir");
+    repository(&server, "app", work.path()).await;
+    create(
+        &server,
+        "app-pipeline",
+        vec![
+            codecommit_source("main"),
+            commands(&[
+                "mkdir -p dist",
+                "cp app.sh dist/",
+                "export BUILT=\"$(ls dist)\"",
+            ]),
+            codebuild_test(),
+        ],
+    )
+    .await;
+    let runs = settled(&server, "app-pipeline", 1).await;
+    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+
+    std::fs::write(work.path().join("app.sh"), "echo hello again\n").expect("write");
+    git(work.path(), &["commit", "--quiet", "-am", "second version"]).await;
+    git(work.path(), &["push", "--quiet", "origin", "main"]).await;
+    let runs = settled(&server, "app-pipeline", 2).await;
+    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    assert_eq!(runs[0]["trigger"]["triggerType"], "PollForSourceChanges");
+    assert_eq!(
+        runs[0]["sourceRevisions"][0]["revisionSummary"],
+        "second version"
+    );
+
+    let source = action_state(&server, "app-pipeline", 0).await;
+    assert_eq!(source["summary"], "second version");
+    let actions = server
+        .ok(
+            "ListActionExecutions",
+            json!({"pipelineName": "app-pipeline", "filter": {"pipelineExecutionId": runs[0]["pipelineExecutionId"]}}),
+        )
+        .await;
+    let details = actions["actionExecutionDetails"].as_array().expect("list");
+    let build = details
+        .iter()
+        .find(|d| d["actionName"] == "Build")
+        .expect("build ran");
+    assert_eq!(build["output"]["outputVariables"]["BUILT"], "app.sh");
+    let location = &build["output"]["outputArtifacts"][0]["s3location"];
+    let files = artifact_files(
+        &server,
+        location["bucket"].as_str().expect("bucket"),
+        location["key"].as_str().expect("key"),
+    )
+    .await;
+    for rel in ["app.sh", "assets/blob.bin", "buildspec-test.yml"] {
+        assert_eq!(
+            files.get(rel),
+            Some(&std::fs::read(work.path().join(rel)).expect("read")),
+            "{rel} is carried byte for byte"
+        );
+    }
+    assert_eq!(
+        files.get("dist/app.sh").map(Vec::as_slice),
+        Some(&b"echo hello again\n"[..])
+    );
+    assert!(
+        !files.keys().any(|k| k.starts_with(".git")),
+        "no git metadata in the artifact"
+    );
+
+    let test = action_state(&server, "app-pipeline", 2).await;
+    let url = test["externalExecutionUrl"].as_str().expect("log url");
+    let (status, _, log) = http(server.addr, "GET", url, &[], vec![]).await;
+    assert_eq!(status, 200);
+    let log = String::from_utf8(log).expect("text");
+    assert!(log.contains("Running command test -f dist/app.sh"), "{log}");
+    assert!(log.contains("tests pass"), "{log}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_command_fails_the_action_naming_the_command_and_its_exit_code() {
+    let server = server().await;
+    let work = tempfile::tempdir().expect("dir");
+    repository(&server, "app", work.path()).await;
+    create(
+        &server,
+        "failing",
+        vec![
+            codecommit_source("main"),
+            commands(&["echo building", "exit 7"]),
+            codebuild_test(),
+        ],
+    )
+    .await;
+    let runs = settled(&server, "failing", 1).await;
+    assert_eq!(runs[0]["status"], "Failed");
+    let build = action_state(&server, "failing", 1).await;
+    assert_eq!(build["status"], "Failed");
+    assert_eq!(
+        build["errorDetails"]["message"],
+        "Command did not exit successfully exit 7 exit status 7"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_option_like_branch_name_never_reaches_git() {
+    let server = server().await;
+    let work = tempfile::tempdir().expect("dir");
+    repository(&server, "app", work.path()).await;
+    let marker = work.path().join("pwned");
+    let branch = format!("--upload-pack=touch {}", marker.display());
+    create(
+        &server,
+        "hostile",
+        vec![codecommit_source(&branch), commands(&["true"])],
+    )
+    .await;
+    let runs = settled(&server, "hostile", 1).await;
+    assert_eq!(runs[0]["status"], "Failed");
+    let source = action_state(&server, "hostile", 0).await;
+    let message = source["errorDetails"]["message"].as_str().expect("message");
+    assert!(message.contains("is not a valid branch name"), "{message}");
+    assert!(!marker.exists());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_object_version_starts_the_pipeline_watching_that_key() {
+    let server = server().await;
+    let put = |path: &'static str, body: Vec<u8>| {
+        let addr = server.addr;
+        async move { http(addr, "PUT", path, &[], body).await.0 }
+    };
+    assert_eq!(put("/source-bucket", vec![]).await, 200);
+    assert_eq!(
+        put(
+            "/source-bucket?versioning",
+            b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>".to_vec()
+        )
+        .await,
+        200
+    );
+    let bundle = |text: &str| {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("index.html"), text).expect("write");
+        let mut zip = std::io::Cursor::new(Vec::new());
+        sluice_artifacts::pack_dir(dir.path(), &mut zip).expect("pack");
+        zip.into_inner()
+    };
+    assert_eq!(put("/source-bucket/app.zip", bundle("v1")).await, 200);
+    let source = stage(
+        "Source",
+        json!({"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+               "configuration": {"S3Bucket": "source-bucket", "S3ObjectKey": "app.zip"},
+               "outputArtifacts": [{"name": "Src"}]}),
+    );
+    create(
+        &server,
+        "s3-pipeline",
+        vec![
+            source,
+            commands(&["grep -q v2 index.html || grep -q v1 index.html"]),
+        ],
+    )
+    .await;
+    let runs = settled(&server, "s3-pipeline", 1).await;
+    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    assert_eq!(put("/source-bucket/app.zip", bundle("v2")).await, 200);
+    assert_eq!(put("/source-bucket/other.zip", bundle("v3")).await, 200);
+    let runs = settled(&server, "s3-pipeline", 2).await;
+    assert_eq!(runs.len(), 2, "only the watched key starts a run");
+    assert_eq!(runs[0]["status"], "Succeeded");
+    let source = action_state(&server, "s3-pipeline", 0).await;
+    let (_, headers, _) = http(server.addr, "HEAD", "/source-bucket/app.zip", &[], vec![]).await;
+    assert_eq!(
+        source["summary"],
+        format!(
+            "s3://source-bucket/app.zip version {}",
+            headers["x-amz-version-id"].to_str().expect("version")
+        )
+    );
+    server.stop().await;
+}
