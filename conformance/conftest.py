@@ -75,7 +75,10 @@ class Sluice:
         p = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, cwd=cwd)
         if check and p.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({p.returncode}): {p.stderr}")
-        out = json.loads(p.stdout) if p.stdout.strip() else None
+        try:
+            out = json.loads(p.stdout) if p.stdout.strip() else None
+        except ValueError:
+            out = None  # `aws s3 ...` prints text, not JSON
         return p.returncode, out, p.stderr
 
     def client(self):
