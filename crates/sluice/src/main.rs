@@ -26,6 +26,9 @@ struct Cli {
 enum Command {
     /// Run the server on the embedded default (SQLite and artifacts in the data dir).
     Serve(config::ServeArgs),
+    /// Poll a Sluice server for jobs of one action type and run each with a command:
+    /// `sluice worker --endpoint URL --action-type Custom/Build/MyBuild/1 -- ./build.sh`.
+    Worker(WorkerArgs),
     /// Manage repositories hosted by this server: `sluice repo create NAME`.
     Repo {
         #[command(subcommand)]
@@ -47,6 +50,38 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         pipelines: usize,
     },
+}
+
+#[derive(clap::Args)]
+struct WorkerArgs {
+    /// The server, e.g. http://127.0.0.1:8240.
+    #[arg(long, env = "SLUICE_ENDPOINT")]
+    endpoint: String,
+    /// Owner/Category/Provider/Version, e.g. Custom/Build/MyBuild/1.
+    #[arg(long)]
+    action_type: String,
+    #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
+    region: String,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    access_key_id: String,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    secret_access_key: String,
+    /// Where job workspaces are made (default: a temporary directory).
+    #[arg(long)]
+    work_dir: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 1000)]
+    poll_interval_ms: u64,
+    #[arg(long, default_value_t = 3600)]
+    job_timeout_secs: u64,
+    /// A job whose command runs longer is continued with a continuation token.
+    #[arg(long, default_value_t = 600)]
+    continue_after_secs: u64,
+    /// Exit after this many jobs.
+    #[arg(long)]
+    max_jobs: Option<usize>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -76,6 +111,10 @@ fn main() -> Result<()> {
                 .build()?
                 .block_on(serve(options))
         }
+        Command::Worker(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(worker(args)),
         Command::Repo {
             command: RepoCommand::Create { name, serve },
         } => {
@@ -164,6 +203,49 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     }
     store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn worker(args: WorkerArgs) -> Result<()> {
+    let parts: Vec<&str> = args.action_type.split('/').collect();
+    let [owner, category, provider, version] = parts.as_slice() else {
+        anyhow::bail!(
+            "--action-type must be Owner/Category/Provider/Version, e.g. Custom/Build/MyBuild/1"
+        );
+    };
+    let credentials = sluice_sigv4::Credentials {
+        access_key_id: args.access_key_id,
+        secret_access_key: args.secret_access_key,
+        session_token: std::env::var("AWS_SESSION_TOKEN").ok(),
+    };
+    let client = sluice_worker::client::Client::new(&args.endpoint, &args.region, credentials)?;
+    let scratch = tempfile::TempDir::new()?;
+    let options = sluice_worker::poller::WorkerOptions {
+        action_type: sluice_wire::ActionTypeId {
+            category: category.to_string(),
+            owner: owner.to_string(),
+            provider: provider.to_string(),
+            version: version.to_string(),
+        },
+        command: args.command,
+        work_dir: args
+            .work_dir
+            .unwrap_or_else(|| scratch.path().to_path_buf()),
+        poll_interval: std::time::Duration::from_millis(args.poll_interval_ms),
+        job_timeout: std::time::Duration::from_secs(args.job_timeout_secs),
+        continue_after: std::time::Duration::from_secs(args.continue_after_secs.max(1)),
+        max_jobs: args.max_jobs,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    eprintln!(
+        "sluice worker polling {} for {}",
+        args.endpoint, args.action_type
+    );
+    sluice_worker::poller::run(client, options, stop_rx).await?;
     Ok(())
 }
 

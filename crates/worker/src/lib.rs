@@ -4,11 +4,14 @@
 //! `sluice serve` and in `sluice worker`.
 
 pub mod buildspec;
+pub mod client;
 pub mod error;
 pub mod files;
 pub mod git;
 pub mod glob;
 pub mod log;
+pub mod poller;
+pub mod process;
 pub mod runners;
 pub mod shell;
 

@@ -7,12 +7,8 @@
 
 use crate::log::JobLog;
 use crate::{Error, Result};
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Instant;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const WRAPPER: &str = r#"__sluice_cmd=$SLUICE_COMMAND
 unset SLUICE_COMMAND
@@ -24,9 +20,6 @@ export -p > "$SLUICE_STATE.new" && mv "$SLUICE_STATE.new" "$SLUICE_STATE"
 pwd > "$SLUICE_STATE.cwd"
 exit $__sluice_rc
 "#;
-
-/// Variables passed through from the server's environment.
-const INHERITED: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
 
 /// A shell session over one workspace.
 #[derive(Debug)]
@@ -65,47 +58,13 @@ impl Session {
     pub async fn run(&mut self, command: &str) -> Result<()> {
         self.log
             .line(&format!("[Container] Running command {command}"));
-        let mut cmd = tokio::process::Command::new("bash");
-        cmd.args(["--noprofile", "--norc", "-c", WRAPPER])
-            .current_dir(&self.workdir)
-            .env_clear()
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        for name in INHERITED {
-            if let Some(v) = std::env::var_os(name) {
-                cmd.env(name, v);
-            }
-        }
+        let mut cmd = crate::process::command("bash", &self.workdir);
+        cmd.args(["--noprofile", "--norc", "-c", WRAPPER]);
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("SLUICE_STATE", &self.state)
             .env("SLUICE_COMMAND", command);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| Error::Failed(format!("bash could not be started: {e}")))?;
-        let group = child.id().map(|id| Pid::from_raw(id as i32));
-        let mut readers = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            readers.push(tokio::spawn(copy_lines(out, self.log.clone())));
-        }
-        if let Some(err) = child.stderr.take() {
-            readers.push(tokio::spawn(copy_lines(err, self.log.clone())));
-        }
-        let remaining = self.deadline.saturating_duration_since(Instant::now());
-        let waited = tokio::time::timeout(remaining, child.wait()).await;
-        // Whatever the command left running in its group goes with it.
-        if let Some(pid) = group {
-            let _ = killpg(pid, Signal::SIGKILL);
-        }
-        let status = match waited {
-            Ok(status) => status?,
-            Err(_) => {
-                let _ = child.wait().await;
-                for r in readers {
-                    let _ = r.await;
-                }
+        let status = match crate::process::run(cmd, self.deadline, &self.log).await? {
+            crate::process::Exit::TimedOut => {
                 self.log.line(&format!(
                     "[Container] Command timed out and was killed: {command}"
                 ));
@@ -114,10 +73,8 @@ impl Session {
                     self.log.mask(command)
                 )));
             }
+            crate::process::Exit::Finished(status) => status,
         };
-        for r in readers {
-            let _ = r.await;
-        }
         if status.success() {
             return Ok(());
         }
@@ -156,13 +113,6 @@ fn unquote(s: &str) -> Option<String> {
         }
     }
     Some(out)
-}
-
-async fn copy_lines(stream: impl tokio::io::AsyncRead + Unpin, log: JobLog) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        log.line(&line);
-    }
 }
 
 /// Whether `name` can be an environment variable name.

@@ -344,3 +344,129 @@ async fn a_new_object_version_starts_the_pipeline_watching_that_key() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_custom_test_action_runs_in_sluice_worker_with_continuation_and_artifacts() {
+    let server = server().await;
+    // The worker signs with the real time; the server's clock has to agree within 15 minutes.
+    let real_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_millis() as i64;
+    server
+        .clock
+        .advance_ms(real_now - sluice_test_utils::START_MS);
+    let work = tempfile::tempdir().expect("dir");
+    std::fs::create_dir_all(work.path()).expect("dir");
+    std::fs::write(
+        work.path().join("run-tests.sh"),
+        "#!/bin/sh\nset -e\ntest -f dist/app.sh\nsleep 2\necho \"tested $(cat dist/app.sh) for $SLUICE_CONFIG_SUITE\" > \"$SLUICE_OUTPUT_DIR/report.txt\"\n",
+    )
+    .expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            work.path().join("run-tests.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .expect("chmod");
+    }
+    repository(&server, "app", work.path()).await;
+    server
+        .ok(
+            "CreateCustomActionType",
+            json!({"category": "Test", "provider": "UnitRunner", "version": "1",
+                   "configurationProperties": [{"name": "Suite", "required": true, "key": true, "secret": false}],
+                   "inputArtifactDetails": {"minimumCount": 1, "maximumCount": 1},
+                   "outputArtifactDetails": {"minimumCount": 1, "maximumCount": 1}}),
+        )
+        .await;
+    let test_stage = stage(
+        "Test",
+        json!({"name": "Unit", "actionTypeId": {"category": "Test", "owner": "Custom", "provider": "UnitRunner", "version": "1"},
+               "configuration": {"Suite": "smoke"},
+               "inputArtifacts": [{"name": "Built"}], "outputArtifacts": [{"name": "Report"}]}),
+    );
+    create(
+        &server,
+        "worker-flow",
+        vec![
+            codecommit_source("main"),
+            commands(&["mkdir -p dist", "cp app.sh dist/"]),
+            test_stage,
+        ],
+    )
+    .await;
+    let worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "worker",
+            "--endpoint",
+            &server.url(),
+            "--action-type",
+            "Custom/Test/UnitRunner/1",
+            "--poll-interval-ms",
+            "100",
+            "--continue-after-secs",
+            "1",
+            "--max-jobs",
+            "1",
+            "--",
+            "./run-tests.sh",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "AKIDWORKER")
+        .env("AWS_SECRET_ACCESS_KEY", "worker-secret")
+        .env("SLUICE_LOG", "warn")
+        .kill_on_drop(true)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("worker starts");
+    let runs = settled(&server, "worker-flow", 1).await;
+    let worker = tokio::time::timeout(Duration::from_secs(30), worker.wait_with_output())
+        .await
+        .expect("the worker exits after its job")
+        .expect("worker ran");
+    assert!(
+        worker.status.success(),
+        "{}",
+        String::from_utf8_lossy(&worker.stderr)
+    );
+    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    let actions = server
+        .ok(
+            "ListActionExecutions",
+            json!({"pipelineName": "worker-flow", "filter": {"pipelineExecutionId": runs[0]["pipelineExecutionId"]}}),
+        )
+        .await;
+    let unit = actions["actionExecutionDetails"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|d| d["actionName"] == "Unit")
+        .cloned()
+        .expect("unit ran");
+    let location = &unit["output"]["outputArtifacts"][0]["s3location"];
+    let files = artifact_files(
+        &server,
+        location["bucket"].as_str().expect("bucket"),
+        location["key"].as_str().expect("key"),
+    )
+    .await;
+    assert_eq!(
+        files.get("report.txt").map(Vec::as_slice),
+        Some(&b"tested echo hello for smoke\n"[..])
+    );
+    let job = unit["output"]["executionResult"]["externalExecutionId"]
+        .as_str()
+        .expect("job id");
+    let (status, _, log) = http(
+        server.addr,
+        "GET",
+        &format!("/sluice-logs/jobs/{job}.log"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "the worker uploaded its log");
+    assert!(String::from_utf8_lossy(&log).contains("running [\"./run-tests.sh\"]"));
+    server.stop().await;
+}

@@ -1,0 +1,255 @@
+//! The worker's HTTP client: CodePipeline JSON calls signed with the worker's key, and the S3
+//! GET/PUT of artifacts signed with a job's `artifactCredentials` — SigV4 throughout, bodies
+//! streamed from and to files. Plain HTTP (put a TLS-terminating proxy in front for remote
+//! workers across untrusted networks).
+
+use crate::files::{file_stream, write_stream};
+use crate::{Error, Result};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, BodyStream, Full, StreamBody};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sluice_sigv4::{Credentials, PathStyle};
+use std::path::Path;
+
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A CodePipeline or S3 error the server answered with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    host: String,
+    region: String,
+    credentials: Credentials,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("host", &self.host).finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+impl Client {
+    /// `endpoint` is `http://host:port`.
+    pub fn new(endpoint: &str, region: &str, credentials: Credentials) -> Result<Self> {
+        let host = endpoint
+            .strip_prefix("http://")
+            .ok_or_else(|| {
+                Error::Configuration(format!("endpoint '{endpoint}' must be an http:// URL"))
+            })?
+            .trim_end_matches('/');
+        if host.is_empty() || host.contains('/') {
+            return Err(Error::Configuration(format!(
+                "endpoint '{endpoint}' must be http://host:port"
+            )));
+        }
+        Ok(Self {
+            host: host.into(),
+            region: region.into(),
+            credentials,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        mut headers: Vec<(String, String)>,
+        body: Body,
+        payload_hash: &str,
+        service: &str,
+        credentials: &Credentials,
+    ) -> Result<hyper::Response<hyper::body::Incoming>> {
+        headers.push(("host".into(), self.host.clone()));
+        if service == "s3" {
+            headers.push(("x-amz-content-sha256".into(), payload_hash.into()));
+        }
+        let style = if service == "s3" {
+            PathStyle::Verbatim
+        } else {
+            PathStyle::Normalized
+        };
+        let request = sluice_sigv4::Request {
+            method,
+            path,
+            query: "",
+            headers: &headers,
+            payload_hash,
+        };
+        let amz_date = sluice_model::time::amz_date(now_ms());
+        let signed = sluice_sigv4::sign(
+            &request,
+            credentials,
+            &self.region,
+            service,
+            &amz_date,
+            style,
+        );
+        let mut builder = hyper::Request::builder().method(method).uri(path);
+        for (k, v) in headers.iter().chain(&signed) {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let request = builder
+            .body(body)
+            .map_err(|e| Error::Io(format!("building a request: {e}")))?;
+        let stream = tokio::net::TcpStream::connect(&self.host)
+            .await
+            .map_err(|e| Error::Io(format!("connecting to {}: {e}", self.host)))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| Error::Io(e.to_string()))?;
+        tokio::spawn(conn);
+        sender
+            .send_request(request)
+            .await
+            .map_err(|e| Error::Io(format!("request to {} failed: {e}", self.host)))
+    }
+
+    /// One CodePipeline operation.
+    pub async fn call<I: Serialize, O: DeserializeOwned>(
+        &self,
+        operation: &str,
+        input: &I,
+    ) -> Result<std::result::Result<O, ApiError>> {
+        let body = serde_json::to_vec(input).map_err(|e| Error::Io(e.to_string()))?;
+        let hash = sluice_sigv4::sha256_hex(&body);
+        let headers = vec![
+            ("content-type".into(), "application/x-amz-json-1.1".into()),
+            (
+                "x-amz-target".into(),
+                format!("CodePipeline_20150709.{operation}"),
+            ),
+        ];
+        let full = Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let response = self
+            .send(
+                "POST",
+                "/",
+                headers,
+                full,
+                &hash,
+                "codepipeline",
+                &self.credentials.clone(),
+            )
+            .await?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Error::Io(e.to_string()))?
+            .to_bytes();
+        if status == 200 {
+            let out = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Io(format!("{operation} answered with unexpected JSON: {e}"))
+            })?;
+            return Ok(Ok(out));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let code = v["__type"].as_str().unwrap_or("Unknown");
+        Ok(Err(ApiError {
+            status,
+            code: code.rsplit('#').next().unwrap_or(code).to_string(),
+            message: v["message"].as_str().unwrap_or_default().to_string(),
+        }))
+    }
+
+    fn object_path(bucket: &str, key: &str) -> String {
+        format!(
+            "/{}/{}",
+            sluice_sigv4::uri_encode(bucket, false),
+            sluice_sigv4::uri_encode(key, true)
+        )
+    }
+
+    async fn s3_error(response: hyper::Response<hyper::body::Incoming>, what: &str) -> Error {
+        let status = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        let code = text
+            .split("<Code>")
+            .nth(1)
+            .and_then(|r| r.split("</Code>").next())
+            .unwrap_or("unknown");
+        Error::Failed(format!("{what} failed: HTTP {status} {code}"))
+    }
+
+    /// Downloads `bucket/key` to `dest` with the given (job) credentials.
+    pub async fn s3_get(
+        &self,
+        credentials: &Credentials,
+        bucket: &str,
+        key: &str,
+        dest: &Path,
+    ) -> Result<u64> {
+        let path = Self::object_path(bucket, key);
+        let empty = Full::new(Bytes::new())
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let hash = sluice_sigv4::sha256_hex(b"");
+        let response = self
+            .send("GET", &path, vec![], empty, &hash, "s3", credentials)
+            .await?;
+        if response.status() != 200 {
+            return Err(Self::s3_error(response, &format!("reading s3://{bucket}/{key}")).await);
+        }
+        let stream = BodyStream::new(response.into_body())
+            .try_filter_map(|frame| async move { Ok(frame.into_data().ok()) })
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .boxed();
+        write_stream(stream, dest).await
+    }
+
+    /// Uploads `source` to `bucket/key` with the given (job) credentials.
+    pub async fn s3_put(
+        &self,
+        credentials: &Credentials,
+        bucket: &str,
+        key: &str,
+        source: &Path,
+    ) -> Result<()> {
+        let path = Self::object_path(bucket, key);
+        let size = std::fs::metadata(source)?.len();
+        let frames = file_stream(source).await?.map_ok(hyper::body::Frame::data);
+        let body = BodyExt::boxed_unsync(StreamBody::new(frames));
+        let headers = vec![("content-length".into(), size.to_string())];
+        let response = self
+            .send(
+                "PUT",
+                &path,
+                headers,
+                body,
+                sluice_sigv4::UNSIGNED_PAYLOAD,
+                "s3",
+                credentials,
+            )
+            .await?;
+        if response.status() != 200 {
+            return Err(Self::s3_error(response, &format!("writing s3://{bucket}/{key}")).await);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! One child process in its own process group, its output copied line by line into the job's
+//! log, killed with its whole group at the deadline (and after it exits, so nothing it started
+//! in the background outlives the job). Only `PATH`, `HOME`, `LANG` and `TMPDIR` are inherited
+//! from the environment of the process that runs jobs; its secrets stay there.
+
+use crate::log::JobLog;
+use crate::{Error, Result};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Instant;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const INHERITED: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
+
+/// How a child ended.
+#[derive(Debug)]
+pub enum Exit {
+    Finished(ExitStatus),
+    TimedOut,
+}
+
+/// A command for `program` in `dir` with a clean environment and its own process group.
+pub fn command(program: &str, dir: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.current_dir(dir)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for name in INHERITED {
+        if let Some(v) = std::env::var_os(name) {
+            cmd.env(name, v);
+        }
+    }
+    cmd
+}
+
+pub async fn run(
+    mut cmd: tokio::process::Command,
+    deadline: Instant,
+    log: &JobLog,
+) -> Result<Exit> {
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::Failed(format!("the command could not be started: {e}")))?;
+    let group = child.id().map(|id| Pid::from_raw(id as i32));
+    let mut readers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        readers.push(tokio::spawn(copy_lines(out, log.clone())));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.push(tokio::spawn(copy_lines(err, log.clone())));
+    }
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let waited = tokio::time::timeout(remaining, child.wait()).await;
+    if let Some(pid) = group {
+        let _ = killpg(pid, Signal::SIGKILL);
+    }
+    let exit = match waited {
+        Ok(status) => Exit::Finished(status?),
+        Err(_) => {
+            let _ = child.wait().await;
+            Exit::TimedOut
+        }
+    };
+    for r in readers {
+        let _ = r.await;
+    }
+    Ok(exit)
+}
+
+async fn copy_lines(stream: impl tokio::io::AsyncRead + Unpin, log: JobLog) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        log.line(&line);
+    }
+}
