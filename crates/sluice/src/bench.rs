@@ -160,7 +160,7 @@ pub async fn transitions(seconds: u64, pipelines: usize) -> Result<()> {
     Ok(())
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf> {
+pub(crate) fn tempfile_dir() -> Result<std::path::PathBuf> {
     let mut id = [0u8; 8];
     getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("{e}"))?;
     let name: String = id.iter().map(|b| format!("{b:02x}")).collect();
@@ -171,10 +171,9 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
 
 /// Packs and unpacks a generated source bundle of `megabytes` (half text, half incompressible)
 /// and prints the throughput of each.
-pub fn artifacts(megabytes: usize) -> Result<()> {
-    let dir = tempfile_dir()?;
-    let src = dir.join("src");
-    std::fs::create_dir_all(&src)?;
+/// Writes `megabytes` of files (half text, half incompressible) under `src`.
+pub(crate) fn write_bundle_files(src: &std::path::Path, megabytes: usize) -> Result<()> {
+    std::fs::create_dir_all(src)?;
     let file_bytes = 1024 * 1024;
     let mut seed = 0x9e37_79b9_u32;
     for i in 0..megabytes {
@@ -197,6 +196,13 @@ pub fn artifacts(megabytes: usize) -> Result<()> {
         std::fs::create_dir_all(src.join(format!("d{}", i / 32)))?;
         std::fs::write(src.join(format!("d{}/f{i}", i / 32)), body)?;
     }
+    Ok(())
+}
+
+pub fn artifacts(megabytes: usize) -> Result<()> {
+    let dir = tempfile_dir()?;
+    let src = dir.join("src");
+    write_bundle_files(&src, megabytes)?;
     let zip_path = dir.join("bundle.zip");
     let started = Instant::now();
     let packed = sluice_artifacts::pack_dir(&src, std::fs::File::create(&zip_path)?)?;

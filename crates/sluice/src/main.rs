@@ -2,6 +2,7 @@
 //! place that reads the environment and config files and chooses a store backend.
 
 mod bench;
+mod bench_sources;
 mod bootstrap;
 mod config;
 
@@ -38,7 +39,7 @@ enum Command {
     /// `sluice bench artifacts` (zip pack and safe unpack).
     Bench {
         /// What to measure.
-        #[arg(value_parser = ["transitions", "artifacts"])]
+        #[arg(value_parser = ["transitions", "artifacts", "sources"])]
         what: String,
         /// Size of the generated bundle for `artifacts`, in MB.
         #[arg(long, default_value_t = 200)]
@@ -49,6 +50,9 @@ enum Command {
         /// How many pipelines (each with its own worker) run at once.
         #[arg(long, default_value_t = 16)]
         pipelines: usize,
+        /// How many pushes `sources` times.
+        #[arg(long, default_value_t = 20)]
+        pushes: usize,
     },
 }
 
@@ -127,6 +131,15 @@ fn main() -> Result<()> {
         Command::Bench {
             what, megabytes, ..
         } if what == "artifacts" => bench::artifacts(megabytes),
+        Command::Bench {
+            what,
+            megabytes,
+            pushes,
+            ..
+        } if what == "sources" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(bench_sources::sources(megabytes, pushes)),
         Command::Bench {
             seconds, pipelines, ..
         } => tokio::runtime::Builder::new_multi_thread()
