@@ -1,7 +1,7 @@
 //! The protocol, matched once: every operation of the model appears here, the ones Sluice does
 //! not run yet explicitly.
 
-use crate::{caller, handlers as h, ApiError};
+use crate::{caller, handlers as h, webhook_handlers as wh, ApiError};
 use axum::http::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -91,17 +91,19 @@ pub async fn dispatch(
         O::PutThirdPartyJobFailureResult => {
             empty(h::put_third_party_job_failure_result(s, input(op, body)?).await?)
         }
-        O::DeleteWebhook
-        | O::DeregisterWebhookWithThirdParty
-        | O::GetActionType
+        O::PutWebhook => output(wh::put_webhook(s, input(op, body)?).await?),
+        O::ListWebhooks => output(wh::list_webhooks(s, input(op, body)?).await?),
+        O::DeleteWebhook => empty(wh::delete_webhook(s, input(op, body)?).await?),
+        O::RegisterWebhookWithThirdParty => empty(wh::register_webhook(s, input(op, body)?).await?),
+        O::DeregisterWebhookWithThirdParty => {
+            empty(wh::deregister_webhook(s, input(op, body)?).await?)
+        }
+        O::PutActionRevision => output(wh::put_action_revision(s, input(op, body)?).await?),
+        O::GetActionType
         | O::ListDeployActionExecutionTargets
         | O::ListRuleExecutions
         | O::ListRuleTypes
-        | O::ListWebhooks
         | O::OverrideStageCondition
-        | O::PutActionRevision
-        | O::PutWebhook
-        | O::RegisterWebhookWithThirdParty
         | O::RollbackStage
         | O::UpdateActionType => Err(ApiError::not_implemented(op)),
     }
@@ -141,4 +143,10 @@ pub const IMPLEMENTED: &[Operation] = &[
     Operation::AcknowledgeThirdPartyJob,
     Operation::PutThirdPartyJobSuccessResult,
     Operation::PutThirdPartyJobFailureResult,
+    Operation::PutWebhook,
+    Operation::ListWebhooks,
+    Operation::DeleteWebhook,
+    Operation::RegisterWebhookWithThirdParty,
+    Operation::DeregisterWebhookWithThirdParty,
+    Operation::PutActionRevision,
 ];

@@ -105,6 +105,11 @@ impl From<S> for ApiError {
             S::DuplicatedStopRequest(_) => "DuplicatedStopRequestException",
             S::PipelineExecutionNotStoppable(_) => "PipelineExecutionNotStoppableException",
             S::AccessDenied(_) => "AccessDeniedException",
+            S::WebhookNotFound(_) => "WebhookNotFoundException",
+            S::InvalidWebhookFilterPattern(_) => "InvalidWebhookFilterPatternException",
+            S::InvalidWebhookAuthenticationParameters(_) => {
+                "InvalidWebhookAuthenticationParametersException"
+            }
             // Object-store conditions never arise from CodePipeline operations.
             S::NoSuchBucket(_)
             | S::NoSuchKey(_)

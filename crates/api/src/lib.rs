@@ -11,6 +11,7 @@ mod error;
 mod handlers;
 pub mod s3;
 mod s3_auth;
+mod webhook_handlers;
 mod xml;
 
 pub use error::ApiError;

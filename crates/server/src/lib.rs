@@ -4,6 +4,7 @@
 mod git_http;
 mod providers;
 mod sources;
+mod webhook_http;
 
 pub use git_http::GIT_PREFIX;
 pub use providers::{provider_types, run_providers, ProviderConfig};
@@ -17,7 +18,14 @@ use tokio::net::TcpListener;
 /// The whole application: `/healthz`, hosted git repositories (when `repos_dir` is given),
 /// the CodePipeline API and the S3-compatible endpoint.
 pub fn app(sluice: Sluice, repos_dir: Option<std::path::PathBuf>) -> Router {
-    let mut router = Router::new().route("/healthz", get(healthz));
+    let mut router = Router::new().route("/healthz", get(healthz)).merge(
+        Router::new()
+            .route(
+                "/_sluice/webhooks/{id}",
+                axum::routing::post(webhook_http::deliver),
+            )
+            .with_state(sluice.clone()),
+    );
     if let Some(repos_dir) = repos_dir {
         let git = Router::new()
             .route(
@@ -45,9 +53,13 @@ pub async fn run(
     sluice: Sluice,
     repos_dir: Option<std::path::PathBuf>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(sluice, repos_dir))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = app(sluice, repos_dir);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// How often persisted timers (job timeouts, approval expiry) are checked.

@@ -85,6 +85,12 @@ pub enum Error {
     AccessDenied(String),
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
     ContentSha256Mismatch(String),
+    #[error("The specified webhook was not found.")]
+    WebhookNotFound(String),
+    #[error("{0}")]
+    InvalidWebhookFilterPattern(String),
+    #[error("{0}")]
+    InvalidWebhookAuthenticationParameters(String),
     /// A fault of the server, not the caller; the message is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),

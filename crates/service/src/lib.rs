@@ -17,8 +17,9 @@ mod pagination;
 mod pipelines;
 mod run_step;
 mod runtime_doc;
-mod sources;
+pub(crate) mod sources;
 mod tags;
+mod webhooks;
 
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
@@ -37,6 +38,10 @@ pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
 pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, Trigger};
 pub use sluice_store::JobStatus;
 pub use sluice_store::{PipelineSummary, Tag, TransitionDirection};
+pub use sources::ActionRevisionResult;
+pub use webhooks::{
+    json_path, WebhookDefinition, WebhookDelivery, WebhookFilter, WebhookView, MAX_WEBHOOKS,
+};
 
 use std::sync::Arc;
 

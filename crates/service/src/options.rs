@@ -24,6 +24,8 @@ pub struct Options {
     /// AWS-owned action types this server's own providers run. Jobs of other AWS-owned types
     /// fail at once with "no provider for ... is available on this server".
     pub providers: Vec<sluice_model::ActionTypeId>,
+    /// The server's address as clients reach it (webhook URLs are built on it).
+    pub public_url: String,
 }
 
 impl Default for Options {
@@ -36,6 +38,7 @@ impl Default for Options {
             engine: sluice_engine::EngineOptions::default(),
             dispatch_lease_ms: DEFAULT_DISPATCH_LEASE_MS,
             providers: Vec::new(),
+            public_url: "http://127.0.0.1:8240".into(),
         }
     }
 }

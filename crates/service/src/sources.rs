@@ -114,3 +114,61 @@ impl Sluice {
         }
     }
 }
+
+/// What `PutActionRevision` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionRevisionResult {
+    pub new_revision: bool,
+    pub pipeline_execution_id: Option<String>,
+}
+
+impl Sluice {
+    /// A source reports a revision: a new one (not the revision the action last ran) starts
+    /// the pipeline; a known one starts nothing.
+    pub async fn put_action_revision(
+        &self,
+        pipeline: &str,
+        stage: &str,
+        action: &str,
+        revision_id: &str,
+    ) -> Result<ActionRevisionResult> {
+        let state = self.get_pipeline_state(pipeline).await?;
+        let stage_state = state
+            .stages
+            .iter()
+            .find(|s| s.name == stage)
+            .ok_or_else(|| crate::Error::StageNotFound {
+                pipeline: pipeline.into(),
+                stage: stage.into(),
+            })?;
+        let action_state = stage_state
+            .actions
+            .iter()
+            .find(|a| a.name == action)
+            .ok_or_else(|| crate::Error::ActionNotFound(action.into()))?;
+        let known = action_state
+            .latest
+            .as_ref()
+            .and_then(|l| l.current_revision.as_deref());
+        if known == Some(revision_id) {
+            return Ok(ActionRevisionResult {
+                new_revision: false,
+                pipeline_execution_id: stage_state
+                    .latest_execution
+                    .as_ref()
+                    .map(|e| e.execution_id.clone()),
+            });
+        }
+        let trigger = Trigger {
+            kind: "PutActionRevision".into(),
+            detail: format!("{action}: {revision_id}"),
+        };
+        let id = self
+            .start_pipeline_execution(pipeline, trigger, None)
+            .await?;
+        Ok(ActionRevisionResult {
+            new_revision: true,
+            pipeline_execution_id: Some(id),
+        })
+    }
+}

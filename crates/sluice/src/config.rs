@@ -39,6 +39,8 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    /// The address clients use to reach the server (webhook URLs); default `http://LISTEN`.
+    public_url: Option<String>,
     data_dir: Option<PathBuf>,
     region: Option<String>,
     account_id: Option<String>,
@@ -168,6 +170,7 @@ impl LimitsConfig {
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: String,
+    pub public_url: Option<String>,
     pub data_dir: PathBuf,
     pub region: String,
     pub account_id: String,
@@ -187,6 +190,7 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
         None => FileConfig::default(),
     };
     let options = ServeOptions {
+        public_url: file.public_url.clone(),
         listen: args
             .listen
             .or(file.listen)

@@ -156,6 +156,10 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     let store = SqliteStore::open(&db)
         .await
         .with_context(|| format!("opening the database {}", db.display()))?;
+    let listener = tokio::net::TcpListener::bind(&options.listen)
+        .await
+        .with_context(|| format!("binding {}", options.listen))?;
+    let addr = listener.local_addr()?;
     let service_options = sluice_service::Options {
         region: options.region.clone(),
         account_id: options.account_id.clone(),
@@ -163,6 +167,10 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
         token_key: bootstrap::token_key(&options.data_dir)?,
         engine: options.jobs.engine.clone(),
         dispatch_lease_ms: options.jobs.dispatch_lease_ms,
+        public_url: options
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
         providers: if options.providers.enabled {
             sluice_server::provider_types()
         } else {
@@ -179,10 +187,6 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
         service_options,
     );
     bootstrap::root_credentials(&sluice, &options).await?;
-    let listener = tokio::net::TcpListener::bind(&options.listen)
-        .await
-        .with_context(|| format!("binding {}", options.listen))?;
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %options.data_dir.display(), "sluice is serving; GET /healthz answers once ready");
     eprintln!("sluice listening on http://{addr}");
     sluice.ensure_bucket(sluice_service::LOG_BUCKET).await?;

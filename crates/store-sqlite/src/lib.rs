@@ -8,6 +8,7 @@ mod migrations;
 mod objects;
 mod rows;
 mod runs;
+mod webhooks;
 mod write_ops;
 mod writer;
 

@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_client_tokens.sql")),
     (4, include_str!("../migrations/0004_open_jobs_index.sql")),
     (5, include_str!("../migrations/0005_objects.sql")),
+    (6, include_str!("../migrations/0006_webhooks.sql")),
 ];
 
 /// The schema version this binary brings a database to.

@@ -50,6 +50,47 @@ pub async fn run_all<S: Store>(store: &S) {
     a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce(store).await;
     executions_list_newest_first_and_timers_come_due(store).await;
     object_versions_are_kept_only_in_versioned_buckets(store).await;
+    webhooks_are_upserted_found_by_url_and_limited(store).await;
+}
+
+async fn webhooks_are_upserted_found_by_url_and_limited<S: Store>(store: &S) {
+    let hook = |name: &str, url: &str| WebhookRecord {
+        name: name.into(),
+        arn: format!("arn:webhook:{name}"),
+        url_id: url.into(),
+        doc: "{}".into(),
+        created_ms: 1,
+        last_triggered_ms: None,
+    };
+    store.put_webhook(&hook("a", "u1"), 2).await.expect("put");
+    store
+        .put_webhook(&hook("a", "u2"), 2)
+        .await
+        .expect("replace");
+    store.put_webhook(&hook("b", "u3"), 2).await.expect("put");
+    assert!(matches!(
+        store.put_webhook(&hook("c", "u4"), 2).await,
+        Err(Error::LimitExceeded(_))
+    ));
+    assert!(
+        store.webhook("c").await.expect("read").is_none(),
+        "nothing half-written"
+    );
+    assert_eq!(
+        store
+            .webhook_by_url("u2")
+            .await
+            .expect("read")
+            .map(|w| w.name),
+        Some("a".into())
+    );
+    assert!(store.webhook_by_url("u1").await.expect("read").is_none());
+    store.webhook_triggered("a", 99).await.expect("trigger");
+    let listed = store.list_webhooks().await.expect("list");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].last_triggered_ms, Some(99));
+    assert!(store.delete_webhook("a").await.expect("delete"));
+    assert!(!store.delete_webhook("a").await.expect("delete again"));
 }
 
 fn object(bucket: &str, key: &str, version: &str, blob: Option<&str>) -> ObjectVersionRecord {

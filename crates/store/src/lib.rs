@@ -212,13 +212,34 @@ pub trait ObjectStore: Send + Sync {
     ) -> Result<Vec<ObjectVersionRecord>>;
 }
 
+/// Webhooks that start pipelines from push events.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Inserts or replaces the webhook named `webhook.name`; `LimitExceeded` past `max`.
+    async fn put_webhook(&self, webhook: &WebhookRecord, max: usize) -> Result<()>;
+    async fn webhook(&self, name: &str) -> Result<Option<WebhookRecord>>;
+    async fn webhook_by_url(&self, url_id: &str) -> Result<Option<WebhookRecord>>;
+    /// Every webhook by name.
+    async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>>;
+    /// False if there was none.
+    async fn delete_webhook(&self, name: &str) -> Result<bool>;
+    async fn webhook_triggered(&self, name: &str, at_ms: i64) -> Result<()>;
+}
+
 /// Everything a backend provides.
 pub trait Store:
-    PipelineStore + ActionTypeStore + TagStore + CredentialStore + RunStore + ObjectStore
+    PipelineStore + ActionTypeStore + TagStore + CredentialStore + RunStore + ObjectStore + WebhookStore
 {
 }
 
-impl<T: PipelineStore + ActionTypeStore + TagStore + CredentialStore + RunStore + ObjectStore> Store
-    for T
+impl<
+        T: PipelineStore
+            + ActionTypeStore
+            + TagStore
+            + CredentialStore
+            + RunStore
+            + ObjectStore
+            + WebhookStore,
+    > Store for T
 {
 }

@@ -281,3 +281,15 @@ impl ObjectVersionRecord {
         self.blob_key.is_none()
     }
 }
+
+/// A webhook: its definition as the service's JSON document, and the secret part of its URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRecord {
+    pub name: String,
+    pub arn: String,
+    /// The unguessable id in the webhook's URL.
+    pub url_id: String,
+    pub doc: String,
+    pub created_ms: i64,
+    pub last_triggered_ms: Option<i64>,
+}

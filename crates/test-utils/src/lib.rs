@@ -103,6 +103,12 @@ impl TestServer {
         let store = SqliteStore::open(&dir.path().join("sluice.db"))
             .await
             .expect("open store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut options = options;
+        options.public_url = format!("http://{addr}");
         let clock = ManualClock::at(START_MS);
         let sluice = Sluice::new(
             Arc::new(store.clone()),
@@ -114,10 +120,6 @@ impl TestServer {
             Arc::new(sluice_service::RandomIds),
             options,
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(sluice_server::run(
             listener,

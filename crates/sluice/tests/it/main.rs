@@ -11,3 +11,4 @@ mod runs;
 mod tags;
 mod transitions;
 mod validation;
+mod webhooks;

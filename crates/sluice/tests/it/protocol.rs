@@ -91,34 +91,7 @@ async fn every_operation_not_built_yet_names_itself_as_not_implemented() {
 }
 
 fn sluice_api_implemented() -> Vec<&'static str> {
-    [
-        "CreatePipeline",
-        "GetPipeline",
-        "UpdatePipeline",
-        "DeletePipeline",
-        "ListPipelines",
-        "GetPipelineState",
-        "DisableStageTransition",
-        "EnableStageTransition",
-        "ListActionTypes",
-        "CreateCustomActionType",
-        "DeleteCustomActionType",
-        "TagResource",
-        "UntagResource",
-        "ListTagsForResource",
-        "StartPipelineExecution",
-        "GetPipelineExecution",
-        "ListPipelineExecutions",
-        "StopPipelineExecution",
-        "RetryStageExecution",
-        "PollForJobs",
-        "AcknowledgeJob",
-        "GetJobDetails",
-        "PutJobSuccessResult",
-        "PutJobFailureResult",
-        "PutApprovalResult",
-    ]
-    .to_vec()
+    sluice_api::IMPLEMENTED.iter().map(|o| o.name()).collect()
 }
 
 #[tokio::test]
