@@ -67,7 +67,7 @@ pub async fn handle(State(state): State<GitState>, request: Request) -> Response
     let mut cmd = tokio::process::Command::new("git");
     cmd.arg("http-backend")
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(sluice_worker::process::inherited_env())
         .env("GIT_PROJECT_ROOT", &state.repos_dir)
         .env("GIT_HTTP_EXPORT_ALL", "1")
         .env("GIT_CONFIG_NOSYSTEM", "1")

@@ -21,6 +21,14 @@ pub enum Exit {
     TimedOut,
 }
 
+/// The variables a job's process inherits from the environment of the process running it.
+pub fn inherited_env() -> Vec<(&'static str, std::ffi::OsString)> {
+    INHERITED
+        .iter()
+        .filter_map(|name| Some((*name, std::env::var_os(name)?)))
+        .collect()
+}
+
 /// A command for `program` in `dir` with a clean environment and its own process group.
 pub fn command(program: &str, dir: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(program);
@@ -31,11 +39,7 @@ pub fn command(program: &str, dir: &Path) -> tokio::process::Command {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    for name in INHERITED {
-        if let Some(v) = std::env::var_os(name) {
-            cmd.env(name, v);
-        }
-    }
+    cmd.envs(inherited_env());
     cmd
 }
 
