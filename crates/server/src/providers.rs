@@ -33,6 +33,8 @@ pub struct ProviderConfig {
     pub max_concurrent_jobs: usize,
     /// The longest a job runs when its project sets no timeout.
     pub job_timeout: Duration,
+    /// How often CodeCommit and GitHub sources are polled for changes.
+    pub poll_interval: Duration,
 }
 
 /// The action types the built-in providers run.
@@ -66,6 +68,11 @@ pub async fn run_providers(
     }
     let slots = Arc::new(Semaphore::new(config.max_concurrent_jobs.max(1)));
     let config = Arc::new(config);
+    let polling = tokio::spawn(sources::run_source_polling(
+        sluice.clone(),
+        config.clone(),
+        shutdown.clone(),
+    ));
     let mut running = tokio::task::JoinSet::new();
     loop {
         for t in &types {
@@ -99,6 +106,7 @@ pub async fn run_providers(
                 if changed.is_err() || *shutdown.borrow() {
                     running.abort_all();
                     while running.join_next().await.is_some() {}
+                    let _ = polling.await;
                     return;
                 }
             }

@@ -124,3 +124,87 @@ async fn export_branch(
     }
     Ok((commit, subject))
 }
+
+/// Change detection by polling, for sources whose changes do not arrive through this server:
+/// hosted repositories pushed to by file path, and remote (GitHub) repositories. Every
+/// `poll_interval`, a source action whose branch head differs from the revision it last ran
+/// (and that is not running) starts its pipeline.
+pub(crate) async fn run_source_polling(
+    sluice: Sluice,
+    config: std::sync::Arc<ProviderConfig>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(config.poll_interval) => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+        for provider in ["CodeCommit", "GitHub"] {
+            let sources = match sluice.polled_sources(provider).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "listing polled sources failed");
+                    continue;
+                }
+            };
+            for source in sources.into_iter().filter(|s| !s.running) {
+                let head = match head_of(&config, provider, &source.configuration).await {
+                    Ok(Some(h)) => h,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::debug!(pipeline = source.pipeline, error = %e, "polling a source failed");
+                        continue;
+                    }
+                };
+                if source.last_revision.as_deref() != Some(head.as_str()) {
+                    match sluice.start_for_polled_change(&source, &head).await {
+                        Ok(id) => tracing::info!(
+                            pipeline = source.pipeline,
+                            execution = id,
+                            "polling found a change"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(pipeline = source.pipeline, error = %e, "polling could not start a run")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn head_of(
+    config: &ProviderConfig,
+    provider: &str,
+    c: &std::collections::BTreeMap<String, String>,
+) -> sluice_worker::Result<Option<String>> {
+    let get = |k: &str| c.get(k).cloned().unwrap_or_default();
+    match provider {
+        "CodeCommit" => {
+            let name = get("RepositoryName");
+            git::check_repository_name(&name)?;
+            let repo = config.repos_dir.join(format!("{name}.git"));
+            if !repo.is_dir() {
+                return Ok(None);
+            }
+            git::branch_commit(&repo, &get("BranchName")).await
+        }
+        _ => {
+            let (owner, repo) = (get("Owner"), get("Repo"));
+            git::check_repository_name(&owner)?;
+            git::check_repository_name(&repo)?;
+            let url = format!(
+                "{}/{owner}/{repo}",
+                config.github_base_url.trim_end_matches('/')
+            );
+            let auth = GitAuth {
+                token: c.get("OAuthToken").cloned().filter(|t| !t.is_empty()),
+            };
+            git::remote_branch_commit(&url, &get("Branch"), &auth).await
+        }
+    }
+}

@@ -38,7 +38,7 @@ pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
 pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, Trigger};
 pub use sluice_store::JobStatus;
 pub use sluice_store::{PipelineSummary, Tag, TransitionDirection};
-pub use sources::ActionRevisionResult;
+pub use sources::{ActionRevisionResult, PolledSource};
 pub use webhooks::{
     json_path, WebhookDefinition, WebhookDelivery, WebhookFilter, WebhookView, MAX_WEBHOOKS,
 };

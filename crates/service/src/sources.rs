@@ -10,7 +10,7 @@ const MAX_SCANNED: usize = 10_000;
 
 fn watches(action: &ActionDeclaration, provider: &str) -> bool {
     action.action_type_id.category == "Source"
-        && action.action_type_id.owner == "AWS"
+        && matches!(action.action_type_id.owner.as_str(), "AWS" | "ThirdParty")
         && action.action_type_id.provider == provider
         && action
             .configuration
@@ -170,5 +170,65 @@ impl Sluice {
             new_revision: true,
             pipeline_execution_id: Some(id),
         })
+    }
+}
+
+/// A source action that asks to be polled, and what it last ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolledSource {
+    pub pipeline: String,
+    pub action: String,
+    pub configuration: std::collections::BTreeMap<String, String>,
+    /// The revision of the action's latest run, if it produced one.
+    pub last_revision: Option<String>,
+    /// Whether the action is running now (a poll then waits for it).
+    pub running: bool,
+}
+
+impl Sluice {
+    /// Source actions of `provider` with `PollForSourceChanges` not `false`.
+    pub async fn polled_sources(&self, provider: &str) -> Result<Vec<PolledSource>> {
+        let mut out = Vec::new();
+        for (pipeline, action) in self.pipelines_watching(provider, |_| true).await? {
+            let record = self.current_pipeline(&pipeline).await?;
+            let declaration = record.declaration.to_model();
+            let Some(declared) = declaration
+                .stages
+                .iter()
+                .flat_map(|s| &s.actions)
+                .find(|a| a.name == action)
+            else {
+                continue;
+            };
+            let state = self.get_pipeline_state(&pipeline).await?;
+            let latest = state
+                .stages
+                .iter()
+                .flat_map(|s| &s.actions)
+                .find(|a| a.name == action)
+                .and_then(|a| a.latest.clone());
+            out.push(PolledSource {
+                configuration: declared.configuration.clone(),
+                last_revision: latest.as_ref().and_then(|l| l.current_revision.clone()),
+                running: latest.as_ref().is_some_and(|l| l.status == "InProgress"),
+                pipeline,
+                action,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A poll found `revision` where the action last ran another one.
+    pub async fn start_for_polled_change(
+        &self,
+        source: &PolledSource,
+        revision: &str,
+    ) -> Result<String> {
+        let trigger = Trigger {
+            kind: "PollForSourceChanges".into(),
+            detail: format!("{}: {revision}", source.action),
+        };
+        self.start_pipeline_execution(&source.pipeline, trigger, None)
+            .await
     }
 }

@@ -106,6 +106,7 @@ pub async fn sources(megabytes: usize, pushes: usize) -> Result<()> {
             projects: Default::default(),
             max_concurrent_jobs: 2,
             job_timeout: Duration::from_secs(600),
+            poll_interval: Duration::from_secs(60),
         },
         stop_rx,
     ));

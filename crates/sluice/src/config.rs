@@ -68,6 +68,7 @@ struct ProvidersConfig {
 #[serde(deny_unknown_fields)]
 struct SourcesConfig {
     github_base_url: Option<String>,
+    poll_interval_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -83,6 +84,7 @@ pub struct ProviderSettings {
     pub enabled: bool,
     pub max_concurrent_jobs: usize,
     pub github_base_url: String,
+    pub poll_interval_secs: u64,
     pub projects: std::collections::BTreeMap<String, sluice_worker::runners::Project>,
 }
 
@@ -212,6 +214,7 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
         providers: ProviderSettings {
             enabled: file.providers.enabled.unwrap_or(true),
             max_concurrent_jobs: file.providers.max_concurrent_jobs.unwrap_or(2),
+            poll_interval_secs: file.sources.poll_interval_secs.unwrap_or(60),
             github_base_url: file
                 .sources
                 .github_base_url

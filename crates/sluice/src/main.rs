@@ -205,6 +205,9 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
             job_timeout: std::time::Duration::from_millis(
                 options.jobs.engine.job_timeout_ms.max(1000) as u64,
             ),
+            poll_interval: std::time::Duration::from_secs(
+                options.providers.poll_interval_secs.max(1),
+            ),
         };
         tokio::spawn(sluice_server::run_providers(
             sluice.clone(),

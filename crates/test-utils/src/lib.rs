@@ -88,6 +88,11 @@ impl TestServer {
         Self::start_inner(options, Some(projects)).await
     }
 
+    /// Where the providers look for `Owner/Repo` of GitHub actions (a directory of repositories).
+    pub fn github_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("github")
+    }
+
     /// Where hosted repositories live (`NAME.git`).
     pub fn repos_dir(&self) -> std::path::PathBuf {
         self._dir.path().join("repos")
@@ -140,6 +145,7 @@ impl TestServer {
                     projects,
                     max_concurrent_jobs: 2,
                     job_timeout: std::time::Duration::from_secs(120),
+                    poll_interval: std::time::Duration::from_millis(200),
                 };
                 let task = tokio::spawn(sluice_server::run_providers(sluice.clone(), config, rx));
                 (Some(tx), Some(task))

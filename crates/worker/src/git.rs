@@ -169,6 +169,25 @@ pub async fn export_tree(repo: &Path, commit: &str, dest: &Path, scratch: &Path)
     Ok(())
 }
 
+/// The commit `branch` points at in a remote repository (`git ls-remote`), if it exists.
+pub async fn remote_branch_commit(
+    url: &str,
+    branch: &str,
+    auth: &GitAuth,
+) -> Result<Option<String>> {
+    check_branch(branch)?;
+    if url.starts_with('-') {
+        return Err(Error::Configuration(format!(
+            "'{url}' is not a repository URL"
+        )));
+    }
+    let mut cmd = git(None, auth);
+    cmd.args(["ls-remote", "--heads", "--end-of-options", url])
+        .arg(format!("refs/heads/{branch}"));
+    let out = output(cmd, &format!("git ls-remote of branch {branch}")).await?;
+    Ok(out.split_whitespace().next().map(str::to_string))
+}
+
 /// Fetches `branch` of `url` into the bare mirror `mirror` (created if needed); returns the
 /// fetched commit.
 pub async fn fetch_branch(

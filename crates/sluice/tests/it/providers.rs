@@ -470,3 +470,44 @@ async fn a_custom_test_action_runs_in_sluice_worker_with_continuation_and_artifa
     assert!(String::from_utf8_lossy(&log).contains("running [\"./run-tests.sh\"]"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_github_source_is_fetched_and_polled_for_new_commits() {
+    let server = server().await;
+    let remote = server.github_dir().join("acme/site");
+    sluice_worker::git::init_bare(&remote).await.expect("bare");
+    let work = tempfile::tempdir().expect("dir");
+    std::fs::write(work.path().join("index.html"), "v1").expect("write");
+    git(work.path(), &["init", "--quiet", "--initial-branch=main"]).await;
+    git(work.path(), &["add", "."]).await;
+    git(work.path(), &["commit", "--quiet", "-m", "site v1"]).await;
+    let remote_path = remote.to_str().expect("utf8").to_string();
+    git(work.path(), &["push", "--quiet", &remote_path, "main"]).await;
+    let source = stage(
+        "Source",
+        json!({"name": "Source", "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"},
+               "configuration": {"Owner": "acme", "Repo": "site", "Branch": "main", "OAuthToken": "gh-secret-token"},
+               "outputArtifacts": [{"name": "Src"}]}),
+    );
+    create(
+        &server,
+        "site",
+        vec![source, commands(&["grep -q v index.html"])],
+    )
+    .await;
+    let runs = settled(&server, "site", 1).await;
+    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    assert_eq!(runs[0]["sourceRevisions"][0]["revisionSummary"], "site v1");
+
+    std::fs::write(work.path().join("index.html"), "v2").expect("write");
+    git(work.path(), &["commit", "--quiet", "-am", "site v2"]).await;
+    git(work.path(), &["push", "--quiet", &remote_path, "main"]).await;
+    let runs = settled(&server, "site", 2).await;
+    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    assert_eq!(runs[0]["trigger"]["triggerType"], "PollForSourceChanges");
+    assert_eq!(runs[0]["sourceRevisions"][0]["revisionSummary"], "site v2");
+    // Polling again finds nothing new.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(settled(&server, "site", 2).await.len(), 2);
+    server.stop().await;
+}
