@@ -2,7 +2,8 @@
 //! from the same queue `PollForJobs` serves (woken when a step queues one, and every second),
 //! run each in a fresh workspace, store outputs and the masked log, and report the result.
 //! At most `max_concurrent_jobs` run at once; shutdown waits for none of them (their jobs
-//! time out or are retried), but every task is owned and aborted.
+//! are queued again when the providers start), but every task is owned and aborted. One server
+//! runs the providers of a data dir; replicas would need leases on the jobs they run.
 
 use crate::sources;
 use sluice_model::ActionTypeId;
@@ -65,6 +66,11 @@ pub async fn run_providers(
                 wake.notify_one();
             }
         }));
+    }
+    match sluice.requeue_provider_jobs(&types).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "jobs interrupted by a restart are queued again"),
+        Err(e) => tracing::error!(error = %e, "interrupted jobs could not be queued again"),
     }
     let slots = Arc::new(Semaphore::new(config.max_concurrent_jobs.max(1)));
     let config = Arc::new(config);

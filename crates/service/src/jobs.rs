@@ -265,6 +265,13 @@ impl Sluice {
         Ok(jobs)
     }
 
+    /// At a provider host's start: jobs of its types that a previous run of this server had
+    /// claimed are queued again, so a restart resumes them rather than waiting for a timeout.
+    pub async fn requeue_provider_jobs(&self, action_types: &[ActionTypeId]) -> Result<usize> {
+        let keys: Vec<ActionTypeKey> = action_types.iter().map(ActionTypeKey::from).collect();
+        Ok(self.store().requeue_open_jobs(&keys, self.now_ms()).await?)
+    }
+
     /// Confirms the caller owns the job; returns its status.
     pub async fn acknowledge_job(&self, job_id: &str, nonce: &str) -> Result<JobStatus> {
         match self

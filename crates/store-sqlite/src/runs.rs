@@ -121,6 +121,29 @@ impl RunStore for SqliteStore {
         Ok(row.map(|r| r.get(0)))
     }
 
+    async fn requeue_open_jobs(
+        &self,
+        action_types: &[ActionTypeKey],
+        now_ms: i64,
+    ) -> Result<usize> {
+        let types = action_types.to_vec();
+        self.write(move |c| {
+            let mut n = 0;
+            for t in &types {
+                n += c
+                    .execute(
+                        "UPDATE jobs SET status = 'Queued', nonce = NULL, updated_ms = ?
+                         WHERE category = ? AND owner = ? AND provider = ? AND version = ?
+                           AND status IN ('Dispatched', 'InProgress')",
+                        rusqlite::params![now_ms, t.category, t.owner, t.provider, t.version],
+                    )
+                    .map_err(write_ops::db)?;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
     async fn claim_jobs(
         &self,
         t: &ActionTypeKey,

@@ -142,6 +142,11 @@ pub trait RunStore: Send + Sync {
         redispatch_before_ms: i64,
     ) -> Result<Vec<JobRecord>>;
 
+    /// Puts every Dispatched or InProgress job of the types back in the queue (their runner
+    /// is known to be gone: the one server that ran them restarted). Returns how many.
+    async fn requeue_open_jobs(&self, action_types: &[ActionTypeKey], now_ms: i64)
+        -> Result<usize>;
+
     /// Dispatched → InProgress when `nonce` matches; `InvalidNonce` otherwise.
     async fn acknowledge_job(&self, job_id: &str, nonce: &str, now_ms: i64) -> Result<JobRecord>;
 

@@ -152,3 +152,78 @@ async fn kill_9_and_restart_lose_nothing_acknowledged() {
     }
     server.kill_9();
 }
+
+#[tokio::test]
+async fn a_build_interrupted_by_kill_9_runs_again_after_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let bare = dir.path().join("repos/app.git");
+    std::fs::create_dir_all(dir.path().join("repos")).expect("repos");
+    sluice_worker::git::init_bare(&bare).await.expect("bare");
+    let work = tempfile::tempdir().expect("dir");
+    std::fs::write(work.path().join("app.sh"), "echo hi\n").expect("write");
+    for args in [
+        vec!["init", "--quiet", "--initial-branch=main"],
+        vec!["add", "."],
+        vec![
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "--quiet",
+            "-m",
+            "one",
+        ],
+        vec!["push", "--quiet", bare.to_str().expect("utf8"), "main"],
+    ] {
+        let ok = tokio::process::Command::new("git")
+            .args(&args)
+            .current_dir(work.path())
+            .status()
+            .await
+            .expect("git");
+        assert!(ok.success(), "git {args:?}");
+    }
+    let mut server = start(dir.path()).await;
+    let pipeline = json!({"pipeline": {"name": "slow", "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+        "artifactStore": {"type": "S3", "location": "codepipeline-us-east-1-111111111111"},
+        "stages": [
+          {"name": "Source", "actions": [{"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+            "configuration": {"RepositoryName": "app", "BranchName": "main"}, "outputArtifacts": [{"name": "Src"}]}]},
+          {"name": "Build", "actions": [{"name": "Build", "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+            "commands": ["sleep 2", "sh app.sh"], "inputArtifacts": [{"name": "Src"}]}]}]}});
+    assert_eq!(
+        call(server.addr, "CreatePipeline", pipeline).await.status,
+        200
+    );
+    let build_status = |addr| async move {
+        let state = call(addr, "GetPipelineState", json!({"name": "slow"})).await;
+        state.body["stageStates"][1]["actionStates"][0]["latestExecution"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut running = false;
+    for _ in 0..400 {
+        if build_status(server.addr).await == "InProgress" {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(running, "the build started");
+    server.kill_9();
+    let server = start(dir.path()).await;
+    let mut last = String::new();
+    for _ in 0..600 {
+        last = build_status(server.addr).await;
+        if last == "Succeeded" || last == "Failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        last, "Succeeded",
+        "the interrupted build ran again and finished"
+    );
+}
