@@ -62,6 +62,46 @@ impl ObjectBlobStore {
     }
 }
 
+/// Where an S3-compatible blob store is and how to sign for it.
+#[derive(Clone)]
+pub struct S3BlobConfig {
+    /// e.g. `http://minio.internal:9000`; path-style requests are used.
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for S3BlobConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3BlobConfig")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"REDACTED")
+            .finish()
+    }
+}
+
+impl ObjectBlobStore {
+    /// Blobs in a bucket of any S3-compatible store (another Sluice included).
+    pub fn s3(config: &S3BlobConfig) -> Result<Self> {
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(&config.endpoint)
+            .with_bucket_name(&config.bucket)
+            .with_region(&config.region)
+            .with_access_key_id(&config.access_key_id)
+            .with_secret_access_key(&config.secret_access_key)
+            .with_allow_http(config.endpoint.starts_with("http://"))
+            .with_virtual_hosted_style_request(false)
+            .build()
+            .map_err(|e| Error::Store(e.to_string()))?;
+        Ok(Self::new(Arc::new(store)))
+    }
+}
+
 fn store_err(e: object_store::Error) -> Error {
     match e {
         object_store::Error::NotFound { path, .. } => Error::Missing(path),

@@ -10,7 +10,9 @@ mod error;
 mod pack;
 mod unpack;
 
-pub use blob::{bytes_stream, collect, BlobInfo, BlobStore, ByteStream, ObjectBlobStore};
+pub use blob::{
+    bytes_stream, collect, BlobInfo, BlobStore, ByteStream, ObjectBlobStore, S3BlobConfig,
+};
 pub use error::Error;
 pub use pack::{pack_dir, PackSummary};
 pub use unpack::{unpack, UnpackLimits, UnpackSummary};

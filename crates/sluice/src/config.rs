@@ -54,6 +54,18 @@ struct FileConfig {
     sources: SourcesConfig,
     #[serde(default)]
     codebuild: CodeBuildConfig,
+    #[serde(default)]
+    blobs: BlobsConfig,
+}
+
+/// Where object and artifact bytes live: the data dir unless an S3-compatible store is named.
+/// Its keys come from `SLUICE_BLOBS_ACCESS_KEY_ID` / `SLUICE_BLOBS_SECRET_ACCESS_KEY`, never the file.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct BlobsConfig {
+    s3_endpoint: Option<String>,
+    s3_bucket: Option<String>,
+    s3_region: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -179,6 +191,7 @@ pub struct ServeOptions {
     pub limits: Limits,
     pub jobs: JobSettings,
     pub providers: ProviderSettings,
+    pub blobs: Option<sluice_artifacts::S3BlobConfig>,
 }
 
 pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
@@ -211,6 +224,22 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .unwrap_or_else(|| DEFAULT_ACCOUNT_ID.into()),
         limits: file.limits.resolve(),
         jobs: file.jobs.resolve(),
+        blobs: match (file.blobs.s3_endpoint, file.blobs.s3_bucket) {
+            (Some(endpoint), Some(bucket)) => Some(sluice_artifacts::S3BlobConfig {
+                endpoint,
+                bucket,
+                region: file
+                    .blobs
+                    .s3_region
+                    .unwrap_or_else(|| DEFAULT_REGION.into()),
+                access_key_id: std::env::var("SLUICE_BLOBS_ACCESS_KEY_ID")
+                    .context("[blobs] needs SLUICE_BLOBS_ACCESS_KEY_ID")?,
+                secret_access_key: std::env::var("SLUICE_BLOBS_SECRET_ACCESS_KEY")
+                    .context("[blobs] needs SLUICE_BLOBS_SECRET_ACCESS_KEY")?,
+            }),
+            (None, None) => None,
+            _ => bail!("[blobs] needs both s3_endpoint and s3_bucket"),
+        },
         providers: ProviderSettings {
             enabled: file.providers.enabled.unwrap_or(true),
             max_concurrent_jobs: file.providers.max_concurrent_jobs.unwrap_or(2),

@@ -177,11 +177,20 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
             Vec::new()
         },
     };
+    let blobs = match &options.blobs {
+        Some(s3) => {
+            tracing::info!(
+                endpoint = s3.endpoint,
+                bucket = s3.bucket,
+                "blobs are kept in an S3-compatible store"
+            );
+            sluice_artifacts::ObjectBlobStore::s3(s3)?
+        }
+        None => sluice_artifacts::ObjectBlobStore::local(&options.data_dir.join("blobs"))?,
+    };
     let sluice = Sluice::new(
         Arc::new(store.clone()),
-        Arc::new(sluice_artifacts::ObjectBlobStore::local(
-            &options.data_dir.join("blobs"),
-        )?),
+        Arc::new(blobs),
         Arc::new(SystemClock),
         Arc::new(RandomIds),
         service_options,

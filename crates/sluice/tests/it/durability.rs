@@ -40,12 +40,22 @@ async fn start(data_dir: &std::path::Path) -> Server {
 
 /// Starts `sluice serve` on a free port over `data_dir` with extra flags.
 pub async fn start_with(data_dir: &std::path::Path, extra: &[&str]) -> Server {
+    start_with_env(data_dir, extra, &[]).await
+}
+
+/// As `start_with`, with extra environment variables.
+pub async fn start_with_env(
+    data_dir: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Server {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(data_dir)
         .args(extra)
+        .envs(env.iter().copied())
         .env("SLUICE_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

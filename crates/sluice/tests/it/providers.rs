@@ -511,3 +511,80 @@ async fn a_github_source_is_fetched_and_polled_for_new_commits() {
     assert_eq!(settled(&server, "site", 2).await.len(), 2);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn blobs_can_live_in_another_s3_compatible_store() {
+    // Server A is only an S3 store; server B keeps its bytes in A's bucket.
+    let a = TestServer::start().await;
+    a.sluice.create_bucket("b-blobs").await.expect("bucket");
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[blobs]\ns3_endpoint = \"{}\"\ns3_bucket = \"b-blobs\"\n",
+            a.url()
+        ),
+    )
+    .expect("config");
+    let b = crate::durability::start_with_env(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("utf8")],
+        &[
+            ("SLUICE_BLOBS_ACCESS_KEY_ID", "AKIDB"),
+            ("SLUICE_BLOBS_SECRET_ACCESS_KEY", "secret"),
+        ],
+    )
+    .await;
+    let (status, _, _) = http(b.addr, "PUT", "/bundles", &[], vec![]).await;
+    assert_eq!(status, 200);
+    let dir_src = tempfile::tempdir().expect("dir");
+    std::fs::write(dir_src.path().join("index.html"), "hello from B").expect("write");
+    let mut zip = std::io::Cursor::new(Vec::new());
+    sluice_artifacts::pack_dir(dir_src.path(), &mut zip).expect("pack");
+    let zip = zip.into_inner();
+    let (status, _, body) = http(b.addr, "PUT", "/bundles/app.zip", &[], zip.clone()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, _, back) = http(b.addr, "GET", "/bundles/app.zip", &[], vec![]).await;
+    assert_eq!((status, back), (200, zip));
+    let pipeline = json!({"pipeline": {"name": "on-b", "roleArn": ROLE,
+        "artifactStore": {"type": "S3", "location": BUCKET},
+        "stages": [stage("Source", json!({"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                       "configuration": {"S3Bucket": "bundles", "S3ObjectKey": "app.zip"}, "outputArtifacts": [{"name": "Src"}]})),
+                   commands(&["grep -q 'hello from B' index.html"])]}});
+    assert_eq!(
+        crate::durability::call(b.addr, "CreatePipeline", pipeline)
+            .await
+            .status,
+        200
+    );
+    let mut status = String::new();
+    for _ in 0..400 {
+        let list = crate::durability::call(
+            b.addr,
+            "ListPipelineExecutions",
+            json!({"pipelineName": "on-b"}),
+        )
+        .await;
+        status = list.body["pipelineExecutionSummaries"][0]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .into();
+        if status != "InProgress" && !status.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(status, "Succeeded");
+    let listing = a
+        .sluice
+        .list_objects("b-blobs", "objects/", None, None, 1000)
+        .await
+        .expect("list");
+    assert!(
+        listing.objects.len() >= 3,
+        "B's bundle, artifact and log are in A: {:?}",
+        listing.objects.len()
+    );
+    a.stop().await;
+}
