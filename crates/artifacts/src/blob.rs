@@ -102,6 +102,46 @@ impl ObjectBlobStore {
     }
 }
 
+/// What a store says about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobMeta {
+    pub size: u64,
+    pub version: Option<String>,
+    pub etag: Option<String>,
+}
+
+impl ObjectBlobStore {
+    pub async fn head(&self, key: &str) -> Result<BlobMeta> {
+        let meta = self
+            .inner
+            .head(&StorePath::from(key))
+            .await
+            .map_err(store_err)?;
+        Ok(BlobMeta {
+            size: meta.size,
+            version: meta.version,
+            etag: meta.e_tag,
+        })
+    }
+
+    /// The bytes of one version (the latest when `version` is `None`).
+    pub async fn get_version(&self, key: &str, version: Option<String>) -> Result<ByteStream> {
+        let options = object_store::GetOptions {
+            version,
+            ..Default::default()
+        };
+        let got = self
+            .inner
+            .get_opts(&StorePath::from(key), options)
+            .await
+            .map_err(store_err)?;
+        Ok(got
+            .into_stream()
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .boxed())
+    }
+}
+
 fn store_err(e: object_store::Error) -> Error {
     match e {
         object_store::Error::NotFound { path, .. } => Error::Missing(path),

@@ -11,7 +11,7 @@ mod pack;
 mod unpack;
 
 pub use blob::{
-    bytes_stream, collect, BlobInfo, BlobStore, ByteStream, ObjectBlobStore, S3BlobConfig,
+    bytes_stream, collect, BlobInfo, BlobMeta, BlobStore, ByteStream, ObjectBlobStore, S3BlobConfig,
 };
 pub use error::Error;
 pub use pack::{pack_dir, PackSummary};

@@ -34,8 +34,11 @@ pub struct ProviderConfig {
     pub max_concurrent_jobs: usize,
     /// The longest a job runs when its project sets no timeout.
     pub job_timeout: Duration,
-    /// How often CodeCommit and GitHub sources are polled for changes.
+    /// How often CodeCommit, GitHub and external S3 sources are polled for changes.
     pub poll_interval: Duration,
+    /// An S3-compatible endpoint for S3 sources whose bucket is not one of this server's
+    /// (`bucket` is ignored: each action names its own).
+    pub external_s3: Option<sluice_artifacts::S3BlobConfig>,
 }
 
 /// The action types the built-in providers run.

@@ -27,6 +27,37 @@ pub(crate) async fn run_source(
         .first()
         .ok_or_else(|| "a source action needs an output artifact".to_string())?;
     let (revision, summary) = match job.action_type_id.provider.as_str() {
+        "S3" if is_external(sluice, providers, config(job, "S3Bucket")?).await => {
+            let (bucket, key) = (config(job, "S3Bucket")?, config(job, "S3ObjectKey")?);
+            log.line(&format!(
+                "Fetching s3://{bucket}/{key} from the external S3 endpoint"
+            ));
+            let store = external_store(providers, bucket)?;
+            let meta = store
+                .head(key)
+                .await
+                .map_err(|e| format!("s3://{bucket}/{key} could not be read: {e}"))?;
+            let revision = meta
+                .version
+                .clone()
+                .or(meta.etag.clone())
+                .unwrap_or_default();
+            let body = store
+                .get_version(key, meta.version.clone())
+                .await
+                .map_err(|e| format!("s3://{bucket}/{key} could not be read: {e}"))?;
+            let Some((out_bucket, out_key)) = &output.location else {
+                return Err("the output artifact has no location".into());
+            };
+            sluice
+                .store_artifact(out_bucket, out_key, body)
+                .await
+                .map_err(|e| format!("output artifact {} could not be stored: {e}", output.name))?;
+            (
+                revision.clone(),
+                format!("s3://{bucket}/{key} version {revision}"),
+            )
+        }
         "S3" => {
             let (bucket, key) = (config(job, "S3Bucket")?, config(job, "S3ObjectKey")?);
             log.line(&format!("Fetching s3://{bucket}/{key}"));
@@ -101,6 +132,24 @@ pub(crate) async fn run_source(
     })
 }
 
+/// An S3 source's bucket is external when it is not one of this server's and an external
+/// endpoint is configured.
+async fn is_external(sluice: &Sluice, providers: &ProviderConfig, bucket: &str) -> bool {
+    providers.external_s3.is_some() && sluice.bucket(bucket).await.is_err()
+}
+
+fn external_store(
+    providers: &ProviderConfig,
+    bucket: &str,
+) -> Result<sluice_artifacts::ObjectBlobStore, String> {
+    let mut config = providers
+        .external_s3
+        .clone()
+        .ok_or_else(|| "no external S3 endpoint is configured".to_string())?;
+    config.bucket = bucket.into();
+    sluice_artifacts::ObjectBlobStore::s3(&config).map_err(|e| e.to_string())
+}
+
 async fn export_branch(
     sluice: &Sluice,
     repo: &Path,
@@ -126,7 +175,8 @@ async fn export_branch(
 }
 
 /// Change detection by polling, for sources whose changes do not arrive through this server:
-/// hosted repositories pushed to by file path, and remote (GitHub) repositories. Every
+/// hosted repositories pushed to by file path, remote (GitHub) repositories, and objects on an
+/// external S3 endpoint. Every
 /// `poll_interval`, a source action whose branch head differs from the revision it last ran
 /// (and that is not running) starts its pipeline.
 pub(crate) async fn run_source_polling(
@@ -143,7 +193,10 @@ pub(crate) async fn run_source_polling(
                 }
             }
         }
-        for provider in ["CodeCommit", "GitHub"] {
+        for provider in ["CodeCommit", "GitHub", "S3"] {
+            if provider == "S3" && config.external_s3.is_none() {
+                continue;
+            }
             let sources = match sluice.polled_sources(provider).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -152,6 +205,20 @@ pub(crate) async fn run_source_polling(
                 }
             };
             for source in sources.into_iter().filter(|s| !s.running) {
+                let local_s3 = provider == "S3"
+                    && !is_external(
+                        &sluice,
+                        &config,
+                        source
+                            .configuration
+                            .get("S3Bucket")
+                            .map(String::as_str)
+                            .unwrap_or_default(),
+                    )
+                    .await;
+                if local_s3 {
+                    continue; // this server's buckets announce new versions themselves
+                }
                 let head = match head_of(&config, provider, &source.configuration).await {
                     Ok(Some(h)) => h,
                     Ok(None) => continue,
@@ -192,6 +259,12 @@ async fn head_of(
                 return Ok(None);
             }
             git::branch_commit(&repo, &get("BranchName")).await
+        }
+        "S3" => {
+            let store = external_store(config, &get("S3Bucket"))
+                .map_err(sluice_worker::Error::Configuration)?;
+            let meta = store.head(&get("S3ObjectKey")).await?;
+            Ok(meta.version.or(meta.etag))
         }
         _ => {
             let (owner, repo) = (get("Owner"), get("Repo"));

@@ -107,6 +107,7 @@ pub async fn sources(megabytes: usize, pushes: usize) -> Result<()> {
             max_concurrent_jobs: 2,
             job_timeout: Duration::from_secs(600),
             poll_interval: Duration::from_secs(60),
+            external_s3: None,
         },
         stop_rx,
     ));

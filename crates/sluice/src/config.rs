@@ -81,6 +81,10 @@ struct ProvidersConfig {
 struct SourcesConfig {
     github_base_url: Option<String>,
     poll_interval_secs: Option<u64>,
+    /// An S3-compatible endpoint for S3 sources whose bucket is not this server's; keys from
+    /// `SLUICE_SOURCES_S3_ACCESS_KEY_ID` / `SLUICE_SOURCES_S3_SECRET_ACCESS_KEY`.
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -97,6 +101,7 @@ pub struct ProviderSettings {
     pub max_concurrent_jobs: usize,
     pub github_base_url: String,
     pub poll_interval_secs: u64,
+    pub external_s3: Option<sluice_artifacts::S3BlobConfig>,
     pub projects: std::collections::BTreeMap<String, sluice_worker::runners::Project>,
 }
 
@@ -244,6 +249,24 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             enabled: file.providers.enabled.unwrap_or(true),
             max_concurrent_jobs: file.providers.max_concurrent_jobs.unwrap_or(2),
             poll_interval_secs: file.sources.poll_interval_secs.unwrap_or(60),
+            external_s3: match file.sources.s3_endpoint.clone() {
+                Some(endpoint) => Some(sluice_artifacts::S3BlobConfig {
+                    endpoint,
+                    bucket: String::new(),
+                    region: file
+                        .sources
+                        .s3_region
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_REGION.into()),
+                    access_key_id: std::env::var("SLUICE_SOURCES_S3_ACCESS_KEY_ID")
+                        .context("[sources] s3_endpoint needs SLUICE_SOURCES_S3_ACCESS_KEY_ID")?,
+                    secret_access_key: std::env::var("SLUICE_SOURCES_S3_SECRET_ACCESS_KEY")
+                        .context(
+                            "[sources] s3_endpoint needs SLUICE_SOURCES_S3_SECRET_ACCESS_KEY",
+                        )?,
+                }),
+                None => None,
+            },
             github_base_url: file
                 .sources
                 .github_base_url

@@ -217,6 +217,7 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
             poll_interval: std::time::Duration::from_secs(
                 options.providers.poll_interval_secs.max(1),
             ),
+            external_s3: options.providers.external_s3.clone(),
         };
         tokio::spawn(sluice_server::run_providers(
             sluice.clone(),

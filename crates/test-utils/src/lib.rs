@@ -81,11 +81,20 @@ impl TestServer {
 
     /// The server with its built-in providers (sources, Commands, CodeBuild with `projects`).
     pub async fn start_with_providers(
-        mut options: Options,
+        options: Options,
         projects: std::collections::BTreeMap<String, sluice_worker::runners::Project>,
     ) -> Self {
+        Self::start_with_external_s3(options, projects, None).await
+    }
+
+    /// As `start_with_providers`, with S3 sources outside this server read from `external_s3`.
+    pub async fn start_with_external_s3(
+        mut options: Options,
+        projects: std::collections::BTreeMap<String, sluice_worker::runners::Project>,
+        external_s3: Option<sluice_artifacts::S3BlobConfig>,
+    ) -> Self {
         options.providers = sluice_server::provider_types();
-        Self::start_inner(options, Some(projects)).await
+        Self::start_inner(options, Some((projects, external_s3))).await
     }
 
     /// Where the providers look for `Owner/Repo` of GitHub actions (a directory of repositories).
@@ -100,7 +109,10 @@ impl TestServer {
 
     async fn start_inner(
         options: Options,
-        projects: Option<std::collections::BTreeMap<String, sluice_worker::runners::Project>>,
+        providers: Option<(
+            std::collections::BTreeMap<String, sluice_worker::runners::Project>,
+            Option<sluice_artifacts::S3BlobConfig>,
+        )>,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let repos_dir = dir.path().join("repos");
@@ -134,8 +146,8 @@ impl TestServer {
             sluice.clone(),
             Some(repos_dir.clone()),
         ));
-        let (providers_stop, providers_task) = match projects {
-            Some(projects) => {
+        let (providers_stop, providers_task) = match providers {
+            Some((projects, external_s3)) => {
                 let (tx, rx) = tokio::sync::watch::channel(false);
                 let config = sluice_server::ProviderConfig {
                     work_dir: dir.path().join("work"),
@@ -146,6 +158,7 @@ impl TestServer {
                     max_concurrent_jobs: 2,
                     job_timeout: std::time::Duration::from_secs(120),
                     poll_interval: std::time::Duration::from_millis(200),
+                    external_s3,
                 };
                 let task = tokio::spawn(sluice_server::run_providers(sluice.clone(), config, rx));
                 (Some(tx), Some(task))

@@ -588,3 +588,70 @@ async fn blobs_can_live_in_another_s3_compatible_store() {
     );
     a.stop().await;
 }
+
+#[tokio::test]
+async fn an_s3_source_on_an_external_endpoint_is_fetched_and_polled() {
+    let external = TestServer::start().await;
+    external
+        .sluice
+        .create_bucket("ext-bundles")
+        .await
+        .expect("bucket");
+    external
+        .sluice
+        .set_bucket_versioning("ext-bundles", "Enabled")
+        .await
+        .expect("versioning");
+    let bundle = |text: &str| {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("index.html"), text).expect("write");
+        let mut zip = std::io::Cursor::new(Vec::new());
+        sluice_artifacts::pack_dir(dir.path(), &mut zip).expect("pack");
+        zip.into_inner()
+    };
+    let put = |text: &str| {
+        let body = bundle(text);
+        let addr = external.addr;
+        async move {
+            http(addr, "PUT", "/ext-bundles/site.zip", &[], body)
+                .await
+                .0
+        }
+    };
+    assert_eq!(put("external v1").await, 200);
+    let server = TestServer::start_with_external_s3(
+        Options::default(),
+        BTreeMap::new(),
+        Some(sluice_artifacts::S3BlobConfig {
+            endpoint: external.url(),
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            access_key_id: "AKIDEXT".into(),
+            secret_access_key: "ext-secret".into(),
+        }),
+    )
+    .await;
+    let source = stage(
+        "Source",
+        json!({"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+               "configuration": {"S3Bucket": "ext-bundles", "S3ObjectKey": "site.zip"},
+               "outputArtifacts": [{"name": "Src"}]}),
+    );
+    create(
+        &server,
+        "external",
+        vec![source, commands(&["grep -q external index.html"])],
+    )
+    .await;
+    let runs = settled(&server, "external", 1).await;
+    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    let first = runs[0]["sourceRevisions"][0]["revisionId"].clone();
+    assert!(first.as_str().is_some_and(|v| !v.is_empty()), "{runs:?}");
+    assert_eq!(put("external v2").await, 200);
+    let runs = settled(&server, "external", 2).await;
+    assert_eq!(runs[0]["status"], "Succeeded");
+    assert_eq!(runs[0]["trigger"]["triggerType"], "PollForSourceChanges");
+    assert_ne!(runs[0]["sourceRevisions"][0]["revisionId"], first);
+    server.stop().await;
+    external.stop().await;
+}
