@@ -655,3 +655,62 @@ async fn an_s3_source_on_an_external_endpoint_is_fetched_and_polled() {
     server.stop().await;
     external.stop().await;
 }
+
+/// A zip whose one entry is named `name` (built by hand: no packer would write these).
+fn zip_with_entry(name: &str, body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut out);
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .expect("entry");
+        zip.write_all(body).expect("body");
+        zip.finish().expect("finish");
+    }
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn a_hostile_source_bundle_fails_the_action_and_writes_nothing_outside() {
+    let server = server().await;
+    for (path, body) in [
+        ("/evil", vec![]),
+        (
+            "/evil?versioning",
+            b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>".to_vec(),
+        ),
+    ] {
+        assert_eq!(http(server.addr, "PUT", path, &[], body).await.0, 200);
+    }
+    let escape = format!(
+        "../../../../../../tmp/sluice-zip-slip-{}",
+        std::process::id()
+    );
+    let (status, _, _) = http(
+        server.addr,
+        "PUT",
+        "/evil/app.zip",
+        &[],
+        zip_with_entry(&escape, b"pwned"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let source = stage(
+        "Source",
+        json!({"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+               "configuration": {"S3Bucket": "evil", "S3ObjectKey": "app.zip"}, "outputArtifacts": [{"name": "Src"}]}),
+    );
+    create(&server, "hostile-zip", vec![source, commands(&["true"])]).await;
+    let runs = settled(&server, "hostile-zip", 1).await;
+    assert_eq!(runs[0]["status"], "Failed");
+    let build = action_state(&server, "hostile-zip", 1).await;
+    let message = build["errorDetails"]["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("input artifact Src could not be unpacked: archive entry '../"),
+        "{message}"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/tmp/sluice-zip-slip-{}", std::process::id())).exists()
+    );
+    server.stop().await;
+}
