@@ -243,9 +243,16 @@ impl Sluice {
                 let config = declared
                     .map(|a| a.configuration.clone())
                     .unwrap_or_default();
+                // Built-in types link pages of this server; those templates are relative.
                 let render = |t: &Option<String>| {
-                    t.as_deref()
-                        .map(|t| sluice_model::templates::render(t, &config, external))
+                    t.as_deref().map(|t| {
+                        let url = sluice_model::templates::render(t, &config, external);
+                        if url.starts_with('/') {
+                            format!("{}{url}", self.options().public_url.trim_end_matches('/'))
+                        } else {
+                            url
+                        }
+                    })
                 };
                 match settings {
                     Some(s) => (

@@ -231,7 +231,10 @@ async fn a_push_runs_source_commands_and_codebuild_with_artifacts_kept_byte_for_
 
     let test = action_state(&server, "app-pipeline", 2).await;
     let url = test["externalExecutionUrl"].as_str().expect("log url");
-    let (status, _, log) = http(server.addr, "GET", url, &[], vec![]).await;
+    let path = url
+        .strip_prefix(&server.url())
+        .expect("an absolute URL of this server");
+    let (status, _, log) = http(server.addr, "GET", path, &[], vec![]).await;
     assert_eq!(status, 200);
     let log = String::from_utf8(log).expect("text");
     assert!(log.contains("Running command test -f dist/app.sh"), "{log}");
