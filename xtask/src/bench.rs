@@ -65,13 +65,52 @@ async fn connect(addr: &str) -> Result<Sender> {
     Ok(sender)
 }
 
+const BENCH_KEY_ID: &str = "AKIDBENCH";
+const BENCH_SECRET: &str = "bench-secret";
+
+/// A JSON API request signed with the bench key, as every SDK signs.
+fn signed(addr: &str, op: &str, body: Bytes) -> Result<hyper::Request<Full<Bytes>>> {
+    let target = format!("CodePipeline_20150709.{op}");
+    let headers = vec![
+        ("host".to_string(), addr.to_string()),
+        (
+            "content-type".to_string(),
+            "application/x-amz-json-1.1".to_string(),
+        ),
+        ("x-amz-target".to_string(), target),
+    ];
+    let hash = sluice_sigv4::sha256_hex(&body);
+    let request = sluice_sigv4::Request {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        payload_hash: &hash,
+    };
+    let credentials = sluice_sigv4::Credentials {
+        access_key_id: BENCH_KEY_ID.into(),
+        secret_access_key: BENCH_SECRET.into(),
+        session_token: None,
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let added = sluice_sigv4::sign(
+        &request,
+        &credentials,
+        "us-east-1",
+        "codepipeline",
+        &sluice_model::time::amz_date(now.as_millis() as i64),
+        sluice_sigv4::PathStyle::Normalized,
+    );
+    let mut builder = hyper::Request::post("/");
+    for (k, v) in headers.iter().chain(&added) {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    Ok(builder.body(Full::new(body))?)
+}
+
 async fn call(sender: &mut Sender, addr: &str, op: &str, body: Bytes) -> Result<u16> {
     sender.ready().await?;
-    let req = hyper::Request::post("/")
-        .header("host", addr)
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", format!("CodePipeline_20150709.{op}"))
-        .body(Full::new(body))?;
+    let req = signed(addr, op, body)?;
     let resp = sender.send_request(req).await?;
     let status = resp.status().as_u16();
     resp.into_body().collect().await?;
@@ -189,6 +228,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         .arg("--data-dir")
         .arg(&data_dir)
         .env("SLUICE_LOG", "warn")
+        .env("SLUICE_BOOTSTRAP_ACCESS_KEY_ID", BENCH_KEY_ID)
+        .env("SLUICE_BOOTSTRAP_SECRET_ACCESS_KEY", BENCH_SECRET)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -250,11 +291,7 @@ async fn op(
     body: serde_json::Value,
 ) -> Result<serde_json::Value> {
     sender.ready().await?;
-    let req = hyper::Request::post("/")
-        .header("host", addr)
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", format!("CodePipeline_20150709.{op}"))
-        .body(Full::new(Bytes::from(body.to_string())))?;
+    let req = signed(addr, op, Bytes::from(body.to_string()))?;
     let resp = sender.send_request(req).await?;
     let status = resp.status();
     let bytes = resp.into_body().collect().await?.to_bytes();

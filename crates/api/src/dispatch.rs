@@ -1,8 +1,7 @@
 //! The protocol, matched once: every operation of the model appears here, the ones Sluice does
 //! not run yet explicitly.
 
-use crate::{caller, handlers as h, webhook_handlers as wh, ApiError};
-use axum::http::HeaderMap;
+use crate::{handlers as h, webhook_handlers as wh, ApiError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sluice_service::Sluice;
@@ -27,7 +26,7 @@ fn empty(_: ()) -> Result<Vec<u8>, ApiError> {
 pub async fn dispatch(
     s: &Sluice,
     target: &str,
-    headers: &HeaderMap,
+    caller: &sluice_service::Caller,
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
     let op = target
@@ -35,7 +34,6 @@ pub async fn dispatch(
         .and_then(|rest| rest.strip_prefix('.'))
         .and_then(Operation::from_name)
         .ok_or_else(|| ApiError::unknown_operation(target))?;
-    let caller = s.caller_for(caller::access_key_id(headers)).await?;
     use Operation as O;
     match op {
         O::CreatePipeline => output(h::create_pipeline(s, input(op, body)?).await?),
@@ -45,10 +43,10 @@ pub async fn dispatch(
         O::ListPipelines => output(h::list_pipelines(s, input(op, body)?).await?),
         O::GetPipelineState => output(h::get_pipeline_state(s, input(op, body)?).await?),
         O::DisableStageTransition => {
-            empty(h::disable_stage_transition(s, &caller, input(op, body)?).await?)
+            empty(h::disable_stage_transition(s, caller, input(op, body)?).await?)
         }
         O::EnableStageTransition => {
-            empty(h::enable_stage_transition(s, &caller, input(op, body)?).await?)
+            empty(h::enable_stage_transition(s, caller, input(op, body)?).await?)
         }
         O::ListActionTypes => output(h::list_action_types(s, input(op, body)?).await?),
         O::CreateCustomActionType => {
@@ -61,7 +59,7 @@ pub async fn dispatch(
         O::UntagResource => empty(h::untag_resource(s, input(op, body)?).await?),
         O::ListTagsForResource => output(h::list_tags_for_resource(s, input(op, body)?).await?),
         O::StartPipelineExecution => {
-            output(h::start_pipeline_execution(s, &caller, input(op, body)?).await?)
+            output(h::start_pipeline_execution(s, caller, input(op, body)?).await?)
         }
         O::GetPipelineExecution => output(h::get_pipeline_execution(s, input(op, body)?).await?),
         O::ListPipelineExecutions => {
@@ -74,7 +72,7 @@ pub async fn dispatch(
         O::GetJobDetails => output(h::get_job_details(s, input(op, body)?).await?),
         O::PutJobSuccessResult => empty(h::put_job_success_result(s, input(op, body)?).await?),
         O::PutJobFailureResult => empty(h::put_job_failure_result(s, input(op, body)?).await?),
-        O::PutApprovalResult => output(h::put_approval_result(s, &caller, input(op, body)?).await?),
+        O::PutApprovalResult => output(h::put_approval_result(s, caller, input(op, body)?).await?),
         O::ListActionExecutions => output(h::list_action_executions(s, input(op, body)?).await?),
         O::PollForThirdPartyJobs => {
             output(h::poll_for_third_party_jobs(s, input(op, body)?).await?)

@@ -3,7 +3,7 @@
 //! `Operation` enum, decoded and checked against botocore's shapes, answered with the model's
 //! output shapes or an error `{"__type", "message"}` of the operation's documented type.
 
-mod caller;
+mod auth;
 mod convert;
 mod dispatch;
 pub use dispatch::IMPLEMENTED;
@@ -16,9 +16,8 @@ mod xml;
 
 pub use error::ApiError;
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use axum::Router;
@@ -38,13 +37,74 @@ pub fn routes(sluice: Sluice) -> Router {
         .with_state(sluice)
 }
 
-async fn handle(State(sluice): State<Sluice>, headers: HeaderMap, body: Bytes) -> Response {
+/// The JSON API's clock-skew window.
+const SKEW_MS: i64 = 5 * 60 * 1000;
+
+async fn authenticate_json(
+    sluice: &Sluice,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Result<sluice_service::Caller, ApiError> {
+    let hash = sluice_sigv4::sha256_hex(body);
+    let failure = |status: StatusCode, code: &'static str, message: String| ApiError {
+        status,
+        code,
+        message,
+    };
+    match auth::authenticate(sluice, parts, &hash, sluice_sigv4::PathStyle::Normalized, SKEW_MS).await {
+        Ok(auth::Identity::Key(caller)) => Ok(caller),
+        Ok(auth::Identity::Job(_)) => Err(failure(
+            StatusCode::BAD_REQUEST,
+            "AccessDeniedException",
+            "A job's artifact credentials can only be used for its artifacts.".into(),
+        )),
+        Err(auth::AuthFailure::Missing) => Err(failure(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token".into(),
+        )),
+        Err(auth::AuthFailure::Incomplete(m)) => {
+            Err(failure(StatusCode::BAD_REQUEST, "IncompleteSignatureException", m))
+        }
+        Err(auth::AuthFailure::UnknownKey) => Err(failure(
+            StatusCode::BAD_REQUEST,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.".into(),
+        )),
+        Err(auth::AuthFailure::BadSignature) => Err(failure(
+            StatusCode::BAD_REQUEST,
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
+        )),
+        Err(auth::AuthFailure::Expired(m)) => {
+            Err(failure(StatusCode::BAD_REQUEST, "InvalidSignatureException", m))
+        }
+    }
+}
+
+async fn handle(State(sluice): State<Sluice>, request: axum::extract::Request) -> Response {
     let request_id = sluice.new_id();
+    let (parts, body) = request.into_parts();
+    // JSON requests are small; 16 MiB bounds them.
+    let body = match axum::body::to_bytes(body, 16 << 20).await {
+        Ok(b) => b,
+        Err(_) => {
+            let err = ApiError::client(
+                "SerializationException",
+                "The request body is too large or was cut off.",
+            );
+            return (err.status, err.body(&request_id)).into_response();
+        }
+    };
+    let headers = parts.headers.clone();
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let result = dispatch::dispatch(&sluice, target, &headers, &body).await;
+    let result = match authenticate_json(&sluice, &parts, &body).await {
+        Ok(caller) => dispatch::dispatch(&sluice, target, &caller, &body).await,
+        Err(e) => Err(e),
+    };
     let (status, body) = match result {
         Ok(body) => (StatusCode::OK, body),
         Err(err) => {

@@ -187,18 +187,15 @@ impl Sluice {
         Ok(())
     }
 
-    /// The caller an access key id names. Until SigV4 is checked, an unknown or absent key is
-    /// treated as the account root, so unsigned requests keep working.
-    pub async fn caller_for(&self, access_key_id: Option<&str>) -> Result<Caller> {
-        if let Some(id) = access_key_id {
-            if let Some(key) = self.store().find_access_key(id).await? {
-                return Ok(Caller {
-                    arn: key.principal_arn,
-                });
-            }
-        }
-        Ok(Caller {
-            arn: self.root_arn(),
-        })
+    /// The secret of an access key and the caller it names, for checking a signature.
+    pub async fn access_key(&self, access_key_id: &str) -> Result<Option<(String, Caller)>> {
+        Ok(self.store().find_access_key(access_key_id).await?.map(|k| {
+            (
+                k.secret_access_key,
+                Caller {
+                    arn: k.principal_arn,
+                },
+            )
+        }))
     }
 }

@@ -82,6 +82,7 @@ pub async fn sources(megabytes: usize, pushes: usize) -> Result<()> {
         Arc::new(RandomIds),
         options,
     );
+    sluice.ensure_root_access_key("AKIDBENCH", "bench").await?;
     let repos = dir.join("repos");
     std::fs::create_dir_all(&repos)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

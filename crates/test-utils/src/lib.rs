@@ -67,6 +67,71 @@ pub struct TestServer {
     providers_task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// The access key every test server knows (the account root) and tests sign with.
+pub const TEST_ACCESS_KEY_ID: &str = "AKIDSLUICETEST";
+pub const TEST_SECRET_ACCESS_KEY: &str = "sluice-test-secret";
+
+/// SigV4 headers (`x-amz-date`, `authorization`, and for S3 `x-amz-content-sha256`) for a
+/// request signed with the test key at `now_ms`.
+pub fn sign(
+    method: &str,
+    path_and_query: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    service: &str,
+    now_ms: i64,
+) -> Vec<(String, String)> {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let hash = sluice_sigv4::sha256_hex(body);
+    let mut all: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    all.push(("host".into(), host.into()));
+    let mut added = Vec::new();
+    if service == "s3" {
+        added.push(("x-amz-content-sha256".to_string(), hash.clone()));
+        all.push(("x-amz-content-sha256".into(), hash.clone()));
+    }
+    let request = sluice_sigv4::Request {
+        method,
+        path,
+        query,
+        headers: &all,
+        payload_hash: &hash,
+    };
+    let credentials = sluice_sigv4::Credentials {
+        access_key_id: TEST_ACCESS_KEY_ID.into(),
+        secret_access_key: TEST_SECRET_ACCESS_KEY.into(),
+        session_token: None,
+    };
+    let style = if service == "s3" {
+        sluice_sigv4::PathStyle::Verbatim
+    } else {
+        sluice_sigv4::PathStyle::Normalized
+    };
+    added.extend(sluice_sigv4::sign(
+        &request,
+        &credentials,
+        "us-east-1",
+        service,
+        &sluice_model::time::amz_date(now_ms),
+        style,
+    ));
+    added
+}
+
+/// The wall clock, for signing requests to servers on the system clock.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
 /// The clock every test server starts at: 2016-07-06, the guide's date.
 pub const START_MS: i64 = 1_467_763_200_000;
 
@@ -137,6 +202,10 @@ impl TestServer {
             Arc::new(sluice_service::RandomIds),
             options,
         );
+        sluice
+            .ensure_root_access_key(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY)
+            .await
+            .expect("test key");
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(sluice_server::run(
             listener,
@@ -183,14 +252,39 @@ impl TestServer {
     }
 
     /// Calls a CodePipeline operation with a JSON body.
+    /// Calls an operation, signed with the test key at the server's time.
     pub async fn call(&self, operation: &str, body: Value) -> Reply {
         let target = format!("CodePipeline_20150709.{operation}");
-        raw_post(
+        signed_post(
             self.addr,
+            self.clock.now_ms(),
             &[("x-amz-target", &target)],
             body.to_string().into_bytes(),
         )
         .await
+    }
+
+    /// An S3 request signed with the test key at the server's time.
+    pub async fn s3(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (u16, hyper::HeaderMap, Vec<u8>) {
+        let signed = sign(
+            method,
+            path,
+            &self.addr.to_string(),
+            &[],
+            &body,
+            "s3",
+            self.clock.now_ms(),
+        );
+        let headers: Vec<(&str, &str)> = signed
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        http(self.addr, method, path, &headers, body).await
     }
 
     /// Calls an operation and expects success.
@@ -264,6 +358,41 @@ pub async fn http(
         .expect("body")
         .to_bytes();
     (status, headers, bytes.to_vec())
+}
+
+/// Like `raw_post`, signed with the test key at `now_ms`.
+pub async fn signed_post(
+    addr: SocketAddr,
+    now_ms: i64,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Reply {
+    try_signed_post(addr, now_ms, headers, body)
+        .await
+        .expect("the server answers")
+}
+
+/// Like `try_post`, signed with the test key at `now_ms`.
+pub async fn try_signed_post(
+    addr: SocketAddr,
+    now_ms: i64,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Reply, String> {
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    all.push(("content-type", "application/x-amz-json-1.1"));
+    let signed = sign(
+        "POST",
+        "/",
+        &addr.to_string(),
+        &all,
+        &body,
+        "codepipeline",
+        now_ms,
+    );
+    let mut with: Vec<(&str, &str)> = headers.to_vec();
+    with.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    try_post(addr, &with, body).await
 }
 
 /// POSTs `body` to `/` with the given headers (plus the JSON 1.1 content type).

@@ -6,7 +6,7 @@
 
 use crate::durability::start_with;
 use serde_json::{json, Value};
-use sluice_test_utils::{try_post, Reply};
+use sluice_test_utils::{try_signed_post, wall_clock_ms, Reply};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,12 @@ const PIPELINES: usize = 4;
 async fn call(addr: SocketAddr, op: &str, body: Value) -> Reply {
     let target = format!("CodePipeline_20150709.{op}");
     let headers = [("x-amz-target", target.as_str())];
-    let request = try_post(addr, &headers, body.to_string().into_bytes());
+    let request = try_signed_post(
+        addr,
+        wall_clock_ms(),
+        &headers,
+        body.to_string().into_bytes(),
+    );
     match tokio::time::timeout(Duration::from_secs(5), request).await {
         Ok(Ok(reply)) => reply,
         _ => Reply {

@@ -2,7 +2,7 @@
 //! SIGKILL right after its answers, then started again on the same data dir.
 
 use serde_json::json;
-use sluice_test_utils::raw_post;
+use sluice_test_utils::{signed_post, wall_clock_ms, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -56,6 +56,8 @@ pub async fn start_with_env(
         .arg(data_dir)
         .args(extra)
         .envs(env.iter().copied())
+        .env("SLUICE_BOOTSTRAP_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID)
+        .env("SLUICE_BOOTSTRAP_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY)
         .env("SLUICE_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -74,8 +76,9 @@ pub async fn start_with_env(
 
 pub async fn call(addr: SocketAddr, op: &str, body: serde_json::Value) -> sluice_test_utils::Reply {
     let target = format!("CodePipeline_20150709.{op}");
-    raw_post(
+    signed_post(
         addr,
+        wall_clock_ms(),
         &[("x-amz-target", &target)],
         body.to_string().into_bytes(),
     )
@@ -150,7 +153,9 @@ async fn kill_9_and_restart_lose_nothing_acknowledged() {
     );
     let credentials =
         std::fs::read_to_string(dir.path().join("credentials")).expect("credentials file");
-    assert!(credentials.starts_with("[default]\naws_access_key_id = AKIA"));
+    assert!(credentials.starts_with(&format!(
+        "[default]\naws_access_key_id = {TEST_ACCESS_KEY_ID}\n"
+    )));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -1,7 +1,8 @@
 //! The AWS JSON 1.1 protocol itself: targets, bodies, error shapes, status codes.
 
 use serde_json::json;
-use sluice_test_utils::{raw_post, TestServer};
+use sluice_service::Clock;
+use sluice_test_utils::{raw_post, signed_post, TestServer};
 use sluice_wire::Operation;
 
 #[tokio::test]
@@ -11,22 +12,33 @@ async fn unknown_target_is_unknown_operation() {
         .err("FlyToTheMoon", json!({}), "UnknownOperationException")
         .await;
     assert_eq!(r.status, 400);
-    let r = raw_post(
+    let r = signed_post(
         s.addr,
+        s.clock.now_ms(),
         &[("x-amz-target", "SomethingElse_2015.ListPipelines")],
         b"{}".to_vec(),
     )
     .await;
     assert_eq!(r.error_type(), "UnknownOperationException");
-    let r = raw_post(s.addr, &[], b"{}".to_vec()).await;
+    let r = signed_post(s.addr, s.clock.now_ms(), &[], b"{}".to_vec()).await;
     assert_eq!(r.error_type(), "UnknownOperationException");
+    let r = raw_post(
+        s.addr,
+        &[("x-amz-target", "CodePipeline_20150709.ListPipelines")],
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.error_type()),
+        (403, "MissingAuthenticationTokenException")
+    );
 }
 
 #[tokio::test]
 async fn malformed_json_or_wrong_types_are_serialization_errors() {
     let s = TestServer::start().await;
     let target = [("x-amz-target", "CodePipeline_20150709.GetPipeline")];
-    let r = raw_post(s.addr, &target, b"{\"name\":".to_vec()).await;
+    let r = signed_post(s.addr, s.clock.now_ms(), &target, b"{\"name\":".to_vec()).await;
     assert_eq!((r.status, r.error_type()), (400, "SerializationException"));
     let r = s.call("GetPipeline", json!({"name": ["list"]})).await;
     assert_eq!(r.error_type(), "SerializationException");

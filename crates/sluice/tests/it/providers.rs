@@ -133,7 +133,7 @@ async fn action_state(server: &TestServer, pipeline: &str, stage: usize) -> Valu
 
 /// The files of a zip artifact stored at `bucket/key`.
 async fn artifact_files(server: &TestServer, bucket: &str, key: &str) -> BTreeMap<String, Vec<u8>> {
-    let (status, _, zip) = http(server.addr, "GET", &format!("/{bucket}/{key}"), &[], vec![]).await;
+    let (status, _, zip) = server.s3("GET", &format!("/{bucket}/{key}"), vec![]).await;
     assert_eq!(status, 200, "artifact {bucket}/{key} is readable");
     let dir = tempfile::tempdir().expect("dir");
     sluice_artifacts::unpack(std::io::Cursor::new(zip), dir.path(), &Default::default())
@@ -234,7 +234,7 @@ async fn a_push_runs_source_commands_and_codebuild_with_artifacts_kept_byte_for_
     let path = url
         .strip_prefix(&server.url())
         .expect("an absolute URL of this server");
-    let (status, _, log) = http(server.addr, "GET", path, &[], vec![]).await;
+    let (status, _, log) = server.s3("GET", path, vec![]).await;
     assert_eq!(status, 200);
     let log = String::from_utf8(log).expect("text");
     assert!(log.contains("Running command test -f dist/app.sh"), "{log}");
@@ -294,8 +294,8 @@ async fn an_option_like_branch_name_never_reaches_git() {
 async fn a_new_object_version_starts_the_pipeline_watching_that_key() {
     let server = server().await;
     let put = |path: &'static str, body: Vec<u8>| {
-        let addr = server.addr;
-        async move { http(addr, "PUT", path, &[], body).await.0 }
+        let server = &server;
+        async move { server.s3("PUT", path, body).await.0 }
     };
     assert_eq!(put("/source-bucket", vec![]).await, 200);
     assert_eq!(
@@ -337,7 +337,7 @@ async fn a_new_object_version_starts_the_pipeline_watching_that_key() {
     assert_eq!(runs.len(), 2, "only the watched key starts a run");
     assert_eq!(runs[0]["status"], "Succeeded");
     let source = action_state(&server, "s3-pipeline", 0).await;
-    let (_, headers, _) = http(server.addr, "HEAD", "/source-bucket/app.zip", &[], vec![]).await;
+    let (_, headers, _) = server.s3("HEAD", "/source-bucket/app.zip", vec![]).await;
     assert_eq!(
         source["summary"],
         format!(
@@ -416,8 +416,11 @@ async fn a_custom_test_action_runs_in_sluice_worker_with_continuation_and_artifa
             "--",
             "./run-tests.sh",
         ])
-        .env("AWS_ACCESS_KEY_ID", "AKIDWORKER")
-        .env("AWS_SECRET_ACCESS_KEY", "worker-secret")
+        .env("AWS_ACCESS_KEY_ID", sluice_test_utils::TEST_ACCESS_KEY_ID)
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            sluice_test_utils::TEST_SECRET_ACCESS_KEY,
+        )
         .env("SLUICE_LOG", "warn")
         .kill_on_drop(true)
         .stderr(std::process::Stdio::piped())
@@ -461,14 +464,9 @@ async fn a_custom_test_action_runs_in_sluice_worker_with_continuation_and_artifa
     let job = unit["output"]["executionResult"]["externalExecutionId"]
         .as_str()
         .expect("job id");
-    let (status, _, log) = http(
-        server.addr,
-        "GET",
-        &format!("/sluice-logs/jobs/{job}.log"),
-        &[],
-        vec![],
-    )
-    .await;
+    let (status, _, log) = server
+        .s3("GET", &format!("/sluice-logs/jobs/{job}.log"), vec![])
+        .await;
     assert_eq!(status, 200, "the worker uploaded its log");
     assert!(String::from_utf8_lossy(&log).contains("running [\"./run-tests.sh\"]"));
     server.stop().await;
@@ -519,6 +517,9 @@ async fn a_github_source_is_fetched_and_polled_for_new_commits() {
 async fn blobs_can_live_in_another_s3_compatible_store() {
     // Server A is only an S3 store; server B keeps its bytes in A's bucket.
     let a = TestServer::start().await;
+    // B's S3 client signs with the real time; A's clock has to agree.
+    a.clock
+        .advance_ms(sluice_test_utils::wall_clock_ms() - sluice_test_utils::START_MS);
     a.sluice.create_bucket("b-blobs").await.expect("bucket");
     let dir = tempfile::tempdir().expect("dir");
     let config = dir.path().join("sluice.toml");
@@ -534,21 +535,27 @@ async fn blobs_can_live_in_another_s3_compatible_store() {
         &dir.path().join("data"),
         &["--config", config.to_str().expect("utf8")],
         &[
-            ("SLUICE_BLOBS_ACCESS_KEY_ID", "AKIDB"),
-            ("SLUICE_BLOBS_SECRET_ACCESS_KEY", "secret"),
+            (
+                "SLUICE_BLOBS_ACCESS_KEY_ID",
+                sluice_test_utils::TEST_ACCESS_KEY_ID,
+            ),
+            (
+                "SLUICE_BLOBS_SECRET_ACCESS_KEY",
+                sluice_test_utils::TEST_SECRET_ACCESS_KEY,
+            ),
         ],
     )
     .await;
-    let (status, _, _) = http(b.addr, "PUT", "/bundles", &[], vec![]).await;
+    let (status, _, _) = s3_wall(b.addr, "PUT", "/bundles", vec![]).await;
     assert_eq!(status, 200);
     let dir_src = tempfile::tempdir().expect("dir");
     std::fs::write(dir_src.path().join("index.html"), "hello from B").expect("write");
     let mut zip = std::io::Cursor::new(Vec::new());
     sluice_artifacts::pack_dir(dir_src.path(), &mut zip).expect("pack");
     let zip = zip.into_inner();
-    let (status, _, body) = http(b.addr, "PUT", "/bundles/app.zip", &[], zip.clone()).await;
+    let (status, _, body) = s3_wall(b.addr, "PUT", "/bundles/app.zip", zip.clone()).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let (status, _, back) = http(b.addr, "GET", "/bundles/app.zip", &[], vec![]).await;
+    let (status, _, back) = s3_wall(b.addr, "GET", "/bundles/app.zip", vec![]).await;
     assert_eq!((status, back), (200, zip));
     let pipeline = json!({"pipeline": {"name": "on-b", "roleArn": ROLE,
         "artifactStore": {"type": "S3", "location": BUCKET},
@@ -595,6 +602,10 @@ async fn blobs_can_live_in_another_s3_compatible_store() {
 #[tokio::test]
 async fn an_s3_source_on_an_external_endpoint_is_fetched_and_polled() {
     let external = TestServer::start().await;
+    // The S3 client signs with the real time; the store's clock has to agree.
+    external
+        .clock
+        .advance_ms(sluice_test_utils::wall_clock_ms() - sluice_test_utils::START_MS);
     external
         .sluice
         .create_bucket("ext-bundles")
@@ -614,12 +625,8 @@ async fn an_s3_source_on_an_external_endpoint_is_fetched_and_polled() {
     };
     let put = |text: &str| {
         let body = bundle(text);
-        let addr = external.addr;
-        async move {
-            http(addr, "PUT", "/ext-bundles/site.zip", &[], body)
-                .await
-                .0
-        }
+        let external = &external;
+        async move { external.s3("PUT", "/ext-bundles/site.zip", body).await.0 }
     };
     assert_eq!(put("external v1").await, 200);
     let server = TestServer::start_with_external_s3(
@@ -629,8 +636,8 @@ async fn an_s3_source_on_an_external_endpoint_is_fetched_and_polled() {
             endpoint: external.url(),
             bucket: String::new(),
             region: "us-east-1".into(),
-            access_key_id: "AKIDEXT".into(),
-            secret_access_key: "ext-secret".into(),
+            access_key_id: sluice_test_utils::TEST_ACCESS_KEY_ID.into(),
+            secret_access_key: sluice_test_utils::TEST_SECRET_ACCESS_KEY.into(),
         }),
     )
     .await;
@@ -647,7 +654,8 @@ async fn an_s3_source_on_an_external_endpoint_is_fetched_and_polled() {
     )
     .await;
     let runs = settled(&server, "external", 1).await;
-    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    let source_state = action_state(&server, "external", 0).await;
+    assert_eq!(runs[0]["status"], "Succeeded", "{source_state}");
     let first = runs[0]["sourceRevisions"][0]["revisionId"].clone();
     assert!(first.as_str().is_some_and(|v| !v.is_empty()), "{runs:?}");
     assert_eq!(put("external v2").await, 200);
@@ -657,6 +665,29 @@ async fn an_s3_source_on_an_external_endpoint_is_fetched_and_polled() {
     assert_ne!(runs[0]["sourceRevisions"][0]["revisionId"], first);
     server.stop().await;
     external.stop().await;
+}
+
+/// An S3 request to a server on the system clock, signed with the test key.
+async fn s3_wall(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> (u16, hyper::HeaderMap, Vec<u8>) {
+    let signed = sluice_test_utils::sign(
+        method,
+        path,
+        &addr.to_string(),
+        &[],
+        &body,
+        "s3",
+        sluice_test_utils::wall_clock_ms(),
+    );
+    let headers: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    http(addr, method, path, &headers, body).await
 }
 
 /// A zip whose one entry is named `name` (built by hand: no packer would write these).
@@ -683,20 +714,15 @@ async fn a_hostile_source_bundle_fails_the_action_and_writes_nothing_outside() {
             b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>".to_vec(),
         ),
     ] {
-        assert_eq!(http(server.addr, "PUT", path, &[], body).await.0, 200);
+        assert_eq!(server.s3("PUT", path, body).await.0, 200);
     }
     let escape = format!(
         "../../../../../../tmp/sluice-zip-slip-{}",
         std::process::id()
     );
-    let (status, _, _) = http(
-        server.addr,
-        "PUT",
-        "/evil/app.zip",
-        &[],
-        zip_with_entry(&escape, b"pwned"),
-    )
-    .await;
+    let (status, _, _) = server
+        .s3("PUT", "/evil/app.zip", zip_with_entry(&escape, b"pwned"))
+        .await;
     assert_eq!(status, 200);
     let source = stage(
         "Source",
