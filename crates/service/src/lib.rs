@@ -47,6 +47,11 @@ use std::sync::Arc;
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// How long a verified access key is remembered.
+const KEY_CACHE_MS: i64 = 5_000;
+/// The most keys remembered (the cache starts over beyond it).
+const KEY_CACHE_MAX: usize = 10_000;
+
 /// Who is making a call, as far as the server knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -74,6 +79,8 @@ struct Inner {
     ids: Arc<dyn IdGenerator>,
     options: Options,
     tokens: pagination::TokenSigner,
+    /// Recently verified access keys: id → (secret, caller, when read).
+    key_cache: std::sync::Mutex<std::collections::HashMap<String, (String, Caller, i64)>>,
     /// Told the action type of every job queued (after commit), to wake in-process providers.
     job_listener: std::sync::OnceLock<JobListener>,
 }
@@ -99,6 +106,7 @@ impl Sluice {
                 options,
                 tokens,
                 job_listener: std::sync::OnceLock::new(),
+                key_cache: Default::default(),
             }),
         }
     }
@@ -187,15 +195,49 @@ impl Sluice {
         Ok(())
     }
 
-    /// The secret of an access key and the caller it names, for checking a signature.
+    /// The secret of an access key and the caller it names, for checking a signature. Found
+    /// keys are remembered for `KEY_CACHE_MS`, so a signed request costs no database read;
+    /// a key removed from the store stops working within that time.
     pub async fn access_key(&self, access_key_id: &str) -> Result<Option<(String, Caller)>> {
-        Ok(self.store().find_access_key(access_key_id).await?.map(|k| {
+        let now = self.now_ms();
+        let cached = self
+            .inner
+            .key_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(access_key_id)
+            .filter(|(_, _, at)| now >= *at && now - at < KEY_CACHE_MS)
+            .map(|(secret, caller, _)| (secret.clone(), caller.clone()));
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let found = self.store().find_access_key(access_key_id).await?.map(|k| {
             (
                 k.secret_access_key,
                 Caller {
                     arn: k.principal_arn,
                 },
             )
-        }))
+        });
+        let mut cache = self
+            .inner
+            .key_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match &found {
+            Some((secret, caller)) => {
+                if cache.len() >= KEY_CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(
+                    access_key_id.to_string(),
+                    (secret.clone(), caller.clone(), now),
+                );
+            }
+            None => {
+                cache.remove(access_key_id);
+            }
+        }
+        Ok(found)
     }
 }

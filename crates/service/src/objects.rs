@@ -48,6 +48,10 @@ pub fn job_log_key(job_id: &str) -> String {
 impl Sluice {
     /// Creates `name` unless it exists (the artifact store's buckets, the log bucket).
     pub async fn ensure_bucket(&self, name: &str) -> Result<()> {
+        // A read first: the bucket almost always exists, and a write would queue behind others.
+        if self.store().bucket(name).await?.is_some() {
+            return Ok(());
+        }
         match self.create_bucket(name).await {
             Ok(()) | Err(Error::BucketAlreadyOwnedByYou(_)) => Ok(()),
             Err(e) => Err(e),
