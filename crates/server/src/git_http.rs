@@ -1,5 +1,6 @@
 //! Hosted repositories over git's smart HTTP protocol, served by `git http-backend` as a CGI
-//! program: `http://HOST/_sluice/git/NAME.git`. A push that moves a branch starts the
+//! program: `http://HOST/_sluice/git/NAME.git`, behind HTTP Basic authentication with an access
+//! key id and secret (git cannot sign with SigV4; CodeCommit's HTTPS git credentials work alike). A push that moves a branch starts the
 //! pipelines whose CodeCommit source watches it before the push is answered, so the run is
 //! already under way when `git push` returns.
 
@@ -38,8 +39,44 @@ fn repository_of(path: &str) -> Option<(String, String)> {
     Some((name.to_string(), rest.to_string()))
 }
 
+/// HTTP Basic with an access key id and its secret (git's own credential helpers supply them).
+async fn authorized(sluice: &Sluice, headers: &axum::http::HeaderMap) -> bool {
+    use base64::Engine;
+    let Some(encoded) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    let Ok(text) = String::from_utf8(decoded) else {
+        return false;
+    };
+    let Some((id, secret)) = text.split_once(':') else {
+        return false;
+    };
+    match sluice.access_key(id).await {
+        Ok(Some((expected, _))) => sluice_sigv4::constant_time_eq(&expected, secret),
+        _ => false,
+    }
+}
+
 pub async fn handle(State(state): State<GitState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    if !authorized(&state.sluice, &parts.headers).await {
+        let mut r = plain(
+            StatusCode::UNAUTHORIZED,
+            "sign in with an access key id as the user name and its secret as the password",
+        );
+        r.headers_mut().insert(
+            "www-authenticate",
+            HeaderValue::from_static("Basic realm=\"sluice\""),
+        );
+        return r;
+    }
     let Some((name, path_info)) = repository_of(parts.uri.path()) else {
         return plain(StatusCode::NOT_FOUND, "not a hosted repository path");
     };

@@ -127,7 +127,7 @@ pub async fn sources(megabytes: usize, pushes: usize) -> Result<()> {
     git(&work, &["init", "--quiet", "--initial-branch=main"]).await?;
     git(&work, &["add", "."]).await?;
     git(&work, &["commit", "--quiet", "-m", "c0"]).await?;
-    let url = format!("http://{addr}/_sluice/git/app.git");
+    let url = format!("http://AKIDBENCH:bench@{addr}/_sluice/git/app.git");
     git(&work, &["remote", "add", "origin", &url]).await?;
     git(&work, &["push", "--quiet", "origin", "main"]).await?;
     let source = json!({"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},

@@ -1,6 +1,7 @@
 //! SigV4 on every signed route: the JSON API and the S3 endpoint refuse unsigned, unknown-key,
 //! wrongly signed, tampered and skewed requests with AWS's error codes; presigned URLs work
-//! until they expire. Only `/healthz`, webhook URLs and hosted git are reached without SigV4.
+//! until they expire. Hosted git takes an access key over HTTP Basic; only `/healthz` and
+//! webhook URLs (which have their own authentication) answer without a key.
 
 use sluice_service::Clock;
 use sluice_test_utils::{
@@ -272,6 +273,12 @@ async fn only_the_documented_routes_answer_without_a_signature() {
         ("GET", "/some-bucket/a/key", 403),
         ("DELETE", "/some-bucket/a/key", 403),
         ("POST", "/some-bucket/a/key?uploads", 403),
+        (
+            "GET",
+            "/_sluice/git/app.git/info/refs?service=git-upload-pack",
+            401,
+        ),
+        ("POST", "/_sluice/git/app.git/git-receive-pack", 401),
         ("GET", "/healthz", 200),
         ("POST", "/_sluice/webhooks/nope", 404),
     ];
@@ -279,5 +286,44 @@ async fn only_the_documented_routes_answer_without_a_signature() {
         let (status, _, _) = http(server.addr, method, path, &[], vec![]).await;
         assert_eq!(status, want, "{method} {path}");
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn hosted_git_needs_an_access_key_and_its_secret() {
+    let server = TestServer::start().await;
+    sluice_worker::git::init_bare(&server.repos_dir().join("app.git"))
+        .await
+        .expect("bare");
+    let path = "/_sluice/git/app.git/info/refs?service=git-upload-pack";
+    let basic = |user: &str, password: &str| {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    };
+    let wrong = basic(TEST_ACCESS_KEY_ID, "guess");
+    let (status, headers, _) = http(
+        server.addr,
+        "GET",
+        path,
+        &[("authorization", &wrong)],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(headers.get("www-authenticate").is_some());
+    let right = basic(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY);
+    let (status, _, body) = http(
+        server.addr,
+        "GET",
+        path,
+        &[("authorization", &right)],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("service=git-upload-pack"));
     server.stop().await;
 }

@@ -61,7 +61,12 @@ async fn repository(server: &TestServer, name: &str, work: &Path) {
     git(work, &["init", "--quiet", "--initial-branch=main"]).await;
     git(work, &["add", "."]).await;
     git(work, &["commit", "--quiet", "-m", "first version"]).await;
-    let url = format!("{}/_sluice/git/{name}.git", server.url());
+    let url = format!(
+        "http://{}:{}@{}/_sluice/git/{name}.git",
+        sluice_test_utils::TEST_ACCESS_KEY_ID,
+        sluice_test_utils::TEST_SECRET_ACCESS_KEY,
+        server.addr
+    );
     git(work, &["remote", "add", "origin", &url]).await;
     git(work, &["push", "--quiet", "origin", "main"]).await;
 }
