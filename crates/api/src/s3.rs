@@ -523,7 +523,7 @@ fn parse_range(header: &str, size: u64) -> Result<(u64, u64), S3Error> {
         (a, b) => {
             let a: u64 = a.parse().map_err(|_| invalid())?;
             let b: u64 = b.parse().map_err(|_| invalid())?;
-            (a, (b + 1).min(size))
+            (a, b.saturating_add(1).min(size))
         }
     };
     if start >= size || start >= end {

@@ -126,10 +126,17 @@ impl ObjectBlobStore {
 
     /// The bytes of one version (the latest when `version` is `None`).
     pub async fn get_version(&self, key: &str, version: Option<String>) -> Result<ByteStream> {
-        let options = object_store::GetOptions {
-            version,
-            ..Default::default()
-        };
+        self.get_with(
+            key,
+            object_store::GetOptions {
+                version,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    async fn get_with(&self, key: &str, options: object_store::GetOptions) -> Result<ByteStream> {
         let got = self
             .inner
             .get_opts(&StorePath::from(key), options)
@@ -183,15 +190,7 @@ impl BlobStore for ObjectBlobStore {
     }
 
     async fn get(&self, key: &str) -> Result<ByteStream> {
-        let got = self
-            .inner
-            .get(&StorePath::from(key))
-            .await
-            .map_err(store_err)?;
-        Ok(got
-            .into_stream()
-            .map_err(|e| std::io::Error::other(e.to_string()))
-            .boxed())
+        self.get_with(key, Default::default()).await
     }
 
     async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<ByteStream> {
@@ -199,15 +198,7 @@ impl BlobStore for ObjectBlobStore {
             range: Some(object_store::GetRange::Bounded(start..end)),
             ..Default::default()
         };
-        let got = self
-            .inner
-            .get_opts(&StorePath::from(key), options)
-            .await
-            .map_err(store_err)?;
-        Ok(got
-            .into_stream()
-            .map_err(|e| std::io::Error::other(e.to_string()))
-            .boxed())
+        self.get_with(key, options).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {

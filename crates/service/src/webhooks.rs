@@ -76,13 +76,13 @@ pub fn json_path<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 fn check_path(path: &str) -> Result<()> {
-    if json_path(&Value::Null, path).is_none() && !path.starts_with("$.") && !path.starts_with("$[")
-    {
-        return Err(Error::InvalidWebhookFilterPattern(format!(
+    if path == "$" || path.starts_with("$.") || path.starts_with("$[") {
+        Ok(())
+    } else {
+        Err(Error::InvalidWebhookFilterPattern(format!(
             "jsonPath '{path}' is not a JSONPath starting with '$'"
-        )));
+        )))
     }
-    Ok(())
 }
 
 /// `{Key}` placeholders replaced by the action's configuration values.
