@@ -71,6 +71,81 @@ pub fn iso_millis(ms: i64) -> String {
     )
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ`, IAM's and CloudTrail's `eventTime`.
+pub fn iso_seconds(ms: i64) -> String {
+    let c = Civil::from_ms(ms);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+/// Parses ISO 8601 in the forms policies and APIs use: `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SSZ`,
+/// with optional fractional seconds and a `Z` or `±HH:MM` offset.
+pub fn parse_iso8601(s: &str) -> Option<i64> {
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let b = s.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let mut c = Civil {
+        year: num(0..4)?,
+        month: num(5..7)?,
+        day: num(8..10)?,
+        hour: 0,
+        minute: 0,
+        second: 0,
+        millis: 0,
+        weekday: 0,
+    };
+    let mut offset_ms = 0;
+    if b.len() > 10 {
+        if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 16 || b[13] != b':' {
+            return None;
+        }
+        c.hour = num(11..13)?;
+        c.minute = num(14..16)?;
+        let mut i = 16;
+        if b.get(i) == Some(&b':') {
+            c.second = num(17..19)?;
+            i = 19;
+        }
+        if b.get(i) == Some(&b'.') {
+            let start = i + 1;
+            i = start;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            let frac = s.get(start..i)?;
+            if frac.is_empty() {
+                return None;
+            }
+            c.millis = format!("{frac:0<3}").get(..3)?.parse().ok()?;
+        }
+        match s.get(i..)? {
+            "Z" | "z" => {}
+            rest if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) => {
+                let h: i64 = rest.get(1..3)?.parse().ok()?;
+                let m: i64 = rest.get(4..6)?.parse().ok()?;
+                let sign = if rest.starts_with('-') { -1 } else { 1 };
+                offset_ms = sign * (h * 3600 + m * 60) * 1000;
+            }
+            _ => return None,
+        }
+    }
+    let valid = (1..=12).contains(&c.month)
+        && (1..=31).contains(&c.day)
+        && c.hour < 24
+        && c.minute < 60
+        && c.second < 61;
+    valid.then(|| c.to_ms() - offset_ms)
+}
+
 /// `YYYYMMDDTHHMMSSZ`, SigV4's `X-Amz-Date`.
 pub fn amz_date(ms: i64) -> String {
     let c = Civil::from_ms(ms);
@@ -138,6 +213,7 @@ mod tests {
             "Mon, 12 Oct 2009 17:50:00 GMT"
         );
         assert_eq!(amz_date(1_440_938_160_000), "20150830T123600Z");
+        assert_eq!(iso_seconds(1_434_568_340_000), "2015-06-17T19:12:20Z");
     }
 
     #[test]
@@ -153,6 +229,27 @@ mod tests {
             "20150830T123600",
         ] {
             assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn iso8601_forms_parse_to_the_same_instant() {
+        let t = 1_434_568_340_000;
+        assert_eq!(parse_iso8601("2015-06-17T19:12:20Z"), Some(t));
+        assert_eq!(parse_iso8601("2015-06-17T19:12:20.000Z"), Some(t));
+        assert_eq!(parse_iso8601("2015-06-17T21:12:20+02:00"), Some(t));
+        assert_eq!(parse_iso8601("2015-06-17T19:12Z"), Some(t - 20_000));
+        assert_eq!(parse_iso8601("2015-06-17"), Some(t - 69_140_000));
+        assert_eq!(parse_iso8601("2015-06-17T19:12:20.5Z"), Some(t + 500));
+        for bad in [
+            "",
+            "2015-13-01",
+            "2015-06-17T",
+            "2015-06-17T19:12:20",
+            "x015-06-17",
+            "2015-06-17T19:12:20.Z",
+        ] {
+            assert_eq!(parse_iso8601(bad), None, "{bad}");
         }
     }
 }
