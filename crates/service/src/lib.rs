@@ -190,6 +190,7 @@ impl Sluice {
             secret_access_key: secret.into(),
             principal_arn: self.root_arn(),
             created_ms: self.now_ms(),
+            status: "Active".into(),
         };
         self.store().ensure_access_key(&record).await?;
         Ok(())

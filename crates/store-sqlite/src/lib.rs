@@ -4,6 +4,8 @@
 //! Writes go to one writer thread that owns the only write connection and commits them in
 //! batches (`writer.rs`, `write_ops.rs`); reads use a separate read-only pool.
 
+mod audit;
+mod iam;
 mod migrations;
 mod objects;
 mod rows;
@@ -281,14 +283,90 @@ impl CredentialStore for SqliteStore {
     }
 
     async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>> {
-        let row = sqlx::query("SELECT access_key_id, secret_access_key, principal_arn, created_ms FROM access_keys WHERE access_key_id = ?")
-            .bind(access_key_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
+        let row = sqlx::query(&format!(
+            "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = ?"
+        ))
+        .bind(access_key_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
         Ok(row.as_ref().map(rows::access_key))
     }
+
+    async fn create_access_key(
+        &self,
+        key: &AccessKeyRecord,
+        max_per_principal: usize,
+    ) -> Result<()> {
+        let key = key.clone();
+        self.write(move |c| {
+            let count: i64 = c
+                .query_row(
+                    "SELECT COUNT(*) FROM access_keys WHERE principal_arn = ?",
+                    [&key.principal_arn],
+                    |r| r.get(0),
+                )
+                .map_err(write_ops::db)?;
+            if count as usize >= max_per_principal {
+                return Err(Error::LimitExceeded(format!(
+                    "Cannot exceed quota for AccessKeysPerUser: {max_per_principal}"
+                )));
+            }
+            c.execute(
+                &format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?)"),
+                rusqlite::params![
+                    key.access_key_id,
+                    key.secret_access_key,
+                    key.principal_arn,
+                    key.created_ms,
+                    key.status
+                ],
+            )
+            .map_err(write_ops::db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_access_keys(&self, principal_arn: &str) -> Result<Vec<AccessKeyRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE principal_arn = ? ORDER BY created_ms, access_key_id"
+        ))
+        .bind(principal_arn)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(rows::access_key).collect())
+    }
+
+    async fn set_access_key_status(&self, access_key_id: &str, status: &str) -> Result<bool> {
+        let (id, status) = (access_key_id.to_string(), status.to_string());
+        self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE access_keys SET status = ? WHERE access_key_id = ?",
+                [&status, &id],
+            )
+            .map_err(write_ops::db)?
+                > 0)
+        })
+        .await
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<bool> {
+        let id = access_key_id.to_string();
+        self.write(move |c| {
+            Ok(
+                c.execute("DELETE FROM access_keys WHERE access_key_id = ?", [&id])
+                    .map_err(write_ops::db)?
+                    > 0,
+            )
+        })
+        .await
+    }
 }
+
+const ACCESS_KEY_COLUMNS: &str =
+    "access_key_id, secret_access_key, principal_arn, created_ms, status";
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_open_jobs_index.sql")),
     (5, include_str!("../migrations/0005_objects.sql")),
     (6, include_str!("../migrations/0006_webhooks.sql")),
+    (7, include_str!("../migrations/0007_iam_audit.sql")),
 ];
 
 /// The schema version this binary brings a database to.

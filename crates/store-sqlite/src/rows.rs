@@ -64,5 +64,6 @@ pub fn access_key(r: &SqliteRow) -> AccessKeyRecord {
         secret_access_key: r.get(1),
         principal_arn: r.get(2),
         created_ms: r.get(3),
+        status: r.get(4),
     }
 }

@@ -269,13 +269,13 @@ pub fn untag_resource(c: &Connection, resource_arn: &str, keys: &[String]) -> Re
 
 pub fn ensure_access_key(c: &Connection, key: &AccessKeyRecord) -> Result<AccessKeyRecord> {
     c.execute(
-        "INSERT INTO access_keys (access_key_id, secret_access_key, principal_arn, created_ms) VALUES (?, ?, ?, ?)
+        "INSERT INTO access_keys (access_key_id, secret_access_key, principal_arn, created_ms, status) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (access_key_id) DO NOTHING",
-        params![key.access_key_id, key.secret_access_key, key.principal_arn, key.created_ms],
+        params![key.access_key_id, key.secret_access_key, key.principal_arn, key.created_ms, key.status],
     )
     .map_err(db)?;
     c.query_row(
-        "SELECT access_key_id, secret_access_key, principal_arn, created_ms FROM access_keys WHERE access_key_id = ?",
+        "SELECT access_key_id, secret_access_key, principal_arn, created_ms, status FROM access_keys WHERE access_key_id = ?",
         [&key.access_key_id],
         |r| {
             Ok(AccessKeyRecord {
@@ -283,6 +283,7 @@ pub fn ensure_access_key(c: &Connection, key: &AccessKeyRecord) -> Result<Access
                 secret_access_key: r.get(1)?,
                 principal_arn: r.get(2)?,
                 created_ms: r.get(3)?,
+                status: r.get(4)?,
             })
         },
     )

@@ -51,6 +51,296 @@ pub async fn run_all<S: Store>(store: &S) {
     executions_list_newest_first_and_timers_come_due(store).await;
     object_versions_are_kept_only_in_versioned_buckets(store).await;
     webhooks_are_upserted_found_by_url_and_limited(store).await;
+    access_keys_are_limited_per_principal_and_can_be_deactivated(store).await;
+    iam_names_are_unique_per_kind_ignoring_case(store).await;
+    policies_attach_to_principals_and_groups_hold_users(store).await;
+    audit_events_chain_and_look_up_newest_first(store).await;
+}
+
+async fn access_keys_are_limited_per_principal_and_can_be_deactivated<S: Store>(store: &S) {
+    let key = |id: &str, at: i64| AccessKeyRecord {
+        access_key_id: id.into(),
+        secret_access_key: "s".into(),
+        principal_arn: "arn:aws:iam::111111111111:user/Kim".into(),
+        created_ms: at,
+        status: "Active".into(),
+    };
+    store
+        .create_access_key(&key("AKIA1", 1), 2)
+        .await
+        .expect("first");
+    store
+        .create_access_key(&key("AKIA2", 2), 2)
+        .await
+        .expect("second");
+    assert!(matches!(
+        store.create_access_key(&key("AKIA3", 3), 2).await,
+        Err(Error::LimitExceeded(_))
+    ));
+    assert!(store
+        .set_access_key_status("AKIA1", "Inactive")
+        .await
+        .expect("status"));
+    let keys = store
+        .list_access_keys("arn:aws:iam::111111111111:user/Kim")
+        .await
+        .expect("list");
+    assert_eq!(
+        keys.iter()
+            .map(|k| (k.access_key_id.as_str(), k.status.as_str()))
+            .collect::<Vec<_>>(),
+        [("AKIA1", "Inactive"), ("AKIA2", "Active")]
+    );
+    assert!(store.delete_access_key("AKIA1").await.expect("delete"));
+    assert!(!store.delete_access_key("AKIA1").await.expect("again"));
+    assert_eq!(store.find_access_key("AKIA1").await.expect("find"), None);
+}
+
+fn principal(kind: PrincipalKind, name: &str, id: &str) -> PrincipalRecord {
+    PrincipalRecord {
+        kind,
+        name: name.into(),
+        id: id.into(),
+        arn: format!("arn:aws:iam::111111111111:{}/{name}", kind.as_str()),
+        path: "/".into(),
+        created_ms: 1,
+        trust_policy: None,
+        description: None,
+    }
+}
+
+async fn iam_names_are_unique_per_kind_ignoring_case<S: Store>(store: &S) {
+    store
+        .create_principal(&principal(PrincipalKind::User, "Alice", "AIDA1"))
+        .await
+        .expect("user");
+    assert!(matches!(
+        store
+            .create_principal(&principal(PrincipalKind::User, "alice", "AIDA2"))
+            .await,
+        Err(Error::AlreadyExists(_))
+    ));
+    store
+        .create_principal(&principal(PrincipalKind::Group, "Alice", "AGPA1"))
+        .await
+        .expect("a group may share a user's name");
+    let found = store
+        .principal(PrincipalKind::User, "ALICE")
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(found.name, "Alice");
+    assert_eq!(
+        store
+            .list_principals(PrincipalKind::User)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    assert!(store
+        .delete_principal(PrincipalKind::Group, "Alice")
+        .await
+        .expect("delete"));
+    let mut role = principal(PrincipalKind::Role, "Deployer", "AROA1");
+    role.trust_policy = Some("{}".into());
+    store.create_principal(&role).await.expect("role");
+    assert!(store
+        .set_trust_policy("Deployer", "{\"x\":1}")
+        .await
+        .expect("trust"));
+    assert_eq!(
+        store
+            .principal(PrincipalKind::Role, "Deployer")
+            .await
+            .expect("get")
+            .and_then(|r| r.trust_policy),
+        Some("{\"x\":1}".into())
+    );
+}
+
+async fn policies_attach_to_principals_and_groups_hold_users<S: Store>(store: &S) {
+    let user = PrincipalKind::User;
+    store
+        .put_inline_policy(user, "Alice", "p1", "{\"v\":1}")
+        .await
+        .expect("put");
+    store
+        .put_inline_policy(user, "Alice", "p1", "{\"v\":2}")
+        .await
+        .expect("replace");
+    assert_eq!(
+        store.inline_policies(user, "alice").await.expect("list"),
+        [("p1".to_string(), "{\"v\":2}".to_string())]
+    );
+    assert!(store
+        .delete_inline_policy(user, "Alice", "p1")
+        .await
+        .expect("delete"));
+    assert!(store
+        .inline_policies(user, "Alice")
+        .await
+        .expect("list")
+        .is_empty());
+
+    let policy = ManagedPolicyRecord {
+        arn: "arn:aws:iam::111111111111:policy/Mine".into(),
+        name: "Mine".into(),
+        id: "ANPA1".into(),
+        path: "/".into(),
+        description: None,
+        document: "{}".into(),
+        created_ms: 1,
+        updated_ms: 1,
+    };
+    store.create_managed_policy(&policy).await.expect("create");
+    assert!(matches!(
+        store.create_managed_policy(&policy).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    store
+        .attach_policy(user, "Alice", &policy.arn)
+        .await
+        .expect("attach");
+    store
+        .attach_policy(user, "Alice", &policy.arn)
+        .await
+        .expect("attach twice");
+    assert_eq!(
+        store
+            .policy_attachment_count(&policy.arn)
+            .await
+            .expect("count"),
+        1
+    );
+    assert_eq!(
+        store
+            .attached_policies(user, "Alice")
+            .await
+            .expect("attached"),
+        [policy.arn.clone()]
+    );
+    assert!(store
+        .detach_policy(user, "Alice", &policy.arn)
+        .await
+        .expect("detach"));
+    assert!(store
+        .delete_managed_policy(&policy.arn)
+        .await
+        .expect("delete"));
+    assert_eq!(store.managed_policy(&policy.arn).await.expect("get"), None);
+
+    store.add_group_member("Ops", "Alice").await.expect("add");
+    store
+        .add_group_member("Ops", "Alice")
+        .await
+        .expect("add twice");
+    assert_eq!(
+        store.group_members("Ops").await.expect("members"),
+        ["Alice"]
+    );
+    assert_eq!(store.user_groups("Alice").await.expect("groups"), ["Ops"]);
+    assert!(store
+        .remove_group_member("Ops", "Alice")
+        .await
+        .expect("remove"));
+    assert!(store.user_groups("Alice").await.expect("groups").is_empty());
+}
+
+async fn audit_events_chain_and_look_up_newest_first<S: Store>(store: &S) {
+    let event = |n: i64, name: &str, user: &str| NewAuditEvent {
+        event_id: format!("e{n}"),
+        event_time_ms: n * 1000,
+        event_name: name.into(),
+        event_source: "codepipeline.amazonaws.com".into(),
+        username: Some(user.into()),
+        access_key_id: Some("AKIA1".into()),
+        read_only: name.starts_with("Get"),
+        resources: vec![("AWS::CodePipeline::Pipeline".into(), format!("p{n}"))],
+        document: format!("{{\"n\":{n}}}"),
+    };
+    store
+        .append_audit_events(&[
+            event(1, "CreatePipeline", "a"),
+            event(2, "GetPipeline", "b"),
+        ])
+        .await
+        .expect("append");
+    store
+        .append_audit_events(&[event(3, "UpdatePipeline", "a")])
+        .await
+        .expect("append");
+    let chain = store.audit_chain(0, 10).await.expect("chain");
+    assert_eq!(chain.len(), 3);
+    let mut prev = GENESIS_HASH.to_string();
+    for e in &chain {
+        assert_eq!(e.prev_hash, prev);
+        assert_eq!(e.hash, audit_hash(&prev, &e.event.document));
+        prev = e.hash.clone();
+    }
+    let q = |attribute, before_seq, limit| AuditQuery {
+        attribute,
+        before_seq,
+        limit,
+        ..Default::default()
+    };
+    let names =
+        |v: Vec<AuditEventRecord>| v.into_iter().map(|e| e.event.event_id).collect::<Vec<_>>();
+    assert_eq!(
+        names(
+            store
+                .lookup_audit_events(&q(None, None, 10))
+                .await
+                .expect("all")
+        ),
+        ["e3", "e2", "e1"]
+    );
+    let first = store
+        .lookup_audit_events(&q(None, None, 2))
+        .await
+        .expect("page");
+    let after = first.last().map(|e| e.seq);
+    assert_eq!(
+        names(
+            store
+                .lookup_audit_events(&q(None, after, 2))
+                .await
+                .expect("page 2")
+        ),
+        ["e1"]
+    );
+    for (attribute, want) in [
+        (AuditAttribute::Username("a".into()), vec!["e3", "e1"]),
+        (AuditAttribute::EventName("GetPipeline".into()), vec!["e2"]),
+        (AuditAttribute::ReadOnly(false), vec!["e3", "e1"]),
+        (AuditAttribute::ResourceName("p3".into()), vec!["e3"]),
+        (
+            AuditAttribute::ResourceType("AWS::CodePipeline::Pipeline".into()),
+            vec!["e3", "e2", "e1"],
+        ),
+        (AuditAttribute::EventId("e2".into()), vec!["e2"]),
+    ] {
+        assert_eq!(
+            names(
+                store
+                    .lookup_audit_events(&q(Some(attribute.clone()), None, 10))
+                    .await
+                    .expect("lookup")
+            ),
+            want,
+            "{attribute:?}"
+        );
+    }
+    let window = AuditQuery {
+        start_ms: Some(1500),
+        end_ms: Some(2500),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        names(store.lookup_audit_events(&window).await.expect("window")),
+        ["e2"]
+    );
 }
 
 async fn webhooks_are_upserted_found_by_url_and_limited<S: Store>(store: &S) {
@@ -769,6 +1059,7 @@ async fn access_keys_are_inserted_once<S: Store>(store: &S) {
         secret_access_key: "first".into(),
         principal_arn: "arn:aws:iam::111111111111:root".into(),
         created_ms: 1,
+        status: "Active".into(),
     };
     store.ensure_access_key(&key).await.expect("insert");
     let second = AccessKeyRecord {

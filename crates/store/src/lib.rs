@@ -93,6 +93,81 @@ pub trait CredentialStore: Send + Sync {
     /// Inserts the key unless one with the same id exists; returns the stored key.
     async fn ensure_access_key(&self, key: &AccessKeyRecord) -> Result<AccessKeyRecord>;
     async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>>;
+    /// Inserts a new key; `LimitExceeded` if its principal would hold more than `max_per_principal`.
+    async fn create_access_key(
+        &self,
+        key: &AccessKeyRecord,
+        max_per_principal: usize,
+    ) -> Result<()>;
+    /// The keys of one principal, oldest first.
+    async fn list_access_keys(&self, principal_arn: &str) -> Result<Vec<AccessKeyRecord>>;
+    /// False if there is no such key.
+    async fn set_access_key_status(&self, access_key_id: &str, status: &str) -> Result<bool>;
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<bool>;
+}
+
+/// IAM identities and their policies.
+#[async_trait]
+pub trait IamStore: Send + Sync {
+    /// `AlreadyExists` if the kind already has the name (ignoring case).
+    async fn create_principal(&self, principal: &PrincipalRecord) -> Result<()>;
+    async fn principal(&self, kind: PrincipalKind, name: &str) -> Result<Option<PrincipalRecord>>;
+    /// Every principal of a kind, by name.
+    async fn list_principals(&self, kind: PrincipalKind) -> Result<Vec<PrincipalRecord>>;
+    /// Removes the principal; the caller has checked it holds nothing (IAM's `DeleteConflict`).
+    async fn delete_principal(&self, kind: PrincipalKind, name: &str) -> Result<bool>;
+    /// Updates a role's trust policy; false if there is no such role.
+    async fn set_trust_policy(&self, role: &str, document: &str) -> Result<bool>;
+
+    /// Adds or replaces an inline policy.
+    async fn put_inline_policy(
+        &self,
+        kind: PrincipalKind,
+        principal: &str,
+        name: &str,
+        document: &str,
+    ) -> Result<()>;
+    async fn delete_inline_policy(
+        &self,
+        kind: PrincipalKind,
+        principal: &str,
+        name: &str,
+    ) -> Result<bool>;
+    /// `(name, document)` of every inline policy, by name.
+    async fn inline_policies(
+        &self,
+        kind: PrincipalKind,
+        principal: &str,
+    ) -> Result<Vec<(String, String)>>;
+
+    /// `AlreadyExists` if the ARN is taken.
+    async fn create_managed_policy(&self, policy: &ManagedPolicyRecord) -> Result<()>;
+    async fn managed_policy(&self, arn: &str) -> Result<Option<ManagedPolicyRecord>>;
+    async fn list_managed_policies(&self) -> Result<Vec<ManagedPolicyRecord>>;
+    async fn delete_managed_policy(&self, arn: &str) -> Result<bool>;
+
+    /// Attaching twice is one attachment.
+    async fn attach_policy(&self, kind: PrincipalKind, principal: &str, arn: &str) -> Result<()>;
+    async fn detach_policy(&self, kind: PrincipalKind, principal: &str, arn: &str) -> Result<bool>;
+    async fn attached_policies(&self, kind: PrincipalKind, principal: &str) -> Result<Vec<String>>;
+    /// How many principals a policy is attached to.
+    async fn policy_attachment_count(&self, arn: &str) -> Result<i64>;
+
+    async fn add_group_member(&self, group: &str, user: &str) -> Result<()>;
+    async fn remove_group_member(&self, group: &str, user: &str) -> Result<bool>;
+    async fn group_members(&self, group: &str) -> Result<Vec<String>>;
+    async fn user_groups(&self, user: &str) -> Result<Vec<String>>;
+}
+
+/// The tamper-evident audit trail: an append-only chain of CloudTrail-format events.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends events in order, each linked to the one before by `audit_hash`.
+    async fn append_audit_events(&self, events: &[NewAuditEvent]) -> Result<()>;
+    /// Events matching the query, newest first.
+    async fn lookup_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEventRecord>>;
+    /// Events in chain order after `after_seq`, at most `limit`.
+    async fn audit_chain(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditEventRecord>>;
 }
 
 /// Executions, jobs, timers and the outbox: what the engine's steps read and write.
@@ -233,7 +308,15 @@ pub trait WebhookStore: Send + Sync {
 
 /// Everything a backend provides.
 pub trait Store:
-    PipelineStore + ActionTypeStore + TagStore + CredentialStore + RunStore + ObjectStore + WebhookStore
+    PipelineStore
+    + ActionTypeStore
+    + TagStore
+    + CredentialStore
+    + RunStore
+    + ObjectStore
+    + WebhookStore
+    + IamStore
+    + AuditStore
 {
 }
 
@@ -244,7 +327,9 @@ impl<
             + CredentialStore
             + RunStore
             + ObjectStore
-            + WebhookStore,
+            + WebhookStore
+            + IamStore
+            + AuditStore,
     > Store for T
 {
 }

@@ -114,6 +114,119 @@ pub struct AccessKeyRecord {
     pub secret_access_key: String,
     pub principal_arn: String,
     pub created_ms: i64,
+    /// `Active` or `Inactive`; an inactive key signs nothing.
+    pub status: String,
+}
+
+/// The kinds of IAM identity that hold policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrincipalKind {
+    User,
+    Group,
+    Role,
+}
+
+impl PrincipalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Group => "group",
+            Self::Role => "role",
+        }
+    }
+}
+
+/// An IAM user, group or role. Names are unique per kind, ignoring case, as in IAM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrincipalRecord {
+    pub kind: PrincipalKind,
+    pub name: String,
+    /// `AIDA…` (user), `AGPA…` (group), `AROA…` (role).
+    pub id: String,
+    pub arn: String,
+    pub path: String,
+    pub created_ms: i64,
+    /// A role's trust policy (`AssumeRolePolicyDocument`).
+    pub trust_policy: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A customer managed policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedPolicyRecord {
+    pub arn: String,
+    pub name: String,
+    /// `ANPA…`.
+    pub id: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub document: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// One CloudTrail-format event to append to the audit chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditEvent {
+    pub event_id: String,
+    pub event_time_ms: i64,
+    pub event_name: String,
+    pub event_source: String,
+    pub username: Option<String>,
+    pub access_key_id: Option<String>,
+    pub read_only: bool,
+    /// `(ResourceType, ResourceName)` pairs, as `LookupEvents` reports them.
+    pub resources: Vec<(String, String)>,
+    /// The whole event as CloudTrail's JSON.
+    pub document: String,
+}
+
+/// A stored audit event with its place in the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEventRecord {
+    pub seq: i64,
+    pub event: NewAuditEvent,
+    /// The hash of the event before it (`GENESIS_HASH` for the first).
+    pub prev_hash: String,
+    /// `audit_hash(prev_hash, document)`.
+    pub hash: String,
+}
+
+/// The attribute `LookupEvents` filters by (at most one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditAttribute {
+    EventId(String),
+    EventName(String),
+    ReadOnly(bool),
+    Username(String),
+    ResourceType(String),
+    ResourceName(String),
+    EventSource(String),
+    AccessKeyId(String),
+}
+
+/// A page of audit events, newest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuditQuery {
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub attribute: Option<AuditAttribute>,
+    /// Only events older than this place in the chain (the page token).
+    pub before_seq: Option<i64>,
+    pub limit: usize,
+}
+
+/// The `prev_hash` of the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The link of the chain: SHA-256 over the previous hash and the event's document.
+pub fn audit_hash(prev_hash: &str, document: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(b"\n");
+    h.update(document.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Tags of a custom action type are keyed by its identity alone, since the region and account

@@ -1,0 +1,132 @@
+//! The audit chain. Appends run on the writer thread, which reads the last hash and inserts in
+//! the same transaction, so the chain has exactly one order.
+
+use crate::{backend, write_ops::db, SqliteStore};
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
+use sluice_store::{
+    audit_hash, AuditAttribute, AuditEventRecord, AuditQuery, AuditStore, NewAuditEvent, Result,
+    GENESIS_HASH,
+};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+const COLUMNS: &str = "seq, event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document, prev_hash, hash";
+
+fn record(r: &SqliteRow) -> AuditEventRecord {
+    let resources: String = r.get(8);
+    let resources: Vec<(String, String)> = serde_json::from_str(&resources).unwrap_or_default();
+    AuditEventRecord {
+        seq: r.get(0),
+        event: NewAuditEvent {
+            event_id: r.get(1),
+            event_time_ms: r.get(2),
+            event_name: r.get(3),
+            event_source: r.get(4),
+            username: r.get(5),
+            access_key_id: r.get(6),
+            read_only: r.get::<i64, _>(7) != 0,
+            resources,
+            document: r.get(9),
+        },
+        prev_hash: r.get(10),
+        hash: r.get(11),
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit_events(&self, events: &[NewAuditEvent]) -> Result<()> {
+        let events = events.to_vec();
+        self.write(move |c| {
+            let mut prev: String = c
+                .query_row(
+                    "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?
+                .unwrap_or_else(|| GENESIS_HASH.to_string());
+            for e in events {
+                let hash = audit_hash(&prev, &e.document);
+                let resources = serde_json::to_string(&e.resources).unwrap_or_else(|_| "[]".into());
+                c.execute(
+                    "INSERT INTO audit_events (event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document, prev_hash, hash)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    params![e.event_id, e.event_time_ms, e.event_name, e.event_source, e.username, e.access_key_id, i64::from(e.read_only), resources, e.document, prev, hash],
+                )
+                .map_err(db)?;
+                prev = hash;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn lookup_audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEventRecord>> {
+        enum Bind<'a> {
+            Int(i64),
+            Text(&'a str),
+        }
+        let mut sql = format!("SELECT {COLUMNS} FROM audit_events WHERE 1 = 1");
+        let mut binds: Vec<Bind<'_>> = Vec::new();
+        for (clause, v) in [
+            (" AND event_time_ms >= ?", q.start_ms),
+            (" AND event_time_ms <= ?", q.end_ms),
+            (" AND seq < ?", q.before_seq),
+        ] {
+            if let Some(v) = v {
+                sql.push_str(clause);
+                binds.push(Bind::Int(v));
+            }
+        }
+        const IN_RESOURCES: &str =
+            " AND EXISTS (SELECT 1 FROM json_each(resources) WHERE json_extract(value, ";
+        let (clause, value) = match &q.attribute {
+            None => ("", None),
+            Some(AuditAttribute::EventId(v)) => (" AND event_id = ?", Some(v)),
+            Some(AuditAttribute::EventName(v)) => (" AND event_name = ?", Some(v)),
+            Some(AuditAttribute::ReadOnly(true)) => (" AND read_only = 1", None),
+            Some(AuditAttribute::ReadOnly(false)) => (" AND read_only = 0", None),
+            Some(AuditAttribute::Username(v)) => (" AND username = ?", Some(v)),
+            Some(AuditAttribute::EventSource(v)) => (" AND event_source = ?", Some(v)),
+            Some(AuditAttribute::AccessKeyId(v)) => (" AND access_key_id = ?", Some(v)),
+            Some(AuditAttribute::ResourceType(v)) => ("'$[0]') = ?)", Some(v)),
+            Some(AuditAttribute::ResourceName(v)) => ("'$[1]') = ?)", Some(v)),
+        };
+        if clause.starts_with('\'') {
+            sql.push_str(IN_RESOURCES);
+        }
+        sql.push_str(clause);
+        if let Some(v) = value {
+            binds.push(Bind::Text(v));
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        let mut query = sqlx::query(&sql);
+        for b in binds {
+            query = match b {
+                Bind::Int(v) => query.bind(v),
+                Bind::Text(v) => query.bind(v),
+            };
+        }
+        let rows = query
+            .bind(q.limit as i64)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(record).collect())
+    }
+
+    async fn audit_chain(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditEventRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(after_seq)
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(record).collect())
+    }
+}
