@@ -122,6 +122,11 @@ impl From<S> for ApiError {
             | S::InvalidPart(_)
             | S::MethodNotAllowed(_)
             | S::ContentSha256Mismatch(_) => "ValidationException",
+            // IAM conditions are answered by the query protocol (`query.rs`).
+            S::NoSuchEntity(_)
+            | S::EntityAlreadyExists(_)
+            | S::DeleteConflict(_)
+            | S::MalformedPolicyDocument(_) => "ValidationException",
             S::Internal(m) => return ApiError::internal(m.clone()),
         };
         ApiError::client(code, e.to_string())

@@ -4,9 +4,15 @@
 //! output shapes or an error `{"__type", "message"}` of the operation's documented type.
 
 mod auth;
+mod authz;
+mod cloudtrail;
 mod convert;
 mod dispatch;
+mod iam_handlers;
+mod query;
+mod trail;
 pub use dispatch::IMPLEMENTED;
+pub use iam_handlers::IAM_OPERATIONS;
 mod error;
 mod handlers;
 pub mod s3;
@@ -82,6 +88,58 @@ async fn authenticate_json(
     }
 }
 
+/// What one JSON call came to: the answer, and what the trail records about it.
+struct Outcome {
+    result: Result<Vec<u8>, ApiError>,
+    caller: Option<sluice_service::Caller>,
+    event_name: String,
+    request: Option<serde_json::Value>,
+    resources: Vec<(String, String)>,
+}
+
+/// Authenticates, authorizes and runs one CodePipeline call.
+async fn run_call(
+    sluice: &Sluice,
+    parts: &axum::http::request::Parts,
+    target: &str,
+    body: &[u8],
+    info: &sluice_service::RequestInfo,
+) -> Outcome {
+    let op = target
+        .strip_prefix(sluice_wire::TARGET_PREFIX)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(sluice_wire::Operation::from_name);
+    let mut outcome = Outcome {
+        result: Ok(Vec::new()),
+        caller: None,
+        event_name: op.map_or_else(
+            || target.rsplit('.').next().unwrap_or(target).to_string(),
+            |o| o.name().to_string(),
+        ),
+        request: serde_json::from_slice(body).ok(),
+        resources: Vec::new(),
+    };
+    let caller = match authenticate_json(sluice, parts, body).await {
+        Ok(c) => c,
+        Err(e) => {
+            outcome.result = Err(e);
+            return outcome;
+        }
+    };
+    outcome.caller = Some(caller.clone());
+    if let (Some(op), Some(input)) = (op, outcome.request.as_ref()) {
+        let o = sluice.options();
+        let (action, resource) = authz::codepipeline_request(op, input, &o.region, &o.account_id);
+        outcome.resources = authz::event_resources(&resource);
+        if let Err(e) = sluice.authorize(&caller, &action, &resource, info).await {
+            outcome.result = Err(e.into());
+            return outcome;
+        }
+    }
+    outcome.result = dispatch::dispatch(sluice, target, &caller, body).await;
+    outcome
+}
+
 async fn handle(State(sluice): State<Sluice>, request: axum::extract::Request) -> Response {
     let request_id = sluice.new_id();
     let (parts, body) = request.into_parts();
@@ -96,15 +154,76 @@ async fn handle(State(sluice): State<Sluice>, request: axum::extract::Request) -
             return (err.status, err.body(&request_id)).into_response();
         }
     };
-    let headers = parts.headers.clone();
-    let target = headers
-        .get("x-amz-target")
+    let info = trail::request_info(&parts);
+    let content_type = parts
+        .headers
+        .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let result = match authenticate_json(&sluice, &parts, &body).await {
-        Ok(caller) => dispatch::dispatch(&sluice, target, &caller, &body).await,
-        Err(e) => Err(e),
-    };
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        return query::handle(&sluice, &parts, &body, &info, &request_id).await;
+    }
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if target.starts_with(cloudtrail::TARGET_PREFIX) {
+        return cloudtrail::handle(&sluice, &parts, &target, &body, &info, &request_id).await;
+    }
+    let outcome = run_call(&sluice, &parts, &target, &body, &info).await;
+    let mut request_parameters = outcome.request.clone();
+    let mut response_elements = outcome
+        .result
+        .as_ref()
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
+    if matches!(
+        outcome.event_name.as_str(),
+        "CreatePipeline" | "UpdatePipeline"
+    ) {
+        for v in [request_parameters.as_mut(), response_elements.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            trail::mask_pipeline_secrets(&sluice, v).await;
+        }
+    }
+    let event = trail::event(
+        &sluice,
+        trail::Call {
+            caller: outcome.caller.as_ref(),
+            access_key_id: trail::claimed_key_id(&parts),
+            event_source: "codepipeline.amazonaws.com",
+            event_name: outcome.event_name.clone(),
+            request_parameters,
+            response_elements,
+            error: outcome
+                .result
+                .as_ref()
+                .err()
+                .map(|e| (e.code.to_string(), e.message.clone())),
+            request_id: &request_id,
+            info: &info,
+            resources: outcome.resources,
+        },
+    );
+    let mut result = outcome.result;
+    if let Err(e) = sluice.record_audit(&[event]).await {
+        result = Err(ApiError::internal(format!(
+            "recording the audit event: {e}"
+        )));
+    }
+    json_response(result, &request_id, &target)
+}
+
+/// A JSON 1.1 answer: the body or the error, with the request id header.
+pub(crate) fn json_response(
+    result: Result<Vec<u8>, ApiError>,
+    request_id: &str,
+    target: &str,
+) -> Response {
     let (status, body) = match result {
         Ok(body) => (StatusCode::OK, body),
         Err(err) => {
@@ -113,13 +232,13 @@ async fn handle(State(sluice): State<Sluice>, request: axum::extract::Request) -
             } else {
                 tracing::debug!(%request_id, target, code = err.code, "request refused");
             }
-            (err.status, err.body(&request_id).into_bytes())
+            (err.status, err.body(request_id).into_bytes())
         }
     };
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
     h.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", v);
     }
     response

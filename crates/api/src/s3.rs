@@ -161,7 +161,59 @@ pub async fn handle(State(sluice): State<Sluice>, request: Request) -> Response 
         headers: &parts.headers,
         query: query_params(parts.uri.query().unwrap_or("")),
     };
-    let result = route(&ctx, &parts, &target, body).await;
+    let info = crate::trail::request_info(&parts);
+    let mut who = None;
+    let result = route(&ctx, &parts, &target, body, &info, &mut who).await;
+    let access = match (&target.bucket, &target.key) {
+        (None, _) => Access::ListBuckets,
+        (Some(_), None) if parts.method == Method::GET || is_head => Access::ReadBucket,
+        (Some(_), None) => Access::AdministerBucket,
+        (Some(b), Some(k)) if parts.method == Method::GET || is_head => Access::Read(b, k),
+        (Some(b), Some(k)) => Access::Write(b, k),
+    };
+    let (action, resource) = s3_auth::s3_action(&parts, access, target.bucket.as_deref());
+    let event_name = match (action, is_head) {
+        ("GetObject", true) => "HeadObject",
+        ("ListBucket", true) => "HeadBucket",
+        (a, _) => a,
+    };
+    let mut request_parameters = serde_json::json!({ "bucketName": target.bucket, "Host": parts.headers.get("host").and_then(|v| v.to_str().ok()) });
+    if let Some(k) = &target.key {
+        request_parameters["key"] = serde_json::json!(k);
+    }
+    let event = crate::trail::event(
+        &sluice,
+        crate::trail::Call {
+            caller: who.as_ref(),
+            access_key_id: crate::trail::claimed_key_id(&parts),
+            event_source: "s3.amazonaws.com",
+            event_name: event_name.to_string(),
+            request_parameters: Some(request_parameters),
+            response_elements: None,
+            error: result
+                .as_ref()
+                .err()
+                .map(|e| (e.code.to_string(), e.message.clone())),
+            request_id: &request_id,
+            info: &info,
+            resources: if resource == "*" {
+                Vec::new()
+            } else {
+                vec![("AWS::S3::Object".into(), resource)]
+            },
+        },
+    );
+    let result = match sluice.record_audit(&[event]).await {
+        Ok(()) => result,
+        Err(e) => {
+            tracing::error!(%request_id, error = %e, "recording the audit event");
+            Err(S3Error::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "We encountered an internal error. Please try again.",
+            ))
+        }
+    };
     let mut response = match result {
         Ok(r) => r,
         Err(e) => {
@@ -194,11 +246,13 @@ async fn route(
     parts: &axum::http::request::Parts,
     target: &Target,
     body: Body,
+    info: &sluice_service::RequestInfo,
+    who: &mut Option<sluice_service::Caller>,
 ) -> S3Result {
     let method = &parts.method;
     let Some(bucket) = target.bucket.as_deref() else {
         return if method == Method::GET {
-            s3_auth::authorize(ctx.sluice, parts, Access::ListBuckets).await?;
+            s3_auth::authorize(ctx.sluice, parts, Access::ListBuckets, None, info, who).await?;
             list_buckets(ctx).await
         } else {
             Err(S3Error::not_implemented(&format!("{method} /")))
@@ -209,14 +263,14 @@ async fn route(
             Method::GET | Method::HEAD => Access::ReadBucket,
             _ => Access::AdministerBucket,
         };
-        s3_auth::authorize(ctx.sluice, parts, access).await?;
+        s3_auth::authorize(ctx.sluice, parts, access, Some(bucket), info, who).await?;
         return bucket_op(ctx, method, bucket, body).await;
     };
     let access = match *method {
         Method::GET | Method::HEAD => Access::Read(bucket, key),
         _ => Access::Write(bucket, key),
     };
-    s3_auth::authorize(ctx.sluice, parts, access).await?;
+    s3_auth::authorize(ctx.sluice, parts, access, Some(bucket), info, who).await?;
     object_op(ctx, method, bucket, key, body).await
 }
 

@@ -91,6 +91,14 @@ pub enum Error {
     InvalidWebhookFilterPattern(String),
     #[error("{0}")]
     InvalidWebhookAuthenticationParameters(String),
+    #[error("{0}")]
+    NoSuchEntity(String),
+    #[error("{0}")]
+    EntityAlreadyExists(String),
+    #[error("{0}")]
+    DeleteConflict(String),
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
     /// A fault of the server, not the caller; the message is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),

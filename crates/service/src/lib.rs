@@ -4,9 +4,11 @@
 //! leaves wire formats to `api` and SQL to the store backends.
 
 mod action_types;
+mod audit;
 mod clock;
 mod error;
 mod executions;
+mod iam;
 mod ids;
 mod job_credentials;
 mod jobs;
@@ -21,12 +23,14 @@ pub(crate) mod sources;
 mod tags;
 mod webhooks;
 
+pub use audit::ChainCheck;
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use executions::{
     ActionAttemptView, ActionExecutionView, ActionStateView, ApprovalAnswer, ArtifactRevision,
     ExecutionView, StageExecutionView, TIMER_BATCH,
 };
+pub use iam::{ManagedPolicyView, PolicyScope, RequestInfo, MAX_ACCESS_KEYS_PER_USER};
 pub use ids::{IdGenerator, RandomIds};
 pub use job_credentials::{is_job_session_token, JobCredentials, JobGrant};
 pub use jobs::{Job, JobArtifact, JobFailure, ThirdPartyJobRef, MAX_BATCH_SIZE};
@@ -37,6 +41,8 @@ pub use options::{Options, DEFAULT_DISPATCH_LEASE_MS};
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
 pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, Trigger};
 pub use sluice_store::JobStatus;
+pub use sluice_store::{AccessKeyRecord, ManagedPolicyRecord, PrincipalKind, PrincipalRecord};
+pub use sluice_store::{AuditAttribute, AuditEventRecord, AuditQuery, NewAuditEvent};
 pub use sluice_store::{PipelineSummary, Tag, TransitionDirection};
 pub use sources::{ActionRevisionResult, PolledSource};
 pub use webhooks::{
@@ -55,8 +61,41 @@ const KEY_CACHE_MAX: usize = 10_000;
 /// Who is making a call, as far as the server knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    /// The IAM ARN that `lastChangedBy` and later the audit trail record.
+    /// The IAM ARN that `lastChangedBy` and the audit trail record.
     pub arn: String,
+    /// The access key the request was signed with.
+    pub access_key_id: String,
+    /// The IAM user or role whose policies apply; `None` for the account root.
+    pub principal: Option<(PrincipalKind, String)>,
+    /// The principal's unique id (`AIDA…`), for `aws:userid` and `principalId`.
+    pub principal_id: Option<String>,
+}
+
+impl Caller {
+    /// The principal an access key's owner ARN names: `…:root`, `…:user/PATH/NAME`.
+    fn of_key(access_key_id: &str, arn: &str) -> Self {
+        let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+        let principal = resource.strip_prefix("user/").map(|r| {
+            (
+                PrincipalKind::User,
+                r.rsplit('/').next().unwrap_or(r).to_string(),
+            )
+        });
+        Self {
+            arn: arn.to_string(),
+            access_key_id: access_key_id.to_string(),
+            principal,
+            principal_id: None,
+        }
+    }
+
+    /// The IAM user name, if the caller is a user.
+    pub fn user_name(&self) -> Option<&str> {
+        match &self.principal {
+            Some((PrincipalKind::User, n)) => Some(n),
+            _ => None,
+        }
+    }
 }
 
 /// One page of a listing.
@@ -81,6 +120,9 @@ struct Inner {
     tokens: pagination::TokenSigner,
     /// Recently verified access keys: id → (secret, caller, when read).
     key_cache: std::sync::Mutex<std::collections::HashMap<String, (String, Caller, i64)>>,
+    /// Parsed policies of recently seen principals: "kind/name" → (policies, when read).
+    policy_cache:
+        std::sync::Mutex<std::collections::HashMap<String, (Arc<Vec<sluice_policy::Policy>>, i64)>>,
     /// Told the action type of every job queued (after commit), to wake in-process providers.
     job_listener: std::sync::OnceLock<JobListener>,
 }
@@ -107,6 +149,7 @@ impl Sluice {
                 tokens,
                 job_listener: std::sync::OnceLock::new(),
                 key_cache: Default::default(),
+                policy_cache: Default::default(),
             }),
         }
     }
@@ -212,14 +255,16 @@ impl Sluice {
         if cached.is_some() {
             return Ok(cached);
         }
-        let found = self.store().find_access_key(access_key_id).await?.map(|k| {
-            (
-                k.secret_access_key,
-                Caller {
-                    arn: k.principal_arn,
-                },
-            )
-        });
+        let found = match self.store().find_access_key(access_key_id).await? {
+            Some(k) if k.status == "Active" => {
+                let mut caller = Caller::of_key(access_key_id, &k.principal_arn);
+                if let Some((kind, name)) = &caller.principal {
+                    caller.principal_id = self.store().principal(*kind, name).await?.map(|p| p.id);
+                }
+                Some((k.secret_access_key, caller))
+            }
+            _ => None,
+        };
         let mut cache = self
             .inner
             .key_cache

@@ -1,0 +1,215 @@
+//! The AWS Query protocol that `aws iam` and `aws sts` speak: `POST /` with a form-encoded
+//! body (`Action=CreateUser&Version=2010-05-08&UserName=…`), answered in XML. Signed with
+//! SigV4 like every other route, authorized against IAM policies, recorded in the trail.
+
+use crate::iam_handlers::{self, IamError};
+use crate::{auth, trail, xml};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use sluice_service::{Caller, RequestInfo, Sluice};
+use std::collections::BTreeMap;
+
+pub const IAM_VERSION: &str = "2010-05-08";
+pub const STS_VERSION: &str = "2011-06-15";
+const IAM_NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// Form parameters, in name order.
+pub type Params = BTreeMap<String, String>;
+
+pub fn parse_form(body: &[u8]) -> Params {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let decode = |s: &str| sluice_sigv4::percent_decode(&s.replace('+', " "));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut response = (status, body).into_response();
+    let h = response.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+fn error_xml(ns: &str, e: &IamError, request_id: &str) -> String {
+    let kind = if e.status.is_server_error() {
+        "Receiver"
+    } else {
+        "Sender"
+    };
+    let message = if e.status.is_server_error() {
+        format!("An internal error occurred (request id {request_id})")
+    } else {
+        e.message.clone()
+    };
+    format!(
+        r#"<ErrorResponse xmlns="{ns}"><Error><Type>{kind}</Type>{}{}</Error><RequestId>{request_id}</RequestId></ErrorResponse>"#,
+        xml::element("Code", e.code),
+        xml::element("Message", &message)
+    )
+}
+
+async fn authenticate(
+    sluice: &Sluice,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Result<Caller, IamError> {
+    let hash = sluice_sigv4::sha256_hex(body);
+    let forbidden =
+        |code: &'static str, message: &str| IamError::new(StatusCode::FORBIDDEN, code, message);
+    match auth::authenticate(sluice, parts, &hash, sluice_sigv4::PathStyle::Normalized, crate::SKEW_MS).await {
+        Ok(auth::Identity::Key(caller)) => Ok(caller),
+        Ok(auth::Identity::Job(_)) => Err(forbidden(
+            "AccessDenied",
+            "A job's artifact credentials can only be used for its artifacts.",
+        )),
+        Err(auth::AuthFailure::Missing) => Err(forbidden(
+            "MissingAuthenticationToken",
+            "Request is missing Authentication Token",
+        )),
+        Err(auth::AuthFailure::Incomplete(m)) => Err(IamError::new(StatusCode::BAD_REQUEST, "IncompleteSignature", &m)),
+        Err(auth::AuthFailure::UnknownKey) => Err(forbidden(
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        )),
+        Err(auth::AuthFailure::BadSignature) => Err(forbidden(
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+        )),
+        Err(auth::AuthFailure::Expired(m)) => Err(forbidden("SignatureDoesNotMatch", &m)),
+    }
+}
+
+/// `requestParameters` as CloudTrail writes them: the call's fields in lowerCamelCase.
+fn request_parameters(params: &Params) -> Value {
+    let mut map = serde_json::Map::new();
+    for (k, v) in params {
+        if k == "Action" || k == "Version" {
+            continue;
+        }
+        let mut key = k.clone();
+        if let Some(first) = key.get(..1) {
+            key = first.to_lowercase() + &key[1..];
+        }
+        map.insert(key, Value::String(v.clone()));
+    }
+    Value::Object(map)
+}
+
+pub async fn handle(
+    sluice: &Sluice,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    info: &RequestInfo,
+    request_id: &str,
+) -> Response {
+    let params = parse_form(body);
+    let action = params.get("Action").cloned().unwrap_or_default();
+    let version = params.get("Version").cloned().unwrap_or_default();
+    let (ns, source) = match version.as_str() {
+        STS_VERSION => (STS_NS, "sts.amazonaws.com"),
+        _ => (IAM_NS, "iam.amazonaws.com"),
+    };
+    let mut caller = None;
+    let mut resources = Vec::new();
+    let result = async {
+        let c = authenticate(sluice, parts, body).await?;
+        caller = Some(c.clone());
+        if version != IAM_VERSION && version != STS_VERSION {
+            return Err(IamError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidAction",
+                &format!("Could not find operation {action} for version {version}"),
+            ));
+        }
+        let service = if version == STS_VERSION { "sts" } else { "iam" };
+        let resource = iam_handlers::resource(sluice, &c, &action, &params).await;
+        if resource != "*" {
+            resources.push((
+                format!("AWS::{}::Resource", service.to_uppercase()),
+                resource.clone(),
+            ));
+        }
+        // STS's GetCallerIdentity needs no permission, as in AWS.
+        if action != "GetCallerIdentity" {
+            sluice
+                .authorize(&c, &format!("{service}:{action}"), &resource, info)
+                .await
+                .map_err(IamError::from)?;
+        }
+        iam_handlers::call(sluice, &c, &action, &params).await
+    }
+    .await;
+    let mut response_elements = result.as_ref().ok().map(|(_, json)| json.clone());
+    if let Some(v) = response_elements.as_mut() {
+        trail::redact(v);
+    }
+    let event = trail::event(
+        sluice,
+        trail::Call {
+            caller: caller.as_ref(),
+            access_key_id: trail::claimed_key_id(parts),
+            event_source: source,
+            event_name: action.clone(),
+            request_parameters: Some(request_parameters(&params)),
+            response_elements,
+            error: result
+                .as_ref()
+                .err()
+                .map(|e| (e.code.to_string(), e.message.clone())),
+            request_id,
+            info,
+            resources,
+        },
+    );
+    let result = match sluice.record_audit(&[event]).await {
+        Ok(()) => result,
+        Err(e) => Err(IamError::internal(format!(
+            "recording the audit event: {e}"
+        ))),
+    };
+    match result {
+        Ok((inner, _)) => {
+            let result = if inner.is_empty() {
+                String::new()
+            } else {
+                format!("<{action}Result>{inner}</{action}Result>")
+            };
+            xml_response(
+                StatusCode::OK,
+                format!(
+                    r#"<{action}Response xmlns="{ns}">{result}<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"#
+                ),
+                request_id,
+            )
+        }
+        Err(e) => {
+            if e.status.is_server_error() {
+                tracing::error!(%request_id, action, cause = %e.message, "internal failure");
+            }
+            xml_response(e.status, error_xml(ns, &e, request_id), request_id)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_bodies_decode_plus_and_percent_escapes() {
+        let p = parse_form(b"Action=PutUserPolicy&PolicyDocument=%7B%22a%22%3A+1%7D&UserName=Bob");
+        assert_eq!(p["Action"], "PutUserPolicy");
+        assert_eq!(p["PolicyDocument"], "{\"a\": 1}");
+        assert_eq!(p["UserName"], "Bob");
+    }
+}
