@@ -1,6 +1,7 @@
 //! The one binary: `sluice serve` runs everything on the embedded default. This is the only
 //! place that reads the environment and config files and chooses a store backend.
 
+mod admin;
 mod bench;
 mod bench_sources;
 mod bootstrap;
@@ -34,6 +35,17 @@ enum Command {
     Repo {
         #[command(subcommand)]
         command: RepoCommand,
+    },
+    /// Bootstrap and recovery on the data dir, without the API: `sluice admin create-user`,
+    /// `list-users`, `deactivate-key`.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+    /// The audit trail: `sluice audit verify` checks the hash chain end to end.
+    Audit {
+        #[command(subcommand)]
+        command: admin::AuditCommand,
     },
     /// Measure in process: `sluice bench transitions` (engine and store) or
     /// `sluice bench artifacts` (zip pack and safe unpack).
@@ -128,6 +140,14 @@ fn main() -> Result<()> {
                 .build()?
                 .block_on(repo_create(&options, &name))
         }
+        Command::Admin { command } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(admin::admin(command)),
+        Command::Audit { command } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(admin::audit(command)),
         Command::Bench {
             what, megabytes, ..
         } if what == "artifacts" => bench::artifacts(megabytes),
@@ -149,17 +169,17 @@ fn main() -> Result<()> {
     }
 }
 
-async fn serve(options: config::ServeOptions) -> Result<()> {
+/// Opens the data dir's store and blobs as the façade; `public_url` defaults to `listen`.
+async fn open(
+    options: &config::ServeOptions,
+    public_url: Option<String>,
+) -> Result<(SqliteStore, Sluice)> {
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("creating the data dir {}", options.data_dir.display()))?;
     let db = options.data_dir.join("sluice.db");
     let store = SqliteStore::open(&db)
         .await
         .with_context(|| format!("opening the database {}", db.display()))?;
-    let listener = tokio::net::TcpListener::bind(&options.listen)
-        .await
-        .with_context(|| format!("binding {}", options.listen))?;
-    let addr = listener.local_addr()?;
     let service_options = sluice_service::Options {
         region: options.region.clone(),
         account_id: options.account_id.clone(),
@@ -170,7 +190,8 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
         public_url: options
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{addr}")),
+            .or(public_url)
+            .unwrap_or_else(|| format!("http://{}", options.listen)),
         providers: if options.providers.enabled {
             sluice_server::provider_types()
         } else {
@@ -195,6 +216,15 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
         Arc::new(RandomIds),
         service_options,
     );
+    Ok((store, sluice))
+}
+
+async fn serve(options: config::ServeOptions) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(&options.listen)
+        .await
+        .with_context(|| format!("binding {}", options.listen))?;
+    let addr = listener.local_addr()?;
+    let (store, sluice) = open(&options, Some(format!("http://{addr}"))).await?;
     bootstrap::root_credentials(&sluice, &options).await?;
     tracing::info!(%addr, data_dir = %options.data_dir.display(), "sluice is serving; GET /healthz answers once ready");
     eprintln!("sluice listening on http://{addr}");

@@ -1,6 +1,7 @@
 //! The one integration-test binary: the real server on an ephemeral port, spoken to over HTTP.
 
 mod action_types;
+mod audit;
 mod auth;
 mod crash_loop;
 mod durability;
