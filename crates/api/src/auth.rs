@@ -29,13 +29,6 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        (sluice_sigv4::percent_decode(k) == name).then(|| sluice_sigv4::percent_decode(v))
-    })
-}
-
 /// Checks the request's signature. `payload_hash` is what the body hashes to (or what the
 /// client declared, for S3); `skew_ms` the accepted distance from the server's clock.
 pub async fn authenticate(
@@ -46,48 +39,23 @@ pub async fn authenticate(
     skew_ms: i64,
 ) -> Result<Identity, AuthFailure> {
     let query = parts.uri.query().unwrap_or("");
-    let presigned = query_param(query, "X-Amz-Algorithm").is_some();
-    let (auth, amz_date, token, payload_hash) = if presigned {
-        if query_param(query, "X-Amz-Algorithm").as_deref() != Some(sluice_sigv4::ALGORITHM) {
-            return Err(AuthFailure::Incomplete(
-                "X-Amz-Algorithm must be AWS4-HMAC-SHA256".into(),
-            ));
-        }
-        let need = |n: &str| {
-            query_param(query, n)
-                .ok_or_else(|| AuthFailure::Incomplete(format!("the presigned URL has no {n}")))
-        };
-        let (access_key_id, scope) = sluice_sigv4::parse_credential(&need("X-Amz-Credential")?)
-            .map_err(|e| AuthFailure::Incomplete(e.to_string()))?;
-        let amz_date = need("X-Amz-Date")?;
-        let expires: i64 = need("X-Amz-Expires")?.parse().map_err(|_| {
-            AuthFailure::Incomplete("X-Amz-Expires must be a number of seconds".into())
-        })?;
-        let signed_at = sluice_model::time::parse_amz_date(&amz_date)
+    let presigned = sluice_sigv4::Presigned::from_query(query)
+        .map_err(|e| AuthFailure::Incomplete(e.to_string()))?;
+    let is_presigned = presigned.is_some();
+    let (auth, amz_date, token, payload_hash) = if let Some(p) = presigned {
+        let signed_at = sluice_model::time::parse_amz_date(&p.amz_date)
             .ok_or_else(|| AuthFailure::Incomplete("X-Amz-Date is not a valid date".into()))?;
-        if !(1..=604_800).contains(&expires) || sluice.now_ms() > signed_at + expires * 1000 {
+        if !(1..=604_800).contains(&p.expires_secs)
+            || sluice.now_ms() > signed_at + p.expires_secs * 1000
+        {
             return Err(AuthFailure::Expired("Request has expired".into()));
         }
-        let auth = Authorization {
-            access_key_id,
-            scope,
-            signed_headers: need("X-Amz-SignedHeaders")?
-                .split(';')
-                .map(str::to_string)
-                .collect(),
-            signature: need("X-Amz-Signature")?,
-        };
         let payload = if style == PathStyle::Verbatim {
             sluice_sigv4::UNSIGNED_PAYLOAD.to_string()
         } else {
             payload_hash.to_string()
         };
-        (
-            auth,
-            amz_date,
-            query_param(query, "X-Amz-Security-Token"),
-            payload,
-        )
+        (p.auth, p.amz_date, p.security_token, payload)
     } else {
         let value = header(parts, "authorization").ok_or(AuthFailure::Missing)?;
         let auth =
@@ -109,7 +77,7 @@ pub async fn authenticate(
     let signed_at = sluice_model::time::parse_amz_date(&amz_date).ok_or_else(|| {
         AuthFailure::Incomplete(format!("'{amz_date}' is not a valid X-Amz-Date"))
     })?;
-    if !presigned && (signed_at - sluice.now_ms()).abs() > skew_ms {
+    if !is_presigned && (signed_at - sluice.now_ms()).abs() > skew_ms {
         return Err(AuthFailure::Expired(format!(
             "Signature expired: {amz_date} is now earlier or later than {} by more than {} minutes.",
             sluice_model::time::amz_date(sluice.now_ms()),

@@ -113,6 +113,61 @@ impl Authorization {
     }
 }
 
+/// The signing parameters of a presigned URL (`X-Amz-Algorithm`, `X-Amz-Credential`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presigned {
+    pub auth: Authorization,
+    pub amz_date: String,
+    /// Seconds after `amz_date` the URL stays valid.
+    pub expires_secs: i64,
+    pub security_token: Option<String>,
+}
+
+/// The decoded value of one query parameter.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (percent_decode(k) == name).then(|| percent_decode(v))
+    })
+}
+
+impl Presigned {
+    /// `None` when the query carries no `X-Amz-Algorithm` (not a presigned request); each
+    /// missing or malformed part is named.
+    pub fn from_query(query: &str) -> Result<Option<Self>, Error> {
+        let Some(algorithm) = query_param(query, "X-Amz-Algorithm") else {
+            return Ok(None);
+        };
+        if algorithm != ALGORITHM {
+            return Err(Error::Incomplete(format!(
+                "X-Amz-Algorithm must be {ALGORITHM}"
+            )));
+        }
+        let need = |n: &str| {
+            query_param(query, n)
+                .ok_or_else(|| Error::Incomplete(format!("the presigned URL has no {n}")))
+        };
+        let (access_key_id, scope) = parse_credential(&need("X-Amz-Credential")?)?;
+        let expires_secs = need("X-Amz-Expires")?
+            .parse()
+            .map_err(|_| Error::Incomplete("X-Amz-Expires must be a number of seconds".into()))?;
+        Ok(Some(Self {
+            auth: Authorization {
+                access_key_id,
+                scope,
+                signed_headers: need("X-Amz-SignedHeaders")?
+                    .split(';')
+                    .map(str::to_string)
+                    .collect(),
+                signature: need("X-Amz-Signature")?,
+            },
+            amz_date: need("X-Amz-Date")?,
+            expires_secs,
+            security_token: query_param(query, "X-Amz-Security-Token"),
+        }))
+    }
+}
+
 /// `AKID/20150830/us-east-1/service/aws4_request` → the key id and scope.
 pub fn parse_credential(credential: &str) -> Result<(String, Scope), Error> {
     let parts: Vec<&str> = credential.split('/').collect();
