@@ -137,7 +137,10 @@ fn every_presigned_vector_of_the_signing_suite_verifies_and_rejects_each_mutatio
             .expect("parses")
             .expect("is presigned");
         assert_eq!(presigned.expires_secs, 3600);
-        assert_eq!(presigned.security_token.as_deref(), context["credentials"]["token"].as_str());
+        assert_eq!(
+            presigned.security_token.as_deref(),
+            context["credentials"]["token"].as_str()
+        );
         // `omit_session_token`: the token was added to the URL after signing, so the signature
         // covers the query without it.
         let signed_query = if context["omit_session_token"] == true {

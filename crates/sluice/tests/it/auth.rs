@@ -286,6 +286,34 @@ async fn only_the_documented_routes_answer_without_a_signature() {
         let (status, _, _) = http(server.addr, method, path, &[], vec![]).await;
         assert_eq!(status, want, "{method} {path}");
     }
+    // The protocols that share `POST /`: IAM and STS (form-encoded), CloudTrail (its target).
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    let shared: [(&[(&str, &str)], &str, &str); 3] = [
+        (
+            &[form],
+            "Action=CreateUser&Version=2010-05-08&UserName=mallory",
+            "MissingAuthenticationToken",
+        ),
+        (
+            &[form],
+            "Action=GetCallerIdentity&Version=2011-06-15",
+            "MissingAuthenticationToken",
+        ),
+        (
+            &[(
+                "x-amz-target",
+                "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents",
+            )],
+            "{}",
+            "MissingAuthenticationTokenException",
+        ),
+    ];
+    for (headers, body, code) in shared {
+        let (status, _, answer) =
+            http(server.addr, "POST", "/", headers, body.as_bytes().to_vec()).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(String::from_utf8_lossy(&answer).contains(code), "{body}");
+    }
     server.stop().await;
 }
 
