@@ -10,7 +10,7 @@ mod convert;
 mod dispatch;
 mod iam_handlers;
 mod query;
-mod trail;
+pub mod trail;
 pub use dispatch::IMPLEMENTED;
 pub use iam_handlers::IAM_OPERATIONS;
 mod error;

@@ -39,34 +39,87 @@ fn repository_of(path: &str) -> Option<(String, String)> {
     Some((name.to_string(), rest.to_string()))
 }
 
-/// HTTP Basic with an access key id and its secret (git's own credential helpers supply them).
-async fn authorized(sluice: &Sluice, headers: &axum::http::HeaderMap) -> bool {
+/// HTTP Basic with an access key id and its secret (git's own credential helpers supply them);
+/// the caller it names, if the secret matches.
+async fn authenticated(
+    sluice: &Sluice,
+    headers: &axum::http::HeaderMap,
+) -> Option<sluice_service::Caller> {
     use base64::Engine;
     let Some(encoded) = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
     else {
-        return false;
+        return None;
     };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return false;
-    };
-    let Ok(text) = String::from_utf8(decoded) else {
-        return false;
-    };
-    let Some((id, secret)) = text.split_once(':') else {
-        return false;
-    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
     match sluice.access_key(id).await {
-        Ok(Some((expected, _))) => sluice_sigv4::constant_time_eq(&expected, secret),
-        _ => false,
+        Ok(Some((expected, caller))) if sluice_sigv4::constant_time_eq(&expected, secret) => {
+            Some(caller)
+        }
+        _ => None,
     }
+}
+
+/// Records a pack exchange (or a refused request) in the audit trail.
+async fn audit(
+    sluice: &Sluice,
+    parts: &axum::http::request::Parts,
+    caller: Option<&sluice_service::Caller>,
+    event_name: &str,
+    repository: &str,
+    error: Option<(String, String)>,
+) -> Result<(), sluice_service::Error> {
+    let info = sluice_api::trail::request_info(parts);
+    let request_id = sluice.new_id();
+    let resource = format!(
+        "arn:aws:codecommit:{}:{}:{repository}",
+        sluice.options().region,
+        sluice.options().account_id
+    );
+    let event = sluice_api::trail::event(
+        sluice,
+        sluice_api::trail::Call {
+            caller,
+            access_key_id: None,
+            event_source: "codecommit.amazonaws.com",
+            event_name: event_name.to_string(),
+            request_parameters: Some(serde_json::json!({ "repositoryName": repository })),
+            response_elements: None,
+            error,
+            request_id: &request_id,
+            info: &info,
+            resources: vec![("AWS::CodeCommit::Repository".into(), resource)],
+        },
+    );
+    sluice.record_audit(&[event]).await
 }
 
 pub async fn handle(State(state): State<GitState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    if !authorized(&state.sluice, &parts.headers).await {
+    let repository = repository_of(parts.uri.path())
+        .map(|(n, _)| n)
+        .unwrap_or_default();
+    let wants_push = parts.uri.path().ends_with("/git-receive-pack")
+        || parts
+            .uri
+            .query()
+            .is_some_and(|q| q.contains("service=git-receive-pack"));
+    let action = if wants_push { "GitPush" } else { "GitPull" };
+    // Only the pack exchanges are events; ref advertisements precede them.
+    let is_exchange = parts.method == Method::POST;
+    let Some(caller) = authenticated(&state.sluice, &parts.headers).await else {
+        if is_exchange {
+            let refused = Some(("AuthFailure".to_string(), "not signed in".to_string()));
+            if let Err(e) = audit(&state.sluice, &parts, None, action, &repository, refused).await {
+                tracing::error!(error = %e, "recording the audit event");
+            }
+        }
         let mut r = plain(
             StatusCode::UNAUTHORIZED,
             "sign in with an access key id as the user name and its secret as the password",
@@ -76,10 +129,36 @@ pub async fn handle(State(state): State<GitState>, request: Request) -> Response
             HeaderValue::from_static("Basic realm=\"sluice\""),
         );
         return r;
-    }
+    };
     let Some((name, path_info)) = repository_of(parts.uri.path()) else {
         return plain(StatusCode::NOT_FOUND, "not a hosted repository path");
     };
+    let resource = format!(
+        "arn:aws:codecommit:{}:{}:{name}",
+        state.sluice.options().region,
+        state.sluice.options().account_id
+    );
+    let info = sluice_api::trail::request_info(&parts);
+    let allowed = state
+        .sluice
+        .authorize(&caller, &format!("codecommit:{action}"), &resource, &info)
+        .await;
+    if is_exchange || allowed.is_err() {
+        let error = allowed
+            .as_ref()
+            .err()
+            .map(|e| ("AccessDeniedException".to_string(), e.to_string()));
+        if let Err(e) = audit(&state.sluice, &parts, Some(&caller), action, &name, error).await {
+            tracing::error!(error = %e, "recording the audit event");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the audit trail could not be written",
+            );
+        }
+    }
+    if let Err(e) = allowed {
+        return plain(StatusCode::FORBIDDEN, &e.to_string());
+    }
     let repo = state.repos_dir.join(format!("{name}.git"));
     if !repo.is_dir() {
         return plain(
