@@ -94,7 +94,7 @@ pub async fn authenticate(
                 return Err(AuthFailure::UnknownKey);
             }
             (
-                grant.credentials.secret_access_key.clone(),
+                sluice_model::Secret::new(grant.credentials.secret_access_key.clone()),
                 Identity::Job(Box::new(grant)),
             )
         }
@@ -116,9 +116,11 @@ pub async fn authenticate(
         headers: &headers,
         payload_hash: &payload_hash,
     };
-    sluice_sigv4::verify(&request, &auth, &amz_date, &secret, style).map_err(|e| match e {
-        sluice_sigv4::Error::Incomplete(m) => AuthFailure::Incomplete(m),
-        sluice_sigv4::Error::Mismatch => AuthFailure::BadSignature,
-    })?;
+    sluice_sigv4::verify(&request, &auth, &amz_date, secret.expose(), style).map_err(
+        |e| match e {
+            sluice_sigv4::Error::Incomplete(m) => AuthFailure::Incomplete(m),
+            sluice_sigv4::Error::Mismatch => AuthFailure::BadSignature,
+        },
+    )?;
     Ok(identity)
 }

@@ -139,7 +139,7 @@ fn key_node(user: &str, k: &AccessKeyRecord, with_secret: bool) -> Node {
         ("Status", t(&k.status)),
     ];
     if with_secret {
-        fields.push(("SecretAccessKey", t(&k.secret_access_key)));
+        fields.push(("SecretAccessKey", t(k.secret_access_key.expose())));
     }
     fields.push(("CreateDate", date(k.created_ms)));
     Node::Fields(fields)

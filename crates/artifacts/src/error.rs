@@ -25,6 +25,8 @@ pub enum Error {
     Io(String),
     #[error("no blob is stored under {0}")]
     Missing(String),
+    #[error("{0}")]
+    Crypto(String),
     #[error("the blob store failed: {0}")]
     Store(String),
 }

@@ -6,6 +6,7 @@
 //! from the headers. `blob` is where the bytes live: any `object_store` backend.
 
 mod blob;
+pub mod crypto;
 mod error;
 mod pack;
 mod unpack;

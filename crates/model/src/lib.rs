@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod declaration;
 pub mod limits;
 pub mod secrets;
+pub use secrets::Secret;
 pub mod templates;
 pub mod time;
 pub mod validate;

@@ -3,6 +3,27 @@
 //! guide's rule for editing a pipeline with an OAuth token.
 
 use crate::action_type::ActionType;
+
+/// A value that must never be printed: `Debug` shows `REDACTED`, there is no `Display`, and
+/// the text is reached only through `expose`, so a secret cannot slip into a log by accident.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("REDACTED")
+    }
+}
 use crate::declaration::PipelineDeclaration;
 use crate::validate::{Problem, ProblemKind};
 use crate::SECRET_MASK;
@@ -70,6 +91,14 @@ pub fn carry_over(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_prints_as_redacted() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "REDACTED");
+        assert_eq!(format!("{:?}", Some(s.clone())), "Some(REDACTED)");
+        assert_eq!(s.expose(), "hunter2");
+    }
     use crate::catalog::built_in_action_types;
     use crate::declaration::{ActionDeclaration, StageDeclaration};
     use crate::ActionTypeId;

@@ -59,7 +59,9 @@ async fn authenticated(
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
     match sluice.access_key(id).await {
-        Ok(Some((expected, caller))) if sluice_sigv4::constant_time_eq(&expected, secret) => {
+        Ok(Some((expected, caller)))
+            if sluice_sigv4::constant_time_eq(expected.expose(), secret) =>
+        {
             Some(caller)
         }
         _ => None,

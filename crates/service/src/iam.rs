@@ -352,9 +352,11 @@ impl Sluice {
             seed.extend(sha2_bytes(&self.new_id()));
             base64::engine::general_purpose::STANDARD.encode(&seed[..30])
         };
-        let key = AccessKeyRecord {
+        let mut key = AccessKeyRecord {
             access_key_id: self.iam_id("AKIA", 16),
-            secret_access_key: secret,
+            secret_access_key: sluice_model::Secret::new(
+                self.seal(crate::sealing::Purpose::AccessKey, &secret)?,
+            ),
             principal_arn: arn,
             created_ms: self.now_ms(),
             status: "Active".into(),
@@ -362,6 +364,7 @@ impl Sluice {
         self.store()
             .create_access_key(&key, MAX_ACCESS_KEYS_PER_USER)
             .await?;
+        key.secret_access_key = sluice_model::Secret::new(secret);
         Ok((key, name))
     }
 

@@ -150,7 +150,8 @@ pub struct JobFailure {
 
 impl Sluice {
     pub(crate) fn job_view(&self, record: &JobRecord) -> Result<Job> {
-        let doc = JobDoc::from_json(&record.data)?;
+        let mut doc = JobDoc::from_json(&record.data)?;
+        self.unseal_configuration(&mut doc.configuration)?;
         let (c, o, p, v) = &doc.action_type;
         Ok(Job {
             id: record.job_id.clone(),

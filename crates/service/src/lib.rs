@@ -19,6 +19,7 @@ mod pagination;
 mod pipelines;
 mod run_step;
 mod runtime_doc;
+mod sealing;
 pub(crate) mod sources;
 mod tags;
 mod webhooks;
@@ -119,7 +120,8 @@ struct Inner {
     options: Options,
     tokens: pagination::TokenSigner,
     /// Recently verified access keys: id → (secret, caller, when read).
-    key_cache: std::sync::Mutex<std::collections::HashMap<String, (String, Caller, i64)>>,
+    key_cache:
+        std::sync::Mutex<std::collections::HashMap<String, (sluice_model::Secret, Caller, i64)>>,
     /// Parsed policies of recently seen principals: "kind/name" → (policies, when read).
     policy_cache:
         std::sync::Mutex<std::collections::HashMap<String, (Arc<Vec<sluice_policy::Policy>>, i64)>>,
@@ -230,7 +232,9 @@ impl Sluice {
     pub async fn ensure_root_access_key(&self, access_key_id: &str, secret: &str) -> Result<()> {
         let record = sluice_store::AccessKeyRecord {
             access_key_id: access_key_id.into(),
-            secret_access_key: secret.into(),
+            secret_access_key: sluice_model::Secret::new(
+                self.seal(sealing::Purpose::AccessKey, secret)?,
+            ),
             principal_arn: self.root_arn(),
             created_ms: self.now_ms(),
             status: "Active".into(),
@@ -242,7 +246,10 @@ impl Sluice {
     /// The secret of an access key and the caller it names, for checking a signature. Found
     /// keys are remembered for `KEY_CACHE_MS`, so a signed request costs no database read;
     /// a key removed from the store stops working within that time.
-    pub async fn access_key(&self, access_key_id: &str) -> Result<Option<(String, Caller)>> {
+    pub async fn access_key(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<(sluice_model::Secret, Caller)>> {
         let now = self.now_ms();
         let cached = self
             .inner
@@ -261,7 +268,9 @@ impl Sluice {
                 if let Some((kind, name)) = &caller.principal {
                     caller.principal_id = self.store().principal(*kind, name).await?.map(|p| p.id);
                 }
-                Some((k.secret_access_key, caller))
+                let secret =
+                    self.unseal(sealing::Purpose::AccessKey, k.secret_access_key.expose())?;
+                Some((sluice_model::Secret::new(secret), caller))
             }
             _ => None,
         };

@@ -26,6 +26,9 @@ pub struct Options {
     pub providers: Vec<sluice_model::ActionTypeId>,
     /// The server's address as clients reach it (webhook URLs are built on it).
     pub public_url: String,
+    /// Seals secrets at rest. The binary keeps it outside the database (`master.key` in the
+    /// data dir, mode 0600, or `SLUICE_MASTER_KEY`); lose it and sealed secrets are lost.
+    pub master_key: sluice_artifacts::crypto::Key,
 }
 
 impl Default for Options {
@@ -39,6 +42,8 @@ impl Default for Options {
             dispatch_lease_ms: DEFAULT_DISPATCH_LEASE_MS,
             providers: Vec::new(),
             public_url: "http://127.0.0.1:8240".into(),
+            // For tests and embedding only; the binary always supplies its own key.
+            master_key: sluice_artifacts::crypto::Key(*b"sluice-default-master-key-tests!"),
         }
     }
 }

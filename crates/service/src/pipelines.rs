@@ -84,7 +84,7 @@ impl Sluice {
         let new = NewPipeline {
             name: pipeline.name.clone(),
             arn,
-            declaration: DeclarationDoc::from(&pipeline),
+            declaration: DeclarationDoc::from(&self.seal_declaration(&pipeline, &types)?),
             created_ms: now,
             tags,
         };
@@ -151,7 +151,7 @@ impl Sluice {
             .update_pipeline(
                 &pipeline.name,
                 current.version,
-                &DeclarationDoc::from(&pipeline),
+                &DeclarationDoc::from(&self.seal_declaration(&pipeline, &types)?),
                 self.now_ms(),
             )
             .await

@@ -207,8 +207,10 @@ impl Sluice {
                 .flat_map(|s| &s.actions)
                 .find(|a| a.name == action)
                 .and_then(|a| a.latest.clone());
+            let mut configuration = declared.configuration.clone();
+            self.unseal_configuration(&mut configuration)?;
             out.push(PolledSource {
-                configuration: declared.configuration.clone(),
+                configuration,
                 last_revision: latest.as_ref().and_then(|l| l.current_revision.clone()),
                 running: latest.as_ref().is_some_and(|l| l.status == "InProgress"),
                 pipeline,

@@ -215,6 +215,8 @@ impl Sluice {
                 .as_ref()
                 .and_then(|r| serde_json::from_str(&r.doc).ok());
             def.secret_token = old.and_then(|o| o.secret_token);
+        } else if let Some(token) = &def.secret_token {
+            def.secret_token = Some(self.seal(crate::sealing::Purpose::Webhook, token)?);
         }
         let record = WebhookRecord {
             name: def.name.clone(),
@@ -298,7 +300,10 @@ impl Sluice {
         let denied = |m: &str| Error::AccessDenied(m.into());
         match def.authentication.as_str() {
             "GITHUB_HMAC" => {
-                let secret = def.secret_token.clone().unwrap_or_default();
+                let secret = match &def.secret_token {
+                    Some(t) => self.unseal(crate::sealing::Purpose::Webhook, t)?,
+                    None => String::new(),
+                };
                 let given = github_signature
                     .and_then(|s| s.strip_prefix("sha256="))
                     .ok_or_else(|| denied("the X-Hub-Signature-256 header is missing"))?;

@@ -86,7 +86,7 @@ pub async fn admin(command: AdminCommand) -> Result<()> {
                     serde_json::json!({
                         "UserName": name,
                         "AccessKeyId": key.access_key_id,
-                        "SecretAccessKey": key.secret_access_key,
+                        "SecretAccessKey": key.secret_access_key.expose(),
                     })
                 );
                 Ok(())

@@ -1,6 +1,7 @@
 //! First-start setup in the data dir: the root account's access key, written to
-//! `DATA_DIR/credentials` in the AWS shared-credentials format, and the key that signs
-//! pagination tokens. Both files are created with mode 0600.
+//! `DATA_DIR/credentials` in the AWS shared-credentials format, the key that signs pagination
+//! tokens, and the master key that seals secrets at rest (`SLUICE_MASTER_KEY` instead, when
+//! set: 64 hex digits or base64 of 32 bytes). The files are created with mode 0600.
 
 use crate::config::ServeOptions;
 use anyhow::{Context, Result};
@@ -49,6 +50,42 @@ pub fn token_key(data_dir: &Path) -> Result<Vec<u8>> {
     let _ = std::fs::remove_file(&path);
     write_private(&path, &key)?;
     Ok(key)
+}
+
+/// The master key: from `SLUICE_MASTER_KEY`, else `DATA_DIR/master.key`, created on first
+/// start. Keep a copy somewhere safe: without it the sealed secrets cannot be read.
+pub fn master_key(data_dir: &Path) -> Result<sluice_artifacts::crypto::Key> {
+    if let Ok(text) = std::env::var("SLUICE_MASTER_KEY") {
+        return parse_master_key(text.trim())
+            .context("SLUICE_MASTER_KEY must be 64 hex digits or base64 of 32 bytes");
+    }
+    let path = data_dir.join("master.key");
+    if let Ok(bytes) = std::fs::read(&path) {
+        let key: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{} must hold exactly 32 bytes", path.display()))?;
+        return Ok(sluice_artifacts::crypto::Key(key));
+    }
+    let key = sluice_artifacts::crypto::Key::generate()?;
+    write_private(&path, &key.0)?;
+    Ok(key)
+}
+
+fn parse_master_key(text: &str) -> Result<sluice_artifacts::crypto::Key> {
+    use base64::Engine;
+    let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()?
+    } else {
+        base64::engine::general_purpose::STANDARD.decode(text)?
+    };
+    let key: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the key is {} bytes, not 32", bytes.len()))?;
+    Ok(sluice_artifacts::crypto::Key(key))
 }
 
 fn parse_credentials(text: &str) -> Option<(String, String)> {
@@ -105,6 +142,19 @@ pub async fn root_credentials(sluice: &Sluice, options: &ServeOptions) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn master_keys_are_read_as_hex_or_base64_of_32_bytes() {
+        let hex = "00".repeat(31) + "ff";
+        assert_eq!(parse_master_key(&hex).expect("hex").0[31], 0xff);
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert_eq!(parse_master_key(&b64).expect("base64").0, [7u8; 32]);
+        assert!(parse_master_key("short").is_err());
+        assert!(
+            parse_master_key(&base64::engine::general_purpose::STANDARD.encode([1u8; 16])).is_err()
+        );
+    }
 
     #[test]
     fn credentials_file_is_read_back() {

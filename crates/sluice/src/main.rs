@@ -185,6 +185,7 @@ async fn open(
         account_id: options.account_id.clone(),
         limits: options.limits.clone(),
         token_key: bootstrap::token_key(&options.data_dir)?,
+        master_key: bootstrap::master_key(&options.data_dir)?,
         engine: options.jobs.engine.clone(),
         dispatch_lease_ms: options.jobs.dispatch_lease_ms,
         public_url: options

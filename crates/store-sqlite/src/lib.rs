@@ -316,7 +316,7 @@ impl CredentialStore for SqliteStore {
                 &format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?)"),
                 rusqlite::params![
                     key.access_key_id,
-                    key.secret_access_key,
+                    key.secret_access_key.expose(),
                     key.principal_arn,
                     key.created_ms,
                     key.status

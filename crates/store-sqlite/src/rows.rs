@@ -61,7 +61,7 @@ pub fn action_type(r: &SqliteRow) -> Result<ActionTypeRecord> {
 pub fn access_key(r: &SqliteRow) -> AccessKeyRecord {
     AccessKeyRecord {
         access_key_id: r.get(0),
-        secret_access_key: r.get(1),
+        secret_access_key: sluice_model::Secret::new(r.get::<String, _>(1)),
         principal_arn: r.get(2),
         created_ms: r.get(3),
         status: r.get(4),

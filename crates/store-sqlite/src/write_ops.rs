@@ -271,7 +271,7 @@ pub fn ensure_access_key(c: &Connection, key: &AccessKeyRecord) -> Result<Access
     c.execute(
         "INSERT INTO access_keys (access_key_id, secret_access_key, principal_arn, created_ms, status) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (access_key_id) DO NOTHING",
-        params![key.access_key_id, key.secret_access_key, key.principal_arn, key.created_ms, key.status],
+        params![key.access_key_id, key.secret_access_key.expose(), key.principal_arn, key.created_ms, key.status],
     )
     .map_err(db)?;
     c.query_row(
@@ -280,7 +280,7 @@ pub fn ensure_access_key(c: &Connection, key: &AccessKeyRecord) -> Result<Access
         |r| {
             Ok(AccessKeyRecord {
                 access_key_id: r.get(0)?,
-                secret_access_key: r.get(1)?,
+                secret_access_key: sluice_model::Secret::new(r.get::<_, String>(1)?),
                 principal_arn: r.get(2)?,
                 created_ms: r.get(3)?,
                 status: r.get(4)?,

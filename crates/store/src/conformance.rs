@@ -60,7 +60,7 @@ pub async fn run_all<S: Store>(store: &S) {
 async fn access_keys_are_limited_per_principal_and_can_be_deactivated<S: Store>(store: &S) {
     let key = |id: &str, at: i64| AccessKeyRecord {
         access_key_id: id.into(),
-        secret_access_key: "s".into(),
+        secret_access_key: sluice_model::Secret::new("s"),
         principal_arn: "arn:aws:iam::111111111111:user/Kim".into(),
         created_ms: at,
         status: "Active".into(),
@@ -1056,14 +1056,14 @@ async fn tag_limit_is_enforced_atomically<S: Store>(store: &S) {
 async fn access_keys_are_inserted_once<S: Store>(store: &S) {
     let key = AccessKeyRecord {
         access_key_id: "AKIAEXAMPLE".into(),
-        secret_access_key: "first".into(),
+        secret_access_key: sluice_model::Secret::new("first"),
         principal_arn: "arn:aws:iam::111111111111:root".into(),
         created_ms: 1,
         status: "Active".into(),
     };
     store.ensure_access_key(&key).await.expect("insert");
     let second = AccessKeyRecord {
-        secret_access_key: "second".into(),
+        secret_access_key: sluice_model::Secret::new("second"),
         ..key.clone()
     };
     assert_eq!(store.ensure_access_key(&second).await.expect("again"), key);

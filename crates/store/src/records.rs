@@ -111,7 +111,8 @@ pub struct ActionTypeRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessKeyRecord {
     pub access_key_id: String,
-    pub secret_access_key: String,
+    /// Sealed with the server's master key by the service before it is stored.
+    pub secret_access_key: sluice_model::Secret,
     pub principal_arn: String,
     pub created_ms: i64,
     /// `Active` or `Inactive`; an inactive key signs nothing.

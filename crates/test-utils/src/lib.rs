@@ -82,6 +82,35 @@ pub fn sign(
     service: &str,
     now_ms: i64,
 ) -> Vec<(String, String)> {
+    let credentials = sluice_sigv4::Credentials {
+        access_key_id: TEST_ACCESS_KEY_ID.into(),
+        secret_access_key: TEST_SECRET_ACCESS_KEY.into(),
+        session_token: None,
+    };
+    sign_as(
+        &credentials,
+        method,
+        path_and_query,
+        host,
+        headers,
+        body,
+        service,
+        now_ms,
+    )
+}
+
+/// Like `sign`, with other credentials.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_as(
+    credentials: &sluice_sigv4::Credentials,
+    method: &str,
+    path_and_query: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    service: &str,
+    now_ms: i64,
+) -> Vec<(String, String)> {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
@@ -103,11 +132,6 @@ pub fn sign(
         headers: &all,
         payload_hash: &hash,
     };
-    let credentials = sluice_sigv4::Credentials {
-        access_key_id: TEST_ACCESS_KEY_ID.into(),
-        secret_access_key: TEST_SECRET_ACCESS_KEY.into(),
-        session_token: None,
-    };
     let style = if service == "s3" {
         sluice_sigv4::PathStyle::Verbatim
     } else {
@@ -115,7 +139,7 @@ pub fn sign(
     };
     added.extend(sluice_sigv4::sign(
         &request,
-        &credentials,
+        credentials,
         "us-east-1",
         service,
         &sluice_model::time::amz_date(now_ms),

@@ -49,18 +49,33 @@ pub async fn start_with_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Server {
+    spawn(data_dir, extra, env, Stdio::null()).await
+}
+
+/// Starts `sluice serve` logging at debug level into `log`.
+pub async fn start_logged(data_dir: &std::path::Path, log: &std::path::Path) -> Server {
+    let file = std::fs::File::create(log).expect("log file");
+    spawn(data_dir, &[], &[("SLUICE_LOG", "debug")], Stdio::from(file)).await
+}
+
+async fn spawn(
+    data_dir: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> Server {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(data_dir)
         .args(extra)
+        .env("SLUICE_LOG", "warn")
         .envs(env.iter().copied())
         .env("SLUICE_BOOTSTRAP_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID)
         .env("SLUICE_BOOTSTRAP_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY)
-        .env("SLUICE_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("spawn sluice");
     for _ in 0..200 {

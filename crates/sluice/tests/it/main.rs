@@ -3,6 +3,7 @@
 mod action_types;
 mod audit;
 mod auth;
+mod canary;
 mod crash_loop;
 mod durability;
 mod fixtures;
