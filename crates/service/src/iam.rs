@@ -784,6 +784,125 @@ impl Sluice {
     }
 }
 
+impl Sluice {
+    /// Creates the account's default service role `AWS-CodePipeline-Service` (trusting
+    /// CodePipeline, with the guide's default policy) unless a role of that name exists.
+    pub async fn ensure_default_service_role(&self) -> Result<()> {
+        use sluice_policy::managed::{
+            DEFAULT_SERVICE_ROLE, DEFAULT_SERVICE_ROLE_POLICY, SERVICE_ROLE_TRUST_POLICY,
+        };
+        if self
+            .store()
+            .principal(PrincipalKind::Role, DEFAULT_SERVICE_ROLE)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        match self
+            .create_role(
+                DEFAULT_SERVICE_ROLE,
+                None,
+                SERVICE_ROLE_TRUST_POLICY,
+                Some("The default service role of AWS CodePipeline".into()),
+            )
+            .await
+        {
+            Ok(_) | Err(Error::EntityAlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.put_inline_policy(
+            PrincipalKind::Role,
+            DEFAULT_SERVICE_ROLE,
+            DEFAULT_SERVICE_ROLE,
+            DEFAULT_SERVICE_ROLE_POLICY,
+        )
+        .await
+    }
+
+    /// The ARN of the account's default service role.
+    pub fn default_service_role_arn(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:role/{}",
+            self.options().account_id,
+            sluice_policy::managed::DEFAULT_SERVICE_ROLE
+        )
+    }
+
+    /// The role a pipeline or action names must exist in this account and trust CodePipeline,
+    /// or CodePipeline could not assume it.
+    pub(crate) async fn check_roles(&self, pipeline: &sluice_model::PipelineDeclaration) -> Result<()> {
+        let mut roles = vec![pipeline.role_arn.as_str()];
+        roles.extend(
+            pipeline
+                .stages
+                .iter()
+                .flat_map(|s| &s.actions)
+                .filter_map(|a| a.role_arn.as_deref()),
+        );
+        roles.sort_unstable();
+        roles.dedup();
+        let mut problems = Vec::new();
+        for arn in roles {
+            if let Err(why) = self.assumable_by_codepipeline(arn).await? {
+                problems.push(sluice_model::Problem {
+                    kind: sluice_model::ProblemKind::Structure,
+                    message: format!("CodePipeline is not authorized to perform AssumeRole on role {arn}: {why}"),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidDeclaration(problems))
+        }
+    }
+
+    async fn assumable_by_codepipeline(&self, arn: &str) -> Result<std::result::Result<(), String>> {
+        let Some((account, name)) = role_of_arn(arn) else {
+            return Ok(Err("it is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)".into()));
+        };
+        if account != self.options().account_id {
+            return Ok(Err(format!(
+                "the role is in account {account}; this server holds account {}",
+                self.options().account_id
+            )));
+        }
+        let Some(role) = self.store().principal(PrincipalKind::Role, name).await? else {
+            return Ok(Err("the role does not exist".into()));
+        };
+        if role.arn != arn {
+            return Ok(Err(format!("the role's ARN is {}", role.arn)));
+        }
+        let trusted = role
+            .trust_policy
+            .as_deref()
+            .and_then(|t| Policy::parse_trust(t).ok())
+            .is_some_and(|p| {
+                p.trusts(
+                    None,
+                    Some(sluice_policy::managed::CODEPIPELINE_SERVICE),
+                    "sts:AssumeRole",
+                    &Context::default(),
+                )
+            });
+        Ok(if trusted {
+            Ok(())
+        } else {
+            Err("its trust policy does not let codepipeline.amazonaws.com assume it".into())
+        })
+    }
+}
+
+/// `(account, name)` of `arn:aws:iam::ACCOUNT:role/PATH/NAME`.
+pub(crate) fn role_of_arn(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let (account, resource) = rest.split_once(':')?;
+    let path_and_name = resource.strip_prefix("role/")?;
+    let name = path_and_name.rsplit('/').next()?;
+    (!name.is_empty()).then_some((account, name))
+}
+
 fn capitalized(kind: PrincipalKind) -> &'static str {
     match kind {
         PrincipalKind::User => "User",

@@ -228,8 +228,10 @@ impl Sluice {
         format!("arn:aws:iam::{}:root", self.inner.options.account_id)
     }
 
-    /// Records the bootstrap access key of the account root; keeps an existing one.
+    /// Account bootstrap: records the access key of the account root (keeping an existing
+    /// one) and makes sure the default service role exists.
     pub async fn ensure_root_access_key(&self, access_key_id: &str, secret: &str) -> Result<()> {
+        self.ensure_default_service_role().await?;
         let record = sluice_store::AccessKeyRecord {
             access_key_id: access_key_id.into(),
             secret_access_key: sluice_model::Secret::new(

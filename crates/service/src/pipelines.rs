@@ -73,6 +73,7 @@ impl Sluice {
         let types = self.action_types_known().await?;
         pipeline.version = 1;
         self.check_declaration(&pipeline, &types)?;
+        self.check_roles(&pipeline).await?;
         self.check_tags(&tags)?;
         let now = self.now_ms();
         let arn = sluice_model::arn::pipeline_arn(
@@ -145,6 +146,7 @@ impl Sluice {
         }
         pipeline.version = current.version + 1;
         self.check_declaration(&pipeline, &types)?;
+        self.check_roles(&pipeline).await?;
         self.ensure_artifact_buckets(&pipeline).await?;
         let stored = self
             .store()

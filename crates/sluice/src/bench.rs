@@ -116,6 +116,7 @@ pub async fn transitions(seconds: u64, pipelines: usize) -> Result<()> {
         Arc::new(RandomIds),
         Options::default(),
     );
+    sluice.ensure_default_service_role().await?;
     sluice
         .create_custom_action_type(action_type("Source", "BenchSrc", 0, 1), vec![])
         .await?;
