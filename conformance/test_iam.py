@@ -349,3 +349,89 @@ def test_lookup_events_shows_the_guides_update_pipeline_with_the_version_change(
     created = [json.loads(e["CloudTrailEvent"]) for page in ct.get_paginator("lookup_events").paginate()
                for e in page["Events"] if e["EventName"] == "CreateAccessKey"]
     assert created and created[0]["responseElements"]["accessKey"]["secretAccessKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+
+
+def test_the_default_service_role_exists_and_pipeline_roles_are_checked(sluice, guide_dir, tmp_path):
+    _, role, _ = sluice.aws("iam", "get-role", "--role-name", "AWS-CodePipeline-Service")
+    assert role["Role"]["Arn"] == ROLE
+    assert role["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "codepipeline.amazonaws.com"}
+    _, policy, _ = sluice.aws("iam", "get-role-policy", "--role-name", "AWS-CodePipeline-Service",
+                              "--policy-name", "AWS-CodePipeline-Service")
+    assert "codecommit:GetBranch" in json.dumps(policy["PolicyDocument"])
+
+    doc = json.loads((guide_dir / "pipeline.json").read_text())
+    cp = root(sluice, "codepipeline")
+    for arn, why in [
+        (f"arn:aws:iam::{ACCOUNT}:role/Nope", "does not exist"),
+        ("arn:aws:iam::222222222222:role/AWS-CodePipeline-Service", "account 222222222222"),
+    ]:
+        doc["pipeline"]["roleArn"] = arn
+        with pytest.raises(cp.exceptions.InvalidStructureException) as e:
+            cp.create_pipeline(**doc)
+        assert f"CodePipeline is not authorized to perform AssumeRole on role {arn}" in str(e.value)
+        assert why in str(e.value)
+    (tmp_path / "ec2-trust.json").write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    sluice.aws("iam", "create-role", "--role-name", "Ec2Only",
+               "--assume-role-policy-document", "file://ec2-trust.json", cwd=tmp_path)
+    doc["pipeline"]["roleArn"] = f"arn:aws:iam::{ACCOUNT}:role/Ec2Only"
+    with pytest.raises(cp.exceptions.InvalidStructureException) as e:
+        cp.create_pipeline(**doc)
+    assert "trust policy does not let codepipeline.amazonaws.com assume it" in str(e.value)
+    doc["pipeline"]["roleArn"] = ROLE
+    cp.create_pipeline(**doc)
+
+
+def test_users_assume_the_guides_cross_account_viewer_role(sluice, guide_dir):
+    cp = root(sluice, "codepipeline")
+    doc = json.loads((guide_dir / "pipeline.json").read_text())["pipeline"]
+    cp.create_pipeline(pipeline=doc)
+    cp.create_pipeline(pipeline=dict(doc, name="Secret"))
+    iam = root(sluice, "iam")
+    role_arn = iam.create_role(RoleName="CrossAccountPipelineViewers", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                       "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="CrossAccountPipelineViewers", PolicyName="view-MyFirstPipeline",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+                            "Action": ["codepipeline:GetPipeline", "codepipeline:GetPipelineState"],
+                            "Effect": "Allow",
+                            "Resource": f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:MyFirstPipeline"}]}))
+    may_assume = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}]}
+    alice = user_client(sluice, "alice", service="sts", inline=may_assume)
+    bob = user_client(sluice, "bob", service="sts")
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        bob.assume_role(RoleArn=role_arn, RoleSessionName="bob")
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        alice.assume_role(RoleArn=ROLE, RoleSessionName="alice")  # trusts only CodePipeline
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+
+    assumed = alice.assume_role(RoleArn=role_arn, RoleSessionName="alice-viewing", DurationSeconds=900)
+    creds = assumed["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+    assert assumed["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/CrossAccountPipelineViewers/alice-viewing"
+    session = boto3.session.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                                    aws_session_token=creds["SessionToken"], region_name=REGION)
+    viewer = session.client("codepipeline", endpoint_url=sluice.endpoint)
+    assert viewer.get_pipeline(name="MyFirstPipeline")["pipeline"]["name"] == "MyFirstPipeline"
+    assert viewer.get_pipeline_state(name="MyFirstPipeline")["pipelineName"] == "MyFirstPipeline"
+    message = denied(viewer.get_pipeline, name="Secret")
+    assert message.startswith(f"User: arn:aws:sts::{ACCOUNT}:assumed-role/CrossAccountPipelineViewers/alice-viewing is not authorized")
+    denied(viewer.delete_pipeline, name="MyFirstPipeline")
+    me = session.client("sts", endpoint_url=sluice.endpoint).get_caller_identity()
+    assert me["Arn"] == assumed["AssumedRoleUser"]["Arn"]
+
+    # A forged session token, or the right one with another key id, is refused.
+    forged = boto3.client("codepipeline", endpoint_url=sluice.endpoint, region_name=REGION,
+                          aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                          aws_session_token=creds["SessionToken"][:-4] + "AAAA")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        forged.get_pipeline(name="MyFirstPipeline")
+    assert e.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    # Deleting the role's policy takes effect at once.
+    iam.delete_role_policy(RoleName="CrossAccountPipelineViewers", PolicyName="view-MyFirstPipeline")
+    denied(viewer.get_pipeline, name="MyFirstPipeline")

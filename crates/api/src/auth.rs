@@ -23,6 +23,8 @@ pub enum AuthFailure {
     BadSignature,
     /// Signed too long before or after the server's time, or a presigned URL past its expiry.
     Expired(String),
+    /// Temporary credentials past their expiry.
+    ExpiredToken,
 }
 
 fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
@@ -98,6 +100,15 @@ pub async fn authenticate(
                 Identity::Job(Box::new(grant)),
             )
         }
+        Some(t) if sluice_service::is_role_session_token(t) => match sluice.role_session(t).await {
+            Ok(Ok((session, caller))) if session.access_key_id == auth.access_key_id => {
+                (session.secret_access_key, Identity::Key(caller))
+            }
+            Ok(Err(sluice_service::SessionProblem::Expired)) => {
+                return Err(AuthFailure::ExpiredToken)
+            }
+            _ => return Err(AuthFailure::UnknownKey),
+        },
         Some(_) => return Err(AuthFailure::UnknownKey),
         None => match sluice.access_key(&auth.access_key_id).await {
             Ok(Some((secret, caller))) => (secret, Identity::Key(caller)),

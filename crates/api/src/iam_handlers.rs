@@ -250,6 +250,7 @@ pub async fn resource(sluice: &Sluice, caller: &Caller, action: &str, params: &P
         "ListUsers" | "ListGroups" | "ListRoles" | "ListPolicies" | "GetCallerIdentity" => {
             "*".into()
         }
+        "AssumeRole" => param("RoleArn").unwrap_or_else(|| "*".into()),
         _ => match kind_of(action).and_then(|(kind, field)| Some((kind, param(field)?))) {
             Some((kind, name)) => existing(kind, name).await,
             // Access-key calls without a user name act on the caller's own keys.
@@ -540,6 +541,44 @@ async fn run(
             sluice.delete_policy(required(p, "PolicyArn")?).await?;
             Ok(None)
         }
+        "AssumeRole" => {
+            let duration = match opt("DurationSeconds") {
+                Some(d) => Some(
+                    d.parse::<i64>()
+                        .map_err(|_| invalid("DurationSeconds must be a number"))?,
+                ),
+                None => None,
+            };
+            let session = sluice
+                .assume_role(
+                    caller,
+                    required(p, "RoleArn")?,
+                    required(p, "RoleSessionName")?,
+                    duration,
+                )
+                .await?;
+            Ok(Some(Node::Fields(vec![
+                (
+                    "AssumedRoleUser",
+                    Node::Fields(vec![
+                        ("AssumedRoleId", t(&session.assumed_role_id)),
+                        ("Arn", t(&session.arn)),
+                    ]),
+                ),
+                (
+                    "Credentials",
+                    Node::Fields(vec![
+                        ("AccessKeyId", t(&session.access_key_id)),
+                        ("SecretAccessKey", t(session.secret_access_key.expose())),
+                        ("SessionToken", t(&session.session_token)),
+                        (
+                            "Expiration",
+                            t(sluice_model::time::iso_seconds(session.expires_ms)),
+                        ),
+                    ]),
+                ),
+            ])))
+        }
         "GetCallerIdentity" => Ok(Some(Node::Fields(vec![
             ("Arn", t(&caller.arn)),
             (
@@ -611,3 +650,6 @@ pub const IAM_OPERATIONS: &[&str] = &[
     "ListPolicies",
     "DeletePolicy",
 ];
+
+/// The STS operations this subset answers.
+pub const STS_OPERATIONS: &[&str] = &["AssumeRole", "GetCallerIdentity"];

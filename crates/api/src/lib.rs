@@ -12,7 +12,7 @@ mod iam_handlers;
 mod query;
 pub mod trail;
 pub use dispatch::IMPLEMENTED;
-pub use iam_handlers::IAM_OPERATIONS;
+pub use iam_handlers::{IAM_OPERATIONS, STS_OPERATIONS};
 mod error;
 mod handlers;
 pub mod s3;
@@ -85,6 +85,11 @@ async fn authenticate_json(
         Err(auth::AuthFailure::Expired(m)) => {
             Err(failure(StatusCode::BAD_REQUEST, "InvalidSignatureException", m))
         }
+        Err(auth::AuthFailure::ExpiredToken) => Err(failure(
+            StatusCode::BAD_REQUEST,
+            "ExpiredTokenException",
+            "The security token included in the request is expired".into(),
+        )),
     }
 }
 

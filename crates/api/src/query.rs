@@ -86,6 +86,10 @@ async fn authenticate(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
         )),
         Err(auth::AuthFailure::Expired(m)) => Err(forbidden("SignatureDoesNotMatch", &m)),
+        Err(auth::AuthFailure::ExpiredToken) => Err(forbidden(
+            "ExpiredToken",
+            "The security token included in the request is expired",
+        )),
     }
 }
 

@@ -116,6 +116,11 @@ pub async fn authorize(
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
             ),
             AuthFailure::Expired(m) if m == "Request has expired" => denied(&m),
+            AuthFailure::ExpiredToken => S3Error::new(
+                StatusCode::BAD_REQUEST,
+                "ExpiredToken",
+                "The provided token has expired.",
+            ),
             AuthFailure::Expired(_) => S3Error::new(
                 StatusCode::FORBIDDEN,
                 "RequestTimeTooSkewed",

@@ -831,7 +831,10 @@ impl Sluice {
 
     /// The role a pipeline or action names must exist in this account and trust CodePipeline,
     /// or CodePipeline could not assume it.
-    pub(crate) async fn check_roles(&self, pipeline: &sluice_model::PipelineDeclaration) -> Result<()> {
+    pub(crate) async fn check_roles(
+        &self,
+        pipeline: &sluice_model::PipelineDeclaration,
+    ) -> Result<()> {
         let mut roles = vec![pipeline.role_arn.as_str()];
         roles.extend(
             pipeline
@@ -847,7 +850,9 @@ impl Sluice {
             if let Err(why) = self.assumable_by_codepipeline(arn).await? {
                 problems.push(sluice_model::Problem {
                     kind: sluice_model::ProblemKind::Structure,
-                    message: format!("CodePipeline is not authorized to perform AssumeRole on role {arn}: {why}"),
+                    message: format!(
+                        "CodePipeline is not authorized to perform AssumeRole on role {arn}: {why}"
+                    ),
                 });
             }
         }
@@ -858,9 +863,14 @@ impl Sluice {
         }
     }
 
-    async fn assumable_by_codepipeline(&self, arn: &str) -> Result<std::result::Result<(), String>> {
+    async fn assumable_by_codepipeline(
+        &self,
+        arn: &str,
+    ) -> Result<std::result::Result<(), String>> {
         let Some((account, name)) = role_of_arn(arn) else {
-            return Ok(Err("it is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)".into()));
+            return Ok(Err(
+                "it is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)".into()
+            ));
         };
         if account != self.options().account_id {
             return Ok(Err(format!(

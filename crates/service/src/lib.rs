@@ -21,6 +21,7 @@ mod run_step;
 mod runtime_doc;
 mod sealing;
 pub(crate) mod sources;
+mod sts;
 mod tags;
 mod webhooks;
 
@@ -46,6 +47,7 @@ pub use sluice_store::{AccessKeyRecord, ManagedPolicyRecord, PrincipalKind, Prin
 pub use sluice_store::{AuditAttribute, AuditEventRecord, AuditQuery, NewAuditEvent};
 pub use sluice_store::{PipelineSummary, Tag, TransitionDirection};
 pub use sources::{ActionRevisionResult, PolledSource};
+pub use sts::{is_role_session_token, RoleSession, SessionProblem};
 pub use webhooks::{
     json_path, WebhookDefinition, WebhookDelivery, WebhookFilter, WebhookView, MAX_WEBHOOKS,
 };
