@@ -127,6 +127,7 @@ impl From<S> for ApiError {
             | S::EntityAlreadyExists(_)
             | S::DeleteConflict(_)
             | S::MalformedPolicyDocument(_) => "ValidationException",
+            S::KeyNotFound(_) | S::KeyDisabled(_) => "ValidationException",
             S::Internal(m) => return ApiError::internal(m.clone()),
         };
         ApiError::client(code, e.to_string())

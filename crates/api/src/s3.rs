@@ -62,6 +62,8 @@ impl From<Error> for S3Error {
                 (S::METHOD_NOT_ALLOWED, "MethodNotAllowed", String::new())
             }
             Error::AccessDenied(_) => (S::FORBIDDEN, "AccessDenied", String::new()),
+            Error::KeyDisabled(_) => (S::BAD_REQUEST, "KMS.DisabledException", String::new()),
+            Error::KeyNotFound(_) => (S::BAD_REQUEST, "KMS.NotFoundException", String::new()),
             Error::ContentSha256Mismatch(_) => {
                 (S::BAD_REQUEST, "XAmzContentSHA256Mismatch", String::new())
             }

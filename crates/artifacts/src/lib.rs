@@ -7,6 +7,7 @@
 
 mod blob;
 pub mod crypto;
+pub mod envelope;
 mod error;
 mod pack;
 mod unpack;

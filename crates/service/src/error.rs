@@ -92,6 +92,10 @@ pub enum Error {
     #[error("{0}")]
     InvalidWebhookAuthenticationParameters(String),
     #[error("{0}")]
+    KeyNotFound(String),
+    #[error("{0}")]
+    KeyDisabled(String),
+    #[error("{0}")]
     NoSuchEntity(String),
     #[error("{0}")]
     EntityAlreadyExists(String),

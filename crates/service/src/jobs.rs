@@ -180,9 +180,19 @@ impl Sluice {
                 })
                 .collect(),
             continuation_token: doc.continuation_token,
-            encryption_key: doc
-                .encryption_key
-                .map(|(id, kind)| EncryptionKey { id, kind }),
+            // As AWS fills it: the artifact store's key, else the default key's alias ARN.
+            encryption_key: Some(match doc.encryption_key {
+                Some((id, kind)) => EncryptionKey { id, kind },
+                None => EncryptionKey {
+                    id: format!(
+                        "arn:aws:kms:{}:{}:{}",
+                        self.options().region,
+                        self.options().account_id,
+                        crate::kms::DEFAULT_KEY_ALIAS
+                    ),
+                    kind: "KMS".into(),
+                },
+            }),
             commands: doc.commands,
             environment_variables: doc
                 .environment

@@ -12,6 +12,7 @@ mod iam;
 mod ids;
 mod job_credentials;
 mod jobs;
+mod kms;
 mod multipart;
 mod objects;
 mod options;
@@ -36,6 +37,7 @@ pub use iam::{ManagedPolicyView, PolicyScope, RequestInfo, MAX_ACCESS_KEYS_PER_U
 pub use ids::{IdGenerator, RandomIds};
 pub use job_credentials::{is_job_session_token, JobCredentials, JobGrant};
 pub use jobs::{Job, JobArtifact, JobFailure, ThirdPartyJobRef, MAX_BATCH_SIZE};
+pub use kms::{KeyView, DEFAULT_KEY_ALIAS};
 pub use objects::{
     check_bucket_name, job_log_key, ObjectListing, ObjectVersion, LOG_BUCKET, MAX_KEYS,
 };
@@ -43,6 +45,7 @@ pub use options::{Options, DEFAULT_DISPATCH_LEASE_MS};
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
 pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, Trigger};
 pub use sluice_store::JobStatus;
+pub use sluice_store::KmsKeyRecord;
 pub use sluice_store::{AccessKeyRecord, ManagedPolicyRecord, PrincipalKind, PrincipalRecord};
 pub use sluice_store::{AuditAttribute, AuditEventRecord, AuditQuery, NewAuditEvent};
 pub use sluice_store::{PipelineSummary, Tag, TransitionDirection};
@@ -234,6 +237,7 @@ impl Sluice {
     /// one) and makes sure the default service role exists.
     pub async fn ensure_root_access_key(&self, access_key_id: &str, secret: &str) -> Result<()> {
         self.ensure_default_service_role().await?;
+        self.ensure_default_key().await?;
         let record = sluice_store::AccessKeyRecord {
             access_key_id: access_key_id.into(),
             secret_access_key: sluice_model::Secret::new(

@@ -69,8 +69,29 @@ impl Sluice {
             .iter()
             .chain(pipeline.artifact_stores.values());
         for store in stores {
+            // The key must exist and be usable before the pipeline is stored.
+            let key = match &store.encryption_key {
+                Some(k) => {
+                    let key = self.resolve_key(&k.id).await.map_err(|_| {
+                        Error::InvalidDeclaration(vec![sluice_model::Problem {
+                            kind: sluice_model::ProblemKind::Structure,
+                            message: format!(
+                                "The artifact store's encryption key '{}' does not exist; create it with `sluice admin keys create`",
+                                k.id
+                            ),
+                        }])
+                    })?;
+                    Some(key.arn)
+                }
+                None => None,
+            };
             if check_bucket_name(&store.location).is_ok() {
                 self.ensure_bucket(&store.location).await?;
+                if key.is_some() {
+                    self.store()
+                        .set_bucket_encryption(&store.location, key.as_deref())
+                        .await?;
+                }
             }
         }
         Ok(())
@@ -110,6 +131,7 @@ impl Sluice {
             name: name.into(),
             created_ms: self.now_ms(),
             versioning: None,
+            encryption_key: None,
         };
         match self.store().create_bucket(&record).await {
             Err(sluice_store::Error::AlreadyExists(_)) => {
@@ -168,10 +190,20 @@ impl Sluice {
         expected_sha256: Option<&str>,
     ) -> Result<ObjectVersion> {
         check_object_key(key)?;
-        self.bucket(bucket).await?;
+        let b = self.bucket(bucket).await?;
         let version_id = self.version_id();
         let blob_key = format!("objects/{bucket}/{version_id}");
-        let info = self.blobs().put(&blob_key, body).await?;
+        // Every object is encrypted at rest under its bucket's key (or the default key).
+        let (data_key, envelope) = self.new_data_key(b.encryption_key.as_deref()).await?;
+        let (sealed, counted) = sluice_artifacts::envelope::encrypt(body, data_key);
+        self.blobs().put(&blob_key, sealed).await?;
+        let counted = counted.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(info) = counted else {
+            self.delete_blob_quietly(&blob_key).await;
+            return Err(Error::Internal(
+                "the object's bytes were not all encrypted".into(),
+            ));
+        };
         if expected_sha256.is_some_and(|e| !e.eq_ignore_ascii_case(&info.sha256_hex)) {
             self.delete_blob_quietly(&blob_key).await;
             return Err(Error::ContentSha256Mismatch(info.sha256_hex));
@@ -186,6 +218,7 @@ impl Sluice {
             sha256: info.sha256_hex,
             content_type,
             modified_ms: self.now_ms(),
+            encryption: Some(envelope),
         };
         let stored = match self.store().put_object_version(&record).await {
             Ok(s) => s,
@@ -242,8 +275,7 @@ impl Sluice {
         version_id: Option<&str>,
     ) -> Result<(ObjectVersion, ByteStream)> {
         let version = self.head_object(bucket, key, version_id).await?;
-        let blob_key = version.blob_key.clone().unwrap_or_default();
-        let body = self.blobs().get(&blob_key).await?;
+        let body = self.object_body(&version, None).await?;
         Ok((version, body))
     }
 
@@ -254,10 +286,27 @@ impl Sluice {
         range: Option<(u64, u64)>,
     ) -> Result<ByteStream> {
         let blob_key = version.blob_key.as_deref().unwrap_or_default();
-        Ok(match range {
-            Some((start, end)) => self.blobs().get_range(blob_key, start, end).await?,
-            None => self.blobs().get(blob_key).await?,
-        })
+        let Some(envelope) = &version.encryption else {
+            // Written before objects were encrypted.
+            return Ok(match range {
+                Some((start, end)) => self.blobs().get_range(blob_key, start, end).await?,
+                None => self.blobs().get(blob_key).await?,
+            });
+        };
+        let data_key = self.open_envelope(envelope).await?;
+        let size = version.size.max(0) as u64;
+        let (start, end) = range.unwrap_or((0, size));
+        let sealed = sluice_artifacts::envelope::sealed_range(size, start, end);
+        let body = if range.is_none() {
+            self.blobs().get(blob_key).await?
+        } else {
+            self.blobs()
+                .get_range(blob_key, sealed.start, sealed.end)
+                .await?
+        };
+        Ok(sluice_artifacts::envelope::decrypt(
+            body, data_key, size, sealed,
+        ))
     }
 
     /// Deletes a version, or (without an id, in a versioned bucket) adds a delete marker.
@@ -278,6 +327,7 @@ impl Sluice {
                     version_id: self.version_id(),
                     blob_key: None,
                     size: 0,
+                    encryption: None,
                     etag: String::new(),
                     sha256: String::new(),
                     content_type: None,

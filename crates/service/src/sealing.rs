@@ -17,6 +17,7 @@ pub(crate) enum Purpose {
     AccessKey,
     Webhook,
     Configuration,
+    KeyMaterial,
 }
 
 impl Purpose {
@@ -25,6 +26,7 @@ impl Purpose {
             Purpose::AccessKey => b"sluice:access-key-secret",
             Purpose::Webhook => b"sluice:webhook-secret",
             Purpose::Configuration => b"sluice:configuration-secret",
+            Purpose::KeyMaterial => b"sluice:kms-key-material",
         }
     }
 }

@@ -24,10 +24,52 @@ pub enum AdminCommand {
         #[command(flatten)]
         serve: config::ServeArgs,
     },
+    /// Keys that encrypt artifacts: `sluice admin keys create|list|rotate|disable|enable`.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Deactivate an access key of a user (a leaked key stops working at once).
     DeactivateKey {
         user: String,
         access_key_id: String,
+        #[command(flatten)]
+        serve: config::ServeArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create a customer-managed key; prints its id and ARN as JSON.
+    Create {
+        /// An alias, `alias/NAME`, to name the key by in `artifactStore.encryptionKey.id`.
+        #[arg(long)]
+        alias: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        serve: config::ServeArgs,
+    },
+    /// List keys: id, state, versions, alias, ARN.
+    List {
+        #[command(flatten)]
+        serve: config::ServeArgs,
+    },
+    /// Add new key material; objects written from now on use it, older ones keep opening.
+    Rotate {
+        /// Key id, key ARN, alias or alias ARN.
+        key: String,
+        #[command(flatten)]
+        serve: config::ServeArgs,
+    },
+    /// Stop a key from encrypting or decrypting anything.
+    Disable {
+        key: String,
+        #[command(flatten)]
+        serve: config::ServeArgs,
+    },
+    Enable {
+        key: String,
         #[command(flatten)]
         serve: config::ServeArgs,
     },
@@ -107,6 +149,7 @@ pub async fn admin(command: AdminCommand) -> Result<()> {
             })
             .await
         }
+        AdminCommand::Keys { command } => keys(command).await,
         AdminCommand::DeactivateKey {
             user,
             access_key_id,
@@ -121,6 +164,63 @@ pub async fn admin(command: AdminCommand) -> Result<()> {
             .await
         }
     }
+}
+
+async fn keys(command: KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Create {
+            alias,
+            description,
+            serve,
+        } => {
+            with_sluice(serve, async |s: &Sluice| {
+                let key = s.create_key(alias.as_deref(), &description).await?;
+                println!(
+                    "{}",
+                    serde_json::json!({"KeyId": key.key_id, "Arn": key.arn, "Alias": key.alias})
+                );
+                Ok(())
+            })
+            .await
+        }
+        KeysCommand::List { serve } => {
+            with_sluice(serve, async |s: &Sluice| {
+                s.ensure_default_key().await?;
+                for k in s.list_keys().await? {
+                    println!(
+                        "{}\t{}\tv{}\t{}\t{}",
+                        k.record.key_id,
+                        k.record.state,
+                        k.versions,
+                        k.record.alias.as_deref().unwrap_or("-"),
+                        k.record.arn
+                    );
+                }
+                Ok(())
+            })
+            .await
+        }
+        KeysCommand::Rotate { key, serve } => {
+            with_sluice(serve, async |s: &Sluice| {
+                let version = s.rotate_key(&key).await?;
+                eprintln!("{key} now encrypts with version {version}");
+                Ok(())
+            })
+            .await
+        }
+        KeysCommand::Disable { key, serve } => set_enabled(serve, &key, false).await,
+        KeysCommand::Enable { key, serve } => set_enabled(serve, &key, true).await,
+    }
+}
+
+async fn set_enabled(serve: config::ServeArgs, key: &str, enabled: bool) -> Result<()> {
+    with_sluice(serve, async |s: &Sluice| {
+        s.set_key_enabled(key, enabled).await?;
+        let state = if enabled { "enabled" } else { "disabled" };
+        eprintln!("{key} is {state}");
+        Ok(())
+    })
+    .await
 }
 
 pub async fn audit(command: AuditCommand) -> Result<()> {

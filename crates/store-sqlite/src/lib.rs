@@ -6,6 +6,7 @@
 
 mod audit;
 mod iam;
+mod keys;
 mod migrations;
 mod objects;
 mod rows;

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_objects.sql")),
     (6, include_str!("../migrations/0006_webhooks.sql")),
     (7, include_str!("../migrations/0007_iam_audit.sql")),
+    (8, include_str!("../migrations/0008_encryption.sql")),
 ];
 
 /// The schema version this binary brings a database to.

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 const COLUMNS: &str =
-    "bucket, key, version_id, blob_key, size, etag, sha256, content_type, modified_ms";
+    "bucket, key, version_id, blob_key, size, etag, sha256, content_type, modified_ms, encryption";
 
 /// The id an unversioned bucket gives its one version of a key.
 const NULL_VERSION: &str = "null";
@@ -24,6 +24,7 @@ fn version_row(r: &SqliteRow) -> ObjectVersionRecord {
         sha256: r.get(6),
         content_type: r.get(7),
         modified_ms: r.get(8),
+        encryption: r.get(9),
     }
 }
 
@@ -32,14 +33,15 @@ fn bucket_row(r: &SqliteRow) -> BucketRecord {
         name: r.get(0),
         created_ms: r.get(1),
         versioning: r.get(2),
+        encryption_key: r.get(3),
     }
 }
 
 fn create_bucket(c: &Connection, b: &BucketRecord) -> Result<()> {
     let inserted = c
         .execute(
-            "INSERT INTO buckets (name, created_ms, versioning) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
-            params![b.name, b.created_ms, b.versioning],
+            "INSERT INTO buckets (name, created_ms, versioning, encryption_key) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            params![b.name, b.created_ms, b.versioning, b.encryption_key],
         )
         .map_err(db)?;
     if inserted == 0 {
@@ -91,7 +93,7 @@ fn put_version(
         orphaned.extend(old.flatten());
     }
     c.execute(
-        &format!("INSERT INTO object_versions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        &format!("INSERT INTO object_versions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
         params![
             stored.bucket,
             stored.key,
@@ -101,7 +103,8 @@ fn put_version(
             stored.etag,
             stored.sha256,
             stored.content_type,
-            stored.modified_ms
+            stored.modified_ms,
+            stored.encryption
         ],
     )
     .map_err(|e| match e {
@@ -135,6 +138,7 @@ fn delete_version(
                 sha256: r.get(6)?,
                 content_type: r.get(7)?,
                 modified_ms: r.get(8)?,
+                encryption: r.get(9)?,
             })
         },
     )
@@ -150,19 +154,23 @@ impl ObjectStore for SqliteStore {
     }
 
     async fn bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
-        let row = sqlx::query("SELECT name, created_ms, versioning FROM buckets WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
+        let row = sqlx::query(
+            "SELECT name, created_ms, versioning, encryption_key FROM buckets WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
         Ok(row.as_ref().map(bucket_row))
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
-        let rows = sqlx::query("SELECT name, created_ms, versioning FROM buckets ORDER BY name")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?;
+        let rows = sqlx::query(
+            "SELECT name, created_ms, versioning, encryption_key FROM buckets ORDER BY name",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
         Ok(rows.iter().map(bucket_row).collect())
     }
 

@@ -55,6 +55,83 @@ pub async fn run_all<S: Store>(store: &S) {
     iam_names_are_unique_per_kind_ignoring_case(store).await;
     policies_attach_to_principals_and_groups_hold_users(store).await;
     audit_events_chain_and_look_up_newest_first(store).await;
+    keys_are_found_by_id_arn_or_alias_and_rotate(store).await;
+}
+
+async fn keys_are_found_by_id_arn_or_alias_and_rotate<S: Store>(store: &S) {
+    let key = KmsKeyRecord {
+        key_id: "k1".into(),
+        arn: "arn:aws:kms:us-east-1:111111111111:key/k1".into(),
+        alias: Some("alias/aws/s3".into()),
+        description: "default".into(),
+        state: "Enabled".into(),
+        created_ms: 1,
+    };
+    store.create_kms_key(&key, "m1").await.expect("create");
+    let clash = KmsKeyRecord {
+        key_id: "k2".into(),
+        arn: "arn:k2".into(),
+        ..key.clone()
+    };
+    assert!(matches!(
+        store.create_kms_key(&clash, "m").await,
+        Err(Error::AlreadyExists(_))
+    ));
+    for name in [
+        "k1",
+        "arn:aws:kms:us-east-1:111111111111:key/k1",
+        "alias/aws/s3",
+    ] {
+        assert_eq!(
+            store.kms_key(name).await.expect("get"),
+            Some(key.clone()),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        store
+            .add_kms_key_version("k1", "m2", 2)
+            .await
+            .expect("rotate"),
+        2
+    );
+    assert_eq!(
+        store.kms_key_versions("k1").await.expect("versions"),
+        [(1, "m1".to_string()), (2, "m2".to_string())]
+    );
+    assert!(store
+        .set_kms_key_state("k1", "Disabled")
+        .await
+        .expect("disable"));
+    assert_eq!(
+        store.list_kms_keys().await.expect("list")[0].state,
+        "Disabled"
+    );
+    store
+        .create_bucket(&BucketRecord {
+            name: "enc".into(),
+            created_ms: 1,
+            versioning: None,
+            encryption_key: None,
+        })
+        .await
+        .expect("bucket");
+    store
+        .set_bucket_encryption("enc", Some(&key.arn))
+        .await
+        .expect("set");
+    assert_eq!(
+        store
+            .bucket("enc")
+            .await
+            .expect("bucket")
+            .and_then(|b| b.encryption_key),
+        Some(key.arn.clone())
+    );
+    assert!(matches!(
+        store.set_bucket_encryption("nope", None).await,
+        Err(Error::NotFound(_))
+    ));
 }
 
 async fn access_keys_are_limited_per_principal_and_can_be_deactivated<S: Store>(store: &S) {
@@ -394,6 +471,7 @@ fn object(bucket: &str, key: &str, version: &str, blob: Option<&str>) -> ObjectV
         sha256: "s".into(),
         content_type: None,
         modified_ms: 1,
+        encryption: None,
     }
 }
 
@@ -402,6 +480,7 @@ async fn object_versions_are_kept_only_in_versioned_buckets<S: Store>(store: &S)
         name: name.into(),
         created_ms: 1,
         versioning: None,
+        encryption_key: None,
     };
     store.create_bucket(&bucket("plain")).await.expect("create");
     assert!(matches!(

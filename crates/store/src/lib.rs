@@ -106,6 +106,28 @@ pub trait CredentialStore: Send + Sync {
     async fn delete_access_key(&self, access_key_id: &str) -> Result<bool>;
 }
 
+/// Keys that encrypt artifacts: each has versions of material (sealed by the service).
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Inserts a key with its first version; `AlreadyExists` if the alias is taken.
+    async fn create_kms_key(&self, key: &KmsKeyRecord, material: &str) -> Result<()>;
+    /// The key whose id, ARN or alias this is.
+    async fn kms_key(&self, id_arn_or_alias: &str) -> Result<Option<KmsKeyRecord>>;
+    async fn list_kms_keys(&self) -> Result<Vec<KmsKeyRecord>>;
+    async fn set_kms_key_state(&self, key_id: &str, state: &str) -> Result<bool>;
+    /// Adds the next version of material; returns its number.
+    async fn add_kms_key_version(
+        &self,
+        key_id: &str,
+        material: &str,
+        created_ms: i64,
+    ) -> Result<i64>;
+    /// `(version, material)`, oldest first.
+    async fn kms_key_versions(&self, key_id: &str) -> Result<Vec<(i64, String)>>;
+    /// Sets the key new objects of a bucket are encrypted under.
+    async fn set_bucket_encryption(&self, bucket: &str, key_arn: Option<&str>) -> Result<()>;
+}
+
 /// IAM identities and their policies.
 #[async_trait]
 pub trait IamStore: Send + Sync {
@@ -317,6 +339,7 @@ pub trait Store:
     + WebhookStore
     + IamStore
     + AuditStore
+    + KeyStore
 {
 }
 
@@ -329,7 +352,8 @@ impl<
             + ObjectStore
             + WebhookStore
             + IamStore
-            + AuditStore,
+            + AuditStore
+            + KeyStore,
     > Store for T
 {
 }

@@ -371,6 +371,8 @@ pub struct BucketRecord {
     pub created_ms: i64,
     /// `Enabled` or `Suspended`; `None` for a bucket whose versioning was never set.
     pub versioning: Option<String>,
+    /// The ARN of the key new objects are encrypted under; `None`: the account's default key.
+    pub encryption_key: Option<String>,
 }
 
 /// One version of an object (or a delete marker). Version ids are assigned by the caller and
@@ -388,6 +390,20 @@ pub struct ObjectVersionRecord {
     pub sha256: String,
     pub content_type: Option<String>,
     pub modified_ms: i64,
+    /// The envelope (key, key version, wrapped data key) when the bytes are encrypted.
+    pub encryption: Option<String>,
+}
+
+/// A KMS-style key; its material lives in versions (rotation adds one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KmsKeyRecord {
+    pub key_id: String,
+    pub arn: String,
+    pub alias: Option<String>,
+    pub description: String,
+    /// `Enabled` or `Disabled`.
+    pub state: String,
+    pub created_ms: i64,
 }
 
 impl ObjectVersionRecord {
