@@ -82,6 +82,35 @@ fn model_does_no_io_and_knows_no_wire_format() {
 }
 
 #[test]
+fn policy_language_does_no_io_and_reads_no_clock() {
+    let allowed = ["sluice-model", "serde_json", "thiserror"];
+    for dep in dependencies("policy") {
+        assert!(
+            allowed.contains(&dep.as_str()),
+            "policy may not depend on {dep}"
+        );
+    }
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/policy/src"), &mut files);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for forbidden in [
+            "SystemTime",
+            "Instant::now",
+            "std::fs",
+            "std::net::Tcp",
+            "async fn",
+        ] {
+            assert!(
+                !text.contains(forbidden),
+                "{} uses {forbidden}",
+                f.display()
+            );
+        }
+    }
+}
+
+#[test]
 fn engine_does_no_io_and_reads_no_clock() {
     let allowed = ["sluice-model", "thiserror"];
     for dep in dependencies("engine") {

@@ -17,3 +17,18 @@ fn compatibility_doc_lists_every_operation_with_its_true_status() {
         assert_eq!(says, implemented, "row for {} says {row:?}", op.name());
     }
 }
+
+#[test]
+fn compatibility_doc_names_every_iam_and_sts_operation_answered() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/compatibility.md");
+    let doc = std::fs::read_to_string(path).expect("docs/compatibility.md");
+    for op in sluice_api::IAM_OPERATIONS
+        .iter()
+        .chain(sluice_api::STS_OPERATIONS)
+    {
+        assert!(
+            doc.contains(&format!("`{op}`")),
+            "docs/compatibility.md does not name {op}"
+        );
+    }
+}
