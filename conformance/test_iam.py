@@ -299,6 +299,12 @@ def test_policies_groups_and_explicit_deny_through_aws_iam(sluice, tmp_path):
     cp = root(sluice, "codepipeline")
     create_source_type(cp)
     cp.create_pipeline(pipeline=approval_pipeline("Kept"))
+    # Without iam:PassRole a user cannot hand the service role to a pipeline.
+    builder = user_client(sluice, "builder", inline={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "codepipeline:*", "Resource": "*"}]})
+    message = denied(builder.create_pipeline, pipeline=approval_pipeline("Passed"))
+    assert f"iam:PassRole on resource: {ROLE}" in message
+    ops.create_pipeline(pipeline=approval_pipeline("Passed"))
     message = denied(ops.delete_pipeline, name="Kept")
     assert message.endswith("with an explicit deny in an identity-based policy")
     code, _, err = sluice.aws("iam", "delete-policy", "--policy-arn", policy_arn, check=False)

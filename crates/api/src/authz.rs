@@ -90,6 +90,26 @@ pub fn codepipeline_request(
     (format!("codepipeline:{}", op.name()), resource)
 }
 
+/// The roles a call hands to CodePipeline (the pipeline's and its actions' `roleArn`), each of
+/// which the caller must be allowed to `iam:PassRole`.
+pub fn passed_roles(op: Operation, input: &Value) -> Vec<&str> {
+    if !matches!(op, Operation::CreatePipeline | Operation::UpdatePipeline) {
+        return Vec::new();
+    }
+    let pipeline = &input["pipeline"];
+    let mut roles: Vec<&str> = pipeline["roleArn"].as_str().into_iter().collect();
+    let actions = pipeline["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["actions"].as_array())
+        .flatten();
+    roles.extend(actions.filter_map(|a| a["roleArn"].as_str()));
+    roles.sort_unstable();
+    roles.dedup();
+    roles
+}
+
 /// The resources a CloudTrail event lists for `LookupEvents`' resource attributes.
 pub fn event_resources(resource: &str) -> Vec<(String, String)> {
     if resource == "*" || resource.is_empty() {
@@ -170,5 +190,17 @@ mod tests {
         let (action, _) =
             codepipeline_request(Operation::GetPipeline, &json!({}), "us-east-1", "1");
         assert_eq!(action, "codepipeline:GetPipeline");
+    }
+
+    #[test]
+    fn creating_or_updating_a_pipeline_passes_its_roles() {
+        let input = json!({"pipeline": {"roleArn": "arn:aws:iam::1:role/A", "stages": [
+            {"actions": [{"roleArn": "arn:aws:iam::1:role/B"}, {"roleArn": "arn:aws:iam::1:role/A"}, {}]}
+        ]}});
+        assert_eq!(
+            passed_roles(Operation::CreatePipeline, &input),
+            ["arn:aws:iam::1:role/A", "arn:aws:iam::1:role/B"]
+        );
+        assert!(passed_roles(Operation::GetPipeline, &input).is_empty());
     }
 }

@@ -140,6 +140,13 @@ async fn run_call(
             outcome.result = Err(e.into());
             return outcome;
         }
+        // Handing a role to a pipeline needs iam:PassRole on it, as in AWS.
+        for role in authz::passed_roles(op, input) {
+            if let Err(e) = sluice.authorize(&caller, "iam:PassRole", role, info).await {
+                outcome.result = Err(e.into());
+                return outcome;
+            }
+        }
     }
     outcome.result = dispatch::dispatch(sluice, target, &caller, body).await;
     outcome
