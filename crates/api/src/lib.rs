@@ -98,31 +98,44 @@ struct Outcome {
     result: Result<Vec<u8>, ApiError>,
     caller: Option<sluice_service::Caller>,
     event_name: String,
+    /// The request as the trail shows it (secrets masked).
     request: Option<serde_json::Value>,
     resources: Vec<(String, String)>,
+    /// The id of the pending record of a call that may change something.
+    pending: Option<String>,
 }
 
-/// Authenticates, authorizes and runs one CodePipeline call.
+/// Authenticates, authorizes and runs one CodePipeline call. A call that may change something
+/// is recorded as pending before it acts (`begin_audit`).
 async fn run_call(
     sluice: &Sluice,
     parts: &axum::http::request::Parts,
     target: &str,
     body: &[u8],
     info: &sluice_service::RequestInfo,
+    request_id: &str,
 ) -> Outcome {
     let op = target
         .strip_prefix(sluice_wire::TARGET_PREFIX)
         .and_then(|rest| rest.strip_prefix('.'))
         .and_then(sluice_wire::Operation::from_name);
+    let event_name = op.map_or_else(
+        || target.rsplit('.').next().unwrap_or(target).to_string(),
+        |o| o.name().to_string(),
+    );
+    let mut request: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    if let Some(v) = request.as_mut() {
+        if matches!(event_name.as_str(), "CreatePipeline" | "UpdatePipeline") {
+            trail::mask_pipeline_secrets(sluice, v).await;
+        }
+    }
     let mut outcome = Outcome {
         result: Ok(Vec::new()),
         caller: None,
-        event_name: op.map_or_else(
-            || target.rsplit('.').next().unwrap_or(target).to_string(),
-            |o| o.name().to_string(),
-        ),
-        request: serde_json::from_slice(body).ok(),
+        event_name,
+        request,
         resources: Vec::new(),
+        pending: None,
     };
     let caller = match authenticate_json(sluice, parts, body).await {
         Ok(c) => c,
@@ -132,24 +145,66 @@ async fn run_call(
         }
     };
     outcome.caller = Some(caller.clone());
-    if let (Some(op), Some(input)) = (op, outcome.request.as_ref()) {
-        let o = sluice.options();
-        let (action, resource) = authz::codepipeline_request(op, input, &o.region, &o.account_id);
-        outcome.resources = authz::event_resources(&resource);
-        if let Err(e) = sluice.authorize(&caller, &action, &resource, info).await {
+    let (Some(op), Ok(input)) = (op, serde_json::from_slice::<serde_json::Value>(body)) else {
+        // Not an operation or not JSON: dispatch answers with the right error; nothing runs.
+        outcome.result = dispatch::dispatch(sluice, target, &caller, body).await;
+        return outcome;
+    };
+    let o = sluice.options();
+    let (action, resource) = authz::codepipeline_request(op, &input, &o.region, &o.account_id);
+    outcome.resources = authz::event_resources(&resource);
+    let mut checks = vec![(action.as_str(), resource.as_str())];
+    // Handing a role to a pipeline needs iam:PassRole on it, as in AWS.
+    checks.extend(
+        authz::passed_roles(op, &input)
+            .into_iter()
+            .map(|r| ("iam:PassRole", r)),
+    );
+    for (action, resource) in checks {
+        if let Err(e) = sluice.authorize(&caller, action, resource, info).await {
             outcome.result = Err(e.into());
             return outcome;
         }
-        // Handing a role to a pipeline needs iam:PassRole on it, as in AWS.
-        for role in authz::passed_roles(op, input) {
-            if let Err(e) = sluice.authorize(&caller, "iam:PassRole", role, info).await {
-                outcome.result = Err(e.into());
-                return outcome;
-            }
+    }
+    if !trail::is_read_only(op.name()) {
+        let stub = trail::event(sluice, outcome.trail_call(parts, request_id, info, None));
+        if let Err(e) = sluice.begin_audit(&stub).await {
+            outcome.result = Err(ApiError::internal(format!(
+                "recording the audit event: {e}"
+            )));
+            return outcome;
         }
+        outcome.pending = Some(stub.event_id);
     }
     outcome.result = dispatch::dispatch(sluice, target, &caller, body).await;
     outcome
+}
+
+impl Outcome {
+    fn trail_call<'a>(
+        &'a self,
+        parts: &axum::http::request::Parts,
+        request_id: &'a str,
+        info: &'a sluice_service::RequestInfo,
+        response: Option<serde_json::Value>,
+    ) -> trail::Call<'a> {
+        trail::Call {
+            caller: self.caller.as_ref(),
+            access_key_id: trail::claimed_key_id(parts),
+            event_source: "codepipeline.amazonaws.com",
+            event_name: self.event_name.clone(),
+            request_parameters: self.request.clone(),
+            response_elements: response,
+            error: self
+                .result
+                .as_ref()
+                .err()
+                .map(|e| (e.code.to_string(), e.message.clone())),
+            request_id,
+            info,
+            resources: self.resources.clone(),
+        }
+    }
 }
 
 async fn handle(State(sluice): State<Sluice>, request: axum::extract::Request) -> Response {
@@ -184,45 +239,30 @@ async fn handle(State(sluice): State<Sluice>, request: axum::extract::Request) -
     if target.starts_with(cloudtrail::TARGET_PREFIX) {
         return cloudtrail::handle(&sluice, &parts, &target, &body, &info, &request_id).await;
     }
-    let outcome = run_call(&sluice, &parts, &target, &body, &info).await;
-    let mut request_parameters = outcome.request.clone();
-    let mut response_elements = outcome
+    let outcome = run_call(&sluice, &parts, &target, &body, &info, &request_id).await;
+    let mut response = outcome
         .result
         .as_ref()
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
-    if matches!(
-        outcome.event_name.as_str(),
-        "CreatePipeline" | "UpdatePipeline"
-    ) {
-        for v in [request_parameters.as_mut(), response_elements.as_mut()]
-            .into_iter()
-            .flatten()
-        {
+    if let Some(v) = response.as_mut() {
+        if matches!(
+            outcome.event_name.as_str(),
+            "CreatePipeline" | "UpdatePipeline"
+        ) {
             trail::mask_pipeline_secrets(&sluice, v).await;
         }
     }
-    let event = trail::event(
-        &sluice,
-        trail::Call {
-            caller: outcome.caller.as_ref(),
-            access_key_id: trail::claimed_key_id(&parts),
-            event_source: "codepipeline.amazonaws.com",
-            event_name: outcome.event_name.clone(),
-            request_parameters,
-            response_elements,
-            error: outcome
-                .result
-                .as_ref()
-                .err()
-                .map(|e| (e.code.to_string(), e.message.clone())),
-            request_id: &request_id,
-            info: &info,
-            resources: outcome.resources,
-        },
-    );
+    let call = outcome.trail_call(&parts, &request_id, &info, response);
+    let recorded = match &outcome.pending {
+        Some(id) => {
+            let event = trail::event_with_id(&sluice, call, id.clone());
+            sluice.complete_audit(&event).await
+        }
+        None => sluice.record_audit(&[trail::event(&sluice, call)]).await,
+    };
     let mut result = outcome.result;
-    if let Err(e) = sluice.record_audit(&[event]).await {
+    if let Err(e) = recorded {
         result = Err(ApiError::internal(format!(
             "recording the audit event: {e}"
         )));

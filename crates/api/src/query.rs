@@ -109,6 +109,39 @@ fn request_parameters(params: &Params) -> Value {
     Value::Object(map)
 }
 
+/// What every event of one Query call shares.
+struct CallBase<'a> {
+    parts: &'a axum::http::request::Parts,
+    source: &'static str,
+    action: &'a str,
+    params: &'a Params,
+    request_id: &'a str,
+    info: &'a RequestInfo,
+}
+
+impl CallBase<'_> {
+    fn call<'c>(
+        &'c self,
+        caller: Option<&'c Caller>,
+        resources: Vec<(String, String)>,
+        response: Option<Value>,
+        error: Option<(String, String)>,
+    ) -> trail::Call<'c> {
+        trail::Call {
+            caller,
+            access_key_id: trail::claimed_key_id(self.parts),
+            event_source: self.source,
+            event_name: self.action.to_string(),
+            request_parameters: Some(request_parameters(self.params)),
+            response_elements: response,
+            error,
+            request_id: self.request_id,
+            info: self.info,
+            resources,
+        }
+    }
+}
+
 pub async fn handle(
     sluice: &Sluice,
     parts: &axum::http::request::Parts,
@@ -125,6 +158,15 @@ pub async fn handle(
     };
     let mut caller = None;
     let mut resources = Vec::new();
+    let mut pending = None;
+    let base = CallBase {
+        parts,
+        source,
+        action: &action,
+        params: &params,
+        request_id,
+        info,
+    };
     let result = async {
         let c = authenticate(sluice, parts, body).await?;
         caller = Some(c.clone());
@@ -150,6 +192,15 @@ pub async fn handle(
                 .await
                 .map_err(IamError::from)?;
         }
+        // A call that may change something is on record before it acts.
+        if !trail::is_read_only(&action) && action != "AssumeRole" {
+            let stub = trail::event(sluice, base.call(Some(&c), resources.clone(), None, None));
+            sluice
+                .begin_audit(&stub)
+                .await
+                .map_err(|e| IamError::internal(format!("recording the audit event: {e}")))?;
+            pending = Some(stub.event_id);
+        }
         iam_handlers::call(sluice, &c, &action, &params).await
     }
     .await;
@@ -157,25 +208,20 @@ pub async fn handle(
     if let Some(v) = response_elements.as_mut() {
         trail::redact(v);
     }
-    let event = trail::event(
-        sluice,
-        trail::Call {
-            caller: caller.as_ref(),
-            access_key_id: trail::claimed_key_id(parts),
-            event_source: source,
-            event_name: action.clone(),
-            request_parameters: Some(request_parameters(&params)),
-            response_elements,
-            error: result
-                .as_ref()
-                .err()
-                .map(|e| (e.code.to_string(), e.message.clone())),
-            request_id,
-            info,
-            resources,
-        },
-    );
-    let result = match sluice.record_audit(&[event]).await {
+    let error = result
+        .as_ref()
+        .err()
+        .map(|e| (e.code.to_string(), e.message.clone()));
+    let finished = base.call(caller.as_ref(), resources, response_elements, error);
+    let recorded = match pending {
+        Some(id) => {
+            sluice
+                .complete_audit(&trail::event_with_id(sluice, finished, id))
+                .await
+        }
+        None => sluice.record_audit(&[trail::event(sluice, finished)]).await,
+    };
+    let result = match recorded {
         Ok(()) => result,
         Err(e) => Err(IamError::internal(format!(
             "recording the audit event: {e}"

@@ -143,9 +143,13 @@ fn user_identity(sluice: &Sluice, call: &Call<'_>) -> Value {
 }
 
 /// The event for a call, ready to append to the chain.
-pub fn event(sluice: &Sluice, mut call: Call<'_>) -> NewAuditEvent {
+pub fn event(sluice: &Sluice, call: Call<'_>) -> NewAuditEvent {
+    event_with_id(sluice, call, sluice.new_id())
+}
+
+/// The event for a call whose pending record (`begin_audit`) has this id.
+pub fn event_with_id(sluice: &Sluice, mut call: Call<'_>, event_id: String) -> NewAuditEvent {
     let now = sluice.now_ms();
-    let event_id = sluice.new_id();
     let read_only = is_read_only(&call.event_name);
     if let Some(v) = call.request_parameters.as_mut() {
         redact(v);

@@ -46,13 +46,10 @@ async fn authenticated(
     headers: &axum::http::HeaderMap,
 ) -> Option<sluice_service::Caller> {
     use base64::Engine;
-    let Some(encoded) = headers
+    let encoded = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-    else {
-        return None;
-    };
+        .and_then(|v| v.strip_prefix("Basic "))?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()?;

@@ -23,8 +23,44 @@ const VERIFY_BATCH: usize = 1_000;
 impl Sluice {
     /// Appends events to the chain; returns after they are durable.
     pub async fn record_audit(&self, events: &[NewAuditEvent]) -> Result<()> {
-        self.store().append_audit_events(events).await?;
+        self.store().append_audit_events(events, &[]).await?;
         Ok(())
+    }
+
+    /// Records a call that may change something before it acts (`event` with no answer yet),
+    /// so a crash between the change and its event still leaves the call in the trail.
+    pub async fn begin_audit(&self, event: &NewAuditEvent) -> Result<()> {
+        self.store().put_pending_audit(event).await?;
+        Ok(())
+    }
+
+    /// Appends the finished event and retires its pending record in one transaction.
+    pub async fn complete_audit(&self, event: &NewAuditEvent) -> Result<()> {
+        self.store()
+            .append_audit_events(
+                std::slice::from_ref(event),
+                std::slice::from_ref(&event.event_id),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// At start: calls recorded as pending whose answer never came (the server stopped) are
+    /// appended as they were recorded, marked with `errorCode` `ServerInterrupted` — whether
+    /// their change was committed is for the resources to tell. Returns how many.
+    pub async fn recover_pending_audit(&self) -> Result<usize> {
+        let pending = self.store().pending_audits().await?;
+        for mut event in pending.clone() {
+            if let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&event.document) {
+                doc["errorCode"] = serde_json::json!("ServerInterrupted");
+                doc["errorMessage"] = serde_json::json!(
+                    "The server stopped before it answered; the call may or may not have taken effect."
+                );
+                event.document = doc.to_string();
+            }
+            self.complete_audit(&event).await?;
+        }
+        Ok(pending.len())
     }
 
     pub async fn lookup_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEventRecord>> {

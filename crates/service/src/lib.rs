@@ -128,11 +128,13 @@ struct Inner {
     key_cache:
         std::sync::Mutex<std::collections::HashMap<String, (sluice_model::Secret, Caller, i64)>>,
     /// Parsed policies of recently seen principals: "kind/name" → (policies, when read).
-    policy_cache:
-        std::sync::Mutex<std::collections::HashMap<String, (Arc<Vec<sluice_policy::Policy>>, i64)>>,
+    policy_cache: std::sync::Mutex<std::collections::HashMap<String, CachedPolicies>>,
     /// Told the action type of every job queued (after commit), to wake in-process providers.
     job_listener: std::sync::OnceLock<JobListener>,
 }
+
+/// A principal's parsed policies and when they were read.
+type CachedPolicies = (Arc<Vec<sluice_policy::Policy>>, i64);
 
 /// Called with the action type of each newly queued job.
 pub type JobListener = Arc<dyn Fn(&sluice_model::ActionTypeId) + Send + Sync>;

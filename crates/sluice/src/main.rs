@@ -227,6 +227,13 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     let addr = listener.local_addr()?;
     let (store, sluice) = open(&options, Some(format!("http://{addr}"))).await?;
     bootstrap::root_credentials(&sluice, &options).await?;
+    let interrupted = sluice.recover_pending_audit().await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            calls = interrupted,
+            "calls the last run did not answer are in the audit trail as ServerInterrupted"
+        );
+    }
     tracing::info!(%addr, data_dir = %options.data_dir.display(), "sluice is serving; GET /healthz answers once ready");
     eprintln!("sluice listening on http://{addr}");
     sluice.ensure_bucket(sluice_service::LOG_BUCKET).await?;

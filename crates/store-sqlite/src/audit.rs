@@ -36,9 +36,18 @@ fn record(r: &SqliteRow) -> AuditEventRecord {
 
 #[async_trait]
 impl AuditStore for SqliteStore {
-    async fn append_audit_events(&self, events: &[NewAuditEvent]) -> Result<()> {
+    async fn append_audit_events(
+        &self,
+        events: &[NewAuditEvent],
+        completing: &[String],
+    ) -> Result<()> {
         let events = events.to_vec();
+        let completing = completing.to_vec();
         self.write(move |c| {
+            for id in &completing {
+                c.execute("DELETE FROM audit_pending WHERE event_id = ?", [id])
+                    .map_err(db)?;
+            }
             let mut prev: String = c
                 .query_row(
                     "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1",
@@ -62,6 +71,32 @@ impl AuditStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn put_pending_audit(&self, event: &NewAuditEvent) -> Result<()> {
+        let e = event.clone();
+        self.write(move |c| {
+            let resources = serde_json::to_string(&e.resources).unwrap_or_else(|_| "[]".into());
+            c.execute(
+                "INSERT INTO audit_pending (event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params![e.event_id, e.event_time_ms, e.event_name, e.event_source, e.username, e.access_key_id, i64::from(e.read_only), resources, e.document],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pending_audits(&self) -> Result<Vec<NewAuditEvent>> {
+        let rows = sqlx::query(
+            "SELECT 0, event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document, '', ''
+             FROM audit_pending ORDER BY event_time_ms, event_id",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(|r| record(r).event).collect())
     }
 
     async fn lookup_audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEventRecord>> {

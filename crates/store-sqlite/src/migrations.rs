@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_webhooks.sql")),
     (7, include_str!("../migrations/0007_iam_audit.sql")),
     (8, include_str!("../migrations/0008_encryption.sql")),
+    (9, include_str!("../migrations/0009_audit_pending.sql")),
 ];
 
 /// The schema version this binary brings a database to.

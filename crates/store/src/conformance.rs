@@ -295,7 +295,7 @@ async fn policies_attach_to_principals_and_groups_hold_users<S: Store>(store: &S
             .attached_policies(user, "Alice")
             .await
             .expect("attached"),
-        [policy.arn.clone()]
+        std::slice::from_ref(&policy.arn)
     );
     assert!(store
         .detach_policy(user, "Alice", &policy.arn)
@@ -337,16 +337,44 @@ async fn audit_events_chain_and_look_up_newest_first<S: Store>(store: &S) {
         document: format!("{{\"n\":{n}}}"),
     };
     store
-        .append_audit_events(&[
-            event(1, "CreatePipeline", "a"),
-            event(2, "GetPipeline", "b"),
-        ])
+        .append_audit_events(
+            &[
+                event(1, "CreatePipeline", "a"),
+                event(2, "GetPipeline", "b"),
+            ],
+            &[],
+        )
         .await
         .expect("append");
     store
-        .append_audit_events(&[event(3, "UpdatePipeline", "a")])
+        .put_pending_audit(&event(3, "UpdatePipeline", "a"))
         .await
-        .expect("append");
+        .expect("pending");
+    store
+        .put_pending_audit(&event(4, "DeletePipeline", "a"))
+        .await
+        .expect("pending");
+    let pending = store.pending_audits().await.expect("pending");
+    assert_eq!(
+        pending
+            .iter()
+            .map(|e| e.event_id.as_str())
+            .collect::<Vec<_>>(),
+        ["e3", "e4"]
+    );
+    store
+        .append_audit_events(&[event(3, "UpdatePipeline", "a")], &["e3".to_string()])
+        .await
+        .expect("append and complete");
+    assert_eq!(
+        store.pending_audits().await.expect("pending"),
+        vec![event(4, "DeletePipeline", "a")]
+    );
+    store
+        .append_audit_events(&[], &["e4".to_string()])
+        .await
+        .expect("drop pending");
+    assert!(store.pending_audits().await.expect("pending").is_empty());
     let chain = store.audit_chain(0, 10).await.expect("chain");
     assert_eq!(chain.len(), 3);
     let mut prev = GENESIS_HASH.to_string();

@@ -184,8 +184,17 @@ pub trait IamStore: Send + Sync {
 /// The tamper-evident audit trail: an append-only chain of CloudTrail-format events.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
-    /// Appends events in order, each linked to the one before by `audit_hash`.
-    async fn append_audit_events(&self, events: &[NewAuditEvent]) -> Result<()>;
+    /// Appends events in order, each linked to the one before by `audit_hash`, and removes the
+    /// pending records they complete — in one transaction.
+    async fn append_audit_events(
+        &self,
+        events: &[NewAuditEvent],
+        completing: &[String],
+    ) -> Result<()>;
+    /// Records a call about to change something, before it acts.
+    async fn put_pending_audit(&self, event: &NewAuditEvent) -> Result<()>;
+    /// Calls recorded as pending and never completed (the server stopped), oldest first.
+    async fn pending_audits(&self) -> Result<Vec<NewAuditEvent>>;
     /// Events matching the query, newest first.
     async fn lookup_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEventRecord>>;
     /// Events in chain order after `after_seq`, at most `limit`.

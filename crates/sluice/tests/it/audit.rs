@@ -92,3 +92,47 @@ async fn audit_verify_finds_an_edited_or_removed_event() {
     assert!(text.contains("broken at event #3"), "{text}");
     assert!(text.contains("previous hash"), "{text}");
 }
+
+#[tokio::test]
+async fn a_call_cut_off_by_a_crash_is_in_the_trail_after_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = start_with(dir.path(), &[]).await;
+    let pipeline = crate::fixtures::pipeline("cut-off");
+    assert_eq!(
+        call(server.addr, "CreatePipeline", json!({"pipeline": pipeline}))
+            .await
+            .status,
+        200
+    );
+    server.kill_9();
+    // The state a kill -9 leaves between "recorded as pending" and "answered": a pending row.
+    let db = rusqlite::Connection::open(dir.path().join("sluice.db")).expect("open db");
+    let pending: i64 = db
+        .query_row("SELECT COUNT(*) FROM audit_pending", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(pending, 0, "an answered call leaves nothing pending");
+    db.execute(
+        "INSERT INTO audit_pending (event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document)
+         VALUES ('cut-1', 1, 'DeletePipeline', 'codepipeline.amazonaws.com', 'root', 'AKID', 0, '[]', '{\"eventName\":\"DeletePipeline\",\"eventID\":\"cut-1\"}')",
+        [],
+    )
+    .expect("pending row");
+    drop(db);
+
+    let server = start_with(dir.path(), &[]).await;
+    let events = crate::durability::call_target(
+        server.addr,
+        "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents",
+        json!({"LookupAttributes": [{"AttributeKey": "EventId", "AttributeValue": "cut-1"}]}),
+    )
+    .await;
+    assert_eq!(events.status, 200, "{}", events.body);
+    let found = &events.body["Events"][0];
+    assert_eq!(found["EventName"], "DeletePipeline");
+    let doc: serde_json::Value =
+        serde_json::from_str(found["CloudTrailEvent"].as_str().expect("event")).expect("json");
+    assert_eq!(doc["errorCode"], "ServerInterrupted");
+    drop(server);
+    let (ok, text) = verify(dir.path());
+    assert!(ok, "{text}");
+}

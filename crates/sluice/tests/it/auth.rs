@@ -288,7 +288,8 @@ async fn only_the_documented_routes_answer_without_a_signature() {
     }
     // The protocols that share `POST /`: IAM and STS (form-encoded), CloudTrail (its target).
     let form = ("content-type", "application/x-www-form-urlencoded");
-    let shared: [(&[(&str, &str)], &str, &str); 3] = [
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+    let shared: [(Headers<'_>, &str, &str); 3] = [
         (
             &[form],
             "Action=CreateUser&Version=2010-05-08&UserName=mallory",

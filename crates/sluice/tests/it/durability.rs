@@ -90,11 +90,19 @@ async fn spawn(
 }
 
 pub async fn call(addr: SocketAddr, op: &str, body: serde_json::Value) -> sluice_test_utils::Reply {
-    let target = format!("CodePipeline_20150709.{op}");
+    call_target(addr, &format!("CodePipeline_20150709.{op}"), body).await
+}
+
+/// A signed JSON 1.1 call with any `X-Amz-Target`.
+pub async fn call_target(
+    addr: SocketAddr,
+    target: &str,
+    body: serde_json::Value,
+) -> sluice_test_utils::Reply {
     signed_post(
         addr,
         wall_clock_ms(),
-        &[("x-amz-target", &target)],
+        &[("x-amz-target", target)],
         body.to_string().into_bytes(),
     )
     .await
