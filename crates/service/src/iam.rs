@@ -884,24 +884,29 @@ impl Sluice {
         if role.arn != arn {
             return Ok(Err(format!("the role's ARN is {}", role.arn)));
         }
-        let trusted = role
-            .trust_policy
-            .as_deref()
-            .and_then(|t| Policy::parse_trust(t).ok())
-            .is_some_and(|p| {
-                p.trusts(
-                    None,
-                    Some(sluice_policy::managed::CODEPIPELINE_SERVICE),
-                    "sts:AssumeRole",
-                    &Context::default(),
-                )
-            });
+        let trusted = role_trusts(
+            &role,
+            None,
+            Some(sluice_policy::managed::CODEPIPELINE_SERVICE),
+        );
         Ok(if trusted {
             Ok(())
         } else {
             Err("its trust policy does not let codepipeline.amazonaws.com assume it".into())
         })
     }
+}
+
+/// Whether a role's trust policy lets the principal (an IAM ARN or a service) assume it.
+pub(crate) fn role_trusts(
+    role: &PrincipalRecord,
+    arn: Option<&str>,
+    service: Option<&str>,
+) -> bool {
+    role.trust_policy
+        .as_deref()
+        .and_then(|t| Policy::parse_trust(t).ok())
+        .is_some_and(|p| p.trusts(arn, service, "sts:AssumeRole", &Context::default()))
 }
 
 /// `(account, name)` of `arn:aws:iam::ACCOUNT:role/PATH/NAME`.

@@ -7,7 +7,6 @@
 use crate::{Caller, Error, Result, Sluice};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use sluice_policy::{Context, Policy};
 use sluice_store::PrincipalKind;
 
 const SESSION_PREFIX: &str = "sluice-sts:";
@@ -115,18 +114,7 @@ impl Sluice {
             .await?
             .filter(|r| r.arn == role_arn)
             .ok_or_else(not_authorized)?;
-        let trusted = role
-            .trust_policy
-            .as_deref()
-            .and_then(|t| Policy::parse_trust(t).ok())
-            .is_some_and(|p| {
-                p.trusts(
-                    Some(&caller.arn),
-                    None,
-                    "sts:AssumeRole",
-                    &Context::default(),
-                )
-            });
+        let trusted = crate::iam::role_trusts(&role, Some(&caller.arn), None);
         if !trusted {
             return Err(not_authorized());
         }

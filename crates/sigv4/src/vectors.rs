@@ -43,23 +43,33 @@ fn parse_request(text: &str) -> Case {
     }
 }
 
-#[test]
-fn every_header_vector_of_the_signing_suite_derives_the_same_signature() {
+fn case_dirs() -> Vec<PathBuf> {
     let dir = suite();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         panic!("the signing test suite is missing at {}", dir.display());
     };
+    entries.map(|e| e.expect("entry").path()).collect()
+}
+
+/// A case's context, its unsigned request, and how its path is canonicalized.
+fn load(case_dir: &Path) -> (serde_json::Value, Case, PathStyle) {
+    let read = |f: &str| std::fs::read_to_string(case_dir.join(f)).expect(f);
+    let context: serde_json::Value = serde_json::from_str(&read("context.json")).expect("json");
+    let case = parse_request(&read("request.txt"));
+    let style = if context["normalize"] == true {
+        PathStyle::Normalized
+    } else {
+        PathStyle::Encoded
+    };
+    (context, case, style)
+}
+
+#[test]
+fn every_header_vector_of_the_signing_suite_derives_the_same_signature() {
     let mut checked = 0;
-    for entry in entries {
-        let case_dir = entry.expect("entry").path();
+    for case_dir in case_dirs() {
         let read = |f: &str| std::fs::read_to_string(case_dir.join(f)).expect(f);
-        let context: serde_json::Value = serde_json::from_str(&read("context.json")).expect("json");
-        let case = parse_request(&read("request.txt"));
-        let style = if context["normalize"] == true {
-            PathStyle::Normalized
-        } else {
-            PathStyle::Encoded
-        };
+        let (context, case, style) = load(&case_dir);
         let signed_request = parse_request(&read("header-signed-request.txt"));
         let auth_header = signed_request
             .headers
@@ -119,19 +129,10 @@ fn every_header_vector_of_the_signing_suite_derives_the_same_signature() {
 
 #[test]
 fn every_presigned_vector_of_the_signing_suite_verifies_and_rejects_each_mutation() {
-    let dir = suite();
-    let entries = std::fs::read_dir(&dir).expect("the signing test suite");
     let mut checked = 0;
-    for entry in entries {
-        let case_dir = entry.expect("entry").path();
+    for case_dir in case_dirs() {
         let read = |f: &str| std::fs::read_to_string(case_dir.join(f)).expect(f);
-        let context: serde_json::Value = serde_json::from_str(&read("context.json")).expect("json");
-        let case = parse_request(&read("request.txt"));
-        let style = if context["normalize"] == true {
-            PathStyle::Normalized
-        } else {
-            PathStyle::Encoded
-        };
+        let (context, case, style) = load(&case_dir);
         let signed = parse_request(&read("query-signed-request.txt"));
         let presigned = Presigned::from_query(&signed.query)
             .expect("parses")
