@@ -21,9 +21,11 @@ pub enum ChainCheck {
 const VERIFY_BATCH: usize = 1_000;
 
 impl Sluice {
-    /// Appends events to the chain; returns after they are durable.
+    /// Queues the events of calls that changed nothing (reads, refusals) for the chain; they
+    /// are durable with the writer's next commit (milliseconds), not before the answer — a
+    /// `kill -9` can lose the events of the last few reads, never a change's.
     pub async fn record_audit(&self, events: &[NewAuditEvent]) -> Result<()> {
-        self.store().append_audit_events(events, &[]).await?;
+        self.store().queue_audit_events(events, &[]).await?;
         Ok(())
     }
 
@@ -34,10 +36,11 @@ impl Sluice {
         Ok(())
     }
 
-    /// Appends the finished event and retires its pending record in one transaction.
+    /// Queues the finished event, which retires its pending record in the same transaction.
+    /// Until that commits the pending record stands for the call, so nothing is lost.
     pub async fn complete_audit(&self, event: &NewAuditEvent) -> Result<()> {
         self.store()
-            .append_audit_events(
+            .queue_audit_events(
                 std::slice::from_ref(event),
                 std::slice::from_ref(&event.event_id),
             )
@@ -58,12 +61,20 @@ impl Sluice {
                 );
                 event.document = doc.to_string();
             }
-            self.complete_audit(&event).await?;
+            self.store()
+                .append_audit_events(
+                    std::slice::from_ref(&event),
+                    std::slice::from_ref(&event.event_id),
+                )
+                .await?;
         }
         Ok(pending.len())
     }
 
+    /// Events matching the query; every event queued before the call is included (an empty
+    /// durable append is the barrier).
     pub async fn lookup_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEventRecord>> {
+        self.store().append_audit_events(&[], &[]).await?;
         Ok(self.store().lookup_audit_events(query).await?)
     }
 

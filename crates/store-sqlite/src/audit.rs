@@ -34,6 +34,35 @@ fn record(r: &SqliteRow) -> AuditEventRecord {
     }
 }
 
+/// Chains `events` after the last event and retires the pending records they complete.
+fn append(c: &rusqlite::Connection, events: &[NewAuditEvent], completing: &[String]) -> Result<()> {
+    for id in completing {
+        c.execute("DELETE FROM audit_pending WHERE event_id = ?", [id])
+            .map_err(db)?;
+    }
+    let mut prev: String = c
+        .query_row(
+            "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?
+        .unwrap_or_else(|| GENESIS_HASH.to_string());
+    for e in events {
+        let hash = audit_hash(&prev, &e.document);
+        let resources = serde_json::to_string(&e.resources).unwrap_or_else(|_| "[]".into());
+        c.execute(
+            "INSERT INTO audit_events (event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document, prev_hash, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params![e.event_id, e.event_time_ms, e.event_name, e.event_source, e.username, e.access_key_id, i64::from(e.read_only), resources, e.document, prev, hash],
+        )
+        .map_err(db)?;
+        prev = hash;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_audit_events(
@@ -41,36 +70,18 @@ impl AuditStore for SqliteStore {
         events: &[NewAuditEvent],
         completing: &[String],
     ) -> Result<()> {
-        let events = events.to_vec();
-        let completing = completing.to_vec();
-        self.write(move |c| {
-            for id in &completing {
-                c.execute("DELETE FROM audit_pending WHERE event_id = ?", [id])
-                    .map_err(db)?;
-            }
-            let mut prev: String = c
-                .query_row(
-                    "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db)?
-                .unwrap_or_else(|| GENESIS_HASH.to_string());
-            for e in events {
-                let hash = audit_hash(&prev, &e.document);
-                let resources = serde_json::to_string(&e.resources).unwrap_or_else(|_| "[]".into());
-                c.execute(
-                    "INSERT INTO audit_events (event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document, prev_hash, hash)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    params![e.event_id, e.event_time_ms, e.event_name, e.event_source, e.username, e.access_key_id, i64::from(e.read_only), resources, e.document, prev, hash],
-                )
-                .map_err(db)?;
-                prev = hash;
-            }
-            Ok(())
-        })
-        .await
+        let (events, completing) = (events.to_vec(), completing.to_vec());
+        self.write(move |c| append(c, &events, &completing)).await
+    }
+
+    async fn queue_audit_events(
+        &self,
+        events: &[NewAuditEvent],
+        completing: &[String],
+    ) -> Result<()> {
+        let (events, completing) = (events.to_vec(), completing.to_vec());
+        self.write_detached(move |c| append(c, &events, &completing))
+            .await
     }
 
     async fn put_pending_audit(&self, event: &NewAuditEvent) -> Result<()> {

@@ -104,6 +104,24 @@ impl SqliteStore {
 
     /// Runs `f` on the write connection inside the writer's next batch and returns its result
     /// once that batch is committed.
+    /// Queues a write without waiting for its commit; a failure is logged.
+    pub(crate) async fn write_detached<F>(&self, f: F) -> Result<()>
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<()> + Send + 'static,
+    {
+        let (op, _answer) = writer::op(move |c| {
+            let result = f(c);
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "a queued write failed");
+            }
+            result
+        });
+        self.ops
+            .send(writer::Message::Op(op))
+            .await
+            .map_err(writer::closed)
+    }
+
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,

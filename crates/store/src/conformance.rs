@@ -446,6 +446,13 @@ async fn audit_events_chain_and_look_up_newest_first<S: Store>(store: &S) {
         names(store.lookup_audit_events(&window).await.expect("window")),
         ["e2"]
     );
+    // A queued append is durable behind any later write.
+    store
+        .queue_audit_events(&[event(5, "GetPipeline", "q")], &[])
+        .await
+        .expect("queue");
+    store.append_audit_events(&[], &[]).await.expect("barrier");
+    assert_eq!(store.audit_chain(3, 10).await.expect("chain").len(), 1);
 }
 
 async fn webhooks_are_upserted_found_by_url_and_limited<S: Store>(store: &S) {

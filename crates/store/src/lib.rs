@@ -191,6 +191,14 @@ pub trait AuditStore: Send + Sync {
         events: &[NewAuditEvent],
         completing: &[String],
     ) -> Result<()>;
+    /// Like `append_audit_events`, but returns once the write is queued: it becomes durable
+    /// with a later commit, in order with every write queued after it (so any later write
+    /// that has returned is a barrier behind which the queued events are durable).
+    async fn queue_audit_events(
+        &self,
+        events: &[NewAuditEvent],
+        completing: &[String],
+    ) -> Result<()>;
     /// Records a call about to change something, before it acts.
     async fn put_pending_audit(&self, event: &NewAuditEvent) -> Result<()>;
     /// Calls recorded as pending and never completed (the server stopped), oldest first.

@@ -13,6 +13,16 @@ pub struct Server {
 }
 
 impl Server {
+    /// SIGTERM, then wait for the server to finish what it queued and exit.
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        self.child.wait().expect("reap");
+    }
+
     /// SIGKILL, as `kill -9` sends, then reap.
     pub fn kill_9(&mut self) {
         self.child.kill().expect("SIGKILL");
