@@ -240,10 +240,12 @@ async fn handle(State(sluice): State<Sluice>, request: axum::extract::Request) -
         return cloudtrail::handle(&sluice, &parts, &target, &body, &info, &request_id).await;
     }
     let outcome = run_call(&sluice, &parts, &target, &body, &info, &request_id).await;
+    // CloudTrail keeps no answer of a read, so a read's answer is not parsed again.
     let mut response = outcome
         .result
         .as_ref()
         .ok()
+        .filter(|_| !trail::is_read_only(&outcome.event_name))
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
     if let Some(v) = response.as_mut() {
         if matches!(

@@ -34,6 +34,16 @@ fn record(r: &SqliteRow) -> AuditEventRecord {
     }
 }
 
+/// Audit events queued while the writer is busy: one writer operation appends them all, so
+/// a burst of calls costs one chain read and one savepoint, not one each.
+#[derive(Debug, Default)]
+pub(crate) struct Buffer {
+    events: Vec<NewAuditEvent>,
+    completing: Vec<String>,
+    /// A writer operation that will drain the buffer is queued.
+    flush_queued: bool,
+}
+
 /// Chains `events` after the last event and retires the pending records they complete.
 fn append(c: &rusqlite::Connection, events: &[NewAuditEvent], completing: &[String]) -> Result<()> {
     for id in completing {
@@ -79,9 +89,29 @@ impl AuditStore for SqliteStore {
         events: &[NewAuditEvent],
         completing: &[String],
     ) -> Result<()> {
-        let (events, completing) = (events.to_vec(), completing.to_vec());
-        self.write_detached(move |c| append(c, &events, &completing))
-            .await
+        let schedule = {
+            let mut b = self.audit_buffer.lock().unwrap_or_else(|p| p.into_inner());
+            b.events.extend_from_slice(events);
+            b.completing.extend_from_slice(completing);
+            !std::mem::replace(&mut b.flush_queued, true)
+        };
+        if !schedule {
+            // A flush is queued and has not drained the buffer yet: it will take these too.
+            return Ok(());
+        }
+        let buffer = self.audit_buffer.clone();
+        self.write_detached(move |c| {
+            let (events, completing) = {
+                let mut b = buffer.lock().unwrap_or_else(|p| p.into_inner());
+                b.flush_queued = false;
+                (
+                    std::mem::take(&mut b.events),
+                    std::mem::take(&mut b.completing),
+                )
+            };
+            append(c, &events, &completing)
+        })
+        .await
     }
 
     async fn put_pending_audit(&self, event: &NewAuditEvent) -> Result<()> {

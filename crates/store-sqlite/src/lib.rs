@@ -43,6 +43,8 @@ pub struct SqliteStore {
     ops: tokio::sync::mpsc::Sender<writer::Message>,
     /// The writer thread, owned here and joined by `close`.
     writer_thread: std::sync::Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// Queued audit events, appended together by one writer operation.
+    pub(crate) audit_buffer: std::sync::Arc<std::sync::Mutex<audit::Buffer>>,
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> Error {
@@ -89,6 +91,7 @@ impl SqliteStore {
             reader,
             ops,
             writer_thread: std::sync::Arc::new(std::sync::Mutex::new(Some(thread))),
+            audit_buffer: Default::default(),
         })
     }
 
