@@ -34,6 +34,9 @@ fn record(r: &SqliteRow) -> AuditEventRecord {
     }
 }
 
+/// The most audit events waiting in memory; beyond it callers wait for the disk.
+const MAX_BUFFERED: usize = 10_000;
+
 /// Audit events queued while the writer is busy: one writer operation appends them all, so
 /// a burst of calls costs one chain read and one savepoint, not one each.
 #[derive(Debug, Default)]
@@ -89,11 +92,20 @@ impl AuditStore for SqliteStore {
         events: &[NewAuditEvent],
         completing: &[String],
     ) -> Result<()> {
+        // `None`: the buffer is full and this caller appends durably itself.
         let schedule = {
             let mut b = self.audit_buffer.lock().unwrap_or_else(|p| p.into_inner());
-            b.events.extend_from_slice(events);
-            b.completing.extend_from_slice(completing);
-            !std::mem::replace(&mut b.flush_queued, true)
+            if b.events.len() >= MAX_BUFFERED {
+                None
+            } else {
+                b.events.extend_from_slice(events);
+                b.completing.extend_from_slice(completing);
+                Some(!std::mem::replace(&mut b.flush_queued, true))
+            }
+        };
+        let Some(schedule) = schedule else {
+            // The writer is behind: wait for the disk instead of growing the buffer.
+            return self.append_audit_events(events, completing).await;
         };
         if !schedule {
             // A flush is queued and has not drained the buffer yet: it will take these too.
