@@ -167,6 +167,16 @@ fn policy_node(p: &ManagedPolicyView) -> Node {
 
 /// A page of a listing (`Marker`, `MaxItems`), with the fields IAM adds.
 fn page(field: &'static str, items: Vec<Node>, params: &Params) -> Result<Node, IamError> {
+    page_after(Vec::new(), field, items, params)
+}
+
+/// A page that follows other fields of the answer (`GetGroup`'s `Group`, ...).
+fn page_after(
+    mut fields: Vec<(&'static str, Node)>,
+    field: &'static str,
+    items: Vec<Node>,
+    params: &Params,
+) -> Result<Node, IamError> {
     let start: usize = match params.get("Marker") {
         Some(m) => m.parse().map_err(|_| invalid("Invalid Marker"))?,
         None => 0,
@@ -182,7 +192,7 @@ fn page(field: &'static str, items: Vec<Node>, params: &Params) -> Result<Node, 
     let total = items.len();
     let chosen: Vec<Node> = items.into_iter().skip(start).take(max).collect();
     let next = start + chosen.len();
-    let mut fields = vec![(field, Node::List(chosen))];
+    fields.push((field, Node::List(chosen)));
     fields.push(("IsTruncated", t((next < total).to_string())));
     if next < total {
         fields.push(("Marker", t(next.to_string())));
@@ -330,13 +340,13 @@ async fn run(
         ),
         "GetGroup" => {
             let (group, users) = sluice.group_with_users(required(p, "GroupName")?).await?;
-            let Node::Fields(mut fields) =
-                page("Users", users.iter().map(principal_node).collect(), p)?
-            else {
-                return Err(IamError::internal("page shape".into()));
-            };
-            fields.insert(0, ("Group", principal_node(&group)));
-            Ok(Some(Node::Fields(fields)))
+            let users = users.iter().map(principal_node).collect();
+            Ok(Some(page_after(
+                vec![("Group", principal_node(&group))],
+                "Users",
+                users,
+                p,
+            )?))
         }
         "ListUsers" | "ListGroups" | "ListRoles" => {
             let (kind, field) = match action {
@@ -388,16 +398,13 @@ async fn run(
         }
         "ListAccessKeys" => {
             let (keys, user) = sluice.list_access_keys(opt("UserName"), caller).await?;
-            let Node::Fields(mut fields) = page(
+            let items = keys.iter().map(|k| key_node(&user, k, false)).collect();
+            Ok(Some(page_after(
+                vec![("UserName", t(&user))],
                 "AccessKeyMetadata",
-                keys.iter().map(|k| key_node(&user, k, false)).collect(),
+                items,
                 p,
-            )?
-            else {
-                return Err(IamError::internal("page shape".into()));
-            };
-            fields.insert(0, ("UserName", t(user)));
-            Ok(Some(Node::Fields(fields)))
+            )?))
         }
         "UpdateAccessKey" => {
             sluice

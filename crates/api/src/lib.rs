@@ -123,7 +123,8 @@ async fn run_call(
         || target.rsplit('.').next().unwrap_or(target).to_string(),
         |o| o.name().to_string(),
     );
-    let mut request: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let input: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let mut request = input.clone();
     if let Some(v) = request.as_mut() {
         if matches!(event_name.as_str(), "CreatePipeline" | "UpdatePipeline") {
             trail::mask_pipeline_secrets(sluice, v).await;
@@ -145,7 +146,7 @@ async fn run_call(
         }
     };
     outcome.caller = Some(caller.clone());
-    let (Some(op), Ok(input)) = (op, serde_json::from_slice::<serde_json::Value>(body)) else {
+    let (Some(op), Some(input)) = (op, input) else {
         // Not an operation or not JSON: dispatch answers with the right error; nothing runs.
         outcome.result = dispatch::dispatch(sluice, target, &caller, body).await;
         return outcome;

@@ -203,6 +203,18 @@ pub fn event_with_id(sluice: &Sluice, mut call: Call<'_>, event_id: String) -> N
     }
 }
 
+/// Marks the event of a call the server never answered (it stopped): `errorCode`
+/// `ServerInterrupted` — whether its change took effect is for the resources to tell.
+pub fn mark_interrupted(event: &mut NewAuditEvent) {
+    if let Ok(mut doc) = serde_json::from_str::<Value>(&event.document) {
+        doc["errorCode"] = json!("ServerInterrupted");
+        doc["errorMessage"] = json!(
+            "The server stopped before it answered; the call may or may not have taken effect."
+        );
+        event.document = doc.to_string();
+    }
+}
+
 /// The request's origin, for condition keys and the trail.
 pub fn request_info(parts: &axum::http::request::Parts) -> RequestInfo {
     let source_ip = parts

@@ -188,7 +188,8 @@ impl Condition {
         let values: Vec<String> = self
             .values
             .iter()
-            .map(|v| context.substitute(v).unwrap_or_default())
+            // A value naming a key the request lacks matches nothing, so it is left out.
+            .filter_map(|v| context.substitute(v))
             .collect();
         let matches_any = |have: &str| values.iter().any(|want| compare(self.test, have, want));
         let Some(present) = present else {

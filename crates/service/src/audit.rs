@@ -49,18 +49,12 @@ impl Sluice {
     }
 
     /// At start: calls recorded as pending whose answer never came (the server stopped) are
-    /// appended as they were recorded, marked with `errorCode` `ServerInterrupted` — whether
-    /// their change was committed is for the resources to tell. Returns how many.
-    pub async fn recover_pending_audit(&self) -> Result<usize> {
+    /// chained as they were recorded, after `mark` (the API layer's wording) notes the
+    /// interruption. Returns how many.
+    pub async fn recover_pending_audit(&self, mark: impl Fn(&mut NewAuditEvent)) -> Result<usize> {
         let pending = self.store().pending_audits().await?;
         for mut event in pending.clone() {
-            if let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&event.document) {
-                doc["errorCode"] = serde_json::json!("ServerInterrupted");
-                doc["errorMessage"] = serde_json::json!(
-                    "The server stopped before it answered; the call may or may not have taken effect."
-                );
-                event.document = doc.to_string();
-            }
+            mark(&mut event);
             self.store()
                 .append_audit_events(
                     std::slice::from_ref(&event),

@@ -227,7 +227,9 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     let addr = listener.local_addr()?;
     let (store, sluice) = open(&options, Some(format!("http://{addr}"))).await?;
     bootstrap::root_credentials(&sluice, &options).await?;
-    let interrupted = sluice.recover_pending_audit().await?;
+    let interrupted = sluice
+        .recover_pending_audit(sluice_api::trail::mark_interrupted)
+        .await?;
     if interrupted > 0 {
         tracing::warn!(
             calls = interrupted,
