@@ -7,6 +7,7 @@
 
 use crate::sources;
 use sluice_model::ActionTypeId;
+use sluice_sandbox::Sandbox;
 use sluice_service::{Job, JobFailure, JobOutcome, Sluice};
 use sluice_worker::files::{file_stream, pack_to_file, unpack_file, write_stream};
 use sluice_worker::log::JobLog;
@@ -39,6 +40,8 @@ pub struct ProviderConfig {
     /// An S3-compatible endpoint for S3 sources whose bucket is not one of this server's
     /// (`bucket` is ignored: each action names its own).
     pub external_s3: Option<sluice_artifacts::S3BlobConfig>,
+    /// Where build commands run (checked with a probe when the providers start).
+    pub sandbox: Sandbox,
 }
 
 /// The action types the built-in providers run.
@@ -75,11 +78,24 @@ pub async fn run_providers(
         Ok(n) => tracing::info!(jobs = n, "jobs interrupted by a restart are queued again"),
         Err(e) => tracing::error!(error = %e, "interrupted jobs could not be queued again"),
     }
+    let _ = std::fs::create_dir_all(&config.work_dir);
+    let refusal = match config.sandbox.probe(&config.work_dir).await {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "builds are refused: the sandbox cannot run here");
+            Some(e.to_string())
+        }
+    };
+    if config.sandbox.options().mode == sluice_sandbox::Mode::None {
+        tracing::warn!(
+            "[sandbox] mode = \"none\": build commands run UNSANDBOXED as this server's user and can read its keys and database"
+        );
+    }
     let slots = Arc::new(Semaphore::new(config.max_concurrent_jobs.max(1)));
-    let config = Arc::new(config);
+    let config = Arc::new(Providers { config, refusal });
     let polling = tokio::spawn(sources::run_source_polling(
         sluice.clone(),
-        config.clone(),
+        Arc::new(config.config.clone()),
         shutdown.clone(),
     ));
     let mut running = tokio::task::JoinSet::new();
@@ -126,11 +142,27 @@ pub async fn run_providers(
 /// The outcome of a job's work.
 type Outcome = Result<JobOutcome, String>;
 
-async fn run_job(sluice: &Sluice, config: &ProviderConfig, job: Job) {
+/// The providers' configuration and what the sandbox probe found at start.
+struct Providers {
+    config: ProviderConfig,
+    /// Why build commands cannot run here, if the sandbox probe failed.
+    refusal: Option<String>,
+}
+
+impl std::ops::Deref for Providers {
+    type Target = ProviderConfig;
+    fn deref(&self) -> &ProviderConfig {
+        &self.config
+    }
+}
+
+async fn run_job(sluice: &Sluice, config: &Providers, job: Job) {
     let started = Instant::now();
     let root = config.work_dir.join(&job.id);
     let _ = std::fs::remove_dir_all(&root);
-    let result = match std::fs::create_dir_all(&root) {
+    let created =
+        std::fs::create_dir_all(&root).and_then(|()| config.sandbox.make_traversable(&root));
+    let result = match created {
         Ok(()) => execute(sluice, config, &job, &root).await,
         Err(e) => Err(format!("the workspace could not be created: {e}")),
     };
@@ -186,15 +218,22 @@ fn secrets_of(job: &Job) -> Vec<String> {
 
 async fn execute(
     sluice: &Sluice,
-    config: &ProviderConfig,
+    config: &Providers,
     job: &Job,
     root: &std::path::Path,
 ) -> Outcome {
-    let log = JobLog::create(&root.join("job.log"), secrets_of(job))
-        .map_err(|e| format!("the job log could not be created: {e}"))?;
+    let log = JobLog::create_bounded(
+        &root.join("job.log"),
+        secrets_of(job),
+        config.sandbox.max_log_bytes(),
+    )
+    .map_err(|e| format!("the job log could not be created: {e}"))?;
     let t = &job.action_type_id;
     if t.category == "Source" {
         return sources::run_source(sluice, config, job, root, &log).await;
+    }
+    if let Some(refusal) = &config.refusal {
+        return Err(format!("builds are refused on this server: {refusal}"));
     }
     let names: Vec<String> = job.input_artifacts.iter().map(|a| a.name.clone()).collect();
     let ws = Workspace::create(&root.join("ws"), &names).map_err(|e| e.to_string())?;
@@ -232,6 +271,7 @@ async fn execute(
                 &job.environment_variables,
                 &job.output_variables,
                 wants_output,
+                &config.sandbox,
                 &ws,
                 deadline,
                 log.clone(),
@@ -260,6 +300,7 @@ async fn execute(
                 project,
                 &job.configuration,
                 wants_output,
+                &config.sandbox,
                 &ws,
                 Instant::now() + timeout,
                 log.clone(),

@@ -56,6 +56,101 @@ struct FileConfig {
     codebuild: CodeBuildConfig,
     #[serde(default)]
     blobs: BlobsConfig,
+    #[serde(default)]
+    sandbox: SandboxConfig,
+}
+
+/// The `[sandbox]` table: how build commands are confined (see docs/security.md).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct SandboxConfig {
+    /// `enforce` (the default) or `none` (builds run unconfined as the server's user).
+    mode: Option<sluice_sandbox::Mode>,
+    /// The user builds run as when the server runs as root: a name or `uid:gid`; default
+    /// `sluice-sandbox` if the machine has it, else `nobody`.
+    user: Option<String>,
+    /// Whether builds may open TCP connections (default true).
+    network: Option<bool>,
+    /// Paths builds may read and execute, instead of the system paths.
+    read_paths: Option<Vec<PathBuf>>,
+    /// `PATH` inside the sandbox.
+    path: Option<String>,
+    max_processes: Option<u64>,
+    max_open_files: Option<u64>,
+    max_cpu_secs: Option<u64>,
+    max_file_bytes: Option<u64>,
+    max_memory_bytes: Option<u64>,
+    /// A job's log keeps at most this many bytes (default 64 MiB).
+    max_log_bytes: Option<u64>,
+}
+
+impl SandboxConfig {
+    /// `0` turns a limit off.
+    fn limit(value: Option<u64>, default: Option<u64>) -> Option<u64> {
+        match value {
+            Some(0) => None,
+            Some(v) => Some(v),
+            None => default,
+        }
+    }
+
+    fn resolve(self, data_dir: &std::path::Path) -> Result<sluice_sandbox::Options> {
+        let defaults = sluice_sandbox::Limits::default();
+        let mode = self.mode.unwrap_or(sluice_sandbox::Mode::Enforce);
+        let user = match (&self.user, sluice_sandbox::running_as_root()) {
+            (Some(name), _) => Some(sluice_sandbox::lookup_user(name)?),
+            (None, true) => Some(sluice_sandbox::default_user()?),
+            (None, false) => None,
+        };
+        if user.is_some_and(|ids| ids.uid == 0) {
+            bail!("[sandbox] user must not be root");
+        }
+        let read_paths: Vec<PathBuf> = match self.read_paths {
+            Some(paths) => paths.into_iter().map(absolute).collect::<Result<_>>()?,
+            None => sluice_sandbox::DEFAULT_READ_PATHS
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
+        };
+        let real_data_dir = data_dir
+            .canonicalize()
+            .unwrap_or_else(|_| data_dir.to_path_buf());
+        for path in &read_paths {
+            let real = path.canonicalize().unwrap_or_else(|_| path.clone());
+            if real_data_dir.starts_with(&real) {
+                bail!(
+                    "[sandbox] read_paths: {} contains the data dir {}; builds could read the keys and the database (move the data dir or name narrower paths)",
+                    path.display(),
+                    data_dir.display()
+                );
+            }
+        }
+        Ok(sluice_sandbox::Options {
+            mode,
+            launcher: std::env::current_exe()
+                .context("finding this binary (the sandbox launcher)")?,
+            user,
+            network: self.network.unwrap_or(true),
+            limits: sluice_sandbox::Limits {
+                max_processes: Self::limit(self.max_processes, defaults.max_processes),
+                max_open_files: Self::limit(self.max_open_files, defaults.max_open_files),
+                max_cpu_secs: Self::limit(self.max_cpu_secs, defaults.max_cpu_secs),
+                max_file_bytes: Self::limit(self.max_file_bytes, defaults.max_file_bytes),
+                max_memory_bytes: Self::limit(self.max_memory_bytes, defaults.max_memory_bytes),
+            },
+            read_paths,
+            path: self
+                .path
+                .unwrap_or_else(|| sluice_sandbox::DEFAULT_PATH.into()),
+            max_log_bytes: self.max_log_bytes.unwrap_or(64 << 20).max(1024),
+        })
+    }
+}
+
+/// `path` made absolute against the working directory, so that nothing depends on where a
+/// later step happens to be (git and the shell state once did).
+pub fn absolute(path: PathBuf) -> Result<PathBuf> {
+    std::path::absolute(&path).with_context(|| format!("making {} absolute", path.display()))
 }
 
 /// Where object and artifact bytes live: the data dir unless an S3-compatible store is named.
@@ -197,10 +292,12 @@ pub struct ServeOptions {
     pub jobs: JobSettings,
     pub providers: ProviderSettings,
     pub blobs: Option<sluice_artifacts::S3BlobConfig>,
+    pub sandbox: sluice_sandbox::Options,
 }
 
 pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
-    let file = match &args.config {
+    let config_path = args.config.clone().map(absolute).transpose()?;
+    let file = match &config_path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the config file {}", path.display()))?;
@@ -215,10 +312,11 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.into()),
-        data_dir: args
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+        data_dir: absolute(
+            args.data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+        )?,
         region: args
             .region
             .or(file.region)
@@ -273,7 +371,10 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
                 .unwrap_or_else(|| "https://github.com".into()),
             projects: file.codebuild.projects,
         },
+        sandbox: sluice_sandbox::Options::unconfined(),
     };
+    let mut options = options;
+    options.sandbox = file.sandbox.resolve(&options.data_dir)?;
     if options.account_id.len() != 12 || !options.account_id.bytes().all(|b| b.is_ascii_digit()) {
         bail!("account id '{}' must be twelve digits", options.account_id);
     }

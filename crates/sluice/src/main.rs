@@ -111,6 +111,13 @@ enum RepoCommand {
 }
 
 fn main() -> Result<()> {
+    // The sandbox launcher must do nothing but confine itself and become the program: it
+    // runs before logging or argument parsing.
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(sluice_sandbox::LAUNCHER_ARG))
+    {
+        sandbox_exec();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
@@ -221,6 +228,9 @@ async fn open(
 }
 
 async fn serve(options: config::ServeOptions) -> Result<()> {
+    // Everything the server creates is its own: the database, keys, blobs and repositories
+    // are 0600/0700 whatever the operator's umask.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let listener = tokio::net::TcpListener::bind(&options.listen)
         .await
         .with_context(|| format!("binding {}", options.listen))?;
@@ -241,6 +251,7 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     sluice.ensure_bucket(sluice_service::LOG_BUCKET).await?;
     let repos_dir = options.data_dir.join("repos");
     std::fs::create_dir_all(&repos_dir)?;
+    secure_data_dir(&options)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let timers = tokio::spawn(sluice_server::run_timers(sluice.clone(), stop_rx.clone()));
     let providers = options.providers.enabled.then(|| {
@@ -258,6 +269,7 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
                 options.providers.poll_interval_secs.max(1),
             ),
             external_s3: options.providers.external_s3.clone(),
+            sandbox: sluice_sandbox::Sandbox::new(options.sandbox.clone()),
         };
         tokio::spawn(sluice_server::run_providers(
             sluice.clone(),
@@ -273,6 +285,24 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     }
     store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The data dir is 0700, or 0711 when builds run as another user and must pass through it to
+/// their workspace under `work/` (they can list nothing; every file in it is 0600 and Landlock
+/// refuses them anything but their own workspace).
+fn secure_data_dir(options: &config::ServeOptions) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&options.data_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("setting the mode of {}", options.data_dir.display()))?;
+    let sandbox = sluice_sandbox::Sandbox::new(options.sandbox.clone());
+    sandbox.make_traversable(&options.data_dir)?;
+    for name in ["sluice.db", "sluice.db-wal", "sluice.db-shm", "credentials"] {
+        let path = options.data_dir.join(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
     Ok(())
 }
 
@@ -334,6 +364,20 @@ async fn repo_create(options: &config::ServeOptions, name: &str) -> Result<()> {
         sluice_server::GIT_PREFIX
     );
     Ok(())
+}
+
+/// `sluice sandbox-exec -- PROGRAM ARGS…` with the spec in `SLUICE_SANDBOX_SPEC`: only the
+/// server starts it (see the sandbox crate).
+fn sandbox_exec() -> ! {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os()
+        .skip(2)
+        .skip_while(|a| a != "--")
+        .skip(1)
+        .collect();
+    let spec = std::env::var(sluice_sandbox::SPEC_ENV).unwrap_or_default();
+    let message = sluice_sandbox::launch(&spec, &argv);
+    eprintln!("{message}");
+    std::process::exit(sluice_sandbox::REFUSED_STATUS)
 }
 
 async fn shutdown_signal() {

@@ -156,6 +156,31 @@ pub fn wall_clock_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// The sandbox `sluice serve` uses by default, with this build's `sluice` binary (next to
+/// the integration-test binary's `deps/` directory) as the launcher.
+pub fn test_sandbox() -> sluice_sandbox::Sandbox {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let launcher = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/debug/deps/TEST")
+        .join("sluice");
+    sluice_sandbox::Sandbox::new(sluice_sandbox::Options {
+        mode: sluice_sandbox::Mode::Enforce,
+        launcher,
+        user: sluice_sandbox::running_as_root()
+            .then(|| sluice_sandbox::default_user().expect("a user to run jobs as")),
+        network: true,
+        limits: sluice_sandbox::Limits::default(),
+        read_paths: sluice_sandbox::DEFAULT_READ_PATHS
+            .iter()
+            .map(std::path::PathBuf::from)
+            .collect(),
+        path: sluice_sandbox::DEFAULT_PATH.into(),
+        max_log_bytes: 64 << 20,
+    })
+}
+
 /// The clock every test server starts at: 2016-07-06, the guide's date.
 pub const START_MS: i64 = 1_467_763_200_000;
 
@@ -204,6 +229,10 @@ impl TestServer {
         )>,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        // As `sluice serve` leaves its data dir: jobs may pass through to their workspace.
+        test_sandbox()
+            .make_traversable(dir.path())
+            .expect("data dir mode");
         let repos_dir = dir.path().join("repos");
         std::fs::create_dir_all(&repos_dir).expect("repos dir");
         let store = SqliteStore::open(&dir.path().join("sluice.db"))
@@ -252,6 +281,7 @@ impl TestServer {
                     job_timeout: std::time::Duration::from_secs(120),
                     poll_interval: std::time::Duration::from_millis(200),
                     external_s3,
+                    sandbox: test_sandbox(),
                 };
                 let task = tokio::spawn(sluice_server::run_providers(sluice.clone(), config, rx));
                 (Some(tx), Some(task))

@@ -277,6 +277,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()
 mod tests {
     use super::*;
     use crate::log::JobLog;
+    use sluice_sandbox::{Jail, Sandbox};
     use std::time::{Duration, Instant};
 
     const SPEC: &str = r#"
@@ -312,7 +313,8 @@ artifacts:
         std::fs::create_dir_all(&ws).expect("ws");
         let log = JobLog::create(&dir.join("log"), vec![]).expect("log");
         Session::new(
-            &ws,
+            Sandbox::unconfined(),
+            Jail::under(&ws, &ws).expect("jail"),
             dir,
             spec.variables(),
             Instant::now() + Duration::from_secs(60),

@@ -259,7 +259,7 @@ async fn prepare_and_spawn(
         .first()
         .map(|(_, d)| d.clone())
         .unwrap_or_else(|| ws.output.clone());
-    let mut cmd = process::command(&options.command[0], &cwd);
+    let mut cmd = process::operator_command(&options.command[0], &cwd);
     cmd.args(&options.command[1..]);
     let ctx = data.pipeline_context.clone().unwrap_or_default();
     cmd.env("SLUICE_OUTPUT_DIR", &ws.output)

@@ -10,7 +10,11 @@ use nix::unistd::Pid;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Instant;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::AsyncReadExt;
+
+/// A line longer than this is cut into pieces of this size (a line without a newline must not
+/// grow a buffer without bound).
+const MAX_LINE_BYTES: usize = 64 * 1024;
 
 const INHERITED: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
 
@@ -29,8 +33,10 @@ pub fn inherited_env() -> Vec<(&'static str, std::ffi::OsString)> {
         .collect()
 }
 
-/// A command for `program` in `dir` with a clean environment and its own process group.
-pub fn command(program: &str, dir: &Path) -> tokio::process::Command {
+/// A command for `program` in `dir` with a clean environment and its own process group: the
+/// standalone worker's own command, chosen by whoever runs the worker (user code of pipelines
+/// goes through `sluice_sandbox`).
+pub fn operator_command(program: &str, dir: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(program);
     cmd.current_dir(dir)
         .env_clear()
@@ -77,9 +83,32 @@ pub async fn run(
     Ok(exit)
 }
 
-async fn copy_lines(stream: impl tokio::io::AsyncRead + Unpin, log: JobLog) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        log.line(&line);
+/// Copies `stream` into the log line by line, flushing once per read. Reads go on after the
+/// log is full, so the process never blocks on a full pipe.
+async fn copy_lines(mut stream: impl tokio::io::AsyncRead + Unpin, log: JobLog) {
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let read = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(&chunk[..read]);
+        let mut start = 0;
+        while let Some(end) = pending[start..].iter().position(|b| *b == b'\n') {
+            log.line(&String::from_utf8_lossy(&pending[start..start + end]));
+            start += end + 1;
+        }
+        pending.drain(..start);
+        while pending.len() >= MAX_LINE_BYTES {
+            let rest = pending.split_off(MAX_LINE_BYTES);
+            log.line(&String::from_utf8_lossy(&pending));
+            pending = rest;
+        }
+        log.flush();
     }
+    if !pending.is_empty() {
+        log.line(&String::from_utf8_lossy(&pending));
+    }
+    log.flush();
 }

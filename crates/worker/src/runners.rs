@@ -8,6 +8,7 @@ use crate::shell::{is_variable_name, Session};
 use crate::{Error, Result};
 use serde::Deserialize;
 use sluice_model::EnvironmentVariable;
+use sluice_sandbox::{Jail, Sandbox};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -16,6 +17,8 @@ use std::time::Instant;
 /// state (never packed).
 #[derive(Debug, Clone)]
 pub struct Workspace {
+    /// Everything the job may write: the inputs, the output, the state, its home and temp dir.
+    pub root: PathBuf,
     pub inputs: Vec<(String, PathBuf)>,
     pub output: PathBuf,
     pub state: PathBuf,
@@ -33,6 +36,7 @@ impl Workspace {
             std::fs::create_dir_all(dir)?;
         }
         let ws = Self {
+            root: root.to_path_buf(),
             inputs,
             output: root.join("out"),
             state: root.join("state"),
@@ -40,6 +44,11 @@ impl Workspace {
         std::fs::create_dir_all(&ws.output)?;
         std::fs::create_dir_all(&ws.state)?;
         Ok(ws)
+    }
+
+    /// The sandbox's view of this workspace, starting in `workdir`.
+    pub fn jail(&self, workdir: &Path) -> Result<Jail> {
+        Ok(Jail::under(&self.root, workdir)?)
     }
 
     fn primary(&self, name: Option<&str>) -> Result<&(String, PathBuf)> {
@@ -122,6 +131,7 @@ pub async fn run_commands(
     environment: &[EnvironmentVariable],
     output_variables: &[String],
     wants_output: bool,
+    sandbox: &Sandbox,
     ws: &Workspace,
     deadline: Instant,
     log: JobLog,
@@ -134,7 +144,9 @@ pub async fn run_commands(
     let (_, primary) = ws.primary(None)?;
     let mut env = plaintext(environment)?;
     env.push(("CODEBUILD_SRC_DIR".into(), primary.display().to_string()));
-    let mut session = Session::new(primary, &ws.state, env, deadline, log);
+    let jail = ws.jail(primary)?;
+    sandbox.hand_over(&ws.root)?;
+    let mut session = Session::new(sandbox.clone(), jail, &ws.state, env, deadline, log);
     for c in commands {
         session.run(c).await?;
     }
@@ -154,11 +166,13 @@ pub async fn run_commands(
 
 /// A CodeBuild action: the project's buildspec from the primary source, variables from the
 /// buildspec, then the project, then the action (later ones win, as in CodeBuild).
+#[allow(clippy::too_many_arguments)]
 pub async fn run_codebuild(
     project_name: &str,
     project: &Project,
     configuration: &BTreeMap<String, String>,
     wants_output: bool,
+    sandbox: &Sandbox,
     ws: &Workspace,
     deadline: Instant,
     log: JobLog,
@@ -207,7 +221,16 @@ pub async fn run_codebuild(
             );
         }
     }
-    let mut session = Session::new(primary, &ws.state, env.into_iter().collect(), deadline, log);
+    let jail = ws.jail(primary)?;
+    sandbox.hand_over(&ws.root)?;
+    let mut session = Session::new(
+        sandbox.clone(),
+        jail,
+        &ws.state,
+        env.into_iter().collect(),
+        deadline,
+        log,
+    );
     let exported = spec.run(&mut session).await?;
     let has_output =
         match (&spec.artifacts, wants_output) {
@@ -251,6 +274,7 @@ mod tests {
             }],
             &["COUNT".into()],
             true,
+            &Sandbox::unconfined(),
             &ws,
             Instant::now() + Duration::from_secs(30),
             log,
@@ -278,6 +302,7 @@ mod tests {
             }],
             &[],
             false,
+            &Sandbox::unconfined(),
             &ws,
             Instant::now() + Duration::from_secs(30),
             log,
@@ -297,6 +322,7 @@ mod tests {
             &Project::default(),
             &BTreeMap::new(),
             false,
+            &Sandbox::unconfined(),
             &ws,
             Instant::now() + Duration::from_secs(30),
             log,

@@ -7,6 +7,7 @@
 
 use crate::log::JobLog;
 use crate::{Error, Result};
+use sluice_sandbox::{Jail, Sandbox};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -24,7 +25,8 @@ exit $__sluice_rc
 /// A shell session over one workspace.
 #[derive(Debug)]
 pub struct Session {
-    workdir: PathBuf,
+    sandbox: Sandbox,
+    jail: Jail,
     state: PathBuf,
     env: Vec<(String, String)>,
     deadline: Instant,
@@ -35,14 +37,16 @@ impl Session {
     /// `state_dir` holds the session's variables between commands (outside the workspace, so
     /// it never ends up in an artifact).
     pub fn new(
-        workdir: &Path,
+        sandbox: Sandbox,
+        jail: Jail,
         state_dir: &Path,
         env: Vec<(String, String)>,
         deadline: Instant,
         log: JobLog,
     ) -> Self {
         Self {
-            workdir: workdir.to_path_buf(),
+            sandbox,
+            jail,
             state: state_dir.join("shell-state"),
             env,
             deadline,
@@ -58,7 +62,7 @@ impl Session {
     pub async fn run(&mut self, command: &str) -> Result<()> {
         self.log
             .line(&format!("[Container] Running command {command}"));
-        let mut cmd = crate::process::command("bash", &self.workdir);
+        let mut cmd = self.sandbox.command("bash", &self.jail);
         cmd.args(["--noprofile", "--norc", "-c", WRAPPER]);
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("SLUICE_STATE", &self.state)
@@ -134,7 +138,8 @@ mod tests {
         std::fs::create_dir_all(&ws).expect("ws");
         let log = JobLog::create(&dir.join("log"), vec!["s3cr3t-value".into()]).expect("log");
         Session::new(
-            &ws,
+            Sandbox::unconfined(),
+            Jail::under(&ws, &ws).expect("jail"),
             dir,
             env,
             Instant::now() + Duration::from_secs(secs),
