@@ -162,11 +162,17 @@ async fn run_job(sluice: &Sluice, config: &Providers, job: Job) {
     let _ = std::fs::remove_dir_all(&root);
     let created =
         std::fs::create_dir_all(&root).and_then(|()| config.sandbox.make_traversable(&root));
-    let result = match created {
-        Ok(()) => execute(sluice, config, &job, &root).await,
+    let log_path = root.join("job.log");
+    let result = match created.and_then(|()| {
+        JobLog::create_bounded(&log_path, secrets_of(&job), config.sandbox.max_log_bytes())
+    }) {
+        Ok(log) => {
+            let result = execute(sluice, config, &job, &root, &log).await;
+            log.finish();
+            result
+        }
         Err(e) => Err(format!("the workspace could not be created: {e}")),
     };
-    let log_path = root.join("job.log");
     if log_path.exists() {
         match file_stream(&log_path).await {
             Ok(body) => {
@@ -221,16 +227,11 @@ async fn execute(
     config: &Providers,
     job: &Job,
     root: &std::path::Path,
+    log: &JobLog,
 ) -> Outcome {
-    let log = JobLog::create_bounded(
-        &root.join("job.log"),
-        secrets_of(job),
-        config.sandbox.max_log_bytes(),
-    )
-    .map_err(|e| format!("the job log could not be created: {e}"))?;
     let t = &job.action_type_id;
     if t.category == "Source" {
-        return sources::run_source(sluice, config, job, root, &log).await;
+        return sources::run_source(sluice, config, job, root, log).await;
     }
     if let Some(refusal) = &config.refusal {
         return Err(format!("builds are refused on this server: {refusal}"));

@@ -140,6 +140,9 @@ pub struct Job {
     pub output_variables: Vec<String>,
 }
 
+/// How many restarts in a row may interrupt a job before it is failed rather than run again.
+pub const MAX_JOB_INTERRUPTIONS: u32 = 2;
+
 /// A failure a worker reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobFailure {
@@ -278,9 +281,29 @@ impl Sluice {
 
     /// At a provider host's start: jobs of its types that a previous run of this server had
     /// claimed are queued again, so a restart resumes them rather than waiting for a timeout.
+    /// Queues again the jobs a restart interrupted; a job that was running at each of the
+    /// last [`MAX_JOB_INTERRUPTIONS`] restarts is failed instead (a build that kills its
+    /// server must not kill every server that runs it again). Returns how many were queued.
     pub async fn requeue_provider_jobs(&self, action_types: &[ActionTypeId]) -> Result<usize> {
         let keys: Vec<ActionTypeKey> = action_types.iter().map(ActionTypeKey::from).collect();
-        Ok(self.store().requeue_open_jobs(&keys, self.now_ms()).await?)
+        let outcome = self
+            .store()
+            .requeue_open_jobs(&keys, self.now_ms(), MAX_JOB_INTERRUPTIONS)
+            .await?;
+        for job_id in &outcome.exhausted {
+            let failure = JobFailure {
+                kind: "JobFailed".into(),
+                message: format!(
+                    "The job was running when the server stopped {} times in a row; it is not run again",
+                    MAX_JOB_INTERRUPTIONS + 1
+                ),
+                external_execution_id: Some(job_id.clone()),
+            };
+            if let Err(e) = self.put_job_failure(job_id, failure).await {
+                tracing::error!(job = job_id, error = %e, "an interrupted job could not be failed");
+            }
+        }
+        Ok(outcome.requeued)
     }
 
     /// Confirms the caller owns the job; returns its status.

@@ -36,7 +36,9 @@ pub use executions::{
 pub use iam::{ManagedPolicyView, PolicyScope, RequestInfo, MAX_ACCESS_KEYS_PER_USER};
 pub use ids::{IdGenerator, RandomIds};
 pub use job_credentials::{is_job_session_token, JobCredentials, JobGrant};
-pub use jobs::{Job, JobArtifact, JobFailure, ThirdPartyJobRef, MAX_BATCH_SIZE};
+pub use jobs::{
+    Job, JobArtifact, JobFailure, ThirdPartyJobRef, MAX_BATCH_SIZE, MAX_JOB_INTERRUPTIONS,
+};
 pub use kms::{KeyView, DEFAULT_KEY_ALIAS};
 pub use objects::{
     check_bucket_name, job_log_key, ObjectListing, ObjectVersion, LOG_BUCKET, MAX_KEYS,

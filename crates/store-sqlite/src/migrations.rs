@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_iam_audit.sql")),
     (8, include_str!("../migrations/0008_encryption.sql")),
     (9, include_str!("../migrations/0009_audit_pending.sql")),
+    (10, include_str!("../migrations/0010_job_interruptions.sql")),
 ];
 
 /// The schema version this binary brings a database to.

@@ -3,6 +3,7 @@
 use crate::{backend, write_ops, SqliteStore};
 use async_trait::async_trait;
 use sluice_store::{
+    Requeued,
     ActionTypeKey, Error, ExecutionRecord, JobRecord, JobStatus, OutboxRecord, Result, RunStore,
     RuntimeRecord, StepWrite, TimerRecord,
 };
@@ -125,21 +126,53 @@ impl RunStore for SqliteStore {
         &self,
         action_types: &[ActionTypeKey],
         now_ms: i64,
-    ) -> Result<usize> {
+        max_interruptions: u32,
+    ) -> Result<Requeued> {
         let types = action_types.to_vec();
         self.write(move |c| {
-            let mut n = 0;
+            let mut outcome = Requeued::default();
             for t in &types {
-                n += c
-                    .execute(
-                        "UPDATE jobs SET status = 'Queued', nonce = NULL, updated_ms = ?
+                let mut exhausted = c
+                    .prepare(
+                        "SELECT job_id FROM jobs
                          WHERE category = ? AND owner = ? AND provider = ? AND version = ?
-                           AND status IN ('Dispatched', 'InProgress')",
-                        rusqlite::params![now_ms, t.category, t.owner, t.provider, t.version],
+                           AND status IN ('Dispatched', 'InProgress') AND interruptions >= ?
+                         ORDER BY job_id",
+                    )
+                    .map_err(write_ops::db)?;
+                let ids = exhausted
+                    .query_map(
+                        rusqlite::params![
+                            t.category,
+                            t.owner,
+                            t.provider,
+                            t.version,
+                            max_interruptions
+                        ],
+                        |row| row.get::<_, String>(0),
+                    )
+                    .map_err(write_ops::db)?;
+                for id in ids {
+                    outcome.exhausted.push(id.map_err(write_ops::db)?);
+                }
+                outcome.requeued += c
+                    .execute(
+                        "UPDATE jobs SET status = 'Queued', nonce = NULL, updated_ms = ?,
+                                         interruptions = interruptions + 1
+                         WHERE category = ? AND owner = ? AND provider = ? AND version = ?
+                           AND status IN ('Dispatched', 'InProgress') AND interruptions < ?",
+                        rusqlite::params![
+                            now_ms,
+                            t.category,
+                            t.owner,
+                            t.provider,
+                            t.version,
+                            max_interruptions
+                        ],
                     )
                     .map_err(write_ops::db)?;
             }
-            Ok(n)
+            Ok(outcome)
         })
         .await
     }

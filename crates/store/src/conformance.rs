@@ -37,6 +37,7 @@ pub fn sample_pipeline(name: &str) -> NewPipeline {
 /// Runs every check; panics with the failing rule's name.
 pub async fn run_all<S: Store>(store: &S) {
     pipeline_names_are_unique(store).await;
+    a_job_interrupted_by_too_many_restarts_is_not_queued_again(store).await;
     every_version_stays_readable(store).await;
     update_with_a_stale_version_is_refused(store).await;
     list_is_ordered_and_pages_after_a_name(store).await;
@@ -726,6 +727,55 @@ async fn steps_commit_atomically_and_conflict_on_a_stale_rev<S: Store>(store: &S
         store.commit_step(&orphan).await,
         Err(Error::NotFound(_))
     ));
+}
+
+async fn a_job_interrupted_by_too_many_restarts_is_not_queued_again<S: Store>(store: &S) {
+    store
+        .create_pipeline(&sample_pipeline("restarts"), 1000)
+        .await
+        .expect("create");
+    let step = StepWrite {
+        pipeline: "restarts".into(),
+        runtime_doc: "r".into(),
+        new_jobs: vec![job("restarts", "looping", 1)],
+        ..Default::default()
+    };
+    store.commit_step(&step).await.expect("step");
+    let key = ActionTypeKey {
+        category: "Build".into(),
+        owner: "Custom".into(),
+        provider: "W".into(),
+        version: "1".into(),
+    };
+    for restart in 1..=2 {
+        let claimed = store
+            .claim_jobs(&key, &[], &[format!("n{restart}")], 10 + restart, i64::MIN)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 1, "queued again after restart {restart}");
+        let outcome = store
+            .requeue_open_jobs(std::slice::from_ref(&key), 20 + restart, 2)
+            .await
+            .expect("requeue");
+        assert_eq!(outcome.requeued, 1);
+        assert!(outcome.exhausted.is_empty());
+    }
+    store
+        .claim_jobs(&key, &[], &["n3".into()], 30, i64::MIN)
+        .await
+        .expect("claim");
+    let outcome = store
+        .requeue_open_jobs(std::slice::from_ref(&key), 31, 2)
+        .await
+        .expect("requeue");
+    assert_eq!(outcome.requeued, 0);
+    assert_eq!(outcome.exhausted, ["looping"]);
+    assert_eq!(
+        store.job("looping").await.expect("job").expect("exists").status,
+        JobStatus::Dispatched,
+        "left for the caller to fail"
+    );
+    store.delete_pipeline("restarts").await.expect("delete");
 }
 
 async fn a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce<S: Store>(store: &S) {

@@ -257,9 +257,15 @@ pub trait RunStore: Send + Sync {
     ) -> Result<Vec<JobRecord>>;
 
     /// Puts every Dispatched or InProgress job of the types back in the queue (their runner
-    /// is known to be gone: the one server that ran them restarted). Returns how many.
-    async fn requeue_open_jobs(&self, action_types: &[ActionTypeKey], now_ms: i64)
-        -> Result<usize>;
+    /// is known to be gone: the one server that ran them restarted), counting the
+    /// interruption. A job already interrupted `max_interruptions` times is left as it is and
+    /// named in `exhausted`, for the caller to fail.
+    async fn requeue_open_jobs(
+        &self,
+        action_types: &[ActionTypeKey],
+        now_ms: i64,
+        max_interruptions: u32,
+    ) -> Result<Requeued>;
 
     /// Dispatched → InProgress when `nonce` matches; `InvalidNonce` otherwise.
     async fn acknowledge_job(&self, job_id: &str, nonce: &str, now_ms: i64) -> Result<JobRecord>;
@@ -373,4 +379,13 @@ impl<
             + KeyStore,
     > Store for T
 {
+}
+
+/// What `requeue_open_jobs` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requeued {
+    /// Jobs put back in the queue.
+    pub requeued: usize,
+    /// Jobs interrupted too often, not queued again.
+    pub exhausted: Vec<String>,
 }

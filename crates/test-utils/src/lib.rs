@@ -208,7 +208,22 @@ impl TestServer {
         external_s3: Option<sluice_artifacts::S3BlobConfig>,
     ) -> Self {
         options.providers = sluice_server::provider_types();
-        Self::start_inner(options, Some((projects, external_s3))).await
+        Self::start_inner(options, Some((projects, external_s3, test_sandbox()))).await
+    }
+
+    /// As `start_with_providers`, with builds confined by `sandbox`.
+    pub async fn start_with_sandbox(
+        mut options: Options,
+        projects: std::collections::BTreeMap<String, sluice_worker::runners::Project>,
+        sandbox: sluice_sandbox::Sandbox,
+    ) -> Self {
+        options.providers = sluice_server::provider_types();
+        Self::start_inner(options, Some((projects, None, sandbox))).await
+    }
+
+    /// The data dir of this server (a temporary directory).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// Where the providers look for `Owner/Repo` of GitHub actions (a directory of repositories).
@@ -226,6 +241,7 @@ impl TestServer {
         providers: Option<(
             std::collections::BTreeMap<String, sluice_worker::runners::Project>,
             Option<sluice_artifacts::S3BlobConfig>,
+            sluice_sandbox::Sandbox,
         )>,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -269,7 +285,7 @@ impl TestServer {
             Some(repos_dir.clone()),
         ));
         let (providers_stop, providers_task) = match providers {
-            Some((projects, external_s3)) => {
+            Some((projects, external_s3, sandbox)) => {
                 let (tx, rx) = tokio::sync::watch::channel(false);
                 let config = sluice_server::ProviderConfig {
                     work_dir: dir.path().join("work"),
@@ -281,7 +297,7 @@ impl TestServer {
                     job_timeout: std::time::Duration::from_secs(120),
                     poll_interval: std::time::Duration::from_millis(200),
                     external_s3,
-                    sandbox: test_sandbox(),
+                    sandbox,
                 };
                 let task = tokio::spawn(sluice_server::run_providers(sluice.clone(), config, rx));
                 (Some(tx), Some(task))

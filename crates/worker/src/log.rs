@@ -100,6 +100,30 @@ impl JobLog {
         let _ = self.lock().file.flush();
     }
 
+    /// Whether the log keeps nothing more.
+    pub fn is_full(&self) -> bool {
+        let inner = self.lock();
+        inner.written >= inner.max_bytes
+    }
+
+    /// Counts output that was dropped without being looked at.
+    pub fn drop_bytes(&self, bytes: u64) {
+        self.lock().dropped += bytes;
+    }
+
+    /// Says how much was dropped, if anything, as the log's last line (past the limit).
+    pub fn finish(&self) {
+        let mut inner = self.lock();
+        if inner.dropped > 0 {
+            let dropped = inner.dropped;
+            let _ = writeln!(
+                inner.file,
+                "[Sluice] {dropped} bytes of output were dropped after the log's limit"
+            );
+        }
+        let _ = inner.file.flush();
+    }
+
     /// Bytes of output dropped because the log was full.
     pub fn dropped_bytes(&self) -> u64 {
         self.lock().dropped

@@ -68,7 +68,7 @@ pub async fn run(
     let remaining = deadline.saturating_duration_since(Instant::now());
     let waited = tokio::time::timeout(remaining, child.wait()).await;
     if let Some(pid) = group {
-        let _ = killpg(pid, Signal::SIGKILL);
+        kill_group(pid).await;
     }
     let exit = match waited {
         Ok(status) => Exit::Finished(status?),
@@ -85,6 +85,21 @@ pub async fn run(
 
 /// Copies `stream` into the log line by line, flushing once per read. Reads go on after the
 /// log is full, so the process never blocks on a full pipe.
+/// Kills every process of the group, again while any is left: a process forking as fast as
+/// it can (a fork bomb) may add members while the first kill is delivered.
+pub async fn kill_group(group: Pid) {
+    for _ in 0..KILL_ROUNDS {
+        if killpg(group, Signal::SIGKILL).is_err() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    tracing::warn!(group = group.as_raw(), "processes of a job's group survived {KILL_ROUNDS} kills");
+}
+
+/// How often `kill_group` tries before it gives up.
+const KILL_ROUNDS: usize = 1000;
+
 async fn copy_lines(mut stream: impl tokio::io::AsyncRead + Unpin, log: JobLog) {
     let mut chunk = vec![0u8; 64 * 1024];
     let mut pending: Vec<u8> = Vec::new();
@@ -93,6 +108,12 @@ async fn copy_lines(mut stream: impl tokio::io::AsyncRead + Unpin, log: JobLog) 
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if log.is_full() {
+            // Nothing more is kept: count it without looking for lines.
+            log.drop_bytes(read as u64 + pending.len() as u64);
+            pending.clear();
+            continue;
+        }
         pending.extend_from_slice(&chunk[..read]);
         let mut start = 0;
         while let Some(end) = pending[start..].iter().position(|b| *b == b'\n') {

@@ -11,6 +11,7 @@ mod pipelines;
 mod protocol;
 mod providers;
 mod runs;
+mod sandbox;
 mod tags;
 mod transitions;
 mod validation;

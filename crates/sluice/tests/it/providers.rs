@@ -25,7 +25,7 @@ async fn server() -> TestServer {
 }
 
 /// Git runs as a child process awaited on the runtime: the server answers on the same runtime.
-async fn git(dir: &Path, args: &[&str]) {
+pub(crate) async fn git(dir: &Path, args: &[&str]) {
     let out = tokio::process::Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -45,7 +45,7 @@ async fn git(dir: &Path, args: &[&str]) {
 }
 
 /// A working copy with a commit, its origin the server's hosted repository `name`.
-async fn repository(server: &TestServer, name: &str, work: &Path) {
+pub(crate) async fn repository(server: &TestServer, name: &str, work: &Path) {
     sluice_worker::git::init_bare(&server.repos_dir().join(format!("{name}.git")))
         .await
         .expect("bare repository");
@@ -71,11 +71,11 @@ async fn repository(server: &TestServer, name: &str, work: &Path) {
     git(work, &["push", "--quiet", "origin", "main"]).await;
 }
 
-fn stage(name: &str, action: Value) -> Value {
+pub(crate) fn stage(name: &str, action: Value) -> Value {
     json!({"name": name, "actions": [action]})
 }
 
-fn codecommit_source(branch: &str) -> Value {
+pub(crate) fn codecommit_source(branch: &str) -> Value {
     stage(
         "Source",
         json!({"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
@@ -84,7 +84,7 @@ fn codecommit_source(branch: &str) -> Value {
     )
 }
 
-fn commands(list: &[&str]) -> Value {
+pub(crate) fn commands(list: &[&str]) -> Value {
     stage(
         "Build",
         json!({"name": "Build", "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
@@ -101,7 +101,7 @@ fn codebuild_test() -> Value {
     )
 }
 
-async fn create(server: &TestServer, name: &str, stages: Vec<Value>) {
+pub(crate) async fn create(server: &TestServer, name: &str, stages: Vec<Value>) {
     server
         .ok(
             "CreatePipeline",
@@ -112,7 +112,7 @@ async fn create(server: &TestServer, name: &str, stages: Vec<Value>) {
 }
 
 /// Waits until the pipeline has `count` executions and the newest has finished.
-async fn settled(server: &TestServer, name: &str, count: usize) -> Vec<Value> {
+pub(crate) async fn settled(server: &TestServer, name: &str, count: usize) -> Vec<Value> {
     for _ in 0..600 {
         let list = server
             .ok("ListPipelineExecutions", json!({"pipelineName": name}))
@@ -129,7 +129,7 @@ async fn settled(server: &TestServer, name: &str, count: usize) -> Vec<Value> {
     panic!("pipeline {name} did not settle with {count} executions");
 }
 
-async fn action_state(server: &TestServer, pipeline: &str, stage: usize) -> Value {
+pub(crate) async fn action_state(server: &TestServer, pipeline: &str, stage: usize) -> Value {
     let state = server
         .ok("GetPipelineState", json!({"name": pipeline}))
         .await;
