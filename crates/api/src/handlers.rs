@@ -495,6 +495,7 @@ pub async fn poll_for_jobs(s: &Sluice, i: w::PollForJobsInput) -> R<w::PollForJo
 }
 
 pub async fn acknowledge_job(s: &Sluice, i: w::AcknowledgeJobInput) -> R<w::AcknowledgeJobOutput> {
+    s.ensure_worker_job(&i.job_id).await?;
     let status = s.acknowledge_job(&i.job_id, &i.nonce).await?;
     Ok(w::AcknowledgeJobOutput {
         status: Some(status.as_str().into()),
@@ -502,6 +503,7 @@ pub async fn acknowledge_job(s: &Sluice, i: w::AcknowledgeJobInput) -> R<w::Ackn
 }
 
 pub async fn get_job_details(s: &Sluice, i: w::GetJobDetailsInput) -> R<w::GetJobDetailsOutput> {
+    s.ensure_worker_job(&i.job_id).await?;
     let j = s.job_details(&i.job_id).await?;
     Ok(w::GetJobDetailsOutput {
         job_details: Some(w::JobDetails {
@@ -521,6 +523,7 @@ pub async fn put_job_success_result(s: &Sluice, i: w::PutJobSuccessResultInput) 
         current_revision: i.current_revision.map(|r| r.revision),
         output_variables: i.output_variables.unwrap_or_default(),
     };
+    s.ensure_worker_job(&i.job_id).await?;
     Ok(s.put_job_success(&i.job_id, outcome, i.continuation_token)
         .await?)
 }
@@ -532,6 +535,7 @@ pub async fn put_job_failure_result(s: &Sluice, i: w::PutJobFailureResultInput) 
         message: f.message,
         external_execution_id: f.external_execution_id,
     };
+    s.ensure_worker_job(&i.job_id).await?;
     Ok(s.put_job_failure(&i.job_id, failure).await?)
 }
 

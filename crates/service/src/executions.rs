@@ -489,7 +489,7 @@ impl Sluice {
                     .store()
                     .get_pipeline(pipeline, Some(e.pipeline_version))
                     .await?;
-                slot.insert(record.map(|r| r.declaration.to_model()));
+                slot.insert(record.map(|r| Self::mask_sealed(&r.declaration.to_model())));
             }
             let declaration = declarations.get(&e.pipeline_version).cloned().flatten();
             for (stage_index, run) in &e.stage_runs {

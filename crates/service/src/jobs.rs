@@ -154,7 +154,19 @@ pub struct JobFailure {
 impl Sluice {
     pub(crate) fn job_view(&self, record: &JobRecord) -> Result<Job> {
         let mut doc = JobDoc::from_json(&record.data)?;
-        self.unseal_configuration(&mut doc.configuration)?;
+        let (c, o, p, v) = &doc.action_type;
+        let type_id = ActionTypeId::new(c, o, p, v);
+        // Secrets sealed by earlier releases open only for jobs no user's worker can poll.
+        let legacy = if self.options().providers.contains(&type_id) {
+            crate::sealing::Legacy::Open
+        } else {
+            crate::sealing::Legacy::Refuse
+        };
+        self.unseal_configuration(
+            (&doc.pipeline, &doc.stage, &doc.action),
+            &mut doc.configuration,
+            legacy,
+        )?;
         let (c, o, p, v) = &doc.action_type;
         Ok(Job {
             id: record.job_id.clone(),
@@ -218,9 +230,11 @@ impl Sluice {
             .iter()
             .find(|t| &t.id == action_type)
             .ok_or_else(|| Error::ActionTypeNotFound(action_type.to_string()))?;
-        if t.id.owner == ActionOwner::Aws.as_str() {
+        // The server's own providers get the job's secrets (a GitHub source's OAuthToken); no
+        // one else may claim or answer such a job.
+        if t.id.owner == ActionOwner::Aws.as_str() || self.options().providers.contains(&t.id) {
             return Err(Error::Validation(format!(
-                "Jobs of the AWS-owned action type {action_type} are run by the server's own providers, not polled"
+                "Jobs of the action type {action_type} are run by this server's own providers, not polled"
             )));
         }
         for key in query.keys() {
@@ -328,6 +342,22 @@ impl Sluice {
         self.job_view(&record)
     }
 
+    /// Refuses a job of a type this server's own providers run, as if it did not exist: a
+    /// user's worker may neither see its configuration nor answer for it.
+    pub async fn ensure_worker_job(&self, job_id: &str) -> Result<()> {
+        let record = self
+            .store()
+            .job(job_id)
+            .await?
+            .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
+        let t = &record.action_type;
+        let type_id = ActionTypeId::new(&t.category, &t.owner, &t.provider, &t.version);
+        if t.owner == ActionOwner::Aws.as_str() || self.options().providers.contains(&type_id) {
+            return Err(Error::JobNotFound(job_id.into()));
+        }
+        Ok(())
+    }
+
     async fn open_job(&self, job_id: &str) -> Result<JobRecord> {
         let record = self
             .store()
@@ -394,6 +424,7 @@ pub struct ThirdPartyJobRef {
 impl Sluice {
     /// A third-party job, checked to be one and bound to `client_token`.
     async fn third_party_job(&self, job_id: &str, client_token: &str) -> Result<JobRecord> {
+        self.ensure_worker_job(job_id).await?;
         let record = self
             .store()
             .job(job_id)

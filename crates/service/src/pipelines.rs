@@ -70,6 +70,10 @@ impl Sluice {
         mut pipeline: PipelineDeclaration,
         tags: Vec<Tag>,
     ) -> Result<PipelineDeclaration> {
+        let supplied = Self::sealed_values_supplied(&pipeline);
+        if !supplied.is_empty() {
+            return Err(Error::InvalidDeclaration(supplied));
+        }
         let types = self.action_types_known().await?;
         pipeline.version = 1;
         self.check_declaration(&pipeline, &types)?;
@@ -138,6 +142,10 @@ impl Sluice {
         &self,
         mut pipeline: PipelineDeclaration,
     ) -> Result<PipelineDeclaration> {
+        let supplied = Self::sealed_values_supplied(&pipeline);
+        if !supplied.is_empty() {
+            return Err(Error::InvalidDeclaration(supplied));
+        }
         let current = self.current_pipeline(&pipeline.name).await?;
         let types = self.action_types_known().await?;
         let problems = secrets::carry_over(&mut pipeline, &current.declaration.to_model(), &types);

@@ -192,11 +192,11 @@ impl Sluice {
         for (pipeline, action) in self.pipelines_watching(provider, |_| true).await? {
             let record = self.current_pipeline(&pipeline).await?;
             let declaration = record.declaration.to_model();
-            let Some(declared) = declaration
+            let Some((stage, declared)) = declaration
                 .stages
                 .iter()
-                .flat_map(|s| &s.actions)
-                .find(|a| a.name == action)
+                .flat_map(|s| s.actions.iter().map(move |a| (s, a)))
+                .find(|(_, a)| a.name == action)
             else {
                 continue;
             };
@@ -208,7 +208,11 @@ impl Sluice {
                 .find(|a| a.name == action)
                 .and_then(|a| a.latest.clone());
             let mut configuration = declared.configuration.clone();
-            self.unseal_configuration(&mut configuration)?;
+            self.unseal_configuration(
+                (&pipeline, &stage.name, &action),
+                &mut configuration,
+                crate::sealing::Legacy::Open,
+            )?;
             out.push(PolledSource {
                 configuration,
                 last_revision: latest.as_ref().and_then(|l| l.current_revision.clone()),

@@ -3,9 +3,8 @@
 use crate::{backend, write_ops, SqliteStore};
 use async_trait::async_trait;
 use sluice_store::{
-    Requeued,
-    ActionTypeKey, Error, ExecutionRecord, JobRecord, JobStatus, OutboxRecord, Result, RunStore,
-    RuntimeRecord, StepWrite, TimerRecord,
+    ActionTypeKey, Error, ExecutionRecord, JobRecord, JobStatus, OutboxRecord, Requeued, Result,
+    RunStore, RuntimeRecord, StepWrite, TimerRecord,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;

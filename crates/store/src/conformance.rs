@@ -771,7 +771,12 @@ async fn a_job_interrupted_by_too_many_restarts_is_not_queued_again<S: Store>(st
     assert_eq!(outcome.requeued, 0);
     assert_eq!(outcome.exhausted, ["looping"]);
     assert_eq!(
-        store.job("looping").await.expect("job").expect("exists").status,
+        store
+            .job("looping")
+            .await
+            .expect("job")
+            .expect("exists")
+            .status,
         JobStatus::Dispatched,
         "left for the caller to fail"
     );

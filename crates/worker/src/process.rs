@@ -94,7 +94,10 @@ pub async fn kill_group(group: Pid) {
         }
         tokio::task::yield_now().await;
     }
-    tracing::warn!(group = group.as_raw(), "processes of a job's group survived {KILL_ROUNDS} kills");
+    tracing::warn!(
+        group = group.as_raw(),
+        "processes of a job's group survived {KILL_ROUNDS} kills"
+    );
 }
 
 /// How often `kill_group` tries before it gives up.

@@ -12,6 +12,7 @@ mod protocol;
 mod providers;
 mod runs;
 mod sandbox;
+mod secrets;
 mod tags;
 mod transitions;
 mod validation;

@@ -29,7 +29,10 @@ fn attempt(what: &str, command: &str) -> String {
 fn plant_secrets(data: &Path) {
     use std::os::unix::fs::PermissionsExt;
     for (name, text) in [
-        ("credentials", "[default]\naws_secret_access_key = CANARY-ROOT-SECRET\n"),
+        (
+            "credentials",
+            "[default]\naws_secret_access_key = CANARY-ROOT-SECRET\n",
+        ),
         ("master.key", "CANARY-MASTER-KEY"),
         ("token.key", "CANARY-TOKEN-KEY"),
     ] {
@@ -157,7 +160,10 @@ async fn a_fork_bomb_is_contained_and_the_server_keeps_running_builds() {
     create(
         &server,
         "after-bomb",
-        vec![codecommit_source("main"), commands(&["sh app.sh", "true | true"])],
+        vec![
+            codecommit_source("main"),
+            commands(&["sh app.sh", "true | true"]),
+        ],
     )
     .await;
     let runs = settled(&server, "after-bomb", 1).await;
@@ -176,7 +182,10 @@ async fn a_ten_gigabyte_log_is_cut_at_the_limit_and_the_build_goes_on() {
         "chatty",
         vec![
             codecommit_source("main"),
-            commands(&["yes 'a line of a very chatty build' | head -c 10000000000", "true"]),
+            commands(&[
+                "yes 'a line of a very chatty build' | head -c 10000000000",
+                "true",
+            ]),
         ],
     )
     .await;
@@ -188,7 +197,15 @@ async fn a_ten_gigabyte_log_is_cut_at_the_limit_and_the_build_goes_on() {
         "the stored log is {} bytes",
         log.len()
     );
-    assert!(log.contains("reached its limit of 1048576 bytes"), "{}", &log[log.len() - 500..]);
-    assert!(log.contains("bytes of output were dropped"), "{}", &log[log.len() - 500..]);
+    assert!(
+        log.contains("reached its limit of 1048576 bytes"),
+        "{}",
+        &log[log.len() - 500..]
+    );
+    assert!(
+        log.contains("bytes of output were dropped"),
+        "{}",
+        &log[log.len() - 500..]
+    );
     server.stop().await;
 }
