@@ -2,7 +2,19 @@
 //! appends it to the hash chain, answers lookups, and checks the chain end to end.
 
 use crate::{Result, Sluice};
-use sluice_store::{audit_hash, AuditEventRecord, AuditQuery, NewAuditEvent, GENESIS_HASH};
+use sluice_store::{
+    audit_hash, AuditEventRecord, AuditQuery, ChainKey, NewAuditEvent, GENESIS_HASH,
+};
+
+/// The audit chain's key: derived from the master key (which never enters the database), so
+/// rewriting the database and recomputing the links is detected by `verify_audit_chain`.
+pub(crate) fn chain_key(master_key: &sluice_artifacts::crypto::Key) -> ChainKey {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&master_key.0)
+        .expect("HMAC takes any key length");
+    mac.update(b"sluice:audit-chain-key:v1");
+    ChainKey(mac.finalize().into_bytes().into())
+}
 
 /// What `verify_audit_chain` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +77,12 @@ impl Sluice {
         Ok(pending.len())
     }
 
+    /// At start: a chain written before links were keyed is relinked under the key (only as
+    /// far as its unkeyed links hold). Returns how many events were relinked.
+    pub async fn key_legacy_audit_chain(&self) -> Result<u64> {
+        Ok(self.store().key_legacy_chain().await?)
+    }
+
     /// Events matching the query; every event queued before the call is included (an empty
     /// durable append is the barrier).
     pub async fn lookup_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEventRecord>> {
@@ -75,6 +93,7 @@ impl Sluice {
     /// Walks the whole chain: each event must name the previous event's hash and hash to
     /// its own; a changed, removed or reordered event breaks a link.
     pub async fn verify_audit_chain(&self) -> Result<ChainCheck> {
+        let key = chain_key(&self.options().master_key);
         let mut prev = GENESIS_HASH.to_string();
         let mut after = 0;
         let mut events = 0u64;
@@ -98,10 +117,10 @@ impl Sluice {
                         e.prev_hash
                     )));
                 }
-                let computed = audit_hash(&prev, &e.event.document);
+                let computed = audit_hash(&key, &prev, &e.event.document);
                 if e.hash != computed {
                     return Ok(broken(format!(
-                        "its content hashes to {computed}, not the stored {}",
+                        "its content hashes to {computed} under this server's chain key, not the stored {} (altered, or written without the key)",
                         e.hash
                     )));
                 }

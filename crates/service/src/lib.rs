@@ -150,6 +150,7 @@ impl Sluice {
         options: Options,
     ) -> Self {
         let tokens = pagination::TokenSigner::new(&options.token_key);
+        store.set_chain_key(audit::chain_key(&options.master_key));
         Self {
             inner: Arc::new(Inner {
                 store,

@@ -88,8 +88,16 @@ async fn with_sluice<T, F>(serve: config::ServeArgs, f: F) -> Result<T>
 where
     F: AsyncFnOnce(&Sluice) -> Result<T>,
 {
+    open_and(serve, crate::Chain::KeyLegacy, f).await
+}
+
+async fn open_and<T, F>(serve: config::ServeArgs, chain: crate::Chain, f: F) -> Result<T>
+where
+    F: AsyncFnOnce(&Sluice) -> Result<T>,
+{
     let options = config::resolve(serve)?;
-    let (store, sluice) = crate::open(&options, None).await?;
+    crate::require_existing_data_dir(&options)?;
+    let (store, sluice) = crate::open(&options, None, chain).await?;
     let out = f(&sluice).await;
     store.close().await;
     out
@@ -225,7 +233,11 @@ async fn set_enabled(serve: config::ServeArgs, key: &str, enabled: bool) -> Resu
 
 pub async fn audit(command: AuditCommand) -> Result<()> {
     let AuditCommand::Verify { serve } = command;
-    let check = with_sluice(serve, async |s: &Sluice| Ok(s.verify_audit_chain().await?)).await?;
+    // Verifying only reads: it never relinks a chain it is asked to judge.
+    let check = open_and(serve, crate::Chain::AsItIs, async |s: &Sluice| {
+        Ok(s.verify_audit_chain().await?)
+    })
+    .await?;
     match check {
         ChainCheck::Intact { events, last_hash } => {
             println!("audit trail intact: {events} events, last hash {last_hash}");

@@ -142,6 +142,7 @@ fn main() -> Result<()> {
             command: RepoCommand::Create { name, serve },
         } => {
             let options = config::resolve(serve)?;
+            require_existing_data_dir(&options)?;
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
@@ -176,10 +177,36 @@ fn main() -> Result<()> {
     }
 }
 
+/// The name of the file that says the data dir's audit chain is keyed: without it, a chain an
+/// earlier release wrote is relinked under the key at start, once. It lives beside the master
+/// key, outside the database, so rewriting the database cannot ask for a second relink.
+const CHAIN_KEYED_MARK: &str = "audit-chain.keyed";
+
+/// Commands that work on an existing data dir refuse a directory that has none, instead of
+/// making a stray one.
+fn require_existing_data_dir(options: &config::ServeOptions) -> Result<()> {
+    let db = options.data_dir.join("sluice.db");
+    if !db.exists() {
+        anyhow::bail!(
+            "{} is not a Sluice data dir (it has no sluice.db); pass --data-dir (or SLUICE_DATA_DIR) naming the directory `sluice serve` uses",
+            options.data_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `open` may relink an audit chain an earlier release wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chain {
+    KeyLegacy,
+    AsItIs,
+}
+
 /// Opens the data dir's store and blobs as the façade; `public_url` defaults to `listen`.
 async fn open(
     options: &config::ServeOptions,
     public_url: Option<String>,
+    chain: Chain,
 ) -> Result<(SqliteStore, Sluice)> {
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("creating the data dir {}", options.data_dir.display()))?;
@@ -224,6 +251,18 @@ async fn open(
         Arc::new(RandomIds),
         service_options,
     );
+    let mark = options.data_dir.join(CHAIN_KEYED_MARK);
+    if chain == Chain::KeyLegacy && !mark.exists() {
+        let relinked = sluice.key_legacy_audit_chain().await?;
+        if relinked > 0 {
+            tracing::info!(
+                events = relinked,
+                "the audit chain written by an earlier release is now keyed"
+            );
+        }
+        std::fs::write(&mark, "the audit chain of this data dir is keyed\n")
+            .with_context(|| format!("writing {}", mark.display()))?;
+    }
     Ok((store, sluice))
 }
 
@@ -235,7 +274,7 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
         .await
         .with_context(|| format!("binding {}", options.listen))?;
     let addr = listener.local_addr()?;
-    let (store, sluice) = open(&options, Some(format!("http://{addr}"))).await?;
+    let (store, sluice) = open(&options, Some(format!("http://{addr}")), Chain::KeyLegacy).await?;
     bootstrap::root_credentials(&sluice, &options).await?;
     let interrupted = sluice
         .recover_pending_audit(sluice_api::trail::mark_interrupted)

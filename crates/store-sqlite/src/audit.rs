@@ -5,8 +5,8 @@ use crate::{backend, write_ops::db, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use sluice_store::{
-    audit_hash, AuditAttribute, AuditEventRecord, AuditQuery, AuditStore, NewAuditEvent, Result,
-    GENESIS_HASH,
+    audit_hash, unkeyed_audit_hash, AuditAttribute, AuditEventRecord, AuditQuery, AuditStore,
+    ChainKey, Error, NewAuditEvent, Result, GENESIS_HASH,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -47,8 +47,22 @@ pub(crate) struct Buffer {
     flush_queued: bool,
 }
 
+impl SqliteStore {
+    fn chain_key(&self) -> Result<ChainKey> {
+        self.chain_key
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::Backend("the audit chain key is not set".into()))
+    }
+}
+
 /// Chains `events` after the last event and retires the pending records they complete.
-fn append(c: &rusqlite::Connection, events: &[NewAuditEvent], completing: &[String]) -> Result<()> {
+fn append(
+    c: &rusqlite::Connection,
+    key: &ChainKey,
+    events: &[NewAuditEvent],
+    completing: &[String],
+) -> Result<()> {
     for id in completing {
         c.execute("DELETE FROM audit_pending WHERE event_id = ?", [id])
             .map_err(db)?;
@@ -63,7 +77,7 @@ fn append(c: &rusqlite::Connection, events: &[NewAuditEvent], completing: &[Stri
         .map_err(db)?
         .unwrap_or_else(|| GENESIS_HASH.to_string());
     for e in events {
-        let hash = audit_hash(&prev, &e.document);
+        let hash = audit_hash(key, &prev, &e.document);
         let resources = serde_json::to_string(&e.resources).unwrap_or_else(|_| "[]".into());
         c.execute(
             "INSERT INTO audit_events (event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document, prev_hash, hash)
@@ -76,15 +90,66 @@ fn append(c: &rusqlite::Connection, events: &[NewAuditEvent], completing: &[Stri
     Ok(())
 }
 
+/// Relinks the leading events whose links hold as plain SHA-256 (written before the chain was
+/// keyed) under `key`, in one transaction; stops at the first event that is not such a link.
+fn relink_legacy(c: &rusqlite::Connection, key: &ChainKey) -> Result<u64> {
+    let mut read = c
+        .prepare("SELECT seq, document, prev_hash, hash FROM audit_events ORDER BY seq")
+        .map_err(db)?;
+    let rows = read
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .map_err(db)?;
+    let mut old_prev = GENESIS_HASH.to_string();
+    let mut new_prev = GENESIS_HASH.to_string();
+    let mut relinked = Vec::new();
+    for row in rows {
+        let (seq, document, prev_hash, hash) = row.map_err(db)?;
+        if prev_hash != old_prev || hash != unkeyed_audit_hash(&prev_hash, &document) {
+            break;
+        }
+        let keyed = audit_hash(key, &new_prev, &document);
+        relinked.push((seq, new_prev.clone(), keyed.clone()));
+        old_prev = hash;
+        new_prev = keyed;
+    }
+    drop(read);
+    for (seq, prev, hash) in &relinked {
+        c.execute(
+            "UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?",
+            params![prev, hash, seq],
+        )
+        .map_err(db)?;
+    }
+    Ok(relinked.len() as u64)
+}
+
 #[async_trait]
 impl AuditStore for SqliteStore {
+    fn set_chain_key(&self, key: ChainKey) {
+        let _ = self.chain_key.set(key);
+    }
+
+    async fn key_legacy_chain(&self) -> Result<u64> {
+        let key = self.chain_key()?;
+        self.write(move |c| relink_legacy(c, &key)).await
+    }
+
     async fn append_audit_events(
         &self,
         events: &[NewAuditEvent],
         completing: &[String],
     ) -> Result<()> {
+        let key = self.chain_key()?;
         let (events, completing) = (events.to_vec(), completing.to_vec());
-        self.write(move |c| append(c, &events, &completing)).await
+        self.write(move |c| append(c, &key, &events, &completing))
+            .await
     }
 
     async fn queue_audit_events(
@@ -112,6 +177,7 @@ impl AuditStore for SqliteStore {
             return Ok(());
         }
         let buffer = self.audit_buffer.clone();
+        let key = self.chain_key()?;
         self.write_detached(move |c| {
             let (events, completing) = {
                 let mut b = buffer.lock().unwrap_or_else(|p| p.into_inner());
@@ -121,7 +187,7 @@ impl AuditStore for SqliteStore {
                     std::mem::take(&mut b.completing),
                 )
             };
-            append(c, &events, &completing)
+            append(c, &key, &events, &completing)
         })
         .await
     }

@@ -45,6 +45,8 @@ pub struct SqliteStore {
     writer_thread: std::sync::Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
     /// Queued audit events, appended together by one writer operation.
     pub(crate) audit_buffer: std::sync::Arc<std::sync::Mutex<audit::Buffer>>,
+    /// The audit chain's key, set once by whoever builds the service over this store.
+    pub(crate) chain_key: std::sync::Arc<std::sync::OnceLock<sluice_store::ChainKey>>,
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> Error {
@@ -92,6 +94,7 @@ impl SqliteStore {
             ops,
             writer_thread: std::sync::Arc::new(std::sync::Mutex::new(Some(thread))),
             audit_buffer: Default::default(),
+            chain_key: Default::default(),
         })
     }
 

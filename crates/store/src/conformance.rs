@@ -35,7 +35,13 @@ pub fn sample_pipeline(name: &str) -> NewPipeline {
 }
 
 /// Runs every check; panics with the failing rule's name.
+/// The chain key every conformance run sets.
+fn conformance_chain_key() -> ChainKey {
+    ChainKey([7; 32])
+}
+
 pub async fn run_all<S: Store>(store: &S) {
+    store.set_chain_key(conformance_chain_key());
     pipeline_names_are_unique(store).await;
     a_job_interrupted_by_too_many_restarts_is_not_queued_again(store).await;
     every_version_stays_readable(store).await;
@@ -381,7 +387,10 @@ async fn audit_events_chain_and_look_up_newest_first<S: Store>(store: &S) {
     let mut prev = GENESIS_HASH.to_string();
     for e in &chain {
         assert_eq!(e.prev_hash, prev);
-        assert_eq!(e.hash, audit_hash(&prev, &e.event.document));
+        assert_eq!(
+            e.hash,
+            audit_hash(&conformance_chain_key(), &prev, &e.event.document)
+        );
         prev = e.hash.clone();
     }
     let q = |attribute, before_seq, limit| AuditQuery {

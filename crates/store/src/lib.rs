@@ -184,6 +184,15 @@ pub trait IamStore: Send + Sync {
 /// The tamper-evident audit trail: an append-only chain of CloudTrail-format events.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
+    /// Sets the key of the chain's links (once; later calls with another key are ignored).
+    /// Appending before a key is set fails.
+    fn set_chain_key(&self, key: ChainKey);
+
+    /// Relinks a chain written by an earlier release (plain SHA-256 links) under the chain
+    /// key, once, at start: only if every link from the first event holds unkeyed, and only
+    /// as far as they do. Returns how many events were relinked.
+    async fn key_legacy_chain(&self) -> Result<u64>;
+
     /// Appends events in order, each linked to the one before by `audit_hash`, and removes the
     /// pending records they complete — in one transaction.
     async fn append_audit_events(

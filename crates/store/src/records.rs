@@ -220,14 +220,41 @@ pub struct AuditQuery {
 /// The `prev_hash` of the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The link of the chain: SHA-256 over the previous hash and the event's document.
-pub fn audit_hash(prev_hash: &str, document: &str) -> String {
+/// The key of the audit chain's links. It is derived from the master key and never enters
+/// the database, so whoever can rewrite the database cannot forge the chain.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChainKey(pub [u8; 32]);
+
+impl std::fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChainKey(REDACTED)")
+    }
+}
+
+/// The link of the chain: HMAC-SHA-256 under the chain key over the previous hash and the
+/// event's document.
+pub fn audit_hash(key: &ChainKey, prev_hash: &str, document: &str) -> String {
+    use hmac::Mac;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(&key.0).expect("HMAC takes any key length");
+    mac.update(prev_hash.as_bytes());
+    mac.update(b"\n");
+    mac.update(document.as_bytes());
+    hex(&mac.finalize().into_bytes())
+}
+
+/// The links earlier releases wrote: plain SHA-256, which anyone could recompute.
+pub fn unkeyed_audit_hash(prev_hash: &str, document: &str) -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     h.update(prev_hash.as_bytes());
     h.update(b"\n");
     h.update(document.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&h.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Tags of a custom action type are keyed by its identity alone, since the region and account

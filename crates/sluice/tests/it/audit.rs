@@ -153,3 +153,84 @@ async fn a_call_cut_off_by_a_crash_is_in_the_trail_after_restart() {
     let (ok, text) = verify(dir.path());
     assert!(ok, "{text}");
 }
+
+/// What an attacker with write access to the database alone can do: relink the whole chain
+/// with plain SHA-256, as the chain was before it was keyed.
+fn relink_unkeyed(db: &rusqlite::Connection) {
+    use sha2::Digest;
+    let rows: Vec<(i64, String)> = db
+        .prepare("SELECT seq, document FROM audit_events ORDER BY seq")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    let mut prev = "0".repeat(64);
+    for (seq, document) in rows {
+        let mut h = sha2::Sha256::new();
+        h.update(prev.as_bytes());
+        h.update(b"\n");
+        h.update(document.as_bytes());
+        let hash: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        db.execute(
+            "UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?",
+            rusqlite::params![prev, hash, seq],
+        )
+        .expect("relink");
+        prev = hash;
+    }
+}
+
+async fn audited_data_dir(dir: &std::path::Path) {
+    let mut server = start_with(dir, &[]).await;
+    let pipeline = crate::fixtures::pipeline("audited");
+    for (operation, body) in [
+        ("CreatePipeline", json!({"pipeline": pipeline})),
+        ("GetPipeline", json!({"name": "audited"})),
+        ("DeletePipeline", json!({"name": "audited"})),
+    ] {
+        assert_eq!(call(server.addr, operation, body).await.status, 200);
+    }
+    server.terminate();
+}
+
+#[tokio::test]
+async fn deleting_an_event_and_recomputing_the_chain_is_detected_without_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    audited_data_dir(dir.path()).await;
+    assert!(verify(dir.path()).0);
+    let db = rusqlite::Connection::open(dir.path().join("sluice.db")).expect("open db");
+    db.execute(
+        "DELETE FROM audit_events WHERE document LIKE '%\"eventName\":\"DeletePipeline\"%'",
+        [],
+    )
+    .expect("remove the attacker's own event");
+    relink_unkeyed(&db);
+    let (ok, text) = verify(dir.path());
+    assert!(!ok, "a recomputed chain passed: {text}");
+    assert!(text.contains("broken at event #1"), "{text}");
+    // A restart does not bless it either: the chain was keyed from the start.
+    let server = start_with(dir.path(), &[]).await;
+    drop(server);
+    assert!(!verify(dir.path()).0);
+}
+
+#[tokio::test]
+async fn a_chain_written_before_links_were_keyed_is_keyed_once_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    audited_data_dir(dir.path()).await;
+    // As an earlier release left it: plain links, and no mark beside the master key.
+    let db = rusqlite::Connection::open(dir.path().join("sluice.db")).expect("open db");
+    relink_unkeyed(&db);
+    std::fs::remove_file(dir.path().join("audit-chain.keyed")).expect("mark");
+    assert!(!verify(dir.path()).0, "plain links do not verify");
+    assert!(
+        !dir.path().join("audit-chain.keyed").exists(),
+        "verifying relinks nothing"
+    );
+    let mut server = start_with(dir.path(), &[]).await;
+    server.terminate();
+    let (ok, text) = verify(dir.path());
+    assert!(ok, "{text}");
+    assert!(dir.path().join("audit-chain.keyed").exists());
+}
