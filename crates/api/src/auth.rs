@@ -31,6 +31,24 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// What the headers of a request came to before its body is read.
+pub type Claim = Result<Claimed, AuthFailure>;
+
+/// How far ahead of the server's clock a presigned URL may be dated.
+const PRESIGNED_AHEAD_MS: i64 = 15 * 60 * 1000;
+
+/// A request whose headers name a known key, in time, with a well-formed signature that is
+/// still to be checked against the body: what can be known before the body is read.
+pub struct Claimed {
+    auth: Authorization,
+    amz_date: String,
+    secret: sluice_model::Secret,
+    identity: Identity,
+    /// The presigned form signs no payload on the S3 endpoint.
+    unsigned_payload: bool,
+    style: PathStyle,
+}
+
 /// Checks the request's signature. `payload_hash` is what the body hashes to (or what the
 /// client declared, for S3); `skew_ms` the accepted distance from the server's clock.
 pub async fn authenticate(
@@ -40,11 +58,24 @@ pub async fn authenticate(
     style: PathStyle,
     skew_ms: i64,
 ) -> Result<Identity, AuthFailure> {
+    let claimed = claim(sluice, parts, style, skew_ms).await?;
+    verify(claimed, parts, payload_hash)
+}
+
+/// Everything but the signature itself, from the headers (or the presigned query) alone, so
+/// that a request with no key, an unknown key or a stale date is refused before its body is
+/// read.
+pub async fn claim(
+    sluice: &Sluice,
+    parts: &Parts,
+    style: PathStyle,
+    skew_ms: i64,
+) -> Result<Claimed, AuthFailure> {
     let query = parts.uri.query().unwrap_or("");
     let presigned = sluice_sigv4::Presigned::from_query(query)
         .map_err(|e| AuthFailure::Incomplete(e.to_string()))?;
     let is_presigned = presigned.is_some();
-    let (auth, amz_date, token, payload_hash) = if let Some(p) = presigned {
+    let (auth, amz_date, token, unsigned_payload) = if let Some(p) = presigned {
         let signed_at = sluice_model::time::parse_amz_date(&p.amz_date)
             .ok_or_else(|| AuthFailure::Incomplete("X-Amz-Date is not a valid date".into()))?;
         if !(1..=604_800).contains(&p.expires_secs)
@@ -52,12 +83,16 @@ pub async fn authenticate(
         {
             return Err(AuthFailure::Expired("Request has expired".into()));
         }
-        let payload = if style == PathStyle::Verbatim {
-            sluice_sigv4::UNSIGNED_PAYLOAD.to_string()
-        } else {
-            payload_hash.to_string()
-        };
-        (p.auth, p.amz_date, p.security_token, payload)
+        // Dated ahead, a URL would outlive the seven days a signature may last.
+        if signed_at > sluice.now_ms() + PRESIGNED_AHEAD_MS {
+            return Err(AuthFailure::Expired("Request is not yet valid".into()));
+        }
+        (
+            p.auth,
+            p.amz_date,
+            p.security_token,
+            style == PathStyle::Verbatim,
+        )
     } else {
         let value = header(parts, "authorization").ok_or(AuthFailure::Missing)?;
         let auth =
@@ -73,7 +108,7 @@ pub async fn authenticate(
             auth,
             amz_date,
             header(parts, "x-amz-security-token").map(str::to_string),
-            payload_hash.to_string(),
+            false,
         )
     };
     let signed_at = sluice_model::time::parse_amz_date(&amz_date).ok_or_else(|| {
@@ -115,23 +150,50 @@ pub async fn authenticate(
             _ => return Err(AuthFailure::UnknownKey),
         },
     };
+    Ok(Claimed {
+        auth,
+        amz_date,
+        secret,
+        identity,
+        unsigned_payload,
+        style,
+    })
+}
+
+/// Checks the claimed request's signature over `payload_hash` (what the body hashes to, or
+/// what the client declared, for S3).
+pub fn verify(
+    claimed: Claimed,
+    parts: &Parts,
+    payload_hash: &str,
+) -> Result<Identity, AuthFailure> {
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
         .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
+    let payload_hash = if claimed.unsigned_payload {
+        sluice_sigv4::UNSIGNED_PAYLOAD
+    } else {
+        payload_hash
+    };
     let request = Request {
         method: parts.method.as_str(),
         path: parts.uri.path(),
-        query,
+        query: parts.uri.query().unwrap_or(""),
         headers: &headers,
-        payload_hash: &payload_hash,
+        payload_hash,
     };
-    sluice_sigv4::verify(&request, &auth, &amz_date, secret.expose(), style).map_err(
-        |e| match e {
-            sluice_sigv4::Error::Incomplete(m) => AuthFailure::Incomplete(m),
-            sluice_sigv4::Error::Mismatch => AuthFailure::BadSignature,
-        },
-    )?;
-    Ok(identity)
+    sluice_sigv4::verify(
+        &request,
+        &claimed.auth,
+        &claimed.amz_date,
+        claimed.secret.expose(),
+        claimed.style,
+    )
+    .map_err(|e| match e {
+        sluice_sigv4::Error::Incomplete(m) => AuthFailure::Incomplete(m),
+        sluice_sigv4::Error::Mismatch => AuthFailure::BadSignature,
+    })?;
+    Ok(claimed.identity)
 }

@@ -151,6 +151,7 @@ async fn lookup(sluice: &Sluice, input: &Value) -> Result<Vec<u8>, ApiError> {
 pub async fn handle(
     sluice: &Sluice,
     parts: &axum::http::request::Parts,
+    claim: crate::auth::Claim,
     target: &str,
     body: &[u8],
     info: &RequestInfo,
@@ -160,11 +161,13 @@ pub async fn handle(
         .strip_prefix(TARGET_PREFIX)
         .unwrap_or_default()
         .to_string();
-    let request: Option<Value> = serde_json::from_slice(body).ok();
+    let mut request: Option<Value> = None;
     let mut caller = None;
     let result = async {
-        let c = crate::authenticate_json(sluice, parts, body).await?;
+        let c = crate::authenticate_json(claim, parts, body)?;
         caller = Some(c.clone());
+        // Parsed only once the signature holds: a refused call's event keeps no body.
+        request = serde_json::from_slice(body).ok();
         sluice
             .authorize(&c, &format!("cloudtrail:{op}"), "*", info)
             .await?;

@@ -10,6 +10,7 @@ mod convert;
 mod dispatch;
 mod iam_handlers;
 mod query;
+mod refusals;
 pub mod trail;
 pub use dispatch::IMPLEMENTED;
 pub use iam_handlers::{IAM_OPERATIONS, STS_OPERATIONS};
@@ -40,24 +41,28 @@ pub fn routes(sluice: Sluice) -> Router {
         .route("/{bucket}", any(s3::handle))
         .route("/{bucket}/", any(s3::handle))
         .route("/{bucket}/{*key}", any(s3::handle))
+        .layer(axum::Extension(std::sync::Arc::new(
+            refusals::RefusalBudget::default(),
+        )))
         .with_state(sluice)
 }
 
 /// The JSON API's clock-skew window.
 const SKEW_MS: i64 = 5 * 60 * 1000;
 
-async fn authenticate_json(
-    sluice: &Sluice,
+/// Finishes authenticating a JSON call whose headers were `claim`ed: the signature over the
+/// body, or the claim's own failure, in the JSON protocol's words.
+fn authenticate_json(
+    claim: auth::Claim,
     parts: &axum::http::request::Parts,
     body: &[u8],
 ) -> Result<sluice_service::Caller, ApiError> {
-    let hash = sluice_sigv4::sha256_hex(body);
     let failure = |status: StatusCode, code: &'static str, message: String| ApiError {
         status,
         code,
         message,
     };
-    match auth::authenticate(sluice, parts, &hash, sluice_sigv4::PathStyle::Normalized, SKEW_MS).await {
+    match claim.and_then(|c| auth::verify(c, parts, &sluice_sigv4::sha256_hex(body))) {
         Ok(auth::Identity::Key(caller)) => Ok(caller),
         Ok(auth::Identity::Job(_)) => Err(failure(
             StatusCode::BAD_REQUEST,
@@ -110,6 +115,7 @@ struct Outcome {
 async fn run_call(
     sluice: &Sluice,
     parts: &axum::http::request::Parts,
+    claim: auth::Claim,
     target: &str,
     body: &[u8],
     info: &sluice_service::RequestInfo,
@@ -123,29 +129,34 @@ async fn run_call(
         || target.rsplit('.').next().unwrap_or(target).to_string(),
         |o| o.name().to_string(),
     );
-    let input: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let mut request = input.clone();
-    if let Some(v) = request.as_mut() {
-        if matches!(event_name.as_str(), "CreatePipeline" | "UpdatePipeline") {
-            trail::mask_pipeline_secrets(sluice, v).await;
-        }
-    }
     let mut outcome = Outcome {
         result: Ok(Vec::new()),
         caller: None,
         event_name,
-        request,
+        request: None,
         resources: Vec::new(),
         pending: None,
     };
-    let caller = match authenticate_json(sluice, parts, body).await {
+    let caller = match authenticate_json(claim, parts, body) {
         Ok(c) => c,
         Err(e) => {
+            // A refused call's event keeps no part of its body.
             outcome.result = Err(e);
             return outcome;
         }
     };
     outcome.caller = Some(caller.clone());
+    // The body is parsed only once its signature holds.
+    let input: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    outcome.request = input.clone();
+    if let Some(v) = outcome.request.as_mut() {
+        if matches!(
+            outcome.event_name.as_str(),
+            "CreatePipeline" | "UpdatePipeline"
+        ) {
+            trail::mask_pipeline_secrets(sluice, v).await;
+        }
+    }
     let (Some(op), Some(input)) = (op, input) else {
         // Not an operation or not JSON: dispatch answers with the right error; nothing runs.
         outcome.result = dispatch::dispatch(sluice, target, &caller, body).await;
@@ -208,39 +219,68 @@ impl Outcome {
     }
 }
 
-async fn handle(State(sluice): State<Sluice>, request: axum::extract::Request) -> Response {
+async fn handle(
+    State(sluice): State<Sluice>,
+    axum::Extension(budget): axum::Extension<std::sync::Arc<refusals::RefusalBudget>>,
+    request: axum::extract::Request,
+) -> Response {
     let request_id = sluice.new_id();
     let (parts, body) = request.into_parts();
-    // JSON requests are small; 16 MiB bounds them.
-    let body = match axum::body::to_bytes(body, 16 << 20).await {
-        Ok(b) => b,
-        Err(_) => {
-            let err = ApiError::client(
-                "SerializationException",
-                "The request body is too large or was cut off.",
-            );
-            return (err.status, err.body(&request_id)).into_response();
-        }
-    };
     let info = trail::request_info(&parts);
-    let content_type = parts
+    let is_query = parts
         .headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if content_type.starts_with("application/x-www-form-urlencoded") {
-        return query::handle(&sluice, &parts, &body, &info, &request_id).await;
-    }
+        .unwrap_or_default()
+        .starts_with("application/x-www-form-urlencoded");
     let target = parts
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    if target.starts_with(cloudtrail::TARGET_PREFIX) {
-        return cloudtrail::handle(&sluice, &parts, &target, &body, &info, &request_id).await;
+    // Authentication starts on the headers alone: a request with no key, an unknown key or a
+    // stale date is refused without its body ever being read, and a caller refused too often
+    // is throttled without an event.
+    let claim = auth::claim(
+        &sluice,
+        &parts,
+        sluice_sigv4::PathStyle::Normalized,
+        SKEW_MS,
+    )
+    .await;
+    let body = if claim.is_ok() {
+        let limit = sluice.options().max_request_bytes;
+        match axum::body::to_bytes(body, limit).await {
+            Ok(b) => b,
+            Err(_) => {
+                let err = ApiError::client(
+                    "SerializationException",
+                    format!("The request body is larger than {limit} bytes or was cut off."),
+                );
+                return (err.status, err.body(&request_id)).into_response();
+            }
+        }
+    } else {
+        let claimed_key = trail::claimed_key_id(&parts).unwrap_or_default();
+        if !budget.spend(&[&info.source_ip, &claimed_key], sluice.now_ms()) {
+            tracing::warn!(
+                source = info.source_ip,
+                key = claimed_key,
+                "refused calls throttled"
+            );
+            return throttled(is_query, &request_id, &target);
+        }
+        axum::body::Bytes::new()
+    };
+    if is_query {
+        return query::handle(&sluice, &parts, claim, &body, &info, &request_id).await;
     }
-    let outcome = run_call(&sluice, &parts, &target, &body, &info, &request_id).await;
+    if target.starts_with(cloudtrail::TARGET_PREFIX) {
+        return cloudtrail::handle(&sluice, &parts, claim, &target, &body, &info, &request_id)
+            .await;
+    }
+    let outcome = run_call(&sluice, &parts, claim, &target, &body, &info, &request_id).await;
     // CloudTrail keeps no answer of a read, so a read's answer is not parsed again.
     let mut response = outcome
         .result
@@ -271,6 +311,18 @@ async fn handle(State(sluice): State<Sluice>, request: axum::extract::Request) -
         )));
     }
     json_response(result, &request_id, &target)
+}
+
+/// The answer to a caller refused too often: AWS's throttling error, in the protocol's form.
+fn throttled(is_query: bool, request_id: &str, target: &str) -> Response {
+    if is_query {
+        return query::throttled(request_id);
+    }
+    json_response(
+        Err(ApiError::client("ThrottlingException", "Rate exceeded")),
+        request_id,
+        target,
+    )
 }
 
 /// A JSON 1.1 answer: the body or the error, with the request id header.

@@ -58,15 +58,20 @@ fn error_xml(ns: &str, e: &IamError, request_id: &str) -> String {
     )
 }
 
-async fn authenticate(
-    sluice: &Sluice,
+/// The answer to a caller refused too often.
+pub fn throttled(request_id: &str) -> Response {
+    let e = IamError::new(StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded");
+    xml_response(e.status, error_xml(IAM_NS, &e, request_id), request_id)
+}
+
+fn authenticate(
+    claim: auth::Claim,
     parts: &axum::http::request::Parts,
     body: &[u8],
 ) -> Result<Caller, IamError> {
-    let hash = sluice_sigv4::sha256_hex(body);
     let forbidden =
         |code: &'static str, message: &str| IamError::new(StatusCode::FORBIDDEN, code, message);
-    match auth::authenticate(sluice, parts, &hash, sluice_sigv4::PathStyle::Normalized, crate::SKEW_MS).await {
+    match claim.and_then(|c| auth::verify(c, parts, &sluice_sigv4::sha256_hex(body))) {
         Ok(auth::Identity::Key(caller)) => Ok(caller),
         Ok(auth::Identity::Job(_)) => Err(forbidden(
             "AccessDenied",
@@ -132,7 +137,8 @@ impl CallBase<'_> {
             access_key_id: trail::claimed_key_id(self.parts),
             event_source: self.source,
             event_name: self.action.to_string(),
-            request_parameters: Some(request_parameters(self.params)),
+            // A refused call's event keeps no part of its body.
+            request_parameters: caller.map(|_| request_parameters(self.params)),
             response_elements: response,
             error,
             request_id: self.request_id,
@@ -145,6 +151,7 @@ impl CallBase<'_> {
 pub async fn handle(
     sluice: &Sluice,
     parts: &axum::http::request::Parts,
+    claim: auth::Claim,
     body: &[u8],
     info: &RequestInfo,
     request_id: &str,
@@ -168,7 +175,7 @@ pub async fn handle(
         info,
     };
     let result = async {
-        let c = authenticate(sluice, parts, body).await?;
+        let c = authenticate(claim, parts, body)?;
         caller = Some(c.clone());
         if version != IAM_VERSION && version != STS_VERSION {
             return Err(IamError::new(

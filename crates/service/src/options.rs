@@ -29,7 +29,13 @@ pub struct Options {
     /// Seals secrets at rest. The binary keeps it outside the database (`master.key` in the
     /// data dir, mode 0600, or `SLUICE_MASTER_KEY`); lose it and sealed secrets are lost.
     pub master_key: sluice_artifacts::crypto::Key,
+    /// The largest request body the JSON and Query protocols read, once the request's
+    /// headers name a known key (a request that fails on its headers has its body unread).
+    pub max_request_bytes: usize,
 }
+
+/// `Options::max_request_bytes` unless configured: far above any pipeline or policy document.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 2 << 20;
 
 impl Default for Options {
     fn default() -> Self {
@@ -44,6 +50,7 @@ impl Default for Options {
             public_url: "http://127.0.0.1:8240".into(),
             // For tests and embedding only; the binary always supplies its own key.
             master_key: sluice_artifacts::crypto::Key(*b"sluice-default-master-key-tests!"),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 }

@@ -248,6 +248,8 @@ struct LimitsConfig {
     max_pipelines_per_account: Option<usize>,
     max_custom_action_types_per_account: Option<usize>,
     max_tags_per_resource: Option<usize>,
+    /// The largest JSON or Query request body read (bytes; default 2 MiB).
+    max_request_bytes: Option<usize>,
 }
 
 impl LimitsConfig {
@@ -293,6 +295,7 @@ pub struct ServeOptions {
     pub providers: ProviderSettings,
     pub blobs: Option<sluice_artifacts::S3BlobConfig>,
     pub sandbox: sluice_sandbox::Options,
+    pub max_request_bytes: usize,
 }
 
 pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
@@ -325,6 +328,11 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .account_id
             .or(file.account_id)
             .unwrap_or_else(|| DEFAULT_ACCOUNT_ID.into()),
+        max_request_bytes: file
+            .limits
+            .max_request_bytes
+            .unwrap_or(sluice_service::DEFAULT_MAX_REQUEST_BYTES)
+            .max(1024),
         limits: file.limits.resolve(),
         jobs: file.jobs.resolve(),
         blobs: match (file.blobs.s3_endpoint, file.blobs.s3_bucket) {

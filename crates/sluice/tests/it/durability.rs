@@ -13,6 +13,10 @@ pub struct Server {
 }
 
 impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, then wait for the server to finish what it queued and exit.
     pub fn terminate(&mut self) {
         let status = Command::new("kill")

@@ -15,5 +15,6 @@ mod sandbox;
 mod secrets;
 mod tags;
 mod transitions;
+mod unauthenticated;
 mod validation;
 mod webhooks;
