@@ -274,6 +274,15 @@ impl Sandbox {
         if self.options.mode == Mode::None {
             return Ok(());
         }
+        // Another user's directory (or a link planted in /var/tmp) would see every workspace.
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::symlink_metadata(work_dir)?;
+        if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() {
+            return Err(Error::Unavailable(format!(
+                "the work dir {} is not a directory of this server's user",
+                work_dir.display()
+            )));
+        }
         let root = work_dir.join(format!(".probe-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root)?;

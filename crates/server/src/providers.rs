@@ -251,12 +251,20 @@ async fn execute(
             .await
             .map_err(|e| format!("input artifact {} could not be read: {e}", artifact.name))?;
         write_stream(body, &zip).await.map_err(|e| e.to_string())?;
-        unpack_file(&zip, dir).await.map_err(|e| {
+        let unpacked = unpack_file(&zip, dir).await.map_err(|e| {
             format!(
                 "input artifact {} could not be unpacked: {e}",
                 artifact.name
             )
         })?;
+        // A build must never pass on a workspace its input failed to fill.
+        let arrived = std::fs::read_dir(dir).map_or(false, |mut d| d.next().is_some());
+        if unpacked.files + unpacked.directories > 0 && !arrived {
+            return Err(format!(
+                "input artifact {} holds {} files but none arrived in the workspace",
+                artifact.name, unpacked.files
+            ));
+        }
         let _ = std::fs::remove_file(&zip);
     }
     let wants_output = !job.output_artifacts.is_empty();

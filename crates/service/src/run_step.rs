@@ -174,8 +174,12 @@ impl Sluice {
                                 error: ErrorDetails {
                                     code: "JobFailed".into(),
                                     message: format!(
-                                        "no provider for {} is available on this server",
-                                        spec.action_type_id
+                                        "no provider for {} is available on this server; {}",
+                                        spec.action_type_id,
+                                        instead_of(
+                                            &spec.action_type_id,
+                                            self.options().providers.is_empty()
+                                        )
                                     ),
                                 },
                                 external_execution_id: None,
@@ -264,5 +268,19 @@ impl Sluice {
         runtime.prune();
         write.runtime_doc = RuntimeDoc::from(&*runtime).to_json();
         Ok(write)
+    }
+}
+
+/// What to use instead of an AWS-owned action type this server does not run.
+fn instead_of(action_type: &sluice_model::ActionTypeId, providers_off: bool) -> &'static str {
+    let built_in = ["S3", "CodeCommit", "Commands", "CodeBuild"];
+    if providers_off && built_in.contains(&action_type.provider.as_str()) {
+        return "this server runs with its built-in providers turned off ([providers] enabled = false); turn them on, or run the action type with a worker";
+    }
+    match action_type.category.as_str() {
+        "Deploy" => "deploy from a Compute/AWS/Commands action (your deployment tool, rsync or ssh) or from a custom action type run by `sluice worker`",
+        "Invoke" => "run the step as a Compute/AWS/Commands action or a custom action type run by `sluice worker`",
+        "Source" => "use an S3, CodeCommit (hosted by this server) or GitHub source",
+        _ => "use a Compute/AWS/Commands action, a CodeBuild action, or a custom action type run by `sluice worker`",
     }
 }

@@ -82,6 +82,8 @@ struct SandboxConfig {
     max_memory_bytes: Option<u64>,
     /// A job's log keeps at most this many bytes (default 64 MiB).
     max_log_bytes: Option<u64>,
+    /// Where job workspaces are made (default: `DATA_DIR/work`, see `work_dir`).
+    work_dir: Option<PathBuf>,
 }
 
 impl SandboxConfig {
@@ -295,7 +297,34 @@ pub struct ServeOptions {
     pub providers: ProviderSettings,
     pub blobs: Option<sluice_artifacts::S3BlobConfig>,
     pub sandbox: sluice_sandbox::Options,
+    /// Where job workspaces are made.
+    pub work_dir: PathBuf,
     pub max_request_bytes: usize,
+}
+
+/// Where job workspaces go. Under the data dir, unless builds run as another user that could
+/// not pass through the directories above it (a data dir under `/root`): then a directory of
+/// this data dir's own under `/var/tmp`, which is searchable by everyone.
+fn work_dir(
+    configured: Option<PathBuf>,
+    data_dir: &std::path::Path,
+    user: bool,
+) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = configured {
+        return absolute(dir);
+    }
+    let searchable = data_dir
+        .ancestors()
+        .skip(1)
+        .all(|dir| std::fs::metadata(dir).map_or(true, |m| m.permissions().mode() & 0o001 != 0));
+    if !user || searchable {
+        return Ok(data_dir.join("work"));
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    let tag: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(PathBuf::from(format!("/var/tmp/sluice-work-{tag}")))
 }
 
 pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
@@ -380,9 +409,16 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             projects: file.codebuild.projects,
         },
         sandbox: sluice_sandbox::Options::unconfined(),
+        work_dir: PathBuf::new(),
     };
     let mut options = options;
+    let configured_work_dir = file.sandbox.work_dir.clone();
     options.sandbox = file.sandbox.resolve(&options.data_dir)?;
+    options.work_dir = work_dir(
+        configured_work_dir,
+        &options.data_dir,
+        options.sandbox.user.is_some(),
+    )?;
     if options.account_id.len() != 12 || !options.account_id.bytes().all(|b| b.is_ascii_digit()) {
         bail!("account id '{}' must be twelve digits", options.account_id);
     }

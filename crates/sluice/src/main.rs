@@ -118,13 +118,7 @@ fn main() -> Result<()> {
     {
         sandbox_exec();
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
@@ -296,7 +290,7 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     let timers = tokio::spawn(sluice_server::run_timers(sluice.clone(), stop_rx.clone()));
     let providers = options.providers.enabled.then(|| {
         let config = sluice_server::ProviderConfig {
-            work_dir: options.data_dir.join("work"),
+            work_dir: options.work_dir.clone(),
             repos_dir: repos_dir.clone(),
             mirrors_dir: options.data_dir.join("mirrors"),
             github_base_url: options.providers.github_base_url.clone(),
@@ -404,6 +398,22 @@ async fn repo_create(options: &config::ServeOptions, name: &str) -> Result<()> {
         sluice_server::GIT_PREFIX
     );
     Ok(())
+}
+
+/// Logs go to stderr: plain text, coloured only on a terminal, or one JSON object a line with
+/// `SLUICE_LOG_FORMAT=json`; `SLUICE_LOG` filters (default `info`).
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("SLUICE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().with_ansi(false).init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 /// `sluice sandbox-exec -- PROGRAM ARGS…` with the spec in `SLUICE_SANDBOX_SPEC`: only the

@@ -152,6 +152,13 @@ pub async fn export_tree(repo: &Path, commit: &str, dest: &Path, scratch: &Path)
             "'{commit}' is not a commit id"
         )));
     }
+    // git runs the checkout from the work tree: a relative path would name another place.
+    let (repo, dest, scratch) = (
+        std::path::absolute(repo)?,
+        std::path::absolute(dest)?,
+        std::path::absolute(scratch)?,
+    );
+    let (repo, dest) = (repo.as_path(), dest.as_path());
     std::fs::create_dir_all(dest)?;
     let index = scratch.join("export.index");
     let mut read = git(Some(repo), &GitAuth::default());
@@ -166,6 +173,15 @@ pub async fn export_tree(repo: &Path, commit: &str, dest: &Path, scratch: &Path)
         .args(["checkout-index", "--all", "--force"]);
     output(checkout, "git checkout-index").await?;
     let _ = std::fs::remove_file(index);
+    // A build must never pass on a workspace the source failed to fill.
+    let mut list = git(Some(repo), &GitAuth::default());
+    list.args(["ls-tree", "--name-only", "--end-of-options", commit]);
+    let tree_has_files = !output(list, "git ls-tree").await?.trim().is_empty();
+    if tree_has_files && std::fs::read_dir(dest)?.next().is_none() {
+        return Err(Error::Failed(format!(
+            "commit {commit} has files but none were written to the workspace"
+        )));
+    }
     Ok(())
 }
 

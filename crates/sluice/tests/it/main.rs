@@ -6,6 +6,7 @@ mod auth;
 mod canary;
 mod crash_loop;
 mod durability;
+mod first_hour;
 mod fixtures;
 mod pipelines;
 mod protocol;

@@ -122,7 +122,7 @@ async fn an_aws_action_without_a_provider_fails_at_once_with_a_clear_message() {
     assert_eq!(action["status"], "Failed");
     assert_eq!(
         action["errorDetails"]["message"],
-        "no provider for AWS/Source/S3/1 is available on this server"
+        "no provider for AWS/Source/S3/1 is available on this server; this server runs with its built-in providers turned off ([providers] enabled = false); turn them on, or run the action type with a worker"
     );
 }
 

@@ -1,0 +1,164 @@
+//! The first hour (issue 11): the real binary started the way a newcomer starts it, from a
+//! working directory with relative paths, builds the code that was pushed to it — and never
+//! passes a build on an empty workspace.
+
+use crate::providers::git;
+use serde_json::json;
+use sluice_test_utils::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sluice(cwd: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .current_dir(cwd)
+        .args(args)
+        .env("SLUICE_LOG", "warn")
+        .output()
+        .expect("run sluice")
+}
+
+/// `sluice serve --data-dir data --config sluice.toml`, run from `cwd`.
+async fn serve_relative(cwd: &Path) -> Serve {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .current_dir(cwd)
+        .args(["serve", "--listen", &addr.to_string()])
+        .args(["--data-dir", "data", "--config", "sluice.toml"])
+        .env("SLUICE_LOG", "warn")
+        .env("SLUICE_BOOTSTRAP_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID)
+        .env("SLUICE_BOOTSTRAP_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sluice");
+    let serve = Serve { child, addr };
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok()
+            && sluice_test_utils::http(addr, "GET", "/healthz", &[], Vec::new())
+                .await
+                .0
+                == 200
+        {
+            return serve;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("sluice did not become healthy on {addr}");
+}
+
+#[tokio::test]
+async fn a_relative_data_dir_builds_the_pushed_code_with_commands_and_codebuild() {
+    let cwd = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        cwd.path().join("sluice.toml"),
+        "[codebuild.projects.unit]\nbuildspec = \"buildspec.yml\"\n",
+    )
+    .expect("config");
+    // The admin commands refuse a directory that is not a data dir, instead of making one.
+    let refused = sluice(cwd.path(), &["repo", "create", "app", "--data-dir", "data"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is not a Sluice data dir"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!cwd.path().join("data").exists(), "no stray data dir");
+
+    let server = serve_relative(cwd.path()).await;
+    let created = sluice(
+        cwd.path(),
+        &[
+            "repo",
+            "create",
+            "app",
+            "--data-dir",
+            "data",
+            "--listen",
+            &server.addr.to_string(),
+        ],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let url = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    assert_eq!(url, format!("http://{}/_sluice/git/app.git", server.addr));
+
+    let work = cwd.path().join("app");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    std::fs::write(work.join("app.sh"), "echo hello from the pushed code\n").expect("write");
+    std::fs::write(
+        work.join("buildspec.yml"),
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - test -f app.sh\n      - sh app.sh\n",
+    )
+    .expect("write");
+    git(&work, &["init", "--quiet", "--initial-branch=main"]).await;
+    git(&work, &["add", "."]).await;
+    git(&work, &["commit", "--quiet", "-m", "first"]).await;
+    let authenticated = url.replace(
+        "http://",
+        &format!("http://{TEST_ACCESS_KEY_ID}:{TEST_SECRET_ACCESS_KEY}@"),
+    );
+    git(&work, &["push", "--quiet", &authenticated, "main"]).await;
+
+    let pipeline = json!({"pipeline": {"name": "relative", "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+        "artifactStore": {"type": "S3", "location": "codepipeline-us-east-1-111111111111"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Source",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+                "configuration": {"RepositoryName": "app", "BranchName": "main"},
+                "outputArtifacts": [{"name": "Src"}]}]},
+            {"name": "Build", "actions": [
+                {"name": "Commands",
+                 "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                 "commands": ["test -f app.sh", "test -f \"$CODEBUILD_SRC_DIR/app.sh\"", "sh app.sh"],
+                 "inputArtifacts": [{"name": "Src"}]},
+                {"name": "CodeBuild",
+                 "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+                 "configuration": {"ProjectName": "unit"},
+                 "inputArtifacts": [{"name": "Src"}]}]}]}});
+    let reply = crate::durability::call(server.addr, "CreatePipeline", pipeline).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let mut last = serde_json::Value::Null;
+    for _ in 0..1200 {
+        last = crate::durability::call(
+            server.addr,
+            "ListPipelineExecutions",
+            json!({"pipelineName": "relative"}),
+        )
+        .await
+        .body;
+        let status = &last["pipelineExecutionSummaries"][0]["status"];
+        if status.is_string() && status != "InProgress" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let state =
+        crate::durability::call(server.addr, "GetPipelineState", json!({"name": "relative"}))
+            .await
+            .body;
+    assert_eq!(
+        last["pipelineExecutionSummaries"][0]["status"], "Succeeded",
+        "{last}\n{state}"
+    );
+}
