@@ -258,7 +258,7 @@ async fn execute(
             )
         })?;
         // A build must never pass on a workspace its input failed to fill.
-        let arrived = std::fs::read_dir(dir).map_or(false, |mut d| d.next().is_some());
+        let arrived = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
         if unpacked.files + unpacked.directories > 0 && !arrived {
             return Err(format!(
                 "input artifact {} holds {} files but none arrived in the workspace",
