@@ -81,6 +81,13 @@ pub enum Input {
         error: ErrorDetails,
         external_execution_id: Option<String>,
     },
+    /// A running job says where its work can be followed (its log); the action stays in
+    /// progress.
+    JobProgress {
+        job_id: String,
+        external_execution_id: Option<String>,
+        summary: Option<String>,
+    },
     ApprovalResult {
         token: String,
         decision: ApprovalDecision,

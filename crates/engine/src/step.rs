@@ -76,6 +76,23 @@ impl Step<'_> {
                 self.advance(&id, stage);
                 Ok(())
             }
+            Input::JobProgress {
+                job_id,
+                external_execution_id,
+                summary,
+            } => {
+                let (id, stage, i) = self.in_progress_job(&job_id)?;
+                let now = self.now;
+                let a = self.action(&id, stage, i);
+                if external_execution_id.is_some() {
+                    a.external_execution_id = external_execution_id;
+                }
+                if summary.is_some() {
+                    a.summary = summary;
+                }
+                a.updated_ms = Some(now);
+                Ok(())
+            }
             Input::ApprovalResult { token, decision } => {
                 let (id, stage, i) = self
                     .rt

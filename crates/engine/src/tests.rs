@@ -209,6 +209,31 @@ fn run_order_groups_run_in_parallel_then_in_sequence() {
 }
 
 #[test]
+fn a_running_job_reports_where_to_follow_it_and_stays_in_progress() {
+    let mut s = two_stage();
+    s.start("e1");
+    let job_id = s.job("e1", "src");
+    let effects = s.ok(Input::JobProgress {
+        job_id: job_id.clone(),
+        external_execution_id: Some(job_id.clone()),
+        summary: None,
+    });
+    assert!(effects.is_empty(), "nothing else happens: {effects:?}");
+    assert_eq!(s.action_status("e1", "src"), ActionStatus::InProgress);
+    assert_eq!(
+        s.action("e1", "src").external_execution_id.as_deref(),
+        Some(job_id.as_str())
+    );
+    s.succeed("e1", "src");
+    let late = s.apply(Input::JobProgress {
+        job_id,
+        external_execution_id: None,
+        summary: None,
+    });
+    assert!(late.is_err(), "a finished job reports no progress");
+}
+
+#[test]
 fn failed_action_ends_the_stage_after_its_group_and_fails_the_execution() {
     let mut s = Scenario::new(vec![
         stage("Source", &[("src", 1)]),

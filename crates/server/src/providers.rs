@@ -167,7 +167,19 @@ async fn run_job(sluice: &Sluice, config: &Providers, job: Job) {
         JobLog::create_bounded(&log_path, secrets_of(&job), config.sandbox.max_log_bytes())
     }) {
         Ok(log) => {
-            let result = execute(sluice, config, &job, &root, &log).await;
+            if let Err(e) = sluice.job_started(&job.id, &job.id).await {
+                tracing::warn!(job = job.id, error = %e, "the job's start could not be recorded");
+            }
+            // The log is stored as it grows, so it can be read (and followed) while it runs.
+            let result = tokio::select! {
+                result = execute(sluice, config, &job, &root, &log) => result,
+                never = store_log_while_running(sluice, &job.id, &log) => match never {},
+                // Dropping the work kills its processes: stop means stop.
+                () = until_no_longer_wanted(sluice, &job.id) => {
+                    log.line("[Sluice] The action was stopped; its processes were killed");
+                    Err("the action was stopped".into())
+                }
+            };
             log.finish();
             result
         }
@@ -201,6 +213,50 @@ async fn run_job(sluice: &Sluice, config: &Providers, job: Job) {
         }
         Err(e) => {
             tracing::warn!(job = job.id, error = %e, "the job's result could not be recorded")
+        }
+    }
+}
+
+/// How often a running job checks that it is still wanted.
+const CANCEL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Returns once the job is no longer in progress (its execution was stopped or abandoned, or
+/// it timed out): its work is then dropped.
+async fn until_no_longer_wanted(sluice: &Sluice, job_id: &str) {
+    loop {
+        tokio::time::sleep(CANCEL_CHECK_INTERVAL).await;
+        match sluice.job_details(job_id).await {
+            Ok(job) if job.status.is_finished() => return,
+            Err(sluice_service::Error::JobNotFound(_)) => return,
+            _ => {}
+        }
+    }
+}
+
+/// How often a running job's log is stored when it has grown.
+const LIVE_LOG_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Stores the job's log every `LIVE_LOG_INTERVAL` while it grows; never returns (the caller
+/// drops it when the job ends and stores the final log itself).
+async fn store_log_while_running(
+    sluice: &Sluice,
+    job_id: &str,
+    log: &JobLog,
+) -> std::convert::Infallible {
+    let mut stored = 0u64;
+    loop {
+        tokio::time::sleep(LIVE_LOG_INTERVAL).await;
+        log.flush();
+        let size = std::fs::metadata(log.path()).map_or(0, |m| m.len());
+        if size == stored {
+            continue;
+        }
+        match file_stream(log.path()).await {
+            Ok(body) => match sluice.store_job_log(job_id, body).await {
+                Ok(_) => stored = size,
+                Err(e) => tracing::debug!(job = job_id, error = %e, "the live log was not stored"),
+            },
+            Err(e) => tracing::debug!(job = job_id, error = %e, "the live log was not read"),
         }
     }
 }

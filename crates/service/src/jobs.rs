@@ -342,6 +342,20 @@ impl Sluice {
         self.job_view(&record)
     }
 
+    /// A running job says where it can be followed: `GetPipelineState` shows its
+    /// `externalExecutionId` (and the log URL built on it) while it runs.
+    pub async fn job_started(&self, job_id: &str, external_execution_id: &str) -> Result<()> {
+        let record = self.open_job(job_id).await?;
+        let input = Input::JobProgress {
+            job_id: job_id.into(),
+            external_execution_id: Some(external_execution_id.into()),
+            summary: None,
+        };
+        self.step(&record.pipeline, vec![input], StepExtra::default())
+            .await?;
+        Ok(())
+    }
+
     /// Refuses a job of a type this server's own providers run, as if it did not exist: a
     /// user's worker may neither see its configuration nor answer for it.
     pub async fn ensure_worker_job(&self, job_id: &str) -> Result<()> {

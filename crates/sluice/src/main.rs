@@ -31,6 +31,42 @@ enum Command {
     /// Poll a Sluice server for jobs of one action type and run each with a command:
     /// `sluice worker --endpoint URL --action-type Custom/Build/MyBuild/1 -- ./build.sh`.
     Worker(WorkerArgs),
+    /// Every pipeline, its latest execution and each stage's state, on one screen.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Start an execution of a pipeline and print its id.
+    Start {
+        pipeline: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Follow an execution (the latest, or the one named) until it ends; the exit code is 0
+    /// when it succeeded.
+    Watch {
+        pipeline: String,
+        execution_id: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Print an action's log: `sluice logs PIPELINE/STAGE/ACTION` or `sluice logs JOB_ID`;
+    /// `--follow` keeps printing while it runs.
+    Logs {
+        target: String,
+        #[arg(long, short)]
+        follow: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// git's credential helper: `git config credential.helper '!sluice git-credential'` signs
+    /// pushes to hosted repositories in with your AWS credentials.
+    GitCredential {
+        /// get, store or erase (as git calls it).
+        operation: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Manage repositories hosted by this server: `sluice repo create NAME`.
     Repo {
         #[command(subcommand)]
@@ -68,6 +104,68 @@ enum Command {
     },
 }
 
+/// How client commands reach the server: the endpoint and the AWS credential chain.
+#[derive(clap::Args, Clone)]
+struct ClientArgs {
+    /// The server [default: AWS_ENDPOINT_URL, SLUICE_ENDPOINT, or http://127.0.0.1:8240].
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// A profile of the shared credentials file (else AWS_PROFILE, else default).
+    #[arg(long)]
+    profile: Option<String>,
+    /// text (for people) or json.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    output: String,
+}
+
+impl ClientArgs {
+    fn output(&self) -> sluice_cli::Output {
+        if self.output == "json" {
+            sluice_cli::Output::Json
+        } else {
+            sluice_cli::Output::Text
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        self.endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .or_else(|| std::env::var("SLUICE_ENDPOINT").ok())
+            .unwrap_or_else(|| format!("http://{}", config::DEFAULT_LISTEN))
+    }
+
+    fn credentials(&self) -> Result<sluice_sigv4::Credentials> {
+        Ok(credential_chain(self.profile.as_deref())?)
+    }
+
+    fn client(&self) -> Result<sluice_worker::client::Client> {
+        let region = environment().region();
+        Ok(sluice_worker::client::Client::new(
+            &self.endpoint(),
+            &region,
+            self.credentials()?,
+        )?)
+    }
+}
+
+/// The process environment, for the credential chain.
+fn environment() -> sluice_cli::credentials::Environment {
+    sluice_cli::credentials::Environment {
+        vars: std::env::vars().collect(),
+        home: std::env::var_os("HOME").map(std::path::PathBuf::from),
+    }
+}
+
+/// The standard AWS credential chain: environment, shared credentials file, config file.
+fn credential_chain(profile: Option<&str>) -> Result<sluice_sigv4::Credentials> {
+    Ok(sluice_cli::credentials::resolve(
+        &environment(),
+        profile,
+        |path| std::fs::read_to_string(path).ok(),
+    )?)
+}
+
 #[derive(clap::Args)]
 struct WorkerArgs {
     /// The server, e.g. http://127.0.0.1:8240.
@@ -78,10 +176,10 @@ struct WorkerArgs {
     action_type: String,
     #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
     region: String,
-    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
-    access_key_id: String,
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    secret_access_key: String,
+    /// A profile of the shared credentials file (else the standard chain: environment,
+    /// AWS_PROFILE, default).
+    #[arg(long)]
+    profile: Option<String>,
     /// Where job workspaces are made (default: a temporary directory).
     #[arg(long)]
     work_dir: Option<std::path::PathBuf>,
@@ -128,6 +226,43 @@ fn main() -> Result<()> {
                 .build()?
                 .block_on(serve(options))
         }
+        Command::Status { client } => client_runtime()?
+            .block_on(async { Ok(sluice_cli::status(&client.client()?, client.output()).await?) }),
+        Command::Start { pipeline, client } => client_runtime()?.block_on(async {
+            sluice_cli::start(&client.client()?, &pipeline, client.output()).await?;
+            Ok(())
+        }),
+        Command::Watch {
+            pipeline,
+            execution_id,
+            client,
+        } => {
+            let succeeded = client_runtime()?.block_on(async {
+                Ok::<_, anyhow::Error>(
+                    sluice_cli::watch(
+                        &client.client()?,
+                        &pipeline,
+                        execution_id.as_deref(),
+                        client.output(),
+                    )
+                    .await?,
+                )
+            })?;
+            if !succeeded {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Logs {
+            target,
+            follow,
+            client,
+        } => client_runtime()?
+            .block_on(async { Ok(sluice_cli::logs(&client.client()?, &target, follow).await?) }),
+        Command::GitCredential { operation, client } => Ok(sluice_cli::git_credential(
+            &operation,
+            &client.credentials()?,
+        )?),
         Command::Worker(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
@@ -347,11 +482,7 @@ async fn worker(args: WorkerArgs) -> Result<()> {
             "--action-type must be Owner/Category/Provider/Version, e.g. Custom/Build/MyBuild/1"
         );
     };
-    let credentials = sluice_sigv4::Credentials {
-        access_key_id: args.access_key_id,
-        secret_access_key: args.secret_access_key,
-        session_token: std::env::var("AWS_SESSION_TOKEN").ok(),
-    };
+    let credentials = credential_chain(args.profile.as_deref())?;
     let client = sluice_worker::client::Client::new(&args.endpoint, &args.region, credentials)?;
     let scratch = tempfile::TempDir::new()?;
     let options = sluice_worker::poller::WorkerOptions {
@@ -398,6 +529,12 @@ async fn repo_create(options: &config::ServeOptions, name: &str) -> Result<()> {
         sluice_server::GIT_PREFIX
     );
     Ok(())
+}
+
+fn client_runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Logs go to stderr: plain text, coloured only on a terminal, or one JSON object a line with

@@ -223,6 +223,40 @@ impl Client {
         write_stream(stream, dest).await
     }
 
+    /// The bytes of `bucket/key` from byte `from` on, read with the client's own credentials;
+    /// `None` when there is no such object (yet).
+    pub async fn s3_read(&self, bucket: &str, key: &str, from: u64) -> Result<Option<Vec<u8>>> {
+        let path = Self::object_path(bucket, key);
+        let empty = Full::new(Bytes::new())
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let hash = sluice_sigv4::sha256_hex(b"");
+        let headers = if from > 0 {
+            vec![("range".to_string(), format!("bytes={from}-"))]
+        } else {
+            Vec::new()
+        };
+        let credentials = self.credentials.clone();
+        let response = self
+            .send("GET", &path, headers, empty, &hash, "s3", &credentials)
+            .await?;
+        match response.status().as_u16() {
+            200 | 206 => {}
+            404 => return Ok(None),
+            416 => return Ok(Some(Vec::new())),
+            _ => {
+                return Err(Self::s3_error(response, &format!("reading s3://{bucket}/{key}")).await)
+            }
+        }
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Error::Io(e.to_string()))?
+            .to_bytes();
+        Ok(Some(bytes.to_vec()))
+    }
+
     /// Uploads `source` to `bucket/key` with the given (job) credentials.
     pub async fn s3_put(
         &self,

@@ -150,6 +150,15 @@ async fn run_job(
     }
     let mut job_id = job.id.clone().unwrap_or_default();
     let mut data = job.data.clone().unwrap_or_default();
+    let began = Instant::now();
+    let context = data.pipeline_context.clone().unwrap_or_default();
+    // One line per job for whoever watches the worker, whatever the log filter.
+    eprintln!(
+        "job {job_id} started: {}/{}/{}",
+        context.pipeline_name.unwrap_or_default(),
+        context.stage.and_then(|s| s.name).unwrap_or_default(),
+        context.action.and_then(|a| a.name).unwrap_or_default()
+    );
     let mut creds = credentials(&data)?;
     let root = options.work_dir.join(&job_id);
     let _ = std::fs::remove_dir_all(&root);
@@ -192,6 +201,14 @@ async fn run_job(
         }
     };
     upload_log(client, &creds, &job_id, &log).await;
+    let seconds = began.elapsed().as_secs_f64();
+    match &outcome {
+        Ok(_) => eprintln!("job {job_id} succeeded in {seconds:.1} s"),
+        Err(message) => eprintln!(
+            "job {job_id} failed in {seconds:.1} s: {}",
+            log.mask(message)
+        ),
+    }
     let reported = match outcome {
         Ok(summary) => {
             let input = w::PutJobSuccessResultInput {

@@ -58,6 +58,8 @@ pub async fn run(
         .spawn()
         .map_err(|e| Error::Failed(format!("the command could not be started: {e}")))?;
     let group = child.id().map(|id| Pid::from_raw(id as i32));
+    // Dropped (the job was stopped or abandoned) or finished, the whole group goes.
+    let _guard = group.map(GroupGuard);
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
         readers.push(tokio::spawn(copy_lines(out, log.clone())));
@@ -98,6 +100,21 @@ pub async fn kill_group(group: Pid) {
         group = group.as_raw(),
         "processes of a job's group survived {KILL_ROUNDS} kills"
     );
+}
+
+/// Kills a process group when dropped: a job whose future is dropped (stopped, abandoned)
+/// leaves nothing running.
+struct GroupGuard(Pid);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        for _ in 0..KILL_ROUNDS {
+            if killpg(self.0, Signal::SIGKILL).is_err() {
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// How often `kill_group` tries before it gives up.

@@ -162,3 +162,90 @@ async fn a_relative_data_dir_builds_the_pushed_code_with_commands_and_codebuild(
         "{last}\n{state}"
     );
 }
+
+/// Whether any process's command line contains `needle`.
+fn running(needle: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .any(|cmdline| {
+            String::from_utf8_lossy(&cmdline)
+                .replace('\0', " ")
+                .contains(needle)
+        })
+}
+
+async fn wait_for(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    for _ in 0..600 {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen");
+}
+
+#[tokio::test]
+async fn a_running_action_shows_its_log_live_and_abandoning_it_kills_its_processes() {
+    use crate::providers::{codecommit_source, commands, create, repository};
+    let server = sluice_test_utils::TestServer::start_with_providers(
+        sluice_service::Options::default(),
+        Default::default(),
+    )
+    .await;
+    let work = tempfile::tempdir().expect("dir");
+    repository(&server, "app", work.path()).await;
+    // A marker no other process has, on a child left in the background and on the command.
+    create(
+        &server,
+        "long",
+        vec![
+            codecommit_source("main"),
+            commands(&[
+                "echo the build is running",
+                "(sleep 3171; echo survived) & sleep 3172",
+            ]),
+        ],
+    )
+    .await;
+    let mut job = String::new();
+    wait_for("the build's externalExecutionId", async || {
+        let state = server.ok("GetPipelineState", json!({"name": "long"})).await;
+        let latest = &state["stageStates"][1]["actionStates"][0]["latestExecution"];
+        if latest["status"] == "InProgress" && latest["externalExecutionUrl"].is_string() {
+            job = latest["externalExecutionId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+        }
+        !job.is_empty()
+    })
+    .await;
+    wait_for("both processes", async || {
+        running("sleep 3171") && running("sleep 3172")
+    })
+    .await;
+    wait_for("the live log", async || {
+        let (status, _, log) = server
+            .s3("GET", &format!("/sluice-logs/jobs/{job}.log"), vec![])
+            .await;
+        status == 200 && String::from_utf8_lossy(&log).contains("the build is running")
+    })
+    .await;
+    let executions = server
+        .ok("ListPipelineExecutions", json!({"pipelineName": "long"}))
+        .await;
+    let id = executions["pipelineExecutionSummaries"][0]["pipelineExecutionId"].clone();
+    server
+        .ok(
+            "StopPipelineExecution",
+            json!({"pipelineName": "long", "pipelineExecutionId": id, "abandon": true}),
+        )
+        .await;
+    wait_for("every process of the build to end", async || {
+        !running("sleep 3171") && !running("sleep 3172")
+    })
+    .await;
+    server.stop().await;
+}
