@@ -136,7 +136,7 @@ impl ClientArgs {
     }
 
     fn credentials(&self) -> Result<sluice_sigv4::Credentials> {
-        Ok(credential_chain(self.profile.as_deref())?)
+        credential_chain(self.profile.as_deref())
     }
 
     fn client(&self) -> Result<sluice_worker::client::Client> {
