@@ -3,7 +3,7 @@
 //! key, and check the audit trail's hash chain.
 
 use crate::config;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use sluice_service::{ChainCheck, PrincipalKind, Sluice};
 
@@ -28,6 +28,15 @@ pub enum AdminCommand {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Copy a data dir — live or not — to DIR, consistently: the database as one committed
+    /// state, then the blobs, repositories and keys. DIR is then a data dir of its own:
+    /// restore by starting `sluice serve --data-dir DIR` (or moving it into place).
+    Backup {
+        /// Where the copy goes; must not exist yet.
+        dir: std::path::PathBuf,
+        #[command(flatten)]
+        serve: config::ServeArgs,
     },
     /// Deactivate an access key of a user (a leaked key stops working at once).
     DeactivateKey {
@@ -115,6 +124,7 @@ fn root(sluice: &Sluice) -> sluice_service::Caller {
 
 pub async fn admin(command: AdminCommand) -> Result<()> {
     match command {
+        AdminCommand::Backup { dir, serve } => backup(serve, &dir),
         AdminCommand::CreateUser {
             name,
             policies,
@@ -249,4 +259,77 @@ pub async fn audit(command: AuditCommand) -> Result<()> {
             reason,
         } => bail!("audit trail broken at event #{seq} ({event_id}): {reason}"),
     }
+}
+
+/// The files of a data dir a backup copies besides the database: keys, the mark of a keyed
+/// audit chain, and the directories of objects and repositories.
+const BACKED_UP_FILES: [&str; 4] = [
+    "master.key",
+    "token.key",
+    "credentials",
+    "audit-chain.keyed",
+];
+const BACKED_UP_DIRS: [&str; 2] = ["blobs", "repos"];
+
+fn backup(serve: config::ServeArgs, dest: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let options = config::resolve(serve)?;
+    crate::require_existing_data_dir(&options)?;
+    let dest = config::absolute(dest.to_path_buf())?;
+    if dest.exists() {
+        bail!(
+            "{} exists; a backup goes to a new directory",
+            dest.display()
+        );
+    }
+    std::fs::create_dir_all(&dest)?;
+    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o700))?;
+    let data = &options.data_dir;
+    // The database first: objects and commits it references were written before it.
+    sluice_store_sqlite::SqliteStore::backup(&data.join("sluice.db"), &dest.join("sluice.db"))
+        .context("copying the database")?;
+    let mut files = 1;
+    for name in BACKED_UP_DIRS {
+        let from = data.join(name);
+        if from.exists() {
+            files += copy_tree(&from, &dest.join(name))?;
+        }
+    }
+    for name in BACKED_UP_FILES {
+        let from = data.join(name);
+        if from.exists() {
+            std::fs::copy(&from, dest.join(name))
+                .with_context(|| format!("copying {}", from.display()))?;
+            files += 1;
+        }
+    }
+    eprintln!(
+        "backed up {} to {} ({files} files)",
+        data.display(),
+        dest.display()
+    );
+    if !data.join("master.key").exists() {
+        eprintln!("the master key comes from SLUICE_MASTER_KEY: keep it with the backup, which cannot be opened without it");
+    }
+    Ok(())
+}
+
+/// Copies a directory tree (files and directories; links are not followed); returns how
+/// many files it copied.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<usize> {
+    std::fs::create_dir_all(to)?;
+    let mut files = 0;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            files += copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+            files += 1;
+        }
+    }
+    Ok(files)
 }

@@ -98,6 +98,24 @@ impl SqliteStore {
         })
     }
 
+    /// Writes a consistent copy of the database at `db` to `dest` while servers may be using
+    /// it (`VACUUM INTO`: one read transaction, so the copy is one committed state).
+    pub fn backup(db: &Path, dest: &Path) -> Result<()> {
+        let connection =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(write_ops::db)?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(BUSY_TIMEOUT_SECS))
+            .map_err(write_ops::db)?;
+        let dest = dest
+            .to_str()
+            .ok_or_else(|| Error::Backend("the backup path is not UTF-8".into()))?;
+        connection
+            .execute("VACUUM INTO ?", [dest])
+            .map_err(write_ops::db)?;
+        Ok(())
+    }
+
     /// Finishes queued writes, stops the writer and closes the read pool.
     pub async fn close(&self) {
         let _ = self.ops.send(writer::Message::Close).await;

@@ -249,3 +249,64 @@ async fn a_running_action_shows_its_log_live_and_abandoning_it_kills_its_process
     .await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_backup_of_a_live_server_restores_its_pipelines_objects_keys_and_trail() {
+    use crate::durability::{call, start_with};
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let mut server = start_with(&data, &[]).await;
+    let pipeline = crate::fixtures::pipeline("kept");
+    assert_eq!(
+        call(server.addr, "CreatePipeline", json!({"pipeline": pipeline}))
+            .await
+            .status,
+        200
+    );
+    let github = json!({"pipeline": {"name": "secretive", "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+        "artifactStore": {"type": "S3", "location": "codepipeline-us-east-1-111111111111"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Source",
+                "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"},
+                "configuration": {"Owner": "me", "Repo": "app", "Branch": "main", "OAuthToken": "kept-secret-token"},
+                "outputArtifacts": [{"name": "Src"}]}]},
+            {"name": "Build", "actions": [{"name": "Build",
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "commands": ["true"], "inputArtifacts": [{"name": "Src"}]}]}]}});
+    assert_eq!(
+        call(server.addr, "CreatePipeline", github).await.status,
+        200
+    );
+    // Taken while the server runs.
+    let backup = dir.path().join("backup");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["admin", "backup"])
+        .arg(&backup)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("SLUICE_LOG", "warn")
+        .output()
+        .expect("backup");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.terminate();
+    std::fs::remove_dir_all(&data).expect("the original is gone");
+
+    let restored = start_with(&backup, &[]).await;
+    let kept = call(restored.addr, "GetPipeline", json!({"name": "kept"})).await;
+    assert_eq!(kept.status, 200, "{:?}", kept.body);
+    let secretive = call(restored.addr, "GetPipeline", json!({"name": "secretive"})).await;
+    assert_eq!(secretive.status, 200);
+    drop(restored);
+    // The trail and the sealed secret open with the restored master key.
+    let verify = sluice(dir.path(), &["audit", "verify", "--data-dir", "backup"]);
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
