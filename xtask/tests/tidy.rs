@@ -201,3 +201,35 @@ fn only_the_binary_reads_the_environment() {
         );
     }
 }
+
+/// Invariant 18: processes start only where they are meant to. A build's process starts in
+/// `sandbox`; the others are the server's own tools (git, `git http-backend`), the standalone
+/// worker's operator-chosen command, and the benchmark's git.
+#[test]
+fn processes_start_only_in_the_sandbox_and_the_named_tool_runners() {
+    let allowed = [
+        "crates/sandbox/src/lib.rs",
+        "crates/sandbox/src/launcher.rs",
+        "crates/server/src/git_http.rs",
+        "crates/worker/src/git.rs",
+        "crates/worker/src/process.rs",
+        "crates/sluice/src/bench_sources.rs",
+    ];
+    let mut files = Vec::new();
+    rust_files(&root().join("crates"), &mut files);
+    for f in files {
+        let relative = f.strip_prefix(root()).expect("under the root");
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        // Only the code a crate ships; its integration tests start what they test.
+        if relative.components().any(|c| c.as_os_str() == "tests") {
+            continue;
+        }
+        if text.contains("Command::new(") {
+            assert!(
+                allowed.iter().any(|a| relative == Path::new(a)),
+                "{} starts a process outside the sandbox and the named tool runners",
+                relative.display()
+            );
+        }
+    }
+}
