@@ -129,9 +129,22 @@ pub async fn handle(State(state): State<GitState>, request: Request) -> Response
         );
         return r;
     };
+    if parts.uri.path().contains("..") || parts.uri.path().contains("//") {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "a repository path has no '..' or '//'",
+        );
+    }
     let Some((name, path_info)) = repository_of(parts.uri.path()) else {
         return plain(StatusCode::NOT_FOUND, "not a hosted repository path");
     };
+    // Only git's smart HTTP protocol is served, nothing else of the repository directory.
+    let service = path_info
+        .strip_prefix(&format!("/{name}.git"))
+        .unwrap_or("");
+    if !SMART_HTTP_PATHS.contains(&service) {
+        return plain(StatusCode::NOT_FOUND, "not a git smart HTTP path");
+    }
     let resource = format!(
         "arn:aws:codecommit:{}:{}:{name}",
         state.sluice.options().region,
@@ -198,6 +211,11 @@ pub async fn handle(State(state): State<GitState>, request: Request) -> Response
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    let max_push_bytes = state.sluice.options().max_push_bytes;
+    let declared: Option<u64> = header("content-length").parse().ok();
+    if is_push && declared.is_some_and(|n| n > max_push_bytes) {
+        return push_too_large(max_push_bytes);
+    }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -208,80 +226,166 @@ pub async fn handle(State(state): State<GitState>, request: Request) -> Response
             );
         }
     };
-    let Some(mut stdin) = child.stdin.take() else {
+    let (Some(mut stdin), Some(mut stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
         return plain(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "git http-backend has no input",
+            "git http-backend has no pipes",
         );
     };
-    let feeder = tokio::spawn(async move {
-        let mut stream = body.into_data_stream();
-        while let Ok(Some(chunk)) = stream.try_next().await {
-            if stdin.write_all(&chunk).await.is_err() {
-                break;
+    // The request streams in (counted against the push limit), stderr drains beside it, so
+    // neither pipe can fill and stall git.
+    let too_large = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let feeder = {
+        let too_large = too_large.clone();
+        tokio::spawn(async move {
+            let mut stream = body.into_data_stream();
+            let mut fed = 0u64;
+            while let Ok(Some(chunk)) = stream.try_next().await {
+                fed += chunk.len() as u64;
+                if is_push && fed > max_push_bytes {
+                    too_large.store(true, std::sync::atomic::Ordering::SeqCst);
+                    break;
+                }
+                if stdin.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+            let _ = stdin.shutdown().await;
+        })
+    };
+    let drained = tokio::spawn(drain_stderr(stderr, name.clone()));
+    let head = match tokio::time::timeout(EXCHANGE_TIMEOUT, read_cgi_head(&mut stdout)).await {
+        Ok(Ok(head)) => head,
+        Ok(Err(message)) => {
+            feeder.abort();
+            return plain(StatusCode::BAD_GATEWAY, &message);
+        }
+        Err(_) => {
+            feeder.abort();
+            return plain(
+                StatusCode::GATEWAY_TIMEOUT,
+                "git http-backend did not answer",
+            );
+        }
+    };
+    if !is_push {
+        // A fetch's pack streams out as git writes it; the child is owned by the stream.
+        let body = stream_stdout(child, stdout, head.rest, feeder);
+        return cgi_response(head.status, head.headers, body);
+    }
+    // A push is answered after the pushed branches are announced, so its report (small) is
+    // read whole, bounded.
+    let mut report = head.rest;
+    let read = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stdout.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) if report.len() + n <= MAX_PUSH_REPORT_BYTES => {
+                    report.extend_from_slice(&buf[..n])
+                }
+                Ok(_) => break,
             }
         }
-        let _ = stdin.shutdown().await;
-    });
-    let Some(mut stdout) = child.stdout.take() else {
-        return plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "git http-backend has no output",
-        );
-    };
-    let mut output = Vec::new();
-    if let Err(e) = stdout.read_to_end(&mut output).await {
-        tracing::error!(error = %e, "reading git http-backend failed");
-    }
+    })
+    .await;
     let _ = feeder.await;
-    let status = child.wait().await;
-    if let Some(mut err) = child.stderr.take() {
-        let mut text = String::new();
-        let _ = err.read_to_string(&mut text).await;
-        if !text.trim().is_empty() {
-            tracing::debug!(repository = name, stderr = text.trim(), "git http-backend");
+    let status = match read {
+        Ok(()) => child.wait().await.ok(),
+        Err(_) => {
+            let _ = child.kill().await;
+            None
         }
-    }
-    if !status.is_ok_and(|s| s.success()) && output.is_empty() {
-        return plain(StatusCode::INTERNAL_SERVER_ERROR, "git http-backend failed");
-    }
-    if is_push {
-        announce_pushes(&state, &repo, &name, before).await;
-    }
-    cgi_response(output)
-}
-
-async fn announce_pushes(
-    state: &GitState,
-    repo: &std::path::Path,
-    name: &str,
-    before: Vec<(String, String)>,
-) {
-    let before: BTreeMap<String, String> = before.into_iter().collect();
-    let after = git::branches(repo).await.unwrap_or_default();
-    for (branch, commit) in after {
-        if before.get(&branch) != Some(&commit) {
-            state.sluice.branch_pushed(name, &branch, &commit).await;
-        }
-    }
-}
-
-/// A CGI answer: header lines (`Status: 200 OK`, ...), a blank line, the body.
-fn cgi_response(output: Vec<u8>) -> Response {
-    let split = output
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, i + 4))
-        .or_else(|| {
-            output
-                .windows(2)
-                .position(|w| w == b"\n\n")
-                .map(|i| (i, i + 2))
-        });
-    let Some((head_end, body_start)) = split else {
-        return plain(StatusCode::BAD_GATEWAY, "git http-backend gave no headers");
     };
-    let head = String::from_utf8_lossy(&output[..head_end]).to_string();
+    let _ = drained.await;
+    if too_large.load(std::sync::atomic::Ordering::SeqCst) {
+        let _ = child.kill().await;
+        return push_too_large(max_push_bytes);
+    }
+    if status.is_none() {
+        return plain(StatusCode::GATEWAY_TIMEOUT, "the push took too long");
+    }
+    announce_pushes(&state, &repo, &name, before).await;
+    cgi_response(head.status, head.headers, Body::from(report))
+}
+
+/// What a client of git's smart HTTP protocol asks for after `NAME.git`.
+const SMART_HTTP_PATHS: [&str; 4] = [
+    "/info/refs",
+    "/git-upload-pack",
+    "/git-receive-pack",
+    "/HEAD",
+];
+
+/// The longest a pack exchange may take before git is stopped.
+const EXCHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The longest header block git http-backend may write.
+const MAX_CGI_HEAD_BYTES: usize = 64 * 1024;
+/// The largest report-status a push may answer with.
+const MAX_PUSH_REPORT_BYTES: usize = 1 << 20;
+/// How much of git's stderr is kept for the log.
+const MAX_STDERR_BYTES: usize = 16 * 1024;
+
+fn push_too_large(limit: u64) -> Response {
+    plain(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!(
+            "the push is larger than this server accepts ({limit} bytes, [git] max_push_bytes)"
+        ),
+    )
+}
+
+/// Reads git's stderr to its end, keeping the start for the log.
+async fn drain_stderr(mut stderr: tokio::process::ChildStderr, repository: String) {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stderr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) if kept.len() < MAX_STDERR_BYTES => kept.extend_from_slice(&buf[..n]),
+            Ok(_) => {}
+        }
+    }
+    let text = String::from_utf8_lossy(&kept);
+    if !text.trim().is_empty() {
+        tracing::debug!(repository, stderr = text.trim(), "git http-backend");
+    }
+}
+
+/// The CGI header block of git's answer, and the bytes of the body read with it.
+struct CgiHead {
+    status: StatusCode,
+    headers: Vec<(String, String)>,
+    rest: Vec<u8>,
+}
+
+async fn read_cgi_head(stdout: &mut tokio::process::ChildStdout) -> Result<CgiHead, String> {
+    let mut read = Vec::new();
+    let mut buf = [0u8; 8192];
+    let (head_end, body_start) = loop {
+        let split = read
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| (i, i + 4))
+            .or_else(|| {
+                read.windows(2)
+                    .position(|w| w == b"\n\n")
+                    .map(|i| (i, i + 2))
+            });
+        if let Some(split) = split {
+            break split;
+        }
+        if read.len() > MAX_CGI_HEAD_BYTES {
+            return Err("git http-backend wrote too long a header".into());
+        }
+        match stdout.read(&mut buf).await {
+            Ok(0) | Err(_) => return Err("git http-backend gave no headers".into()),
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&read[..head_end]).to_string();
     let mut status = StatusCode::OK;
     let mut headers = Vec::new();
     for line in head.lines() {
@@ -301,7 +405,75 @@ fn cgi_response(output: Vec<u8>) -> Response {
             headers.push((k.to_string(), v.to_string()));
         }
     }
-    let mut response = (status, Body::from(output[body_start..].to_vec())).into_response();
+    Ok(CgiHead {
+        status,
+        headers,
+        rest: read[body_start..].to_vec(),
+    })
+}
+
+/// The rest of git's output as a streamed body; the stream owns the child (killed if the
+/// client goes away) and stops it at the exchange's deadline.
+fn stream_stdout(
+    child: tokio::process::Child,
+    stdout: tokio::process::ChildStdout,
+    first: Vec<u8>,
+    feeder: tokio::task::JoinHandle<()>,
+) -> Body {
+    struct Streaming {
+        child: tokio::process::Child,
+        stdout: tokio::process::ChildStdout,
+        first: Option<Vec<u8>>,
+        feeder: tokio::task::JoinHandle<()>,
+        deadline: tokio::time::Instant,
+    }
+    impl Drop for Streaming {
+        fn drop(&mut self) {
+            self.feeder.abort();
+            let _ = self.child.start_kill();
+        }
+    }
+    let state = Streaming {
+        child,
+        stdout,
+        first: Some(first).filter(|f| !f.is_empty()),
+        feeder,
+        deadline: tokio::time::Instant::now() + EXCHANGE_TIMEOUT,
+    };
+    let stream = futures_util::stream::unfold(state, |mut s| async move {
+        if let Some(first) = s.first.take() {
+            return Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(first)), s));
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        match tokio::time::timeout_at(s.deadline, s.stdout.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => None,
+            Ok(Ok(n)) => {
+                buf.truncate(n);
+                Some((Ok(axum::body::Bytes::from(buf)), s))
+            }
+        }
+    });
+    Body::from_stream(stream)
+}
+
+async fn announce_pushes(
+    state: &GitState,
+    repo: &std::path::Path,
+    name: &str,
+    before: Vec<(String, String)>,
+) {
+    let before: BTreeMap<String, String> = before.into_iter().collect();
+    let after = git::branches(repo).await.unwrap_or_default();
+    for (branch, commit) in after {
+        if before.get(&branch) != Some(&commit) {
+            state.sluice.branch_pushed(name, &branch, &commit).await;
+        }
+    }
+}
+
+/// An answer from git's CGI header block and a body.
+fn cgi_response(status: StatusCode, headers: Vec<(String, String)>, body: Body) -> Response {
+    let mut response = (status, body).into_response();
     for (k, v) in headers {
         if let (Ok(name), Ok(value)) = (
             axum::http::HeaderName::from_bytes(k.as_bytes()),

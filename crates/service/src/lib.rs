@@ -43,7 +43,9 @@ pub use kms::{KeyView, DEFAULT_KEY_ALIAS};
 pub use objects::{
     check_bucket_name, job_log_key, ObjectListing, ObjectVersion, LOG_BUCKET, MAX_KEYS,
 };
-pub use options::{Options, DEFAULT_DISPATCH_LEASE_MS, DEFAULT_MAX_REQUEST_BYTES};
+pub use options::{
+    Options, DEFAULT_DISPATCH_LEASE_MS, DEFAULT_MAX_PUSH_BYTES, DEFAULT_MAX_REQUEST_BYTES,
+};
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
 pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, Trigger};
 pub use sluice_store::JobStatus;

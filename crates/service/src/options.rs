@@ -32,7 +32,12 @@ pub struct Options {
     /// The largest request body the JSON and Query protocols read, once the request's
     /// headers name a known key (a request that fails on its headers has its body unread).
     pub max_request_bytes: usize,
+    /// The largest pack a `git push` to a hosted repository may send.
+    pub max_push_bytes: u64,
 }
+
+/// `Options::max_push_bytes` unless configured.
+pub const DEFAULT_MAX_PUSH_BYTES: u64 = 1 << 30;
 
 /// `Options::max_request_bytes` unless configured: far above any pipeline or policy document.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 2 << 20;
@@ -51,6 +56,7 @@ impl Default for Options {
             // For tests and embedding only; the binary always supplies its own key.
             master_key: sluice_artifacts::crypto::Key(*b"sluice-default-master-key-tests!"),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_push_bytes: DEFAULT_MAX_PUSH_BYTES,
         }
     }
 }

@@ -58,6 +58,16 @@ struct FileConfig {
     blobs: BlobsConfig,
     #[serde(default)]
     sandbox: SandboxConfig,
+    #[serde(default)]
+    git: GitConfig,
+}
+
+/// The `[git] table`: hosted repositories.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct GitConfig {
+    /// The largest pack one push may send (bytes; default 1 GiB).
+    max_push_bytes: Option<u64>,
 }
 
 /// The `[sandbox]` table: how build commands are confined (see docs/security.md).
@@ -300,6 +310,7 @@ pub struct ServeOptions {
     /// Where job workspaces are made.
     pub work_dir: PathBuf,
     pub max_request_bytes: usize,
+    pub max_push_bytes: u64,
 }
 
 /// Where job workspaces go. Under the data dir, unless builds run as another user that could
@@ -362,6 +373,10 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .max_request_bytes
             .unwrap_or(sluice_service::DEFAULT_MAX_REQUEST_BYTES)
             .max(1024),
+        max_push_bytes: file
+            .git
+            .max_push_bytes
+            .unwrap_or(sluice_service::DEFAULT_MAX_PUSH_BYTES),
         limits: file.limits.resolve(),
         jobs: file.jobs.resolve(),
         blobs: match (file.blobs.s3_endpoint, file.blobs.s3_bucket) {

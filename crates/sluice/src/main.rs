@@ -345,6 +345,7 @@ async fn open(
         .with_context(|| format!("opening the database {}", db.display()))?;
     let service_options = sluice_service::Options {
         max_request_bytes: options.max_request_bytes,
+        max_push_bytes: options.max_push_bytes,
         region: options.region.clone(),
         account_id: options.account_id.clone(),
         limits: options.limits.clone(),

@@ -8,6 +8,7 @@ mod crash_loop;
 mod durability;
 mod first_hour;
 mod fixtures;
+mod hosted_git;
 mod pipelines;
 mod protocol;
 mod providers;
