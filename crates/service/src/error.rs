@@ -163,6 +163,12 @@ impl From<sluice_store::Error> for Error {
         use sluice_store::Error as S;
         match e {
             S::NameInUse(n) => Error::PipelineNameInUse(n),
+            e @ S::BucketKeyInUse { .. } => Error::InvalidDeclaration(vec![sluice_model::Problem {
+                kind: sluice_model::ProblemKind::Structure,
+                message: format!(
+                    "The artifact store's {e}; name another bucket, or change the bucket's key with put-bucket-encryption"
+                ),
+            }]),
             S::LimitExceeded(m) => Error::LimitExceeded(m),
             S::InvalidNonce(job) => Error::InvalidNonce(job),
             S::InvalidClientToken(job) => Error::InvalidClientToken(job),

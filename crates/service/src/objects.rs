@@ -58,18 +58,19 @@ impl Sluice {
         }
     }
 
-    /// The artifact store's bucket exists once a pipeline names it, so jobs can write to it
-    /// (CodePipeline's console creates its default bucket the same way).
-    pub(crate) async fn ensure_artifact_buckets(
+    /// The artifact stores' buckets a pipeline names, as the store creates them in the
+    /// pipeline's own transaction (CodePipeline's console creates its default bucket the same
+    /// way, so jobs can write to it). A declared key must exist and be usable.
+    pub(crate) async fn artifact_buckets(
         &self,
         pipeline: &sluice_model::PipelineDeclaration,
-    ) -> Result<()> {
+    ) -> Result<Vec<sluice_store::BucketRecord>> {
         let stores = pipeline
             .artifact_store
             .iter()
             .chain(pipeline.artifact_stores.values());
+        let mut buckets = Vec::new();
         for store in stores {
-            // The key must exist and be usable before the pipeline is stored.
             let key = match &store.encryption_key {
                 Some(k) => {
                     let key = self.resolve_key(&k.id).await.map_err(|_| {
@@ -86,15 +87,15 @@ impl Sluice {
                 None => None,
             };
             if check_bucket_name(&store.location).is_ok() {
-                self.ensure_bucket(&store.location).await?;
-                if key.is_some() {
-                    self.store()
-                        .set_bucket_encryption(&store.location, key.as_deref())
-                        .await?;
-                }
+                buckets.push(sluice_store::BucketRecord {
+                    name: store.location.clone(),
+                    created_ms: self.now_ms(),
+                    versioning: None,
+                    encryption_key: key,
+                });
             }
         }
-        Ok(())
+        Ok(buckets)
     }
 
     /// Keeps a job's log (already masked) where the S3 endpoint serves it.

@@ -85,13 +85,13 @@ impl Sluice {
             &self.options().account_id,
             &pipeline.name,
         );
-        self.ensure_artifact_buckets(&pipeline).await?;
         let new = NewPipeline {
             name: pipeline.name.clone(),
             arn,
             declaration: DeclarationDoc::from(&self.seal_declaration(&pipeline, &types)?),
             created_ms: now,
             tags,
+            buckets: self.artifact_buckets(&pipeline).await?,
         };
         self.store()
             .create_pipeline(&new, self.options().limits.max_pipelines_per_account)
@@ -155,13 +155,14 @@ impl Sluice {
         pipeline.version = current.version + 1;
         self.check_declaration(&pipeline, &types)?;
         self.check_roles(&pipeline).await?;
-        self.ensure_artifact_buckets(&pipeline).await?;
+        let buckets = self.artifact_buckets(&pipeline).await?;
         let stored = self
             .store()
             .update_pipeline(
                 &pipeline.name,
                 current.version,
                 &DeclarationDoc::from(&self.seal_declaration(&pipeline, &types)?),
+                &buckets,
                 self.now_ms(),
             )
             .await

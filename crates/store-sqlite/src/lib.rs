@@ -191,11 +191,16 @@ impl PipelineStore for SqliteStore {
         name: &str,
         expected_version: i64,
         declaration: &DeclarationDoc,
+        buckets: &[sluice_store::BucketRecord],
         updated_ms: i64,
     ) -> Result<PipelineRecord> {
-        let (name, declaration) = (name.to_string(), declaration.clone());
+        let (name, declaration, buckets) =
+            (name.to_string(), declaration.clone(), buckets.to_vec());
         self.write(move |c| {
-            write_ops::update_pipeline(c, &name, expected_version, &declaration, updated_ms)
+            let record =
+                write_ops::update_pipeline(c, &name, expected_version, &declaration, updated_ms)?;
+            write_ops::claim_artifact_buckets(c, &buckets)?;
+            Ok(record)
         })
         .await
     }

@@ -5,8 +5,8 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use sluice_store::{
     action_type_tag_key, tag_resource_key, AccessKeyRecord, ActionTypeKey, ActionTypeRecord,
-    DeclarationDoc, Error, JobRecord, JobStatus, NewPipeline, PipelineRecord, Result, StepWrite,
-    Tag, TransitionRecord,
+    BucketRecord, DeclarationDoc, Error, JobRecord, JobStatus, NewPipeline, PipelineRecord, Result,
+    StepWrite, Tag, TransitionRecord,
 };
 
 pub fn db(e: rusqlite::Error) -> Error {
@@ -90,7 +90,40 @@ pub fn create_pipeline(c: &Connection, new: &NewPipeline, max_pipelines: usize) 
         params![new.name, doc.to_json(), new.created_ms],
     )
     .map_err(db)?;
-    insert_tags(c, &tag_resource_key(&new.arn), &new.tags)
+    insert_tags(c, &tag_resource_key(&new.arn), &new.tags)?;
+    claim_artifact_buckets(c, &new.buckets)
+}
+
+/// Creates the artifact buckets a pipeline names that do not exist yet, with their declared
+/// key; an existing bucket keyed otherwise than declared refuses the pipeline.
+pub fn claim_artifact_buckets(c: &Connection, buckets: &[BucketRecord]) -> Result<()> {
+    for b in buckets {
+        let current: Option<Option<String>> = c
+            .query_row(
+                "SELECT encryption_key FROM buckets WHERE name = ?",
+                [&b.name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        match current {
+            None => {
+                c.execute(
+                    "INSERT INTO buckets (name, created_ms, versioning, encryption_key) VALUES (?, ?, ?, ?)",
+                    params![b.name, b.created_ms, b.versioning, b.encryption_key],
+                )
+                .map_err(db)?;
+            }
+            Some(current) if b.encryption_key.is_some() && current != b.encryption_key => {
+                return Err(Error::BucketKeyInUse {
+                    bucket: b.name.clone(),
+                    current: current.unwrap_or_else(|| "the default key (alias/aws/s3)".into()),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 pub fn update_pipeline(

@@ -31,7 +31,99 @@ pub fn sample_pipeline(name: &str) -> NewPipeline {
             key: "team".into(),
             value: "core".into(),
         }],
+        buckets: Vec::new(),
     }
+}
+
+fn artifact_bucket(name: &str, key: Option<&str>) -> BucketRecord {
+    BucketRecord {
+        name: name.into(),
+        created_ms: 1_000,
+        versioning: None,
+        encryption_key: key.map(str::to_string),
+    }
+}
+
+async fn a_pipeline_creates_its_buckets_in_its_own_transaction_and_never_rekeys_one<S: Store>(
+    store: &S,
+) {
+    let mut new = sample_pipeline("keyed");
+    new.buckets = vec![artifact_bucket("keyed-artifacts", Some("arn:key/1"))];
+    store.create_pipeline(&new, 100).await.expect("create");
+    let bucket = store
+        .bucket("keyed-artifacts")
+        .await
+        .expect("read")
+        .expect("created with the pipeline");
+    assert_eq!(bucket.encryption_key.as_deref(), Some("arn:key/1"));
+    // Another pipeline naming the same bucket with another key is refused whole.
+    let mut rival = sample_pipeline("rival");
+    rival.buckets = vec![
+        artifact_bucket("rival-artifacts", None),
+        artifact_bucket("keyed-artifacts", Some("arn:key/2")),
+    ];
+    assert!(matches!(
+        store.create_pipeline(&rival, 100).await,
+        Err(Error::BucketKeyInUse { .. })
+    ));
+    assert!(store
+        .get_pipeline("rival", None)
+        .await
+        .expect("get")
+        .is_none());
+    assert!(
+        store
+            .bucket("rival-artifacts")
+            .await
+            .expect("read")
+            .is_none(),
+        "nothing of the refused pipeline was written"
+    );
+    let p = sample_pipeline("keyed");
+    assert!(matches!(
+        store
+            .update_pipeline(
+                "keyed",
+                1,
+                &p.declaration,
+                &[artifact_bucket("keyed-artifacts", Some("arn:key/3"))],
+                2_000
+            )
+            .await,
+        Err(Error::BucketKeyInUse { .. })
+    ));
+    assert_eq!(
+        store
+            .get_pipeline("keyed", None)
+            .await
+            .expect("get")
+            .expect("exists")
+            .version,
+        1,
+        "the refused update wrote no version"
+    );
+    // The same key, or none declared, leaves the bucket as it is.
+    store
+        .update_pipeline(
+            "keyed",
+            1,
+            &p.declaration,
+            &[artifact_bucket("keyed-artifacts", None)],
+            2_000,
+        )
+        .await
+        .expect("update");
+    assert_eq!(
+        store
+            .bucket("keyed-artifacts")
+            .await
+            .expect("read")
+            .expect("exists")
+            .encryption_key
+            .as_deref(),
+        Some("arn:key/1")
+    );
+    store.delete_pipeline("keyed").await.expect("delete");
 }
 
 /// Runs every check; panics with the failing rule's name.
@@ -44,6 +136,7 @@ pub async fn run_all<S: Store>(store: &S) {
     store.set_chain_key(conformance_chain_key());
     pipeline_names_are_unique(store).await;
     a_job_interrupted_by_too_many_restarts_is_not_queued_again(store).await;
+    a_pipeline_creates_its_buckets_in_its_own_transaction_and_never_rekeys_one(store).await;
     every_version_stays_readable(store).await;
     update_with_a_stale_version_is_refused(store).await;
     list_is_ordered_and_pages_after_a_name(store).await;
@@ -997,7 +1090,7 @@ async fn every_version_stays_readable<S: Store>(store: &S) {
     let p = sample_pipeline("versions");
     store.create_pipeline(&p, 1000).await.expect("create");
     let v2 = store
-        .update_pipeline("versions", 1, &p.declaration, 2_000)
+        .update_pipeline("versions", 1, &p.declaration, &[], 2_000)
         .await
         .expect("update");
     assert_eq!(v2.version, 2);
@@ -1029,15 +1122,19 @@ async fn update_with_a_stale_version_is_refused<S: Store>(store: &S) {
     let p = sample_pipeline("stale");
     store.create_pipeline(&p, 1000).await.expect("create");
     store
-        .update_pipeline("stale", 1, &p.declaration, 2)
+        .update_pipeline("stale", 1, &p.declaration, &[], 2)
         .await
         .expect("update");
-    let stale = store.update_pipeline("stale", 1, &p.declaration, 3).await;
+    let stale = store
+        .update_pipeline("stale", 1, &p.declaration, &[], 3)
+        .await;
     assert!(
         matches!(stale, Err(Error::VersionConflict { .. })),
         "{stale:?}"
     );
-    let missing = store.update_pipeline("missing", 1, &p.declaration, 3).await;
+    let missing = store
+        .update_pipeline("missing", 1, &p.declaration, &[], 3)
+        .await;
     assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
     store.delete_pipeline("stale").await.expect("delete");
 }

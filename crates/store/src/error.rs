@@ -17,6 +17,8 @@ pub enum Error {
     InvalidClientToken(String),
     #[error("the nonce does not match job {0}")]
     InvalidNonce(String),
+    #[error("bucket {bucket} is encrypted with {current}; a pipeline does not change the key of an existing bucket")]
+    BucketKeyInUse { bucket: String, current: String },
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
     #[error("the database schema is at version {found}, newer than this binary knows ({known}); upgrade Sluice")]

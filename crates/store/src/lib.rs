@@ -35,11 +35,14 @@ pub trait PipelineStore: Send + Sync {
 
     /// Stores `declaration` as version `expected_version + 1`; `VersionConflict` when the
     /// latest version is no longer `expected_version`, `NotFound` when the pipeline is gone.
+    /// Stores the next version; `buckets` as in `NewPipeline::buckets`, in the same
+    /// transaction.
     async fn update_pipeline(
         &self,
         name: &str,
         expected_version: i64,
         declaration: &DeclarationDoc,
+        buckets: &[BucketRecord],
         updated_ms: i64,
     ) -> Result<PipelineRecord>;
 

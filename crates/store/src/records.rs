@@ -18,6 +18,10 @@ pub struct NewPipeline {
     pub declaration: DeclarationDoc,
     pub created_ms: i64,
     pub tags: Vec<Tag>,
+    /// The artifact stores' buckets, created in the same transaction when missing (with the
+    /// declared key); an existing bucket keeps its key, and one keyed otherwise than declared
+    /// refuses the change.
+    pub buckets: Vec<BucketRecord>,
 }
 
 /// One stored version of a pipeline.

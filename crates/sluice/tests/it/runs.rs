@@ -811,6 +811,7 @@ async fn a_crash_between_an_update_and_its_step_heals_on_the_next_step() {
             "Heal",
             1,
             &sluice_store::DeclarationDoc::from(&declaration),
+            &[],
             sluice_test_utils::START_MS,
         )
         .await
