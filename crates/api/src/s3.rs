@@ -559,8 +559,11 @@ fn object_headers(r: &mut Response, o: &ObjectVersion) {
     }
 }
 
-/// `bytes=a-b`, `bytes=a-`, `bytes=-n` → `start..end` within `size`.
-fn parse_range(header: &str, size: u64) -> Result<(u64, u64), S3Error> {
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n` → `start..end` within `size`, as S3 reads a Range: an
+/// end past the object is clamped, a start past it is `InvalidRange`, and a header S3 does not
+/// serve as one range (several ranges, another unit, bad syntax) is ignored: `None`, the whole
+/// object.
+fn parse_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
     let invalid = || {
         S3Error::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
@@ -568,24 +571,35 @@ fn parse_range(header: &str, size: u64) -> Result<(u64, u64), S3Error> {
             "The requested range is not satisfiable",
         )
     };
-    let spec = header.strip_prefix("bytes=").ok_or_else(invalid)?;
-    let (a, b) = spec.split_once('-').ok_or_else(invalid)?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().map_err(|_| invalid())?;
-            (size.saturating_sub(n), size)
-        }
-        (a, "") => (a.parse().map_err(|_| invalid())?, size),
-        (a, b) => {
-            let a: u64 = a.parse().map_err(|_| invalid())?;
-            let b: u64 = b.parse().map_err(|_| invalid())?;
-            (a, b.saturating_add(1).min(size))
-        }
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return Ok(None);
     };
-    if start >= size || start >= end {
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", "") => return Ok(None),
+        ("", n) => match n.parse::<u64>() {
+            Ok(0) => return Err(invalid()),
+            Ok(n) => (size.saturating_sub(n), size),
+            Err(_) => return Ok(None),
+        },
+        (a, "") => match a.parse::<u64>() {
+            Ok(a) => (a, size),
+            Err(_) => return Ok(None),
+        },
+        (a, b) => match (a.parse::<u64>(), b.parse::<u64>()) {
+            (Ok(a), Ok(b)) if a <= b => (a, b.saturating_add(1).min(size)),
+            _ => return Ok(None),
+        },
+    };
+    if start >= size {
         return Err(invalid());
     }
-    Ok((start, end))
+    Ok(Some((start, end)))
 }
 
 async fn object_op(
@@ -646,7 +660,7 @@ async fn object_op(
             let v = sluice.head_object(bucket, key, version_id).await?;
             let size = v.size as u64;
             let range = match ctx.header("range") {
-                Some(h) if size > 0 => Some(parse_range(h, size)?),
+                Some(h) if size > 0 => parse_range(h, size)?,
                 _ => None,
             };
             let body = sluice.object_body(&v, range).await?;
@@ -745,12 +759,30 @@ mod tests {
 
     #[test]
     fn ranges_follow_http_byte_ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100).ok(), Some((0, 10)));
-        assert_eq!(parse_range("bytes=90-", 100).ok(), Some((90, 100)));
-        assert_eq!(parse_range("bytes=-10", 100).ok(), Some((90, 100)));
-        assert_eq!(parse_range("bytes=0-999", 100).ok(), Some((0, 100)));
+        assert_eq!(parse_range("bytes=0-9", 100).ok(), Some(Some((0, 10))));
+        assert_eq!(parse_range("bytes=90-", 100).ok(), Some(Some((90, 100))));
+        assert_eq!(parse_range("bytes=-10", 100).ok(), Some(Some((90, 100))));
+        assert_eq!(parse_range("bytes=-1000", 100).ok(), Some(Some((0, 100))));
+        assert_eq!(
+            parse_range("bytes=0-999", 100).ok(),
+            Some(Some((0, 100))),
+            "an end past the object is clamped"
+        );
         assert!(parse_range("bytes=100-", 100).is_err());
-        assert!(parse_range("items=0-1", 100).is_err());
+        assert!(parse_range("bytes=100-200", 100).is_err());
+        for whole in [
+            "items=0-1",
+            "bytes=0-1,5-6",
+            "bytes=5-1",
+            "bytes=x-y",
+            "bytes=-",
+        ] {
+            assert_eq!(
+                parse_range(whole, 100).ok(),
+                Some(None),
+                "{whole} is ignored"
+            );
+        }
     }
 
     #[test]

@@ -301,14 +301,18 @@ impl Sluice {
                 .filter_map(|t| parse_timer_key(&t.key))
                 .map(|timer| Input::TimerDue { timer })
                 .collect();
-            fired += timers.len();
+            let count = timers.len();
             let extra = StepExtra {
                 fired_timers: timers,
                 ..Default::default()
             };
+            // One pipeline's failure is its own: the others' timers fire all the same, and its
+            // timers stay due for the next sweep.
             match self.step(&pipeline, inputs, extra).await {
-                Ok(_) | Err(Error::PipelineNotFound(_)) => {}
-                Err(e) => return Err(e),
+                Ok(_) | Err(Error::PipelineNotFound(_)) => fired += count,
+                Err(e) => {
+                    tracing::error!(pipeline, error = %e, "the timers of a pipeline could not fire")
+                }
             }
         }
         Ok(fired)

@@ -29,7 +29,9 @@ pub fn check_bucket_name(name: &str) -> Result<()> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
-        && !name.contains("..");
+        && !name.contains("..")
+        // S3 refuses names formatted as an IP address (192.168.5.4).
+        && name.parse::<std::net::Ipv4Addr>().is_err();
     if ok {
         Ok(())
     } else {
@@ -459,7 +461,16 @@ mod tests {
         for good in ["abc", "my-bucket.1", "codepipeline-us-east-1-111111111111"] {
             assert!(check_bucket_name(good).is_ok(), "{good}");
         }
-        for bad in ["ab", "ABC", "a_b", "-abc", "abc-", "a..b", "_sluice"] {
+        for bad in [
+            "ab",
+            "ABC",
+            "a_b",
+            "-abc",
+            "abc-",
+            "a..b",
+            "_sluice",
+            "192.168.5.4",
+        ] {
             assert!(check_bucket_name(bad).is_err(), "{bad}");
         }
     }
