@@ -1,5 +1,8 @@
 //! Multipart uploads (what `aws s3 cp` uses above 8 MB): parts are blobs under the upload's
-//! prefix; completing streams them, in order, into one new object version.
+//! prefix, encrypted as they arrive under a data key the upload's record wraps (a part is
+//! never at rest in the clear), each with a small record of its plaintext size and MD5;
+//! completing checks every listed ETag, then decrypts the parts, in order, into one new object
+//! version (encrypted under its own data key).
 
 use crate::{Error, Result, Sluice};
 use futures::StreamExt;
@@ -14,6 +17,21 @@ struct UploadMeta {
     bucket: String,
     key: String,
     content_type: Option<String>,
+    /// The wrapped data key of the parts; absent in uploads begun before parts were
+    /// encrypted (their parts are plain).
+    #[serde(default)]
+    envelope: Option<String>,
+}
+
+/// What a stored part was, before encryption.
+#[derive(Serialize, Deserialize)]
+struct PartInfo {
+    size: u64,
+    md5_hex: String,
+}
+
+fn part_info_key(upload_id: &str, part: u32) -> String {
+    format!("uploads/{upload_id}/part-{part:05}.info")
 }
 
 fn meta_key(upload_id: &str) -> String {
@@ -31,12 +49,14 @@ impl Sluice {
         key: &str,
         content_type: Option<String>,
     ) -> Result<String> {
-        self.bucket(bucket).await?;
+        let b = self.bucket(bucket).await?;
         let upload_id = self.new_id().replace('-', "");
+        let (_, envelope) = self.new_data_key(b.encryption_key.as_deref()).await?;
         let meta = serde_json::to_vec(&UploadMeta {
             bucket: bucket.into(),
             key: key.into(),
             content_type,
+            envelope: Some(envelope),
         })
         .map_err(|e| Error::Internal(e.to_string()))?;
         self.blobs()
@@ -78,9 +98,63 @@ impl Sluice {
                 "Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive"
             )));
         }
-        self.upload_meta(bucket, key, upload_id).await?;
-        let info = self.blobs().put(&part_key(upload_id, part), body).await?;
+        let meta = self.upload_meta(bucket, key, upload_id).await?;
+        let Some(envelope) = &meta.envelope else {
+            let info = self.blobs().put(&part_key(upload_id, part), body).await?;
+            return Ok(info.md5_hex);
+        };
+        let data_key = self.open_envelope(envelope).await?;
+        let (sealed, counted) = sluice_artifacts::envelope::encrypt(body, data_key);
+        self.blobs().put(&part_key(upload_id, part), sealed).await?;
+        let counted = counted.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let info = counted
+            .ok_or_else(|| Error::Internal("the part's bytes were not all encrypted".into()))?;
+        let record = serde_json::to_vec(&PartInfo {
+            size: info.size,
+            md5_hex: info.md5_hex.clone(),
+        })
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        self.blobs()
+            .put(&part_info_key(upload_id, part), bytes_stream(record))
+            .await?;
         Ok(info.md5_hex)
+    }
+
+    /// The plaintext of a stored part, after checking the ETag the client lists for it.
+    async fn part_body(
+        &self,
+        meta: &UploadMeta,
+        upload_id: &str,
+        part: u32,
+        etag: &str,
+    ) -> Result<ByteStream> {
+        let invalid = || {
+            Error::InvalidPart(format!(
+                "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag: part {part}"
+            ))
+        };
+        let get = |key: String| async move {
+            match self.blobs().get(&key).await {
+                Ok(s) => Ok(s),
+                Err(sluice_artifacts::Error::Missing(_)) => Err(invalid()),
+                Err(e) => Err(Error::from(e)),
+            }
+        };
+        let Some(envelope) = &meta.envelope else {
+            return get(part_key(upload_id, part)).await;
+        };
+        let info: PartInfo =
+            serde_json::from_slice(&collect(get(part_info_key(upload_id, part)).await?).await?)
+                .map_err(|_| Error::Internal("a part's record is corrupt".into()))?;
+        if etag.trim_matches('"') != info.md5_hex {
+            return Err(invalid());
+        }
+        let data_key = self.open_envelope(envelope).await?;
+        let sealed = get(part_key(upload_id, part)).await?;
+        let range = sluice_artifacts::envelope::sealed_range(info.size, 0, info.size);
+        Ok(sluice_artifacts::envelope::decrypt(
+            sealed, data_key, info.size, range,
+        ))
     }
 
     /// Joins the listed parts (ascending, each with the ETag it was given) into the object.
@@ -98,16 +172,8 @@ impl Sluice {
             ));
         }
         let mut streams = Vec::with_capacity(parts.len());
-        for (n, _) in parts {
-            match self.blobs().get(&part_key(upload_id, *n)).await {
-                Ok(s) => streams.push(s),
-                Err(sluice_artifacts::Error::Missing(_)) => {
-                    return Err(Error::InvalidPart(format!(
-                        "One or more of the specified parts could not be found: part {n}"
-                    )))
-                }
-                Err(e) => return Err(e.into()),
-            }
+        for (n, etag) in parts {
+            streams.push(self.part_body(&meta, upload_id, *n, etag).await?);
         }
         let body = futures::stream::iter(streams).flatten().boxed();
         let version = self

@@ -9,6 +9,7 @@ mod durability;
 mod first_hour;
 mod fixtures;
 mod hosted_git;
+mod multipart;
 mod pipelines;
 mod protocol;
 mod providers;
