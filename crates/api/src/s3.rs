@@ -164,8 +164,6 @@ pub async fn handle(State(sluice): State<Sluice>, request: Request) -> Response 
         query: query_params(parts.uri.query().unwrap_or("")),
     };
     let info = crate::trail::request_info(&parts);
-    let mut who = None;
-    let result = route(&ctx, &parts, &target, body, &info, &mut who).await;
     let access = match (&target.bucket, &target.key) {
         (None, _) => Access::ListBuckets,
         (Some(_), None) if parts.method == Method::GET || is_head => Access::ReadBucket,
@@ -183,29 +181,58 @@ pub async fn handle(State(sluice): State<Sluice>, request: Request) -> Response 
     if let Some(k) = &target.key {
         request_parameters["key"] = serde_json::json!(k);
     }
-    let event = crate::trail::event(
-        &sluice,
-        crate::trail::Call {
-            caller: who.as_ref(),
-            access_key_id: crate::trail::claimed_key_id(&parts),
-            event_source: "s3.amazonaws.com",
-            event_name: event_name.to_string(),
-            request_parameters: Some(request_parameters),
-            response_elements: None,
-            error: result
-                .as_ref()
-                .err()
-                .map(|e| (e.code.to_string(), e.message.clone())),
-            request_id: &request_id,
-            info: &info,
-            resources: if resource == "*" {
-                Vec::new()
-            } else {
-                vec![("AWS::S3::Object".into(), resource)]
-            },
-        },
-    );
-    let result = match sluice.record_audit(&[event]).await {
+    let described = S3Event {
+        parts: &parts,
+        event_name,
+        request_parameters,
+        resource: &resource,
+        request_id: &request_id,
+        info: &info,
+    };
+    // A call that may change something is on record before it acts (once authenticated and
+    // authorized, so a refusal costs no durable write).
+    let changes = !matches!(parts.method, Method::GET | Method::HEAD);
+    let mut who = None;
+    let mut pending = None;
+    let result = {
+        let begin = async |caller: &sluice_service::Caller| -> Result<(), S3Error> {
+            if !changes {
+                return Ok(());
+            }
+            let stub = crate::trail::event(&sluice, described.call(Some(caller), None));
+            sluice.begin_audit(&stub).await.map_err(|e| {
+                tracing::error!(%request_id, error = %e, "recording the audit event");
+                S3Error::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                )
+            })?;
+            pending = Some(stub.event_id);
+            Ok(())
+        };
+        route(&ctx, &parts, &target, body, &info, &mut who, begin).await
+    };
+    let error = result
+        .as_ref()
+        .err()
+        .map(|e| (e.code.to_string(), e.message.clone()));
+    let recorded = match pending {
+        Some(id) => {
+            let event =
+                crate::trail::event_with_id(&sluice, described.call(who.as_ref(), error), id);
+            sluice.complete_audit(&event).await
+        }
+        None => {
+            sluice
+                .record_audit(&[crate::trail::event(
+                    &sluice,
+                    described.call(who.as_ref(), error),
+                )])
+                .await
+        }
+    };
+    let result = match recorded {
         Ok(()) => result,
         Err(e) => {
             tracing::error!(%request_id, error = %e, "recording the audit event");
@@ -243,6 +270,43 @@ pub async fn handle(State(sluice): State<Sluice>, request: Request) -> Response 
     response
 }
 
+/// What the trail says of one S3 call, but for its caller and outcome.
+struct S3Event<'a> {
+    parts: &'a axum::http::request::Parts,
+    event_name: &'a str,
+    request_parameters: serde_json::Value,
+    resource: &'a str,
+    request_id: &'a str,
+    info: &'a sluice_service::RequestInfo,
+}
+
+impl S3Event<'_> {
+    fn call<'c>(
+        &'c self,
+        who: Option<&'c sluice_service::Caller>,
+        error: Option<(String, String)>,
+    ) -> crate::trail::Call<'c> {
+        crate::trail::Call {
+            caller: who,
+            access_key_id: crate::trail::claimed_key_id(self.parts),
+            event_source: "s3.amazonaws.com",
+            event_name: self.event_name.to_string(),
+            request_parameters: Some(self.request_parameters.clone()),
+            response_elements: None,
+            error,
+            request_id: self.request_id,
+            info: self.info,
+            resources: if self.resource == "*" {
+                Vec::new()
+            } else {
+                vec![("AWS::S3::Object".into(), self.resource.to_string())]
+            },
+        }
+    }
+}
+
+/// Authorizes and runs one S3 call; `begin` records a changing call as pending once its
+/// caller is known and allowed, before it acts.
 async fn route(
     ctx: &Ctx<'_>,
     parts: &axum::http::request::Parts,
@@ -250,6 +314,7 @@ async fn route(
     body: Body,
     info: &sluice_service::RequestInfo,
     who: &mut Option<sluice_service::Caller>,
+    begin: impl AsyncFnOnce(&sluice_service::Caller) -> Result<(), S3Error>,
 ) -> S3Result {
     let method = &parts.method;
     let Some(bucket) = target.bucket.as_deref() else {
@@ -266,6 +331,9 @@ async fn route(
             _ => Access::AdministerBucket,
         };
         s3_auth::authorize(ctx.sluice, parts, access, Some(bucket), info, who).await?;
+        if let Some(caller) = who.as_ref() {
+            begin(caller).await?;
+        }
         return bucket_op(ctx, method, bucket, body).await;
     };
     let access = match *method {
@@ -273,6 +341,9 @@ async fn route(
         _ => Access::Write(bucket, key),
     };
     s3_auth::authorize(ctx.sluice, parts, access, Some(bucket), info, who).await?;
+    if let Some(caller) = who.as_ref() {
+        begin(caller).await?;
+    }
     object_op(ctx, method, bucket, key, body).await
 }
 

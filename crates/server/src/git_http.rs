@@ -65,15 +65,16 @@ async fn authenticated(
     }
 }
 
-/// Records a pack exchange (or a refused request) in the audit trail.
-async fn audit(
+/// The audit event of a pack exchange (or a refused request).
+fn exchange_event(
     sluice: &Sluice,
     parts: &axum::http::request::Parts,
     caller: Option<&sluice_service::Caller>,
     event_name: &str,
     repository: &str,
     error: Option<(String, String)>,
-) -> Result<(), sluice_service::Error> {
+    event_id: Option<String>,
+) -> sluice_service::NewAuditEvent {
     let info = sluice_api::trail::request_info(parts);
     let request_id = sluice.new_id();
     let resource = format!(
@@ -81,7 +82,7 @@ async fn audit(
         sluice.options().region,
         sluice.options().account_id
     );
-    let event = sluice_api::trail::event(
+    sluice_api::trail::event_with_id(
         sluice,
         sluice_api::trail::Call {
             caller,
@@ -95,7 +96,20 @@ async fn audit(
             info: &info,
             resources: vec![("AWS::CodeCommit::Repository".into(), resource)],
         },
-    );
+        event_id.unwrap_or_else(|| sluice.new_id()),
+    )
+}
+
+/// Records a pack exchange (or a refused request) in the audit trail.
+async fn audit(
+    sluice: &Sluice,
+    parts: &axum::http::request::Parts,
+    caller: Option<&sluice_service::Caller>,
+    event_name: &str,
+    repository: &str,
+    error: Option<(String, String)>,
+) -> Result<(), sluice_service::Error> {
+    let event = exchange_event(sluice, parts, caller, event_name, repository, error, None);
     sluice.record_audit(&[event]).await
 }
 
@@ -155,7 +169,27 @@ pub async fn handle(State(state): State<GitState>, request: Request) -> Response
         .sluice
         .authorize(&caller, &format!("codecommit:{action}"), &resource, &info)
         .await;
-    if is_exchange || allowed.is_err() {
+    let mut pending_push = None;
+    if wants_push && is_exchange && allowed.is_ok() {
+        // A push changes a repository: it is on record before it acts.
+        let event = exchange_event(
+            &state.sluice,
+            &parts,
+            Some(&caller),
+            action,
+            &name,
+            None,
+            None,
+        );
+        if let Err(e) = state.sluice.begin_audit(&event).await {
+            tracing::error!(error = %e, "recording the audit event");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the audit trail could not be written",
+            );
+        }
+        pending_push = Some(event);
+    } else if is_exchange || allowed.is_err() {
         let error = allowed
             .as_ref()
             .err()
@@ -171,6 +205,38 @@ pub async fn handle(State(state): State<GitState>, request: Request) -> Response
     if let Err(e) = allowed {
         return plain(StatusCode::FORBIDDEN, &e.to_string());
     }
+    let response = exchange(&state, &parts, body, &name, &path_info).await;
+    if let Some(pending) = pending_push {
+        let error = (!response.status().is_success()).then(|| {
+            (
+                "GitError".to_string(),
+                format!("git answered {}", response.status()),
+            )
+        });
+        let event = exchange_event(
+            &state.sluice,
+            &parts,
+            Some(&caller),
+            action,
+            &name,
+            error,
+            Some(pending.event_id),
+        );
+        if let Err(e) = state.sluice.complete_audit(&event).await {
+            tracing::error!(error = %e, "recording the audit event");
+        }
+    }
+    response
+}
+
+/// Runs `git http-backend` for one request (already authorized).
+async fn exchange(
+    state: &GitState,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Body,
+    name: &str,
+    path_info: &str,
+) -> Response {
     let repo = state.repos_dir.join(format!("{name}.git"));
     if !repo.is_dir() {
         return plain(
@@ -255,7 +321,7 @@ pub async fn handle(State(state): State<GitState>, request: Request) -> Response
             let _ = stdin.shutdown().await;
         })
     };
-    let drained = tokio::spawn(drain_stderr(stderr, name.clone()));
+    let drained = tokio::spawn(drain_stderr(stderr, name.to_string()));
     let head = match tokio::time::timeout(EXCHANGE_TIMEOUT, read_cgi_head(&mut stdout)).await {
         Ok(Ok(head)) => head,
         Ok(Err(message)) => {

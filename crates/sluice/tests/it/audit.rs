@@ -229,6 +229,11 @@ async fn a_chain_written_before_links_were_keyed_is_keyed_once_at_start() {
         "verifying relinks nothing"
     );
     let mut server = start_with(dir.path(), &[]).await;
+    // Answering means started: the relink at start is done.
+    assert_eq!(
+        call(server.addr, "ListPipelines", json!({})).await.status,
+        200
+    );
     server.terminate();
     let (ok, text) = verify(dir.path());
     assert!(ok, "{text}");
