@@ -265,7 +265,7 @@ async fn exchange(
         .env("GIT_PROJECT_ROOT", &state.repos_dir)
         .env("GIT_HTTP_EXPORT_ALL", "1")
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("PATH_INFO", &path_info)
+        .env("PATH_INFO", path_info)
         .env("QUERY_STRING", parts.uri.query().unwrap_or(""))
         .env("REQUEST_METHOD", parts.method.as_str())
         .env("CONTENT_TYPE", header("content-type"))
@@ -373,7 +373,7 @@ async fn exchange(
     if status.is_none() {
         return plain(StatusCode::GATEWAY_TIMEOUT, "the push took too long");
     }
-    announce_pushes(&state, &repo, &name, before).await;
+    announce_pushes(state, &repo, name, before).await;
     cgi_response(head.status, head.headers, Body::from(report))
 }
 
