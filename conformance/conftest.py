@@ -24,24 +24,28 @@ def free_port():
 
 
 class Sluice:
-    def __init__(self):
+    def __init__(self, tls=None):
+        """`tls`: (certificate file, key file) to serve HTTPS with."""
         self.data_dir = tempfile.mkdtemp(prefix="sluice-conformance-")
         self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        scheme = "https" if tls else "http"
+        self.endpoint = f"{scheme}://localhost:{self.port}" if tls else f"http://127.0.0.1:{self.port}"
         self.proc = None
 
     def start(self):
         binary = os.environ.get("SLUICE_BIN", str(ROOT / "target" / "debug" / "sluice"))
         self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
-        self.proc = subprocess.Popen(
-            [binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir],
-            stdout=self.log,
-            stderr=self.log,
-        )
+        args = [binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir]
+        if self.tls:
+            args += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        import ssl
+        context = ssl.create_default_context(cafile=self.tls[0]) if self.tls else None
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
-                with urllib.request.urlopen(self.endpoint + "/healthz", timeout=1) as r:
+                with urllib.request.urlopen(self.endpoint + "/healthz", timeout=1, context=context) as r:
                     if r.status == 200:
                         return
             except OSError:
@@ -72,6 +76,8 @@ class Sluice:
     def aws(self, *args, check=True, cwd=None):
         """Runs `aws ARGS --endpoint-url ...`; returns (exit code, parsed JSON or None, stderr)."""
         cmd = ["aws", *args, "--endpoint-url", self.endpoint, "--output", "json"]
+        if self.tls:
+            cmd += ["--ca-bundle", self.tls[0]]
         p = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, cwd=cwd)
         if check and p.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({p.returncode}): {p.stderr}")
@@ -81,13 +87,14 @@ class Sluice:
             out = None  # `aws s3 ...` prints text, not JSON
         return p.returncode, out, p.stderr
 
-    def client(self):
+    def client(self, service="codepipeline"):
         session = boto3.session.Session(
             aws_access_key_id=self.credentials()[0],
             aws_secret_access_key=self.credentials()[1],
             region_name="us-east-1",
         )
-        return session.client("codepipeline", endpoint_url=self.endpoint)
+        verify = self.tls[0] if self.tls else None
+        return session.client(service, endpoint_url=self.endpoint, verify=verify)
 
     def credentials(self):
         text = open(os.path.join(self.data_dir, "credentials")).read()

@@ -5,6 +5,7 @@
 
 mod auth;
 mod authz;
+mod aws_chunked;
 mod cloudtrail;
 mod convert;
 mod dispatch;

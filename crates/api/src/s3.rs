@@ -388,6 +388,23 @@ fn stream(body: Body) -> sluice_artifacts::ByteStream {
     )
 }
 
+/// An upload's payload: the body, decoded when the SDK sent it `aws-chunked`. Chunk-signed
+/// streams are refused (their chunk signatures are not checked here).
+fn payload(ctx: &Ctx<'_>, body: Body) -> Result<sluice_artifacts::ByteStream, S3Error> {
+    let sha = ctx.header("x-amz-content-sha256");
+    if !crate::aws_chunked::is_chunked(ctx.header("content-encoding"), sha) {
+        return Ok(stream(body));
+    }
+    match sha {
+        Some("STREAMING-UNSIGNED-PAYLOAD-TRAILER") | None => {
+            Ok(crate::aws_chunked::decode(stream(body)))
+        }
+        Some(other) => Err(S3Error::not_implemented(&format!(
+            "uploads signed chunk by chunk ({other}); send an unsigned or a whole-body signed payload"
+        ))),
+    }
+}
+
 async fn list_buckets(ctx: &Ctx<'_>) -> S3Result {
     let buckets = ctx.sluice.list_buckets().await?;
     let account = &ctx.sluice.options().account_id;
@@ -696,7 +713,7 @@ async fn object_op(
                 })?;
             let upload = ctx.param("uploadId").unwrap_or_default();
             let etag = sluice
-                .upload_part(bucket, key, upload, part, stream(body))
+                .upload_part(bucket, key, upload, part, payload(ctx, body)?)
                 .await?;
             let mut r = StatusCode::OK.into_response();
             set(&mut r, "etag", &format!("\"{etag}\""));
@@ -711,7 +728,7 @@ async fn object_op(
                 .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
             let content_type = ctx.header("content-type").map(str::to_string);
             let v = sluice
-                .put_object(bucket, key, stream(body), content_type, expected)
+                .put_object(bucket, key, payload(ctx, body)?, content_type, expected)
                 .await?;
             let mut r = StatusCode::OK.into_response();
             set(&mut r, "etag", &format!("\"{}\"", v.etag));

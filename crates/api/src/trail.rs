@@ -216,6 +216,10 @@ pub fn mark_interrupted(event: &mut NewAuditEvent) {
 }
 
 /// The request's origin, for condition keys and the trail.
+/// Marks a request that arrived over TLS (`aws:SecureTransport`); the TLS server adds it.
+#[derive(Debug, Clone, Copy)]
+pub struct SecureTransport;
+
 pub fn request_info(parts: &axum::http::request::Parts) -> RequestInfo {
     let source_ip = parts
         .extensions
@@ -231,7 +235,7 @@ pub fn request_info(parts: &axum::http::request::Parts) -> RequestInfo {
     RequestInfo {
         source_ip,
         user_agent,
-        secure_transport: false,
+        secure_transport: parts.extensions.get::<SecureTransport>().is_some(),
     }
 }
 

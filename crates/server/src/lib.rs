@@ -4,6 +4,7 @@
 mod git_http;
 mod providers;
 mod sources;
+pub mod tls;
 mod webhook_http;
 
 pub use git_http::GIT_PREFIX;
@@ -60,6 +61,17 @@ pub async fn run(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// As `run`, over TLS with `acceptor` (`tls::acceptor` reads the certificate and key).
+pub async fn run_tls(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    sluice: Sluice,
+    repos_dir: Option<std::path::PathBuf>,
+) -> std::io::Result<()> {
+    tls::serve(listener, acceptor, app(sluice, repos_dir), shutdown).await
 }
 
 /// How often persisted timers (job timeouts, approval expiry) are checked.

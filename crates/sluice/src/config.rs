@@ -32,6 +32,12 @@ pub struct ServeArgs {
     /// A TOML file with any of the keys listen, data_dir, region, account_id.
     #[arg(long, env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "SLUICE_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "SLUICE_TLS_KEY")]
+    tls_key: Option<PathBuf>,
 }
 
 /// The config file's keys, all optional.
@@ -44,6 +50,9 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     region: Option<String>,
     account_id: Option<String>,
+    /// HTTPS: the certificate chain and its key (PEM files).
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     #[serde(default)]
     limits: LimitsConfig,
     #[serde(default)]
@@ -309,6 +318,8 @@ pub struct ServeOptions {
     pub sandbox: sluice_sandbox::Options,
     /// Where job workspaces are made.
     pub work_dir: PathBuf,
+    /// HTTPS: the certificate chain and key files, when set.
+    pub tls: Option<(PathBuf, PathBuf)>,
     pub max_request_bytes: usize,
     pub max_push_bytes: u64,
 }
@@ -425,6 +436,14 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
         },
         sandbox: sluice_sandbox::Options::unconfined(),
         work_dir: PathBuf::new(),
+        tls: match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((absolute(cert)?, absolute(key)?)),
+            (None, None) => None,
+            _ => bail!("TLS needs both --tls-cert and --tls-key (or tls_cert and tls_key)"),
+        },
     };
     let mut options = options;
     let configured_work_dir = file.sandbox.work_dir.clone();

@@ -405,7 +405,19 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
         .await
         .with_context(|| format!("binding {}", options.listen))?;
     let addr = listener.local_addr()?;
-    let (store, sluice) = open(&options, Some(format!("http://{addr}")), Chain::KeyLegacy).await?;
+    let tls = match &options.tls {
+        Some((cert, key)) => {
+            Some(sluice_server::tls::acceptor(cert, key).context("setting up TLS")?)
+        }
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let (store, sluice) = open(
+        &options,
+        Some(format!("{scheme}://{addr}")),
+        Chain::KeyLegacy,
+    )
+    .await?;
     bootstrap::root_credentials(&sluice, &options).await?;
     let interrupted = sluice
         .recover_pending_audit(sluice_api::trail::mark_interrupted)
@@ -417,7 +429,10 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
         );
     }
     tracing::info!(%addr, data_dir = %options.data_dir.display(), "sluice is serving; GET /healthz answers once ready");
-    eprintln!("sluice listening on http://{addr}");
+    eprintln!("sluice listening on {scheme}://{addr}");
+    if tls.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "listening beyond loopback without TLS: access keys (hosted git's Basic authentication) cross the network in clear; set --tls-cert and --tls-key or put a TLS proxy in front (docs/operations.md)");
+    }
     sluice.ensure_bucket(sluice_service::LOG_BUCKET).await?;
     let repos_dir = options.data_dir.join("repos");
     std::fs::create_dir_all(&repos_dir)?;
@@ -447,7 +462,19 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
             stop_rx,
         ))
     });
-    sluice_server::run(listener, shutdown_signal(), sluice, Some(repos_dir)).await?;
+    match tls {
+        Some(acceptor) => {
+            sluice_server::run_tls(
+                listener,
+                acceptor,
+                shutdown_signal(),
+                sluice,
+                Some(repos_dir),
+            )
+            .await?
+        }
+        None => sluice_server::run(listener, shutdown_signal(), sluice, Some(repos_dir)).await?,
+    }
     let _ = stop_tx.send(true);
     let _ = timers.await;
     if let Some(p) = providers {
@@ -524,8 +551,13 @@ async fn repo_create(options: &config::ServeOptions, name: &str) -> Result<()> {
     std::fs::create_dir_all(options.data_dir.join("repos"))?;
     sluice_worker::git::init_bare(&dir).await?;
     eprintln!("created {}", dir.display());
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
-        "http://{}{}/{name}.git",
+        "{scheme}://{}{}/{name}.git",
         options.listen,
         sluice_server::GIT_PREFIX
     );

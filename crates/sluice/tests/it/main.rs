@@ -17,6 +17,7 @@ mod runs;
 mod sandbox;
 mod secrets;
 mod tags;
+mod tls;
 mod transitions;
 mod unauthenticated;
 mod validation;
