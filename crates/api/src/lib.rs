@@ -10,6 +10,8 @@ mod cloudtrail;
 mod convert;
 mod dispatch;
 mod iam_handlers;
+#[cfg(test)]
+mod properties;
 mod query;
 mod refusals;
 pub mod trail;

@@ -651,7 +651,7 @@ fn object_headers(r: &mut Response, o: &ObjectVersion) {
 /// end past the object is clamped, a start past it is `InvalidRange`, and a header S3 does not
 /// serve as one range (several ranges, another unit, bad syntax) is ignored: `None`, the whole
 /// object.
-fn parse_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
+pub(crate) fn parse_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
     let invalid = || {
         S3Error::new(
             StatusCode::RANGE_NOT_SATISFIABLE,

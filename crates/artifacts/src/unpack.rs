@@ -160,4 +160,6 @@ pub fn unpack<R: Read + Seek>(
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -8,6 +8,8 @@ mod document;
 mod evaluate;
 mod glob;
 pub mod managed;
+#[cfg(test)]
+mod properties;
 
 pub use document::{Effect, Policy, PrincipalSpec, Statement};
 pub use evaluate::{evaluate, Context, Decision, Request};

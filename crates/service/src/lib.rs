@@ -24,6 +24,8 @@ mod sealing;
 pub(crate) mod sources;
 mod sts;
 mod tags;
+#[cfg(test)]
+mod webhook_properties;
 mod webhooks;
 
 pub use audit::ChainCheck;

@@ -4,6 +4,8 @@
 
 mod canonical;
 mod encode;
+#[cfg(test)]
+mod properties;
 
 pub use canonical::{canonical_query, canonical_request, canonical_uri, PathStyle};
 pub use encode::{percent_decode, uri_encode};

@@ -5,6 +5,8 @@
 mod decode;
 #[rustfmt::skip]
 mod generated;
+#[cfg(test)]
+mod properties;
 mod shape;
 
 pub use decode::{decode, DecodeError};

@@ -4,6 +4,8 @@
 //! `sluice serve` and in `sluice worker`.
 
 pub mod buildspec;
+#[cfg(test)]
+mod buildspec_properties;
 pub mod client;
 pub mod error;
 pub mod files;
