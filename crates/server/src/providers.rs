@@ -217,6 +217,44 @@ async fn run_job(sluice: &Sluice, config: &Providers, job: Job) {
     }
 }
 
+/// What a job's role must be allowed, as the guide's service-role policy names it: reading the
+/// source (`s3:GetObject`, `codecommit:GetBranch`) and the input artifacts, writing the output
+/// artifacts (`s3:PutObject`).
+fn role_accesses(sluice: &Sluice, job: &Job) -> Vec<(&'static str, String)> {
+    let mut accesses = Vec::new();
+    let get = |name: &str| job.configuration.get(name).cloned().unwrap_or_default();
+    match (
+        job.action_type_id.category.as_str(),
+        job.action_type_id.provider.as_str(),
+    ) {
+        ("Source", "S3") => accesses.push((
+            "s3:GetObject",
+            format!("arn:aws:s3:::{}/{}", get("S3Bucket"), get("S3ObjectKey")),
+        )),
+        ("Source", "CodeCommit") => accesses.push((
+            "codecommit:GetBranch",
+            format!(
+                "arn:aws:codecommit:{}:{}:{}",
+                sluice.options().region,
+                sluice.options().account_id,
+                get("RepositoryName")
+            ),
+        )),
+        _ => {}
+    }
+    for artifact in &job.input_artifacts {
+        if let Some((bucket, key)) = &artifact.location {
+            accesses.push(("s3:GetObject", format!("arn:aws:s3:::{bucket}/{key}")));
+        }
+    }
+    for artifact in &job.output_artifacts {
+        if let Some((bucket, key)) = &artifact.location {
+            accesses.push(("s3:PutObject", format!("arn:aws:s3:::{bucket}/{key}")));
+        }
+    }
+    accesses
+}
+
 /// How often a running job checks that it is still wanted.
 const CANCEL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -285,6 +323,14 @@ async fn execute(
     root: &std::path::Path,
     log: &JobLog,
 ) -> Outcome {
+    // The providers act as the pipeline's role: what it may not read or write, they do not.
+    for (action, resource) in role_accesses(sluice, job) {
+        if let Err(e) = sluice.authorize_job(job, action, &resource).await {
+            let message = format!("Insufficient permissions: {e}");
+            log.line(&message);
+            return Err(message);
+        }
+    }
     let t = &job.action_type_id;
     if t.category == "Source" {
         return sources::run_source(sluice, config, job, root, log).await;

@@ -785,6 +785,33 @@ impl Sluice {
 }
 
 impl Sluice {
+    /// Whether the role a job's action runs as (its `roleArn`, else the pipeline's) may do
+    /// `action` on `resource`: the server's own providers act with that role's permissions.
+    /// Denials name the role's session as AWS does.
+    pub async fn authorize_job(
+        &self,
+        job: &crate::Job,
+        action: &str,
+        resource: &str,
+    ) -> Result<()> {
+        let Some(role_arn) = &job.role_arn else {
+            return Ok(());
+        };
+        let name = role_arn.rsplit('/').next().unwrap_or_default().to_string();
+        let caller = Caller {
+            arn: format!(
+                "arn:aws:sts::{}:assumed-role/{name}/{}",
+                self.options().account_id,
+                job.pipeline
+            ),
+            access_key_id: String::new(),
+            principal: Some((PrincipalKind::Role, name)),
+            principal_id: None,
+        };
+        self.authorize(&caller, action, resource, &RequestInfo::default())
+            .await
+    }
+
     /// Creates the account's default service role `AWS-CodePipeline-Service` (trusting
     /// CodePipeline, with the guide's default policy) unless a role of that name exists.
     pub async fn ensure_default_service_role(&self) -> Result<()> {

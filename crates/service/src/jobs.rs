@@ -35,6 +35,9 @@ pub(crate) struct JobDoc {
     environment: Vec<(String, String, Option<String>)>,
     #[serde(default)]
     output_variables: Vec<String>,
+    /// The role the action runs as: its own `roleArn`, else the pipeline's.
+    #[serde(default)]
+    role_arn: Option<String>,
 }
 
 impl JobDoc {
@@ -48,7 +51,11 @@ impl JobDoc {
         let action = declaration
             .stage(&spec.stage)
             .and_then(|s| s.actions.iter().find(|a| a.name == spec.action));
+        let role_arn = action
+            .and_then(|a| a.role_arn.clone())
+            .or_else(|| Some(declaration.role_arn.clone()).filter(|r| !r.is_empty()));
         Self {
+            role_arn,
             format: 1,
             configuration: spec.configuration.clone(),
             action_type: (
@@ -138,6 +145,8 @@ pub struct Job {
     pub commands: Vec<String>,
     pub environment_variables: Vec<sluice_model::EnvironmentVariable>,
     pub output_variables: Vec<String>,
+    /// The role the action runs as (the server's providers act with its permissions).
+    pub role_arn: Option<String>,
 }
 
 /// How many restarts in a row may interrupt a job before it is failed rather than run again.
@@ -208,6 +217,7 @@ impl Sluice {
                     kind: "KMS".into(),
                 },
             }),
+            role_arn: doc.role_arn.clone(),
             commands: doc.commands,
             environment_variables: doc
                 .environment

@@ -13,6 +13,7 @@ mod multipart;
 mod pipelines;
 mod protocol;
 mod providers;
+mod roles;
 mod runs;
 mod sandbox;
 mod secrets;

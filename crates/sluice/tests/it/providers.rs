@@ -102,10 +102,19 @@ fn codebuild_test() -> Value {
 }
 
 pub(crate) async fn create(server: &TestServer, name: &str, stages: Vec<Value>) {
+    create_with_role(server, name, ROLE, stages).await;
+}
+
+pub(crate) async fn create_with_role(
+    server: &TestServer,
+    name: &str,
+    role: &str,
+    stages: Vec<Value>,
+) {
     server
         .ok(
             "CreatePipeline",
-            json!({"pipeline": {"name": name, "roleArn": ROLE,
+            json!({"pipeline": {"name": name, "roleArn": role,
                 "artifactStore": {"type": "S3", "location": BUCKET}, "stages": stages}}),
         )
         .await;
@@ -696,7 +705,7 @@ async fn s3_wall(
 }
 
 /// A zip whose one entry is named `name` (built by hand: no packer would write these).
-fn zip_with_entry(name: &str, body: &[u8]) -> Vec<u8> {
+pub(crate) fn zip_with_entry(name: &str, body: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut out = std::io::Cursor::new(Vec::new());
     {
