@@ -283,12 +283,16 @@ impl Sluice {
     }
 
     /// A push event arrived at a webhook's URL.
+    /// Checks a delivery against the webhook's authentication and filters and starts its
+    /// pipeline. `before_start` runs once the delivery is authenticated and about to change
+    /// something (the caller records it in the trail), with the webhook's ARN.
     pub async fn deliver_webhook(
         &self,
         url_id: &str,
         body: &[u8],
         github_signature: Option<&str>,
         remote_ip: Option<IpAddr>,
+        before_start: impl AsyncFnOnce(&str) -> Result<()>,
     ) -> Result<WebhookDelivery> {
         let record = self
             .store()
@@ -368,6 +372,7 @@ impl Sluice {
                 }
             }
         }
+        before_start(&record.arn).await?;
         self.store()
             .webhook_triggered(&def.name, self.now_ms())
             .await?;

@@ -120,6 +120,29 @@ async fn a_signed_push_to_the_watched_branch_starts_the_pipeline() {
         "other branches start nothing"
     );
 
+    // The delivery that started a run is in the trail; the refused ones cost no event.
+    let deliveries = server
+        .sluice
+        .lookup_audit(&sluice_service::AuditQuery {
+            attribute: Some(sluice_service::AuditAttribute::EventName(
+                "WebhookDelivery".into(),
+            )),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .expect("lookup");
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert!(
+        deliveries[0]
+            .event
+            .resources
+            .iter()
+            .any(|(_, arn)| arn.contains(":webhook:")),
+        "{:?}",
+        deliveries[0].event.resources
+    );
+
     let listed = server.ok("ListWebhooks", json!({})).await;
     let hooks = listed["webhooks"].as_array().expect("list");
     assert_eq!(hooks.len(), 1);
