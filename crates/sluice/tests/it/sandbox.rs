@@ -126,11 +126,39 @@ fn sandbox_with(limits: impl FnOnce(&mut sluice_sandbox::Options)) -> sluice_san
     sluice_sandbox::Sandbox::new(options)
 }
 
+/// The user the fork bomb runs as when the tests run as root (no other process has it).
+const BOMB_UID: u32 = 64_999;
+
+/// Whether any process runs as `uid`.
+fn user_has_processes(uid: u32) -> bool {
+    if !sluice_sandbox::running_as_root() {
+        return false;
+    }
+    let needle = format!("\t{uid}\t");
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .any(|status| {
+            status
+                .lines()
+                .any(|l| l.starts_with("Uid:") && l.contains(&needle))
+        })
+}
+
 #[tokio::test]
 async fn a_fork_bomb_is_contained_and_the_server_keeps_running_builds() {
+    // A user of its own (when root): RLIMIT_NPROC counts every process of the user, and other
+    // tests run their builds as the default sandbox user meanwhile.
     let sandbox = sandbox_with(|o| {
         o.limits.max_processes = Some(64);
         o.limits.max_cpu_secs = Some(20);
+        if o.user.is_some() {
+            o.user = Some(sluice_sandbox::Ids {
+                uid: BOMB_UID,
+                gid: BOMB_UID,
+            });
+        }
     });
     let server = TestServer::start_with_sandbox(Options::default(), BTreeMap::new(), sandbox).await;
     let work = tempfile::tempdir().expect("dir");
@@ -155,6 +183,16 @@ async fn a_fork_bomb_is_contained_and_the_server_keeps_running_builds() {
         .await;
     assert_eq!(state["pipelineName"], "bomb", "the server answers");
     // A second build runs: the bomb's processes are gone and the sandbox user can fork again.
+    for _ in 0..600 {
+        if !user_has_processes(BOMB_UID) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        !user_has_processes(BOMB_UID),
+        "the bomb's processes outlived its job"
+    );
     std::fs::write(work.path().join("app.sh"), "echo v2\n").expect("write");
     crate::providers::git(work.path(), &["commit", "--quiet", "-am", "v2"]).await;
     create(
