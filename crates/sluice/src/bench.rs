@@ -230,3 +230,41 @@ pub fn artifacts(megabytes: usize) -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// `sluice bench sandbox`: what the sandbox costs a command. Runs `true` `runs` times through
+/// the launcher (new session, limits, the sandbox user when root, Landlock) and as many times
+/// unconfined, and prints the time per command of each.
+pub async fn sandbox(runs: usize) -> Result<()> {
+    let dir = tempfile_dir()?;
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work)?;
+    let enforced = sluice_sandbox::Sandbox::new(sluice_sandbox::Options {
+        mode: sluice_sandbox::Mode::Enforce,
+        launcher: std::env::current_exe()?,
+        user: if sluice_sandbox::running_as_root() {
+            Some(sluice_sandbox::default_user()?)
+        } else {
+            None
+        },
+        read_paths: sluice_sandbox::DEFAULT_READ_PATHS
+            .iter()
+            .map(std::path::PathBuf::from)
+            .collect(),
+        ..sluice_sandbox::Options::unconfined()
+    });
+    enforced.make_traversable(&dir)?;
+    enforced.probe(&work).await?;
+    let unconfined = sluice_sandbox::Sandbox::unconfined();
+    let jail = sluice_sandbox::Jail::under(&work, &work)?;
+    enforced.hand_over(&work)?;
+    for (name, sandbox) in [("sandboxed", &enforced), ("unconfined", &unconfined)] {
+        let started = Instant::now();
+        for _ in 0..runs {
+            let status = sandbox.command("true", &jail).status().await?;
+            anyhow::ensure!(status.success(), "true failed {name}: {status}");
+        }
+        let per = started.elapsed().as_secs_f64() * 1000.0 / runs as f64;
+        println!("{name:10} {runs} commands: {per:.2} ms per command");
+    }
+    Ok(())
+}

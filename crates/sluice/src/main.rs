@@ -87,7 +87,7 @@ enum Command {
     /// `sluice bench artifacts` (zip pack and safe unpack).
     Bench {
         /// What to measure.
-        #[arg(value_parser = ["transitions", "artifacts", "sources"])]
+        #[arg(value_parser = ["transitions", "artifacts", "sources", "sandbox"])]
         what: String,
         /// Size of the generated bundle for `artifacts`, in MB.
         #[arg(long, default_value_t = 200)]
@@ -288,6 +288,12 @@ fn main() -> Result<()> {
         Command::Bench {
             what, megabytes, ..
         } if what == "artifacts" => bench::artifacts(megabytes),
+        Command::Bench { what, pushes, .. } if what == "sandbox" => {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(bench::sandbox(pushes.max(1) * 10))
+        }
         Command::Bench {
             what,
             megabytes,
