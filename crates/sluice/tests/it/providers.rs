@@ -122,7 +122,17 @@ pub(crate) async fn create_with_role(
 
 /// Waits until the pipeline has `count` executions and the newest has finished.
 pub(crate) async fn settled(server: &TestServer, name: &str, count: usize) -> Vec<Value> {
-    for _ in 0..600 {
+    settled_within(server, name, count, 30).await
+}
+
+/// As `settled`, for runs that take long (waiting at most `secs`).
+pub(crate) async fn settled_within(
+    server: &TestServer,
+    name: &str,
+    count: usize,
+    secs: u64,
+) -> Vec<Value> {
+    for _ in 0..secs * 20 {
         let list = server
             .ok("ListPipelineExecutions", json!({"pipelineName": name}))
             .await;

@@ -3,7 +3,9 @@
 //! and an endless log are contained. The server runs in this test process, so a build that
 //! could signal its parent would kill the test.
 
-use crate::providers::{action_state, codecommit_source, commands, create, repository, settled};
+use crate::providers::{
+    action_state, codecommit_source, commands, create, repository, settled, settled_within,
+};
 use serde_json::Value;
 use sluice_service::Options;
 use sluice_test_utils::{test_sandbox, TestServer};
@@ -227,7 +229,8 @@ async fn a_ten_gigabyte_log_is_cut_at_the_limit_and_the_build_goes_on() {
         ],
     )
     .await;
-    let runs = settled(&server, "chatty", 1).await;
+    // Ten gigabytes through a pipe take a while on a loaded machine.
+    let runs = settled_within(&server, "chatty", 1, 600).await;
     assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
     let log = build_log(&server, "chatty", 1).await;
     assert!(
