@@ -197,6 +197,23 @@ impl Client {
         Error::Failed(format!("{what} failed: HTTP {status} {code}"))
     }
 
+    /// A signed S3 GET of `bucket/key`.
+    async fn get_object(
+        &self,
+        credentials: &Credentials,
+        bucket: &str,
+        key: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>> {
+        let empty = Full::new(Bytes::new())
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let hash = sluice_sigv4::sha256_hex(b"");
+        let path = Self::object_path(bucket, key);
+        self.send("GET", &path, headers, empty, &hash, "s3", credentials)
+            .await
+    }
+
     /// Downloads `bucket/key` to `dest` with the given (job) credentials.
     pub async fn s3_get(
         &self,
@@ -205,14 +222,7 @@ impl Client {
         key: &str,
         dest: &Path,
     ) -> Result<u64> {
-        let path = Self::object_path(bucket, key);
-        let empty = Full::new(Bytes::new())
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        let hash = sluice_sigv4::sha256_hex(b"");
-        let response = self
-            .send("GET", &path, vec![], empty, &hash, "s3", credentials)
-            .await?;
+        let response = self.get_object(credentials, bucket, key, vec![]).await?;
         if response.status() != 200 {
             return Err(Self::s3_error(response, &format!("reading s3://{bucket}/{key}")).await);
         }
@@ -226,19 +236,13 @@ impl Client {
     /// The bytes of `bucket/key` from byte `from` on, read with the client's own credentials;
     /// `None` when there is no such object (yet).
     pub async fn s3_read(&self, bucket: &str, key: &str, from: u64) -> Result<Option<Vec<u8>>> {
-        let path = Self::object_path(bucket, key);
-        let empty = Full::new(Bytes::new())
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        let hash = sluice_sigv4::sha256_hex(b"");
         let headers = if from > 0 {
             vec![("range".to_string(), format!("bytes={from}-"))]
         } else {
             Vec::new()
         };
-        let credentials = self.credentials.clone();
         let response = self
-            .send("GET", &path, headers, empty, &hash, "s3", &credentials)
+            .get_object(&self.credentials, bucket, key, headers)
             .await?;
         match response.status().as_u16() {
             200 | 206 => {}
