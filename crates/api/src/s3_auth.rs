@@ -115,7 +115,11 @@ pub async fn authorize(
                 "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
             ),
-            AuthFailure::Expired(m) if m == "Request has expired" => denied(&m),
+            AuthFailure::Expired(m)
+                if m == "Request has expired" || m == "Request is not yet valid" =>
+            {
+                denied(&m)
+            }
             AuthFailure::ExpiredToken => S3Error::new(
                 StatusCode::BAD_REQUEST,
                 "ExpiredToken",

@@ -251,6 +251,22 @@ async fn the_s3_endpoint_refuses_unsigned_requests_and_honours_presigned_urls() 
         http(server.addr, "GET", &tampered, &[], vec![]).await.0,
         403
     );
+    // Dated ten years ahead, a URL would outlive the seven days a signature may last.
+    let ahead = presigned(
+        &server,
+        "/private/report.txt",
+        now + 10 * 365 * 24 * 3600 * 1000,
+        604_800,
+    );
+    let (status, _, body) = http(server.addr, "GET", &ahead, &[], vec![]).await;
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("Request is not yet valid"));
+    let soon = presigned(&server, "/private/report.txt", now + 10 * 60 * 1000, 300);
+    assert_eq!(
+        http(server.addr, "GET", &soon, &[], vec![]).await.0,
+        200,
+        "a few minutes ahead is clock skew, not an attack"
+    );
     server.clock.advance_ms(301_000);
     let (status, _, body) = http(server.addr, "GET", &url, &[], vec![]).await;
     assert_eq!(status, 403);
