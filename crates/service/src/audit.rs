@@ -16,6 +16,31 @@ pub(crate) fn chain_key(master_key: &sluice_artifacts::crypto::Key) -> ChainKey 
     ChainKey(mac.finalize().into_bytes().into())
 }
 
+/// The newest event of the chain as a server saw it, with a MAC under the chain key; the
+/// binary keeps it outside the database (`audit-anchor` in the data dir).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditAnchor {
+    pub seq: i64,
+    pub hash: String,
+    pub mac: String,
+}
+
+impl AuditAnchor {
+    /// `seq hash mac`, one line.
+    pub fn to_line(&self) -> String {
+        format!("{} {} {}\n", self.seq, self.hash, self.mac)
+    }
+
+    pub fn from_line(line: &str) -> Option<Self> {
+        let mut parts = line.split_whitespace();
+        Some(Self {
+            seq: parts.next()?.parse().ok()?,
+            hash: parts.next()?.to_string(),
+            mac: parts.next()?.to_string(),
+        })
+    }
+}
+
 /// What `verify_audit_chain` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainCheck {
@@ -90,16 +115,62 @@ impl Sluice {
         Ok(self.store().lookup_audit_events(query).await?)
     }
 
-    /// Walks the whole chain: each event must name the previous event's hash and hash to
-    /// its own; a changed, removed or reordered event breaks a link.
-    pub async fn verify_audit_chain(&self) -> Result<ChainCheck> {
+    /// The newest chained event, `(seq, hash)`, and the anchor that vouches for it: a MAC under
+    /// the chain key, for the binary to keep outside the database.
+    pub async fn audit_anchor(&self) -> Result<Option<AuditAnchor>> {
+        let newest = self
+            .store()
+            .lookup_audit_events(&AuditQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .await?;
+        Ok(newest.first().map(|e| AuditAnchor {
+            seq: e.seq,
+            hash: e.hash.clone(),
+            mac: self.anchor_mac(e.seq, &e.hash),
+        }))
+    }
+
+    fn anchor_mac(&self, seq: i64, hash: &str) -> String {
         let key = chain_key(&self.options().master_key);
+        sluice_store::audit_hash(&key, &format!("anchor:{seq}"), hash)
+    }
+
+    /// Whether `anchor` was written by a server with this master key.
+    pub fn anchor_is_genuine(&self, anchor: &AuditAnchor) -> bool {
+        let expected = self.anchor_mac(anchor.seq, &anchor.hash);
+        expected.len() == anchor.mac.len()
+            && expected
+                .bytes()
+                .zip(anchor.mac.bytes())
+                .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                == 0
+    }
+
+    /// Walks the whole chain: each event must name the previous event's hash and hash to
+    /// its own; a changed, removed or reordered event breaks a link. With an `anchor` (the
+    /// newest event a server saw chained, kept outside the database), the chain must still
+    /// hold that event: removing events from its end is detected too.
+    pub async fn verify_audit_chain(&self, anchor: Option<&AuditAnchor>) -> Result<ChainCheck> {
+        let key = chain_key(&self.options().master_key);
+        let mut anchored = anchor.is_none();
         let mut prev = GENESIS_HASH.to_string();
         let mut after = 0;
         let mut events = 0u64;
         loop {
             let batch = self.store().audit_chain(after, VERIFY_BATCH).await?;
             if batch.is_empty() {
+                if let (false, Some(a)) = (anchored, anchor) {
+                    return Ok(ChainCheck::Broken {
+                        seq: a.seq,
+                        event_id: String::new(),
+                        reason: format!(
+                            "the chain ends before event #{} that the anchor outside the database names: events were removed from its end",
+                            a.seq
+                        ),
+                    });
+                }
                 return Ok(ChainCheck::Intact {
                     events,
                     last_hash: prev,
@@ -123,6 +194,16 @@ impl Sluice {
                         "its content hashes to {computed} under this server's chain key, not the stored {} (altered, or written without the key)",
                         e.hash
                     )));
+                }
+                if let Some(a) = anchor {
+                    if e.seq == a.seq {
+                        if e.hash != a.hash {
+                            return Ok(broken(
+                                "it is not the event the anchor outside the database names".into(),
+                            ));
+                        }
+                        anchored = true;
+                    }
                 }
                 prev = e.hash;
                 after = e.seq;

@@ -28,7 +28,7 @@ mod tags;
 mod webhook_properties;
 mod webhooks;
 
-pub use audit::ChainCheck;
+pub use audit::{AuditAnchor, ChainCheck};
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use executions::{

@@ -97,17 +97,22 @@ async fn with_sluice<T, F>(serve: config::ServeArgs, f: F) -> Result<T>
 where
     F: AsyncFnOnce(&Sluice) -> Result<T>,
 {
-    open_and(serve, crate::Chain::KeyLegacy, f).await
+    open_and(
+        serve,
+        crate::Chain::KeyLegacy,
+        async |s: &Sluice, _: &config::ServeOptions| f(s).await,
+    )
+    .await
 }
 
 async fn open_and<T, F>(serve: config::ServeArgs, chain: crate::Chain, f: F) -> Result<T>
 where
-    F: AsyncFnOnce(&Sluice) -> Result<T>,
+    F: AsyncFnOnce(&Sluice, &config::ServeOptions) -> Result<T>,
 {
     let options = config::resolve(serve)?;
     crate::require_existing_data_dir(&options)?;
     let (store, sluice) = crate::open(&options, None, chain).await?;
-    let out = f(&sluice).await;
+    let out = f(&sluice, &options).await;
     store.close().await;
     out
 }
@@ -244,9 +249,14 @@ async fn set_enabled(serve: config::ServeArgs, key: &str, enabled: bool) -> Resu
 pub async fn audit(command: AuditCommand) -> Result<()> {
     let AuditCommand::Verify { serve } = command;
     // Verifying only reads: it never relinks a chain it is asked to judge.
-    let check = open_and(serve, crate::Chain::AsItIs, async |s: &Sluice| {
-        Ok(s.verify_audit_chain().await?)
-    })
+    let check = open_and(
+        serve,
+        crate::Chain::AsItIs,
+        async |s: &Sluice, options: &config::ServeOptions| {
+            let anchor = crate::read_anchor(s, &options.data_dir)?;
+            Ok(s.verify_audit_chain(anchor.as_ref()).await?)
+        },
+    )
     .await?;
     match check {
         ChainCheck::Intact { events, last_hash } => {
@@ -285,7 +295,12 @@ fn backup(serve: config::ServeArgs, dest: &std::path::Path) -> Result<()> {
     std::fs::create_dir_all(&dest)?;
     std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o700))?;
     let data = &options.data_dir;
-    // The database first: objects and commits it references were written before it.
+    // The anchor before the database, so the copy's chain reaches the event it names.
+    let anchor = data.join("audit-anchor");
+    if anchor.exists() {
+        std::fs::copy(&anchor, dest.join("audit-anchor")).context("copying the audit anchor")?;
+    }
+    // Then the database: objects and commits it references were written before it.
     sluice_store_sqlite::SqliteStore::backup(&data.join("sluice.db"), &dest.join("sluice.db"))
         .context("copying the database")?;
     let mut files = 1;

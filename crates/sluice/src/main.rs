@@ -317,6 +317,64 @@ fn main() -> Result<()> {
 /// key, outside the database, so rewriting the database cannot ask for a second relink.
 const CHAIN_KEYED_MARK: &str = "audit-chain.keyed";
 
+/// The file beside the master key that anchors the audit chain: its newest event as the
+/// server saw it, with a MAC under the chain key, so events cut from the chain's end show.
+const AUDIT_ANCHOR: &str = "audit-anchor";
+
+/// How often the server writes the anchor when the chain has grown.
+const ANCHOR_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The data dir's audit anchor, checked; a forged one is an error.
+fn read_anchor(
+    sluice: &Sluice,
+    data_dir: &std::path::Path,
+) -> Result<Option<sluice_service::AuditAnchor>> {
+    let path = data_dir.join(AUDIT_ANCHOR);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let anchor = sluice_service::AuditAnchor::from_line(&text)
+        .with_context(|| format!("{} is not an audit anchor", path.display()))?;
+    if !sluice.anchor_is_genuine(&anchor) {
+        anyhow::bail!(
+            "{} was not written with this data dir's master key",
+            path.display()
+        );
+    }
+    Ok(Some(anchor))
+}
+
+/// Writes the anchor whenever the chain has grown, and once more at shutdown.
+async fn keep_audit_anchor(
+    sluice: Sluice,
+    path: std::path::PathBuf,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut written = None;
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(ANCHOR_INTERVAL) => false,
+            _ = stop.changed() => true,
+        };
+        match sluice.audit_anchor().await {
+            Ok(Some(anchor)) if written.as_ref() != Some(&anchor) => {
+                let temporary = path.with_extension("new");
+                let saved = std::fs::write(&temporary, anchor.to_line())
+                    .and_then(|()| std::fs::rename(&temporary, &path));
+                match saved {
+                    Ok(()) => written = Some(anchor),
+                    Err(e) => tracing::warn!(error = %e, "the audit anchor could not be written"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "the audit chain's head could not be read"),
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
 /// Commands that work on an existing data dir refuse a directory that has none, instead of
 /// making a stray one.
 fn require_existing_data_dir(options: &config::ServeOptions) -> Result<()> {
@@ -445,6 +503,11 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     secure_data_dir(&options)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let timers = tokio::spawn(sluice_server::run_timers(sluice.clone(), stop_rx.clone()));
+    let anchoring = tokio::spawn(keep_audit_anchor(
+        sluice.clone(),
+        options.data_dir.join(AUDIT_ANCHOR),
+        stop_rx.clone(),
+    ));
     let providers = options.providers.enabled.then(|| {
         let config = sluice_server::ProviderConfig {
             work_dir: options.work_dir.clone(),
@@ -483,6 +546,7 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     }
     let _ = stop_tx.send(true);
     let _ = timers.await;
+    let _ = anchoring.await;
     if let Some(p) = providers {
         let _ = p.await;
     }

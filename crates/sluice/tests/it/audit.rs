@@ -239,3 +239,28 @@ async fn a_chain_written_before_links_were_keyed_is_keyed_once_at_start() {
     assert!(ok, "{text}");
     assert!(dir.path().join("audit-chain.keyed").exists());
 }
+
+#[tokio::test]
+async fn events_cut_from_the_end_of_the_chain_are_detected_by_the_anchor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    audited_data_dir(dir.path()).await;
+    assert!(
+        dir.path().join("audit-anchor").exists(),
+        "the server anchors its chain"
+    );
+    let (ok, text) = verify(dir.path());
+    assert!(ok, "{text}");
+    let db = rusqlite::Connection::open(dir.path().join("sluice.db")).expect("open db");
+    db.execute(
+        "DELETE FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)",
+        [],
+    )
+    .expect("cut the last event");
+    let (ok, text) = verify(dir.path());
+    assert!(!ok, "a chain cut short passed: {text}");
+    assert!(text.contains("removed from its end"), "{text}");
+    // A forged anchor is refused, not trusted.
+    std::fs::write(dir.path().join("audit-anchor"), "1 00 00\n").expect("forge");
+    let (ok, text) = verify(dir.path());
+    assert!(!ok && text.contains("master key"), "{text}");
+}
