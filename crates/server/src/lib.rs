@@ -74,6 +74,9 @@ pub async fn run_tls(
     tls::serve(listener, acceptor, app(sluice, repos_dir), shutdown).await
 }
 
+/// How often multipart uploads left unfinished for a week are removed.
+const UPLOAD_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// How often persisted timers (job timeouts, approval expiry) are checked.
 pub const TIMER_SWEEP_INTERVAL_MS: u64 = 1_000;
 
@@ -82,8 +85,17 @@ pub const TIMER_SWEEP_INTERVAL_MS: u64 = 1_000;
 pub async fn run_timers(sluice: Sluice, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(TIMER_SWEEP_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut uploads = tokio::time::interval(UPLOAD_SWEEP_INTERVAL);
+    uploads.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = uploads.tick() => {
+                match sluice.expire_stale_uploads().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(uploads = n, "stale multipart uploads removed"),
+                    Err(e) => tracing::warn!(error = %e, "stale multipart uploads could not be removed"),
+                }
+            }
             _ = tick.tick() => {
                 // Keep sweeping while whole batches come due, so a backlog drains quickly.
                 loop {

@@ -21,7 +21,16 @@ struct UploadMeta {
     /// encrypted (their parts are plain).
     #[serde(default)]
     envelope: Option<String>,
+    /// When the upload began (0 for uploads begun before this was recorded).
+    #[serde(default)]
+    created_ms: i64,
 }
+
+/// Uploads neither completed nor aborted within this long are removed, parts and all.
+pub const STALE_UPLOAD_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// How many uploads one sweep looks at, at most.
+const STALE_SWEEP_BATCH: usize = 1000;
 
 /// What a stored part was, before encryption.
 #[derive(Serialize, Deserialize)]
@@ -57,6 +66,7 @@ impl Sluice {
             key: key.into(),
             content_type,
             envelope: Some(envelope),
+            created_ms: self.now_ms(),
         })
         .map_err(|e| Error::Internal(e.to_string()))?;
         self.blobs()
@@ -182,6 +192,40 @@ impl Sluice {
         self.abort_multipart_upload(bucket, key, upload_id).await?;
         self.object_changed(bucket, key).await;
         Ok(version)
+    }
+
+    /// Removes the uploads begun more than `STALE_UPLOAD_MS` ago (their parts are never
+    /// completed now); returns how many.
+    pub async fn expire_stale_uploads(&self) -> Result<usize> {
+        let metas: Vec<String> = self
+            .blobs()
+            .list("uploads")
+            .await?
+            .into_iter()
+            .filter(|k| k.ends_with("/meta"))
+            .take(STALE_SWEEP_BATCH)
+            .collect();
+        let mut expired = 0;
+        for meta_key in metas {
+            let Some(upload_id) = meta_key
+                .strip_prefix("uploads/")
+                .and_then(|k| k.strip_suffix("/meta"))
+            else {
+                continue;
+            };
+            let meta: Option<UploadMeta> = match self.blobs().get(&meta_key).await {
+                Ok(body) => serde_json::from_slice(&collect(body).await?).ok(),
+                Err(_) => continue,
+            };
+            let stale = meta.is_none_or(|m| m.created_ms + STALE_UPLOAD_MS < self.now_ms());
+            if stale {
+                for blob in self.blobs().list(&format!("uploads/{upload_id}")).await? {
+                    self.blobs().delete(&blob).await?;
+                }
+                expired += 1;
+            }
+        }
+        Ok(expired)
     }
 
     pub async fn abort_multipart_upload(

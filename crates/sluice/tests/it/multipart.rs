@@ -28,6 +28,21 @@ fn blobs_contain(dir: &std::path::Path, needle: &[u8]) -> bool {
         })
 }
 
+fn files_under(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            if e.path().is_dir() {
+                files_under(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
 #[tokio::test]
 async fn parts_are_encrypted_at_rest_and_completion_checks_their_etags() {
     let server = TestServer::start().await;
@@ -90,5 +105,42 @@ async fn parts_are_encrypted_at_rest_and_completion_checks_their_etags() {
     let mut expected = MARKER.repeat(1000);
     expected.extend_from_slice(b"the last part");
     assert_eq!(object, expected);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_left_unfinished_for_a_week_is_removed_with_its_parts() {
+    let server = TestServer::start().await;
+    assert_eq!(server.s3("PUT", "/uploads-bucket", Vec::new()).await.0, 200);
+    let (_, _, body) = server
+        .s3("POST", "/uploads-bucket/left.bin?uploads", Vec::new())
+        .await;
+    let upload = between(
+        &String::from_utf8(body).expect("xml"),
+        "<UploadId>",
+        "</UploadId>",
+    )
+    .to_string();
+    let part = format!("/uploads-bucket/left.bin?partNumber=1&uploadId={upload}");
+    assert_eq!(server.s3("PUT", &part, MARKER.to_vec()).await.0, 200);
+    assert_eq!(
+        server.sluice.expire_stale_uploads().await.expect("sweep"),
+        0,
+        "a fresh upload stays"
+    );
+    server.clock.advance_ms(8 * 24 * 3600 * 1000);
+    assert_eq!(
+        server.sluice.expire_stale_uploads().await.expect("sweep"),
+        1
+    );
+    assert_eq!(
+        files_under(&server.data_dir().join("blobs/uploads").join(&upload)),
+        0,
+        "its parts are gone"
+    );
+    // The signature's date follows the server's clock, which moved on.
+    let (status, _, body) = server.s3("PUT", &part, MARKER.to_vec()).await;
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("NoSuchUpload"));
     server.stop().await;
 }
