@@ -159,7 +159,7 @@ impl std::ops::Deref for Providers {
 async fn run_job(sluice: &Sluice, config: &Providers, job: Job) {
     let started = Instant::now();
     let root = config.work_dir.join(&job.id);
-    let _ = std::fs::remove_dir_all(&root);
+    remove_tree(&root).await;
     let created =
         std::fs::create_dir_all(&root).and_then(|()| config.sandbox.make_traversable(&root));
     let log_path = root.join("job.log");
@@ -195,7 +195,7 @@ async fn run_job(sluice: &Sluice, config: &Providers, job: Job) {
             Err(e) => tracing::warn!(job = job.id, error = %e, "the job log could not be read"),
         }
     }
-    let _ = std::fs::remove_dir_all(&root);
+    remove_tree(&root).await;
     let reported = match result {
         Ok(outcome) => sluice.put_job_success(&job.id, outcome, None).await,
         Err(message) => {
@@ -253,6 +253,12 @@ fn role_accesses(sluice: &Sluice, job: &Job) -> Vec<(&'static str, String)> {
         }
     }
     accesses
+}
+
+/// Removes a workspace off the async runtime (a large tree takes a while).
+async fn remove_tree(root: &std::path::Path) {
+    let root = root.to_path_buf();
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(root)).await;
 }
 
 /// How often a running job checks that it is still wanted.

@@ -108,6 +108,15 @@ fn plaintext(vars: &[EnvironmentVariable]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// Gives the workspace to the sandbox user, off the async runtime (it walks the whole tree).
+async fn hand_over(sandbox: &Sandbox, root: &Path) -> Result<()> {
+    let (sandbox, root) = (sandbox.clone(), root.to_path_buf());
+    tokio::task::spawn_blocking(move || sandbox.hand_over(&root))
+        .await
+        .map_err(|e| Error::Io(e.to_string()))??;
+    Ok(())
+}
+
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -145,7 +154,7 @@ pub async fn run_commands(
     let mut env = plaintext(environment)?;
     env.push(("CODEBUILD_SRC_DIR".into(), primary.display().to_string()));
     let jail = ws.jail(primary)?;
-    sandbox.hand_over(&ws.root)?;
+    hand_over(sandbox, &ws.root).await?;
     let mut session = Session::new(sandbox.clone(), jail, &ws.state, env, deadline, log);
     for c in commands {
         session.run(c).await?;
@@ -155,7 +164,10 @@ pub async fn run_commands(
         .filter_map(|n| Some((n.clone(), session.exported(n)?)))
         .collect();
     if wants_output {
-        copy_dir(primary, &ws.output)?;
+        let (from, to) = (primary.clone(), ws.output.clone());
+        tokio::task::spawn_blocking(move || copy_dir(&from, &to))
+            .await
+            .map_err(|e| Error::Io(e.to_string()))??;
     }
     Ok(RunOutput {
         output_variables: vars,
@@ -222,7 +234,7 @@ pub async fn run_codebuild(
         }
     }
     let jail = ws.jail(primary)?;
-    sandbox.hand_over(&ws.root)?;
+    hand_over(sandbox, &ws.root).await?;
     let mut session = Session::new(
         sandbox.clone(),
         jail,
