@@ -269,16 +269,22 @@ const CANCEL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 async fn until_no_longer_wanted(sluice: &Sluice, job_id: &str) {
     loop {
         tokio::time::sleep(CANCEL_CHECK_INTERVAL).await;
-        match sluice.job_details(job_id).await {
-            Ok(job) if job.status.is_finished() => return,
+        match sluice.job_status(job_id).await {
+            Ok(status) if status.is_finished() => return,
             Err(sluice_service::Error::JobNotFound(_)) => return,
             _ => {}
         }
     }
 }
 
-/// How often a running job's log is stored when it has grown.
+/// How often a running job's log is stored when it has grown: every 2 s while it is small;
+/// each store rewrites the whole log, so a larger one waits 2 s more per MiB, up to a minute.
 const LIVE_LOG_INTERVAL: Duration = Duration::from_secs(2);
+const LIVE_LOG_MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+fn live_log_interval(size: u64) -> Duration {
+    (LIVE_LOG_INTERVAL * (1 + (size >> 20) as u32)).min(LIVE_LOG_MAX_INTERVAL)
+}
 
 /// Stores the job's log every `LIVE_LOG_INTERVAL` while it grows; never returns (the caller
 /// drops it when the job ends and stores the final log itself).
@@ -289,7 +295,7 @@ async fn store_log_while_running(
 ) -> std::convert::Infallible {
     let mut stored = 0u64;
     loop {
-        tokio::time::sleep(LIVE_LOG_INTERVAL).await;
+        tokio::time::sleep(live_log_interval(stored)).await;
         log.flush();
         let size = std::fs::metadata(log.path()).map_or(0, |m| m.len());
         if size == stored {

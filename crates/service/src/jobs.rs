@@ -352,6 +352,17 @@ impl Sluice {
         self.job_view(&record)
     }
 
+    /// A job's status alone (one row read; nothing unsealed): what a running provider asks
+    /// every second to learn whether it is still wanted.
+    pub async fn job_status(&self, job_id: &str) -> Result<JobStatus> {
+        Ok(self
+            .store()
+            .job(job_id)
+            .await?
+            .ok_or_else(|| Error::JobNotFound(job_id.into()))?
+            .status)
+    }
+
     /// A running job says where it can be followed: `GetPipelineState` shows its
     /// `externalExecutionId` (and the log URL built on it) while it runs.
     pub async fn job_started(&self, job_id: &str, external_execution_id: &str) -> Result<()> {

@@ -231,14 +231,10 @@ pub fn artifacts(megabytes: usize) -> Result<()> {
     Ok(())
 }
 
-/// `sluice bench sandbox`: what the sandbox costs a command. Runs `true` `runs` times through
-/// the launcher (new session, limits, the sandbox user when root, Landlock) and as many times
-/// unconfined, and prints the time per command of each.
-pub async fn sandbox(runs: usize) -> Result<()> {
-    let dir = tempfile_dir()?;
-    let work = dir.join("work");
-    std::fs::create_dir_all(&work)?;
-    let enforced = sluice_sandbox::Sandbox::new(sluice_sandbox::Options {
+/// The sandbox `sluice serve` uses by default, for a benchmark's own data dir `dir` (made
+/// passable for the sandbox user), so benchmarks measure builds as they really run.
+pub(crate) fn serve_sandbox(dir: &std::path::Path) -> Result<sluice_sandbox::Sandbox> {
+    let sandbox = sluice_sandbox::Sandbox::new(sluice_sandbox::Options {
         mode: sluice_sandbox::Mode::Enforce,
         launcher: std::env::current_exe()?,
         user: if sluice_sandbox::running_as_root() {
@@ -252,7 +248,18 @@ pub async fn sandbox(runs: usize) -> Result<()> {
             .collect(),
         ..sluice_sandbox::Options::unconfined()
     });
-    enforced.make_traversable(&dir)?;
+    sandbox.make_traversable(dir)?;
+    Ok(sandbox)
+}
+
+/// `sluice bench sandbox`: what the sandbox costs a command. Runs `true` `runs` times through
+/// the launcher (new session, limits, the sandbox user when root, Landlock) and as many times
+/// unconfined, and prints the time per command of each.
+pub async fn sandbox(runs: usize) -> Result<()> {
+    let dir = tempfile_dir()?;
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work)?;
+    let enforced = serve_sandbox(&dir)?;
     enforced.probe(&work).await?;
     let unconfined = sluice_sandbox::Sandbox::unconfined();
     let jail = sluice_sandbox::Jail::under(&work, &work)?;

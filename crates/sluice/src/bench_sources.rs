@@ -109,10 +109,7 @@ pub async fn sources(megabytes: usize, pushes: usize) -> Result<()> {
             job_timeout: Duration::from_secs(600),
             poll_interval: Duration::from_secs(60),
             external_s3: None,
-            sandbox: sluice_sandbox::Sandbox::new(sluice_sandbox::Options {
-                launcher: std::env::current_exe()?,
-                ..sluice_sandbox::Options::unconfined()
-            }),
+            sandbox: crate::bench::serve_sandbox(&dir)?,
         },
         stop_rx,
     ));

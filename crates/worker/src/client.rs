@@ -151,12 +151,7 @@ impl Client {
             )
             .await?;
         let status = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| Error::Io(e.to_string()))?
-            .to_bytes();
+        let bytes = Self::body_bytes(response).await?;
         if status == 200 {
             let out = serde_json::from_slice(&bytes).map_err(|e| {
                 Error::Io(format!("{operation} answered with unexpected JSON: {e}"))
@@ -170,6 +165,16 @@ impl Client {
             code: code.rsplit('#').next().unwrap_or(code).to_string(),
             message: v["message"].as_str().unwrap_or_default().to_string(),
         }))
+    }
+
+    /// A whole (small) response body.
+    async fn body_bytes(response: hyper::Response<hyper::body::Incoming>) -> Result<Bytes> {
+        Ok(response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Error::Io(e.to_string()))?
+            .to_bytes())
     }
 
     fn object_path(bucket: &str, key: &str) -> String {
@@ -252,12 +257,7 @@ impl Client {
                 return Err(Self::s3_error(response, &format!("reading s3://{bucket}/{key}")).await)
             }
         }
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| Error::Io(e.to_string()))?
-            .to_bytes();
+        let bytes = Self::body_bytes(response).await?;
         Ok(Some(bytes.to_vec()))
     }
 
