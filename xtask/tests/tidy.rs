@@ -202,15 +202,14 @@ fn only_the_binary_reads_the_environment() {
     }
 }
 
-/// Invariant 18: processes start only where they are meant to. A build's process starts in
-/// `sandbox`; the others are the server's own tools (git, `git http-backend`), the standalone
-/// worker's operator-chosen command, and the benchmark's git.
+/// Invariant 18: processes start only where they are meant to. A build's process, and git on
+/// users' repositories, start in `sandbox`; the others are `git init` of an empty repository,
+/// the standalone worker's operator-chosen command, and the benchmark's git client.
 #[test]
 fn processes_start_only_in_the_sandbox_and_the_named_tool_runners() {
     let allowed = [
         "crates/sandbox/src/lib.rs",
         "crates/sandbox/src/launcher.rs",
-        "crates/server/src/git_http.rs",
         "crates/worker/src/git.rs",
         "crates/worker/src/process.rs",
         "crates/sluice/src/bench_sources.rs",

@@ -175,6 +175,21 @@ impl Jail {
     }
 }
 
+/// What one run of a server tool on user data (git on a pushed or fetched repository) may
+/// touch. Such a tool runs as the server's own user, because the repositories are the
+/// server's files; Landlock alone confines it to these paths, so a flaw in the tool met by a
+/// hostile pack or remote reaches no key, database or other repository.
+#[derive(Debug, Clone, Default)]
+pub struct ToolAccess {
+    pub workdir: PathBuf,
+    /// Readable paths besides the system's.
+    pub read: Vec<PathBuf>,
+    /// Readable and writable paths.
+    pub write: Vec<PathBuf>,
+    /// Whether it may open TCP connections (a fetch from a remote).
+    pub network: bool,
+}
+
 /// The sandbox of one server; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
@@ -219,21 +234,7 @@ impl Sandbox {
     /// `/dev/null`, stdout and stderr piped, killed when dropped. Its process id is also its
     /// process group id, so the whole group can be killed.
     pub fn command(&self, program: impl AsRef<OsStr>, jail: &Jail) -> tokio::process::Command {
-        let mut cmd = match self.options.mode {
-            Mode::Enforce => {
-                let spec = serde_json::to_string(&self.spec(jail))
-                    .expect("a spec of paths and numbers serializes");
-                let mut cmd = tokio::process::Command::new(&self.options.launcher);
-                cmd.arg(LAUNCHER_ARG).arg("--").arg(program);
-                cmd.env_clear().env(SPEC_ENV, spec);
-                cmd
-            }
-            Mode::None => {
-                let mut cmd = tokio::process::Command::new(program);
-                cmd.env_clear().process_group(0);
-                cmd
-            }
-        };
+        let mut cmd = self.confined(program, &self.spec(jail));
         cmd.current_dir(&jail.workdir)
             .env("PATH", &self.options.path)
             .env("HOME", &jail.home)
@@ -244,6 +245,65 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         cmd
+    }
+
+    /// A command that runs the server's tool `program` (git) as the server's own user,
+    /// confined to `access` by Landlock, in its own session, with the resource limits of jobs
+    /// and a clean environment (`PATH`, `LANG`, and a `HOME` that does not exist, so no
+    /// user's configuration is read). stdin from `/dev/null`, stdout and stderr piped, killed
+    /// when dropped. `/proc` and `/sys` are not readable: the tool shares the server's uid, and
+    /// the server's `/proc` entries hold its environment.
+    pub fn tool_command(
+        &self,
+        program: impl AsRef<OsStr>,
+        access: &ToolAccess,
+    ) -> tokio::process::Command {
+        let read = self
+            .options
+            .read_paths
+            .iter()
+            .filter(|p| !p.starts_with("/proc") && !p.starts_with("/sys"))
+            .chain(&access.read)
+            .cloned()
+            .collect();
+        let spec = Spec {
+            read,
+            write: access.write.clone(),
+            devices: DEVICES.iter().map(PathBuf::from).collect(),
+            user: None,
+            network: access.network,
+            limits: self.options.limits.clone(),
+        };
+        let mut cmd = self.confined(program, &spec);
+        cmd.current_dir(&access.workdir)
+            .env("PATH", &self.options.path)
+            .env("HOME", "/nonexistent")
+            .env("LANG", "C.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// `program` started through the launcher with `spec`, or, for `Mode::None`, directly in
+    /// its own process group; either way with an empty environment.
+    fn confined(&self, program: impl AsRef<OsStr>, spec: &Spec) -> tokio::process::Command {
+        match self.options.mode {
+            Mode::Enforce => {
+                let spec =
+                    serde_json::to_string(spec).expect("a spec of paths and numbers serializes");
+                let mut cmd = tokio::process::Command::new(&self.options.launcher);
+                cmd.arg(LAUNCHER_ARG).arg("--").arg(program);
+                cmd.env_clear().env(SPEC_ENV, spec);
+                cmd
+            }
+            Mode::None => {
+                let mut cmd = tokio::process::Command::new(program);
+                cmd.env_clear().process_group(0);
+                cmd
+            }
+        }
     }
 
     /// Gives `dir` and everything under it to the sandbox user (when there is one), so the

@@ -23,6 +23,8 @@ pub const GIT_PREFIX: &str = "/_sluice/git";
 pub struct GitState {
     pub sluice: Sluice,
     pub repos_dir: PathBuf,
+    /// git, confined to the repository of each request.
+    pub git: git::Git,
 }
 
 fn plain(status: StatusCode, message: &str) -> Response {
@@ -246,7 +248,7 @@ async fn exchange(
     }
     let is_push = parts.method == Method::POST && path_info.ends_with("/git-receive-pack");
     let before = if is_push {
-        git::branches(&repo).await.unwrap_or_default()
+        state.git.branches(&repo).await.unwrap_or_default()
     } else {
         Vec::new()
     };
@@ -258,13 +260,17 @@ async fn exchange(
             .unwrap_or("")
             .to_string()
     };
-    let mut cmd = tokio::process::Command::new("git");
-    cmd.arg("http-backend")
-        .env_clear()
-        .envs(sluice_worker::process::inherited_env())
-        .env("GIT_PROJECT_ROOT", &state.repos_dir)
-        .env("GIT_HTTP_EXPORT_ALL", "1")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
+    let mut cmd = match state.git.http_backend(&state.repos_dir, &repo) {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            tracing::error!(error = %e, "git http-backend could not be prepared");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "git is not available on this server",
+            );
+        }
+    };
+    cmd.env("GIT_HTTP_EXPORT_ALL", "1")
         .env("PATH_INFO", path_info)
         .env("QUERY_STRING", parts.uri.query().unwrap_or(""))
         .env("REQUEST_METHOD", parts.method.as_str())
@@ -273,10 +279,7 @@ async fn exchange(
         .env("GIT_PROTOCOL", header("git-protocol"))
         .env("REMOTE_USER", "sluice")
         .env("REMOTE_ADDR", "127.0.0.1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .stdin(Stdio::piped());
     let max_push_bytes = state.sluice.options().max_push_bytes;
     let declared: Option<u64> = header("content-length").parse().ok();
     if is_push && declared.is_some_and(|n| n > max_push_bytes) {
@@ -529,7 +532,7 @@ async fn announce_pushes(
     before: Vec<(String, String)>,
 ) {
     let before: BTreeMap<String, String> = before.into_iter().collect();
-    let after = git::branches(repo).await.unwrap_or_default();
+    let after = state.git.branches(repo).await.unwrap_or_default();
     for (branch, commit) in after {
         if before.get(&branch) != Some(&commit) {
             state.sluice.branch_pushed(name, &branch, &commit).await;

@@ -16,9 +16,16 @@ use sluice_service::Sluice;
 use std::future::Future;
 use tokio::net::TcpListener;
 
-/// The whole application: `/healthz`, hosted git repositories (when `repos_dir` is given),
+/// Hosted git repositories: where they live and the sandbox git runs in.
+#[derive(Debug, Clone)]
+pub struct HostedRepos {
+    pub dir: std::path::PathBuf,
+    pub sandbox: sluice_sandbox::Sandbox,
+}
+
+/// The whole application: `/healthz`, hosted git repositories (when `repos` is given),
 /// the CodePipeline API and the S3-compatible endpoint.
-pub fn app(sluice: Sluice, repos_dir: Option<std::path::PathBuf>) -> Router {
+pub fn app(sluice: Sluice, repos: Option<HostedRepos>) -> Router {
     let mut router = Router::new().route("/healthz", get(healthz)).merge(
         Router::new()
             .route(
@@ -27,7 +34,7 @@ pub fn app(sluice: Sluice, repos_dir: Option<std::path::PathBuf>) -> Router {
             )
             .with_state(sluice.clone()),
     );
-    if let Some(repos_dir) = repos_dir {
+    if let Some(repos) = repos {
         let git = Router::new()
             .route(
                 &format!("{GIT_PREFIX}/{{*path}}"),
@@ -35,7 +42,8 @@ pub fn app(sluice: Sluice, repos_dir: Option<std::path::PathBuf>) -> Router {
             )
             .with_state(git_http::GitState {
                 sluice: sluice.clone(),
-                repos_dir,
+                repos_dir: repos.dir,
+                git: sluice_worker::git::Git::new(repos.sandbox),
             });
         router = router.merge(git);
     }
@@ -52,9 +60,9 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     sluice: Sluice,
-    repos_dir: Option<std::path::PathBuf>,
+    repos: Option<HostedRepos>,
 ) -> std::io::Result<()> {
-    let app = app(sluice, repos_dir);
+    let app = app(sluice, repos);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -69,9 +77,9 @@ pub async fn run_tls(
     acceptor: tokio_rustls::TlsAcceptor,
     shutdown: impl Future<Output = ()> + Send + 'static,
     sluice: Sluice,
-    repos_dir: Option<std::path::PathBuf>,
+    repos: Option<HostedRepos>,
 ) -> std::io::Result<()> {
-    tls::serve(listener, acceptor, app(sluice, repos_dir), shutdown).await
+    tls::serve(listener, acceptor, app(sluice, repos), shutdown).await
 }
 
 /// How often multipart uploads left unfinished for a week are removed.

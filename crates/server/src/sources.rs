@@ -4,7 +4,7 @@
 
 use crate::providers::{store_dir, ProviderConfig};
 use sluice_service::{Job, JobOutcome, Sluice};
-use sluice_worker::git::{self, GitAuth};
+use sluice_worker::git::{self, Git, GitAuth};
 use sluice_worker::log::JobLog;
 use std::path::Path;
 
@@ -22,6 +22,7 @@ pub(crate) async fn run_source(
     root: &Path,
     log: &JobLog,
 ) -> Result<JobOutcome, String> {
+    let git = Git::new(providers.sandbox.clone());
     let output = job
         .output_artifacts
         .first()
@@ -90,7 +91,7 @@ pub(crate) async fn run_source(
             if !repo.is_dir() {
                 return Err(format!("The repository {name} does not exist on this server (create it with `sluice repo create {name}`)"));
             }
-            export_branch(sluice, &repo, branch, job, root, log).await?
+            export_branch(sluice, &git, &repo, branch, job, root, log).await?
         }
         "GitHub" => {
             let owner = config(job, "Owner")?;
@@ -112,10 +113,10 @@ pub(crate) async fn run_source(
                     .filter(|t| !t.is_empty()),
             };
             log.line(&format!("Fetching branch {branch} of {url}"));
-            git::fetch_branch(&url, branch, &mirror, &auth)
+            git.fetch_branch(&url, branch, &mirror, &auth)
                 .await
                 .map_err(|e| log.mask(&e.to_string()))?;
-            export_branch(sluice, &mirror, branch, job, root, log).await?
+            export_branch(sluice, &git, &mirror, branch, job, root, log).await?
         }
         other => {
             return Err(format!(
@@ -152,22 +153,24 @@ fn external_store(
 
 async fn export_branch(
     sluice: &Sluice,
+    git: &Git,
     repo: &Path,
     branch: &str,
     job: &Job,
     root: &Path,
     log: &JobLog,
 ) -> Result<(String, String), String> {
-    let commit = git::branch_commit(repo, branch)
+    let commit = git
+        .branch_commit(repo, branch)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("The branch {branch} was not found in the repository"))?;
     let tree = root.join("tree");
-    git::export_tree(repo, &commit, &tree, root)
+    git.export_tree(repo, &commit, &tree, root)
         .await
         .map_err(|e| e.to_string())?;
     log.line(&format!("Exported {branch} at {commit}"));
-    let subject = git::commit_subject(repo, &commit).await.unwrap_or_default();
+    let subject = git.commit_subject(repo, &commit).await.unwrap_or_default();
     for artifact in job.output_artifacts.iter().take(1) {
         store_dir(sluice, &tree, root, artifact).await?;
     }
@@ -258,7 +261,9 @@ async fn head_of(
             if !repo.is_dir() {
                 return Ok(None);
             }
-            git::branch_commit(&repo, &get("BranchName")).await
+            Git::new(config.sandbox.clone())
+                .branch_commit(&repo, &get("BranchName"))
+                .await
         }
         "S3" => {
             let store = external_store(config, &get("S3Bucket"))
@@ -277,7 +282,9 @@ async fn head_of(
             let auth = GitAuth {
                 token: c.get("OAuthToken").cloned().filter(|t| !t.is_empty()),
             };
-            git::remote_branch_commit(&url, &get("Branch"), &auth).await
+            Git::new(config.sandbox.clone())
+                .remote_branch_commit(&url, &get("Branch"), &auth)
+                .await
         }
     }
 }

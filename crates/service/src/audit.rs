@@ -108,6 +108,13 @@ impl Sluice {
         Ok(self.store().key_legacy_chain().await?)
     }
 
+    /// Waits until every event queued before the call is chained (at shutdown, before the last
+    /// anchor is written).
+    pub async fn flush_audit(&self) -> Result<()> {
+        self.store().append_audit_events(&[], &[]).await?;
+        Ok(())
+    }
+
     /// Events matching the query; every event queued before the call is included (an empty
     /// durable append is the barrier).
     pub async fn lookup_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEventRecord>> {

@@ -90,6 +90,11 @@ pub enum AuditCommand {
     Verify {
         #[command(flatten)]
         serve: config::ServeArgs,
+        /// Check the chain against this copy of `audit-anchor` (kept off the machine), instead of
+        /// the data dir's own: whoever can write the data dir can put an older anchor back, but
+        /// not one a copy elsewhere already holds.
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<std::path::PathBuf>,
     },
 }
 
@@ -247,13 +252,19 @@ async fn set_enabled(serve: config::ServeArgs, key: &str, enabled: bool) -> Resu
 }
 
 pub async fn audit(command: AuditCommand) -> Result<()> {
-    let AuditCommand::Verify { serve } = command;
+    let AuditCommand::Verify { serve, anchor } = command;
     // Verifying only reads: it never relinks a chain it is asked to judge.
     let check = open_and(
         serve,
         crate::Chain::AsItIs,
         async |s: &Sluice, options: &config::ServeOptions| {
-            let anchor = crate::read_anchor(s, &options.data_dir)?;
+            let anchor = match &anchor {
+                Some(copy) => Some(
+                    crate::read_anchor(s, copy)?
+                        .with_context(|| format!("{} does not exist", copy.display()))?,
+                ),
+                None => crate::read_anchor(s, &options.data_dir.join(crate::AUDIT_ANCHOR))?,
+            };
             Ok(s.verify_audit_chain(anchor.as_ref()).await?)
         },
     )

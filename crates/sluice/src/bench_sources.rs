@@ -89,13 +89,17 @@ pub async fn sources(megabytes: usize, pushes: usize) -> Result<()> {
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut server_stop = stop_rx.clone();
+    let sandbox = crate::bench::serve_sandbox(&dir)?;
     let server = tokio::spawn(sluice_server::run(
         listener,
         async move {
             let _ = server_stop.changed().await;
         },
         sluice.clone(),
-        Some(repos.clone()),
+        Some(sluice_server::HostedRepos {
+            dir: repos.clone(),
+            sandbox: sandbox.clone(),
+        }),
     ));
     let providers = tokio::spawn(sluice_server::run_providers(
         sluice.clone(),
@@ -109,7 +113,7 @@ pub async fn sources(megabytes: usize, pushes: usize) -> Result<()> {
             job_timeout: Duration::from_secs(600),
             poll_interval: Duration::from_secs(60),
             external_s3: None,
-            sandbox: crate::bench::serve_sandbox(&dir)?,
+            sandbox,
         },
         stop_rx,
     ));

@@ -319,19 +319,22 @@ const CHAIN_KEYED_MARK: &str = "audit-chain.keyed";
 
 /// The file beside the master key that anchors the audit chain: its newest event as the
 /// server saw it, with a MAC under the chain key, so events cut from the chain's end show.
-const AUDIT_ANCHOR: &str = "audit-anchor";
+pub(crate) const AUDIT_ANCHOR: &str = "audit-anchor";
 
-/// How often the server writes the anchor when the chain has grown.
-const ANCHOR_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often the server writes the anchor when the chain has grown: events of the last
+/// interval before a cut are what the anchor cannot vouch for. One indexed read a second.
+const ANCHOR_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The data dir's audit anchor, checked; a forged one is an error.
+/// The audit anchor at `path` (the data dir's, or a copy), if there is one, checked; a forged
+/// one is an error.
 fn read_anchor(
     sluice: &Sluice,
-    data_dir: &std::path::Path,
+    path: &std::path::Path,
 ) -> Result<Option<sluice_service::AuditAnchor>> {
-    let path = data_dir.join(AUDIT_ANCHOR);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(None);
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     let anchor = sluice_service::AuditAnchor::from_line(&text)
         .with_context(|| format!("{} is not an audit anchor", path.display()))?;
@@ -356,6 +359,11 @@ async fn keep_audit_anchor(
             _ = tokio::time::sleep(ANCHOR_INTERVAL) => false,
             _ = stop.changed() => true,
         };
+        if stopping {
+            if let Err(e) = sluice.flush_audit().await {
+                tracing::warn!(error = %e, "the last audit events could not be chained");
+            }
+        }
         match sluice.audit_anchor().await {
             Ok(Some(anchor)) if written.as_ref() != Some(&anchor) => {
                 let temporary = path.with_extension("new");
@@ -531,18 +539,16 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
             stop_rx,
         ))
     });
+    let hosted = sluice_server::HostedRepos {
+        dir: repos_dir,
+        sandbox: sluice_sandbox::Sandbox::new(options.sandbox.clone()),
+    };
     match tls {
         Some(acceptor) => {
-            sluice_server::run_tls(
-                listener,
-                acceptor,
-                shutdown_signal(),
-                sluice,
-                Some(repos_dir),
-            )
-            .await?
+            sluice_server::run_tls(listener, acceptor, shutdown_signal(), sluice, Some(hosted))
+                .await?
         }
-        None => sluice_server::run(listener, shutdown_signal(), sluice, Some(repos_dir)).await?,
+        None => sluice_server::run(listener, shutdown_signal(), sluice, Some(hosted)).await?,
     }
     let _ = stop_tx.send(true);
     let _ = timers.await;

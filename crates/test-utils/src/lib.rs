@@ -282,7 +282,12 @@ impl TestServer {
                 let _ = rx.await;
             },
             sluice.clone(),
-            Some(repos_dir.clone()),
+            Some(sluice_server::HostedRepos {
+                dir: repos_dir.clone(),
+                sandbox: providers
+                    .as_ref()
+                    .map_or_else(test_sandbox, |(_, _, sandbox)| sandbox.clone()),
+            }),
         ));
         let (providers_stop, providers_task) = match providers {
             Some((projects, external_s3, sandbox)) => {

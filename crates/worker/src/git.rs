@@ -4,7 +4,8 @@
 //! git reads from `GIT_CONFIG_*`), never on a command line or in a log.
 
 use crate::{Error, Result};
-use std::path::Path;
+use sluice_sandbox::{Sandbox, ToolAccess};
+use std::path::{Path, PathBuf};
 use tokio::process::Command;
 
 /// A validated branch name (git's `check-ref-format` rules, plus no leading `-`).
@@ -62,15 +63,14 @@ impl std::fmt::Debug for GitAuth {
     }
 }
 
-fn git(dir: Option<&Path>, auth: &GitAuth) -> Command {
-    let mut cmd = Command::new("git");
-    if let Some(d) = dir {
-        cmd.arg("--git-dir").arg(d);
-    }
+/// The git environment every call gets: no prompts, no system or user configuration.
+fn quiet(cmd: &mut Command) {
     cmd.env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env_remove("GIT_DIR")
-        .kill_on_drop(true);
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
+}
+
+fn with_auth(cmd: &mut Command, auth: &GitAuth) {
     if let Some(token) = &auth.token {
         use base64::Engine;
         let basic =
@@ -82,7 +82,6 @@ fn git(dir: Option<&Path>, auth: &GitAuth) -> Command {
                 format!("Authorization: Basic {basic}"),
             );
     }
-    cmd
 }
 
 async fn output(mut cmd: Command, what: &str) -> Result<String> {
@@ -98,143 +97,242 @@ async fn output(mut cmd: Command, what: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Creates a bare repository whose default branch is `main`.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    Ok(std::path::absolute(path)?)
+}
+
+/// Creates a bare repository whose default branch is `main`. It reads nothing but git's own
+/// template, so it runs as the server's tool directly; everything that reads what users pushed
+/// or fetched goes through [`Git`].
 pub async fn init_bare(dir: &Path) -> Result<()> {
-    let mut cmd = git(None, &GitAuth::default());
-    cmd.args(["init", "--bare", "--quiet", "--initial-branch=main", "--"])
+    let mut cmd = Command::new("git");
+    quiet(&mut cmd);
+    cmd.env_remove("GIT_DIR")
+        .kill_on_drop(true)
+        .args(["init", "--bare", "--quiet", "--initial-branch=main", "--"])
         .arg(dir);
     output(cmd, "git init").await?;
-    let mut cfg = git(Some(dir), &GitAuth::default());
-    cfg.args(["config", "http.receivepack", "true"]);
+    let mut cfg = Command::new("git");
+    quiet(&mut cfg);
+    cfg.env_remove("GIT_DIR")
+        .kill_on_drop(true)
+        .arg("--git-dir")
+        .arg(dir)
+        .args(["config", "http.receivepack", "true"]);
     output(cfg, "git config").await?;
     Ok(())
 }
 
-/// The commit `branch` points at in a local repository, if the branch exists.
-pub async fn branch_commit(repo: &Path, branch: &str) -> Result<Option<String>> {
-    check_branch(branch)?;
-    let mut cmd = git(Some(repo), &GitAuth::default());
-    cmd.args(["rev-parse", "--verify", "--quiet", "--end-of-options"])
-        .arg(format!("refs/heads/{branch}^{{commit}}"));
-    match output(cmd, "git rev-parse").await {
-        Ok(c) if !c.is_empty() => Ok(Some(c)),
-        _ => Ok(None),
+/// Git on repositories whose contents users control (pushed to this server or fetched from a
+/// remote): every call runs in the sandbox as a tool confined to the repository it reads and
+/// the directory it writes, so a hostile pack that found a flaw in git still reaches nothing
+/// else.
+#[derive(Debug, Clone)]
+pub struct Git {
+    sandbox: Sandbox,
+}
+
+impl Git {
+    pub fn new(sandbox: Sandbox) -> Self {
+        Self { sandbox }
+    }
+
+    /// git on `repo`, which it may read (or also write, when `writable`).
+    fn on(&self, repo: &Path, writable: bool) -> Result<Command> {
+        let repo = absolute(repo)?;
+        let mut access = ToolAccess {
+            workdir: repo.clone(),
+            ..Default::default()
+        };
+        if writable {
+            access.write.push(repo.clone());
+        } else {
+            access.read.push(repo.clone());
+        }
+        Ok(self.command(Some(&repo), &access))
+    }
+
+    fn command(&self, repo: Option<&Path>, access: &ToolAccess) -> Command {
+        let mut cmd = self.sandbox.tool_command("git", access);
+        quiet(&mut cmd);
+        if let Some(repo) = repo {
+            cmd.arg("--git-dir").arg(repo);
+        }
+        cmd
+    }
+
+    /// The commit `branch` points at in a local repository, if the branch exists.
+    pub async fn branch_commit(&self, repo: &Path, branch: &str) -> Result<Option<String>> {
+        check_branch(branch)?;
+        let mut cmd = self.on(repo, false)?;
+        cmd.args(["rev-parse", "--verify", "--quiet", "--end-of-options"])
+            .arg(format!("refs/heads/{branch}^{{commit}}"));
+        match output(cmd, "git rev-parse").await {
+            Ok(c) if !c.is_empty() => Ok(Some(c)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Every branch and its commit.
+    pub async fn branches(&self, repo: &Path) -> Result<Vec<(String, String)>> {
+        let mut cmd = self.on(repo, false)?;
+        cmd.args([
+            "for-each-ref",
+            "--format=%(refname:strip=2) %(objectname)",
+            "refs/heads/",
+        ]);
+        let out = output(cmd, "git for-each-ref").await?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(b, c)| (b.to_string(), c.to_string()))
+            .collect())
+    }
+
+    /// The first line of a commit's message.
+    pub async fn commit_subject(&self, repo: &Path, commit: &str) -> Result<String> {
+        let mut cmd = self.on(repo, false)?;
+        cmd.args(["log", "-1", "--format=%s", "--end-of-options", commit, "--"]);
+        output(cmd, "git log").await
+    }
+
+    /// Writes the tree of `commit` into `dest` (no `.git`), through a private index file in
+    /// `scratch`. git may read `repo` and write `dest` and `scratch`.
+    pub async fn export_tree(
+        &self,
+        repo: &Path,
+        commit: &str,
+        dest: &Path,
+        scratch: &Path,
+    ) -> Result<()> {
+        if !commit.chars().all(|c| c.is_ascii_hexdigit()) || commit.len() < 7 {
+            return Err(Error::Configuration(format!(
+                "'{commit}' is not a commit id"
+            )));
+        }
+        // git runs the checkout from the work tree: a relative path would name another place.
+        let (repo, dest, scratch) = (absolute(repo)?, absolute(dest)?, absolute(scratch)?);
+        std::fs::create_dir_all(&dest)?;
+        let access = ToolAccess {
+            workdir: scratch.clone(),
+            read: vec![repo.clone()],
+            write: vec![dest.clone(), scratch.clone()],
+            network: false,
+        };
+        let index = scratch.join("export.index");
+        let mut read = self.command(Some(&repo), &access);
+        read.env("GIT_INDEX_FILE", &index)
+            .args(["read-tree", "--end-of-options", commit]);
+        output(read, "git read-tree").await?;
+        let mut checkout = self.command(Some(&repo), &access);
+        checkout
+            .env("GIT_INDEX_FILE", &index)
+            .arg("--work-tree")
+            .arg(&dest)
+            .args(["checkout-index", "--all", "--force"]);
+        output(checkout, "git checkout-index").await?;
+        let _ = std::fs::remove_file(index);
+        // A build must never pass on a workspace the source failed to fill.
+        let mut list = self.command(Some(&repo), &access);
+        list.args(["ls-tree", "--name-only", "--end-of-options", commit]);
+        let tree_has_files = !output(list, "git ls-tree").await?.trim().is_empty();
+        if tree_has_files && std::fs::read_dir(&dest)?.next().is_none() {
+            return Err(Error::Failed(format!(
+                "commit {commit} has files but none were written to the workspace"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The commit `branch` points at in a remote repository (`git ls-remote`), if it exists.
+    pub async fn remote_branch_commit(
+        &self,
+        url: &str,
+        branch: &str,
+        auth: &GitAuth,
+    ) -> Result<Option<String>> {
+        check_branch(branch)?;
+        let access = remote_access(url, None)?;
+        let mut cmd = self.command(None, &access);
+        with_auth(&mut cmd, auth);
+        cmd.args(["ls-remote", "--heads", "--end-of-options", url])
+            .arg(format!("refs/heads/{branch}"));
+        let out = output(cmd, &format!("git ls-remote of branch {branch}")).await?;
+        Ok(out.split_whitespace().next().map(str::to_string))
+    }
+
+    /// Fetches `branch` of `url` into the bare mirror `mirror` (created if needed); returns the
+    /// fetched commit.
+    pub async fn fetch_branch(
+        &self,
+        url: &str,
+        branch: &str,
+        mirror: &Path,
+        auth: &GitAuth,
+    ) -> Result<String> {
+        check_branch(branch)?;
+        let mirror = absolute(mirror)?;
+        let access = remote_access(url, Some(&mirror))?;
+        if !mirror.exists() {
+            init_bare(&mirror).await?;
+        }
+        let mut cmd = self.command(Some(&mirror), &access);
+        with_auth(&mut cmd, auth);
+        cmd.args([
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--force",
+            "--end-of-options",
+            url,
+        ])
+        .arg(format!("+refs/heads/{branch}:refs/heads/{branch}"));
+        output(cmd, &format!("git fetch of branch {branch}")).await?;
+        self.branch_commit(&mirror, branch).await?.ok_or_else(|| {
+            Error::Failed(format!("branch {branch} was not found in the repository"))
+        })
+    }
+
+    /// `git http-backend` serving the repository `repo` under `project_root` (a CGI; the caller
+    /// sets its request variables and pipes). It may write `repo` only.
+    pub fn http_backend(&self, project_root: &Path, repo: &Path) -> Result<Command> {
+        let project_root = absolute(project_root)?;
+        let access = ToolAccess {
+            workdir: project_root.clone(),
+            write: vec![absolute(repo)?],
+            ..Default::default()
+        };
+        let mut cmd = self.command(None, &access);
+        cmd.arg("http-backend")
+            .env("GIT_PROJECT_ROOT", &project_root);
+        Ok(cmd)
     }
 }
 
-/// Every branch and its commit.
-pub async fn branches(repo: &Path) -> Result<Vec<(String, String)>> {
-    let mut cmd = git(Some(repo), &GitAuth::default());
-    cmd.args([
-        "for-each-ref",
-        "--format=%(refname:strip=2) %(objectname)",
-        "refs/heads/",
-    ]);
-    let out = output(cmd, "git for-each-ref").await?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(b, c)| (b.to_string(), c.to_string()))
-        .collect())
-}
-
-/// The first line of a commit's message.
-pub async fn commit_subject(repo: &Path, commit: &str) -> Result<String> {
-    let mut cmd = git(Some(repo), &GitAuth::default());
-    cmd.args(["log", "-1", "--format=%s", "--end-of-options", commit, "--"]);
-    output(cmd, "git log").await
-}
-
-/// Writes the tree of `commit` into `dest` (no `.git`), through a private index file.
-pub async fn export_tree(repo: &Path, commit: &str, dest: &Path, scratch: &Path) -> Result<()> {
-    if !commit.chars().all(|c| c.is_ascii_hexdigit()) || commit.len() < 7 {
-        return Err(Error::Configuration(format!(
-            "'{commit}' is not a commit id"
-        )));
-    }
-    // git runs the checkout from the work tree: a relative path would name another place.
-    let (repo, dest, scratch) = (
-        std::path::absolute(repo)?,
-        std::path::absolute(dest)?,
-        std::path::absolute(scratch)?,
-    );
-    let (repo, dest) = (repo.as_path(), dest.as_path());
-    std::fs::create_dir_all(dest)?;
-    let index = scratch.join("export.index");
-    let mut read = git(Some(repo), &GitAuth::default());
-    read.env("GIT_INDEX_FILE", &index)
-        .args(["read-tree", "--end-of-options", commit]);
-    output(read, "git read-tree").await?;
-    let mut checkout = git(Some(repo), &GitAuth::default());
-    checkout
-        .env("GIT_INDEX_FILE", &index)
-        .arg("--work-tree")
-        .arg(dest)
-        .args(["checkout-index", "--all", "--force"]);
-    output(checkout, "git checkout-index").await?;
-    let _ = std::fs::remove_file(index);
-    // A build must never pass on a workspace the source failed to fill.
-    let mut list = git(Some(repo), &GitAuth::default());
-    list.args(["ls-tree", "--name-only", "--end-of-options", commit]);
-    let tree_has_files = !output(list, "git ls-tree").await?.trim().is_empty();
-    if tree_has_files && std::fs::read_dir(dest)?.next().is_none() {
-        return Err(Error::Failed(format!(
-            "commit {commit} has files but none were written to the workspace"
-        )));
-    }
-    Ok(())
-}
-
-/// The commit `branch` points at in a remote repository (`git ls-remote`), if it exists.
-pub async fn remote_branch_commit(
-    url: &str,
-    branch: &str,
-    auth: &GitAuth,
-) -> Result<Option<String>> {
-    check_branch(branch)?;
+/// What a call on the remote `url` may touch: the network for a URL, or the directory for a
+/// local path (tests and mirrors of a local repository), and `mirror` when it writes one.
+fn remote_access(url: &str, mirror: Option<&Path>) -> Result<ToolAccess> {
     if url.starts_with('-') {
         return Err(Error::Configuration(format!(
             "'{url}' is not a repository URL"
         )));
     }
-    let mut cmd = git(None, auth);
-    cmd.args(["ls-remote", "--heads", "--end-of-options", url])
-        .arg(format!("refs/heads/{branch}"));
-    let out = output(cmd, &format!("git ls-remote of branch {branch}")).await?;
-    Ok(out.split_whitespace().next().map(str::to_string))
-}
-
-/// Fetches `branch` of `url` into the bare mirror `mirror` (created if needed); returns the
-/// fetched commit.
-pub async fn fetch_branch(
-    url: &str,
-    branch: &str,
-    mirror: &Path,
-    auth: &GitAuth,
-) -> Result<String> {
-    check_branch(branch)?;
-    if url.starts_with('-') {
-        return Err(Error::Configuration(format!(
-            "'{url}' is not a repository URL"
-        )));
+    let local = url
+        .strip_prefix("file://")
+        .or_else(|| url.starts_with('/').then_some(url));
+    let mut access = ToolAccess {
+        workdir: std::env::temp_dir(),
+        network: local.is_none(),
+        ..Default::default()
+    };
+    if let Some(path) = local {
+        access.read.push(PathBuf::from(path));
     }
-    if !mirror.exists() {
-        init_bare(mirror).await?;
+    if let Some(mirror) = mirror {
+        access.workdir = mirror.to_path_buf();
+        access.write.push(mirror.to_path_buf());
     }
-    let mut cmd = git(Some(mirror), auth);
-    cmd.args([
-        "fetch",
-        "--quiet",
-        "--no-tags",
-        "--force",
-        "--end-of-options",
-        url,
-    ])
-    .arg(format!("+refs/heads/{branch}:refs/heads/{branch}"));
-    output(cmd, &format!("git fetch of branch {branch}")).await?;
-    branch_commit(mirror, branch)
-        .await?
-        .ok_or_else(|| Error::Failed(format!("branch {branch} was not found in the repository")))
+    Ok(access)
 }
 
 #[cfg(test)]
@@ -286,20 +384,22 @@ mod tests {
         run(&["add", "."]);
         run(&["commit", "--quiet", "-m", "first commit"]);
         run(&["push", "--quiet", bare.to_str().expect("utf8"), "main"]);
-        let commit = branch_commit(&bare, "main")
+        let git = Git::new(Sandbox::unconfined());
+        let commit = git
+            .branch_commit(&bare, "main")
             .await
             .expect("rev")
             .expect("exists");
         assert_eq!(
-            commit_subject(&bare, &commit).await.expect("log"),
+            git.commit_subject(&bare, &commit).await.expect("log"),
             "first commit"
         );
         assert_eq!(
-            branches(&bare).await.expect("refs"),
+            git.branches(&bare).await.expect("refs"),
             vec![("main".to_string(), commit.clone())]
         );
         let dest = dir.path().join("out");
-        export_tree(&bare, &commit, &dest, dir.path())
+        git.export_tree(&bare, &commit, &dest, dir.path())
             .await
             .expect("export");
         assert_eq!(
@@ -307,6 +407,6 @@ mod tests {
             "echo hi\n"
         );
         assert!(!dest.join(".git").exists());
-        assert!(branch_commit(&bare, "--upload-pack=x").await.is_err());
+        assert!(git.branch_commit(&bare, "--upload-pack=x").await.is_err());
     }
 }

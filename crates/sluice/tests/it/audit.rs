@@ -7,9 +7,14 @@ use serde_json::json;
 use std::process::Command;
 
 fn verify(data_dir: &std::path::Path) -> (bool, String) {
+    verify_with(data_dir, &[])
+}
+
+fn verify_with(data_dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["audit", "verify", "--data-dir"])
         .arg(data_dir)
+        .args(args)
         .env("SLUICE_LOG", "error")
         .output()
         .expect("run sluice audit verify");
@@ -263,4 +268,43 @@ async fn events_cut_from_the_end_of_the_chain_are_detected_by_the_anchor() {
     std::fs::write(dir.path().join("audit-anchor"), "1 00 00\n").expect("forge");
     let (ok, text) = verify(dir.path());
     assert!(!ok && text.contains("master key"), "{text}");
+}
+
+/// Whoever can write the data dir can cut events and put back an older anchor; a copy of the
+/// anchor kept elsewhere still names the cut events.
+#[tokio::test]
+async fn an_anchor_copied_off_the_machine_detects_a_cut_hidden_by_an_older_local_anchor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let elsewhere = tempfile::tempdir().expect("elsewhere");
+    let mut server = start_with(dir.path(), &[]).await;
+    assert_eq!(
+        call(server.addr, "ListPipelines", json!({})).await.status,
+        200
+    );
+    server.terminate();
+    let older = std::fs::read(dir.path().join("audit-anchor")).expect("first anchor");
+    audited_data_dir(dir.path()).await;
+    let copy = elsewhere.path().join("audit-anchor");
+    std::fs::copy(dir.path().join("audit-anchor"), &copy).expect("copy off the machine");
+    let older_seq: i64 = String::from_utf8_lossy(&older)
+        .split_whitespace()
+        .next()
+        .and_then(|seq| seq.parse().ok())
+        .expect("the anchor starts with its event's number");
+
+    let db = rusqlite::Connection::open(dir.path().join("sluice.db")).expect("open db");
+    db.execute("DELETE FROM audit_events WHERE seq > ?1", [older_seq])
+        .expect("cut every later event");
+    std::fs::write(dir.path().join("audit-anchor"), &older).expect("put the older anchor back");
+    let (ok, text) = verify(dir.path());
+    assert!(
+        ok,
+        "the local anchor was rolled back with the chain: {text}"
+    );
+    let (ok, text) = verify_with(dir.path(), &["--anchor".as_ref(), copy.as_os_str()]);
+    assert!(!ok, "the copy did not see the cut: {text}");
+    assert!(text.contains("removed from its end"), "{text}");
+    let missing = elsewhere.path().join("nothing-here");
+    let (ok, text) = verify_with(dir.path(), &["--anchor".as_ref(), missing.as_os_str()]);
+    assert!(!ok && text.contains("does not exist"), "{text}");
 }

@@ -46,7 +46,8 @@ async fn a_push_over_the_limit_is_refused_and_moves_no_branch() {
         .await
         .expect("git push");
     assert!(!pushed.status.success(), "the big push was accepted");
-    let branches = sluice_worker::git::branches(&server.repos_dir().join("app.git"))
+    let branches = sluice_worker::git::Git::new(sluice_sandbox::Sandbox::unconfined())
+        .branches(&server.repos_dir().join("app.git"))
         .await
         .expect("branches");
     let head = String::from_utf8(

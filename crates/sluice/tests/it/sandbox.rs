@@ -250,3 +250,117 @@ async fn a_ten_gigabyte_log_is_cut_at_the_limit_and_the_build_goes_on() {
     );
     server.stop().await;
 }
+
+/// git reads what users pushed or a remote served; a flaw in it met by a hostile pack must
+/// reach nothing but the repository at hand. Each git run gets the repository it reads and the
+/// directory it writes, and nothing else of the server's.
+#[tokio::test]
+async fn git_on_user_repositories_reaches_only_its_repository_and_destination() {
+    use sluice_sandbox::ToolAccess;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    plant_secrets(&data);
+    let repo = data.join("repos/app.git");
+    let other = data.join("repos/other.git");
+    sluice_worker::git::init_bare(&repo).await.expect("init");
+    sluice_worker::git::init_bare(&other)
+        .await
+        .expect("init other");
+    let work = dir.path().join("checkout");
+    std::fs::create_dir_all(&work).expect("checkout");
+    std::fs::write(work.join("app.sh"), "echo hi\n").expect("write");
+    for args in [
+        vec!["init", "--quiet", "--initial-branch=main"],
+        vec!["add", "."],
+        vec![
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "--quiet",
+            "-m",
+            "first",
+        ],
+        vec!["push", "--quiet", repo.to_str().expect("utf8"), "main"],
+    ] {
+        let status = std::process::Command::new("git")
+            .args(&args)
+            .current_dir(&work)
+            .status()
+            .expect("git");
+        assert!(status.success(), "{args:?}");
+    }
+
+    let sandbox = test_sandbox();
+    let git = sluice_worker::git::Git::new(sandbox.clone());
+    let commit = git
+        .branch_commit(&repo, "main")
+        .await
+        .expect("rev-parse")
+        .expect("main exists");
+    let scratch = data.join("work/job");
+    std::fs::create_dir_all(&scratch).expect("scratch");
+    git.export_tree(&repo, &commit, &scratch.join("tree"), &scratch)
+        .await
+        .expect("export");
+    assert_eq!(
+        std::fs::read_to_string(scratch.join("tree/app.sh")).expect("exported"),
+        "echo hi\n"
+    );
+
+    // The same confinement, tried with a shell in git's place.
+    let access = ToolAccess {
+        workdir: repo.clone(),
+        read: vec![repo.clone()],
+        write: vec![scratch.clone()],
+        network: false,
+    };
+    let server = std::process::id();
+    let script = [
+        attempt("KEY", &format!("cat {}/master.key", data.display())),
+        attempt(
+            "CREDENTIALS",
+            &format!("cat {}/credentials", data.display()),
+        ),
+        attempt("OTHER-REPO", &format!("ls {}/refs", other.display())),
+        attempt(
+            "HOOK",
+            &format!("echo x > {}/hooks/post-update", repo.display()),
+        ),
+        attempt("ENVIRON", &format!("cat /proc/{server}/environ")),
+        attempt("SIGNAL", &format!("kill -0 {server}")),
+        attempt("REPO", &format!("cat {}/HEAD > /dev/null", repo.display())),
+        attempt("WRITE", &format!("echo x > {}/new", scratch.display())),
+    ]
+    .join("\n");
+    let out = sandbox
+        .tool_command("/bin/sh", &access)
+        .args(["-c", &script])
+        .output()
+        .await
+        .expect("shell");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!said.contains("CANARY"), "a key was read: {said}");
+    for refused in [
+        "KEY",
+        "CREDENTIALS",
+        "OTHER-REPO",
+        "HOOK",
+        "ENVIRON",
+        "SIGNAL",
+    ] {
+        assert!(
+            !said.contains(&format!("LEAK-{refused}")),
+            "{refused} was allowed: {said}"
+        );
+    }
+    for allowed in ["REPO", "WRITE"] {
+        assert!(
+            said.contains(&format!("LEAK-{allowed}")),
+            "{allowed} was refused, so the test proves nothing: {said} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
