@@ -89,7 +89,18 @@ pub async fn get_pipeline_state(
                         last_changed_at: t.last_changed_ms.map(epoch_seconds),
                     }),
                     latest_execution: stage.latest_execution.map(stage_execution),
-                    inbound_execution: stage.inbound_execution.map(stage_execution),
+                    inbound_execution: stage
+                        .inbound_executions
+                        .first()
+                        .cloned()
+                        .map(stage_execution),
+                    inbound_executions: (!stage.inbound_executions.is_empty()).then(|| {
+                        stage
+                            .inbound_executions
+                            .into_iter()
+                            .map(stage_execution)
+                            .collect()
+                    }),
                     action_states: Some(stage.actions.into_iter().map(action_state).collect()),
                     ..Default::default()
                 })
@@ -304,7 +315,8 @@ fn execution_to_wire(e: sluice_service::ExecutionView) -> w::PipelineExecution {
                 .collect(),
         ),
         trigger: Some(execution_trigger(e.trigger)),
-        execution_mode: Some("SUPERSEDED".into()),
+        execution_mode: Some(e.mode.into()),
+        execution_type: Some("STANDARD".into()),
         ..Default::default()
     }
 }
@@ -354,7 +366,8 @@ pub async fn list_pipeline_executions(
                             .collect(),
                     ),
                     trigger: Some(execution_trigger(e.trigger)),
-                    execution_mode: Some("SUPERSEDED".into()),
+                    execution_mode: Some(e.mode.into()),
+                    execution_type: Some("STANDARD".into()),
                     ..Default::default()
                 })
                 .collect(),

@@ -16,8 +16,8 @@ pub use input::{
     Timer,
 };
 pub use state::{
-    ActionRun, ActionStatus, ArtifactLocation, ErrorDetails, Execution, ExecutionStatus, Position,
-    Runtime, StageRun, StageSlot, StageStatus, Trigger, Waiting,
+    ActionRun, ActionStatus, ArtifactLocation, ErrorDetails, Execution, ExecutionMode,
+    ExecutionStatus, Position, Runtime, StageRun, StageSlot, StageStatus, Trigger, Waiting,
 };
 pub use step::apply;
 

@@ -1,6 +1,7 @@
 //! The runtime of one pipeline: stage slots (who occupies, who waits, transitions) and the
 //! executions still referenced by them.
 
+pub use sluice_model::ExecutionMode;
 use std::collections::BTreeMap;
 
 /// `ALL`, `as_str` (the variant's name, as the API spells statuses) and `parse` for a status enum.
@@ -173,6 +174,8 @@ pub struct Execution {
     pub pipeline_version: i64,
     pub position: Position,
     pub trigger: Trigger,
+    /// The pipeline's execution mode when this execution started.
+    pub mode: ExecutionMode,
     pub status_summary: Option<String>,
     /// Stage index → this execution's run of it.
     pub stage_runs: BTreeMap<usize, StageRun>,
@@ -190,10 +193,23 @@ pub struct StageSlot {
     pub name: String,
     pub inbound_enabled: bool,
     pub outbound_enabled: bool,
+    /// The execution running the stage (`SUPERSEDED` and `QUEUED`; under `PARALLEL` nothing
+    /// occupies a stage).
     pub occupant: Option<String>,
+    /// The execution next in line to enter the stage.
     pub waiting: Option<String>,
+    /// The executions in line behind `waiting`, oldest first (`QUEUED`, and `PARALLEL` at a
+    /// disabled transition; always empty under `SUPERSEDED`).
+    pub queue: Vec<String>,
     /// The latest execution that entered this stage.
     pub latest: Option<String>,
+}
+
+impl StageSlot {
+    /// Every execution waiting to enter, first in line first.
+    pub fn in_line(&self) -> impl Iterator<Item = &String> {
+        self.waiting.iter().chain(&self.queue)
+    }
 }
 
 /// Everything the engine knows about one pipeline's runs.
@@ -218,6 +234,7 @@ impl Runtime {
                     outbound_enabled: true,
                     occupant: None,
                     waiting: None,
+                    queue: Vec::new(),
                     latest: None,
                 })
                 .collect(),
@@ -235,8 +252,7 @@ impl Runtime {
         let referenced: Vec<&String> = self
             .slots
             .iter()
-            .flat_map(|s| [&s.occupant, &s.waiting, &s.latest])
-            .flatten()
+            .flat_map(|s| s.occupant.iter().chain(s.in_line()).chain(&s.latest))
             .collect();
         let gone: Vec<String> = self
             .executions

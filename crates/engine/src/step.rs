@@ -203,6 +203,7 @@ impl Step<'_> {
                     reason: Waiting::TransitionDisabled,
                 },
                 trigger,
+                mode: self.decl.mode(),
                 status_summary: None,
                 stage_runs: Default::default(),
                 artifacts: Default::default(),
@@ -223,6 +224,7 @@ impl Step<'_> {
         } else if stage > 0 && !slot.inbound_enabled {
             Some(Waiting::TransitionDisabled)
         } else {
+            // Under PARALLEL nothing occupies a stage, so only transitions hold an execution.
             slot.occupant.clone().map(|by| Waiting::StageBusy { by })
         }
     }
@@ -236,28 +238,51 @@ impl Step<'_> {
         match self.blocked(stage) {
             None => self.enter(id, stage),
             Some(reason) => {
-                let previous = self.rt.slots[stage].waiting.replace(id.to_string());
                 let now = self.now;
                 let e = self.exec(id);
                 e.position = Position::Waiting { stage, reason };
                 e.updated_ms = now;
-                if let Some(older) = previous.filter(|p| p != id) {
-                    let summary = format!(
-                        "Superseded by a newer execution ({id}) waiting to enter the stage"
-                    );
-                    self.finish(&older, ExecutionStatus::Superseded, Some(summary));
+                let slot = &mut self.rt.slots[stage];
+                match self.decl.mode() {
+                    ExecutionMode::Superseded => {
+                        let previous = slot.waiting.replace(id.to_string());
+                        if let Some(older) = previous.filter(|p| p != id) {
+                            let summary = format!(
+                                "Superseded by a newer execution ({id}) waiting to enter the stage"
+                            );
+                            self.finish(&older, ExecutionStatus::Superseded, Some(summary));
+                        }
+                    }
+                    // Nobody is replaced: the execution joins the end of the line.
+                    ExecutionMode::Queued | ExecutionMode::Parallel => {
+                        if slot.waiting.is_none() {
+                            slot.waiting = Some(id.to_string());
+                        } else {
+                            slot.queue.push(id.to_string());
+                        }
+                    }
                 }
             }
         }
     }
 
-    fn enter(&mut self, id: &str, stage: usize) {
+    /// Takes the execution first in line for `stage`; the next one moves up.
+    fn next_in_line(&mut self, stage: usize) -> Option<String> {
         let slot = &mut self.rt.slots[stage];
-        slot.occupant = Some(id.to_string());
-        slot.latest = Some(id.to_string());
-        if slot.waiting.as_deref() == Some(id) {
-            slot.waiting = None;
+        let next = slot.waiting.take()?;
+        if !slot.queue.is_empty() {
+            slot.waiting = Some(slot.queue.remove(0));
         }
+        Some(next)
+    }
+
+    fn enter(&mut self, id: &str, stage: usize) {
+        let parallel = self.decl.mode() == ExecutionMode::Parallel;
+        let slot = &mut self.rt.slots[stage];
+        if !parallel {
+            slot.occupant = Some(id.to_string());
+        }
+        slot.latest = Some(id.to_string());
         let actions: Vec<ActionRun> = self.decl.stages[stage]
             .actions
             .iter()
@@ -587,12 +612,17 @@ impl Step<'_> {
         self.admit_waiting(stage);
     }
 
+    /// Lets in whoever the stage now admits, in line order: one execution when entering
+    /// occupies the stage, every waiting one under PARALLEL.
     fn admit_waiting(&mut self, stage: usize) {
-        if stage >= self.rt.slots.len() || self.blocked(stage).is_some() {
+        if stage >= self.rt.slots.len() {
             return;
         }
-        if let Some(waiting) = self.rt.slots[stage].waiting.clone() {
-            self.enter(&waiting, stage);
+        while self.blocked(stage).is_none() {
+            let Some(next) = self.next_in_line(stage) else {
+                return;
+            };
+            self.enter(&next, stage);
         }
     }
 
@@ -610,8 +640,13 @@ impl Step<'_> {
             e.status_summary = summary;
         }
         if let Some(stage) = was_waiting {
-            if self.rt.slots[stage].waiting.as_deref() == Some(id) {
-                self.rt.slots[stage].waiting = None;
+            let slot = &mut self.rt.slots[stage];
+            slot.queue.retain(|queued| queued != id);
+            if slot.waiting.as_deref() == Some(id) {
+                slot.waiting = None;
+                if !slot.queue.is_empty() {
+                    slot.waiting = Some(slot.queue.remove(0));
+                }
             }
         }
         self.effects.push(Effect::ExecutionFinished {
@@ -696,7 +731,9 @@ impl Step<'_> {
             .get(id)
             .ok_or_else(|| Error::ExecutionNotFound(id.into()))?;
         let slot = &self.rt.slots[stage];
-        if slot.latest.as_deref() != Some(id) {
+        // Under PARALLEL each execution is on its own: any of them may retry its stage.
+        let parallel = self.decl.mode() == ExecutionMode::Parallel;
+        if !parallel && slot.latest.as_deref() != Some(id) {
             return Err(Error::NotLatestExecution(format!(
                 "Execution {id} is not the latest execution of stage {stage_name}"
             )));
@@ -731,7 +768,9 @@ impl Step<'_> {
             )));
         }
         let now = self.now;
-        self.rt.slots[stage].occupant = Some(id.to_string());
+        if !parallel {
+            self.rt.slots[stage].occupant = Some(id.to_string());
+        }
         let e = self.exec(id);
         e.status = ExecutionStatus::InProgress;
         e.position = Position::InStage(stage);
@@ -792,6 +831,7 @@ impl Step<'_> {
                     outbound_enabled: before.is_none_or(|b| b.outbound_enabled),
                     occupant: None,
                     waiting: None,
+                    queue: Vec::new(),
                     latest: before.and_then(|b| b.latest.clone()),
                 }
             })

@@ -839,3 +839,140 @@ fn finished_unreferenced_executions_are_pruned() {
     let pruned: Vec<String> = s.rt.prune().into_iter().map(|e| e.id).collect();
     assert_eq!(pruned, ["e1"], "e2 is still the latest of its stages");
 }
+
+fn in_mode(mode: ExecutionMode) -> Scenario {
+    let mut s = two_stage();
+    s.decl.execution_mode = Some(mode.as_str().into());
+    s.decl.pipeline_type = Some("V2".into());
+    s
+}
+
+#[test]
+fn queued_executions_wait_in_line_and_each_runs_every_stage_in_order() {
+    let mut s = in_mode(ExecutionMode::Queued);
+    for e in ["e1", "e2", "e3"] {
+        s.start(e);
+    }
+    // One execution per stage: e1 runs the source, e2 and e3 wait behind it in order.
+    assert_eq!(s.position("e1"), Position::InStage(0));
+    assert_eq!(s.rt.slots[0].waiting.as_deref(), Some("e2"));
+    assert_eq!(s.rt.slots[0].queue, vec!["e3".to_string()]);
+    s.succeed("e1", "src");
+    assert_eq!(s.position("e1"), Position::InStage(1));
+    assert_eq!(s.position("e2"), Position::InStage(0));
+    s.succeed("e2", "src");
+    assert_eq!(s.position("e3"), Position::InStage(0));
+    assert!(matches!(
+        s.position("e2"),
+        Position::Waiting { stage: 1, .. }
+    ));
+    s.succeed("e3", "src");
+    assert_eq!(s.rt.slots[1].waiting.as_deref(), Some("e2"));
+    assert_eq!(s.rt.slots[1].queue, vec!["e3".to_string()]);
+    for e in ["e1", "e2", "e3"] {
+        s.succeed(e, "build");
+        assert_eq!(s.status(e), ExecutionStatus::Succeeded, "{e}");
+    }
+    assert!(s
+        .rt
+        .executions
+        .values()
+        .all(|e| e.mode == ExecutionMode::Queued));
+}
+
+#[test]
+fn a_queued_execution_stopped_while_waiting_leaves_the_line_and_the_rest_keep_their_order() {
+    let mut s = in_mode(ExecutionMode::Queued);
+    for e in ["e1", "e2", "e3", "e4"] {
+        s.start(e);
+    }
+    s.ok(Input::Stop {
+        execution_id: "e2".into(),
+        abandon: false,
+        reason: Some("not this one".into()),
+    });
+    s.ok(Input::Stop {
+        execution_id: "e4".into(),
+        abandon: false,
+        reason: None,
+    });
+    assert_eq!(s.status("e2"), ExecutionStatus::Stopped);
+    assert_eq!(s.rt.slots[0].waiting.as_deref(), Some("e3"));
+    assert!(s.rt.slots[0].queue.is_empty());
+    s.succeed("e1", "src");
+    assert_eq!(s.position("e3"), Position::InStage(0));
+}
+
+#[test]
+fn a_disabled_transition_holds_queued_executions_and_enabling_it_admits_the_oldest_first() {
+    let mut s = in_mode(ExecutionMode::Queued);
+    s.transition("Build", true, false);
+    for e in ["e1", "e2", "e3"] {
+        s.start(e);
+        s.succeed(e, "src");
+    }
+    assert!(s
+        .rt
+        .executions
+        .values()
+        .all(|e| e.status == ExecutionStatus::InProgress));
+    s.transition("Build", true, true);
+    assert_eq!(s.position("e1"), Position::InStage(1));
+    assert!(matches!(
+        s.position("e2"),
+        Position::Waiting { stage: 1, .. }
+    ));
+    s.succeed("e1", "build");
+    assert_eq!(s.position("e2"), Position::InStage(1));
+}
+
+#[test]
+fn parallel_executions_run_side_by_side_without_waiting_for_each_other() {
+    let mut s = in_mode(ExecutionMode::Parallel);
+    s.start("e1");
+    s.start("e2");
+    assert_eq!(s.position("e1"), Position::InStage(0));
+    assert_eq!(s.position("e2"), Position::InStage(0));
+    assert_ne!(
+        s.job("e1", "src"),
+        s.job("e2", "src"),
+        "both source jobs run at once"
+    );
+    assert_eq!(s.action_status("e2", "src"), ActionStatus::InProgress);
+    s.succeed("e2", "src");
+    assert_eq!(s.position("e2"), Position::InStage(1));
+    s.succeed("e1", "src");
+    assert_eq!(s.position("e1"), Position::InStage(1));
+    s.fail("e2", "build", "broken");
+    assert_eq!(s.status("e2"), ExecutionStatus::Failed);
+    assert_eq!(
+        s.position("e1"),
+        Position::InStage(1),
+        "e1 is not disturbed"
+    );
+    s.succeed("e1", "build");
+    assert_eq!(s.status("e1"), ExecutionStatus::Succeeded);
+    // e2 is not the latest to enter Build, yet it may retry its own stage.
+    s.ok(Input::Retry {
+        execution_id: "e2".into(),
+        stage: "Build".into(),
+        mode: RetryMode::FailedActions,
+    });
+    s.succeed("e2", "build");
+    assert_eq!(s.status("e2"), ExecutionStatus::Succeeded);
+}
+
+#[test]
+fn parallel_executions_held_at_a_disabled_transition_all_go_on_when_it_is_enabled() {
+    let mut s = in_mode(ExecutionMode::Parallel);
+    s.transition("Build", true, false);
+    for e in ["e1", "e2", "e3"] {
+        s.start(e);
+        s.succeed(e, "src");
+    }
+    s.transition("Build", true, true);
+    for e in ["e1", "e2", "e3"] {
+        assert_eq!(s.position(e), Position::InStage(1), "{e}");
+        assert_eq!(s.status(e), ExecutionStatus::InProgress, "{e}");
+    }
+}

@@ -21,6 +21,55 @@ pub struct PipelineDeclaration {
     pub variables: Vec<PipelineVariable>,
 }
 
+/// How a pipeline handles several executions at once (`executionMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecutionMode {
+    /// One execution per stage; a newer one waiting to enter a stage replaces the one waiting
+    /// there, which ends `Superseded`.
+    #[default]
+    Superseded,
+    /// One execution per stage; the others wait in line at the stage and each runs every stage
+    /// in the order they started (V2).
+    Queued,
+    /// Every execution runs on its own, none waiting for a stage another occupies (V2).
+    Parallel,
+}
+
+impl ExecutionMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "SUPERSEDED" => Some(Self::Superseded),
+            "QUEUED" => Some(Self::Queued),
+            "PARALLEL" => Some(Self::Parallel),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Superseded => "SUPERSEDED",
+            Self::Queued => "QUEUED",
+            Self::Parallel => "PARALLEL",
+        }
+    }
+}
+
+impl PipelineDeclaration {
+    /// The declared execution mode; `SUPERSEDED` when none (or, before validation, an unknown
+    /// one) is declared.
+    pub fn mode(&self) -> ExecutionMode {
+        self.execution_mode
+            .as_deref()
+            .and_then(ExecutionMode::parse)
+            .unwrap_or_default()
+    }
+
+    /// Whether the pipeline is of type V2 (V1 when none is declared).
+    pub fn is_v2(&self) -> bool {
+        self.pipeline_type.as_deref() == Some("V2")
+    }
+}
+
 /// Where a pipeline keeps its artifacts.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ArtifactStore {

@@ -21,7 +21,7 @@ pub use action_type::{
 };
 pub use declaration::{
     ActionDeclaration, ArtifactStore, BlockerDeclaration, EncryptionKey, EnvironmentVariable,
-    PipelineDeclaration, PipelineVariable, StageDeclaration,
+    ExecutionMode, PipelineDeclaration, PipelineVariable, StageDeclaration,
 };
 pub use limits::Limits;
 pub use validate::{validate_pipeline, Problem, ProblemKind};

@@ -3,7 +3,7 @@
 //! them all, each with the kind that decides which AWS exception reports it.
 
 use crate::action_type::{ActionCategory, ActionOwner, ActionType};
-use crate::declaration::{ActionDeclaration, PipelineDeclaration, StageDeclaration};
+use crate::declaration::{ActionDeclaration, ExecutionMode, PipelineDeclaration, StageDeclaration};
 use crate::{is_valid_name, Limits};
 use std::collections::{BTreeMap, HashSet};
 
@@ -101,6 +101,20 @@ fn check_pipeline(pipeline: &PipelineDeclaration, limits: &Limits, p: &mut Probl
             "Pipeline cannot declare both artifactStore and artifactStores".into(),
         ),
         _ => {}
+    }
+    if let Some(mode) = &pipeline.execution_mode {
+        match ExecutionMode::parse(mode) {
+            None => p.push(
+                Structure,
+                format!("Execution mode '{mode}' is not valid: it must be SUPERSEDED, QUEUED or PARALLEL"),
+            ),
+            Some(ExecutionMode::Superseded) => {}
+            Some(_) if !pipeline.is_v2() => p.push(
+                Structure,
+                format!("Execution mode {mode} is only supported for pipelines of type V2"),
+            ),
+            Some(_) => {}
+        }
     }
     if let Some(first) = pipeline.stages.first() {
         if !first.actions.iter().any(|a| a.action_type_id.is_source()) {

@@ -34,6 +34,8 @@ pub struct ExecutionView {
     pub status: String,
     pub status_summary: Option<String>,
     pub trigger: Trigger,
+    /// The execution mode the execution ran in (`SUPERSEDED`, `QUEUED`, `PARALLEL`).
+    pub mode: &'static str,
     pub started_ms: i64,
     pub updated_ms: i64,
     pub artifact_revisions: Vec<ArtifactRevision>,
@@ -120,6 +122,7 @@ impl Sluice {
             status: e.status.as_str().into(),
             status_summary: e.status_summary.clone(),
             trigger: e.trigger.clone(),
+            mode: e.mode.as_str(),
             started_ms: e.started_ms,
             updated_ms: e.updated_ms,
             artifact_revisions,
@@ -334,9 +337,11 @@ pub struct ApprovalAnswer {
 pub(crate) type ActionUrls<'a> = &'a dyn Fn(&str, Option<&str>) -> (Option<String>, Option<String>);
 
 /// A stage's latest execution, the execution waiting to enter it, and its actions' latest runs.
+/// The latest execution of a stage, those in line to enter it (first first), and the latest
+/// run of each action.
 pub(crate) type StageViews = (
     Option<StageExecutionView>,
-    Option<StageExecutionView>,
+    Vec<StageExecutionView>,
     BTreeMap<String, ActionExecutionView>,
 );
 
@@ -428,10 +433,13 @@ pub(crate) fn stage_views(
                 status,
             })
         });
-    let inbound = slot.waiting.as_ref().map(|id| StageExecutionView {
-        execution_id: id.clone(),
-        status: "InProgress".into(),
-    });
+    let inbound = slot
+        .in_line()
+        .map(|id| StageExecutionView {
+            execution_id: id.clone(),
+            status: "InProgress".into(),
+        })
+        .collect();
     (latest, inbound, actions)
 }
 

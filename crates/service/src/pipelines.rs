@@ -31,8 +31,9 @@ pub struct StageState {
     pub inbound: Option<TransitionState>,
     /// The latest execution that entered the stage, with its status there.
     pub latest_execution: Option<crate::StageExecutionView>,
-    /// The execution waiting to enter the stage.
-    pub inbound_execution: Option<crate::StageExecutionView>,
+    /// The executions waiting to enter the stage, first in line first (one at most under
+    /// SUPERSEDED).
+    pub inbound_executions: Vec<crate::StageExecutionView>,
     pub actions: Vec<crate::ActionStateView>,
 }
 
@@ -273,11 +274,11 @@ impl Sluice {
                     None => (None, None),
                 }
             };
-            let (latest_execution, inbound_execution, mut latest_actions) =
+            let (latest_execution, inbound_executions, mut latest_actions) =
                 if i < runtime.slots.len() && runtime.slots[i].name == stage.name {
                     crate::executions::stage_views(&runtime, i, &urls)
                 } else {
-                    (None, None, Default::default())
+                    (None, Vec::new(), Default::default())
                 };
             let actions = stage
                 .actions
@@ -292,7 +293,7 @@ impl Sluice {
                 name: stage.name.clone(),
                 inbound,
                 latest_execution,
-                inbound_execution,
+                inbound_executions,
                 actions,
             });
         }

@@ -11,6 +11,10 @@ fn format_version() -> u32 {
     FORMAT
 }
 
+fn superseded() -> String {
+    e::ExecutionMode::Superseded.as_str().into()
+}
+
 #[derive(Serialize, Deserialize)]
 pub struct RuntimeDoc {
     #[serde(default = "format_version")]
@@ -27,6 +31,8 @@ struct SlotDoc {
     outbound_enabled: bool,
     occupant: Option<String>,
     waiting: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    queue: Vec<String>,
     latest: Option<String>,
 }
 
@@ -40,6 +46,10 @@ pub struct ExecutionDoc {
     /// `running:N`, `waiting:N:reason[:by]` or `finished`.
     position: String,
     trigger: (String, String),
+    /// `SUPERSEDED`, `QUEUED` or `PARALLEL`; executions from before modes were kept ran
+    /// SUPERSEDED.
+    #[serde(default = "superseded")]
+    mode: String,
     status_summary: Option<String>,
     stage_runs: BTreeMap<usize, StageRunDoc>,
     #[serde(default)]
@@ -192,6 +202,7 @@ impl From<&e::Execution> for ExecutionDoc {
             pipeline_version: x.pipeline_version,
             position: position_doc(&x.position),
             trigger: (x.trigger.kind.clone(), x.trigger.detail.clone()),
+            mode: x.mode.as_str().into(),
             status_summary: x.status_summary.clone(),
             stage_runs: x
                 .stage_runs
@@ -255,6 +266,8 @@ impl ExecutionDoc {
                 kind: self.trigger.0.clone(),
                 detail: self.trigger.1.clone(),
             },
+            mode: e::ExecutionMode::parse(&self.mode)
+                .ok_or_else(|| corrupt(&format!("unknown execution mode {}", self.mode)))?,
             status_summary: self.status_summary.clone(),
             stage_runs,
             artifacts: self
@@ -299,6 +312,7 @@ impl From<&e::Runtime> for RuntimeDoc {
                     outbound_enabled: s.outbound_enabled,
                     occupant: s.occupant.clone(),
                     waiting: s.waiting.clone(),
+                    queue: s.queue.clone(),
                     latest: s.latest.clone(),
                 })
                 .collect(),
@@ -325,6 +339,7 @@ impl RuntimeDoc {
                     outbound_enabled: s.outbound_enabled,
                     occupant: s.occupant.clone(),
                     waiting: s.waiting.clone(),
+                    queue: s.queue.clone(),
                     latest: s.latest.clone(),
                 })
                 .collect(),

@@ -353,3 +353,27 @@ fn every_problem_is_reported_not_just_the_first() {
     p.stages[0].actions[0].configuration.remove("S3Bucket");
     assert!(problems(&p).len() >= 2);
 }
+
+#[test]
+fn queued_and_parallel_execution_modes_need_a_v2_pipeline() {
+    for mode in ["QUEUED", "PARALLEL"] {
+        let mut p = valid();
+        p.execution_mode = Some(mode.into());
+        expect_one(
+            &p,
+            ProblemKind::Structure,
+            "only supported for pipelines of type V2",
+        );
+        p.pipeline_type = Some("V2".into());
+        assert_eq!(problems(&p), vec![], "{mode} on V2");
+    }
+    let mut p = valid();
+    p.execution_mode = Some("SUPERSEDED".into());
+    assert_eq!(problems(&p), vec![]);
+    p.execution_mode = Some("LIFO".into());
+    expect_one(
+        &p,
+        ProblemKind::Structure,
+        "Execution mode 'LIFO' is not valid",
+    );
+}

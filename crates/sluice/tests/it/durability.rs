@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use sluice_test_utils::{signed_post, wall_clock_ms, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -278,4 +279,101 @@ async fn a_build_interrupted_by_kill_9_runs_again_after_restart() {
         last, "Succeeded",
         "the interrupted build ran again and finished"
     );
+}
+
+/// A V2 pipeline of a custom source and a custom build: nothing runs its jobs here, so its
+/// executions stay where the execution mode puts them.
+fn custom_v2_pipeline(name: &str, mode: &str) -> serde_json::Value {
+    let source =
+        json!({"category": "Source", "owner": "Custom", "provider": "HeldSource", "version": "1"});
+    let build =
+        json!({"category": "Build", "owner": "Custom", "provider": "HeldBuild", "version": "1"});
+    let mut p = crate::fixtures::pipeline(name);
+    p["pipelineType"] = json!("V2");
+    p["executionMode"] = json!(mode);
+    p["stages"] = json!([
+        {"name": "Source", "actions": [{"name": "Source", "actionTypeId": source,
+            "outputArtifacts": [{"name": "App"}]}]},
+        {"name": "Build", "actions": [{"name": "Build", "actionTypeId": build,
+            "inputArtifacts": [{"name": "App"}]}]},
+    ]);
+    p
+}
+
+#[tokio::test]
+async fn queued_lines_and_parallel_executions_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = start(dir.path()).await;
+    for (category, provider, inputs, outputs) in
+        [("Source", "HeldSource", 0, 1), ("Build", "HeldBuild", 1, 0)]
+    {
+        let r = call(
+            server.addr,
+            "CreateCustomActionType",
+            json!({"category": category, "provider": provider, "version": "1",
+                "inputArtifactDetails": {"minimumCount": inputs, "maximumCount": inputs},
+                "outputArtifactDetails": {"minimumCount": outputs, "maximumCount": outputs}}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let mut started = BTreeMap::<&str, Vec<String>>::new();
+    for (name, mode) in [("queued", "QUEUED"), ("parallel", "PARALLEL")] {
+        let r = call(
+            server.addr,
+            "CreatePipeline",
+            json!({"pipeline": custom_v2_pipeline(name, mode)}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        for _ in 0..2 {
+            let r = call(server.addr, "StartPipelineExecution", json!({"name": name})).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            started
+                .entry(name)
+                .or_default()
+                .push(r.body["pipelineExecutionId"].as_str().expect("id").into());
+        }
+    }
+    let queued_before = call(server.addr, "GetPipelineState", json!({"name": "queued"})).await;
+    server.kill_9();
+
+    let mut server = start(dir.path()).await;
+    let queued = call(server.addr, "GetPipelineState", json!({"name": "queued"})).await;
+    assert_eq!(
+        queued.body["stageStates"][0]["inboundExecutions"],
+        queued_before.body["stageStates"][0]["inboundExecutions"]
+    );
+    let in_line: Vec<&str> = queued.body["stageStates"][0]["inboundExecutions"]
+        .as_array()
+        .expect("a line")
+        .iter()
+        .filter_map(|x| x["pipelineExecutionId"].as_str())
+        .collect();
+    assert_eq!(in_line, started["queued"], "the line keeps its order");
+    for (name, mode) in [("queued", "QUEUED"), ("parallel", "PARALLEL")] {
+        let listed = call(
+            server.addr,
+            "ListPipelineExecutions",
+            json!({"pipelineName": name}),
+        )
+        .await;
+        let summaries = listed.body["pipelineExecutionSummaries"]
+            .as_array()
+            .expect("summaries");
+        assert_eq!(summaries.len(), 3, "{name}: {summaries:?}");
+        for summary in summaries {
+            assert_eq!(summary["status"], "InProgress", "{name}: {summary}");
+            assert_eq!(summary["executionMode"], mode);
+        }
+    }
+    let parallel = call(server.addr, "GetPipelineState", json!({"name": "parallel"})).await;
+    assert!(
+        parallel.body["stageStates"][0]
+            .get("inboundExecutions")
+            .is_none(),
+        "nobody waits under PARALLEL: {}",
+        parallel.body
+    );
+    server.kill_9();
 }

@@ -1,0 +1,142 @@
+"""V2 pipelines through boto3: execution modes. QUEUED executions wait in line and every one
+runs every stage; PARALLEL executions run side by side (a worker polls both jobs at once); a
+V1 pipeline cannot ask for either."""
+
+import time
+
+import botocore.exceptions
+import pytest
+
+ACCOUNT = "111111111111"
+REGION = "us-east-1"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/AWS-CodePipeline-Service"
+SOURCE = {"category": "Source", "owner": "Custom", "provider": "ModeSource", "version": "1"}
+BUILD = {"category": "Build", "owner": "Custom", "provider": "ModeBuild", "version": "1"}
+
+
+def pipeline(name, mode, pipeline_type="V2"):
+    return {
+        "name": name, "roleArn": ROLE, "pipelineType": pipeline_type, "executionMode": mode,
+        "artifactStore": {"type": "S3", "location": f"codepipeline-{REGION}-{ACCOUNT}"},
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Source", "actionTypeId": SOURCE, "outputArtifacts": [{"name": "App"}]}]},
+            {"name": "Build", "actions": [{
+                "name": "Build", "actionTypeId": BUILD, "inputArtifacts": [{"name": "App"}]}]},
+        ],
+    }
+
+
+def create_types(cp):
+    cp.create_custom_action_type(
+        category="Source", provider="ModeSource", version="1",
+        inputArtifactDetails={"minimumCount": 0, "maximumCount": 0},
+        outputArtifactDetails={"minimumCount": 1, "maximumCount": 1})
+    cp.create_custom_action_type(
+        category="Build", provider="ModeBuild", version="1",
+        inputArtifactDetails={"minimumCount": 1, "maximumCount": 1},
+        outputArtifactDetails={"minimumCount": 0, "maximumCount": 0})
+
+
+def poll(cp, action_type, want, timeout=30):
+    """Polls until at least one job (at most `want`) is handed out; returns them."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        jobs = cp.poll_for_jobs(actionTypeId=action_type, maxBatchSize=want)["jobs"]
+        if jobs:
+            return jobs
+        time.sleep(0.05)
+    raise AssertionError(f"no {action_type['provider']} job within {timeout}s")
+
+
+def finish(cp, job, revision=None):
+    cp.acknowledge_job(jobId=job["id"], nonce=job["nonce"])
+    if revision:
+        cp.put_job_success_result(jobId=job["id"], currentRevision={"revision": revision, "changeIdentifier": revision})
+    else:
+        cp.put_job_success_result(jobId=job["id"])
+
+
+def executions(cp, name):
+    return cp.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"]
+
+
+def wait_until(predicate, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("the condition never held")
+
+
+def test_queued_executions_run_one_by_one_in_order_and_none_is_superseded(sluice):
+    cp = sluice.client()
+    create_types(cp)
+    cp.create_pipeline(pipeline=pipeline("queued", "QUEUED"))
+    first = wait_until(lambda: executions(cp, "queued"))[0]["pipelineExecutionId"]
+    second = cp.start_pipeline_execution(name="queued")["pipelineExecutionId"]
+    third = cp.start_pipeline_execution(name="queued")["pipelineExecutionId"]
+    started = [first, second, third]
+
+    state = cp.get_pipeline_state(name="queued")["stageStates"][0]
+    assert [x["pipelineExecutionId"] for x in state["inboundExecutions"]] == [second, third]
+    assert state["inboundExecution"]["pipelineExecutionId"] == second
+
+    # One job at a time per stage, in the order the executions started.
+    sources = []
+    for n in range(3):
+        jobs = poll(cp, SOURCE, 3)
+        assert len(jobs) == 1, "a queued stage runs one execution at a time"
+        sources.append(jobs[0]["data"]["pipelineContext"]["pipelineExecutionId"])
+        finish(cp, jobs[0], revision=f"r{n}")
+    assert sources == started
+    builds = []
+    for _ in range(3):
+        jobs = poll(cp, BUILD, 3)
+        assert len(jobs) == 1
+        builds.append(jobs[0]["data"]["pipelineContext"]["pipelineExecutionId"])
+        finish(cp, jobs[0])
+    assert builds == started
+
+    wait_until(lambda: all(s["status"] == "Succeeded" for s in executions(cp, "queued")))
+    summaries = executions(cp, "queued")
+    assert {s["pipelineExecutionId"] for s in summaries} == set(started)
+    assert {s["executionMode"] for s in summaries} == {"QUEUED"}
+    assert {s["executionType"] for s in summaries} == {"STANDARD"}
+    one = cp.get_pipeline_execution(pipelineName="queued", pipelineExecutionId=second)["pipelineExecution"]
+    assert one["executionMode"] == "QUEUED" and one["status"] == "Succeeded"
+
+
+def test_parallel_executions_run_side_by_side(sluice):
+    cp = sluice.client()
+    create_types(cp)
+    cp.create_pipeline(pipeline=pipeline("parallel", "PARALLEL"))
+    first = wait_until(lambda: executions(cp, "parallel"))[0]["pipelineExecutionId"]
+    second = cp.start_pipeline_execution(name="parallel")["pipelineExecutionId"]
+
+    # Both executions' source jobs are out before either finishes: neither waits for the other.
+    jobs = []
+    while len(jobs) < 2:
+        jobs += poll(cp, SOURCE, 2)
+    assert {j["data"]["pipelineContext"]["pipelineExecutionId"] for j in jobs} == {first, second}
+    for n, job in enumerate(jobs):
+        finish(cp, job, revision=f"p{n}")
+    builds = []
+    while len(builds) < 2:
+        builds += poll(cp, BUILD, 2)
+    for job in builds:
+        finish(cp, job)
+    wait_until(lambda: all(s["status"] == "Succeeded" for s in executions(cp, "parallel")))
+    assert {s["executionMode"] for s in executions(cp, "parallel")} == {"PARALLEL"}
+
+
+def test_a_v1_pipeline_cannot_be_queued_or_parallel(sluice):
+    cp = sluice.client()
+    create_types(cp)
+    for mode in ("QUEUED", "PARALLEL"):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            cp.create_pipeline(pipeline=pipeline(f"v1-{mode.lower()}", mode, pipeline_type="V1"))
+        error = e.value.response["Error"]
+        assert "only supported for pipelines of type V2" in error["Message"], error
