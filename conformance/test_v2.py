@@ -140,3 +140,51 @@ def test_a_v1_pipeline_cannot_be_queued_or_parallel(sluice):
             cp.create_pipeline(pipeline=pipeline(f"v1-{mode.lower()}", mode, pipeline_type="V1"))
         error = e.value.response["Error"]
         assert "only supported for pipelines of type V2" in error["Message"], error
+
+
+def test_variables_reach_a_job_resolved_and_show_in_the_execution(sluice):
+    cp = sluice.client()
+    create_types(cp)
+    var_build = {"category": "Build", "owner": "Custom", "provider": "VarBuild", "version": "1"}
+    cp.create_custom_action_type(
+        category="Build", provider="VarBuild", version="1",
+        configurationProperties=[{"name": "Tag", "required": True, "key": False, "secret": False}],
+        inputArtifactDetails={"minimumCount": 1, "maximumCount": 1},
+        outputArtifactDetails={"minimumCount": 0, "maximumCount": 0})
+    doc = pipeline("vars", "QUEUED")
+    doc["variables"] = [{"name": "env", "defaultValue": "beta", "description": "where to"}]
+    doc["stages"][0]["actions"][0]["namespace"] = "Src"
+    doc["stages"][1]["actions"][0].update(
+        actionTypeId=var_build,
+        configuration={"Tag": "#{Src.CommitId}-#{variables.env}-#{codepipeline.PipelineExecutionId}"})
+    cp.create_pipeline(pipeline=doc)
+    first = wait_until(lambda: executions(cp, "vars"))[0]["pipelineExecutionId"]
+    cp.stop_pipeline_execution(pipelineName="vars", pipelineExecutionId=first, abandon=True)
+    started = cp.start_pipeline_execution(name="vars", variables=[{"name": "env", "value": "prod"}])
+    execution_id = started["pipelineExecutionId"]
+
+    source = poll(cp, SOURCE, 1)[0]
+    assert source["data"]["pipelineContext"]["pipelineExecutionId"] == execution_id
+    cp.acknowledge_job(jobId=source["id"], nonce=source["nonce"])
+    cp.put_job_success_result(jobId=source["id"], outputVariables={"CommitId": "abc123"},
+                              currentRevision={"revision": "abc123", "changeIdentifier": "abc123"})
+    build = poll(cp, var_build, 1)[0]
+    tag = build["data"]["actionConfiguration"]["configuration"]["Tag"]
+    assert tag == f"abc123-prod-{execution_id}"
+    finish(cp, build)
+
+    wait_until(lambda: cp.get_pipeline_execution(pipelineName="vars", pipelineExecutionId=execution_id)[
+        "pipelineExecution"]["status"] == "Succeeded")
+    execution = cp.get_pipeline_execution(pipelineName="vars", pipelineExecutionId=execution_id)["pipelineExecution"]
+    assert execution["variables"] == [{"name": "env", "resolvedValue": "prod"}]
+    details = cp.list_action_executions(pipelineName="vars", filter={"pipelineExecutionId": execution_id})[
+        "actionExecutionDetails"]
+    built = next(d for d in details if d["actionName"] == "Build")
+    assert built["input"]["resolvedConfiguration"]["Tag"] == tag
+    assert built["input"]["configuration"]["Tag"].startswith("#{Src.CommitId}")
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        bad = pipeline("vars-bad", "QUEUED")
+        bad["stages"][1]["actions"][0].update(actionTypeId=var_build, configuration={"Tag": "#{variables.nope}"})
+        cp.create_pipeline(pipeline=bad)
+    assert e.value.response["Error"]["Code"] == "InvalidActionDeclarationException", e.value.response

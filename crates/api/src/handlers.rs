@@ -274,20 +274,30 @@ pub async fn start_pipeline_execution(
     caller: &Caller,
     i: w::StartPipelineExecutionInput,
 ) -> R<w::StartPipelineExecutionOutput> {
-    if i.source_revisions.as_ref().is_some_and(|r| !r.is_empty())
-        || i.variables.as_ref().is_some_and(|v| !v.is_empty())
-    {
+    if i.source_revisions.as_ref().is_some_and(|r| !r.is_empty()) {
         return Err(ApiError::client(
             "ValidationException",
-            "sourceRevisions and variables are not supported by this Sluice server yet",
+            "sourceRevisions is not supported by this Sluice server yet",
         ));
+    }
+    let mut variables = std::collections::BTreeMap::new();
+    for variable in i.variables.unwrap_or_default() {
+        if variables
+            .insert(variable.name.clone(), variable.value)
+            .is_some()
+        {
+            return Err(ApiError::client(
+                "ValidationException",
+                format!("Variable {} is given more than once", variable.name),
+            ));
+        }
     }
     let trigger = sluice_service::Trigger {
         kind: "StartPipelineExecution".into(),
         detail: caller.arn.clone(),
     };
     let id = s
-        .start_pipeline_execution(&i.name, trigger, i.client_request_token)
+        .start_pipeline_execution(&i.name, trigger, variables, i.client_request_token)
         .await?;
     Ok(w::StartPipelineExecutionOutput {
         pipeline_execution_id: Some(id),
@@ -317,6 +327,15 @@ fn execution_to_wire(e: sluice_service::ExecutionView) -> w::PipelineExecution {
         trigger: Some(execution_trigger(e.trigger)),
         execution_mode: Some(e.mode.into()),
         execution_type: Some("STANDARD".into()),
+        variables: (!e.variables.is_empty()).then(|| {
+            e.variables
+                .into_iter()
+                .map(|(name, value)| w::ResolvedPipelineVariable {
+                    name: Some(name),
+                    resolved_value: Some(value),
+                })
+                .collect()
+        }),
         ..Default::default()
     }
 }
@@ -627,7 +646,12 @@ pub async fn list_action_executions(
                                 version: declared.action_type_id.version.clone(),
                             }),
                             configuration: Some(declared.configuration.clone()),
-                            resolved_configuration: Some(declared.configuration.clone()),
+                            // Attempts from before variables were resolved ran as declared.
+                            resolved_configuration: Some(if a.resolved_configuration.is_empty() {
+                                declared.configuration.clone()
+                            } else {
+                                a.resolved_configuration
+                            }),
                             role_arn: declared.role_arn.clone(),
                             region: declared.region.clone(),
                             namespace: declared.namespace.clone(),

@@ -70,6 +70,9 @@ pub enum Input {
     Start {
         execution_id: String,
         trigger: Trigger,
+        /// Values for the pipeline's variables that override their defaults; each must be
+        /// declared.
+        variables: BTreeMap<String, String>,
     },
     JobSucceeded {
         job_id: String,
@@ -124,7 +127,11 @@ pub struct JobSpec {
     pub action: String,
     pub action_execution_id: String,
     pub action_type_id: ActionTypeId,
+    /// The action's configuration with its variable references resolved.
     pub configuration: BTreeMap<String, String>,
+    /// The action's `commands` and `environmentVariables`, references resolved.
+    pub commands: Vec<String>,
+    pub environment_variables: Vec<sluice_model::EnvironmentVariable>,
     /// Each input artifact with where its producer wrote it.
     pub input_artifacts: Vec<(String, Option<ArtifactLocation>)>,
     /// Each output artifact with where this job must write it.
@@ -136,7 +143,7 @@ pub struct JobSpec {
 /// What the caller must do once the step is committed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    QueueJob(JobSpec),
+    QueueJob(Box<JobSpec>),
     CancelJob {
         job_id: String,
     },
@@ -182,4 +189,6 @@ pub enum Error {
     NotStoppable(String),
     #[error("an execution with id {0} already exists")]
     DuplicateExecution(String),
+    #[error("{0}")]
+    InvalidVariables(String),
 }

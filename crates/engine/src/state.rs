@@ -151,6 +151,8 @@ pub struct ActionRun {
     pub error: Option<ErrorDetails>,
     pub last_updated_by: Option<String>,
     pub output_variables: BTreeMap<String, String>,
+    /// The configuration this attempt ran with, variable references resolved.
+    pub resolved_configuration: BTreeMap<String, String>,
 }
 
 /// An execution's run of one stage.
@@ -176,6 +178,8 @@ pub struct Execution {
     pub trigger: Trigger,
     /// The pipeline's execution mode when this execution started.
     pub mode: ExecutionMode,
+    /// The pipeline variables' values for this execution.
+    pub variables: BTreeMap<String, String>,
     pub status_summary: Option<String>,
     /// Stage index → this execution's run of it.
     pub stage_runs: BTreeMap<usize, StageRun>,

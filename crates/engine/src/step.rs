@@ -5,7 +5,9 @@ use crate::input::{
     Effect, EngineOptions, Error, Ids, Input, JobOutcome, JobSpec, RetryMode, Timer,
 };
 use crate::state::*;
+use sluice_model::variables::{substitute, Reference, EXECUTION_NAMESPACE, PIPELINE_NAMESPACE};
 use sluice_model::{ActionDeclaration, PipelineDeclaration};
+use std::collections::BTreeMap;
 
 /// Applies `input` to `runtime` at `now_ms` and returns the effects to perform after commit.
 /// `declaration` is the pipeline version the runtime runs (after `PipelineUpdated`, the new one).
@@ -53,7 +55,8 @@ impl Step<'_> {
             Input::Start {
                 execution_id,
                 trigger,
-            } => self.start(execution_id, trigger),
+                variables,
+            } => self.start(execution_id, trigger, variables),
             Input::JobSucceeded {
                 job_id,
                 outcome,
@@ -188,10 +191,33 @@ impl Step<'_> {
             .find(|a| a.name == name)
     }
 
-    fn start(&mut self, id: String, trigger: Trigger) -> Result<(), Error> {
+    fn start(
+        &mut self,
+        id: String,
+        trigger: Trigger,
+        variables: BTreeMap<String, String>,
+    ) -> Result<(), Error> {
         if self.rt.executions.contains_key(&id) {
             return Err(Error::DuplicateExecution(id));
         }
+        if let Some(unknown) = variables
+            .keys()
+            .find(|name| !self.decl.variables.iter().any(|v| &v.name == *name))
+        {
+            return Err(Error::InvalidVariables(format!(
+                "Variable {unknown} is not declared in pipeline {}",
+                self.decl.name
+            )));
+        }
+        // A declared variable with neither a value nor a default has none: an action that
+        // uses it fails when it starts, naming it.
+        let mut values: BTreeMap<String, String> = self
+            .decl
+            .variables
+            .iter()
+            .filter_map(|v| Some((v.name.clone(), v.default_value.clone()?)))
+            .collect();
+        values.extend(variables);
         self.rt.executions.insert(
             id.clone(),
             Execution {
@@ -204,6 +230,7 @@ impl Step<'_> {
                 },
                 trigger,
                 mode: self.decl.mode(),
+                variables: values,
                 status_summary: None,
                 stage_runs: Default::default(),
                 artifacts: Default::default(),
@@ -303,6 +330,7 @@ impl Step<'_> {
                 error: None,
                 last_updated_by: None,
                 output_variables: Default::default(),
+                resolved_configuration: Default::default(),
             })
             .collect();
         let first = actions.iter().map(|a| a.run_order).min().unwrap_or(1);
@@ -337,9 +365,8 @@ impl Step<'_> {
         for i in &to_start {
             self.start_action(id, stage, *i);
         }
-        if to_start.is_empty() {
-            self.advance(id, stage);
-        }
+        // Nothing to wait for when every action was done or failed as it started.
+        self.advance(id, stage);
     }
 
     fn start_action(&mut self, id: &str, stage: usize, i: usize) {
@@ -359,6 +386,7 @@ impl Step<'_> {
         let timeout_ms = declared.timeout_in_minutes.map(|m| m * 60_000);
         let stage_name = self.rt.slots[stage].name.clone();
         let version = self.exec(id).pipeline_version;
+        let resolved = self.resolve(id, &declared);
         let a = self.action(id, stage, i);
         a.status = ActionStatus::InProgress;
         a.attempt += 1;
@@ -370,6 +398,20 @@ impl Step<'_> {
         a.external_execution_id = None;
         a.percent_complete = None;
         a.last_updated_by = None;
+        let declared = match resolved {
+            Ok(resolved) => resolved,
+            Err(message) => {
+                a.status = ActionStatus::Failed;
+                a.job_id = None;
+                a.resolved_configuration = Default::default();
+                a.error = Some(ErrorDetails {
+                    code: "JobFailed".into(),
+                    message,
+                });
+                return;
+            }
+        };
+        a.resolved_configuration = declared.configuration.clone();
         if is_approval(&declared) {
             let token = self.ids.approval_token();
             let expires_ms = now + timeout_ms.unwrap_or(self.options.approval_timeout_ms);
@@ -401,6 +443,65 @@ impl Step<'_> {
                 version,
                 timeout_ms,
             );
+        }
+    }
+
+    /// `declared` with the variable references in its configuration, commands and
+    /// environment replaced by this execution's values; the error names the first reference
+    /// that has none.
+    fn resolve(&self, id: &str, declared: &ActionDeclaration) -> Result<ActionDeclaration, String> {
+        let execution = &self.rt.executions[id];
+        let lookup = |reference: Reference<'_>| self.variable(execution, reference);
+        let unresolved = |reference: Reference<'_>| {
+            format!(
+                "The variable {reference} in action {} could not be resolved: {}",
+                declared.name,
+                match reference.namespace {
+                    PIPELINE_NAMESPACE => "the execution has no value for it",
+                    EXECUTION_NAMESPACE => "the execution has no such variable",
+                    _ => "the action of that namespace did not output it in this execution",
+                }
+            )
+        };
+        let mut resolved = declared.clone();
+        for value in resolved.configuration.values_mut() {
+            *value = substitute(value, lookup).map_err(unresolved)?;
+        }
+        for command in &mut resolved.commands {
+            *command = substitute(command, lookup).map_err(unresolved)?;
+        }
+        for variable in &mut resolved.environment_variables {
+            variable.value = substitute(&variable.value, lookup).map_err(unresolved)?;
+        }
+        Ok(resolved)
+    }
+
+    /// The value of one variable in `execution`: a pipeline variable, the execution id, or an
+    /// output variable of the succeeded action that declares the namespace.
+    fn variable(&self, execution: &Execution, reference: Reference<'_>) -> Option<String> {
+        match reference.namespace {
+            PIPELINE_NAMESPACE => execution.variables.get(reference.name).cloned(),
+            EXECUTION_NAMESPACE => {
+                (reference.name == "PipelineExecutionId").then(|| execution.id.clone())
+            }
+            namespace => {
+                let (stage, producer) =
+                    self.decl.stages.iter().enumerate().find_map(|(i, s)| {
+                        s.actions
+                            .iter()
+                            .find(|a| a.namespace.as_deref() == Some(namespace))
+                            .map(|a| (i, a))
+                    })?;
+                execution
+                    .stage_runs
+                    .get(&stage)?
+                    .actions
+                    .iter()
+                    .find(|a| a.name == producer.name && a.status == ActionStatus::Succeeded)?
+                    .output_variables
+                    .get(reference.name)
+                    .cloned()
+            }
         }
     }
 
@@ -444,7 +545,7 @@ impl Step<'_> {
             .iter()
             .map(|n| (n.clone(), self.rt.executions[id].artifacts.get(n).cloned()))
             .collect();
-        self.effects.push(Effect::QueueJob(JobSpec {
+        self.effects.push(Effect::QueueJob(Box::new(JobSpec {
             job_id: job_id.clone(),
             execution_id: id.to_string(),
             stage,
@@ -452,11 +553,13 @@ impl Step<'_> {
             action_execution_id,
             action_type_id: declared.action_type_id.clone(),
             configuration: declared.configuration.clone(),
+            commands: declared.commands.clone(),
+            environment_variables: declared.environment_variables.clone(),
             input_artifacts,
             output_artifacts,
             continuation_token,
             pipeline_version,
-        }));
+        })));
         self.effects.push(Effect::SetTimer {
             timer: Timer::JobTimeout { job_id },
             at_ms,
@@ -522,7 +625,11 @@ impl Step<'_> {
                 let action_execution_id = a.action_execution_id.clone().unwrap_or_default();
                 let new_job = self.ids.job_id();
                 self.action(&id, stage, i).job_id = Some(new_job.clone());
-                let declared = self.declared(stage, &name).cloned();
+                // Resolved as when the action started: what it reads has not changed since.
+                let declared = self
+                    .declared(stage, &name)
+                    .cloned()
+                    .and_then(|d| self.resolve(&id, &d).ok());
                 if let Some(declared) = declared {
                     let version = self.exec(&id).pipeline_version;
                     let stage_name = self.rt.slots[stage].name.clone();

@@ -92,12 +92,20 @@ impl Scenario {
     }
 
     fn start(&mut self, id: &str) {
+        self.start_with(id, &[]);
+    }
+
+    fn start_with(&mut self, id: &str, variables: &[(&str, &str)]) {
         self.ok(Input::Start {
             execution_id: id.into(),
             trigger: Trigger {
                 kind: "StartPipelineExecution".into(),
                 detail: String::new(),
             },
+            variables: variables
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         });
     }
 
@@ -821,7 +829,8 @@ fn refused_input_leaves_the_runtime_unchanged() {
     assert!(s
         .apply(Input::Start {
             execution_id: "e1".into(),
-            trigger: Trigger::default()
+            trigger: Trigger::default(),
+            variables: Default::default(),
         })
         .is_err());
     assert_eq!(s.rt, before);
@@ -975,4 +984,62 @@ fn parallel_executions_held_at_a_disabled_transition_all_go_on_when_it_is_enable
         assert_eq!(s.position(e), Position::InStage(1), "{e}");
         assert_eq!(s.status(e), ExecutionStatus::InProgress, "{e}");
     }
+}
+
+#[test]
+fn variables_resolve_in_configuration_commands_and_environment_when_the_action_starts() {
+    let mut s = two_stage();
+    s.decl.stages[0].actions[0].namespace = Some("Src".into());
+    let build = &mut s.decl.stages[1].actions[0];
+    build
+        .configuration
+        .insert("Tag".into(), "#{Src.CommitId}-#{variables.env}".into());
+    build.commands = vec!["echo #{codepipeline.PipelineExecutionId}".into()];
+    build.environment_variables = vec![sluice_model::EnvironmentVariable {
+        name: "STAGE".into(),
+        value: "#{variables.env}".into(),
+        kind: None,
+    }];
+    s.start_with("e1", &[("env", "prod")]);
+    let job_id = s.job("e1", "src");
+    s.ok(Input::JobSucceeded {
+        job_id,
+        outcome: JobOutcome {
+            output_variables: [("CommitId".to_string(), "abc123".to_string())].into(),
+            ..Default::default()
+        },
+        continuation_token: None,
+    });
+    let spec = s
+        .last
+        .iter()
+        .find_map(|e| match e {
+            Effect::QueueJob(spec) => Some(spec.clone()),
+            _ => None,
+        })
+        .expect("the build job is queued");
+    assert_eq!(spec.configuration["Tag"], "abc123-prod");
+    assert_eq!(spec.commands, vec!["echo e1".to_string()]);
+    assert_eq!(spec.environment_variables[0].value, "prod");
+    assert_eq!(
+        s.action("e1", "build").resolved_configuration["Tag"],
+        "abc123-prod"
+    );
+}
+
+#[test]
+fn an_action_whose_variable_has_no_value_fails_as_it_starts_and_fails_the_stage() {
+    let mut s = two_stage();
+    s.decl.stages[0].actions[0].namespace = Some("Src".into());
+    s.decl.stages[1].actions[0]
+        .configuration
+        .insert("Tag".into(), "#{Src.CommitId}".into());
+    s.start("e1");
+    s.succeed("e1", "src");
+    let build = s.action("e1", "build");
+    assert_eq!(build.status, ActionStatus::Failed);
+    assert!(build.job_id.is_none(), "no job is queued for it");
+    let message = &build.error.as_ref().expect("an error").message;
+    assert!(message.contains("#{Src.CommitId}"), "{message}");
+    assert_eq!(s.status("e1"), ExecutionStatus::Failed);
 }

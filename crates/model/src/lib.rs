@@ -14,6 +14,7 @@ pub use secrets::Secret;
 pub mod templates;
 pub mod time;
 pub mod validate;
+pub mod variables;
 
 pub use action_type::{
     ActionCategory, ActionOwner, ActionType, ActionTypeId, ActionTypeSettings, ArtifactDetails,

@@ -58,7 +58,108 @@ pub fn validate_pipeline(
         }
     }
     check_artifact_flow(pipeline, &mut p);
+    check_variables(pipeline, &mut p);
     p.0
+}
+
+/// Namespaces are unique, and every `#{…}` an action uses names a declared pipeline variable,
+/// the execution's id, or the namespace of an action that runs before it (an earlier stage, or
+/// a lower runOrder in the same stage).
+fn check_variables(pipeline: &PipelineDeclaration, p: &mut Problems) {
+    use crate::variables::{self, EXECUTION_NAMESPACE, EXECUTION_VARIABLES, PIPELINE_NAMESPACE};
+    if !pipeline.variables.is_empty() && !pipeline.is_v2() {
+        p.push(
+            ProblemKind::Structure,
+            "Pipeline-level variables are only supported for pipelines of type V2".into(),
+        );
+    }
+    let mut seen = HashSet::new();
+    for variable in &pipeline.variables {
+        if !seen.insert(variable.name.as_str()) {
+            p.push(
+                ProblemKind::Structure,
+                format!(
+                    "Pipeline variable names must be unique: '{}' is declared more than once",
+                    variable.name
+                ),
+            );
+        }
+    }
+    let mut namespaces: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    for (stage, action) in pipeline.actions() {
+        let Some(namespace) = action.namespace.as_deref() else {
+            continue;
+        };
+        let reserved = [PIPELINE_NAMESPACE, EXECUTION_NAMESPACE].contains(&namespace);
+        if reserved
+            || namespaces
+                .insert(namespace, (&stage.name, &action.name))
+                .is_some()
+        {
+            p.push(
+                ProblemKind::Action,
+                format!(
+                    "Namespaces must be unique across the pipeline definition. The following occur more than once in the pipeline. StageName=[{}], ActionName=[{}], Namespace=[{namespace}]",
+                    stage.name, action.name
+                ),
+            );
+        }
+    }
+    let runs_before = |producer: (&str, &str), stage_index: usize, run_order: i64| {
+        pipeline.stages.iter().enumerate().any(|(i, s)| {
+            s.name == producer.0
+                && s.actions.iter().any(|a| {
+                    a.name == producer.1
+                        && (i < stage_index || (i == stage_index && a.run_order < run_order))
+                })
+        })
+    };
+    for (stage_index, stage) in pipeline.stages.iter().enumerate() {
+        for action in &stage.actions {
+            let texts = action
+                .configuration
+                .values()
+                .chain(&action.commands)
+                .chain(action.environment_variables.iter().map(|v| &v.value));
+            for text in texts {
+                for reference in variables::references(text) {
+                    let problem = match reference.namespace {
+                        PIPELINE_NAMESPACE => (!pipeline
+                            .variables
+                            .iter()
+                            .any(|v| v.name == reference.name))
+                        .then(|| {
+                            format!(
+                                "Action '{}' references {reference}, but the pipeline declares no variable named '{}'",
+                                action.name, reference.name
+                            )
+                        }),
+                        EXECUTION_NAMESPACE => (!EXECUTION_VARIABLES.contains(&reference.name))
+                            .then(|| {
+                                format!(
+                                    "Action '{}' references {reference}; the codepipeline namespace has only PipelineExecutionId",
+                                    action.name
+                                )
+                            }),
+                        namespace => match namespaces.get(namespace) {
+                            Some(&producer) if runs_before(producer, stage_index, action.run_order) => None,
+                            Some(&(_, producer)) => Some(format!(
+                                "Action '{}' references {reference}, but action '{producer}' that declares namespace '{namespace}' does not run before it",
+                                action.name
+                            )),
+                            None => Some(format!(
+                                "Action '{}' references {reference}, but no action declares the namespace '{namespace}'",
+                                action.name
+                            )),
+                        },
+                    };
+                    if let Some(message) = problem {
+                        p.push(ProblemKind::Action, message);
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn check_pipeline(pipeline: &PipelineDeclaration, limits: &Limits, p: &mut Problems) {

@@ -4,8 +4,9 @@
 
 use crate::providers::{store_dir, ProviderConfig};
 use sluice_service::{Job, JobOutcome, Sluice};
-use sluice_worker::git::{self, Git, GitAuth};
+use sluice_worker::git::{self, CommitInfo, Git, GitAuth};
 use sluice_worker::log::JobLog;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 fn config<'a>(job: &'a Job, name: &str) -> Result<&'a str, String> {
@@ -27,7 +28,7 @@ pub(crate) async fn run_source(
         .output_artifacts
         .first()
         .ok_or_else(|| "a source action needs an output artifact".to_string())?;
-    let (revision, summary) = match job.action_type_id.provider.as_str() {
+    let (revision, summary, variables) = match job.action_type_id.provider.as_str() {
         "S3" if is_external(sluice, providers, config(job, "S3Bucket")?).await => {
             let (bucket, key) = (config(job, "S3Bucket")?, config(job, "S3ObjectKey")?);
             log.line(&format!(
@@ -54,9 +55,25 @@ pub(crate) async fn run_source(
                 .store_artifact(out_bucket, out_key, body)
                 .await
                 .map_err(|e| format!("output artifact {} could not be stored: {e}", output.name))?;
+            let variables = BTreeMap::from([
+                ("ObjectKey".to_string(), key.to_string()),
+                (
+                    "VersionId".to_string(),
+                    meta.version.clone().unwrap_or_default(),
+                ),
+                (
+                    "ETag".to_string(),
+                    meta.etag
+                        .as_deref()
+                        .unwrap_or_default()
+                        .trim_matches('"')
+                        .to_string(),
+                ),
+            ]);
             (
                 revision.clone(),
                 format!("s3://{bucket}/{key} version {revision}"),
+                variables,
             )
         }
         "S3" => {
@@ -77,9 +94,18 @@ pub(crate) async fn run_source(
                 .store_artifact(out_bucket, out_key, body)
                 .await
                 .map_err(|e| format!("output artifact {} could not be stored: {e}", output.name))?;
+            let variables = BTreeMap::from([
+                ("ObjectKey".to_string(), key.to_string()),
+                ("VersionId".to_string(), version.version_id.clone()),
+                (
+                    "ETag".to_string(),
+                    version.etag.trim_matches('"').to_string(),
+                ),
+            ]);
             (
                 version.version_id.clone(),
                 format!("s3://{bucket}/{key} version {}", version.version_id),
+                variables,
             )
         }
         "CodeCommit" => {
@@ -91,7 +117,9 @@ pub(crate) async fn run_source(
             if !repo.is_dir() {
                 return Err(format!("The repository {name} does not exist on this server (create it with `sluice repo create {name}`)"));
             }
-            export_branch(sluice, &git, &repo, branch, job, root, log).await?
+            let (commit, info) = export_branch(sluice, &git, &repo, branch, job, root, log).await?;
+            let variables = commit_variables(&commit, &info, branch, name, None);
+            (commit, first_line(&info.message), variables)
         }
         "GitHub" => {
             let owner = config(job, "Owner")?;
@@ -116,7 +144,11 @@ pub(crate) async fn run_source(
             git.fetch_branch(&url, branch, &mirror, &auth)
                 .await
                 .map_err(|e| log.mask(&e.to_string()))?;
-            export_branch(sluice, &git, &mirror, branch, job, root, log).await?
+            let (commit, info) =
+                export_branch(sluice, &git, &mirror, branch, job, root, log).await?;
+            let commit_url = format!("{url}/commit/{commit}");
+            let variables = commit_variables(&commit, &info, branch, repo_name, Some(commit_url));
+            (commit, first_line(&info.message), variables)
         }
         other => {
             return Err(format!(
@@ -129,8 +161,35 @@ pub(crate) async fn run_source(
         summary: Some(summary),
         external_execution_id: Some(revision.clone()),
         current_revision: Some(revision),
+        output_variables: variables,
         ..Default::default()
     })
+}
+
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or_default().to_string()
+}
+
+/// The output variables of a git source action, named as CodeCommit's and GitHub's.
+fn commit_variables(
+    commit: &str,
+    info: &CommitInfo,
+    branch: &str,
+    repository: &str,
+    commit_url: Option<String>,
+) -> BTreeMap<String, String> {
+    let mut variables = BTreeMap::from([
+        ("CommitId".to_string(), commit.to_string()),
+        ("CommitMessage".to_string(), info.message.clone()),
+        ("AuthorDate".to_string(), info.author_date.clone()),
+        ("CommitterDate".to_string(), info.committer_date.clone()),
+        ("BranchName".to_string(), branch.to_string()),
+        ("RepositoryName".to_string(), repository.to_string()),
+    ]);
+    if let Some(url) = commit_url {
+        variables.insert("CommitUrl".to_string(), url);
+    }
+    variables
 }
 
 /// An S3 source's bucket is external when it is not one of this server's and an external
@@ -159,7 +218,7 @@ async fn export_branch(
     job: &Job,
     root: &Path,
     log: &JobLog,
-) -> Result<(String, String), String> {
+) -> Result<(String, CommitInfo), String> {
     let commit = git
         .branch_commit(repo, branch)
         .await
@@ -170,11 +229,11 @@ async fn export_branch(
         .await
         .map_err(|e| e.to_string())?;
     log.line(&format!("Exported {branch} at {commit}"));
-    let subject = git.commit_subject(repo, &commit).await.unwrap_or_default();
+    let info = git.commit_info(repo, &commit).await.unwrap_or_default();
     for artifact in job.output_artifacts.iter().take(1) {
         store_dir(sluice, &tree, root, artifact).await?;
     }
-    Ok((commit, subject))
+    Ok((commit, info))
 }
 
 /// Change detection by polling, for sources whose changes do not arrive through this server:

@@ -154,6 +154,7 @@ impl From<sluice_engine::Error> for Error {
             E::DuplicateExecution(id) => {
                 Error::Conflict(format!("An execution with id {id} already exists"))
             }
+            E::InvalidVariables(m) => Error::Validation(m),
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct ExecutionView {
     pub trigger: Trigger,
     /// The execution mode the execution ran in (`SUPERSEDED`, `QUEUED`, `PARALLEL`).
     pub mode: &'static str,
+    /// The pipeline variables' values in this execution.
+    pub variables: BTreeMap<String, String>,
     pub started_ms: i64,
     pub updated_ms: i64,
     pub artifact_revisions: Vec<ArtifactRevision>,
@@ -48,6 +50,7 @@ impl Sluice {
         &self,
         pipeline: &str,
         trigger: Trigger,
+        variables: BTreeMap<String, String>,
         client_request_token: Option<String>,
     ) -> Result<String> {
         if let Some(token) = &client_request_token {
@@ -69,6 +72,7 @@ impl Sluice {
             vec![Input::Start {
                 execution_id: id.clone(),
                 trigger,
+                variables,
             }],
             extra,
         )
@@ -123,6 +127,7 @@ impl Sluice {
             status_summary: e.status_summary.clone(),
             trigger: e.trigger.clone(),
             mode: e.mode.as_str(),
+            variables: e.variables.clone(),
             started_ms: e.started_ms,
             updated_ms: e.updated_ms,
             artifact_revisions,
@@ -462,6 +467,8 @@ pub struct ActionAttemptView {
     pub external_execution_id: Option<String>,
     pub error: Option<(String, String)>,
     pub output_variables: BTreeMap<String, String>,
+    /// The configuration the attempt ran with, variables resolved and secrets masked.
+    pub resolved_configuration: BTreeMap<String, String>,
 }
 
 /// Executions `ListActionExecutions` looks through when no execution is named.
@@ -555,6 +562,18 @@ impl Sluice {
                             .as_ref()
                             .map(|x| (x.code.clone(), x.message.clone())),
                         output_variables: a.output_variables.clone(),
+                        resolved_configuration: a
+                            .resolved_configuration
+                            .iter()
+                            .map(|(k, v)| {
+                                let shown = if crate::sealing::is_sealed(v) {
+                                    sluice_model::SECRET_MASK.to_string()
+                                } else {
+                                    v.clone()
+                                };
+                                (k.clone(), shown)
+                            })
+                            .collect(),
                     });
                 }
             }

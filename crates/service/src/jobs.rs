@@ -91,15 +91,12 @@ impl JobDoc {
                 .as_ref()
                 .and_then(|s| s.encryption_key.as_ref())
                 .map(|k| (k.id.clone(), k.kind.clone())),
-            commands: action.map(|a| a.commands.clone()).unwrap_or_default(),
-            environment: action
-                .map(|a| {
-                    a.environment_variables
-                        .iter()
-                        .map(|v| (v.name.clone(), v.value.clone(), v.kind.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            commands: spec.commands.clone(),
+            environment: spec
+                .environment_variables
+                .iter()
+                .map(|v| (v.name.clone(), v.value.clone(), v.kind.clone()))
+                .collect(),
             output_variables: action
                 .map(|a| a.output_variables.clone())
                 .unwrap_or_default(),

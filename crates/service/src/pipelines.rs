@@ -104,7 +104,7 @@ impl Sluice {
             detail: String::new(),
         };
         if let Err(e) = self
-            .start_pipeline_execution(&pipeline.name, trigger, None)
+            .start_pipeline_execution(&pipeline.name, trigger, Default::default(), None)
             .await
         {
             tracing::error!(pipeline = %pipeline.name, error = %e, "could not start the first execution");

@@ -50,6 +50,8 @@ pub struct ExecutionDoc {
     /// SUPERSEDED.
     #[serde(default = "superseded")]
     mode: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    variables: BTreeMap<String, String>,
     status_summary: Option<String>,
     stage_runs: BTreeMap<usize, StageRunDoc>,
     #[serde(default)]
@@ -88,6 +90,8 @@ struct ActionRunDoc {
     last_updated_by: Option<String>,
     #[serde(default)]
     output_variables: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    resolved_configuration: BTreeMap<String, String>,
 }
 
 fn corrupt(what: &str) -> crate::Error {
@@ -166,6 +170,7 @@ fn action_doc(a: &e::ActionRun) -> ActionRunDoc {
             .map(|e| (e.code.clone(), e.message.clone())),
         last_updated_by: a.last_updated_by.clone(),
         output_variables: a.output_variables.clone(),
+        resolved_configuration: a.resolved_configuration.clone(),
     }
 }
 
@@ -190,6 +195,7 @@ fn action_run(a: &ActionRunDoc) -> crate::Result<e::ActionRun> {
         }),
         last_updated_by: a.last_updated_by.clone(),
         output_variables: a.output_variables.clone(),
+        resolved_configuration: a.resolved_configuration.clone(),
     })
 }
 
@@ -203,6 +209,7 @@ impl From<&e::Execution> for ExecutionDoc {
             position: position_doc(&x.position),
             trigger: (x.trigger.kind.clone(), x.trigger.detail.clone()),
             mode: x.mode.as_str().into(),
+            variables: x.variables.clone(),
             status_summary: x.status_summary.clone(),
             stage_runs: x
                 .stage_runs
@@ -268,6 +275,7 @@ impl ExecutionDoc {
             },
             mode: e::ExecutionMode::parse(&self.mode)
                 .ok_or_else(|| corrupt(&format!("unknown execution mode {}", self.mode)))?,
+            variables: self.variables.clone(),
             status_summary: self.status_summary.clone(),
             stage_runs,
             artifacts: self

@@ -65,7 +65,7 @@ impl Sluice {
                 detail: format!("{action}: {detail}"),
             };
             match self
-                .start_pipeline_execution(&pipeline, trigger, None)
+                .start_pipeline_execution(&pipeline, trigger, Default::default(), None)
                 .await
             {
                 Ok(id) => tracing::info!(pipeline, execution = id, "a source change started a run"),
@@ -164,7 +164,7 @@ impl Sluice {
             detail: format!("{action}: {revision_id}"),
         };
         let id = self
-            .start_pipeline_execution(pipeline, trigger, None)
+            .start_pipeline_execution(pipeline, trigger, Default::default(), None)
             .await?;
         Ok(ActionRevisionResult {
             new_revision: true,
@@ -234,7 +234,7 @@ impl Sluice {
             kind: "PollForSourceChanges".into(),
             detail: format!("{}: {revision}", source.action),
         };
-        self.start_pipeline_execution(&source.pipeline, trigger, None)
+        self.start_pipeline_execution(&source.pipeline, trigger, Default::default(), None)
             .await
     }
 }

@@ -381,7 +381,7 @@ impl Sluice {
             detail: record.arn.clone(),
         };
         let id = self
-            .start_pipeline_execution(&def.target_pipeline, trigger, None)
+            .start_pipeline_execution(&def.target_pipeline, trigger, Default::default(), None)
             .await?;
         Ok(WebhookDelivery::Started(id))
     }

@@ -77,7 +77,9 @@ async fn drive(sluice: &Sluice, pipe: &str, start: bool) -> Result<()> {
             kind: "StartPipelineExecution".into(),
             detail: String::new(),
         };
-        sluice.start_pipeline_execution(pipe, trigger, None).await?;
+        sluice
+            .start_pipeline_execution(pipe, trigger, Default::default(), None)
+            .await?;
     }
     let query: BTreeMap<String, String> = [("Pipe".to_string(), pipe.to_string())].into();
     for stage in 0..STAGES {

@@ -123,6 +123,14 @@ pub async fn init_bare(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What a source action tells about the commit it fetched.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommitInfo {
+    pub message: String,
+    pub author_date: String,
+    pub committer_date: String,
+}
+
 /// Git on repositories whose contents users control (pushed to this server or fetched from a
 /// remote): every call runs in the sandbox as a tool confined to the repository it reads and
 /// the directory it writes, so a hostile pack that found a flaw in git still reaches nothing
@@ -194,6 +202,28 @@ impl Git {
         let mut cmd = self.on(repo, false)?;
         cmd.args(["log", "-1", "--format=%s", "--end-of-options", commit, "--"]);
         output(cmd, "git log").await
+    }
+
+    /// A commit's message and its author and committer dates (UTC, `2016-07-06T12:00:00Z`), as
+    /// source actions output them.
+    pub async fn commit_info(&self, repo: &Path, commit: &str) -> Result<CommitInfo> {
+        let mut cmd = self.on(repo, false)?;
+        cmd.env("TZ", "UTC").args([
+            "log",
+            "-1",
+            "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
+            "--format=%ad%x00%cd%x00%B",
+            "--end-of-options",
+            commit,
+            "--",
+        ]);
+        let out = output(cmd, "git log").await?;
+        let mut parts = out.splitn(3, '\0');
+        Ok(CommitInfo {
+            author_date: parts.next().unwrap_or_default().to_string(),
+            committer_date: parts.next().unwrap_or_default().to_string(),
+            message: parts.next().unwrap_or_default().trim().to_string(),
+        })
     }
 
     /// Writes the tree of `commit` into `dest` (no `.git`), through a private index file in
@@ -393,6 +423,12 @@ mod tests {
         assert_eq!(
             git.commit_subject(&bare, &commit).await.expect("log"),
             "first commit"
+        );
+        let info = git.commit_info(&bare, &commit).await.expect("info");
+        assert_eq!(info.message, "first commit");
+        assert!(
+            info.author_date.ends_with('Z') && info.author_date.len() == 20,
+            "{info:?}"
         );
         assert_eq!(
             git.branches(&bare).await.expect("refs"),

@@ -377,3 +377,62 @@ fn queued_and_parallel_execution_modes_need_a_v2_pipeline() {
         "Execution mode 'LIFO' is not valid",
     );
 }
+
+#[test]
+fn variable_references_name_a_declared_variable_or_an_earlier_namespace() {
+    let mut p = valid();
+    p.pipeline_type = Some("V2".into());
+    p.stages[0].actions[0].namespace = Some("SourceVariables".into());
+    p.variables = vec![crate::PipelineVariable {
+        name: "env".into(),
+        default_value: Some("beta".into()),
+        description: None,
+    }];
+    let deploy = &mut p.stages[1].actions[0];
+    deploy.configuration.insert(
+        "DeploymentGroupName".into(),
+        "#{variables.env}-#{SourceVariables.VersionId}-#{codepipeline.PipelineExecutionId}".into(),
+    );
+    assert_eq!(problems(&p), vec![]);
+
+    let mut unknown = p.clone();
+    unknown.stages[1].actions[0]
+        .configuration
+        .insert("ApplicationName".into(), "#{variables.region}".into());
+    expect_one(&unknown, ProblemKind::Action, "no variable named 'region'");
+
+    let mut later = p.clone();
+    later.stages[1].actions[0].namespace = Some("DeployVariables".into());
+    later.stages[0].actions[0]
+        .configuration
+        .insert("S3ObjectKey".into(), "#{DeployVariables.Id}".into());
+    expect_one(&later, ProblemKind::Action, "does not run before it");
+
+    let mut nowhere = p.clone();
+    nowhere.stages[1].actions[0]
+        .configuration
+        .insert("ApplicationName".into(), "#{Nobody.X}".into());
+    expect_one(
+        &nowhere,
+        ProblemKind::Action,
+        "no action declares the namespace 'Nobody'",
+    );
+
+    let mut execution = p.clone();
+    execution.stages[1].actions[0]
+        .configuration
+        .insert("ApplicationName".into(), "#{codepipeline.Other}".into());
+    expect_one(&execution, ProblemKind::Action, "only PipelineExecutionId");
+
+    let mut twice = p.clone();
+    twice.stages[1].actions[0].namespace = Some("SourceVariables".into());
+    expect_one(&twice, ProblemKind::Action, "Namespaces must be unique");
+
+    let mut v1 = p;
+    v1.pipeline_type = Some("V1".into());
+    expect_one(
+        &v1,
+        ProblemKind::Structure,
+        "only supported for pipelines of type V2",
+    );
+}

@@ -767,3 +767,132 @@ async fn a_hostile_source_bundle_fails_the_action_and_writes_nothing_outside() {
     );
     server.stop().await;
 }
+
+/// Variables end to end: the source's output variables (its namespace), the pipeline's own
+/// variables (a default, then a value given at start) and the execution id reach a Commands
+/// action's commands and environment, and the file it writes is in its output artifact.
+#[tokio::test]
+async fn variables_reach_a_commands_action_from_the_source_the_pipeline_and_the_start() {
+    let server = server().await;
+    let work = tempfile::tempdir().expect("dir");
+    repository(&server, "app", work.path()).await;
+    let mut source = codecommit_source("main");
+    source["actions"][0]["namespace"] = json!("SourceVariables");
+    let mut build = commands(&[
+        "echo \"#{SourceVariables.CommitId} #{SourceVariables.BranchName} #{SourceVariables.CommitMessage}\" > vars.txt",
+        "echo \"$STAGE #{codepipeline.PipelineExecutionId}\" >> vars.txt",
+        "export BUILT=done",
+    ]);
+    build["actions"][0]["environmentVariables"] =
+        json!([{"name": "STAGE", "value": "#{variables.stage}"}]);
+    build["actions"][0]["namespace"] = json!("BuildVariables");
+    server
+        .ok(
+            "CreatePipeline",
+            json!({"pipeline": {"name": "vars", "roleArn": ROLE, "pipelineType": "V2",
+                "artifactStore": {"type": "S3", "location": BUCKET},
+                "variables": [{"name": "stage", "defaultValue": "beta"}],
+                "stages": [source, build]}}),
+        )
+        .await;
+    let runs = settled(&server, "vars", 1).await;
+    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    let commit = String::from_utf8(
+        tokio::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(work.path())
+            .output()
+            .await
+            .expect("rev-parse")
+            .stdout,
+    )
+    .expect("utf8")
+    .trim()
+    .to_string();
+
+    let first = runs[0]["pipelineExecutionId"].clone();
+    assert_eq!(
+        built_file(&server, &first, &commit).await,
+        format!(
+            "{commit} main first version\nbeta {}\n",
+            first.as_str().expect("id")
+        )
+    );
+    let execution = server
+        .ok(
+            "GetPipelineExecution",
+            json!({"pipelineName": "vars", "pipelineExecutionId": first}),
+        )
+        .await;
+    assert_eq!(
+        execution["pipelineExecution"]["variables"],
+        json!([{"name": "stage", "resolvedValue": "beta"}])
+    );
+
+    let started = server
+        .ok(
+            "StartPipelineExecution",
+            json!({"name": "vars", "variables": [{"name": "stage", "value": "prod"}]}),
+        )
+        .await;
+    let runs = settled(&server, "vars", 2).await;
+    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    let second = started["pipelineExecutionId"].clone();
+    assert_eq!(
+        built_file(&server, &second, &commit).await,
+        format!(
+            "{commit} main first version\nprod {}\n",
+            second.as_str().expect("id")
+        )
+    );
+    let refused = server
+        .call(
+            "StartPipelineExecution",
+            json!({"name": "vars", "variables": [{"name": "region", "value": "x"}]}),
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    let body = refused.body;
+    assert_eq!(body["__type"], "ValidationException", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("region"),
+        "{body}"
+    );
+    server.stop().await;
+}
+
+/// The `vars.txt` the Build action of `execution` of pipeline `vars` wrote into its output
+/// artifact, after checking the source's output variables.
+async fn built_file(server: &TestServer, execution: &Value, commit: &str) -> String {
+    let actions = server
+        .ok(
+            "ListActionExecutions",
+            json!({"pipelineName": "vars", "filter": {"pipelineExecutionId": execution}}),
+        )
+        .await;
+    let details = actions["actionExecutionDetails"].as_array().expect("list");
+    let source = details
+        .iter()
+        .find(|d| d["actionName"] == "Source")
+        .expect("source ran");
+    assert_eq!(
+        source["output"]["outputVariables"]["CommitId"],
+        json!(commit)
+    );
+    assert_eq!(source["output"]["outputVariables"]["RepositoryName"], "app");
+    let build = details
+        .iter()
+        .find(|d| d["actionName"] == "Build")
+        .expect("build ran");
+    let location = &build["output"]["outputArtifacts"][0]["s3location"];
+    let files = artifact_files(
+        server,
+        location["bucket"].as_str().expect("bucket"),
+        location["key"].as_str().expect("key"),
+    )
+    .await;
+    String::from_utf8(files["vars.txt"].clone()).expect("text")
+}
