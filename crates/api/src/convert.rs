@@ -4,6 +4,7 @@ use crate::ApiError;
 use sluice_model as m;
 use sluice_service::Tag;
 use sluice_wire as w;
+use std::collections::BTreeMap;
 
 /// Epoch seconds with millisecond precision, as CodePipeline's timestamps are.
 pub fn epoch_seconds(ms: i64) -> f64 {
@@ -62,12 +63,16 @@ fn action_from_wire(
     a: w::ActionDeclaration,
 ) -> Result<m::ActionDeclaration, ApiError> {
     let mut output_artifacts = Vec::new();
+    let mut output_files = BTreeMap::new();
     for o in a.output_artifacts.unwrap_or_default() {
-        if o.files.is_some() {
-            return Err(unsupported(&format!(
-                "outputArtifacts.files (action '{}' in stage '{stage}')",
-                a.name
-            )));
+        if let Some(files) = o.files {
+            if a.action_type_id.provider != "Commands" {
+                return Err(unsupported(&format!(
+                    "outputArtifacts.files on a {} action (action '{}' in stage '{stage}'; only Commands actions take it)",
+                    a.action_type_id.provider, a.name
+                )));
+            }
+            output_files.insert(o.name.clone(), files);
         }
         output_artifacts.push(o.name);
     }
@@ -77,6 +82,7 @@ fn action_from_wire(
         run_order: a.run_order.unwrap_or(1),
         configuration: a.configuration.unwrap_or_default(),
         output_artifacts,
+        output_files,
         input_artifacts: a
             .input_artifacts
             .unwrap_or_default()
@@ -115,7 +121,10 @@ fn action_to_wire(a: m::ActionDeclaration) -> w::ActionDeclaration {
         output_artifacts: Some(
             a.output_artifacts
                 .into_iter()
-                .map(|name| w::OutputArtifact { name, files: None })
+                .map(|name| w::OutputArtifact {
+                    files: a.output_files.get(&name).cloned(),
+                    name,
+                })
                 .collect(),
         ),
         input_artifacts: Some(

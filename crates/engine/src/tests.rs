@@ -989,6 +989,11 @@ fn parallel_executions_held_at_a_disabled_transition_all_go_on_when_it_is_enable
 #[test]
 fn variables_resolve_in_configuration_commands_and_environment_when_the_action_starts() {
     let mut s = two_stage();
+    s.decl.variables = vec![sluice_model::PipelineVariable {
+        name: "env".into(),
+        default_value: Some("beta".into()),
+        description: None,
+    }];
     s.decl.stages[0].actions[0].namespace = Some("Src".into());
     let build = &mut s.decl.stages[1].actions[0];
     build

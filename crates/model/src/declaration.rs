@@ -125,6 +125,9 @@ pub struct ActionDeclaration {
     pub run_order: i64,
     pub configuration: BTreeMap<String, String>,
     pub output_artifacts: Vec<String>,
+    /// Output artifact → the file patterns that go into it (`outputArtifacts[].files`; a
+    /// Commands action's, where the whole directory goes otherwise).
+    pub output_files: BTreeMap<String, Vec<String>>,
     pub input_artifacts: Vec<String>,
     pub role_arn: Option<String>,
     pub region: Option<String>,

@@ -394,6 +394,10 @@ async fn execute(
                 &job.environment_variables,
                 &job.output_variables,
                 wants_output,
+                job.output_artifacts
+                    .first()
+                    .and_then(|artifact| job.output_files.get(&artifact.name))
+                    .map(Vec::as_slice),
                 &config.sandbox,
                 &ws,
                 deadline,

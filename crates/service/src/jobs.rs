@@ -31,6 +31,9 @@ pub(crate) struct JobDoc {
     /// The action's `commands`, `environmentVariables` and `outputVariables` (Commands).
     #[serde(default)]
     commands: Vec<String>,
+    /// Output artifact → the file patterns that go into it (Commands).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    output_files: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     environment: Vec<(String, String, Option<String>)>,
     #[serde(default)]
@@ -92,6 +95,7 @@ impl JobDoc {
                 .and_then(|s| s.encryption_key.as_ref())
                 .map(|k| (k.id.clone(), k.kind.clone())),
             commands: spec.commands.clone(),
+            output_files: action.map(|a| a.output_files.clone()).unwrap_or_default(),
             environment: spec
                 .environment_variables
                 .iter()
@@ -140,6 +144,8 @@ pub struct Job {
     pub continuation_token: Option<String>,
     pub encryption_key: Option<EncryptionKey>,
     pub commands: Vec<String>,
+    /// Output artifact → the file patterns that go into it; all files when absent.
+    pub output_files: BTreeMap<String, Vec<String>>,
     pub environment_variables: Vec<sluice_model::EnvironmentVariable>,
     pub output_variables: Vec<String>,
     /// The role the action runs as (the server's providers act with its permissions).
@@ -216,6 +222,7 @@ impl Sluice {
             }),
             role_arn: doc.role_arn.clone(),
             commands: doc.commands,
+            output_files: doc.output_files,
             environment_variables: doc
                 .environment
                 .into_iter()

@@ -60,6 +60,8 @@ struct ActionDoc {
     configuration: BTreeMap<String, String>,
     #[serde(default)]
     output_artifacts: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    output_files: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     input_artifacts: Vec<String>,
     role_arn: Option<String>,
@@ -153,6 +155,7 @@ fn action_doc(a: &m::ActionDeclaration) -> ActionDoc {
         run_order: a.run_order,
         configuration: a.configuration.clone(),
         output_artifacts: a.output_artifacts.clone(),
+        output_files: a.output_files.clone(),
         input_artifacts: a.input_artifacts.clone(),
         role_arn: a.role_arn.clone(),
         region: a.region.clone(),
@@ -259,6 +262,7 @@ impl ActionDoc {
             run_order: self.run_order,
             configuration: self.configuration.clone(),
             output_artifacts: self.output_artifacts.clone(),
+            output_files: self.output_files.clone(),
             input_artifacts: self.input_artifacts.clone(),
             role_arn: self.role_arn.clone(),
             region: self.region.clone(),

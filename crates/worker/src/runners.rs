@@ -140,6 +140,7 @@ pub async fn run_commands(
     environment: &[EnvironmentVariable],
     output_variables: &[String],
     wants_output: bool,
+    output_files: Option<&[String]>,
     sandbox: &Sandbox,
     ws: &Workspace,
     deadline: Instant,
@@ -165,9 +166,17 @@ pub async fn run_commands(
         .collect();
     if wants_output {
         let (from, to) = (primary.clone(), ws.output.clone());
-        tokio::task::spawn_blocking(move || copy_dir(&from, &to))
-            .await
-            .map_err(|e| Error::Io(e.to_string()))??;
+        // `outputArtifacts[].files` selects what goes in, as a buildspec's artifacts do.
+        let selection = output_files.map(|files| crate::buildspec::Artifacts {
+            files: files.to_vec(),
+            ..Default::default()
+        });
+        tokio::task::spawn_blocking(move || match selection {
+            Some(selection) => selection.collect(&from, &to).map(|_| ()),
+            None => copy_dir(&from, &to),
+        })
+        .await
+        .map_err(|e| Error::Io(e.to_string()))??;
     }
     Ok(RunOutput {
         output_variables: vars,
@@ -286,6 +295,7 @@ mod tests {
             }],
             &["COUNT".into()],
             true,
+            None,
             &Sandbox::unconfined(),
             &ws,
             Instant::now() + Duration::from_secs(30),
@@ -298,6 +308,32 @@ mod tests {
             Some("3")
         );
         assert!(ws.output.join("count.txt").exists());
+    }
+
+    #[tokio::test]
+    async fn output_files_select_what_goes_into_the_output_artifact() {
+        let dir = tempfile::tempdir().expect("dir");
+        let ws = Workspace::create(dir.path(), &["Src".into()]).expect("ws");
+        let log = JobLog::create(&dir.path().join("log"), vec![]).expect("log");
+        run_commands(
+            &["mkdir -p dist/js && touch dist/app.js dist/js/x.js notes.txt".into()],
+            &[],
+            &[],
+            true,
+            Some(&["dist/**/*.js".to_string()]),
+            &Sandbox::unconfined(),
+            &ws,
+            Instant::now() + Duration::from_secs(30),
+            log,
+        )
+        .await
+        .expect("runs");
+        assert!(ws.output.join("dist/app.js").exists());
+        assert!(ws.output.join("dist/js/x.js").exists());
+        assert!(
+            !ws.output.join("notes.txt").exists(),
+            "only the selected files"
+        );
     }
 
     #[tokio::test]
@@ -314,6 +350,7 @@ mod tests {
             }],
             &[],
             false,
+            None,
             &Sandbox::unconfined(),
             &ws,
             Instant::now() + Duration::from_secs(30),

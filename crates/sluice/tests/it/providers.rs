@@ -786,6 +786,7 @@ async fn variables_reach_a_commands_action_from_the_source_the_pipeline_and_the_
     build["actions"][0]["environmentVariables"] =
         json!([{"name": "STAGE", "value": "#{variables.stage}"}]);
     build["actions"][0]["namespace"] = json!("BuildVariables");
+    build["actions"][0]["outputArtifacts"] = json!([{"name": "Built", "files": ["*.txt"]}]);
     server
         .ok(
             "CreatePipeline",
@@ -797,6 +798,11 @@ async fn variables_reach_a_commands_action_from_the_source_the_pipeline_and_the_
         .await;
     let runs = settled(&server, "vars", 1).await;
     assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    let declared = server.ok("GetPipeline", json!({"name": "vars"})).await;
+    assert_eq!(
+        declared["pipeline"]["stages"][1]["actions"][0]["outputArtifacts"],
+        json!([{"name": "Built", "files": ["*.txt"]}])
+    );
     let commit = String::from_utf8(
         tokio::process::Command::new("git")
             .args(["rev-parse", "HEAD"])
@@ -894,5 +900,10 @@ async fn built_file(server: &TestServer, execution: &Value, commit: &str) -> Str
         location["key"].as_str().expect("key"),
     )
     .await;
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        ["vars.txt"],
+        "outputArtifacts[].files selects what goes in"
+    );
     String::from_utf8(files["vars.txt"].clone()).expect("text")
 }
