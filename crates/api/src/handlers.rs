@@ -608,16 +608,32 @@ pub async fn list_action_executions(
     i: w::ListActionExecutionsInput,
 ) -> R<w::ListActionExecutionsOutput> {
     let filter = i.filter.unwrap_or_default();
-    if filter.latest_in_pipeline_execution.is_some() {
-        return Err(ApiError::client(
-            "ValidationException",
-            "filter.latestInPipelineExecution is not supported by this Sluice server yet",
-        ));
-    }
+    // `latestInPipelineExecution` names the execution too; `Latest` keeps only each action's
+    // latest attempt in it, `All` every attempt.
+    let (execution, latest_only) = match filter.latest_in_pipeline_execution {
+        Some(latest) => {
+            if filter
+                .pipeline_execution_id
+                .as_ref()
+                .is_some_and(|id| id != &latest.pipeline_execution_id)
+            {
+                return Err(ApiError::client(
+                    "ValidationException",
+                    "filter.pipelineExecutionId and filter.latestInPipelineExecution.pipelineExecutionId name different executions",
+                ));
+            }
+            (
+                Some(latest.pipeline_execution_id),
+                latest.start_time_range == "Latest",
+            )
+        }
+        None => (filter.pipeline_execution_id, false),
+    };
     let page = s
         .list_action_executions(
             &i.pipeline_name,
-            filter.pipeline_execution_id.as_deref(),
+            execution.as_deref(),
+            latest_only,
             i.max_results.map(|n| n as usize),
             i.next_token.as_deref(),
         )

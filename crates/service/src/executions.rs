@@ -476,11 +476,13 @@ const ACTION_HISTORY_EXECUTIONS: usize = 100;
 const ACTION_LIST_SCOPE: &str = "ListActionExecutions";
 
 impl Sluice {
-    /// Every attempt of every action, newest execution first; optionally of one execution.
+    /// Every attempt of every action, newest execution first; optionally of one execution, and
+    /// optionally only each action's latest attempt (`latest_only`).
     pub async fn list_action_executions(
         &self,
         pipeline: &str,
         execution_id: Option<&str>,
+        latest_only: bool,
         max_results: Option<usize>,
         next_token: Option<&str>,
     ) -> Result<Page<ActionAttemptView>> {
@@ -516,7 +518,12 @@ impl Sluice {
                     .as_ref()
                     .and_then(|d| d.stages.get(*stage_index));
                 let stage_name = stage.map(|s| s.name.clone()).unwrap_or_default();
-                for a in run.past_attempts.iter().chain(run.actions.iter()) {
+                let earlier = if latest_only {
+                    &[][..]
+                } else {
+                    &run.past_attempts[..]
+                };
+                for a in earlier.iter().chain(run.actions.iter()) {
                     let Some(action_execution_id) = a.action_execution_id.clone() else {
                         continue;
                     };
@@ -579,7 +586,7 @@ impl Sluice {
             }
         }
         let scope = format!(
-            "{ACTION_LIST_SCOPE}:{pipeline}:{}",
+            "{ACTION_LIST_SCOPE}:{pipeline}:{}:{latest_only}",
             execution_id.unwrap_or("")
         );
         let limit = max_results.unwrap_or(100);

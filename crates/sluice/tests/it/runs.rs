@@ -710,6 +710,25 @@ async fn action_executions_list_every_attempt_with_inputs_and_outputs() {
         rest["actionExecutionDetails"].as_array().map(Vec::len),
         Some(1)
     );
+    for (range, expected) in [
+        ("Latest", vec!["Succeeded", "Succeeded"]),
+        ("All", vec!["Succeeded", "Failed", "Succeeded"]),
+    ] {
+        let out = s
+            .ok(
+                "ListActionExecutions",
+                json!({"pipelineName": "History", "filter": {"latestInPipelineExecution":
+                    {"pipelineExecutionId": id, "startTimeRange": range}}}),
+            )
+            .await;
+        let statuses: Vec<&str> = out["actionExecutionDetails"]
+            .as_array()
+            .expect("details")
+            .iter()
+            .filter_map(|d| d["status"].as_str())
+            .collect();
+        assert_eq!(statuses, expected, "{range}");
+    }
 }
 
 #[tokio::test]
