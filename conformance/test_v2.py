@@ -188,3 +188,70 @@ def test_variables_reach_a_job_resolved_and_show_in_the_execution(sluice):
         bad["stages"][1]["actions"][0].update(actionTypeId=var_build, configuration={"Tag": "#{variables.nope}"})
         cp.create_pipeline(pipeline=bad)
     assert e.value.response["Error"]["Code"] == "InvalidActionDeclarationException", e.value.response
+
+
+def run_once(cp, pipeline_name, build_ok=True):
+    """Runs the source job and then the build job of the next waiting execution."""
+    source = poll(cp, SOURCE, 1)[0]
+    finish(cp, source, revision="r")
+    build = poll(cp, BUILD, 1)[0]
+    cp.acknowledge_job(jobId=build["id"], nonce=build["nonce"])
+    if build_ok:
+        cp.put_job_success_result(jobId=build["id"])
+    else:
+        cp.put_job_failure_result(jobId=build["id"], failureDetails={"type": "JobFailed", "message": "broken"})
+    return source, build
+
+
+def test_on_failure_retry_runs_the_stage_again_once(sluice):
+    cp = sluice.client()
+    create_types(cp)
+    doc = pipeline("retrying", "SUPERSEDED")
+    doc["stages"][1]["onFailure"] = {"result": "RETRY", "retryConfiguration": {"retryMode": "FAILED_ACTIONS"}}
+    cp.create_pipeline(pipeline=doc)
+    assert cp.get_pipeline(name="retrying")["pipeline"]["stages"][1]["onFailure"] == doc["stages"][1]["onFailure"]
+    run_once(cp, "retrying", build_ok=False)
+    retried = poll(cp, BUILD, 1)[0]
+    finish(cp, retried)
+    wait_until(lambda: executions(cp, "retrying")[0]["status"] == "Succeeded")
+
+
+def test_on_failure_rollback_and_rollback_stage_rerun_the_stage_with_the_last_good_artifacts(sluice):
+    cp = sluice.client()
+    create_types(cp)
+    doc = pipeline("rolling", "QUEUED")
+    doc["stages"][1]["onFailure"] = {"result": "ROLLBACK"}
+    cp.create_pipeline(pipeline=doc)
+    _, good_build = run_once(cp, "rolling")
+    good = good_build["data"]["pipelineContext"]["pipelineExecutionId"]
+    good_input = good_build["data"]["inputArtifacts"][0]["location"]["s3Location"]
+    wait_until(lambda: executions(cp, "rolling")[0]["status"] == "Succeeded")
+
+    bad = cp.start_pipeline_execution(name="rolling")["pipelineExecutionId"]
+    run_once(cp, "rolling", build_ok=False)
+    rollback_build = poll(cp, BUILD, 1)[0]
+    rollback = rollback_build["data"]["pipelineContext"]["pipelineExecutionId"]
+    assert rollback not in (good, bad)
+    assert rollback_build["data"]["inputArtifacts"][0]["location"]["s3Location"] == good_input
+    finish(cp, rollback_build)
+    wait_until(lambda: cp.get_pipeline_execution(pipelineName="rolling", pipelineExecutionId=rollback)[
+        "pipelineExecution"]["status"] == "Succeeded")
+    execution = cp.get_pipeline_execution(pipelineName="rolling", pipelineExecutionId=rollback)["pipelineExecution"]
+    assert execution["executionType"] == "ROLLBACK"
+    assert execution["rollbackMetadata"]["rollbackTargetPipelineExecutionId"] == good
+    assert execution["trigger"]["triggerType"] == "AutomatedRollback"
+    summaries = {s["pipelineExecutionId"]: s for s in executions(cp, "rolling")}
+    assert summaries[bad]["status"] == "Failed"
+    assert summaries[rollback]["executionType"] == "ROLLBACK"
+
+    manual = cp.rollback_stage(pipelineName="rolling", stageName="Build", targetPipelineExecutionId=good)[
+        "pipelineExecutionId"]
+    job = poll(cp, BUILD, 1)[0]
+    assert job["data"]["pipelineContext"]["pipelineExecutionId"] == manual
+    finish(cp, job)
+    wait_until(lambda: cp.get_pipeline_execution(pipelineName="rolling", pipelineExecutionId=manual)[
+        "pipelineExecution"]["trigger"]["triggerType"] == "ManualRollback")
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cp.rollback_stage(pipelineName="rolling", stageName="Build", targetPipelineExecutionId=bad)
+    assert e.value.response["Error"]["Code"] == "UnableToRollbackStageException", e.value.response

@@ -152,6 +152,64 @@ fn action_to_wire(a: m::ActionDeclaration) -> w::ActionDeclaration {
     }
 }
 
+/// A stage's `onFailure`: a result without conditions (rules are not built).
+fn on_failure_from_wire(stage: &str, f: w::FailureConditions) -> Result<m::OnFailure, ApiError> {
+    if f.conditions.as_ref().is_some_and(|c| !c.is_empty()) {
+        return Err(unsupported(&format!(
+            "onFailure conditions (rules) on stage '{stage}'"
+        )));
+    }
+    let retry_mode = f.retry_configuration.and_then(|r| r.retry_mode);
+    let invalid = |message: String| ApiError::client("ValidationException", message);
+    let on_failure = match f.result.as_deref() {
+        Some("FAIL") => m::OnFailure::Fail,
+        Some("ROLLBACK") => m::OnFailure::Rollback,
+        Some("RETRY") => {
+            return Ok(m::OnFailure::Retry {
+                all_actions: retry_mode.as_deref() == Some("ALL_ACTIONS"),
+            })
+        }
+        Some("SKIP") => {
+            return Err(unsupported(&format!(
+                "onFailure result SKIP on stage '{stage}'"
+            )))
+        }
+        _ => {
+            return Err(invalid(format!(
+                "onFailure of stage '{stage}' needs a result: FAIL, RETRY or ROLLBACK"
+            )))
+        }
+    };
+    if retry_mode.is_some() {
+        return Err(invalid(format!(
+            "onFailure of stage '{stage}': retryConfiguration applies only to the result RETRY"
+        )));
+    }
+    Ok(on_failure)
+}
+
+fn on_failure_to_wire(on_failure: m::OnFailure) -> w::FailureConditions {
+    let (result, retry_mode) = match on_failure {
+        m::OnFailure::Fail => ("FAIL", None),
+        m::OnFailure::Rollback => ("ROLLBACK", None),
+        m::OnFailure::Retry { all_actions } => (
+            "RETRY",
+            Some(if all_actions {
+                "ALL_ACTIONS"
+            } else {
+                "FAILED_ACTIONS"
+            }),
+        ),
+    };
+    w::FailureConditions {
+        result: Some(result.into()),
+        retry_configuration: retry_mode.map(|mode| w::RetryConfiguration {
+            retry_mode: Some(mode.into()),
+        }),
+        conditions: None,
+    }
+}
+
 /// A declaration from a request. Parts of the current API that Sluice cannot honour yet are
 /// refused rather than silently dropped.
 pub fn pipeline_from_wire(p: w::PipelineDeclaration) -> Result<m::PipelineDeclaration, ApiError> {
@@ -160,12 +218,16 @@ pub fn pipeline_from_wire(p: w::PipelineDeclaration) -> Result<m::PipelineDeclar
     }
     let mut stages = Vec::with_capacity(p.stages.len());
     for s in p.stages {
-        if s.before_entry.is_some() || s.on_failure.is_some() || s.on_success.is_some() {
+        if s.before_entry.is_some() || s.on_success.is_some() {
             return Err(unsupported(&format!(
-                "Stage conditions (beforeEntry, onFailure, onSuccess) on stage '{}'",
+                "Stage conditions (beforeEntry, onSuccess) on stage '{}'",
                 s.name
             )));
         }
+        let on_failure = s
+            .on_failure
+            .map(|f| on_failure_from_wire(&s.name, f))
+            .transpose()?;
         let actions = s
             .actions
             .into_iter()
@@ -183,6 +245,7 @@ pub fn pipeline_from_wire(p: w::PipelineDeclaration) -> Result<m::PipelineDeclar
                 .collect(),
             name: s.name,
             actions,
+            on_failure,
         });
     }
     Ok(m::PipelineDeclaration {
@@ -240,7 +303,7 @@ pub fn pipeline_to_wire(p: m::PipelineDeclaration) -> w::PipelineDeclaration {
                 ),
                 actions: s.actions.into_iter().map(action_to_wire).collect(),
                 before_entry: None,
-                on_failure: None,
+                on_failure: s.on_failure.map(on_failure_to_wire),
                 on_success: None,
             })
             .collect(),

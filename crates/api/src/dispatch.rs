@@ -67,6 +67,7 @@ pub async fn dispatch(
         }
         O::StopPipelineExecution => output(h::stop_pipeline_execution(s, input(op, body)?).await?),
         O::RetryStageExecution => output(h::retry_stage_execution(s, input(op, body)?).await?),
+        O::RollbackStage => output(h::rollback_stage(s, caller, input(op, body)?).await?),
         O::PollForJobs => output(h::poll_for_jobs(s, input(op, body)?).await?),
         O::AcknowledgeJob => output(h::acknowledge_job(s, input(op, body)?).await?),
         O::GetJobDetails => output(h::get_job_details(s, input(op, body)?).await?),
@@ -102,7 +103,6 @@ pub async fn dispatch(
         | O::ListRuleExecutions
         | O::ListRuleTypes
         | O::OverrideStageCondition
-        | O::RollbackStage
         | O::UpdateActionType => Err(ApiError::not_implemented(op)),
     }
 }
@@ -128,6 +128,7 @@ pub const IMPLEMENTED: &[Operation] = &[
     Operation::GetPipelineExecution,
     Operation::ListPipelineExecutions,
     Operation::StopPipelineExecution,
+    Operation::RollbackStage,
     Operation::RetryStageExecution,
     Operation::PollForJobs,
     Operation::AcknowledgeJob,

@@ -104,6 +104,7 @@ impl From<S> for ApiError {
             S::Conflict(_) => "ConflictException",
             S::DuplicatedStopRequest(_) => "DuplicatedStopRequestException",
             S::PipelineExecutionNotStoppable(_) => "PipelineExecutionNotStoppableException",
+            S::UnableToRollbackStage(_) => "UnableToRollbackStageException",
             S::AccessDenied(_) => "AccessDeniedException",
             S::WebhookNotFound(_) => "WebhookNotFoundException",
             S::InvalidWebhookFilterPattern(_) => "InvalidWebhookFilterPatternException",

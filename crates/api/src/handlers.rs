@@ -326,7 +326,8 @@ fn execution_to_wire(e: sluice_service::ExecutionView) -> w::PipelineExecution {
         ),
         trigger: Some(execution_trigger(e.trigger)),
         execution_mode: Some(e.mode.into()),
-        execution_type: Some("STANDARD".into()),
+        execution_type: Some(execution_type(&e.rollback_target).into()),
+        rollback_metadata: rollback_metadata(&e.rollback_target),
         variables: (!e.variables.is_empty()).then(|| {
             e.variables
                 .into_iter()
@@ -336,8 +337,23 @@ fn execution_to_wire(e: sluice_service::ExecutionView) -> w::PipelineExecution {
                 })
                 .collect()
         }),
-        ..Default::default()
     }
+}
+
+fn execution_type(rollback_target: &Option<String>) -> &'static str {
+    if rollback_target.is_some() {
+        "ROLLBACK"
+    } else {
+        "STANDARD"
+    }
+}
+
+fn rollback_metadata(rollback_target: &Option<String>) -> Option<w::PipelineRollbackMetadata> {
+    rollback_target
+        .as_ref()
+        .map(|target| w::PipelineRollbackMetadata {
+            rollback_target_pipeline_execution_id: Some(target.clone()),
+        })
 }
 
 pub async fn get_pipeline_execution(
@@ -386,7 +402,8 @@ pub async fn list_pipeline_executions(
                     ),
                     trigger: Some(execution_trigger(e.trigger)),
                     execution_mode: Some(e.mode.into()),
-                    execution_type: Some("STANDARD".into()),
+                    execution_type: Some(execution_type(&e.rollback_target).into()),
+                    rollback_metadata: rollback_metadata(&e.rollback_target),
                     ..Default::default()
                 })
                 .collect(),
@@ -435,6 +452,28 @@ pub async fn retry_stage_execution(
         .await?;
     Ok(w::RetryStageExecutionOutput {
         pipeline_execution_id: Some(id),
+    })
+}
+
+pub async fn rollback_stage(
+    s: &Sluice,
+    caller: &Caller,
+    i: w::RollbackStageInput,
+) -> R<w::RollbackStageOutput> {
+    let trigger = sluice_service::Trigger {
+        kind: "ManualRollback".into(),
+        detail: caller.arn.clone(),
+    };
+    let id = s
+        .rollback_stage(
+            &i.pipeline_name,
+            &i.stage_name,
+            &i.target_pipeline_execution_id,
+            trigger,
+        )
+        .await?;
+    Ok(w::RollbackStageOutput {
+        pipeline_execution_id: id,
     })
 }
 

@@ -1,6 +1,6 @@
 //! What goes into the engine and what comes out.
 
-use crate::state::{ArtifactLocation, ErrorDetails, Trigger};
+use crate::state::{ArtifactLocation, ErrorDetails, RollbackTarget, Trigger};
 use sluice_model::ActionTypeId;
 use std::collections::BTreeMap;
 
@@ -11,6 +11,8 @@ pub trait Ids {
     fn action_execution_id(&mut self) -> String;
     /// The last part of an output artifact's object key.
     fn artifact_id(&mut self) -> String;
+    /// The id of an execution the engine starts itself (an automatic rollback).
+    fn execution_id(&mut self) -> String;
 }
 
 /// Defaults the engine applies when an action does not say otherwise.
@@ -67,6 +69,13 @@ pub enum Timer {
 /// Something that happened to the pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
+    /// Starts a rollback execution `execution_id` of `stage` back to `target` (`RollbackStage`).
+    Rollback {
+        execution_id: String,
+        stage: String,
+        target: RollbackTarget,
+        trigger: Trigger,
+    },
     Start {
         execution_id: String,
         trigger: Trigger,
@@ -191,4 +200,6 @@ pub enum Error {
     DuplicateExecution(String),
     #[error("{0}")]
     InvalidVariables(String),
+    #[error("{0}")]
+    UnableToRollback(String),
 }

@@ -17,7 +17,8 @@ pub use input::{
 };
 pub use state::{
     ActionRun, ActionStatus, ArtifactLocation, ErrorDetails, Execution, ExecutionMode,
-    ExecutionStatus, Position, Runtime, StageRun, StageSlot, StageStatus, Trigger, Waiting,
+    ExecutionStatus, ExecutionType, Position, RollbackTarget, Runtime, StageRun, StageSlot,
+    StageStatus, Trigger, Waiting,
 };
 pub use step::apply;
 

@@ -92,6 +92,23 @@ pub enum ActionStatus {
     Failed,
 }
 
+/// Whether an execution runs the pipeline or rolls one stage back.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ExecutionType {
+    #[default]
+    Standard,
+    /// Runs only `stage`, with the artifacts and variables of the succeeded execution `target`.
+    Rollback { target: String, stage: usize },
+}
+
+/// What a rollback restores: a succeeded execution's artifacts and variables.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RollbackTarget {
+    pub execution_id: String,
+    pub artifacts: BTreeMap<String, ArtifactLocation>,
+    pub variables: BTreeMap<String, String>,
+}
+
 /// Why an execution is not in a stage right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Waiting {
@@ -164,6 +181,8 @@ pub struct StageRun {
     pub actions: Vec<ActionRun>,
     /// Set while a `RetryStageExecution` is in progress.
     pub retrying: bool,
+    /// Set once `onFailure` RETRY has retried this run (it retries once).
+    pub auto_retried: bool,
     /// Earlier attempts of this run's actions (retries), oldest first.
     pub past_attempts: Vec<ActionRun>,
 }
@@ -180,6 +199,7 @@ pub struct Execution {
     pub mode: ExecutionMode,
     /// The pipeline variables' values for this execution.
     pub variables: BTreeMap<String, String>,
+    pub execution_type: ExecutionType,
     pub status_summary: Option<String>,
     /// Stage index → this execution's run of it.
     pub stage_runs: BTreeMap<usize, StageRun>,
@@ -222,6 +242,8 @@ pub struct Runtime {
     pub pipeline_version: i64,
     pub slots: Vec<StageSlot>,
     pub executions: BTreeMap<String, Execution>,
+    /// The latest standard execution that succeeded: what `onFailure` ROLLBACK goes back to.
+    pub last_succeeded: Option<RollbackTarget>,
 }
 
 impl Runtime {
@@ -243,6 +265,7 @@ impl Runtime {
                 })
                 .collect(),
             executions: BTreeMap::new(),
+            last_succeeded: None,
         }
     }
 

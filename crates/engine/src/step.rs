@@ -57,6 +57,18 @@ impl Step<'_> {
                 trigger,
                 variables,
             } => self.start(execution_id, trigger, variables),
+            Input::Rollback {
+                execution_id,
+                stage,
+                target,
+                trigger,
+            } => {
+                let index = self
+                    .rt
+                    .stage_index(&stage)
+                    .ok_or(Error::StageNotFound(stage))?;
+                self.start_rollback(execution_id, index, target, trigger)
+            }
             Input::JobSucceeded {
                 job_id,
                 outcome,
@@ -231,6 +243,7 @@ impl Step<'_> {
                 trigger,
                 mode: self.decl.mode(),
                 variables: values,
+                execution_type: ExecutionType::Standard,
                 status_summary: None,
                 stage_runs: Default::default(),
                 artifacts: Default::default(),
@@ -345,6 +358,7 @@ impl Step<'_> {
                 group: first,
                 actions,
                 retrying: false,
+                auto_retried: false,
                 past_attempts: Vec::new(),
             },
         );
@@ -683,6 +697,18 @@ impl Step<'_> {
             self.run(id, stage).retrying = false;
             self.release(id, stage);
             self.finish(id, ExecutionStatus::Stopped, None);
+        } else if failed && self.retries_automatically(id, stage) {
+            let all_actions = matches!(
+                self.decl.stages[stage].on_failure,
+                Some(sluice_model::OnFailure::Retry { all_actions: true })
+            );
+            self.run(id, stage).auto_retried = true;
+            let mode = if all_actions {
+                RetryMode::AllActions
+            } else {
+                RetryMode::FailedActions
+            };
+            self.restart_stage(id, stage, mode);
         } else if failed {
             let run = self.run(id, stage);
             run.status = StageStatus::Failed;
@@ -694,12 +720,27 @@ impl Step<'_> {
                 .map(|a| a.name.clone())
                 .collect();
             let stage_name = self.rt.slots[stage].name.clone();
-            self.release(id, stage);
+            let rollback = self.rollback_after_failure(id, stage);
+            if rollback.is_some() {
+                // The rollback takes the stage over before anyone waiting can enter.
+                self.rt.slots[stage].occupant = None;
+            } else {
+                self.release(id, stage);
+            }
             let summary = format!(
                 "Stage {stage_name} failed: action(s) {} failed",
                 failures.join(", ")
             );
             self.finish(id, ExecutionStatus::Failed, Some(summary));
+            if let Some(target) = rollback {
+                let rollback_id = self.ids.execution_id();
+                let trigger = Trigger {
+                    kind: "AutomatedRollback".into(),
+                    detail: id.to_string(),
+                };
+                // Refused only for a duplicate id or a busy stage, neither of which can be.
+                let _ = self.start_rollback(rollback_id, stage, target, trigger);
+            }
         } else if let Some(order) = next {
             self.start_group(id, stage, order);
         } else {
@@ -707,7 +748,12 @@ impl Step<'_> {
             run.status = StageStatus::Succeeded;
             run.retrying = false;
             self.release(id, stage);
-            self.arrive(id, stage + 1);
+            // A rollback runs its one stage only.
+            if matches!(self.exec(id).execution_type, ExecutionType::Rollback { .. }) {
+                self.finish(id, ExecutionStatus::Succeeded, None);
+            } else {
+                self.arrive(id, stage + 1);
+            }
         }
     }
 
@@ -745,6 +791,14 @@ impl Step<'_> {
         e.updated_ms = now;
         if summary.is_some() {
             e.status_summary = summary;
+        }
+        if status == ExecutionStatus::Succeeded && e.execution_type == ExecutionType::Standard {
+            let target = RollbackTarget {
+                execution_id: e.id.clone(),
+                artifacts: e.artifacts.clone(),
+                variables: e.variables.clone(),
+            };
+            self.rt.last_succeeded = Some(target);
         }
         if let Some(stage) = was_waiting {
             let slot = &mut self.rt.slots[stage];
@@ -874,10 +928,95 @@ impl Step<'_> {
                 "Stage {stage_name} is occupied by execution {other}"
             )));
         }
-        let now = self.now;
         if !parallel {
             self.rt.slots[stage].occupant = Some(id.to_string());
         }
+        self.restart_stage(id, stage, mode);
+        Ok(())
+    }
+
+    /// Whether `onFailure` RETRY retries this failed run of `stage` now (once per run, not
+    /// while stopping).
+    fn retries_automatically(&mut self, id: &str, stage: usize) -> bool {
+        let declared = matches!(
+            self.decl.stages.get(stage).and_then(|s| s.on_failure),
+            Some(sluice_model::OnFailure::Retry { .. })
+        );
+        let same_version = self.exec(id).pipeline_version == self.rt.pipeline_version;
+        declared && same_version && !self.run(id, stage).auto_retried
+    }
+
+    /// What a failure of `stage` in `failed` rolls back to: with `onFailure` ROLLBACK, in a
+    /// standard execution of the current version, the latest succeeded execution, if any.
+    fn rollback_after_failure(&self, failed: &str, stage: usize) -> Option<RollbackTarget> {
+        let declared = self.decl.stages.get(stage).and_then(|s| s.on_failure)
+            == Some(sluice_model::OnFailure::Rollback);
+        let execution = &self.rt.executions[failed];
+        let standard = execution.execution_type == ExecutionType::Standard;
+        let current = execution.pipeline_version == self.rt.pipeline_version;
+        let stopping = execution.status == ExecutionStatus::Stopping;
+        if !declared || !standard || !current || stopping {
+            return None;
+        }
+        self.rt.last_succeeded.clone()
+    }
+
+    /// A rollback execution: it starts at `stage` with the target's artifacts and variables,
+    /// runs that stage and ends.
+    fn start_rollback(
+        &mut self,
+        id: String,
+        stage: usize,
+        target: RollbackTarget,
+        trigger: Trigger,
+    ) -> Result<(), Error> {
+        if self.rt.executions.contains_key(&id) {
+            return Err(Error::DuplicateExecution(id));
+        }
+        if self.decl.mode() == ExecutionMode::Parallel {
+            return Err(Error::UnableToRollback(
+                "Stage rollback is not available for pipelines in PARALLEL mode".into(),
+            ));
+        }
+        if let Some(running) = &self.rt.slots[stage].occupant {
+            return Err(Error::UnableToRollback(format!(
+                "Stage {} is running execution {running}; stop it or wait for it to finish before rolling the stage back",
+                self.rt.slots[stage].name
+            )));
+        }
+        self.rt.executions.insert(
+            id.clone(),
+            Execution {
+                id: id.clone(),
+                status: ExecutionStatus::InProgress,
+                pipeline_version: self.rt.pipeline_version,
+                position: Position::Waiting {
+                    stage,
+                    reason: Waiting::TransitionDisabled,
+                },
+                trigger,
+                mode: self.decl.mode(),
+                variables: target.variables,
+                execution_type: ExecutionType::Rollback {
+                    target: target.execution_id,
+                    stage,
+                },
+                status_summary: None,
+                stage_runs: Default::default(),
+                artifacts: target.artifacts,
+                abandoning: false,
+                started_ms: self.now,
+                updated_ms: self.now,
+            },
+        );
+        // A rollback is not held by the transition into its stage: it restores the stage.
+        self.enter(&id, stage);
+        Ok(())
+    }
+
+    /// Runs `stage` of `id` again: its failed actions, or all of them.
+    fn restart_stage(&mut self, id: &str, stage: usize, mode: RetryMode) {
+        let now = self.now;
         let e = self.exec(id);
         e.status = ExecutionStatus::InProgress;
         e.position = Position::InStage(stage);
@@ -902,7 +1041,6 @@ impl Step<'_> {
             .min()
             .unwrap_or(run.group);
         self.start_group(id, stage, first);
-        Ok(())
     }
 
     fn pipeline_updated(&mut self, version: i64) {

@@ -19,6 +19,10 @@ impl Ids for Counter {
         self.0 += 1;
         format!("ae-{}", self.0)
     }
+    fn execution_id(&mut self) -> String {
+        self.0 += 1;
+        format!("exec-{}", self.0)
+    }
     fn artifact_id(&mut self) -> String {
         self.0 += 1;
         format!("obj-{}", self.0)
@@ -31,6 +35,7 @@ fn stage(name: &str, actions: &[(&str, i64)]) -> StageDeclaration {
     StageDeclaration {
         name: name.into(),
         blockers: vec![],
+        on_failure: None,
         actions: actions
             .iter()
             .map(|(a, order)| ActionDeclaration {
@@ -1047,4 +1052,116 @@ fn an_action_whose_variable_has_no_value_fails_as_it_starts_and_fails_the_stage(
     let message = &build.error.as_ref().expect("an error").message;
     assert!(message.contains("#{Src.CommitId}"), "{message}");
     assert_eq!(s.status("e1"), ExecutionStatus::Failed);
+}
+
+#[test]
+fn on_failure_retry_retries_the_failed_stage_once_then_fails() {
+    let mut s = two_stage();
+    s.decl.stages[1].on_failure = Some(sluice_model::OnFailure::Retry { all_actions: false });
+    s.start("e1");
+    s.succeed("e1", "src");
+    let first = s.job("e1", "build");
+    s.fail("e1", "build", "flaky");
+    let second = s.job("e1", "build");
+    assert_ne!(first, second, "a new attempt runs");
+    assert_eq!(s.status("e1"), ExecutionStatus::InProgress);
+    assert_eq!(s.action("e1", "build").attempt, 2);
+    s.fail("e1", "build", "still broken");
+    assert_eq!(s.status("e1"), ExecutionStatus::Failed, "retried once only");
+
+    s.start("e2");
+    s.succeed("e2", "src");
+    s.fail("e2", "build", "flaky");
+    s.succeed("e2", "build");
+    assert_eq!(
+        s.status("e2"),
+        ExecutionStatus::Succeeded,
+        "each run retries once"
+    );
+}
+
+#[test]
+fn on_failure_rollback_reruns_the_stage_with_the_last_succeeded_executions_artifacts() {
+    let mut s = two_stage();
+    s.decl.stages[0].actions[0].output_artifacts = vec!["App".into()];
+    s.decl.stages[1].actions[0].input_artifacts = vec!["App".into()];
+    s.decl.stages[1].on_failure = Some(sluice_model::OnFailure::Rollback);
+    s.start("good");
+    s.succeed("good", "src");
+    s.succeed("good", "build");
+    let good_app = s.rt.executions["good"].artifacts["App"].clone();
+    s.start("bad");
+    s.succeed("bad", "src");
+    s.fail("bad", "build", "broken release");
+    assert_eq!(s.status("bad"), ExecutionStatus::Failed);
+    let rollback =
+        s.rt.executions
+            .values()
+            .find(|e| matches!(e.execution_type, ExecutionType::Rollback { .. }))
+            .expect("a rollback execution started")
+            .clone();
+    assert_eq!(
+        rollback.execution_type,
+        ExecutionType::Rollback {
+            target: "good".into(),
+            stage: 1
+        }
+    );
+    assert_eq!(rollback.trigger.kind, "AutomatedRollback");
+    assert_eq!(
+        rollback.position,
+        Position::InStage(1),
+        "it runs only the stage"
+    );
+    let spec = s
+        .last
+        .iter()
+        .find_map(|e| match e {
+            Effect::QueueJob(spec) if spec.execution_id == rollback.id => Some(spec.clone()),
+            _ => None,
+        })
+        .expect("the stage's job is queued again");
+    assert_eq!(spec.input_artifacts[0].1.as_ref(), Some(&good_app));
+    let id = rollback.id.clone();
+    s.succeed(&id, "build");
+    assert_eq!(s.status(&id), ExecutionStatus::Succeeded);
+    assert!(
+        !s.rt.executions.values().any(|e| e.id != id
+            && matches!(e.execution_type, ExecutionType::Rollback { .. })
+            && !e.status.is_finished()),
+        "a rollback's own success starts nothing more"
+    );
+}
+
+#[test]
+fn a_failed_rollback_does_not_roll_back_again_and_without_a_success_nothing_rolls_back() {
+    let mut s = two_stage();
+    s.decl.stages[1].on_failure = Some(sluice_model::OnFailure::Rollback);
+    s.start("e1");
+    s.succeed("e1", "src");
+    s.fail("e1", "build", "first ever run fails");
+    assert_eq!(
+        s.rt.executions.len(),
+        1,
+        "nothing succeeded yet, nothing to roll back to"
+    );
+    s.ok(Input::Rollback {
+        execution_id: "manual".into(),
+        stage: "Build".into(),
+        target: RollbackTarget {
+            execution_id: "older".into(),
+            ..Default::default()
+        },
+        trigger: Trigger {
+            kind: "ManualRollback".into(),
+            detail: String::new(),
+        },
+    });
+    s.fail("manual", "build", "rollback fails too");
+    assert_eq!(s.status("manual"), ExecutionStatus::Failed);
+    assert_eq!(
+        s.rt.executions.len(),
+        2,
+        "a failed rollback starts no other"
+    );
 }

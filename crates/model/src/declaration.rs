@@ -99,6 +99,20 @@ pub struct StageDeclaration {
     pub name: String,
     pub blockers: Vec<BlockerDeclaration>,
     pub actions: Vec<ActionDeclaration>,
+    /// What happens when the stage fails (`onFailure`, V2); failing the execution when absent.
+    pub on_failure: Option<OnFailure>,
+}
+
+/// A stage's `onFailure` result (conditions with rules are not built).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Fail the execution (as without `onFailure`).
+    Fail,
+    /// Retry the stage once, automatically: only its failed actions, or all of them.
+    Retry { all_actions: bool },
+    /// Fail the execution and start a rollback execution that runs the stage again with the
+    /// artifacts of the latest succeeded execution.
+    Rollback,
 }
 
 /// A stage blocker (reserved by the API; only `Schedule` is defined).

@@ -22,7 +22,7 @@ pub use action_type::{
 };
 pub use declaration::{
     ActionDeclaration, ArtifactStore, BlockerDeclaration, EncryptionKey, EnvironmentVariable,
-    ExecutionMode, PipelineDeclaration, PipelineVariable, StageDeclaration,
+    ExecutionMode, OnFailure, PipelineDeclaration, PipelineVariable, StageDeclaration,
 };
 pub use limits::Limits;
 pub use validate::{validate_pipeline, Problem, ProblemKind};

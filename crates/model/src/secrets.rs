@@ -108,6 +108,7 @@ mod tests {
             stages: vec![StageDeclaration {
                 name: stage.into(),
                 blockers: vec![],
+                on_failure: None,
                 actions: vec![ActionDeclaration {
                     name: action.into(),
                     action_type_id: ActionTypeId::new("Source", "ThirdParty", "GitHub", "1"),

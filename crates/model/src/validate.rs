@@ -59,6 +59,7 @@ pub fn validate_pipeline(
     }
     check_artifact_flow(pipeline, &mut p);
     check_variables(pipeline, &mut p);
+    check_on_failure(pipeline, &mut p);
     p.0
 }
 
@@ -238,6 +239,45 @@ fn check_pipeline(pipeline: &PipelineDeclaration, limits: &Limits, p: &mut Probl
             Structure,
             "At least one stage must contain an action that is not a source action".into(),
         );
+    }
+}
+
+/// `onFailure` needs V2; a rollback needs something before the stage to roll back to and a
+/// mode with one line of executions.
+fn check_on_failure(pipeline: &PipelineDeclaration, p: &mut Problems) {
+    for (index, stage) in pipeline.stages.iter().enumerate() {
+        let Some(on_failure) = stage.on_failure else {
+            continue;
+        };
+        if !pipeline.is_v2() {
+            p.push(
+                ProblemKind::Stage,
+                format!(
+                    "onFailure on stage '{}' is only supported for pipelines of type V2",
+                    stage.name
+                ),
+            );
+        }
+        if on_failure == crate::OnFailure::Rollback {
+            if index == 0 {
+                p.push(
+                    ProblemKind::Stage,
+                    format!(
+                        "Stage '{}' is the first stage and cannot be rolled back",
+                        stage.name
+                    ),
+                );
+            }
+            if pipeline.mode() == ExecutionMode::Parallel {
+                p.push(
+                    ProblemKind::Stage,
+                    format!(
+                        "Stage '{}' cannot roll back: stage rollback is not available for pipelines in PARALLEL mode",
+                        stage.name
+                    ),
+                );
+            }
+        }
     }
 }
 

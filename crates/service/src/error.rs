@@ -61,6 +61,8 @@ pub enum Error {
     DuplicatedStopRequest(String),
     #[error("{0}")]
     PipelineExecutionNotStoppable(String),
+    #[error("{0}")]
+    UnableToRollbackStage(String),
     #[error("The specified bucket does not exist")]
     NoSuchBucket(String),
     #[error("The specified key does not exist.")]
@@ -155,6 +157,7 @@ impl From<sluice_engine::Error> for Error {
                 Error::Conflict(format!("An execution with id {id} already exists"))
             }
             E::InvalidVariables(m) => Error::Validation(m),
+            E::UnableToRollback(m) => Error::UnableToRollbackStage(m),
         }
     }
 }

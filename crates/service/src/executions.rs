@@ -38,6 +38,8 @@ pub struct ExecutionView {
     pub mode: &'static str,
     /// The pipeline variables' values in this execution.
     pub variables: BTreeMap<String, String>,
+    /// For a rollback execution, the execution it rolls back to.
+    pub rollback_target: Option<String>,
     pub started_ms: i64,
     pub updated_ms: i64,
     pub artifact_revisions: Vec<ArtifactRevision>,
@@ -128,6 +130,10 @@ impl Sluice {
             trigger: e.trigger.clone(),
             mode: e.mode.as_str(),
             variables: e.variables.clone(),
+            rollback_target: match &e.execution_type {
+                sluice_engine::ExecutionType::Standard => None,
+                sluice_engine::ExecutionType::Rollback { target, .. } => Some(target.clone()),
+            },
             started_ms: e.started_ms,
             updated_ms: e.updated_ms,
             artifact_revisions,
@@ -235,6 +241,56 @@ impl Sluice {
             .await
             .map_err(not_latest)?;
         Ok(id.into())
+    }
+
+    /// `RollbackStage`: a rollback execution that runs `stage` again with the artifacts and
+    /// variables of the succeeded execution `target`; returns its id.
+    pub async fn rollback_stage(
+        &self,
+        pipeline: &str,
+        stage: &str,
+        target: &str,
+        trigger: Trigger,
+    ) -> Result<String> {
+        let (_, declaration) = self.pipeline_with_stage(pipeline, stage).await?;
+        let target_execution = self.execution_doc(pipeline, target).await?;
+        let unable = |why: String| Error::UnableToRollbackStage(why);
+        if target_execution.status != sluice_engine::ExecutionStatus::Succeeded
+            || target_execution.execution_type != sluice_engine::ExecutionType::Standard
+        {
+            return Err(unable(format!(
+                "The target pipeline execution {target} is {}; a stage rolls back only to a succeeded standard execution",
+                target_execution.status.as_str()
+            )));
+        }
+        let index = declaration
+            .stages
+            .iter()
+            .position(|s| s.name == stage)
+            .unwrap_or_default();
+        let ran = target_execution
+            .stage_runs
+            .get(&index)
+            .is_some_and(|run| run.status == sluice_engine::StageStatus::Succeeded);
+        if !ran || target_execution.pipeline_version != declaration.version {
+            return Err(unable(format!(
+                "The target pipeline execution {target} did not run stage {stage} of the current pipeline version"
+            )));
+        }
+        let id = self.inner.ids.uuid();
+        let input = Input::Rollback {
+            execution_id: id.clone(),
+            stage: stage.into(),
+            target: sluice_engine::RollbackTarget {
+                execution_id: target.into(),
+                artifacts: target_execution.artifacts.clone(),
+                variables: target_execution.variables.clone(),
+            },
+            trigger,
+        };
+        self.step(pipeline, vec![input], StepExtra::default())
+            .await?;
+        Ok(id)
     }
 
     /// Approves or rejects a manual approval; returns when it was recorded.

@@ -22,6 +22,17 @@ pub struct RuntimeDoc {
     pipeline_version: i64,
     slots: Vec<SlotDoc>,
     executions: Vec<ExecutionDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_succeeded: Option<TargetDoc>,
+}
+
+/// What a rollback goes back to.
+#[derive(Serialize, Deserialize)]
+struct TargetDoc {
+    execution_id: String,
+    artifacts: BTreeMap<String, (String, String)>,
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -52,6 +63,9 @@ pub struct ExecutionDoc {
     mode: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     variables: BTreeMap<String, String>,
+    /// A rollback execution's target execution and stage index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rollback: Option<(String, usize)>,
     status_summary: Option<String>,
     stage_runs: BTreeMap<usize, StageRunDoc>,
     #[serde(default)]
@@ -69,6 +83,8 @@ struct StageRunDoc {
     retrying: bool,
     #[serde(default)]
     past_attempts: Vec<ActionRunDoc>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    auto_retried: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -210,6 +226,10 @@ impl From<&e::Execution> for ExecutionDoc {
             trigger: (x.trigger.kind.clone(), x.trigger.detail.clone()),
             mode: x.mode.as_str().into(),
             variables: x.variables.clone(),
+            rollback: match &x.execution_type {
+                e::ExecutionType::Standard => None,
+                e::ExecutionType::Rollback { target, stage } => Some((target.clone(), *stage)),
+            },
             status_summary: x.status_summary.clone(),
             stage_runs: x
                 .stage_runs
@@ -221,6 +241,7 @@ impl From<&e::Execution> for ExecutionDoc {
                             status: r.status.as_str().into(),
                             group: r.group,
                             retrying: r.retrying,
+                            auto_retried: r.auto_retried,
                             past_attempts: r.past_attempts.iter().map(action_doc).collect(),
                             actions: r.actions.iter().map(action_doc).collect(),
                         },
@@ -260,6 +281,7 @@ impl ExecutionDoc {
                     group: r.group,
                     actions,
                     retrying: r.retrying,
+                    auto_retried: r.auto_retried,
                     past_attempts,
                 },
             );
@@ -276,6 +298,13 @@ impl ExecutionDoc {
             mode: e::ExecutionMode::parse(&self.mode)
                 .ok_or_else(|| corrupt(&format!("unknown execution mode {}", self.mode)))?,
             variables: self.variables.clone(),
+            execution_type: match &self.rollback {
+                None => e::ExecutionType::Standard,
+                Some((target, stage)) => e::ExecutionType::Rollback {
+                    target: target.clone(),
+                    stage: *stage,
+                },
+            },
             status_summary: self.status_summary.clone(),
             stage_runs,
             artifacts: self
@@ -325,6 +354,15 @@ impl From<&e::Runtime> for RuntimeDoc {
                 })
                 .collect(),
             executions: rt.executions.values().map(ExecutionDoc::from).collect(),
+            last_succeeded: rt.last_succeeded.as_ref().map(|t| TargetDoc {
+                execution_id: t.execution_id.clone(),
+                artifacts: t
+                    .artifacts
+                    .iter()
+                    .map(|(k, l)| (k.clone(), (l.bucket.clone(), l.key.clone())))
+                    .collect(),
+                variables: t.variables.clone(),
+            }),
         }
     }
 }
@@ -352,6 +390,23 @@ impl RuntimeDoc {
                 })
                 .collect(),
             executions,
+            last_succeeded: self.last_succeeded.as_ref().map(|t| e::RollbackTarget {
+                execution_id: t.execution_id.clone(),
+                artifacts: t
+                    .artifacts
+                    .iter()
+                    .map(|(k, (bucket, key))| {
+                        (
+                            k.clone(),
+                            e::ArtifactLocation {
+                                bucket: bucket.clone(),
+                                key: key.clone(),
+                            },
+                        )
+                    })
+                    .collect(),
+                variables: t.variables.clone(),
+            }),
         })
     }
 

@@ -49,6 +49,28 @@ struct StageDoc {
     #[serde(default)]
     blockers: Vec<(String, String)>,
     actions: Vec<ActionDoc>,
+    /// `FAIL`, `RETRY:FAILED_ACTIONS`, `RETRY:ALL_ACTIONS` or `ROLLBACK`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_failure: Option<String>,
+}
+
+fn on_failure_doc(on_failure: m::OnFailure) -> String {
+    match on_failure {
+        m::OnFailure::Fail => "FAIL".into(),
+        m::OnFailure::Retry { all_actions: false } => "RETRY:FAILED_ACTIONS".into(),
+        m::OnFailure::Retry { all_actions: true } => "RETRY:ALL_ACTIONS".into(),
+        m::OnFailure::Rollback => "ROLLBACK".into(),
+    }
+}
+
+fn on_failure_model(doc: &str) -> Option<m::OnFailure> {
+    match doc {
+        "FAIL" => Some(m::OnFailure::Fail),
+        "RETRY:FAILED_ACTIONS" => Some(m::OnFailure::Retry { all_actions: false }),
+        "RETRY:ALL_ACTIONS" => Some(m::OnFailure::Retry { all_actions: true }),
+        "ROLLBACK" => Some(m::OnFailure::Rollback),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +146,7 @@ impl From<&m::PipelineDeclaration> for DeclarationDoc {
                         .map(|b| (b.name.clone(), b.kind.clone()))
                         .collect(),
                     actions: s.actions.iter().map(action_doc).collect(),
+                    on_failure: s.on_failure.map(on_failure_doc),
                 })
                 .collect(),
             version: p.version,
@@ -197,6 +220,7 @@ impl DeclarationDoc {
                         })
                         .collect(),
                     actions: s.actions.iter().map(ActionDoc::to_model).collect(),
+                    on_failure: s.on_failure.as_deref().and_then(on_failure_model),
                 })
                 .collect(),
             version: self.version,

@@ -48,6 +48,7 @@ fn stage(name: &str, actions: Vec<ActionDeclaration>) -> StageDeclaration {
         name: name.into(),
         blockers: vec![],
         actions,
+        on_failure: None,
     }
 }
 
@@ -434,5 +435,31 @@ fn variable_references_name_a_declared_variable_or_an_earlier_namespace() {
         &v1,
         ProblemKind::Structure,
         "only supported for pipelines of type V2",
+    );
+}
+
+#[test]
+fn on_failure_needs_v2_and_rollback_needs_an_earlier_stage_and_one_line_of_executions() {
+    let mut p = valid();
+    p.stages[1].on_failure = Some(crate::OnFailure::Rollback);
+    expect_one(
+        &p,
+        ProblemKind::Stage,
+        "only supported for pipelines of type V2",
+    );
+    p.pipeline_type = Some("V2".into());
+    assert_eq!(problems(&p), vec![]);
+    p.stages[0].on_failure = Some(crate::OnFailure::Rollback);
+    expect_one(
+        &p,
+        ProblemKind::Stage,
+        "first stage and cannot be rolled back",
+    );
+    p.stages[0].on_failure = Some(crate::OnFailure::Retry { all_actions: true });
+    p.execution_mode = Some("PARALLEL".into());
+    expect_one(
+        &p,
+        ProblemKind::Stage,
+        "not available for pipelines in PARALLEL mode",
     );
 }
