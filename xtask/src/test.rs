@@ -46,7 +46,7 @@ pub fn run_all(root: &Path) -> Result<()> {
     );
     run(Command::new(&python)
         .current_dir(root)
-        .env("PATH", path)
+        .env("PATH", &path)
         .env("SLUICE_BIN", root.join("target/debug/sluice"))
         .args([
             "-m",
@@ -55,5 +55,11 @@ pub fn run_all(root: &Path) -> Result<()> {
             "-p",
             "no:cacheprovider",
             "conformance",
-        ]))
+        ]))?;
+    // A peer's suite: moto's CodePipeline tests, pinned, against a fresh server per test.
+    run(Command::new(&python)
+        .current_dir(root)
+        .env("PATH", &path)
+        .env("SLUICE_BIN", root.join("target/debug/sluice"))
+        .arg(root.join("conformance/peer/run_moto.py")))
 }

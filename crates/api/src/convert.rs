@@ -117,7 +117,8 @@ fn action_to_wire(a: m::ActionDeclaration) -> w::ActionDeclaration {
         name: a.name,
         action_type_id: type_id_to_wire(a.action_type_id),
         run_order: Some(a.run_order),
-        configuration: (!a.configuration.is_empty()).then_some(a.configuration),
+        // AWS echoes `configuration`, `inputArtifacts` and `outputArtifacts` even when empty.
+        configuration: Some(a.configuration),
         output_artifacts: Some(
             a.output_artifacts
                 .into_iter()

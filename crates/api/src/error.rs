@@ -72,10 +72,11 @@ impl From<DecodeError> for ApiError {
 impl From<S> for ApiError {
     fn from(e: S) -> Self {
         let code = match &e {
-            S::PipelineNotFound(_) => "PipelineNotFoundException",
+            S::PipelineNotFound { .. } => "PipelineNotFoundException",
+            S::PipelineResourceNotFound { .. } => "ResourceNotFoundException",
             S::StageNotFound { .. } => "StageNotFoundException",
             S::PipelineVersionNotFound { .. } => "PipelineVersionNotFoundException",
-            S::PipelineNameInUse(_) => "PipelineNameInUseException",
+            S::PipelineNameInUse { .. } => "PipelineNameInUseException",
             S::InvalidDeclaration(_) => match e.problem_kind() {
                 Some(ProblemKind::Stage) => "InvalidStageDeclarationException",
                 Some(ProblemKind::Action) => "InvalidActionDeclarationException",

@@ -9,8 +9,10 @@ use sluice_wire as w;
 type R<T> = Result<T, ApiError>;
 
 pub async fn create_pipeline(s: &Sluice, i: w::CreatePipelineInput) -> R<w::CreatePipelineOutput> {
+    // Tags are echoed as given, an empty list too.
+    let given = i.tags.is_some();
     let tags = tags_from_wire(i.tags);
-    let echoed = (!tags.is_empty()).then(|| tags_to_wire(tags.clone()));
+    let echoed = given.then(|| tags_to_wire(tags.clone()));
     let stored = s
         .create_pipeline(pipeline_from_wire(i.pipeline)?, tags)
         .await?;

@@ -175,9 +175,10 @@ fn check_pipeline(pipeline: &PipelineDeclaration, limits: &Limits, p: &mut Probl
     if n < limits.min_stages_per_pipeline {
         p.push(
             Structure,
+            // AWS's words.
             format!(
-                "Pipeline '{}' has {n} stage(s); a pipeline must contain at least {} stages",
-                pipeline.name, limits.min_stages_per_pipeline
+                "Pipeline has only {n} stage(s). There should be a minimum of {} stages in a pipeline",
+                limits.min_stages_per_pipeline
             ),
         );
     }

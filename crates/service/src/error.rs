@@ -6,16 +6,20 @@ use sluice_model::{Problem, ProblemKind};
 /// Why a service call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("The pipeline with the name '{0}' was not found.")]
-    PipelineNotFound(String),
+    #[error("Account '{account}' does not have a pipeline with name '{name}'")]
+    PipelineNotFound { name: String, account: String },
+    /// A pipeline named as a resource (an ARN to tag, a declaration to update) that does not
+    /// exist: AWS words and types it apart from `PipelineNotFound`.
+    #[error("The account with id '{account}' does not include a pipeline with the name '{name}'")]
+    PipelineResourceNotFound { name: String, account: String },
     #[error("The stage with the name '{stage}' was not found in pipeline '{pipeline}'.")]
     StageNotFound { pipeline: String, stage: String },
     #[error("Pipeline '{pipeline}' does not have version {version}.")]
     PipelineVersionNotFound { pipeline: String, version: i64 },
-    #[error("A pipeline with the name '{0}' already exists in this account.")]
-    PipelineNameInUse(String),
+    #[error("A pipeline with the name '{name}' already exists in account '{account}'")]
+    PipelineNameInUse { name: String, account: String },
     /// A declaration broke structural rules; every problem is listed.
-    #[error("{}", join(.0))]
+    #[error("{}", first(.0))]
     InvalidDeclaration(Vec<Problem>),
     #[error("{0}")]
     Validation(String),
@@ -110,12 +114,13 @@ pub enum Error {
     Internal(String),
 }
 
-fn join(problems: &[Problem]) -> String {
+/// The first problem, as AWS reports one problem of a declaration at a time (the rest are
+/// found when it is fixed).
+fn first(problems: &[Problem]) -> String {
     problems
-        .iter()
-        .map(|p| p.message.as_str())
-        .collect::<Vec<_>>()
-        .join("; ")
+        .first()
+        .map(|p| p.message.clone())
+        .unwrap_or_default()
 }
 
 impl Error {
@@ -166,7 +171,11 @@ impl From<sluice_store::Error> for Error {
     fn from(e: sluice_store::Error) -> Self {
         use sluice_store::Error as S;
         match e {
-            S::NameInUse(n) => Error::PipelineNameInUse(n),
+            // The façade names the account (`Sluice::name_in_use`); the store does not know it.
+            S::NameInUse(name) => Error::PipelineNameInUse {
+                name,
+                account: String::new(),
+            },
             e @ S::BucketKeyInUse { .. } => Error::InvalidDeclaration(vec![sluice_model::Problem {
                 kind: sluice_model::ProblemKind::Structure,
                 message: format!(

@@ -373,7 +373,7 @@ impl Sluice {
             // One pipeline's failure is its own: the others' timers fire all the same, and its
             // timers stay due for the next sweep.
             match self.step(&pipeline, inputs, extra).await {
-                Ok(_) | Err(Error::PipelineNotFound(_)) => fired += count,
+                Ok(_) | Err(Error::PipelineNotFound { .. }) => fired += count,
                 Err(e) => {
                     tracing::error!(pipeline, error = %e, "the timers of a pipeline could not fire")
                 }

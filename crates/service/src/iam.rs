@@ -875,10 +875,12 @@ impl Sluice {
         let mut problems = Vec::new();
         for arn in roles {
             if let Err(why) = self.assumable_by_codepipeline(arn).await? {
+                // AWS's words name the role only; why is for the operator's log.
+                tracing::info!(role = arn, reason = %why, "a pipeline's role cannot be assumed");
                 problems.push(sluice_model::Problem {
                     kind: sluice_model::ProblemKind::Structure,
                     message: format!(
-                        "CodePipeline is not authorized to perform AssumeRole on role {arn}: {why}"
+                        "CodePipeline is not authorized to perform AssumeRole on role {arn}"
                     ),
                 });
             }

@@ -206,6 +206,35 @@ impl Sluice {
         self.inner.ids.uuid()
     }
 
+    /// `PipelineNotFound` for `name` in this account.
+    pub(crate) fn pipeline_not_found(&self, name: &str) -> Error {
+        Error::PipelineNotFound {
+            name: name.into(),
+            account: self.inner.options.account_id.clone(),
+        }
+    }
+
+    /// A missing pipeline named as a resource: `ResourceNotFound` in AWS's words for it.
+    pub(crate) fn as_resource(&self, e: Error) -> Error {
+        match e {
+            Error::PipelineNotFound { name, account } => {
+                Error::PipelineResourceNotFound { name, account }
+            }
+            other => other,
+        }
+    }
+
+    /// A taken pipeline name, naming this account.
+    pub(crate) fn name_in_use(&self, e: Error) -> Error {
+        match e {
+            Error::PipelineNameInUse { name, .. } => Error::PipelineNameInUse {
+                name,
+                account: self.inner.options.account_id.clone(),
+            },
+            other => other,
+        }
+    }
+
     /// The latest version of a pipeline, or `PipelineNotFound`.
     pub(crate) async fn current_pipeline(
         &self,
@@ -214,7 +243,7 @@ impl Sluice {
         self.store()
             .get_pipeline(name, None)
             .await?
-            .ok_or_else(|| Error::PipelineNotFound(name.into()))
+            .ok_or_else(|| self.pipeline_not_found(name))
     }
 
     /// The latest version of a pipeline that has `stage`, or the matching not-found error.

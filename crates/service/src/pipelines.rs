@@ -77,8 +77,9 @@ impl Sluice {
         }
         let types = self.action_types_known().await?;
         pipeline.version = 1;
-        self.check_declaration(&pipeline, &types)?;
+        // The role first, as AWS checks it before the structure.
         self.check_roles(&pipeline).await?;
+        self.check_declaration(&pipeline, &types)?;
         self.check_tags(&tags)?;
         let now = self.now_ms();
         let arn = sluice_model::arn::pipeline_arn(
@@ -96,7 +97,8 @@ impl Sluice {
         };
         self.store()
             .create_pipeline(&new, self.options().limits.max_pipelines_per_account)
-            .await?;
+            .await
+            .map_err(|e| self.name_in_use(e.into()))?;
         // A new pipeline runs at once, as in CodePipeline. The pipeline is already stored; a
         // failure to start is reported in the log and the pipeline can be started by hand.
         let trigger = sluice_engine::Trigger {
@@ -124,7 +126,7 @@ impl Sluice {
                             version: v,
                         }
                     }
-                    _ => Error::PipelineNotFound(name.into()),
+                    _ => self.pipeline_not_found(name),
                 })
             }
         };
@@ -147,15 +149,19 @@ impl Sluice {
         if !supplied.is_empty() {
             return Err(Error::InvalidDeclaration(supplied));
         }
-        let current = self.current_pipeline(&pipeline.name).await?;
+        let current = self
+            .current_pipeline(&pipeline.name)
+            .await
+            .map_err(|e| self.as_resource(e))?;
         let types = self.action_types_known().await?;
         let problems = secrets::carry_over(&mut pipeline, &current.declaration.to_model(), &types);
         if !problems.is_empty() {
             return Err(Error::InvalidDeclaration(problems));
         }
         pipeline.version = current.version + 1;
-        self.check_declaration(&pipeline, &types)?;
+        // The role first, as AWS checks it before the structure.
         self.check_roles(&pipeline).await?;
+        self.check_declaration(&pipeline, &types)?;
         let buckets = self.artifact_buckets(&pipeline).await?;
         let stored = self
             .store()
@@ -168,7 +174,7 @@ impl Sluice {
             )
             .await
             .map_err(|e| match e {
-                sluice_store::Error::NotFound(_) => Error::PipelineNotFound(pipeline.name.clone()),
+                sluice_store::Error::NotFound(_) => self.pipeline_not_found(&pipeline.name),
                 other => other.into(),
             })?;
         // The guide: updating a pipeline stops the runs in progress.
@@ -330,7 +336,7 @@ impl Sluice {
             .set_transition(&transition)
             .await
             .map_err(|e| match e {
-                sluice_store::Error::NotFound(_) => Error::PipelineNotFound(pipeline.into()),
+                sluice_store::Error::NotFound(_) => self.pipeline_not_found(pipeline),
                 other => other.into(),
             })?;
         // Enabling lets the newest waiting execution in; the record above is what the state

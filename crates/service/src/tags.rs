@@ -24,14 +24,14 @@ impl Sluice {
                 w[0]
             )));
         }
-        if let Some(t) = tags
+        if tags
             .iter()
-            .find(|t| t.key.to_ascii_lowercase().starts_with("aws:"))
+            .any(|t| t.key.to_ascii_lowercase().starts_with("aws:"))
         {
-            return Err(Error::InvalidTags(format!(
-                "The tag key '{}' uses the reserved prefix 'aws:'",
-                t.key
-            )));
+            // AWS's words.
+            return Err(Error::InvalidTags(
+                "Not allowed to modify system tags. System tags start with 'aws:'. msg=[Caller is an end user and not allowed to mutate system tags]".into(),
+            ));
         }
         Ok(())
     }
@@ -52,7 +52,13 @@ impl Sluice {
                 region, account_id, ..
             } => (region, account_id),
         };
-        let not_found = || Error::ResourceNotFound(arn.to_string());
+        let not_found = || match &resource {
+            ResourceArn::Pipeline { name, .. } => Error::PipelineResourceNotFound {
+                name: name.clone(),
+                account: account.clone(),
+            },
+            ResourceArn::ActionType { .. } => Error::ResourceNotFound(arn.to_string()),
+        };
         if region != &self.options().region || account != &self.options().account_id {
             return Err(not_found());
         }
@@ -75,7 +81,11 @@ impl Sluice {
             .tag_resource(arn, &tags, max)
             .await
             .map_err(|e| match e {
-                sluice_store::Error::LimitExceeded(m) => Error::TooManyTags(m),
+                // AWS's words; the store's count stays in the server's log.
+                sluice_store::Error::LimitExceeded(m) => {
+                    tracing::debug!(resource = arn, "{m}");
+                    Error::TooManyTags(format!("Tag limit exceeded for resource [{arn}]."))
+                }
                 other => other.into(),
             })
     }

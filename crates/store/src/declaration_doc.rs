@@ -285,6 +285,7 @@ impl ActionDoc {
             action_type_id: m::ActionTypeId::new(c, o, p, v),
             run_order: self.run_order,
             configuration: self.configuration.clone(),
+
             output_artifacts: self.output_artifacts.clone(),
             output_files: self.output_files.clone(),
             input_artifacts: self.input_artifacts.clone(),

@@ -93,7 +93,11 @@ fn the_guides_two_stage_pipeline_is_valid() {
 fn pipeline_must_have_at_least_two_stages() {
     let mut p = valid();
     p.stages.truncate(1);
-    expect_one(&p, ProblemKind::Structure, "at least 2 stages");
+    expect_one(
+        &p,
+        ProblemKind::Structure,
+        "Pipeline has only 1 stage(s). There should be a minimum of 2 stages in a pipeline",
+    );
 }
 
 #[test]

@@ -38,8 +38,9 @@ async fn omitted_run_order_and_artifacts_are_returned_normalised() {
     assert_eq!(action["outputArtifacts"], json!([]));
 }
 
+/// The model's PipelineNameInUseException, in AWS's words naming the account.
 #[tokio::test]
-async fn taken_name_is_pipeline_name_in_use() {
+async fn taken_name_is_pipeline_name_in_use_naming_the_account() {
     let s = TestServer::start().await;
     s.ok("CreatePipeline", fixtures::create_request()).await;
     let r = s
@@ -49,7 +50,10 @@ async fn taken_name_is_pipeline_name_in_use() {
             "PipelineNameInUseException",
         )
         .await;
-    assert!(r.message().contains("MyFirstPipeline"));
+    assert_eq!(
+        r.message(),
+        "A pipeline with the name 'MyFirstPipeline' already exists in account '111111111111'"
+    );
 }
 
 #[tokio::test]
@@ -92,14 +96,19 @@ async fn update_increments_the_version_and_keeps_every_earlier_version_readable(
 }
 
 #[tokio::test]
-async fn update_of_a_missing_pipeline_is_pipeline_not_found() {
+async fn update_of_a_missing_pipeline_is_resource_not_found() {
     let s = TestServer::start().await;
-    s.err(
-        "UpdatePipeline",
-        json!({"pipeline": fixtures::pipeline("Nope")}),
-        "PipelineNotFoundException",
-    )
-    .await;
+    let r = s
+        .err(
+            "UpdatePipeline",
+            json!({"pipeline": fixtures::pipeline("Nope")}),
+            "ResourceNotFoundException",
+        )
+        .await;
+    assert_eq!(
+        r.message(),
+        "The account with id '111111111111' does not include a pipeline with the name 'Nope'"
+    );
 }
 
 #[tokio::test]
@@ -113,6 +122,10 @@ async fn missing_pipeline_is_pipeline_not_found() {
         )
         .await;
     assert_eq!(r.status, 400);
+    assert_eq!(
+        r.message(),
+        "Account '111111111111' does not have a pipeline with name 'Nope'"
+    );
     s.err(
         "GetPipeline",
         json!({"name": "Nope", "version": 1}),

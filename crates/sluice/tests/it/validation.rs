@@ -56,7 +56,7 @@ async fn fewer_than_two_stages_is_invalid_structure() {
             p["stages"].as_array_mut().expect("stages").truncate(1);
         },
         "InvalidStructureException",
-        "at least 2 stages",
+        "There should be a minimum of 2 stages in a pipeline",
     )
     .await;
 }
