@@ -107,7 +107,7 @@ impl Sluice {
                 }
                 Err(sluice_store::Error::VersionConflict { .. }) => continue,
                 Err(sluice_store::Error::NotFound(_)) => {
-                    return Err(self.pipeline_not_found(&pipeline))
+                    return Err(self.pipeline_not_found(pipeline))
                 }
                 Err(e) => return Err(e.into()),
             }
