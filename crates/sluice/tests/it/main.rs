@@ -21,5 +21,6 @@ mod tags;
 mod tls;
 mod transitions;
 mod unauthenticated;
+mod v2_fields;
 mod validation;
 mod webhooks;
