@@ -1,6 +1,7 @@
 //! The crash loop: a scripted job worker drives several pipelines while the server is killed
 //! with SIGKILL at random moments and restarted. Afterwards every execution has ended, no job
-//! had two owners, no action succeeded twice, and nothing acknowledged is missing.
+//! had two owners, no action succeeded twice, and nothing acknowledged is missing — in every
+//! execution mode (SUPERSEDED, QUEUED, PARALLEL).
 //!
 //! Runs for `SLUICE_CRASH_LOOP_SECS` seconds (8 by default; set it higher for a longer soak).
 
@@ -91,12 +92,15 @@ async fn setup(addr: SocketAddr) {
         json!({"name": name, "actionTypeId": {"category": category, "owner": "Custom", "provider": provider, "version": "1"},
                "inputArtifacts": inputs, "outputArtifacts": outputs})
     };
+    // Every execution mode: queued lines and parallel lanes survive kills as superseding does.
+    let modes = ["SUPERSEDED", "QUEUED", "PARALLEL", "SUPERSEDED"];
     for i in 0..PIPELINES {
         let r = call(
             addr,
             "CreatePipeline",
             json!({"pipeline": {"name": format!("crash-{i}"), "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
                 "artifactStore": {"type": "S3", "location": "bucket"},
+                "pipelineType": "V2", "executionMode": modes[i % modes.len()],
                 "stages": [
                     {"name": "Source", "actions": [action("src", "Source", "CrashSrc", json!([]), json!([{"name": "App"}]))]},
                     {"name": "Build", "actions": [action("build", "Build", "CrashBuild", json!([{"name": "App"}]), json!([]))]},
