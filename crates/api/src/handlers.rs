@@ -276,15 +276,10 @@ pub async fn start_pipeline_execution(
     caller: &Caller,
     i: w::StartPipelineExecutionInput,
 ) -> R<w::StartPipelineExecutionOutput> {
-    if i.source_revisions.as_ref().is_some_and(|r| !r.is_empty()) {
-        return Err(ApiError::client(
-            "ValidationException",
-            "sourceRevisions is not supported by this Sluice server yet",
-        ));
-    }
-    let mut variables = std::collections::BTreeMap::new();
+    let mut overrides = sluice_service::StartOverrides::default();
     for variable in i.variables.unwrap_or_default() {
-        if variables
+        if overrides
+            .variables
             .insert(variable.name.clone(), variable.value)
             .is_some()
         {
@@ -294,12 +289,31 @@ pub async fn start_pipeline_execution(
             ));
         }
     }
+    for revision in i.source_revisions.unwrap_or_default() {
+        let value = sluice_service::SourceRevision {
+            kind: revision.revision_type,
+            value: revision.revision_value,
+        };
+        if overrides
+            .source_revisions
+            .insert(revision.action_name.clone(), value)
+            .is_some()
+        {
+            return Err(ApiError::client(
+                "ValidationException",
+                format!(
+                    "sourceRevisions names action {} more than once",
+                    revision.action_name
+                ),
+            ));
+        }
+    }
     let trigger = sluice_service::Trigger {
         kind: "StartPipelineExecution".into(),
         detail: caller.arn.clone(),
     };
     let id = s
-        .start_pipeline_execution(&i.name, trigger, variables, i.client_request_token)
+        .start_pipeline_execution(&i.name, trigger, overrides, i.client_request_token)
         .await?;
     Ok(w::StartPipelineExecutionOutput {
         pipeline_execution_id: Some(id),

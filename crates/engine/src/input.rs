@@ -82,6 +82,8 @@ pub enum Input {
         /// Values for the pipeline's variables that override their defaults; each must be
         /// declared.
         variables: BTreeMap<String, String>,
+        /// Source action → the revision it fetches instead of the latest (`sourceRevisions`).
+        source_revisions: BTreeMap<String, SourceRevision>,
     },
     JobSucceeded {
         job_id: String,
@@ -138,6 +140,8 @@ pub struct JobSpec {
     pub action_type_id: ActionTypeId,
     /// The action's configuration with its variable references resolved.
     pub configuration: BTreeMap<String, String>,
+    /// The revision a source action fetches instead of the latest, if the start named one.
+    pub source_revision: Option<SourceRevision>,
     /// The action's `commands` and `environmentVariables`, references resolved.
     pub commands: Vec<String>,
     pub environment_variables: Vec<sluice_model::EnvironmentVariable>,
@@ -147,6 +151,14 @@ pub struct JobSpec {
     pub output_artifacts: Vec<(String, ArtifactLocation)>,
     pub continuation_token: Option<String>,
     pub pipeline_version: i64,
+}
+
+/// A revision a source action is told to fetch (`StartPipelineExecution.sourceRevisions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRevision {
+    /// `COMMIT_ID`, `S3_OBJECT_VERSION_ID` or `S3_OBJECT_KEY`.
+    pub kind: String,
+    pub value: String,
 }
 
 /// What the caller must do once the step is committed.

@@ -13,7 +13,7 @@ mod step;
 
 pub use input::{
     ApprovalDecision, Effect, EngineOptions, Error, Ids, Input, JobOutcome, JobSpec, RetryMode,
-    Timer,
+    SourceRevision, Timer,
 };
 pub use state::{
     ActionRun, ActionStatus, ArtifactLocation, ErrorDetails, Execution, ExecutionMode,

@@ -199,6 +199,8 @@ pub struct Execution {
     pub mode: ExecutionMode,
     /// The pipeline variables' values for this execution.
     pub variables: BTreeMap<String, String>,
+    /// Source action → the revision the start named for it.
+    pub source_revisions: BTreeMap<String, crate::input::SourceRevision>,
     pub execution_type: ExecutionType,
     pub status_summary: Option<String>,
     /// Stage index → this execution's run of it.

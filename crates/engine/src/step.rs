@@ -2,7 +2,7 @@
 //! replaces the original, so a refused input leaves nothing half-done.
 
 use crate::input::{
-    Effect, EngineOptions, Error, Ids, Input, JobOutcome, JobSpec, RetryMode, Timer,
+    Effect, EngineOptions, Error, Ids, Input, JobOutcome, JobSpec, RetryMode, SourceRevision, Timer,
 };
 use crate::state::*;
 use sluice_model::variables::{substitute, Reference, EXECUTION_NAMESPACE, PIPELINE_NAMESPACE};
@@ -56,7 +56,8 @@ impl Step<'_> {
                 execution_id,
                 trigger,
                 variables,
-            } => self.start(execution_id, trigger, variables),
+                source_revisions,
+            } => self.start(execution_id, trigger, variables, source_revisions),
             Input::Rollback {
                 execution_id,
                 stage,
@@ -208,6 +209,7 @@ impl Step<'_> {
         id: String,
         trigger: Trigger,
         variables: BTreeMap<String, String>,
+        source_revisions: BTreeMap<String, SourceRevision>,
     ) -> Result<(), Error> {
         if self.rt.executions.contains_key(&id) {
             return Err(Error::DuplicateExecution(id));
@@ -243,6 +245,7 @@ impl Step<'_> {
                 trigger,
                 mode: self.decl.mode(),
                 variables: values,
+                source_revisions,
                 execution_type: ExecutionType::Standard,
                 status_summary: None,
                 stage_runs: Default::default(),
@@ -567,6 +570,10 @@ impl Step<'_> {
             action_execution_id,
             action_type_id: declared.action_type_id.clone(),
             configuration: declared.configuration.clone(),
+            source_revision: self.rt.executions[id]
+                .source_revisions
+                .get(&declared.name)
+                .cloned(),
             commands: declared.commands.clone(),
             environment_variables: declared.environment_variables.clone(),
             input_artifacts,
@@ -997,6 +1004,7 @@ impl Step<'_> {
                 trigger,
                 mode: self.decl.mode(),
                 variables: target.variables,
+                source_revisions: Default::default(),
                 execution_type: ExecutionType::Rollback {
                     target: target.execution_id,
                     stage,

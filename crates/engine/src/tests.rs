@@ -111,6 +111,7 @@ impl Scenario {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            source_revisions: Default::default(),
         });
     }
 
@@ -836,6 +837,7 @@ fn refused_input_leaves_the_runtime_unchanged() {
             execution_id: "e1".into(),
             trigger: Trigger::default(),
             variables: Default::default(),
+            source_revisions: Default::default(),
         })
         .is_err());
     assert_eq!(s.rt, before);

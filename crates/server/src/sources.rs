@@ -30,15 +30,22 @@ pub(crate) async fn run_source(
         .ok_or_else(|| "a source action needs an output artifact".to_string())?;
     let (revision, summary, variables) = match job.action_type_id.provider.as_str() {
         "S3" if is_external(sluice, providers, config(job, "S3Bucket")?).await => {
-            let (bucket, key) = (config(job, "S3Bucket")?, config(job, "S3ObjectKey")?);
+            let bucket = config(job, "S3Bucket")?;
+            let (key, version) = s3_revision(job)?;
+            let key = key.as_str();
             log.line(&format!(
                 "Fetching s3://{bucket}/{key} from the external S3 endpoint"
             ));
             let store = external_store(providers, bucket)?;
-            let meta = store
+            let mut meta = store
                 .head(key)
                 .await
                 .map_err(|e| format!("s3://{bucket}/{key} could not be read: {e}"))?;
+            if version.is_some() {
+                // The version the start named, not the latest.
+                meta.version = version;
+                meta.etag = None;
+            }
             let revision = meta
                 .version
                 .clone()
@@ -77,10 +84,12 @@ pub(crate) async fn run_source(
             )
         }
         "S3" => {
-            let (bucket, key) = (config(job, "S3Bucket")?, config(job, "S3ObjectKey")?);
+            let bucket = config(job, "S3Bucket")?;
+            let (key, version_id) = s3_revision(job)?;
+            let key = key.as_str();
             log.line(&format!("Fetching s3://{bucket}/{key}"));
             let version = sluice
-                .head_object(bucket, key, None)
+                .head_object(bucket, key, version_id.as_deref())
                 .await
                 .map_err(|e| format!("s3://{bucket}/{key} could not be read: {e}"))?;
             let body = sluice
@@ -166,6 +175,17 @@ pub(crate) async fn run_source(
     })
 }
 
+/// The key and version an S3 source fetches: its configuration's, or what `sourceRevisions`
+/// named (`S3_OBJECT_KEY`, `S3_OBJECT_VERSION_ID`).
+fn s3_revision(job: &Job) -> Result<(String, Option<String>), String> {
+    let key = config(job, "S3ObjectKey")?.to_string();
+    Ok(match &job.source_revision {
+        Some(r) if r.kind == "S3_OBJECT_KEY" => (r.value.clone(), None),
+        Some(r) if r.kind == "S3_OBJECT_VERSION_ID" => (key, Some(r.value.clone())),
+        _ => (key, None),
+    })
+}
+
 fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or_default().to_string()
 }
@@ -219,11 +239,23 @@ async fn export_branch(
     root: &Path,
     log: &JobLog,
 ) -> Result<(String, CommitInfo), String> {
-    let commit = git
-        .branch_commit(repo, branch)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("The branch {branch} was not found in the repository"))?;
+    let commit = match &job.source_revision {
+        // The commit the start named (`sourceRevisions`), if the repository has it.
+        Some(revision) if revision.kind == "COMMIT_ID" => {
+            git.commit_info(repo, &revision.value).await.map_err(|_| {
+                format!(
+                    "The commit {} named in sourceRevisions was not found in the repository",
+                    revision.value
+                )
+            })?;
+            revision.value.clone()
+        }
+        _ => git
+            .branch_commit(repo, branch)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("The branch {branch} was not found in the repository"))?,
+    };
     let tree = root.join("tree");
     git.export_tree(repo, &commit, &tree, root)
         .await

@@ -45,14 +45,70 @@ pub struct ExecutionView {
     pub artifact_revisions: Vec<ArtifactRevision>,
 }
 
+/// What a `StartPipelineExecution` may change for one execution.
+#[derive(Debug, Clone, Default)]
+pub struct StartOverrides {
+    /// Values for declared pipeline variables.
+    pub variables: BTreeMap<String, String>,
+    /// Source action → the revision it fetches instead of the latest.
+    pub source_revisions: BTreeMap<String, sluice_engine::SourceRevision>,
+}
+
+/// Which revision types a built-in source provider takes.
+fn revision_types(provider: &str) -> &'static [&'static str] {
+    match provider {
+        "S3" => &["S3_OBJECT_VERSION_ID", "S3_OBJECT_KEY"],
+        "CodeCommit" | "GitHub" => &["COMMIT_ID"],
+        _ => &[],
+    }
+}
+
 impl Sluice {
+    /// Checks `sourceRevisions` against the pipeline: each names a source action of the first
+    /// stage whose provider runs here and takes that revision type.
+    async fn check_source_revisions(
+        &self,
+        pipeline: &str,
+        revisions: &BTreeMap<String, sluice_engine::SourceRevision>,
+    ) -> Result<()> {
+        if revisions.is_empty() {
+            return Ok(());
+        }
+        let declaration = self
+            .current_pipeline(pipeline)
+            .await?
+            .declaration
+            .to_model();
+        for (action, revision) in revisions {
+            let source = declaration
+                .stages
+                .first()
+                .and_then(|s| s.actions.iter().find(|a| &a.name == action))
+                .filter(|a| a.action_type_id.is_source());
+            let Some(source) = source else {
+                return Err(Error::Validation(format!(
+                    "sourceRevisions names {action}, which is not a source action of pipeline {pipeline}"
+                )));
+            };
+            let provider = &source.action_type_id.provider;
+            let built_in = source.action_type_id.owner != "Custom";
+            if !built_in || !revision_types(provider).contains(&revision.kind.as_str()) {
+                return Err(Error::Validation(format!(
+                    "Source action {action} ({}) does not take a revision override of type {}",
+                    source.action_type_id, revision.kind
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Starts an execution of the latest pipeline version. A repeated `client_request_token`
     /// returns the execution it started the first time.
     pub async fn start_pipeline_execution(
         &self,
         pipeline: &str,
         trigger: Trigger,
-        variables: BTreeMap<String, String>,
+        overrides: StartOverrides,
         client_request_token: Option<String>,
     ) -> Result<String> {
         if let Some(token) = &client_request_token {
@@ -64,6 +120,8 @@ impl Sluice {
                 return Ok(existing);
             }
         }
+        self.check_source_revisions(pipeline, &overrides.source_revisions)
+            .await?;
         let id = self.inner.ids.uuid();
         let extra = StepExtra {
             request_token: client_request_token.map(|t| (t, id.clone())),
@@ -74,7 +132,8 @@ impl Sluice {
             vec![Input::Start {
                 execution_id: id.clone(),
                 trigger,
-                variables,
+                variables: overrides.variables,
+                source_revisions: overrides.source_revisions,
             }],
             extra,
         )

@@ -34,6 +34,9 @@ pub(crate) struct JobDoc {
     /// Output artifact → the file patterns that go into it (Commands).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     output_files: BTreeMap<String, Vec<String>>,
+    /// The revision a source fetches instead of the latest: (type, value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source_revision: Option<(String, String)>,
     #[serde(default)]
     environment: Vec<(String, String, Option<String>)>,
     #[serde(default)]
@@ -96,6 +99,10 @@ impl JobDoc {
                 .map(|k| (k.id.clone(), k.kind.clone())),
             commands: spec.commands.clone(),
             output_files: action.map(|a| a.output_files.clone()).unwrap_or_default(),
+            source_revision: spec
+                .source_revision
+                .as_ref()
+                .map(|r| (r.kind.clone(), r.value.clone())),
             environment: spec
                 .environment_variables
                 .iter()
@@ -146,6 +153,8 @@ pub struct Job {
     pub commands: Vec<String>,
     /// Output artifact → the file patterns that go into it; all files when absent.
     pub output_files: BTreeMap<String, Vec<String>>,
+    /// The revision a source fetches instead of the latest (`sourceRevisions`).
+    pub source_revision: Option<sluice_engine::SourceRevision>,
     pub environment_variables: Vec<sluice_model::EnvironmentVariable>,
     pub output_variables: Vec<String>,
     /// The role the action runs as (the server's providers act with its permissions).
@@ -223,6 +232,9 @@ impl Sluice {
             role_arn: doc.role_arn.clone(),
             commands: doc.commands,
             output_files: doc.output_files,
+            source_revision: doc
+                .source_revision
+                .map(|(kind, value)| sluice_engine::SourceRevision { kind, value }),
             environment_variables: doc
                 .environment
                 .into_iter()

@@ -33,7 +33,7 @@ pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use executions::{
     ActionAttemptView, ActionExecutionView, ActionStateView, ApprovalAnswer, ArtifactRevision,
-    ExecutionView, StageExecutionView, TIMER_BATCH,
+    ExecutionView, StageExecutionView, StartOverrides, TIMER_BATCH,
 };
 pub use iam::{ManagedPolicyView, PolicyScope, RequestInfo, MAX_ACCESS_KEYS_PER_USER};
 pub use ids::{IdGenerator, RandomIds};
@@ -49,7 +49,7 @@ pub use options::{
     Options, DEFAULT_DISPATCH_LEASE_MS, DEFAULT_MAX_PUSH_BYTES, DEFAULT_MAX_REQUEST_BYTES,
 };
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
-pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, Trigger};
+pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, SourceRevision, Trigger};
 pub use sluice_store::JobStatus;
 pub use sluice_store::KmsKeyRecord;
 pub use sluice_store::{AccessKeyRecord, ManagedPolicyRecord, PrincipalKind, PrincipalRecord};

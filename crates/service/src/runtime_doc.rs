@@ -63,6 +63,9 @@ pub struct ExecutionDoc {
     mode: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     variables: BTreeMap<String, String>,
+    /// Source action → (revision type, value) the start named.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    source_revisions: BTreeMap<String, (String, String)>,
     /// A rollback execution's target execution and stage index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rollback: Option<(String, usize)>,
@@ -226,6 +229,11 @@ impl From<&e::Execution> for ExecutionDoc {
             trigger: (x.trigger.kind.clone(), x.trigger.detail.clone()),
             mode: x.mode.as_str().into(),
             variables: x.variables.clone(),
+            source_revisions: x
+                .source_revisions
+                .iter()
+                .map(|(action, r)| (action.clone(), (r.kind.clone(), r.value.clone())))
+                .collect(),
             rollback: match &x.execution_type {
                 e::ExecutionType::Standard => None,
                 e::ExecutionType::Rollback { target, stage } => Some((target.clone(), *stage)),
@@ -298,6 +306,19 @@ impl ExecutionDoc {
             mode: e::ExecutionMode::parse(&self.mode)
                 .ok_or_else(|| corrupt(&format!("unknown execution mode {}", self.mode)))?,
             variables: self.variables.clone(),
+            source_revisions: self
+                .source_revisions
+                .iter()
+                .map(|(action, (kind, value))| {
+                    (
+                        action.clone(),
+                        e::SourceRevision {
+                            kind: kind.clone(),
+                            value: value.clone(),
+                        },
+                    )
+                })
+                .collect(),
             execution_type: match &self.rollback {
                 None => e::ExecutionType::Standard,
                 Some((target, stage)) => e::ExecutionType::Rollback {

@@ -907,3 +907,91 @@ async fn built_file(server: &TestServer, execution: &Value, commit: &str) -> Str
     );
     String::from_utf8(files["vars.txt"].clone()).expect("text")
 }
+
+/// `sourceRevisions`: a start can name the commit a source fetches instead of the branch head;
+/// a revision type the source does not take is refused.
+#[tokio::test]
+async fn a_start_can_pin_the_commit_a_source_fetches() {
+    let server = server().await;
+    let work = tempfile::tempdir().expect("dir");
+    repository(&server, "app", work.path()).await;
+    let first = String::from_utf8(
+        tokio::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(work.path())
+            .output()
+            .await
+            .expect("rev-parse")
+            .stdout,
+    )
+    .expect("utf8")
+    .trim()
+    .to_string();
+    create(
+        &server,
+        "pinned",
+        vec![
+            codecommit_source("main"),
+            commands(&["cat app.sh > seen.txt", "export BUILT=yes"]),
+        ],
+    )
+    .await;
+    settled(&server, "pinned", 1).await;
+    std::fs::write(work.path().join("app.sh"), "echo newer\n").expect("write");
+    git(work.path(), &["commit", "--quiet", "-am", "second version"]).await;
+    git(work.path(), &["push", "--quiet", "origin", "main"]).await;
+    settled(&server, "pinned", 2).await;
+
+    let started = server
+        .ok(
+            "StartPipelineExecution",
+            json!({"name": "pinned", "sourceRevisions": [{"actionName": "Source",
+                "revisionType": "COMMIT_ID", "revisionValue": first}]}),
+        )
+        .await;
+    let runs = settled(&server, "pinned", 3).await;
+    let run = runs
+        .iter()
+        .find(|r| r["pipelineExecutionId"] == started["pipelineExecutionId"])
+        .expect("the pinned run");
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    assert_eq!(run["sourceRevisions"][0]["revisionId"], json!(first));
+    let actions = server
+        .ok(
+            "ListActionExecutions",
+            json!({"pipelineName": "pinned", "filter": {"pipelineExecutionId": started["pipelineExecutionId"]}}),
+        )
+        .await;
+    let build = actions["actionExecutionDetails"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|d| d["actionName"] == "Build")
+        .expect("build ran")
+        .clone();
+    let location = &build["output"]["outputArtifacts"][0]["s3location"];
+    let files = artifact_files(
+        &server,
+        location["bucket"].as_str().expect("bucket"),
+        location["key"].as_str().expect("key"),
+    )
+    .await;
+    assert_eq!(
+        files.get("seen.txt").map(Vec::as_slice),
+        Some(&b"echo hello\n"[..]),
+        "the first version was built, not the branch head"
+    );
+
+    for (action, kind) in [("Source", "S3_OBJECT_VERSION_ID"), ("Build", "COMMIT_ID")] {
+        let refused = server
+            .call(
+                "StartPipelineExecution",
+                json!({"name": "pinned", "sourceRevisions": [{"actionName": action,
+                    "revisionType": kind, "revisionValue": "abc"}]}),
+            )
+            .await;
+        assert_eq!(refused.status, 400, "{action} {kind}");
+        assert_eq!(refused.body["__type"], "ValidationException");
+    }
+    server.stop().await;
+}
