@@ -49,6 +49,7 @@ pub async fn dispatch(
             empty(h::enable_stage_transition(s, caller, input(op, body)?).await?)
         }
         O::ListActionTypes => output(h::list_action_types(s, input(op, body)?).await?),
+        O::GetActionType => output(h::get_action_type(s, input(op, body)?).await?),
         O::CreateCustomActionType => {
             output(h::create_custom_action_type(s, input(op, body)?).await?)
         }
@@ -98,8 +99,7 @@ pub async fn dispatch(
             empty(wh::deregister_webhook(s, input(op, body)?).await?)
         }
         O::PutActionRevision => output(wh::put_action_revision(s, input(op, body)?).await?),
-        O::GetActionType
-        | O::ListDeployActionExecutionTargets
+        O::ListDeployActionExecutionTargets
         | O::ListRuleExecutions
         | O::ListRuleTypes
         | O::OverrideStageCondition
@@ -129,6 +129,7 @@ pub const IMPLEMENTED: &[Operation] = &[
     Operation::ListPipelineExecutions,
     Operation::StopPipelineExecution,
     Operation::RollbackStage,
+    Operation::GetActionType,
     Operation::RetryStageExecution,
     Operation::PollForJobs,
     Operation::AcknowledgeJob,

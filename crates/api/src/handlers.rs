@@ -471,6 +471,68 @@ pub async fn retry_stage_execution(
     })
 }
 
+/// `GetActionType`: an AWS or third-party type as an action type declaration; its executor is
+/// a job worker — this server's own (polled by `codepipeline.amazonaws.com`) or the account's.
+pub async fn get_action_type(s: &Sluice, i: w::GetActionTypeInput) -> R<w::GetActionTypeOutput> {
+    let id = sluice_model::ActionTypeId::new(&i.category, &i.owner, &i.provider, &i.version);
+    let (t, served_here) = s.get_action_type(&id).await?;
+    let (polling_accounts, polling_service_principals) = if served_here {
+        (None, Some(vec!["codepipeline.amazonaws.com".to_string()]))
+    } else {
+        (Some(vec![s.options().account_id.clone()]), None)
+    };
+    let details = |d: sluice_model::ArtifactDetails| w::ActionTypeArtifactDetails {
+        minimum_count: d.minimum_count,
+        maximum_count: d.maximum_count,
+    };
+    let settings = t.settings.unwrap_or_default();
+    Ok(w::GetActionTypeOutput {
+        action_type: Some(w::ActionTypeDeclaration {
+            description: None,
+            executor: w::ActionTypeExecutor {
+                configuration: w::ExecutorConfiguration {
+                    job_worker_executor_configuration: Some(w::JobWorkerExecutorConfiguration {
+                        polling_accounts,
+                        polling_service_principals,
+                    }),
+                    lambda_executor_configuration: None,
+                },
+                job_timeout: None,
+                policy_statements_template: None,
+                r#type: "JobWorker".into(),
+            },
+            id: w::ActionTypeIdentifier {
+                category: t.id.category,
+                owner: t.id.owner,
+                provider: t.id.provider,
+                version: t.id.version,
+            },
+            input_artifact_details: details(t.input_artifact_details),
+            output_artifact_details: details(t.output_artifact_details),
+            permissions: None,
+            properties: Some(
+                t.configuration_properties
+                    .into_iter()
+                    .map(|p| w::ActionTypeProperty {
+                        description: p.description,
+                        key: p.key,
+                        name: p.name,
+                        no_echo: p.secret,
+                        optional: !p.required,
+                        queryable: Some(p.queryable),
+                    })
+                    .collect(),
+            ),
+            urls: Some(w::ActionTypeUrls {
+                configuration_url: settings.third_party_configuration_url,
+                entity_url_template: settings.entity_url_template,
+                execution_url_template: settings.execution_url_template,
+                revision_url_template: settings.revision_url_template,
+            }),
+        }),
+    })
+}
+
 pub async fn rollback_stage(
     s: &Sluice,
     caller: &Caller,

@@ -19,6 +19,20 @@ impl Sluice {
         Ok(all)
     }
 
+    /// `GetActionType` (owners `AWS` and `ThirdParty`, as the model allows): the type, and
+    /// whether this server's own providers run it (else job workers of the account do).
+    pub async fn get_action_type(&self, id: &ActionTypeId) -> Result<(ActionType, bool)> {
+        let found = self
+            .action_types_known()
+            .await?
+            .into_iter()
+            .find(|t| &t.id == id)
+            .ok_or_else(|| Error::ActionTypeNotFound(id.to_string()))?;
+        let served_here = self.options().providers.contains(id)
+            || (id.owner == ActionOwner::Aws.as_str() && id.category == "Approval");
+        Ok((found, served_here))
+    }
+
     /// One page of action types, optionally only those of one owner.
     pub async fn list_action_types(
         &self,

@@ -191,3 +191,49 @@ async fn inverted_artifact_counts_are_a_validation_error() {
     s.err("CreateCustomActionType", t, "ValidationException")
         .await;
 }
+
+/// `GetActionType` (owners AWS and ThirdParty, as the model allows) describes a type as an
+/// action type declaration: the server's own providers poll for S3 jobs; an unknown type is
+/// ActionTypeNotFoundException, and a custom type cannot be named.
+#[tokio::test]
+async fn get_action_type_describes_built_in_and_third_party_types() {
+    let s = TestServer::start_with_providers(Default::default(), Default::default()).await;
+    let got = s
+        .ok(
+            "GetActionType",
+            json!({"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"}),
+        )
+        .await;
+    let t = &got["actionType"];
+    assert_eq!(t["executor"]["type"], "JobWorker");
+    assert_eq!(
+        t["executor"]["configuration"]["jobWorkerExecutorConfiguration"]
+            ["pollingServicePrincipals"],
+        json!(["codepipeline.amazonaws.com"])
+    );
+    assert_eq!(t["id"]["provider"], "S3");
+    assert_eq!(
+        t["outputArtifactDetails"],
+        json!({"minimumCount": 1, "maximumCount": 1})
+    );
+    let bucket = t["properties"]
+        .as_array()
+        .expect("properties")
+        .iter()
+        .find(|p| p["name"] == "S3Bucket")
+        .expect("S3Bucket")
+        .clone();
+    assert_eq!(bucket["optional"], false);
+    s.err(
+        "GetActionType",
+        json!({"category": "Build", "owner": "ThirdParty", "provider": "Nope", "version": "1"}),
+        "ActionTypeNotFoundException",
+    )
+    .await;
+    s.err(
+        "GetActionType",
+        json!({"category": "Build", "owner": "Custom", "provider": "Mine", "version": "1"}),
+        "ValidationException",
+    )
+    .await;
+}
