@@ -232,31 +232,36 @@ impl Step<'_> {
             .filter_map(|v| Some((v.name.clone(), v.default_value.clone()?)))
             .collect();
         values.extend(variables);
-        self.rt.executions.insert(
-            id.clone(),
-            Execution {
-                id: id.clone(),
-                status: ExecutionStatus::InProgress,
-                pipeline_version: self.rt.pipeline_version,
-                position: Position::Waiting {
-                    stage: 0,
-                    reason: Waiting::TransitionDisabled,
-                },
-                trigger,
-                mode: self.decl.mode(),
-                variables: values,
-                source_revisions,
-                execution_type: ExecutionType::Standard,
-                status_summary: None,
-                stage_runs: Default::default(),
-                artifacts: Default::default(),
-                abandoning: false,
-                started_ms: self.now,
-                updated_ms: self.now,
-            },
-        );
+        let mut execution = self.new_execution(&id, trigger, ExecutionType::Standard);
+        execution.variables = values;
+        execution.source_revisions = source_revisions;
+        self.rt.executions.insert(id.clone(), execution);
         self.arrive(&id, 0);
         Ok(())
+    }
+
+    /// A fresh execution of the current version, not yet in any stage.
+    fn new_execution(&self, id: &str, trigger: Trigger, kind: ExecutionType) -> Execution {
+        Execution {
+            id: id.to_string(),
+            status: ExecutionStatus::InProgress,
+            pipeline_version: self.rt.pipeline_version,
+            position: Position::Waiting {
+                stage: 0,
+                reason: Waiting::TransitionDisabled,
+            },
+            trigger,
+            mode: self.decl.mode(),
+            variables: Default::default(),
+            source_revisions: Default::default(),
+            execution_type: kind,
+            status_summary: None,
+            stage_runs: Default::default(),
+            artifacts: Default::default(),
+            abandoning: false,
+            started_ms: self.now,
+            updated_ms: self.now,
+        }
     }
 
     /// Why `stage` cannot be entered now, if it cannot.
@@ -991,32 +996,14 @@ impl Step<'_> {
                 self.rt.slots[stage].name
             )));
         }
-        self.rt.executions.insert(
-            id.clone(),
-            Execution {
-                id: id.clone(),
-                status: ExecutionStatus::InProgress,
-                pipeline_version: self.rt.pipeline_version,
-                position: Position::Waiting {
-                    stage,
-                    reason: Waiting::TransitionDisabled,
-                },
-                trigger,
-                mode: self.decl.mode(),
-                variables: target.variables,
-                source_revisions: Default::default(),
-                execution_type: ExecutionType::Rollback {
-                    target: target.execution_id,
-                    stage,
-                },
-                status_summary: None,
-                stage_runs: Default::default(),
-                artifacts: target.artifacts,
-                abandoning: false,
-                started_ms: self.now,
-                updated_ms: self.now,
-            },
-        );
+        let kind = ExecutionType::Rollback {
+            target: target.execution_id,
+            stage,
+        };
+        let mut execution = self.new_execution(&id, trigger, kind);
+        execution.variables = target.variables;
+        execution.artifacts = target.artifacts;
+        self.rt.executions.insert(id.clone(), execution);
         // A rollback is not held by the transition into its stage: it restores the stage.
         self.enter(&id, stage);
         Ok(())

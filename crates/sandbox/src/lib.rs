@@ -234,16 +234,8 @@ impl Sandbox {
     /// `/dev/null`, stdout and stderr piped, killed when dropped. Its process id is also its
     /// process group id, so the whole group can be killed.
     pub fn command(&self, program: impl AsRef<OsStr>, jail: &Jail) -> tokio::process::Command {
-        let mut cmd = self.confined(program, &self.spec(jail));
-        cmd.current_dir(&jail.workdir)
-            .env("PATH", &self.options.path)
-            .env("HOME", &jail.home)
-            .env("TMPDIR", &jail.tmp)
-            .env("LANG", "C.UTF-8")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut cmd = self.confined(program, &self.spec(jail), &jail.workdir, &jail.home);
+        cmd.env("TMPDIR", &jail.tmp);
         cmd
     }
 
@@ -274,22 +266,20 @@ impl Sandbox {
             network: access.network,
             limits: self.options.limits.clone(),
         };
-        let mut cmd = self.confined(program, &spec);
-        cmd.current_dir(&access.workdir)
-            .env("PATH", &self.options.path)
-            .env("HOME", "/nonexistent")
-            .env("LANG", "C.UTF-8")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        cmd
+        self.confined(program, &spec, &access.workdir, Path::new("/nonexistent"))
     }
 
     /// `program` started through the launcher with `spec`, or, for `Mode::None`, directly in
-    /// its own process group; either way with an empty environment.
-    fn confined(&self, program: impl AsRef<OsStr>, spec: &Spec) -> tokio::process::Command {
-        match self.options.mode {
+    /// its own process group; either way in `workdir` with only `PATH`, `HOME` and `LANG` set,
+    /// stdin from `/dev/null`, stdout and stderr piped, killed when dropped.
+    fn confined(
+        &self,
+        program: impl AsRef<OsStr>,
+        spec: &Spec,
+        workdir: &Path,
+        home: &Path,
+    ) -> tokio::process::Command {
+        let mut cmd = match self.options.mode {
             Mode::Enforce => {
                 let spec =
                     serde_json::to_string(spec).expect("a spec of paths and numbers serializes");
@@ -303,7 +293,16 @@ impl Sandbox {
                 cmd.env_clear().process_group(0);
                 cmd
             }
-        }
+        };
+        cmd.current_dir(workdir)
+            .env("PATH", &self.options.path)
+            .env("HOME", home)
+            .env("LANG", "C.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
     }
 
     /// Gives `dir` and everything under it to the sandbox user (when there is one), so the

@@ -11,6 +11,28 @@ fn format_version() -> u32 {
     FORMAT
 }
 
+/// Artifact name → `(bucket, key)`, as documents keep where artifacts are.
+type ArtifactsDoc = BTreeMap<String, (String, String)>;
+
+fn artifacts_doc(artifacts: &BTreeMap<String, e::ArtifactLocation>) -> ArtifactsDoc {
+    artifacts
+        .iter()
+        .map(|(name, l)| (name.clone(), (l.bucket.clone(), l.key.clone())))
+        .collect()
+}
+
+fn artifacts_engine(doc: &ArtifactsDoc) -> BTreeMap<String, e::ArtifactLocation> {
+    doc.iter()
+        .map(|(name, (bucket, key))| {
+            let location = e::ArtifactLocation {
+                bucket: bucket.clone(),
+                key: key.clone(),
+            };
+            (name.clone(), location)
+        })
+        .collect()
+}
+
 fn superseded() -> String {
     e::ExecutionMode::Superseded.as_str().into()
 }
@@ -256,11 +278,7 @@ impl From<&e::Execution> for ExecutionDoc {
                     )
                 })
                 .collect(),
-            artifacts: x
-                .artifacts
-                .iter()
-                .map(|(k, l)| (k.clone(), (l.bucket.clone(), l.key.clone())))
-                .collect(),
+            artifacts: artifacts_doc(&x.artifacts),
             abandoning: x.abandoning,
             started_ms: x.started_ms,
             updated_ms: x.updated_ms,
@@ -328,19 +346,7 @@ impl ExecutionDoc {
             },
             status_summary: self.status_summary.clone(),
             stage_runs,
-            artifacts: self
-                .artifacts
-                .iter()
-                .map(|(k, (bucket, key))| {
-                    (
-                        k.clone(),
-                        e::ArtifactLocation {
-                            bucket: bucket.clone(),
-                            key: key.clone(),
-                        },
-                    )
-                })
-                .collect(),
+            artifacts: artifacts_engine(&self.artifacts),
             abandoning: self.abandoning,
             started_ms: self.started_ms,
             updated_ms: self.updated_ms,
@@ -377,11 +383,7 @@ impl From<&e::Runtime> for RuntimeDoc {
             executions: rt.executions.values().map(ExecutionDoc::from).collect(),
             last_succeeded: rt.last_succeeded.as_ref().map(|t| TargetDoc {
                 execution_id: t.execution_id.clone(),
-                artifacts: t
-                    .artifacts
-                    .iter()
-                    .map(|(k, l)| (k.clone(), (l.bucket.clone(), l.key.clone())))
-                    .collect(),
+                artifacts: artifacts_doc(&t.artifacts),
                 variables: t.variables.clone(),
             }),
         }
@@ -413,19 +415,7 @@ impl RuntimeDoc {
             executions,
             last_succeeded: self.last_succeeded.as_ref().map(|t| e::RollbackTarget {
                 execution_id: t.execution_id.clone(),
-                artifacts: t
-                    .artifacts
-                    .iter()
-                    .map(|(k, (bucket, key))| {
-                        (
-                            k.clone(),
-                            e::ArtifactLocation {
-                                bucket: bucket.clone(),
-                                key: key.clone(),
-                            },
-                        )
-                    })
-                    .collect(),
+                artifacts: artifacts_engine(&t.artifacts),
                 variables: t.variables.clone(),
             }),
         })

@@ -803,18 +803,7 @@ async fn variables_reach_a_commands_action_from_the_source_the_pipeline_and_the_
         declared["pipeline"]["stages"][1]["actions"][0]["outputArtifacts"],
         json!([{"name": "Built", "files": ["*.txt"]}])
     );
-    let commit = String::from_utf8(
-        tokio::process::Command::new("git")
-            .args(["rev-parse", "HEAD"])
-            .current_dir(work.path())
-            .output()
-            .await
-            .expect("rev-parse")
-            .stdout,
-    )
-    .expect("utf8")
-    .trim()
-    .to_string();
+    let commit = head_commit(work.path()).await;
 
     let first = runs[0]["pipelineExecutionId"].clone();
     assert_eq!(
@@ -873,33 +862,13 @@ async fn variables_reach_a_commands_action_from_the_source_the_pipeline_and_the_
 /// The `vars.txt` the Build action of `execution` of pipeline `vars` wrote into its output
 /// artifact, after checking the source's output variables.
 async fn built_file(server: &TestServer, execution: &Value, commit: &str) -> String {
-    let actions = server
-        .ok(
-            "ListActionExecutions",
-            json!({"pipelineName": "vars", "filter": {"pipelineExecutionId": execution}}),
-        )
-        .await;
-    let details = actions["actionExecutionDetails"].as_array().expect("list");
-    let source = details
-        .iter()
-        .find(|d| d["actionName"] == "Source")
-        .expect("source ran");
+    let source = action_detail(server, "vars", execution, "Source").await;
     assert_eq!(
         source["output"]["outputVariables"]["CommitId"],
         json!(commit)
     );
     assert_eq!(source["output"]["outputVariables"]["RepositoryName"], "app");
-    let build = details
-        .iter()
-        .find(|d| d["actionName"] == "Build")
-        .expect("build ran");
-    let location = &build["output"]["outputArtifacts"][0]["s3location"];
-    let files = artifact_files(
-        server,
-        location["bucket"].as_str().expect("bucket"),
-        location["key"].as_str().expect("key"),
-    )
-    .await;
+    let files = output_files(server, "vars", execution, "Build").await;
     assert_eq!(
         files.keys().collect::<Vec<_>>(),
         ["vars.txt"],
@@ -915,18 +884,7 @@ async fn a_start_can_pin_the_commit_a_source_fetches() {
     let server = server().await;
     let work = tempfile::tempdir().expect("dir");
     repository(&server, "app", work.path()).await;
-    let first = String::from_utf8(
-        tokio::process::Command::new("git")
-            .args(["rev-parse", "HEAD"])
-            .current_dir(work.path())
-            .output()
-            .await
-            .expect("rev-parse")
-            .stdout,
-    )
-    .expect("utf8")
-    .trim()
-    .to_string();
+    let first = head_commit(work.path()).await;
     create(
         &server,
         "pinned",
@@ -956,26 +914,7 @@ async fn a_start_can_pin_the_commit_a_source_fetches() {
         .expect("the pinned run");
     assert_eq!(run["status"], "Succeeded", "{run}");
     assert_eq!(run["sourceRevisions"][0]["revisionId"], json!(first));
-    let actions = server
-        .ok(
-            "ListActionExecutions",
-            json!({"pipelineName": "pinned", "filter": {"pipelineExecutionId": started["pipelineExecutionId"]}}),
-        )
-        .await;
-    let build = actions["actionExecutionDetails"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .find(|d| d["actionName"] == "Build")
-        .expect("build ran")
-        .clone();
-    let location = &build["output"]["outputArtifacts"][0]["s3location"];
-    let files = artifact_files(
-        &server,
-        location["bucket"].as_str().expect("bucket"),
-        location["key"].as_str().expect("key"),
-    )
-    .await;
+    let files = output_files(&server, "pinned", &started["pipelineExecutionId"], "Build").await;
     assert_eq!(
         files.get("seen.txt").map(Vec::as_slice),
         Some(&b"echo hello\n"[..]),
@@ -994,4 +933,57 @@ async fn a_start_can_pin_the_commit_a_source_fetches() {
         assert_eq!(refused.body["__type"], "ValidationException");
     }
     server.stop().await;
+}
+
+/// The commit the working copy `work` is at.
+async fn head_commit(work: &Path) -> String {
+    let out = tokio::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(work)
+        .output()
+        .await
+        .expect("rev-parse");
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string()
+}
+
+/// `ListActionExecutions`' detail of `action` in `execution` of `pipeline`.
+async fn action_detail(
+    server: &TestServer,
+    pipeline: &str,
+    execution: &Value,
+    action: &str,
+) -> Value {
+    let actions = server
+        .ok(
+            "ListActionExecutions",
+            json!({"pipelineName": pipeline, "filter": {"pipelineExecutionId": execution}}),
+        )
+        .await;
+    actions["actionExecutionDetails"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|d| d["actionName"] == action)
+        .unwrap_or_else(|| panic!("{action} ran"))
+        .clone()
+}
+
+/// The files of the first output artifact of `action` in `execution`.
+async fn output_files(
+    server: &TestServer,
+    pipeline: &str,
+    execution: &Value,
+    action: &str,
+) -> BTreeMap<String, Vec<u8>> {
+    let detail = action_detail(server, pipeline, execution, action).await;
+    let location = &detail["output"]["outputArtifacts"][0]["s3location"];
+    artifact_files(
+        server,
+        location["bucket"].as_str().expect("bucket"),
+        location["key"].as_str().expect("key"),
+    )
+    .await
 }

@@ -270,27 +270,14 @@ async fn git_on_user_repositories_reaches_only_its_repository_and_destination() 
     let work = dir.path().join("checkout");
     std::fs::create_dir_all(&work).expect("checkout");
     std::fs::write(work.join("app.sh"), "echo hi\n").expect("write");
+    let push_to = repo.to_str().expect("utf8");
     for args in [
-        vec!["init", "--quiet", "--initial-branch=main"],
-        vec!["add", "."],
-        vec![
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "commit",
-            "--quiet",
-            "-m",
-            "first",
-        ],
-        vec!["push", "--quiet", repo.to_str().expect("utf8"), "main"],
+        &["init", "--quiet", "--initial-branch=main"][..],
+        &["add", "."],
+        &["commit", "--quiet", "-m", "first"],
+        &["push", "--quiet", push_to, "main"],
     ] {
-        let status = std::process::Command::new("git")
-            .args(&args)
-            .current_dir(&work)
-            .status()
-            .expect("git");
-        assert!(status.success(), "{args:?}");
+        crate::providers::git(&work, args).await;
     }
 
     let sandbox = test_sandbox();
