@@ -126,6 +126,8 @@ pub async fn run_providers(
         while running.try_join_next().is_some() {}
         tokio::select! {
             _ = wake.notified() => {}
+            // A finished job frees a slot: claim the next one now, not at the next tick.
+            Some(_) = running.join_next(), if !running.is_empty() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
