@@ -1,7 +1,8 @@
 //! `sluice bench sources`: the real server (HTTP, providers, SQLite, blob store) on a loopback
 //! port in this process. Measures push-to-start latency (from `git push` starting to the new
 //! execution being visible through the API) and the throughput of a large source bundle through
-//! the S3 endpoint and a pipeline (upload, S3 source copy, download and safe unpack by Commands).
+//! the S3 endpoint and a pipeline (upload, S3 source copy, download and safe unpack by Commands),
+//! and how long a backlog of built-in jobs takes to drain.
 
 use crate::bench::{tempfile_dir, write_bundle_files};
 use anyhow::{bail, Context, Result};
@@ -14,6 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service";
+/// Pipelines whose first executions make the job backlog.
+const BACKLOG_PIPELINES: usize = 40;
 
 async fn call(client: &Client, op: &str, input: Value) -> Result<Value> {
     match client.call::<Value, Value>(op, &input).await? {
@@ -216,6 +219,37 @@ pub async fn sources(megabytes: usize, pushes: usize) -> Result<()> {
     println!(
         "source → build   {:>7.1} MB/s   ({run_secs:.2} s: S3 source copies the bundle, Commands downloads and unpacks it)",
         size_mb / run_secs
+    );
+
+    // A backlog of built-in jobs: pipelines created at once, each an S3 source and a Commands
+    // build, drained by the providers' two slots.
+    let small = dir.join("small");
+    std::fs::create_dir_all(&small)?;
+    std::fs::write(small.join("app.sh"), "echo hi\n")?;
+    let small_zip = dir.join("small.zip");
+    sluice_artifacts::pack_dir(&small, std::fs::File::create(&small_zip)?)?;
+    client
+        .s3_put(&creds, "bench-source", "small.zip", &small_zip)
+        .await?;
+    let small_source = json!({"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {"S3Bucket": "bench-source", "S3ObjectKey": "small.zip", "PollForSourceChanges": "false"},
+        "outputArtifacts": [{"name": "Src"}]});
+    let started = Instant::now();
+    for i in 0..BACKLOG_PIPELINES {
+        call(
+            &client,
+            "CreatePipeline",
+            pipeline(&format!("backlog-{i}"), small_source.clone()),
+        )
+        .await?;
+    }
+    for i in 0..BACKLOG_PIPELINES {
+        wait_settled(&client, &format!("backlog-{i}"), 1).await?;
+    }
+    println!(
+        "job backlog      {:>7.2} s      ({} built-in jobs of {BACKLOG_PIPELINES} pipelines created at once, 2 at a time)",
+        started.elapsed().as_secs_f64(),
+        BACKLOG_PIPELINES * 2
     );
     let _ = stop_tx.send(true);
     let _ = providers.await;
