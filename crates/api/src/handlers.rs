@@ -342,8 +342,8 @@ fn execution_to_wire(e: sluice_service::ExecutionView) -> w::PipelineExecution {
         ),
         trigger: Some(execution_trigger(e.trigger)),
         execution_mode: Some(e.mode.into()),
-        execution_type: Some(execution_type(&e.rollback_target).into()),
-        rollback_metadata: rollback_metadata(&e.rollback_target),
+        execution_type: Some(execution_type(e.rollback_target.as_deref()).into()),
+        rollback_metadata: rollback_metadata(e.rollback_target.as_deref()),
         variables: (!e.variables.is_empty()).then(|| {
             e.variables
                 .into_iter()
@@ -356,7 +356,7 @@ fn execution_to_wire(e: sluice_service::ExecutionView) -> w::PipelineExecution {
     }
 }
 
-fn execution_type(rollback_target: &Option<String>) -> &'static str {
+fn execution_type(rollback_target: Option<&str>) -> &'static str {
     if rollback_target.is_some() {
         "ROLLBACK"
     } else {
@@ -364,12 +364,10 @@ fn execution_type(rollback_target: &Option<String>) -> &'static str {
     }
 }
 
-fn rollback_metadata(rollback_target: &Option<String>) -> Option<w::PipelineRollbackMetadata> {
-    rollback_target
-        .as_ref()
-        .map(|target| w::PipelineRollbackMetadata {
-            rollback_target_pipeline_execution_id: Some(target.clone()),
-        })
+fn rollback_metadata(rollback_target: Option<&str>) -> Option<w::PipelineRollbackMetadata> {
+    rollback_target.map(|target| w::PipelineRollbackMetadata {
+        rollback_target_pipeline_execution_id: Some(target.to_string()),
+    })
 }
 
 pub async fn get_pipeline_execution(
@@ -418,8 +416,8 @@ pub async fn list_pipeline_executions(
                     ),
                     trigger: Some(execution_trigger(e.trigger)),
                     execution_mode: Some(e.mode.into()),
-                    execution_type: Some(execution_type(&e.rollback_target).into()),
-                    rollback_metadata: rollback_metadata(&e.rollback_target),
+                    execution_type: Some(execution_type(e.rollback_target.as_deref()).into()),
+                    rollback_metadata: rollback_metadata(e.rollback_target.as_deref()),
                     ..Default::default()
                 })
                 .collect(),

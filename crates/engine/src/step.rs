@@ -652,24 +652,35 @@ impl Step<'_> {
                 let new_job = self.ids.job_id();
                 self.action(&id, stage, i).job_id = Some(new_job.clone());
                 // Resolved as when the action started: what it reads has not changed since.
-                let declared = self
-                    .declared(stage, &name)
-                    .cloned()
-                    .and_then(|d| self.resolve(&id, &d).ok());
-                if let Some(declared) = declared {
-                    let version = self.exec(&id).pipeline_version;
-                    let stage_name = self.rt.slots[stage].name.clone();
-                    let timeout = declared.timeout_in_minutes.map(|m| m * 60_000);
-                    self.queue_job(
-                        &id,
-                        stage_name,
-                        &declared,
-                        action_execution_id,
-                        new_job,
-                        Some(token),
-                        version,
-                        timeout,
-                    );
+                let declared = self.declared(stage, &name).cloned();
+                match declared.map(|d| self.resolve(&id, &d)) {
+                    Some(Ok(declared)) => {
+                        let version = self.exec(&id).pipeline_version;
+                        let stage_name = self.rt.slots[stage].name.clone();
+                        let timeout = declared.timeout_in_minutes.map(|m| m * 60_000);
+                        self.queue_job(
+                            &id,
+                            stage_name,
+                            &declared,
+                            action_execution_id,
+                            new_job,
+                            Some(token),
+                            version,
+                            timeout,
+                        );
+                    }
+                    // Never left waiting for a job that was not queued.
+                    Some(Err(message)) => {
+                        let a = self.action(&id, stage, i);
+                        a.status = ActionStatus::Failed;
+                        a.job_id = None;
+                        a.error = Some(ErrorDetails {
+                            code: "JobFailed".into(),
+                            message,
+                        });
+                        self.advance(&id, stage);
+                    }
+                    None => {}
                 }
             }
             None => {
@@ -750,8 +761,14 @@ impl Step<'_> {
                     kind: "AutomatedRollback".into(),
                     detail: id.to_string(),
                 };
-                // Refused only for a duplicate id or a busy stage, neither of which can be.
-                let _ = self.start_rollback(rollback_id, stage, target, trigger);
+                // Refused only for a duplicate id or a busy stage, neither of which can be; if
+                // it ever is, those waiting for the stage are let in as without a rollback.
+                if self
+                    .start_rollback(rollback_id, stage, target, trigger)
+                    .is_err()
+                {
+                    self.admit_waiting(stage);
+                }
             }
         } else if let Some(order) = next {
             self.start_group(id, stage, order);

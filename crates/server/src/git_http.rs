@@ -260,7 +260,7 @@ async fn exchange(
             .unwrap_or("")
             .to_string()
     };
-    let mut cmd = match state.git.http_backend(&state.repos_dir, &repo) {
+    let mut cmd = match state.git.http_backend(&state.repos_dir, &repo, is_push) {
         Ok(cmd) => cmd,
         Err(e) => {
             tracing::error!(error = %e, "git http-backend could not be prepared");

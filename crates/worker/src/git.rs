@@ -324,14 +324,19 @@ impl Git {
     }
 
     /// `git http-backend` serving the repository `repo` under `project_root` (a CGI; the caller
-    /// sets its request variables and pipes). It may write `repo` only.
-    pub fn http_backend(&self, project_root: &Path, repo: &Path) -> Result<Command> {
+    /// sets its request variables and pipes). It may read `repo`, and write it only for a push.
+    pub fn http_backend(&self, project_root: &Path, repo: &Path, push: bool) -> Result<Command> {
         let project_root = absolute(project_root)?;
-        let access = ToolAccess {
+        let repo = absolute(repo)?;
+        let mut access = ToolAccess {
             workdir: project_root.clone(),
-            write: vec![absolute(repo)?],
             ..Default::default()
         };
+        if push {
+            access.write.push(repo);
+        } else {
+            access.read.push(repo);
+        }
         let mut cmd = self.command(None, &access);
         cmd.arg("http-backend")
             .env("GIT_PROJECT_ROOT", &project_root);
