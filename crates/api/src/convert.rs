@@ -153,28 +153,131 @@ fn action_to_wire(a: m::ActionDeclaration) -> w::ActionDeclaration {
     }
 }
 
-/// A stage's `onFailure`: a result without conditions (rules are not built).
-fn on_failure_from_wire(stage: &str, f: w::FailureConditions) -> Result<m::OnFailure, ApiError> {
-    if f.conditions.as_ref().is_some_and(|c| !c.is_empty()) {
-        return Err(unsupported(&format!(
-            "onFailure conditions (rules) on stage '{stage}'"
+/// A stage condition from a request: its result (FAIL when left out, except on failure where
+/// it must be given) and its rules.
+fn condition_from_wire(
+    stage: &str,
+    kind: m::ConditionKind,
+    conditions: Vec<w::Condition>,
+) -> Result<Option<m::Condition>, ApiError> {
+    let invalid = |message: String| ApiError::client("ValidationException", message);
+    let member = kind.member();
+    let mut conditions = conditions.into_iter();
+    let Some(condition) = conditions.next() else {
+        return Ok(None);
+    };
+    if conditions.next().is_some() {
+        return Err(invalid(format!(
+            "The {member} of stage '{stage}' takes exactly one condition"
         )));
     }
+    let result = match condition.result.as_deref() {
+        None if kind != m::ConditionKind::OnFailure => m::ConditionResult::Fail,
+        None => {
+            return Err(invalid(format!(
+                "The onFailure condition of stage '{stage}' needs a result: ROLLBACK"
+            )))
+        }
+        Some(result) => m::ConditionResult::parse(result).ok_or_else(|| {
+            invalid(format!(
+                "The {member} condition of stage '{stage}' has an invalid result '{result}'"
+            ))
+        })?,
+    };
+    let rules = condition.rules.unwrap_or_default();
+    if rules.is_empty() {
+        return Err(invalid(format!(
+            "The {member} condition of stage '{stage}' needs at least one rule"
+        )));
+    }
+    Ok(Some(m::Condition {
+        result,
+        rules: rules
+            .into_iter()
+            .map(|r| m::RuleDeclaration {
+                name: r.name,
+                rule_type_id: m::RuleTypeId {
+                    category: r.rule_type_id.category,
+                    owner: r.rule_type_id.owner.unwrap_or_else(|| "AWS".into()),
+                    provider: r.rule_type_id.provider,
+                    version: r.rule_type_id.version.unwrap_or_else(|| "1".into()),
+                },
+                configuration: r.configuration.unwrap_or_default(),
+                commands: r.commands.unwrap_or_default(),
+                input_artifacts: r
+                    .input_artifacts
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|i| i.name)
+                    .collect(),
+                role_arn: r.role_arn,
+                region: r.region,
+                timeout_in_minutes: r.timeout_in_minutes,
+            })
+            .collect(),
+    }))
+}
+
+fn condition_to_wire(c: m::Condition) -> Vec<w::Condition> {
+    vec![w::Condition {
+        result: Some(c.result.as_str().into()),
+        rules: Some(
+            c.rules
+                .into_iter()
+                .map(|r| w::RuleDeclaration {
+                    name: r.name,
+                    rule_type_id: w::RuleTypeId {
+                        category: r.rule_type_id.category,
+                        owner: Some(r.rule_type_id.owner),
+                        provider: r.rule_type_id.provider,
+                        version: Some(r.rule_type_id.version),
+                    },
+                    configuration: Some(r.configuration),
+                    commands: non_empty(r.commands),
+                    input_artifacts: non_empty(
+                        r.input_artifacts
+                            .into_iter()
+                            .map(|name| w::InputArtifact { name })
+                            .collect(),
+                    ),
+                    role_arn: r.role_arn,
+                    region: r.region,
+                    timeout_in_minutes: r.timeout_in_minutes,
+                })
+                .collect(),
+        ),
+    }]
+}
+
+/// A stage's `onFailure`: the result for a failed stage, and the condition checked first.
+fn on_failure_from_wire(
+    stage: &str,
+    f: w::FailureConditions,
+) -> Result<(Option<m::OnFailure>, Option<m::Condition>), ApiError> {
+    let condition = condition_from_wire(
+        stage,
+        m::ConditionKind::OnFailure,
+        f.conditions.unwrap_or_default(),
+    )?;
     let retry_mode = f.retry_configuration.and_then(|r| r.retry_mode);
     let invalid = |message: String| ApiError::client("ValidationException", message);
     let on_failure = match f.result.as_deref() {
         Some("FAIL") => m::OnFailure::Fail,
         Some("ROLLBACK") => m::OnFailure::Rollback,
         Some("RETRY") => {
-            return Ok(m::OnFailure::Retry {
-                all_actions: retry_mode.as_deref() == Some("ALL_ACTIONS"),
-            })
+            return Ok((
+                Some(m::OnFailure::Retry {
+                    all_actions: retry_mode.as_deref() == Some("ALL_ACTIONS"),
+                }),
+                condition,
+            ))
         }
         Some("SKIP") => {
-            return Err(unsupported(&format!(
-                "onFailure result SKIP on stage '{stage}'"
+            return Err(invalid(format!(
+                "onFailure of stage '{stage}' cannot be SKIP: a failed stage can be failed, retried or rolled back"
             )))
         }
+        None if condition.is_some() && retry_mode.is_none() => return Ok((None, condition)),
         _ => {
             return Err(invalid(format!(
                 "onFailure of stage '{stage}' needs a result: FAIL, RETRY or ROLLBACK"
@@ -186,15 +289,22 @@ fn on_failure_from_wire(stage: &str, f: w::FailureConditions) -> Result<m::OnFai
             "onFailure of stage '{stage}': retryConfiguration applies only to the result RETRY"
         )));
     }
-    Ok(on_failure)
+    Ok((Some(on_failure), condition))
 }
 
-fn on_failure_to_wire(on_failure: m::OnFailure) -> w::FailureConditions {
+fn on_failure_to_wire(
+    on_failure: Option<m::OnFailure>,
+    condition: Option<m::Condition>,
+) -> Option<w::FailureConditions> {
+    if on_failure.is_none() && condition.is_none() {
+        return None;
+    }
     let (result, retry_mode) = match on_failure {
-        m::OnFailure::Fail => ("FAIL", None),
-        m::OnFailure::Rollback => ("ROLLBACK", None),
-        m::OnFailure::Retry { all_actions } => (
-            "RETRY",
+        None => (None, None),
+        Some(m::OnFailure::Fail) => (Some("FAIL"), None),
+        Some(m::OnFailure::Rollback) => (Some("ROLLBACK"), None),
+        Some(m::OnFailure::Retry { all_actions }) => (
+            Some("RETRY"),
             Some(if all_actions {
                 "ALL_ACTIONS"
             } else {
@@ -202,13 +312,13 @@ fn on_failure_to_wire(on_failure: m::OnFailure) -> w::FailureConditions {
             }),
         ),
     };
-    w::FailureConditions {
-        result: Some(result.into()),
+    Some(w::FailureConditions {
+        result: result.map(Into::into),
         retry_configuration: retry_mode.map(|mode| w::RetryConfiguration {
             retry_mode: Some(mode.into()),
         }),
-        conditions: None,
-    }
+        conditions: condition.map(condition_to_wire),
+    })
 }
 
 /// A declaration from a request. Parts of the current API that Sluice cannot honour yet are
@@ -219,16 +329,18 @@ pub fn pipeline_from_wire(p: w::PipelineDeclaration) -> Result<m::PipelineDeclar
     }
     let mut stages = Vec::with_capacity(p.stages.len());
     for s in p.stages {
-        if s.before_entry.is_some() || s.on_success.is_some() {
-            return Err(unsupported(&format!(
-                "Stage conditions (beforeEntry, onSuccess) on stage '{}'",
-                s.name
-            )));
-        }
-        let on_failure = s
-            .on_failure
-            .map(|f| on_failure_from_wire(&s.name, f))
-            .transpose()?;
+        let (on_failure, on_failure_condition) = match s.on_failure {
+            Some(f) => on_failure_from_wire(&s.name, f)?,
+            None => (None, None),
+        };
+        let before_entry = match s.before_entry {
+            Some(b) => condition_from_wire(&s.name, m::ConditionKind::BeforeEntry, b.conditions)?,
+            None => None,
+        };
+        let on_success = match s.on_success {
+            Some(c) => condition_from_wire(&s.name, m::ConditionKind::OnSuccess, c.conditions)?,
+            None => None,
+        };
         let actions = s
             .actions
             .into_iter()
@@ -247,6 +359,9 @@ pub fn pipeline_from_wire(p: w::PipelineDeclaration) -> Result<m::PipelineDeclar
             name: s.name,
             actions,
             on_failure,
+            before_entry,
+            on_success,
+            on_failure_condition,
         });
     }
     Ok(m::PipelineDeclaration {
@@ -303,9 +418,13 @@ pub fn pipeline_to_wire(p: m::PipelineDeclaration) -> w::PipelineDeclaration {
                         .collect(),
                 ),
                 actions: s.actions.into_iter().map(action_to_wire).collect(),
-                before_entry: None,
-                on_failure: s.on_failure.map(on_failure_to_wire),
-                on_success: None,
+                before_entry: s.before_entry.map(|c| w::BeforeEntryConditions {
+                    conditions: condition_to_wire(c),
+                }),
+                on_failure: on_failure_to_wire(s.on_failure, s.on_failure_condition),
+                on_success: s.on_success.map(|c| w::SuccessConditions {
+                    conditions: condition_to_wire(c),
+                }),
             })
             .collect(),
         version: Some(p.version),

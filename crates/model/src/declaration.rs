@@ -101,6 +101,141 @@ pub struct StageDeclaration {
     pub actions: Vec<ActionDeclaration>,
     /// What happens when the stage fails (`onFailure`, V2); failing the execution when absent.
     pub on_failure: Option<OnFailure>,
+    /// Checked before the execution enters the stage (`beforeEntry`, V2).
+    pub before_entry: Option<Condition>,
+    /// Checked once every action succeeded (`onSuccess`, V2).
+    pub on_success: Option<Condition>,
+    /// Checked when the stage fails (`onFailure.conditions`, V2), before `on_failure` applies.
+    pub on_failure_condition: Option<Condition>,
+}
+
+impl StageDeclaration {
+    /// The stage's condition of `kind`, if it declares one.
+    pub fn condition(&self, kind: ConditionKind) -> Option<&Condition> {
+        match kind {
+            ConditionKind::BeforeEntry => self.before_entry.as_ref(),
+            ConditionKind::OnSuccess => self.on_success.as_ref(),
+            ConditionKind::OnFailure => self.on_failure_condition.as_ref(),
+        }
+    }
+
+    /// Every condition the stage declares, with its kind.
+    pub fn conditions(&self) -> impl Iterator<Item = (ConditionKind, &Condition)> {
+        ConditionKind::ALL
+            .iter()
+            .filter_map(|kind| Some((*kind, self.condition(*kind)?)))
+    }
+}
+
+/// Where a stage condition is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConditionKind {
+    BeforeEntry,
+    OnSuccess,
+    OnFailure,
+}
+
+impl ConditionKind {
+    pub const ALL: &'static [ConditionKind] =
+        &[Self::BeforeEntry, Self::OnSuccess, Self::OnFailure];
+
+    /// The name the API uses (`conditionType` of `OverrideStageCondition`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BeforeEntry => "BEFORE_ENTRY",
+            Self::OnSuccess => "ON_SUCCESS",
+            Self::OnFailure => "ON_FAILURE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
+
+    /// The member of a stage declaration that holds it.
+    pub fn member(self) -> &'static str {
+        match self {
+            Self::BeforeEntry => "beforeEntry",
+            Self::OnSuccess => "onSuccess",
+            Self::OnFailure => "onFailure",
+        }
+    }
+
+    /// The results a condition of this kind may engage, as AWS documents them.
+    pub fn allowed_results(self) -> &'static [ConditionResult] {
+        match self {
+            Self::BeforeEntry => &[ConditionResult::Fail, ConditionResult::Skip],
+            Self::OnSuccess => &[ConditionResult::Fail, ConditionResult::Rollback],
+            Self::OnFailure => &[ConditionResult::Rollback],
+        }
+    }
+}
+
+/// What a condition does when one of its rules fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionResult {
+    Fail,
+    Skip,
+    Rollback,
+    Retry,
+}
+
+impl ConditionResult {
+    pub const ALL: &'static [ConditionResult] =
+        &[Self::Fail, Self::Skip, Self::Rollback, Self::Retry];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fail => "FAIL",
+            Self::Skip => "SKIP",
+            Self::Rollback => "ROLLBACK",
+            Self::Retry => "RETRY",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|r| r.as_str() == s)
+    }
+}
+
+/// A stage condition: rules that must all pass, and the result that engages when one fails.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub result: ConditionResult,
+    pub rules: Vec<RuleDeclaration>,
+}
+
+/// The type of a rule: category `Rule`, owner `AWS`, a provider and a version.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct RuleTypeId {
+    pub category: String,
+    pub owner: String,
+    pub provider: String,
+    pub version: String,
+}
+
+impl std::fmt::Display for RuleTypeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.owner, self.category, self.provider, self.version
+        )
+    }
+}
+
+/// One rule of a condition.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RuleDeclaration {
+    pub name: String,
+    pub rule_type_id: RuleTypeId,
+    pub configuration: BTreeMap<String, String>,
+    /// The shell commands of a `Commands` rule.
+    pub commands: Vec<String>,
+    pub input_artifacts: Vec<String>,
+    pub role_arn: Option<String>,
+    pub region: Option<String>,
+    pub timeout_in_minutes: Option<i64>,
 }
 
 /// A stage's `onFailure` result (conditions with rules are not built).

@@ -7,8 +7,10 @@
 pub mod action_type;
 pub mod arn;
 pub mod catalog;
+pub mod cron;
 pub mod declaration;
 pub mod limits;
+pub mod rules;
 pub mod secrets;
 pub use secrets::Secret;
 pub mod templates;
@@ -21,8 +23,9 @@ pub use action_type::{
     ConfigurationProperty, ConfigurationPropertyType,
 };
 pub use declaration::{
-    ActionDeclaration, ArtifactStore, BlockerDeclaration, EncryptionKey, EnvironmentVariable,
-    ExecutionMode, OnFailure, PipelineDeclaration, PipelineVariable, StageDeclaration,
+    ActionDeclaration, ArtifactStore, BlockerDeclaration, Condition, ConditionKind,
+    ConditionResult, EncryptionKey, EnvironmentVariable, ExecutionMode, OnFailure,
+    PipelineDeclaration, PipelineVariable, RuleDeclaration, RuleTypeId, StageDeclaration,
 };
 pub use limits::Limits;
 pub use validate::{validate_pipeline, Problem, ProblemKind};

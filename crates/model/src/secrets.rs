@@ -120,6 +120,7 @@ mod tests {
                     .into(),
                     ..Default::default()
                 }],
+                ..Default::default()
             }],
             ..Default::default()
         }

@@ -60,6 +60,7 @@ pub fn validate_pipeline(
     check_artifact_flow(pipeline, &mut p);
     check_variables(pipeline, &mut p);
     check_on_failure(pipeline, &mut p);
+    check_conditions(pipeline, &mut p);
     p.0
 }
 
@@ -115,47 +116,165 @@ fn check_variables(pipeline: &PipelineDeclaration, p: &mut Problems) {
                 })
         })
     };
+    // Whoever uses a variable: an action (its run order) or a rule of a condition (before
+    // every action of its stage for beforeEntry, after all of them otherwise).
+    let mut users: Vec<(String, usize, i64, Vec<&String>)> = Vec::new();
     for (stage_index, stage) in pipeline.stages.iter().enumerate() {
         for action in &stage.actions {
             let texts = action
                 .configuration
                 .values()
                 .chain(&action.commands)
-                .chain(action.environment_variables.iter().map(|v| &v.value));
-            for text in texts {
-                for reference in variables::references(text) {
-                    let problem = match reference.namespace {
-                        PIPELINE_NAMESPACE => (!pipeline
-                            .variables
-                            .iter()
-                            .any(|v| v.name == reference.name))
+                .chain(action.environment_variables.iter().map(|v| &v.value))
+                .collect();
+            users.push((
+                format!("Action '{}'", action.name),
+                stage_index,
+                action.run_order,
+                texts,
+            ));
+        }
+        for (kind, condition) in stage.conditions() {
+            let run_order = if kind == crate::ConditionKind::BeforeEntry {
+                i64::MIN
+            } else {
+                i64::MAX
+            };
+            for rule in &condition.rules {
+                let texts = rule.configuration.values().chain(&rule.commands).collect();
+                users.push((
+                    format!("Rule '{}' of stage '{}'", rule.name, stage.name),
+                    stage_index,
+                    run_order,
+                    texts,
+                ));
+            }
+        }
+    }
+    for (user, stage_index, run_order, texts) in users {
+        for text in texts {
+            for reference in variables::references(text) {
+                let problem = match reference.namespace {
+                    PIPELINE_NAMESPACE => (!pipeline
+                        .variables
+                        .iter()
+                        .any(|v| v.name == reference.name))
+                    .then(|| {
+                        format!(
+                            "{user} references {reference}, but the pipeline declares no variable named '{}'",
+                            reference.name
+                        )
+                    }),
+                    EXECUTION_NAMESPACE => (!EXECUTION_VARIABLES.contains(&reference.name))
                         .then(|| {
                             format!(
-                                "Action '{}' references {reference}, but the pipeline declares no variable named '{}'",
-                                action.name, reference.name
+                                "{user} references {reference}; the codepipeline namespace has only PipelineExecutionId"
                             )
                         }),
-                        EXECUTION_NAMESPACE => (!EXECUTION_VARIABLES.contains(&reference.name))
-                            .then(|| {
-                                format!(
-                                    "Action '{}' references {reference}; the codepipeline namespace has only PipelineExecutionId",
-                                    action.name
-                                )
-                            }),
-                        namespace => match namespaces.get(namespace) {
-                            Some(&producer) if runs_before(producer, stage_index, action.run_order) => None,
-                            Some(&(_, producer)) => Some(format!(
-                                "Action '{}' references {reference}, but action '{producer}' that declares namespace '{namespace}' does not run before it",
-                                action.name
-                            )),
-                            None => Some(format!(
-                                "Action '{}' references {reference}, but no action declares the namespace '{namespace}'",
-                                action.name
-                            )),
-                        },
-                    };
-                    if let Some(message) = problem {
-                        p.push(ProblemKind::Action, message);
+                    namespace => match namespaces.get(namespace) {
+                        Some(&producer) if runs_before(producer, stage_index, run_order) => None,
+                        Some(&(_, producer)) => Some(format!(
+                            "{user} references {reference}, but action '{producer}' that declares namespace '{namespace}' does not run before it"
+                        )),
+                        None => Some(format!(
+                            "{user} references {reference}, but no action declares the namespace '{namespace}'"
+                        )),
+                    },
+                };
+                if let Some(message) = problem {
+                    p.push(ProblemKind::Action, message);
+                }
+            }
+        }
+    }
+}
+
+/// Stage conditions need V2; each result must be one its kind allows; rules are of a type
+/// this server runs, configured as that type needs, with unique names, and read only
+/// artifacts produced before them.
+fn check_conditions(pipeline: &PipelineDeclaration, p: &mut Problems) {
+    for (index, stage) in pipeline.stages.iter().enumerate() {
+        for (kind, condition) in stage.conditions() {
+            let member = kind.member();
+            if !pipeline.is_v2() {
+                p.push(
+                    ProblemKind::Stage,
+                    format!(
+                        "{member} conditions on stage '{}' are only supported for pipelines of type V2",
+                        stage.name
+                    ),
+                );
+            }
+            if !kind.allowed_results().contains(&condition.result) {
+                let allowed: Vec<&str> =
+                    kind.allowed_results().iter().map(|r| r.as_str()).collect();
+                p.push(
+                    ProblemKind::Stage,
+                    format!(
+                        "The result {} is not valid for a {member} condition of stage '{}'; valid: {}",
+                        condition.result.as_str(),
+                        stage.name,
+                        allowed.join(", ")
+                    ),
+                );
+            }
+            if condition.result == crate::ConditionResult::Rollback {
+                if index == 0 {
+                    p.push(
+                        ProblemKind::Stage,
+                        format!(
+                            "Stage '{}' is the first stage and cannot be rolled back",
+                            stage.name
+                        ),
+                    );
+                }
+                if pipeline.mode() == ExecutionMode::Parallel {
+                    p.push(
+                        ProblemKind::Stage,
+                        format!(
+                            "Stage '{}' cannot roll back: stage rollback is not available for pipelines in PARALLEL mode",
+                            stage.name
+                        ),
+                    );
+                }
+            }
+            let mut names = HashSet::new();
+            for rule in &condition.rules {
+                if !is_valid_name(&rule.name) {
+                    p.push(
+                        ProblemKind::Stage,
+                        format!("Rule name '{}' is not valid", rule.name),
+                    );
+                }
+                if !names.insert(rule.name.as_str()) {
+                    p.push(
+                        ProblemKind::Stage,
+                        format!(
+                            "Rule names must be unique in a condition: '{}' appears more than once in the {member} condition of stage '{}'",
+                            rule.name, stage.name
+                        ),
+                    );
+                }
+                for problem in crate::rules::check_rule(rule) {
+                    p.push(ProblemKind::Stage, problem);
+                }
+                let produced_before = |artifact: &String| {
+                    pipeline.stages[..=index].iter().enumerate().any(|(i, s)| {
+                        s.actions.iter().any(|a| {
+                            a.output_artifacts.contains(artifact)
+                                && (i < index || kind != crate::ConditionKind::BeforeEntry)
+                        })
+                    })
+                };
+                for artifact in &rule.input_artifacts {
+                    if !produced_before(artifact) {
+                        p.push(
+                            ProblemKind::Stage,
+                            format!(
+                                "Rule '{}' of stage '{}' reads input artifact '{artifact}', which no action before it produces",
+                                rule.name, stage.name
+                            ),
+                        );
                     }
                 }
             }

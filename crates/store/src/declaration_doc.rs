@@ -52,6 +52,92 @@ struct StageDoc {
     /// `FAIL`, `RETRY:FAILED_ACTIONS`, `RETRY:ALL_ACTIONS` or `ROLLBACK`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     on_failure: Option<String>,
+    /// `BEFORE_ENTRY`, `ON_SUCCESS`, `ON_FAILURE` → the stage's condition of that kind.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    conditions: BTreeMap<String, ConditionDoc>,
+}
+
+impl StageDoc {
+    fn condition(&self, kind: m::ConditionKind) -> Option<m::Condition> {
+        self.conditions.get(kind.as_str()).and_then(condition_model)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ConditionDoc {
+    result: String,
+    rules: Vec<RuleDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RuleDoc {
+    name: String,
+    type_id: (String, String, String, String),
+    #[serde(default)]
+    configuration: BTreeMap<String, String>,
+    #[serde(default)]
+    commands: Vec<String>,
+    #[serde(default)]
+    input_artifacts: Vec<String>,
+    role_arn: Option<String>,
+    region: Option<String>,
+    timeout_in_minutes: Option<i64>,
+}
+
+fn condition_doc(c: &m::Condition) -> ConditionDoc {
+    ConditionDoc {
+        result: c.result.as_str().into(),
+        rules: c
+            .rules
+            .iter()
+            .map(|r| {
+                let t = &r.rule_type_id;
+                RuleDoc {
+                    name: r.name.clone(),
+                    type_id: (
+                        t.category.clone(),
+                        t.owner.clone(),
+                        t.provider.clone(),
+                        t.version.clone(),
+                    ),
+                    configuration: r.configuration.clone(),
+                    commands: r.commands.clone(),
+                    input_artifacts: r.input_artifacts.clone(),
+                    role_arn: r.role_arn.clone(),
+                    region: r.region.clone(),
+                    timeout_in_minutes: r.timeout_in_minutes,
+                }
+            })
+            .collect(),
+    }
+}
+
+fn condition_model(doc: &ConditionDoc) -> Option<m::Condition> {
+    Some(m::Condition {
+        result: m::ConditionResult::parse(&doc.result)?,
+        rules: doc
+            .rules
+            .iter()
+            .map(|r| {
+                let (category, owner, provider, version) = r.type_id.clone();
+                m::RuleDeclaration {
+                    name: r.name.clone(),
+                    rule_type_id: m::RuleTypeId {
+                        category,
+                        owner,
+                        provider,
+                        version,
+                    },
+                    configuration: r.configuration.clone(),
+                    commands: r.commands.clone(),
+                    input_artifacts: r.input_artifacts.clone(),
+                    role_arn: r.role_arn.clone(),
+                    region: r.region.clone(),
+                    timeout_in_minutes: r.timeout_in_minutes,
+                }
+            })
+            .collect(),
+    })
 }
 
 fn on_failure_doc(on_failure: m::OnFailure) -> String {
@@ -147,6 +233,10 @@ impl From<&m::PipelineDeclaration> for DeclarationDoc {
                         .collect(),
                     actions: s.actions.iter().map(action_doc).collect(),
                     on_failure: s.on_failure.map(on_failure_doc),
+                    conditions: s
+                        .conditions()
+                        .map(|(kind, c)| (kind.as_str().to_string(), condition_doc(c)))
+                        .collect(),
                 })
                 .collect(),
             version: p.version,
@@ -221,6 +311,9 @@ impl DeclarationDoc {
                         .collect(),
                     actions: s.actions.iter().map(ActionDoc::to_model).collect(),
                     on_failure: s.on_failure.as_deref().and_then(on_failure_model),
+                    before_entry: s.condition(m::ConditionKind::BeforeEntry),
+                    on_success: s.condition(m::ConditionKind::OnSuccess),
+                    on_failure_condition: s.condition(m::ConditionKind::OnFailure),
                 })
                 .collect(),
             version: self.version,

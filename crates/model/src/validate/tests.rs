@@ -49,6 +49,7 @@ fn stage(name: &str, actions: Vec<ActionDeclaration>) -> StageDeclaration {
         blockers: vec![],
         actions,
         on_failure: None,
+        ..Default::default()
     }
 }
 
