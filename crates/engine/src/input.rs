@@ -13,6 +13,7 @@ pub trait Ids {
     fn artifact_id(&mut self) -> String;
     /// The id of an execution the engine starts itself (an automatic rollback).
     fn execution_id(&mut self) -> String;
+    fn rule_execution_id(&mut self) -> String;
 }
 
 /// Defaults the engine applies when an action does not say otherwise.
@@ -62,8 +63,16 @@ pub enum RetryMode {
 /// A persisted deadline; when it passes the caller feeds `Input::TimerDue` back.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Timer {
-    JobTimeout { job_id: String },
-    ApprovalExpiry { token: String },
+    JobTimeout {
+        job_id: String,
+    },
+    ApprovalExpiry {
+        token: String,
+    },
+    /// A rule that waits (a closed deployment window) is checked again.
+    RuleCheck {
+        rule_execution_id: String,
+    },
 }
 
 /// Something that happened to the pipeline.
@@ -127,6 +136,13 @@ pub enum Input {
     TimerDue {
         timer: Timer,
     },
+    /// `OverrideStageCondition`: the condition being checked lets the execution past.
+    OverrideCondition {
+        execution_id: String,
+        stage: String,
+        kind: sluice_model::ConditionKind,
+        by: String,
+    },
 }
 
 /// A job to hand to a worker.
@@ -151,6 +167,8 @@ pub struct JobSpec {
     pub output_artifacts: Vec<(String, ArtifactLocation)>,
     pub continuation_token: Option<String>,
     pub pipeline_version: i64,
+    /// Set for the job of a `Commands` rule: it checks a condition and produces nothing.
+    pub rule: bool,
 }
 
 /// A revision a source action is told to fetch (`StartPipelineExecution.sourceRevisions`).
@@ -214,4 +232,6 @@ pub enum Error {
     InvalidVariables(String),
     #[error("{0}")]
     UnableToRollback(String),
+    #[error("{0}")]
+    ConditionNotOverridable(String),
 }

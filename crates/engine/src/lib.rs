@@ -16,9 +16,9 @@ pub use input::{
     SourceRevision, Timer,
 };
 pub use state::{
-    ActionRun, ActionStatus, ArtifactLocation, ErrorDetails, Execution, ExecutionMode,
-    ExecutionStatus, ExecutionType, Position, RollbackTarget, Runtime, StageRun, StageSlot,
-    StageStatus, Trigger, Waiting,
+    ActionRun, ActionStatus, ArtifactLocation, ConditionRun, ConditionStatus, ErrorDetails,
+    Execution, ExecutionMode, ExecutionStatus, ExecutionType, Position, RollbackTarget, RuleRun,
+    RuleStatus, Runtime, StageRun, StageSlot, StageStatus, Trigger, Waiting,
 };
 pub use step::apply;
 

@@ -36,6 +36,20 @@ status_names!(StageStatus {
     Stopping,
     Stopped,
     Succeeded,
+    Failed,
+    Skipped
+});
+status_names!(ConditionStatus {
+    InProgress,
+    Succeeded,
+    Failed,
+    Abandoned,
+    Overridden
+});
+status_names!(RuleStatus {
+    InProgress,
+    Abandoned,
+    Succeeded,
     Failed
 });
 status_names!(ActionStatus {
@@ -80,6 +94,59 @@ pub enum StageStatus {
     Stopped,
     Succeeded,
     Failed,
+    /// A `beforeEntry` condition with the result SKIP failed: the execution went past it.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionStatus {
+    InProgress,
+    /// Every rule passed.
+    Succeeded,
+    /// A rule failed; the condition's result engaged.
+    Failed,
+    /// Stopped before it finished (a stop, an update).
+    Abandoned,
+    /// `OverrideStageCondition` let the execution past while it was being checked.
+    Overridden,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleStatus {
+    InProgress,
+    Abandoned,
+    Succeeded,
+    Failed,
+}
+
+/// One check of a stage condition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionRun {
+    pub kind: sluice_model::ConditionKind,
+    pub status: ConditionStatus,
+    pub summary: Option<String>,
+    pub started_ms: i64,
+    pub updated_ms: i64,
+    pub rules: Vec<RuleRun>,
+}
+
+/// One run of a rule of a condition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleRun {
+    pub name: String,
+    pub rule_execution_id: String,
+    pub status: RuleStatus,
+    /// The job of a `Commands` rule.
+    pub job_id: Option<String>,
+    pub started_ms: i64,
+    pub updated_ms: i64,
+    pub summary: Option<String>,
+    pub error: Option<ErrorDetails>,
+    pub external_execution_id: Option<String>,
+    /// The configuration this run used, variable references resolved.
+    pub resolved_configuration: BTreeMap<String, String>,
+    /// Who overrode the condition, when someone did.
+    pub last_updated_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +252,23 @@ pub struct StageRun {
     pub auto_retried: bool,
     /// Earlier attempts of this run's actions (retries), oldest first.
     pub past_attempts: Vec<ActionRun>,
+    /// Every check of the stage's conditions in this run, oldest first; one in progress is
+    /// the last.
+    pub conditions: Vec<ConditionRun>,
+}
+
+impl StageRun {
+    /// The condition check in progress, if one is.
+    pub fn checking(&self) -> Option<&ConditionRun> {
+        self.conditions
+            .last()
+            .filter(|c| c.status == ConditionStatus::InProgress)
+    }
+
+    /// The latest check of the condition of `kind`.
+    pub fn latest_condition(&self, kind: sluice_model::ConditionKind) -> Option<&ConditionRun> {
+        self.conditions.iter().rev().find(|c| c.kind == kind)
+    }
 }
 
 /// One execution of the pipeline.
@@ -301,6 +385,23 @@ impl Runtime {
 
     pub fn find_approval(&self, token: &str) -> Option<(String, usize, usize)> {
         self.find_action(|a| a.approval_token.as_deref() == Some(token))
+    }
+
+    /// Finds the execution, stage, condition run and rule run of a rule's job or id.
+    pub fn find_rule(
+        &self,
+        pred: impl Fn(&RuleRun) -> bool,
+    ) -> Option<(String, usize, usize, usize)> {
+        for e in self.executions.values() {
+            for (stage, run) in &e.stage_runs {
+                for (c, condition) in run.conditions.iter().enumerate() {
+                    if let Some(r) = condition.rules.iter().position(&pred) {
+                        return Some((e.id.clone(), *stage, c, r));
+                    }
+                }
+            }
+        }
+        None
     }
 
     fn find_action(&self, pred: impl Fn(&ActionRun) -> bool) -> Option<(String, usize, usize)> {

@@ -6,8 +6,10 @@ use crate::input::{
 };
 use crate::state::*;
 use sluice_model::variables::{substitute, Reference, EXECUTION_NAMESPACE, PIPELINE_NAMESPACE};
-use sluice_model::{ActionDeclaration, PipelineDeclaration};
+use sluice_model::{ActionDeclaration, ConditionKind, PipelineDeclaration};
 use std::collections::BTreeMap;
+
+mod conditions;
 
 /// Applies `input` to `runtime` at `now_ms` and returns the effects to perform after commit.
 /// `declaration` is the pipeline version the runtime runs (after `PipelineUpdated`, the new one).
@@ -74,12 +76,22 @@ impl Step<'_> {
                 job_id,
                 outcome,
                 continuation_token,
-            } => self.job_succeeded(&job_id, outcome, continuation_token),
+            } => match self.rule_job(&job_id) {
+                Some(rule) => {
+                    self.rule_job_finished(rule, Ok(outcome));
+                    Ok(())
+                }
+                None => self.job_succeeded(&job_id, outcome, continuation_token),
+            },
             Input::JobFailed {
                 job_id,
                 error,
                 external_execution_id,
             } => {
+                if let Some(rule) = self.rule_job(&job_id) {
+                    self.rule_job_finished(rule, Err((error, external_execution_id)));
+                    return Ok(());
+                }
                 let (id, stage, i) = self.in_progress_job(&job_id)?;
                 let now = self.now;
                 let a = self.action(&id, stage, i);
@@ -97,6 +109,10 @@ impl Step<'_> {
                 external_execution_id,
                 summary,
             } => {
+                if let Some(rule) = self.rule_job(&job_id) {
+                    self.rule_job_progress(rule, external_execution_id, summary);
+                    return Ok(());
+                }
                 let (id, stage, i) = self.in_progress_job(&job_id)?;
                 let now = self.now;
                 let a = self.action(&id, stage, i);
@@ -174,6 +190,12 @@ impl Step<'_> {
                 self.timer_due(timer);
                 Ok(())
             }
+            Input::OverrideCondition {
+                execution_id,
+                stage,
+                kind,
+                by,
+            } => self.override_condition(&execution_id, &stage, kind, by),
         }
     }
 
@@ -368,9 +390,24 @@ impl Step<'_> {
                 retrying: false,
                 auto_retried: false,
                 past_attempts: Vec::new(),
+                conditions: Vec::new(),
             },
         );
-        self.start_group(id, stage, first);
+        if self.decl.stages[stage].before_entry.is_some() {
+            self.check_condition(id, stage, ConditionKind::BeforeEntry);
+        } else {
+            self.start_group(id, stage, first);
+        }
+    }
+
+    /// The `runOrder` of the first actions of `stage`.
+    fn first_group(&self, stage: usize) -> i64 {
+        self.decl.stages[stage]
+            .actions
+            .iter()
+            .map(|a| a.run_order)
+            .min()
+            .unwrap_or(1)
     }
 
     /// Starts every action of the `order` group that has not already succeeded.
@@ -472,11 +509,21 @@ impl Step<'_> {
     /// environment replaced by this execution's values; the error names the first reference
     /// that has none.
     fn resolve(&self, id: &str, declared: &ActionDeclaration) -> Result<ActionDeclaration, String> {
+        self.resolve_as(id, declared, "action")
+    }
+
+    /// `resolve` for an action or for a rule (`what` says which, for the message).
+    fn resolve_as(
+        &self,
+        id: &str,
+        declared: &ActionDeclaration,
+        what: &str,
+    ) -> Result<ActionDeclaration, String> {
         let execution = &self.rt.executions[id];
         let lookup = |reference: Reference<'_>| self.variable(execution, reference);
         let unresolved = |reference: Reference<'_>| {
             format!(
-                "The variable {reference} in action {} could not be resolved: {}",
+                "The variable {reference} in {what} {} could not be resolved: {}",
                 declared.name,
                 match reference.namespace {
                     PIPELINE_NAMESPACE => "the execution has no value for it",
@@ -585,6 +632,7 @@ impl Step<'_> {
             output_artifacts,
             continuation_token,
             pipeline_version,
+            rule: false,
         })));
         self.effects.push(Effect::SetTimer {
             timer: Timer::JobTimeout { job_id },
@@ -692,8 +740,17 @@ impl Step<'_> {
     }
 
     /// Moves on once no action of the running group is in progress: the next group, the next
-    /// stage, or the end of the execution.
+    /// stage, or the end of the execution; a declared condition is checked first.
     fn advance(&mut self, id: &str, stage: usize) {
+        let stopping = self.exec(id).status == ExecutionStatus::Stopping;
+        if self.run(id, stage).checking().is_some() {
+            // A stop does not wait for a check: the condition is abandoned.
+            if stopping {
+                self.abandon_condition(id, stage);
+                self.stopped_in(id, stage);
+            }
+            return;
+        }
         let run = self.run(id, stage);
         let group = run.group;
         let in_group = run.actions.iter().filter(|a| a.run_order == group);
@@ -714,12 +771,10 @@ impl Step<'_> {
             .map(|a| a.run_order)
             .filter(|o| *o > group)
             .min();
-        let stopping = self.exec(id).status == ExecutionStatus::Stopping;
+        let decl = self.decl;
+        let declared = &decl.stages[stage];
         if stopping {
-            self.run(id, stage).status = StageStatus::Stopped;
-            self.run(id, stage).retrying = false;
-            self.release(id, stage);
-            self.finish(id, ExecutionStatus::Stopped, None);
+            self.stopped_in(id, stage);
         } else if failed && self.retries_automatically(id, stage) {
             let all_actions = matches!(
                 self.decl.stages[stage].on_failure,
@@ -732,57 +787,87 @@ impl Step<'_> {
                 RetryMode::FailedActions
             };
             self.restart_stage(id, stage, mode);
+        } else if failed && declared.on_failure_condition.is_some() {
+            self.check_condition(id, stage, ConditionKind::OnFailure);
         } else if failed {
-            let run = self.run(id, stage);
-            run.status = StageStatus::Failed;
-            run.retrying = false;
-            let failures: Vec<String> = run
-                .actions
-                .iter()
-                .filter(|a| a.status == ActionStatus::Failed)
-                .map(|a| a.name.clone())
-                .collect();
-            let stage_name = self.rt.slots[stage].name.clone();
-            let rollback = self.rollback_after_failure(id, stage);
-            if rollback.is_some() {
-                // The rollback takes the stage over before anyone waiting can enter.
-                self.rt.slots[stage].occupant = None;
-            } else {
-                self.release(id, stage);
-            }
-            let summary = format!(
-                "Stage {stage_name} failed: action(s) {} failed",
-                failures.join(", ")
-            );
-            self.finish(id, ExecutionStatus::Failed, Some(summary));
-            if let Some(target) = rollback {
-                let rollback_id = self.ids.execution_id();
-                let trigger = Trigger {
-                    kind: "AutomatedRollback".into(),
-                    detail: id.to_string(),
-                };
-                // Refused only for a duplicate id or a busy stage, neither of which can be; if
-                // it ever is, those waiting for the stage are let in as without a rollback.
-                if self
-                    .start_rollback(rollback_id, stage, target, trigger)
-                    .is_err()
-                {
-                    self.admit_waiting(stage);
-                }
-            }
+            self.fail_stage(id, stage, false, None);
         } else if let Some(order) = next {
             self.start_group(id, stage, order);
+        } else if declared.on_success.is_some() {
+            self.check_condition(id, stage, ConditionKind::OnSuccess);
         } else {
-            let run = self.run(id, stage);
-            run.status = StageStatus::Succeeded;
-            run.retrying = false;
+            self.succeed_stage(id, stage);
+        }
+    }
+
+    /// A stop reached the execution in `stage`: nothing there is running any more.
+    fn stopped_in(&mut self, id: &str, stage: usize) {
+        self.run(id, stage).status = StageStatus::Stopped;
+        self.run(id, stage).retrying = false;
+        self.release(id, stage);
+        self.finish(id, ExecutionStatus::Stopped, None);
+    }
+
+    /// The stage failed: the execution fails with `reason` (or the failed actions named), and a
+    /// rollback starts when `onFailure` says ROLLBACK or `rollback` is set (a condition's
+    /// result).
+    fn fail_stage(&mut self, id: &str, stage: usize, rollback: bool, reason: Option<String>) {
+        let run = self.run(id, stage);
+        run.status = StageStatus::Failed;
+        run.retrying = false;
+        let failures: Vec<String> = run
+            .actions
+            .iter()
+            .filter(|a| a.status == ActionStatus::Failed)
+            .map(|a| a.name.clone())
+            .collect();
+        let stage_name = self.rt.slots[stage].name.clone();
+        let rollback = self.rollback_after_failure(id, stage, rollback);
+        if rollback.is_some() {
+            // The rollback takes the stage over before anyone waiting can enter.
+            self.rt.slots[stage].occupant = None;
+        } else {
             self.release(id, stage);
-            // A rollback runs its one stage only.
-            if matches!(self.exec(id).execution_type, ExecutionType::Rollback { .. }) {
-                self.finish(id, ExecutionStatus::Succeeded, None);
-            } else {
-                self.arrive(id, stage + 1);
+        }
+        let summary = reason.unwrap_or_else(|| {
+            format!(
+                "Stage {stage_name} failed: action(s) {} failed",
+                failures.join(", ")
+            )
+        });
+        self.finish(id, ExecutionStatus::Failed, Some(summary));
+        if let Some(target) = rollback {
+            let rollback_id = self.ids.execution_id();
+            let trigger = Trigger {
+                kind: "AutomatedRollback".into(),
+                detail: id.to_string(),
+            };
+            // Refused only for a duplicate id or a busy stage, neither of which can be; if
+            // it ever is, those waiting for the stage are let in as without a rollback.
+            if self
+                .start_rollback(rollback_id, stage, target, trigger)
+                .is_err()
+            {
+                self.admit_waiting(stage);
             }
+        }
+    }
+
+    /// Every action of the stage succeeded (and its success condition held).
+    fn succeed_stage(&mut self, id: &str, stage: usize) {
+        let run = self.run(id, stage);
+        run.status = StageStatus::Succeeded;
+        run.retrying = false;
+        self.release(id, stage);
+        self.next_stage(id, stage);
+    }
+
+    /// After `stage`: the next one, or the end (a rollback runs its one stage only).
+    fn next_stage(&mut self, id: &str, stage: usize) {
+        if matches!(self.exec(id).execution_type, ExecutionType::Rollback { .. }) {
+            self.finish(id, ExecutionStatus::Succeeded, None);
+        } else {
+            self.arrive(id, stage + 1);
         }
     }
 
@@ -862,6 +947,7 @@ impl Step<'_> {
                 .into_iter()
                 .map(|job_id| Effect::CancelJob { job_id }),
         );
+        self.abandon_condition(id, stage);
         let run = self.run(id, stage);
         run.status = StageStatus::Stopped;
         run.retrying = false;
@@ -977,9 +1063,15 @@ impl Step<'_> {
 
     /// What a failure of `stage` in `failed` rolls back to: with `onFailure` ROLLBACK, in a
     /// standard execution of the current version, the latest succeeded execution, if any.
-    fn rollback_after_failure(&self, failed: &str, stage: usize) -> Option<RollbackTarget> {
-        let declared = self.decl.stages.get(stage).and_then(|s| s.on_failure)
-            == Some(sluice_model::OnFailure::Rollback);
+    fn rollback_after_failure(
+        &self,
+        failed: &str,
+        stage: usize,
+        asked: bool,
+    ) -> Option<RollbackTarget> {
+        let declared = asked
+            || self.decl.stages.get(stage).and_then(|s| s.on_failure)
+                == Some(sluice_model::OnFailure::Rollback);
         let execution = &self.rt.executions[failed];
         let standard = execution.execution_type == ExecutionType::Standard;
         let current = execution.pipeline_version == self.rt.pipeline_version;
@@ -1052,7 +1144,20 @@ impl Step<'_> {
             .map(|a| a.run_order)
             .min()
             .unwrap_or(run.group);
-        self.start_group(id, stage, first);
+        // An entry condition that kept the execution out is checked again before it enters.
+        let entered = run
+            .latest_condition(ConditionKind::BeforeEntry)
+            .is_none_or(|c| {
+                matches!(
+                    c.status,
+                    ConditionStatus::Succeeded | ConditionStatus::Overridden
+                )
+            });
+        if self.decl.stages[stage].before_entry.is_some() && !entered {
+            self.check_condition(id, stage, ConditionKind::BeforeEntry);
+        } else {
+            self.start_group(id, stage, first);
+        }
     }
 
     fn pipeline_updated(&mut self, version: i64) {
@@ -1098,6 +1203,16 @@ impl Step<'_> {
 
     fn timer_due(&mut self, timer: Timer) {
         let (found, code, message) = match &timer {
+            Timer::RuleCheck { rule_execution_id } => {
+                self.recheck_rule(rule_execution_id);
+                return;
+            }
+            Timer::JobTimeout { job_id } if self.rule_job(job_id).is_some() => {
+                if let Some(rule) = self.rule_job(job_id) {
+                    self.rule_job_timed_out(rule, job_id.clone());
+                }
+                return;
+            }
             Timer::JobTimeout { job_id } => (
                 self.rt.find_job(job_id),
                 "TimedOut",

@@ -27,6 +27,10 @@ impl Ids for Counter {
         self.0 += 1;
         format!("obj-{}", self.0)
     }
+    fn rule_execution_id(&mut self) -> String {
+        self.0 += 1;
+        format!("rule-{}", self.0)
+    }
 }
 
 /// `stage("Build", &[("compile", 1), ("lint", 1), ("package", 2)])`; an action named
@@ -49,6 +53,7 @@ fn stage(name: &str, actions: &[(&str, i64)]) -> StageDeclaration {
                 ..Default::default()
             })
             .collect(),
+        ..Default::default()
     }
 }
 
@@ -1166,4 +1171,336 @@ fn a_failed_rollback_does_not_roll_back_again_and_without_a_success_nothing_roll
         2,
         "a failed rollback starts no other"
     );
+}
+
+/// A condition of one rule of `provider` with `configuration`.
+fn condition(
+    result: sluice_model::ConditionResult,
+    provider: &str,
+    configuration: &[(&str, &str)],
+) -> sluice_model::Condition {
+    sluice_model::Condition {
+        result,
+        rules: vec![sluice_model::RuleDeclaration {
+            name: "Check".into(),
+            rule_type_id: sluice_model::RuleTypeId {
+                category: "Rule".into(),
+                owner: "AWS".into(),
+                provider: provider.into(),
+                version: "1".into(),
+            },
+            configuration: configuration
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            commands: if provider == "Commands" {
+                vec!["test -f ready".into()]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        }],
+    }
+}
+
+fn variable_is(value: &str) -> [(&'static str, String); 3] {
+    [
+        ("Variable", "#{variables.Branch}".to_string()),
+        ("Operator", "EQ".to_string()),
+        ("Value", value.to_string()),
+    ]
+}
+
+fn v2_with_branch() -> Scenario {
+    let mut s = two_stage();
+    s.decl.pipeline_type = Some("V2".into());
+    s.decl.variables = vec![sluice_model::PipelineVariable {
+        name: "Branch".into(),
+        default_value: Some("main".into()),
+        description: None,
+    }];
+    s
+}
+
+fn set_condition(
+    s: &mut Scenario,
+    stage: usize,
+    kind: sluice_model::ConditionKind,
+    c: sluice_model::Condition,
+) {
+    let declared = &mut s.decl.stages[stage];
+    match kind {
+        sluice_model::ConditionKind::BeforeEntry => declared.before_entry = Some(c),
+        sluice_model::ConditionKind::OnSuccess => declared.on_success = Some(c),
+        sluice_model::ConditionKind::OnFailure => declared.on_failure_condition = Some(c),
+    }
+}
+
+fn check_variable(result: sluice_model::ConditionResult, value: &str) -> sluice_model::Condition {
+    let config = variable_is(value);
+    let pairs: Vec<(&str, &str)> = config.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    condition(result, "VariableCheck", &pairs)
+}
+
+#[test]
+fn an_entry_condition_that_holds_lets_the_execution_into_the_stage() {
+    use sluice_model::{ConditionKind, ConditionResult};
+    let mut s = v2_with_branch();
+    set_condition(
+        &mut s,
+        1,
+        ConditionKind::BeforeEntry,
+        check_variable(ConditionResult::Fail, "main"),
+    );
+    s.start("e1");
+    s.succeed("e1", "src");
+    assert_eq!(s.queued_jobs(), vec!["build".to_string()]);
+    let run = &s.rt.executions["e1"].stage_runs[&1];
+    assert_eq!(run.conditions[0].status, ConditionStatus::Succeeded);
+    assert_eq!(
+        run.conditions[0].rules[0].resolved_configuration["Variable"],
+        "main"
+    );
+}
+
+#[test]
+fn a_failed_entry_condition_with_fail_stops_the_execution_at_the_stage_with_the_rules_reason() {
+    use sluice_model::{ConditionKind, ConditionResult};
+    let mut s = v2_with_branch();
+    set_condition(
+        &mut s,
+        1,
+        ConditionKind::BeforeEntry,
+        check_variable(ConditionResult::Fail, "release"),
+    );
+    s.start("e1");
+    s.succeed("e1", "src");
+    assert!(s.queued_jobs().is_empty(), "no action of the stage starts");
+    assert_eq!(s.status("e1"), ExecutionStatus::Failed);
+    assert_eq!(s.stage_status("e1", "Build"), StageStatus::Failed);
+    let summary = s.rt.executions["e1"]
+        .status_summary
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        summary.contains("beforeEntry") && summary.contains("rule Check failed"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("'main' EQ 'release' does not hold"),
+        "{summary}"
+    );
+    // The stage is free for the next execution.
+    s.start("e2");
+    s.succeed("e2", "src");
+    assert_eq!(s.status("e2"), ExecutionStatus::Failed);
+}
+
+#[test]
+fn a_failed_entry_condition_with_skip_goes_past_the_stage() {
+    use sluice_model::{ConditionKind, ConditionResult};
+    let mut s = v2_with_branch();
+    s.decl.stages.push(stage("Deploy", &[("deploy", 1)]));
+    s.rt = Runtime::new(&s.decl);
+    set_condition(
+        &mut s,
+        1,
+        ConditionKind::BeforeEntry,
+        check_variable(ConditionResult::Skip, "release"),
+    );
+    s.start("e1");
+    s.succeed("e1", "src");
+    assert_eq!(s.stage_status("e1", "Build"), StageStatus::Skipped);
+    assert_eq!(s.queued_jobs(), vec!["deploy".to_string()]);
+    s.succeed("e1", "deploy");
+    assert_eq!(s.status("e1"), ExecutionStatus::Succeeded);
+}
+
+#[test]
+fn a_closed_deployment_window_holds_the_execution_until_it_opens_or_is_overridden() {
+    use sluice_model::{ConditionKind, ConditionResult};
+    let mut s = v2_with_branch();
+    // Only during minute 30 of each hour; the scenario starts at 1 s past the epoch.
+    set_condition(
+        &mut s,
+        1,
+        ConditionKind::BeforeEntry,
+        condition(
+            ConditionResult::Fail,
+            "DeploymentWindow",
+            &[("Cron", "* 30 * ? * *")],
+        ),
+    );
+    s.start("e1");
+    s.succeed("e1", "src");
+    assert!(s.queued_jobs().is_empty());
+    let timer = s
+        .last
+        .iter()
+        .find_map(|e| match e {
+            Effect::SetTimer {
+                timer: timer @ Timer::RuleCheck { .. },
+                at_ms,
+            } => Some((timer.clone(), *at_ms)),
+            _ => None,
+        })
+        .expect("the rule checks again when the window opens");
+    assert_eq!(timer.1, 30 * 60_000, "the next opening is 00:30");
+    s.now = timer.1;
+    s.ok(Input::TimerDue { timer: timer.0 });
+    assert_eq!(s.queued_jobs(), vec!["build".to_string()]);
+    s.succeed("e1", "build");
+    assert_eq!(s.status("e1"), ExecutionStatus::Succeeded);
+
+    // Closed again an hour later: an override lets the next execution in.
+    s.now = 90 * 60_000 + 5 * 60_000;
+    s.start("e2");
+    s.succeed("e2", "src");
+    assert!(s.queued_jobs().is_empty());
+    let refused = s.apply(Input::OverrideCondition {
+        execution_id: "e2".into(),
+        stage: "Build".into(),
+        kind: ConditionKind::OnSuccess,
+        by: "alice".into(),
+    });
+    assert!(matches!(refused, Err(Error::ConditionNotOverridable(_))));
+    s.ok(Input::OverrideCondition {
+        execution_id: "e2".into(),
+        stage: "Build".into(),
+        kind: ConditionKind::BeforeEntry,
+        by: "alice".into(),
+    });
+    assert_eq!(s.queued_jobs(), vec!["build".to_string()]);
+    let run = &s.rt.executions["e2"].stage_runs[&1];
+    assert_eq!(run.conditions[0].status, ConditionStatus::Overridden);
+    assert_eq!(run.conditions[0].rules[0].status, RuleStatus::Abandoned);
+}
+
+#[test]
+fn a_commands_rule_runs_as_a_job_and_the_condition_waits_for_it() {
+    use sluice_model::{ConditionKind, ConditionResult};
+    let mut s = v2_with_branch();
+    set_condition(
+        &mut s,
+        1,
+        ConditionKind::OnSuccess,
+        condition(ConditionResult::Fail, "Commands", &[]),
+    );
+    s.start("e1");
+    s.succeed("e1", "src");
+    s.succeed("e1", "build");
+    let spec = s
+        .last
+        .iter()
+        .find_map(|e| match e {
+            Effect::QueueJob(spec) => Some(spec.clone()),
+            _ => None,
+        })
+        .expect("the rule's job is queued");
+    assert!(spec.rule);
+    assert_eq!(spec.commands, vec!["test -f ready".to_string()]);
+    assert_eq!(
+        spec.action_type_id,
+        ActionTypeId::new("Compute", "AWS", "Commands", "1")
+    );
+    assert_eq!(
+        s.status("e1"),
+        ExecutionStatus::InProgress,
+        "the stage waits for its check"
+    );
+    s.ok(Input::JobFailed {
+        job_id: spec.job_id,
+        error: ErrorDetails {
+            code: "JobFailed".into(),
+            message: "exit status 1".into(),
+        },
+        external_execution_id: None,
+    });
+    assert_eq!(s.status("e1"), ExecutionStatus::Failed);
+    assert_eq!(s.action_status("e1", "build"), ActionStatus::Succeeded);
+}
+
+#[test]
+fn a_success_condition_with_rollback_rolls_the_stage_back_when_it_fails() {
+    use sluice_model::{ConditionKind, ConditionResult};
+    let mut s = v2_with_branch();
+    set_condition(
+        &mut s,
+        1,
+        ConditionKind::OnSuccess,
+        check_variable(ConditionResult::Rollback, "main"),
+    );
+    s.start("good");
+    s.succeed("good", "src");
+    s.succeed("good", "build");
+    assert_eq!(s.status("good"), ExecutionStatus::Succeeded);
+    s.start_with("bad", &[("Branch", "feature")]);
+    s.succeed("bad", "src");
+    s.succeed("bad", "build");
+    assert_eq!(s.status("bad"), ExecutionStatus::Failed);
+    let rollback =
+        s.rt.executions
+            .values()
+            .find(|e| {
+                e.execution_type
+                    == ExecutionType::Rollback {
+                        target: "good".into(),
+                        stage: 1,
+                    }
+            })
+            .expect("a rollback to the good execution");
+    assert_eq!(rollback.trigger.kind, "AutomatedRollback");
+}
+
+#[test]
+fn a_failure_condition_rolls_back_only_when_its_rules_fail() {
+    use sluice_model::{ConditionKind, ConditionResult};
+    let mut s = v2_with_branch();
+    set_condition(
+        &mut s,
+        1,
+        ConditionKind::OnFailure,
+        check_variable(ConditionResult::Rollback, "main"),
+    );
+    s.start("good");
+    s.succeed("good", "src");
+    s.succeed("good", "build");
+    // The rule holds (Branch is main): the failure is an ordinary one.
+    s.start("plain");
+    s.succeed("plain", "src");
+    s.fail("plain", "build", "broken");
+    assert_eq!(s.rt.executions.len(), 2, "no rollback");
+    s.start_with("odd", &[("Branch", "feature")]);
+    s.succeed("odd", "src");
+    s.fail("odd", "build", "broken");
+    assert!(s
+        .rt
+        .executions
+        .values()
+        .any(|e| matches!(e.execution_type, ExecutionType::Rollback { .. })));
+}
+
+#[test]
+fn stopping_during_a_condition_check_abandons_its_rules_and_cancels_their_jobs() {
+    use sluice_model::{ConditionKind, ConditionResult};
+    let mut s = v2_with_branch();
+    set_condition(
+        &mut s,
+        1,
+        ConditionKind::BeforeEntry,
+        condition(ConditionResult::Fail, "Commands", &[]),
+    );
+    s.start("e1");
+    s.succeed("e1", "src");
+    let effects = s.ok(Input::Stop {
+        execution_id: "e1".into(),
+        abandon: false,
+        reason: None,
+    });
+    assert_eq!(s.status("e1"), ExecutionStatus::Stopped);
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::CancelJob { .. })));
+    let run = &s.rt.executions["e1"].stage_runs[&1];
+    assert_eq!(run.conditions[0].status, ConditionStatus::Abandoned);
 }
