@@ -106,6 +106,7 @@ impl From<S> for ApiError {
             S::DuplicatedStopRequest(_) => "DuplicatedStopRequestException",
             S::PipelineExecutionNotStoppable(_) => "PipelineExecutionNotStoppableException",
             S::UnableToRollbackStage(_) => "UnableToRollbackStageException",
+            S::ConditionNotOverridable(_) => "ConditionNotOverridableException",
             S::AccessDenied(_) => "AccessDeniedException",
             S::WebhookNotFound(_) => "WebhookNotFoundException",
             S::InvalidWebhookFilterPattern(_) => "InvalidWebhookFilterPatternException",

@@ -45,7 +45,8 @@ pub fn catalog() -> Vec<RuleType> {
         RuleType {
             id: id(COMMANDS),
             properties: Vec::new(),
-            min_inputs: 0,
+            // The commands run in the first input, as the Commands action's do.
+            min_inputs: 1,
             max_inputs: 10,
         },
         RuleType {

@@ -238,8 +238,18 @@ fn check_conditions(pipeline: &PipelineDeclaration, p: &mut Problems) {
                     );
                 }
             }
+            let skip = condition.result == crate::ConditionResult::Skip;
             let mut names = HashSet::new();
             for rule in &condition.rules {
+                if skip && rule.rule_type_id.provider != crate::rules::VARIABLE_CHECK {
+                    p.push(
+                        ProblemKind::Stage,
+                        format!(
+                            "Rule '{}' of stage '{}': a beforeEntry condition with the result SKIP takes only VariableCheck rules (and LambdaInvoke, which this server does not run)",
+                            rule.name, stage.name
+                        ),
+                    );
+                }
                 if !is_valid_name(&rule.name) {
                     p.push(
                         ProblemKind::Stage,

@@ -67,6 +67,8 @@ pub enum Error {
     PipelineExecutionNotStoppable(String),
     #[error("{0}")]
     UnableToRollbackStage(String),
+    #[error("{0}")]
+    ConditionNotOverridable(String),
     #[error("The specified bucket does not exist")]
     NoSuchBucket(String),
     #[error("The specified key does not exist.")]
@@ -163,6 +165,7 @@ impl From<sluice_engine::Error> for Error {
             }
             E::InvalidVariables(m) => Error::Validation(m),
             E::UnableToRollback(m) => Error::UnableToRollbackStage(m),
+            E::ConditionNotOverridable(m) => Error::ConditionNotOverridable(m),
         }
     }
 }

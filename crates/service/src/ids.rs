@@ -51,6 +51,9 @@ impl sluice_engine::Ids for EngineIds<'_> {
     fn execution_id(&mut self) -> String {
         self.0.uuid()
     }
+    fn rule_execution_id(&mut self) -> String {
+        self.0.uuid()
+    }
     fn artifact_id(&mut self) -> String {
         // Object keys are short in CodePipeline; seven characters of a UUID as AWS does.
         self.0

@@ -54,11 +54,20 @@ impl JobDoc {
         declaration: &PipelineDeclaration,
     ) -> Self {
         let t = &spec.action_type_id;
-        let action = declaration
-            .stage(&spec.stage)
+        let stage = declaration.stage(&spec.stage);
+        // A rule's job is named after the rule, which may share its name with an action.
+        let action = stage
+            .filter(|_| !spec.rule)
             .and_then(|s| s.actions.iter().find(|a| a.name == spec.action));
+        let rule_role = stage.filter(|_| spec.rule).and_then(|s| {
+            s.conditions()
+                .flat_map(|(_, c)| &c.rules)
+                .find(|r| r.name == spec.action)
+                .and_then(|r| r.role_arn.clone())
+        });
         let role_arn = action
             .and_then(|a| a.role_arn.clone())
+            .or(rule_role)
             .or_else(|| Some(declaration.role_arn.clone()).filter(|r| !r.is_empty()));
         Self {
             role_arn,

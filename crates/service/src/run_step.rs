@@ -30,6 +30,7 @@ pub(crate) fn timer_key(timer: &Timer) -> String {
     match timer {
         Timer::JobTimeout { job_id } => format!("job:{job_id}"),
         Timer::ApprovalExpiry { token } => format!("approval:{token}"),
+        Timer::RuleCheck { rule_execution_id } => format!("rule:{rule_execution_id}"),
     }
 }
 
@@ -38,6 +39,9 @@ pub(crate) fn parse_timer_key(key: &str) -> Option<Timer> {
         ("job", id) => Some(Timer::JobTimeout { job_id: id.into() }),
         ("approval", token) => Some(Timer::ApprovalExpiry {
             token: token.into(),
+        }),
+        ("rule", id) => Some(Timer::RuleCheck {
+            rule_execution_id: id.into(),
         }),
         _ => None,
     }

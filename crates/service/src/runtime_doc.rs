@@ -110,6 +110,97 @@ struct StageRunDoc {
     past_attempts: Vec<ActionRunDoc>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     auto_retried: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    conditions: Vec<ConditionRunDoc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ConditionRunDoc {
+    kind: String,
+    status: String,
+    summary: Option<String>,
+    started_ms: i64,
+    updated_ms: i64,
+    rules: Vec<RuleRunDoc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RuleRunDoc {
+    name: String,
+    rule_execution_id: String,
+    status: String,
+    job_id: Option<String>,
+    started_ms: i64,
+    updated_ms: i64,
+    summary: Option<String>,
+    error: Option<(String, String)>,
+    external_execution_id: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    resolved_configuration: BTreeMap<String, String>,
+    last_updated_by: Option<String>,
+}
+
+fn condition_doc(c: &e::ConditionRun) -> ConditionRunDoc {
+    ConditionRunDoc {
+        kind: c.kind.as_str().into(),
+        status: c.status.as_str().into(),
+        summary: c.summary.clone(),
+        started_ms: c.started_ms,
+        updated_ms: c.updated_ms,
+        rules: c
+            .rules
+            .iter()
+            .map(|r| RuleRunDoc {
+                name: r.name.clone(),
+                rule_execution_id: r.rule_execution_id.clone(),
+                status: r.status.as_str().into(),
+                job_id: r.job_id.clone(),
+                started_ms: r.started_ms,
+                updated_ms: r.updated_ms,
+                summary: r.summary.clone(),
+                error: r
+                    .error
+                    .as_ref()
+                    .map(|e| (e.code.clone(), e.message.clone())),
+                external_execution_id: r.external_execution_id.clone(),
+                resolved_configuration: r.resolved_configuration.clone(),
+                last_updated_by: r.last_updated_by.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn condition_run(c: &ConditionRunDoc) -> crate::Result<e::ConditionRun> {
+    let mut rules = Vec::with_capacity(c.rules.len());
+    for r in &c.rules {
+        rules.push(e::RuleRun {
+            name: r.name.clone(),
+            rule_execution_id: r.rule_execution_id.clone(),
+            status: e::RuleStatus::parse(&r.status)
+                .ok_or_else(|| corrupt(&format!("unknown rule status {}", r.status)))?,
+            job_id: r.job_id.clone(),
+            started_ms: r.started_ms,
+            updated_ms: r.updated_ms,
+            summary: r.summary.clone(),
+            error: r.error.as_ref().map(|(code, message)| e::ErrorDetails {
+                code: code.clone(),
+                message: message.clone(),
+            }),
+            external_execution_id: r.external_execution_id.clone(),
+            resolved_configuration: r.resolved_configuration.clone(),
+            last_updated_by: r.last_updated_by.clone(),
+        });
+    }
+    Ok(e::ConditionRun {
+        kind: sluice_model::ConditionKind::parse(&c.kind)
+            .ok_or_else(|| corrupt(&format!("unknown condition kind {}", c.kind)))?,
+        status: e::ConditionStatus::parse(&c.status)
+            .ok_or_else(|| corrupt(&format!("unknown condition status {}", c.status)))?,
+        summary: c.summary.clone(),
+        started_ms: c.started_ms,
+        updated_ms: c.updated_ms,
+        rules,
+    })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -274,6 +365,7 @@ impl From<&e::Execution> for ExecutionDoc {
                             auto_retried: r.auto_retried,
                             past_attempts: r.past_attempts.iter().map(action_doc).collect(),
                             actions: r.actions.iter().map(action_doc).collect(),
+                            conditions: r.conditions.iter().map(condition_doc).collect(),
                         },
                     )
                 })
@@ -309,6 +401,11 @@ impl ExecutionDoc {
                     retrying: r.retrying,
                     auto_retried: r.auto_retried,
                     past_attempts,
+                    conditions: r
+                        .conditions
+                        .iter()
+                        .map(condition_run)
+                        .collect::<crate::Result<_>>()?,
                 },
             );
         }

@@ -44,7 +44,6 @@ fn pipeline(name: &str) -> PipelineDeclaration {
             StageDeclaration {
                 name: format!("S{i}"),
                 blockers: vec![],
-                on_failure: None,
                 actions: vec![ActionDeclaration {
                     name: format!("a{i}"),
                     action_type_id: ActionTypeId::new(category, "Custom", provider, "1"),
@@ -54,6 +53,7 @@ fn pipeline(name: &str) -> PipelineDeclaration {
                     output_artifacts: outputs,
                     ..Default::default()
                 }],
+                ..Default::default()
             }
         })
         .collect();
