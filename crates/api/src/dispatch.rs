@@ -1,7 +1,7 @@
 //! The protocol, matched once: every operation of the model appears here, the ones Sluice does
 //! not run yet explicitly.
 
-use crate::{handlers as h, webhook_handlers as wh, ApiError};
+use crate::{handlers as h, rule_handlers as rh, webhook_handlers as wh, ApiError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sluice_service::Sluice;
@@ -99,11 +99,14 @@ pub async fn dispatch(
             empty(wh::deregister_webhook(s, input(op, body)?).await?)
         }
         O::PutActionRevision => output(wh::put_action_revision(s, input(op, body)?).await?),
-        O::ListDeployActionExecutionTargets
-        | O::ListRuleExecutions
-        | O::ListRuleTypes
-        | O::OverrideStageCondition
-        | O::UpdateActionType => Err(ApiError::not_implemented(op)),
+        O::ListRuleTypes => output(rh::list_rule_types(s, input(op, body)?).await?),
+        O::ListRuleExecutions => output(rh::list_rule_executions(s, input(op, body)?).await?),
+        O::OverrideStageCondition => {
+            empty(rh::override_stage_condition(s, caller, input(op, body)?).await?)
+        }
+        O::ListDeployActionExecutionTargets | O::UpdateActionType => {
+            Err(ApiError::not_implemented(op))
+        }
     }
 }
 
@@ -116,6 +119,9 @@ pub const IMPLEMENTED: &[Operation] = &[
     Operation::DeletePipeline,
     Operation::ListPipelines,
     Operation::GetPipelineState,
+    Operation::ListRuleTypes,
+    Operation::ListRuleExecutions,
+    Operation::OverrideStageCondition,
     Operation::DisableStageTransition,
     Operation::EnableStageTransition,
     Operation::ListActionTypes,

@@ -104,6 +104,18 @@ pub async fn get_pipeline_state(
                             .collect()
                     }),
                     action_states: Some(stage.actions.into_iter().map(action_state).collect()),
+                    before_entry_condition_state: crate::rule_handlers::condition_state(
+                        &stage.conditions,
+                        m::ConditionKind::BeforeEntry,
+                    ),
+                    on_success_condition_state: crate::rule_handlers::condition_state(
+                        &stage.conditions,
+                        m::ConditionKind::OnSuccess,
+                    ),
+                    on_failure_condition_state: crate::rule_handlers::condition_state(
+                        &stage.conditions,
+                        m::ConditionKind::OnFailure,
+                    ),
                     ..Default::default()
                 })
                 .collect(),

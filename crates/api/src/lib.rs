@@ -14,6 +14,7 @@ mod iam_handlers;
 mod properties;
 mod query;
 mod refusals;
+mod rule_handlers;
 pub mod trail;
 pub use dispatch::IMPLEMENTED;
 pub use iam_handlers::{IAM_OPERATIONS, STS_OPERATIONS};

@@ -141,7 +141,7 @@ impl Sluice {
         Ok(id)
     }
 
-    async fn execution_doc(&self, pipeline: &str, id: &str) -> Result<Execution> {
+    pub(crate) async fn execution_doc(&self, pipeline: &str, id: &str) -> Result<Execution> {
         self.current_pipeline(pipeline).await?;
         let record = self
             .store()

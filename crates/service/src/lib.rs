@@ -18,6 +18,7 @@ mod objects;
 mod options;
 mod pagination;
 mod pipelines;
+mod rules;
 mod run_step;
 mod runtime_doc;
 mod sealing;
@@ -49,6 +50,8 @@ pub use options::{
     Options, DEFAULT_DISPATCH_LEASE_MS, DEFAULT_MAX_PUSH_BYTES, DEFAULT_MAX_REQUEST_BYTES,
 };
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
+pub use rules::RuleExecutionView;
+pub use sluice_engine::{ConditionRun, ConditionStatus, RuleRun, RuleStatus};
 pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, SourceRevision, Trigger};
 pub use sluice_store::JobStatus;
 pub use sluice_store::KmsKeyRecord;

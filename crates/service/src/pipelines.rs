@@ -35,6 +35,8 @@ pub struct StageState {
     /// SUPERSEDED).
     pub inbound_executions: Vec<crate::StageExecutionView>,
     pub actions: Vec<crate::ActionStateView>,
+    /// The latest check of each of the stage's conditions by its latest execution.
+    pub conditions: Vec<sluice_engine::ConditionRun>,
 }
 
 /// `GetPipelineState`: the structure, its transitions and the latest run of every stage.
@@ -295,12 +297,26 @@ impl Sluice {
                     latest: latest_actions.remove(&a.name),
                 })
                 .collect();
+            let conditions = runtime
+                .slots
+                .get(i)
+                .filter(|slot| slot.name == stage.name)
+                .and_then(|slot| runtime.executions.get(slot.latest.as_ref()?))
+                .and_then(|e| e.stage_runs.get(&i))
+                .map(|run| {
+                    sluice_model::ConditionKind::ALL
+                        .iter()
+                        .filter_map(|kind| run.latest_condition(*kind).cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
             stages.push(StageState {
                 name: stage.name.clone(),
                 inbound,
                 latest_execution,
                 inbound_executions,
                 actions,
+                conditions,
             });
         }
         Ok(PipelineState {

@@ -1,0 +1,156 @@
+//! Stage conditions seen from the API: overriding one being checked, and the history of
+//! rule runs (`ListRuleExecutions`).
+
+use crate::run_step::StepExtra;
+use crate::runtime_doc::ExecutionDoc;
+use crate::{Result, Sluice};
+use sluice_engine::{Execution, Input};
+use sluice_model::{ConditionKind, RuleDeclaration};
+use std::collections::BTreeMap;
+
+/// One run of one rule, for `ListRuleExecutions`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleExecutionView {
+    pub execution_id: String,
+    pub rule_execution_id: String,
+    pub pipeline_version: i64,
+    pub stage: String,
+    pub status: String,
+    pub start_ms: i64,
+    pub last_update_ms: i64,
+    pub updated_by: Option<String>,
+    /// The rule as declared in the version the execution ran.
+    pub declaration: RuleDeclaration,
+    pub resolved_configuration: BTreeMap<String, String>,
+    pub input_artifacts: Vec<(String, Option<(String, String)>)>,
+    pub summary: Option<String>,
+    pub external_execution_id: Option<String>,
+    pub error: Option<(String, String)>,
+}
+
+/// Executions `ListRuleExecutions` looks through when no execution is named.
+const RULE_HISTORY_EXECUTIONS: usize = 100;
+const RULE_LIST_SCOPE: &str = "ListRuleExecutions";
+
+impl Sluice {
+    /// `OverrideStageCondition`: the condition of `kind` being checked for execution `id` in
+    /// `stage` lets it past as if every rule had passed.
+    pub async fn override_stage_condition(
+        &self,
+        pipeline: &str,
+        stage: &str,
+        id: &str,
+        kind: ConditionKind,
+        by: &str,
+    ) -> Result<()> {
+        self.pipeline_with_stage(pipeline, stage).await?;
+        self.execution_doc(pipeline, id).await?;
+        let input = Input::OverrideCondition {
+            execution_id: id.into(),
+            stage: stage.into(),
+            kind,
+            by: by.into(),
+        };
+        self.step(pipeline, vec![input], StepExtra::default())
+            .await
+            .map(|_| ())
+    }
+
+    /// Every run of every rule, newest execution first; optionally of one execution, and
+    /// optionally only the latest check of each condition (`latest_only`).
+    pub async fn list_rule_executions(
+        &self,
+        pipeline: &str,
+        execution_id: Option<&str>,
+        latest_only: bool,
+        max_results: Option<usize>,
+        next_token: Option<&str>,
+    ) -> Result<crate::Page<RuleExecutionView>> {
+        let executions: Vec<Execution> = match execution_id {
+            Some(id) => vec![self.execution_doc(pipeline, id).await?],
+            None => {
+                self.current_pipeline(pipeline).await?;
+                self.store()
+                    .list_executions(pipeline, None, RULE_HISTORY_EXECUTIONS)
+                    .await?
+                    .iter()
+                    .map(|r| ExecutionDoc::from_json(&r.doc).and_then(|d| d.to_engine()))
+                    .collect::<Result<_>>()?
+            }
+        };
+        let mut declarations = BTreeMap::new();
+        let mut all = Vec::new();
+        for e in &executions {
+            if !declarations.contains_key(&e.pipeline_version) {
+                let record = self
+                    .store()
+                    .get_pipeline(pipeline, Some(e.pipeline_version))
+                    .await?;
+                declarations.insert(
+                    e.pipeline_version,
+                    record.map(|r| Self::mask_sealed(&r.declaration.to_model())),
+                );
+            }
+            let Some(Some(declaration)) = declarations.get(&e.pipeline_version) else {
+                continue;
+            };
+            for (stage_index, run) in &e.stage_runs {
+                let Some(stage) = declaration.stages.get(*stage_index) else {
+                    continue;
+                };
+                for (c, condition) in run.conditions.iter().enumerate() {
+                    let superseded = run.conditions[c + 1..]
+                        .iter()
+                        .any(|later| later.kind == condition.kind);
+                    if latest_only && superseded {
+                        continue;
+                    }
+                    let Some(declared) = stage.condition(condition.kind) else {
+                        continue;
+                    };
+                    for rule in &condition.rules {
+                        let Some(declaration) = declared.rules.iter().find(|r| r.name == rule.name)
+                        else {
+                            continue;
+                        };
+                        all.push(RuleExecutionView {
+                            execution_id: e.id.clone(),
+                            rule_execution_id: rule.rule_execution_id.clone(),
+                            pipeline_version: e.pipeline_version,
+                            stage: stage.name.clone(),
+                            status: rule.status.as_str().into(),
+                            start_ms: rule.started_ms,
+                            last_update_ms: rule.updated_ms,
+                            updated_by: rule.last_updated_by.clone(),
+                            input_artifacts: declaration
+                                .input_artifacts
+                                .iter()
+                                .map(|name| {
+                                    let location = e
+                                        .artifacts
+                                        .get(name)
+                                        .map(|l| (l.bucket.clone(), l.key.clone()));
+                                    (name.clone(), location)
+                                })
+                                .collect(),
+                            declaration: declaration.clone(),
+                            resolved_configuration: rule.resolved_configuration.clone(),
+                            summary: rule.summary.clone(),
+                            external_execution_id: rule.external_execution_id.clone(),
+                            error: rule
+                                .error
+                                .as_ref()
+                                .map(|x| (x.code.clone(), x.message.clone())),
+                        });
+                    }
+                }
+            }
+        }
+        let scope = format!(
+            "{RULE_LIST_SCOPE}:{pipeline}:{}:{latest_only}",
+            execution_id.unwrap_or("")
+        );
+        let limit = max_results.unwrap_or(100);
+        crate::pagination::offset_page(&self.inner.tokens, &scope, &all, limit, next_token)
+    }
+}
