@@ -987,3 +987,68 @@ async fn output_files(
     )
     .await
 }
+
+#[tokio::test]
+async fn a_commands_rule_runs_in_the_sandbox_and_its_exit_status_decides_the_success_condition() {
+    let server = server().await;
+    let work = tempfile::tempdir().expect("dir");
+    repository(&server, "app", work.path()).await;
+    let mut build = commands(&["echo built > out.txt"]);
+    // The check reads the source: it passes only while the repository has app.sh.
+    build["onSuccess"] = json!({"conditions": [{"result": "FAIL", "rules": [{
+        "name": "HasScript",
+        "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "Commands", "version": "1"},
+        "commands": ["test -f app.sh", "echo checked"],
+        "inputArtifacts": [{"name": "Src"}]}]}]});
+    server
+        .ok(
+            "CreatePipeline",
+            json!({"pipeline": {"name": "gated", "roleArn": ROLE, "pipelineType": "V2",
+                "artifactStore": {"type": "S3", "location": BUCKET},
+                "stages": [codecommit_source("main"), build]}}),
+        )
+        .await;
+    let runs = settled(&server, "gated", 1).await;
+    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    let rules = server
+        .ok("ListRuleExecutions", json!({"pipelineName": "gated"}))
+        .await;
+    let detail = &rules["ruleExecutionDetails"][0];
+    assert_eq!(detail["ruleName"], "HasScript", "{rules}");
+    assert_eq!(detail["status"], "Succeeded", "{rules}");
+    assert_eq!(detail["stageName"], "Build");
+
+    std::fs::remove_file(work.path().join("app.sh")).expect("remove");
+    git(
+        work.path(),
+        &["commit", "--quiet", "-am", "drop the script"],
+    )
+    .await;
+    git(work.path(), &["push", "--quiet", "origin", "main"]).await;
+    let runs = settled(&server, "gated", 2).await;
+    assert_eq!(runs[0]["status"], "Failed", "{runs:?}");
+    let execution = server
+        .ok(
+            "GetPipelineExecution",
+            json!({"pipelineName": "gated", "pipelineExecutionId": runs[0]["pipelineExecutionId"]}),
+        )
+        .await;
+    let summary = execution["pipelineExecution"]["statusSummary"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        summary.contains("onSuccess") && summary.contains("HasScript"),
+        "{summary}"
+    );
+    let state = server
+        .ok("GetPipelineState", json!({"name": "gated"}))
+        .await;
+    let on_success = &state["stageStates"][1]["onSuccessConditionState"];
+    assert_eq!(on_success["latestExecution"]["status"], "Failed", "{state}");
+    assert_eq!(
+        on_success["conditionStates"][0]["ruleStates"][0]["latestExecution"]["status"],
+        "Failed"
+    );
+    server.stop().await;
+}
