@@ -255,3 +255,112 @@ def test_on_failure_rollback_and_rollback_stage_rerun_the_stage_with_the_last_go
     with pytest.raises(botocore.exceptions.ClientError) as e:
         cp.rollback_stage(pipelineName="rolling", stageName="Build", targetPipelineExecutionId=bad)
     assert e.value.response["Error"]["Code"] == "UnableToRollbackStageException", e.value.response
+
+
+def gated_pipeline(name, condition, kind="beforeEntry"):
+    p = pipeline(name, "QUEUED")
+    p["variables"] = [{"name": "Branch", "defaultValue": "main"}]
+    p["stages"][1][kind] = {"conditions": [condition]}
+    return p
+
+
+def branch_is_main(result="FAIL"):
+    return {"result": result, "rules": [{
+        "name": "OnMain",
+        "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "VariableCheck", "version": "1"},
+        "configuration": {"Variable": "#{variables.Branch}", "Operator": "EQ", "Value": "main"}}]}
+
+
+def execution(cp, name, execution_id):
+    return cp.get_pipeline_execution(pipelineName=name, pipelineExecutionId=execution_id)["pipelineExecution"]
+
+
+def test_list_rule_types_names_the_rules_this_server_runs(sluice):
+    cp = sluice.client()
+    types = cp.list_rule_types()["ruleTypes"]
+    assert sorted(t["id"]["provider"] for t in types) == ["Commands", "DeploymentWindow", "VariableCheck"]
+    window = next(t for t in types if t["id"]["provider"] == "DeploymentWindow")
+    assert [p["name"] for p in window["ruleConfigurationProperties"]] == ["Cron", "TimeZone"]
+    assert cp.list_rule_types(ruleOwnerFilter="AWS", regionFilter="eu-west-1")["ruleTypes"] == []
+
+
+def test_an_entry_condition_keeps_an_execution_out_of_the_stage_when_its_variable_check_fails(sluice):
+    cp = sluice.client()
+    create_types(cp)
+    cp.create_pipeline(pipeline=gated_pipeline("gated", branch_is_main()))
+    got = cp.get_pipeline(name="gated")["pipeline"]["stages"][1]["beforeEntry"]
+    assert got["conditions"][0]["rules"][0]["configuration"]["Operator"] == "EQ"
+
+    # The default branch passes the check: the Build job is handed out.
+    first = wait_until(lambda: executions(cp, "gated"))[0]["pipelineExecutionId"]
+    finish(cp, poll(cp, SOURCE, 1)[0], revision="r1")
+    finish(cp, poll(cp, BUILD, 1)[0])
+    wait_until(lambda: execution(cp, "gated", first)["status"] == "Succeeded")
+
+    feature = cp.start_pipeline_execution(
+        name="gated", variables=[{"name": "Branch", "value": "feature"}])["pipelineExecutionId"]
+    finish(cp, poll(cp, SOURCE, 1)[0], revision="r2")
+    failed = wait_until(lambda: (e := execution(cp, "gated", feature))["status"] == "Failed" and e)
+    assert "beforeEntry" in failed["statusSummary"] and "OnMain" in failed["statusSummary"]
+    assert cp.poll_for_jobs(actionTypeId=BUILD, maxBatchSize=1)["jobs"] == []
+
+    state = cp.get_pipeline_state(name="gated")["stageStates"][1]
+    entry = state["beforeEntryConditionState"]
+    assert entry["latestExecution"]["status"] == "Failed"
+    rule = entry["conditionStates"][0]["ruleStates"][0]
+    assert rule["ruleName"] == "OnMain" and rule["latestExecution"]["status"] == "Failed"
+
+    runs = cp.list_rule_executions(pipelineName="gated", filter={"pipelineExecutionId": feature})
+    [detail] = runs["ruleExecutionDetails"]
+    assert detail["status"] == "Failed" and detail["stageName"] == "Build"
+    assert detail["input"]["configuration"]["Variable"] == "#{variables.Branch}"
+    assert detail["input"]["resolvedConfiguration"]["Variable"] == "feature"
+    assert detail["input"]["ruleTypeId"]["provider"] == "VariableCheck"
+
+
+def test_a_closed_deployment_window_holds_the_execution_until_the_condition_is_overridden(sluice):
+    cp = sluice.client()
+    create_types(cp)
+    # Open only in 2199: closed for as long as this test runs.
+    window = {"result": "FAIL", "rules": [{
+        "name": "Window",
+        "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "DeploymentWindow", "version": "1"},
+        "configuration": {"Cron": "* * * ? * * 2199", "TimeZone": "Europe/Berlin"}}]}
+    cp.create_pipeline(pipeline=gated_pipeline("windowed", window))
+    first = wait_until(lambda: executions(cp, "windowed"))[0]["pipelineExecutionId"]
+    finish(cp, poll(cp, SOURCE, 1)[0], revision="r1")
+
+    def entry_state():
+        state = cp.get_pipeline_state(name="windowed")["stageStates"][1]
+        return state.get("beforeEntryConditionState")
+
+    held = wait_until(entry_state)
+    assert held["latestExecution"]["status"] == "InProgress"
+    assert cp.poll_for_jobs(actionTypeId=BUILD, maxBatchSize=1)["jobs"] == []
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        cp.override_stage_condition(pipelineName="windowed", stageName="Build",
+                                    pipelineExecutionId=first, conditionType="ON_SUCCESS")
+    assert refused.value.response["Error"]["Code"] == "ConditionNotOverridableException"
+
+    cp.override_stage_condition(pipelineName="windowed", stageName="Build",
+                                pipelineExecutionId=first, conditionType="BEFORE_ENTRY")
+    finish(cp, poll(cp, BUILD, 1)[0])
+    wait_until(lambda: execution(cp, "windowed", first)["status"] == "Succeeded")
+    assert entry_state()["latestExecution"]["status"] == "Overridden"
+
+
+def test_a_condition_with_a_rule_this_server_cannot_run_is_refused_naming_why(sluice):
+    cp = sluice.client()
+    create_types(cp)
+    lambda_rule = {"result": "FAIL", "rules": [{
+        "name": "Check",
+        "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "LambdaInvoke", "version": "1"},
+        "configuration": {"FunctionName": "check"}}]}
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        cp.create_pipeline(pipeline=gated_pipeline("lambda-gated", lambda_rule))
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidStageDeclarationException"
+    assert "Lambda" in error["Message"]
+    with pytest.raises(botocore.exceptions.ClientError) as skip_on_success:
+        cp.create_pipeline(pipeline=gated_pipeline("skip-gated", branch_is_main("SKIP"), "onSuccess"))
+    assert "SKIP" in skip_on_success.value.response["Error"]["Message"]
