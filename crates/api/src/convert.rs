@@ -324,9 +324,6 @@ fn on_failure_to_wire(
 /// A declaration from a request. Parts of the current API that Sluice cannot honour yet are
 /// refused rather than silently dropped.
 pub fn pipeline_from_wire(p: w::PipelineDeclaration) -> Result<m::PipelineDeclaration, ApiError> {
-    if p.triggers.as_ref().is_some_and(|t| !t.is_empty()) {
-        return Err(unsupported("pipeline.triggers"));
-    }
     let mut stages = Vec::with_capacity(p.stages.len());
     for s in p.stages {
         let (on_failure, on_failure_condition) = match s.on_failure {
@@ -365,6 +362,12 @@ pub fn pipeline_from_wire(p: w::PipelineDeclaration) -> Result<m::PipelineDeclar
         });
     }
     Ok(m::PipelineDeclaration {
+        triggers: p
+            .triggers
+            .unwrap_or_default()
+            .into_iter()
+            .map(trigger_from_wire)
+            .collect::<Result<_, _>>()?,
         name: p.name,
         role_arn: p.role_arn,
         artifact_store: p.artifact_store.map(store_from_wire),
@@ -440,7 +443,91 @@ pub fn pipeline_to_wire(p: m::PipelineDeclaration) -> w::PipelineDeclaration {
                 })
                 .collect(),
         ),
-        triggers: None,
+        triggers: non_empty(p.triggers.into_iter().map(trigger_to_wire).collect()),
+    }
+}
+
+/// Both kinds of criteria (branch, tag, file path) have the same includes and excludes.
+macro_rules! patterns_from_wire {
+    ($criteria:expr) => {
+        $criteria.map(|c| m::triggers::Patterns {
+            includes: c.includes.unwrap_or_default(),
+            excludes: c.excludes.unwrap_or_default(),
+        })
+    };
+}
+
+macro_rules! patterns_to_wire {
+    ($shape:ident, $patterns:expr) => {
+        $patterns.map(|p| w::$shape {
+            includes: non_empty(p.includes),
+            excludes: non_empty(p.excludes),
+        })
+    };
+}
+
+fn trigger_from_wire(
+    t: w::PipelineTriggerDeclaration,
+) -> Result<m::triggers::PipelineTrigger, ApiError> {
+    let git = t.git_configuration;
+    if git.pull_request.as_ref().is_some_and(|p| !p.is_empty()) {
+        return Err(unsupported(&format!(
+            "pipeline.triggers[].gitConfiguration.pullRequest (on '{}': this server's hosted repositories have no pull requests)",
+            git.source_action_name
+        )));
+    }
+    Ok(m::triggers::PipelineTrigger {
+        provider_type: t.provider_type,
+        source_action: git.source_action_name,
+        push: git
+            .push
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| m::triggers::PushFilter {
+                branches: patterns_from_wire!(f.branches),
+                tags: patterns_from_wire!(f.tags),
+                file_paths: patterns_from_wire!(f.file_paths),
+            })
+            .collect(),
+        pull_request: git
+            .pull_request
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| m::triggers::PullRequestFilter {
+                events: f.events.unwrap_or_default(),
+                branches: patterns_from_wire!(f.branches),
+                file_paths: patterns_from_wire!(f.file_paths),
+            })
+            .collect(),
+    })
+}
+
+fn trigger_to_wire(t: m::triggers::PipelineTrigger) -> w::PipelineTriggerDeclaration {
+    w::PipelineTriggerDeclaration {
+        provider_type: t.provider_type,
+        git_configuration: w::GitConfiguration {
+            source_action_name: t.source_action,
+            push: non_empty(
+                t.push
+                    .into_iter()
+                    .map(|f| w::GitPushFilter {
+                        branches: patterns_to_wire!(GitBranchFilterCriteria, f.branches),
+                        tags: patterns_to_wire!(GitTagFilterCriteria, f.tags),
+                        file_paths: patterns_to_wire!(GitFilePathFilterCriteria, f.file_paths),
+                    })
+                    .collect(),
+            ),
+            pull_request: non_empty(
+                t.pull_request
+                    .into_iter()
+                    .map(|f| w::GitPullRequestFilter {
+                        events: non_empty(f.events),
+                        branches: patterns_to_wire!(GitBranchFilterCriteria, f.branches),
+                        file_paths: patterns_to_wire!(GitFilePathFilterCriteria, f.file_paths),
+                    })
+                    .collect(),
+            ),
+        },
     }
 }
 

@@ -19,6 +19,8 @@ pub struct PipelineDeclaration {
     /// `V1` or `V2`.
     pub pipeline_type: Option<String>,
     pub variables: Vec<PipelineVariable>,
+    /// Which pushes start the pipeline (`triggers`, V2).
+    pub triggers: Vec<crate::triggers::PipelineTrigger>,
 }
 
 /// How a pipeline handles several executions at once (`executionMode`).
@@ -288,6 +290,11 @@ pub struct ActionDeclaration {
 }
 
 impl PipelineDeclaration {
+    /// The trigger of the source action `action`, if the pipeline declares one.
+    pub fn trigger_of(&self, action: &str) -> Option<&crate::triggers::PipelineTrigger> {
+        self.triggers.iter().find(|t| t.source_action == action)
+    }
+
     /// Finds a stage by name.
     pub fn stage(&self, name: &str) -> Option<&StageDeclaration> {
         self.stages.iter().find(|s| s.name == name)

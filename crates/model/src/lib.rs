@@ -15,6 +15,7 @@ pub mod secrets;
 pub use secrets::Secret;
 pub mod templates;
 pub mod time;
+pub mod triggers;
 pub mod validate;
 pub mod variables;
 

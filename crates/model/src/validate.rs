@@ -61,6 +61,7 @@ pub fn validate_pipeline(
     check_variables(pipeline, &mut p);
     check_on_failure(pipeline, &mut p);
     check_conditions(pipeline, &mut p);
+    check_triggers(pipeline, &mut p);
     p.0
 }
 
@@ -185,6 +186,49 @@ fn check_variables(pipeline: &PipelineDeclaration, p: &mut Problems) {
                     p.push(ProblemKind::Action, message);
                 }
             }
+        }
+    }
+}
+
+/// Triggers need V2 and name a distinct source action of a git provider this server runs
+/// pushes for: its hosted `CodeCommit` repositories.
+fn check_triggers(pipeline: &PipelineDeclaration, p: &mut Problems) {
+    use ProblemKind::Structure;
+    let mut seen = HashSet::new();
+    for trigger in &pipeline.triggers {
+        if !pipeline.is_v2() {
+            p.push(
+                Structure,
+                "Triggers are only supported for pipelines of type V2".into(),
+            );
+        }
+        let action = &trigger.source_action;
+        if !seen.insert(action.as_str()) {
+            p.push(
+                Structure,
+                format!("Only one trigger can be declared per source action; '{action}' has more than one"),
+            );
+        }
+        let declared = pipeline
+            .stages
+            .first()
+            .and_then(|s| s.actions.iter().find(|a| &a.name == action));
+        match declared {
+            None => p.push(
+                Structure,
+                format!("The trigger's sourceActionName '{action}' is not a source action of the pipeline"),
+            ),
+            Some(a) if a.action_type_id.provider != "CodeCommit" => p.push(
+                Structure,
+                format!(
+                    "Triggers on '{action}' ({}) are not supported by this Sluice server: it runs triggers for its hosted git repositories (CodeCommit source actions); CodeStarSourceConnection needs connections, which this server does not have yet",
+                    a.action_type_id.provider
+                ),
+            ),
+            Some(_) => {}
+        }
+        for problem in trigger.problems() {
+            p.push(Structure, problem);
         }
     }
 }

@@ -9,6 +9,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
+use sluice_model::triggers::PushedRef;
 use sluice_service::Sluice;
 use sluice_worker::git;
 use std::collections::BTreeMap;
@@ -248,9 +249,12 @@ async fn exchange(
     }
     let is_push = parts.method == Method::POST && path_info.ends_with("/git-receive-pack");
     let before = if is_push {
-        state.git.branches(&repo).await.unwrap_or_default()
+        (
+            state.git.branches(&repo).await.unwrap_or_default(),
+            state.git.tags(&repo).await.unwrap_or_default(),
+        )
     } else {
-        Vec::new()
+        Default::default()
     };
     let header = |n: &str| {
         parts
@@ -525,17 +529,40 @@ fn stream_stdout(
     Body::from_stream(stream)
 }
 
-async fn announce_pushes(
-    state: &GitState,
-    repo: &std::path::Path,
-    name: &str,
-    before: Vec<(String, String)>,
-) {
-    let before: BTreeMap<String, String> = before.into_iter().collect();
-    let after = state.git.branches(repo).await.unwrap_or_default();
-    for (branch, commit) in after {
-        if before.get(&branch) != Some(&commit) {
-            state.sluice.branch_pushed(name, &branch, &commit).await;
+/// Branches and tags with their commits.
+type Refs = (Vec<(String, String)>, Vec<(String, String)>);
+
+/// Tells the service about every branch and tag the push moved, with the files a branch's new
+/// commits change (what trigger filters on file paths read).
+async fn announce_pushes(state: &GitState, repo: &std::path::Path, name: &str, before: Refs) {
+    let branches_before: BTreeMap<String, String> = before.0.into_iter().collect();
+    let tags_before: BTreeMap<String, String> = before.1.into_iter().collect();
+    for (branch, commit) in state.git.branches(repo).await.unwrap_or_default() {
+        let old = branches_before.get(&branch);
+        if old == Some(&commit) {
+            continue;
+        }
+        let changed_files = match state
+            .git
+            .changed_files(repo, old.map(String::as_str), &commit)
+            .await
+        {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::warn!(repository = name, branch, error = %e, "the files a push changed could not be listed");
+                Vec::new()
+            }
+        };
+        let pushed = PushedRef::Branch {
+            name: &branch,
+            changed_files: &changed_files,
+        };
+        state.sluice.git_pushed(name, pushed, &commit).await;
+    }
+    for (tag, commit) in state.git.tags(repo).await.unwrap_or_default() {
+        if tags_before.get(&tag) != Some(&commit) {
+            let pushed = PushedRef::Tag { name: &tag };
+            state.sluice.git_pushed(name, pushed, &commit).await;
         }
     }
 }

@@ -3,6 +3,7 @@
 //! walkthroughs expect.
 
 use crate::{Result, Sluice, Trigger};
+use sluice_model::triggers::PushedRef;
 use sluice_model::{ActionDeclaration, PipelineDeclaration};
 
 /// The most pipelines one change scans; larger accounts need an index (not yet built).
@@ -19,12 +20,13 @@ fn watches(action: &ActionDeclaration, provider: &str) -> bool {
 }
 
 impl Sluice {
-    /// Pipelines with a source action of `provider` that `matches` its configuration.
-    async fn pipelines_watching(
+    /// For every source action of `provider` (AWS or ThirdParty) in every pipeline, what
+    /// `visit` makes of it, with the pipeline's name.
+    async fn scan_sources<T>(
         &self,
         provider: &str,
-        matches: impl Fn(&ActionDeclaration) -> bool,
-    ) -> Result<Vec<(String, String)>> {
+        mut visit: impl FnMut(&PipelineDeclaration, &ActionDeclaration) -> Option<T>,
+    ) -> Result<Vec<(String, T)>> {
         let mut found = Vec::new();
         let mut after: Option<String> = None;
         let mut scanned = 0;
@@ -38,11 +40,13 @@ impl Sluice {
                     continue;
                 };
                 let declaration: PipelineDeclaration = record.declaration.to_model();
-                for stage in &declaration.stages {
-                    for action in &stage.actions {
-                        if watches(action, provider) && matches(action) {
-                            found.push((summary.name.clone(), action.name.clone()));
-                        }
+                for (_, action) in declaration.actions() {
+                    let t = &action.action_type_id;
+                    let source = t.category == "Source"
+                        && matches!(t.owner.as_str(), "AWS" | "ThirdParty")
+                        && t.provider == provider;
+                    if let Some(value) = source.then(|| visit(&declaration, action)).flatten() {
+                        found.push((summary.name.clone(), value));
                     }
                 }
             }
@@ -52,6 +56,23 @@ impl Sluice {
             }
         }
         Ok(found)
+    }
+
+    /// Pipelines with a source action of `provider` that watches for changes (and has no
+    /// trigger with filters) and `matches` its configuration.
+    async fn pipelines_watching(
+        &self,
+        provider: &str,
+        matches: impl Fn(&ActionDeclaration) -> bool,
+    ) -> Result<Vec<(String, String)>> {
+        // A trigger with filters replaces change detection: only its filters start a run.
+        self.scan_sources(provider, |declaration, action| {
+            let filtered = declaration
+                .trigger_of(&action.name)
+                .is_some_and(|t| t.has_filters());
+            (watches(action, provider) && !filtered && matches(action)).then(|| action.name.clone())
+        })
+        .await
     }
 
     async fn start_for_change(&self, watchers: Vec<(String, String)>, kind: &str, detail: &str) {
@@ -93,24 +114,88 @@ impl Sluice {
         }
     }
 
-    /// `branch` of the hosted repository `repository` moved to a new commit.
-    pub async fn branch_pushed(&self, repository: &str, branch: &str, commit: &str) {
-        let watchers = self
-            .pipelines_watching("CodeCommit", |a| {
-                a.configuration.get("RepositoryName").map(String::as_str) == Some(repository)
-                    && a.configuration.get("BranchName").map(String::as_str) == Some(branch)
+    /// A push moved a branch or a tag of the hosted repository `repository` to `commit`.
+    /// A CodeCommit source with a filtering trigger starts its pipeline when a push filter
+    /// admits the push, on exactly that commit; one without watches its `BranchName`.
+    pub async fn git_pushed(&self, repository: &str, pushed: PushedRef<'_>, commit: &str) {
+        let pushed_name = match &pushed {
+            PushedRef::Branch { name, .. } => format!("branch {name}"),
+            PushedRef::Tag { name } => format!("tag {name}"),
+        };
+        let starts = self
+            .scan_sources("CodeCommit", |declaration, action| {
+                if action.configuration.get("RepositoryName").map(String::as_str) != Some(repository)
+                {
+                    return None;
+                }
+                match declaration.trigger_of(&action.name).filter(|t| t.has_filters()) {
+                    Some(trigger) => {
+                        let (n, filter) = trigger.admitting(&pushed)?;
+                        Some((
+                            action.name.clone(),
+                            Trigger {
+                                kind: "WebhookV2".into(),
+                                detail: format!(
+                                    "{}: push of {pushed_name} ({commit}) to {repository} matched push filter {} ({})",
+                                    action.name,
+                                    n + 1,
+                                    filter.describe()
+                                ),
+                            },
+                        ))
+                    }
+                    None => {
+                        let PushedRef::Branch { name, .. } = &pushed else {
+                            return None;
+                        };
+                        let watched = watches(action, "CodeCommit")
+                            && action.configuration.get("BranchName").map(String::as_str)
+                                == Some(*name);
+                        watched.then(|| {
+                            (
+                                action.name.clone(),
+                                Trigger {
+                                    kind: "PollForSourceChanges".into(),
+                                    detail: format!("{}: {repository}@{name} {commit}", action.name),
+                                },
+                            )
+                        })
+                    }
+                }
             })
             .await;
-        match watchers {
-            Ok(w) => {
-                self.start_for_change(
-                    w,
-                    "PollForSourceChanges",
-                    &format!("{repository}@{branch} {commit}"),
-                )
-                .await
+        let starts = match starts {
+            Ok(starts) => starts,
+            Err(e) => return tracing::warn!(error = %e, "change detection failed"),
+        };
+        let mut started = std::collections::BTreeSet::new();
+        for (pipeline, (action, trigger)) in starts {
+            if !started.insert(pipeline.clone()) {
+                continue;
             }
-            Err(e) => tracing::warn!(error = %e, "change detection failed"),
+            // A trigger's execution runs exactly the pushed commit, whatever branch it is on.
+            let overrides = if trigger.kind == "WebhookV2" {
+                crate::StartOverrides {
+                    source_revisions: [(
+                        action,
+                        sluice_engine::SourceRevision {
+                            kind: "COMMIT_ID".into(),
+                            value: commit.into(),
+                        },
+                    )]
+                    .into(),
+                    ..Default::default()
+                }
+            } else {
+                Default::default()
+            };
+            match self
+                .start_pipeline_execution(&pipeline, trigger, overrides, None)
+                .await
+            {
+                Ok(id) => tracing::info!(pipeline, execution = id, "a push started a run"),
+                Err(e) => tracing::warn!(pipeline, error = %e, "a push could not start a run"),
+            }
         }
     }
 }

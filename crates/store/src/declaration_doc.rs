@@ -27,6 +27,99 @@ pub struct DeclarationDoc {
     pipeline_type: Option<String>,
     #[serde(default)]
     variables: Vec<VariableDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    triggers: Vec<TriggerDoc>,
+}
+
+/// Includes and excludes.
+type PatternsDoc = (Vec<String>, Vec<String>);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TriggerDoc {
+    provider_type: String,
+    source_action: String,
+    /// Each push filter: branches, tags, file paths.
+    #[serde(default)]
+    push: Vec<(
+        Option<PatternsDoc>,
+        Option<PatternsDoc>,
+        Option<PatternsDoc>,
+    )>,
+    /// Each pull-request filter: events, branches, file paths.
+    #[serde(default)]
+    pull_request: Vec<(Vec<String>, Option<PatternsDoc>, Option<PatternsDoc>)>,
+}
+
+fn patterns_doc(p: &Option<m::triggers::Patterns>) -> Option<PatternsDoc> {
+    p.as_ref().map(|p| (p.includes.clone(), p.excludes.clone()))
+}
+
+fn patterns_model(p: &Option<PatternsDoc>) -> Option<m::triggers::Patterns> {
+    p.as_ref()
+        .map(|(includes, excludes)| m::triggers::Patterns {
+            includes: includes.clone(),
+            excludes: excludes.clone(),
+        })
+}
+
+impl From<&m::triggers::PipelineTrigger> for TriggerDoc {
+    fn from(t: &m::triggers::PipelineTrigger) -> Self {
+        Self {
+            provider_type: t.provider_type.clone(),
+            source_action: t.source_action.clone(),
+            push: t
+                .push
+                .iter()
+                .map(|f| {
+                    (
+                        patterns_doc(&f.branches),
+                        patterns_doc(&f.tags),
+                        patterns_doc(&f.file_paths),
+                    )
+                })
+                .collect(),
+            pull_request: t
+                .pull_request
+                .iter()
+                .map(|f| {
+                    (
+                        f.events.clone(),
+                        patterns_doc(&f.branches),
+                        patterns_doc(&f.file_paths),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TriggerDoc {
+    fn to_model(&self) -> m::triggers::PipelineTrigger {
+        m::triggers::PipelineTrigger {
+            provider_type: self.provider_type.clone(),
+            source_action: self.source_action.clone(),
+            push: self
+                .push
+                .iter()
+                .map(|(branches, tags, file_paths)| m::triggers::PushFilter {
+                    branches: patterns_model(branches),
+                    tags: patterns_model(tags),
+                    file_paths: patterns_model(file_paths),
+                })
+                .collect(),
+            pull_request: self
+                .pull_request
+                .iter()
+                .map(
+                    |(events, branches, file_paths)| m::triggers::PullRequestFilter {
+                        events: events.clone(),
+                        branches: patterns_model(branches),
+                        file_paths: patterns_model(file_paths),
+                    },
+                )
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -251,6 +344,7 @@ impl From<&m::PipelineDeclaration> for DeclarationDoc {
                     description: v.description.clone(),
                 })
                 .collect(),
+            triggers: p.triggers.iter().map(TriggerDoc::from).collect(),
         }
     }
 }
@@ -328,6 +422,7 @@ impl DeclarationDoc {
                     description: v.description.clone(),
                 })
                 .collect(),
+            triggers: self.triggers.iter().map(TriggerDoc::to_model).collect(),
         }
     }
 

@@ -197,6 +197,52 @@ impl Git {
             .collect())
     }
 
+    /// Every tag and the commit it points at (through an annotated tag's object).
+    pub async fn tags(&self, repo: &Path) -> Result<Vec<(String, String)>> {
+        let mut cmd = self.on(repo, false)?;
+        cmd.args([
+            "for-each-ref",
+            "--format=%(refname:strip=2) %(objectname) %(*objectname)",
+            "refs/tags/",
+        ]);
+        let out = output(cmd, "git for-each-ref").await?;
+        Ok(out
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.split(' ');
+                let (tag, object) = (parts.next()?, parts.next()?);
+                let peeled = parts.next().filter(|p| !p.is_empty()).unwrap_or(object);
+                Some((tag.to_string(), peeled.to_string()))
+            })
+            .collect())
+    }
+
+    /// The paths a push changed: between `old` and `new`, or those `new` itself changes when
+    /// the branch is new.
+    pub async fn changed_files(
+        &self,
+        repo: &Path,
+        old: Option<&str>,
+        new: &str,
+    ) -> Result<Vec<String>> {
+        let mut cmd = self.on(repo, false)?;
+        match old {
+            Some(old) => cmd.args(["diff", "--name-only", "--no-renames", old, new, "--"]),
+            None => cmd.args([
+                "diff-tree",
+                "--no-commit-id",
+                "--name-only",
+                "--no-renames",
+                "-r",
+                "--root",
+                new,
+                "--",
+            ]),
+        };
+        let out = output(cmd, "git diff").await?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+
     /// The first line of a commit's message.
     pub async fn commit_subject(&self, repo: &Path, commit: &str) -> Result<String> {
         let mut cmd = self.on(repo, false)?;

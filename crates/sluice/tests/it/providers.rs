@@ -1052,3 +1052,92 @@ async fn a_commands_rule_runs_in_the_sandbox_and_its_exit_status_decides_the_suc
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_push_trigger_starts_only_for_the_branches_and_paths_its_filters_admit() {
+    let server = server().await;
+    let work = tempfile::tempdir().expect("dir");
+    repository(&server, "app", work.path()).await;
+    let trigger = json!([{"providerType": "CodeStarSourceConnection", "gitConfiguration": {
+        "sourceActionName": "Source",
+        "push": [
+            {"branches": {"includes": ["feature/**"]},
+             "filePaths": {"includes": ["src/**"], "excludes": ["**/README.md"]}},
+            {"tags": {"includes": ["v*"]}}]}}]);
+    server
+        .ok(
+            "CreatePipeline",
+            json!({"pipeline": {"name": "mono", "roleArn": ROLE, "pipelineType": "V2",
+                "artifactStore": {"type": "S3", "location": BUCKET}, "triggers": trigger,
+                "stages": [codecommit_source("main"), commands(&["cat src/lib.txt"])]}}),
+        )
+        .await;
+    let declared = server.ok("GetPipeline", json!({"name": "mono"})).await;
+    assert_eq!(declared["pipeline"]["triggers"], trigger);
+    settled(&server, "mono", 1).await;
+
+    let push = |branch: &'static str| {
+        let dir = work.path().to_path_buf();
+        async move {
+            git(
+                &dir,
+                &[
+                    "push",
+                    "--quiet",
+                    "origin",
+                    &format!("HEAD:refs/heads/{branch}"),
+                ],
+            )
+            .await
+        }
+    };
+    let commit = |path: &'static str, text: &'static str| {
+        let dir = work.path().to_path_buf();
+        async move {
+            let file = dir.join(path);
+            std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&file, text).expect("write");
+            git(&dir, &["add", "."]).await;
+            git(&dir, &["commit", "--quiet", "-m", path]).await;
+        }
+    };
+    // Filtered out: main is not a feature branch, and a README under src/ is excluded.
+    commit("src/lib.txt", "one\n").await;
+    push("main").await;
+    commit("src/README.md", "docs\n").await;
+    push("feature/login").await;
+    commit("docs/guide.txt", "docs\n").await;
+    push("feature/login").await;
+    // Admitted: a change under src/ on a feature branch, on exactly its commit.
+    commit("src/lib.txt", "two\n").await;
+    let admitted = head_commit(work.path()).await;
+    push("feature/login").await;
+    let runs = settled(&server, "mono", 2).await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    assert_eq!(runs[0]["trigger"]["triggerType"], "WebhookV2");
+    let detail = runs[0]["trigger"]["triggerDetail"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        detail.contains("push filter 1") && detail.contains("feature/login"),
+        "{detail}"
+    );
+    assert_eq!(
+        runs[0]["sourceRevisions"][0]["revisionId"], admitted,
+        "{runs:?}"
+    );
+
+    // A tag admitted by the second filter.
+    git(work.path(), &["tag", "v1.0"]).await;
+    git(work.path(), &["push", "--quiet", "origin", "v1.0"]).await;
+    let runs = settled(&server, "mono", 3).await;
+    let detail = runs[0]["trigger"]["triggerDetail"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        detail.contains("push filter 2") && detail.contains("tag v1.0"),
+        "{detail}"
+    );
+    server.stop().await;
+}

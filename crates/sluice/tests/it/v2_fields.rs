@@ -31,6 +31,8 @@ fn member_paths(shape_name: &str, path: &str, seen: &mut Vec<String>, out: &mut 
 
 /// Members that only hold others, each of which is classified on its own.
 const CONTAINERS: &[&str] = &[
+    "pipeline.triggers",
+    "pipeline.triggers[].gitConfiguration",
     "pipeline.stages",
     "pipeline.stages[].actions",
     "pipeline.stages[].actions[].outputArtifacts",
@@ -47,6 +49,9 @@ const HONOURED: &[&str] = &[
     "pipeline.executionMode",
     "pipeline.pipelineType",
     "pipeline.variables",
+    "pipeline.triggers[].providerType",
+    "pipeline.triggers[].gitConfiguration.sourceActionName",
+    "pipeline.triggers[].gitConfiguration.push",
     "pipeline.stages[].name",
     "pipeline.stages[].blockers",
     "pipeline.stages[].onFailure.result",
@@ -73,9 +78,10 @@ const HONOURED: &[&str] = &[
 /// Members refused with a `ValidationException`, each with a declaration that sets it.
 fn refused() -> Vec<(&'static str, Value)> {
     vec![(
-        "pipeline.triggers",
+        "pipeline.triggers[].gitConfiguration.pullRequest",
         json!({"triggers": [{"providerType": "CodeStarSourceConnection",
-            "gitConfiguration": {"sourceActionName": "Source"}}]}),
+            "gitConfiguration": {"sourceActionName": "Source",
+                "pullRequest": [{"events": ["OPEN"], "branches": {"includes": ["main"]}}]}}]}),
     )]
 }
 
