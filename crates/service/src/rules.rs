@@ -81,15 +81,14 @@ impl Sluice {
         let mut declarations = BTreeMap::new();
         let mut all = Vec::new();
         for e in &executions {
-            if !declarations.contains_key(&e.pipeline_version) {
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                declarations.entry(e.pipeline_version)
+            {
                 let record = self
                     .store()
                     .get_pipeline(pipeline, Some(e.pipeline_version))
                     .await?;
-                declarations.insert(
-                    e.pipeline_version,
-                    record.map(|r| Self::mask_sealed(&r.declaration.to_model())),
-                );
+                slot.insert(record.map(|r| Self::mask_sealed(&r.declaration.to_model())));
             }
             let Some(Some(declaration)) = declarations.get(&e.pipeline_version) else {
                 continue;
