@@ -632,3 +632,27 @@ pub fn action_type_to_wire(t: m::ActionType) -> w::ActionType {
         output_artifact_details: details_to_wire(t.output_artifact_details),
     }
 }
+
+/// An execution history filter: the execution it names, and whether only the latest attempts
+/// in it are wanted (`latestInPipelineExecution` with `Latest`).
+pub fn history_filter(
+    pipeline_execution_id: Option<String>,
+    latest: Option<w::LatestInPipelineExecutionFilter>,
+) -> Result<(Option<String>, bool), ApiError> {
+    let Some(latest) = latest else {
+        return Ok((pipeline_execution_id, false));
+    };
+    if pipeline_execution_id
+        .as_ref()
+        .is_some_and(|id| id != &latest.pipeline_execution_id)
+    {
+        return Err(ApiError::client(
+            "ValidationException",
+            "filter.pipelineExecutionId and filter.latestInPipelineExecution.pipelineExecutionId name different executions",
+        ));
+    }
+    Ok((
+        Some(latest.pipeline_execution_id),
+        latest.start_time_range == "Latest",
+    ))
+}

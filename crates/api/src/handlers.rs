@@ -737,25 +737,10 @@ pub async fn list_action_executions(
     let filter = i.filter.unwrap_or_default();
     // `latestInPipelineExecution` names the execution too; `Latest` keeps only each action's
     // latest attempt in it, `All` every attempt.
-    let (execution, latest_only) = match filter.latest_in_pipeline_execution {
-        Some(latest) => {
-            if filter
-                .pipeline_execution_id
-                .as_ref()
-                .is_some_and(|id| id != &latest.pipeline_execution_id)
-            {
-                return Err(ApiError::client(
-                    "ValidationException",
-                    "filter.pipelineExecutionId and filter.latestInPipelineExecution.pipelineExecutionId name different executions",
-                ));
-            }
-            (
-                Some(latest.pipeline_execution_id),
-                latest.start_time_range == "Latest",
-            )
-        }
-        None => (filter.pipeline_execution_id, false),
-    };
+    let (execution, latest_only) = history_filter(
+        filter.pipeline_execution_id,
+        filter.latest_in_pipeline_execution,
+    )?;
     let page = s
         .list_action_executions(
             &i.pipeline_name,

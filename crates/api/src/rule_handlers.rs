@@ -78,25 +78,10 @@ pub async fn list_rule_executions(
     i: w::ListRuleExecutionsInput,
 ) -> R<w::ListRuleExecutionsOutput> {
     let filter = i.filter.unwrap_or_default();
-    let (execution, latest_only) = match filter.latest_in_pipeline_execution {
-        Some(latest) => {
-            if filter
-                .pipeline_execution_id
-                .as_ref()
-                .is_some_and(|id| id != &latest.pipeline_execution_id)
-            {
-                return Err(ApiError::client(
-                    "ValidationException",
-                    "filter.pipelineExecutionId and filter.latestInPipelineExecution.pipelineExecutionId name different executions",
-                ));
-            }
-            (
-                Some(latest.pipeline_execution_id),
-                latest.start_time_range == "Latest",
-            )
-        }
-        None => (filter.pipeline_execution_id, false),
-    };
+    let (execution, latest_only) = history_filter(
+        filter.pipeline_execution_id,
+        filter.latest_in_pipeline_execution,
+    )?;
     let page = s
         .list_rule_executions(
             &i.pipeline_name,

@@ -263,24 +263,7 @@ fn check_conditions(pipeline: &PipelineDeclaration, p: &mut Problems) {
                 );
             }
             if condition.result == crate::ConditionResult::Rollback {
-                if index == 0 {
-                    p.push(
-                        ProblemKind::Stage,
-                        format!(
-                            "Stage '{}' is the first stage and cannot be rolled back",
-                            stage.name
-                        ),
-                    );
-                }
-                if pipeline.mode() == ExecutionMode::Parallel {
-                    p.push(
-                        ProblemKind::Stage,
-                        format!(
-                            "Stage '{}' cannot roll back: stage rollback is not available for pipelines in PARALLEL mode",
-                            stage.name
-                        ),
-                    );
-                }
+                check_rollback(pipeline, index, p);
             }
             let skip = condition.result == crate::ConditionResult::Skip;
             let mut names = HashSet::new();
@@ -433,25 +416,27 @@ fn check_on_failure(pipeline: &PipelineDeclaration, p: &mut Problems) {
             );
         }
         if on_failure == crate::OnFailure::Rollback {
-            if index == 0 {
-                p.push(
-                    ProblemKind::Stage,
-                    format!(
-                        "Stage '{}' is the first stage and cannot be rolled back",
-                        stage.name
-                    ),
-                );
-            }
-            if pipeline.mode() == ExecutionMode::Parallel {
-                p.push(
-                    ProblemKind::Stage,
-                    format!(
-                        "Stage '{}' cannot roll back: stage rollback is not available for pipelines in PARALLEL mode",
-                        stage.name
-                    ),
-                );
-            }
+            check_rollback(pipeline, index, p);
         }
+    }
+}
+
+/// A stage that rolls back needs an earlier stage and one line of executions.
+fn check_rollback(pipeline: &PipelineDeclaration, index: usize, p: &mut Problems) {
+    let stage = &pipeline.stages[index].name;
+    if index == 0 {
+        p.push(
+            ProblemKind::Stage,
+            format!("Stage '{stage}' is the first stage and cannot be rolled back"),
+        );
+    }
+    if pipeline.mode() == ExecutionMode::Parallel {
+        p.push(
+            ProblemKind::Stage,
+            format!(
+                "Stage '{stage}' cannot roll back: stage rollback is not available for pipelines in PARALLEL mode"
+            ),
+        );
     }
 }
 

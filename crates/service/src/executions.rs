@@ -586,11 +586,49 @@ pub struct ActionAttemptView {
     pub resolved_configuration: BTreeMap<String, String>,
 }
 
-/// Executions `ListActionExecutions` looks through when no execution is named.
-const ACTION_HISTORY_EXECUTIONS: usize = 100;
+/// Executions `ListActionExecutions` and `ListRuleExecutions` look through when no execution
+/// is named.
+const HISTORY_EXECUTIONS: usize = 100;
 const ACTION_LIST_SCOPE: &str = "ListActionExecutions";
 
 impl Sluice {
+    /// The execution `id`, or the newest executions of the pipeline.
+    pub(crate) async fn history(&self, pipeline: &str, id: Option<&str>) -> Result<Vec<Execution>> {
+        match id {
+            Some(id) => Ok(vec![self.execution_doc(pipeline, id).await?]),
+            None => {
+                self.current_pipeline(pipeline).await?;
+                self.store()
+                    .list_executions(pipeline, None, HISTORY_EXECUTIONS)
+                    .await?
+                    .iter()
+                    .map(|r| ExecutionDoc::from_json(&r.doc).and_then(|d| d.to_engine()))
+                    .collect()
+            }
+        }
+    }
+
+    /// The declaration (secrets masked) of every version `executions` ran, by version.
+    pub(crate) async fn declarations_of(
+        &self,
+        pipeline: &str,
+        executions: &[Execution],
+    ) -> Result<BTreeMap<i64, Option<sluice_model::PipelineDeclaration>>> {
+        let mut declarations = BTreeMap::new();
+        for e in executions {
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                declarations.entry(e.pipeline_version)
+            {
+                let record = self
+                    .store()
+                    .get_pipeline(pipeline, Some(e.pipeline_version))
+                    .await?;
+                slot.insert(record.map(|r| Self::mask_sealed(&r.declaration.to_model())));
+            }
+        }
+        Ok(declarations)
+    }
+
     /// Every attempt of every action, newest execution first; optionally of one execution, and
     /// optionally only each action's latest attempt (`latest_only`).
     pub async fn list_action_executions(
@@ -601,32 +639,10 @@ impl Sluice {
         max_results: Option<usize>,
         next_token: Option<&str>,
     ) -> Result<Page<ActionAttemptView>> {
-        let executions = match execution_id {
-            Some(id) => vec![self.execution_doc(pipeline, id).await?],
-            None => {
-                self.current_pipeline(pipeline).await?;
-                let records = self
-                    .store()
-                    .list_executions(pipeline, None, ACTION_HISTORY_EXECUTIONS)
-                    .await?;
-                records
-                    .iter()
-                    .map(|r| ExecutionDoc::from_json(&r.doc).and_then(|d| d.to_engine()))
-                    .collect::<Result<Vec<_>>>()?
-            }
-        };
-        let mut declarations = BTreeMap::new();
+        let executions = self.history(pipeline, execution_id).await?;
+        let declarations = self.declarations_of(pipeline, &executions).await?;
         let mut all = Vec::new();
         for e in &executions {
-            if let std::collections::btree_map::Entry::Vacant(slot) =
-                declarations.entry(e.pipeline_version)
-            {
-                let record = self
-                    .store()
-                    .get_pipeline(pipeline, Some(e.pipeline_version))
-                    .await?;
-                slot.insert(record.map(|r| Self::mask_sealed(&r.declaration.to_model())));
-            }
             let declaration = declarations.get(&e.pipeline_version).cloned().flatten();
             for (stage_index, run) in &e.stage_runs {
                 let stage = declaration

@@ -2,9 +2,8 @@
 //! rule runs (`ListRuleExecutions`).
 
 use crate::run_step::StepExtra;
-use crate::runtime_doc::ExecutionDoc;
 use crate::{Result, Sluice};
-use sluice_engine::{Execution, Input};
+use sluice_engine::Input;
 use sluice_model::{ConditionKind, RuleDeclaration};
 use std::collections::BTreeMap;
 
@@ -28,8 +27,6 @@ pub struct RuleExecutionView {
     pub error: Option<(String, String)>,
 }
 
-/// Executions `ListRuleExecutions` looks through when no execution is named.
-const RULE_HISTORY_EXECUTIONS: usize = 100;
 const RULE_LIST_SCOPE: &str = "ListRuleExecutions";
 
 impl Sluice {
@@ -66,30 +63,10 @@ impl Sluice {
         max_results: Option<usize>,
         next_token: Option<&str>,
     ) -> Result<crate::Page<RuleExecutionView>> {
-        let executions: Vec<Execution> = match execution_id {
-            Some(id) => vec![self.execution_doc(pipeline, id).await?],
-            None => {
-                self.current_pipeline(pipeline).await?;
-                self.store()
-                    .list_executions(pipeline, None, RULE_HISTORY_EXECUTIONS)
-                    .await?
-                    .iter()
-                    .map(|r| ExecutionDoc::from_json(&r.doc).and_then(|d| d.to_engine()))
-                    .collect::<Result<_>>()?
-            }
-        };
-        let mut declarations = BTreeMap::new();
+        let executions = self.history(pipeline, execution_id).await?;
+        let declarations = self.declarations_of(pipeline, &executions).await?;
         let mut all = Vec::new();
         for e in &executions {
-            if let std::collections::btree_map::Entry::Vacant(slot) =
-                declarations.entry(e.pipeline_version)
-            {
-                let record = self
-                    .store()
-                    .get_pipeline(pipeline, Some(e.pipeline_version))
-                    .await?;
-                slot.insert(record.map(|r| Self::mask_sealed(&r.declaration.to_model())));
-            }
             let Some(Some(declaration)) = declarations.get(&e.pipeline_version) else {
                 continue;
             };
