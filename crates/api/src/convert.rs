@@ -470,9 +470,10 @@ fn trigger_from_wire(
     t: w::PipelineTriggerDeclaration,
 ) -> Result<m::triggers::PipelineTrigger, ApiError> {
     let git = t.git_configuration;
-    if git.pull_request.as_ref().is_some_and(|p| !p.is_empty()) {
+    let pull_requests = git.pull_request.as_deref().unwrap_or_default();
+    if pull_requests.iter().any(|f| f.file_paths.is_some()) {
         return Err(unsupported(&format!(
-            "pipeline.triggers[].gitConfiguration.pullRequest (on '{}': this server's hosted repositories have no pull requests)",
+            "pipeline.triggers[].gitConfiguration.pullRequest[].filePaths (on '{}': a pull request event names no changed files)",
             git.source_action_name
         )));
     }

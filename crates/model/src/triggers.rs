@@ -18,8 +18,8 @@ pub struct PushFilter {
     pub file_paths: Option<Patterns>,
 }
 
-/// One pull-request filter (kept for the declaration; this server's sources have no pull
-/// requests, so validation refuses it).
+/// One pull-request filter: the events (`OPEN`, `UPDATED`, `CLOSED`; all when empty) and the
+/// destination branches it admits.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PullRequestFilter {
     pub events: Vec<String>,
@@ -46,6 +46,14 @@ pub enum PushedRef<'a> {
     Tag {
         name: &'a str,
     },
+}
+
+/// A pull request event: what happened (`OPEN`, `UPDATED`, `CLOSED`) and the branch it would
+/// merge into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestEvent<'a> {
+    pub event: &'a str,
+    pub destination_branch: &'a str,
 }
 
 /// A glob pattern as a regular expression over a whole name.
@@ -164,7 +172,37 @@ impl PushFilter {
     }
 }
 
+impl PullRequestFilter {
+    pub fn admits(&self, pull_request: &PullRequestEvent<'_>) -> bool {
+        (self.events.is_empty() || self.events.iter().any(|e| e == pull_request.event))
+            && self
+                .branches
+                .as_ref()
+                .is_some_and(|b| b.admits(pull_request.destination_branch))
+    }
+
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.events.is_empty() {
+            parts.push(format!("events {}", self.events.join(",")));
+        }
+        parts.extend(self.branches.as_ref().map(|p| p.describe("branches")));
+        parts.join(", ")
+    }
+}
+
 impl PipelineTrigger {
+    /// The first pull-request filter that admits the event, with its index.
+    pub fn admitting_pull_request(
+        &self,
+        pull_request: &PullRequestEvent<'_>,
+    ) -> Option<(usize, &PullRequestFilter)> {
+        self.pull_request
+            .iter()
+            .enumerate()
+            .find(|(_, filter)| filter.admits(pull_request))
+    }
+
     /// The first push filter that admits the push, with its index; filters are ORed.
     pub fn admitting(&self, pushed: &PushedRef<'_>) -> Option<(usize, &PushFilter)> {
         self.push
@@ -198,6 +236,27 @@ impl PipelineTrigger {
             for pattern in patterns.into_iter().flatten().flat_map(Patterns::all) {
                 if let Err(e) = glob_regex(pattern) {
                     problems.push(format!("Push filter {n}: {e}"));
+                }
+            }
+        }
+        for (n, filter) in self.pull_request.iter().enumerate() {
+            let n = n + 1;
+            if filter.branches.is_none() {
+                problems.push(format!(
+                    "Pull request filter {n} of the trigger on '{}' must filter on branches",
+                    self.source_action
+                ));
+            }
+            for event in &filter.events {
+                if !["OPEN", "UPDATED", "CLOSED"].contains(&event.as_str()) {
+                    problems.push(format!(
+                        "Pull request filter {n}: '{event}' is not one of OPEN, UPDATED, CLOSED"
+                    ));
+                }
+            }
+            for pattern in filter.branches.iter().flat_map(Patterns::all) {
+                if let Err(e) = glob_regex(pattern) {
+                    problems.push(format!("Pull request filter {n}: {e}"));
                 }
             }
         }

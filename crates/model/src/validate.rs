@@ -190,8 +190,9 @@ fn check_variables(pipeline: &PipelineDeclaration, p: &mut Problems) {
     }
 }
 
-/// Triggers need V2 and name a distinct source action of a git provider this server runs
-/// pushes for: its hosted `CodeCommit` repositories.
+/// Triggers need V2 and name a distinct source action of a git provider this server sees
+/// events of: its hosted `CodeCommit` repositories (pushes) and `GitHub` (webhook pushes and
+/// pull requests).
 fn check_triggers(pipeline: &PipelineDeclaration, p: &mut Problems) {
     use ProblemKind::Structure;
     let mut seen = HashSet::new();
@@ -218,12 +219,16 @@ fn check_triggers(pipeline: &PipelineDeclaration, p: &mut Problems) {
                 Structure,
                 format!("The trigger's sourceActionName '{action}' is not a source action of the pipeline"),
             ),
-            Some(a) if a.action_type_id.provider != "CodeCommit" => p.push(
+            Some(a) if !matches!(a.action_type_id.provider.as_str(), "CodeCommit" | "GitHub") => p.push(
                 Structure,
                 format!(
-                    "Triggers on '{action}' ({}) are not supported by this Sluice server: it runs triggers for its hosted git repositories (CodeCommit source actions); CodeStarSourceConnection needs connections, which this server does not have yet",
+                    "Triggers on '{action}' ({}) are not supported by this Sluice server: it runs triggers on CodeCommit sources (its hosted repositories) and GitHub sources (webhook events); CodeStarSourceConnection needs connections, which this server does not have yet",
                     a.action_type_id.provider
                 ),
+            ),
+            Some(a) if a.action_type_id.provider == "CodeCommit" && !trigger.pull_request.is_empty() => p.push(
+                Structure,
+                format!("Pull request triggers on '{action}' need a GitHub source: this server's hosted repositories have no pull requests"),
             ),
             Some(_) => {}
         }

@@ -153,6 +153,22 @@ pub(crate) async fn run_source(
             git.fetch_branch(&url, branch, &mirror, &auth)
                 .await
                 .map_err(|e| log.mask(&e.to_string()))?;
+            // A trigger may name a commit of another branch or of a pull request.
+            if let Some(revision) = job
+                .source_revision
+                .as_ref()
+                .filter(|r| r.kind == "COMMIT_ID")
+            {
+                if git.commit_info(&mirror, &revision.value).await.is_err() {
+                    log.line(&format!(
+                        "Fetching every branch of {url} for {}",
+                        revision.value
+                    ));
+                    git.fetch_all(&url, &mirror, &auth)
+                        .await
+                        .map_err(|e| log.mask(&e.to_string()))?;
+                }
+            }
             let (commit, info) =
                 export_branch(sluice, &git, &mirror, branch, job, root, log).await?;
             let commit_url = format!("{url}/commit/{commit}");

@@ -23,6 +23,7 @@ pub async fn deliver(
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
+    let github_event = headers.get("x-github-event").and_then(|v| v.to_str().ok());
     let json = |status: StatusCode, v: serde_json::Value| {
         let mut r = (status, v.to_string()).into_response();
         r.headers_mut().insert(
@@ -65,12 +66,19 @@ pub async fn deliver(
     };
     let mut pending: Option<(String, String)> = None;
     let delivered = sluice
-        .deliver_webhook(&id, &body, signature, Some(peer.ip()), async |arn: &str| {
-            let stub = event(arn, None, sluice.new_id());
-            sluice.begin_audit(&stub).await?;
-            pending = Some((arn.to_string(), stub.event_id));
-            Ok(())
-        })
+        .deliver_webhook(
+            &id,
+            &body,
+            signature,
+            github_event,
+            Some(peer.ip()),
+            async |arn: &str| {
+                let stub = event(arn, None, sluice.new_id());
+                sluice.begin_audit(&stub).await?;
+                pending = Some((arn.to_string(), stub.event_id));
+                Ok(())
+            },
+        )
         .await;
     if let Some((arn, event_id)) = pending {
         let error = delivered

@@ -7,6 +7,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
+use sluice_model::triggers::{PipelineTrigger, PullRequestEvent, PushedRef};
 use sluice_store::WebhookRecord;
 use std::net::IpAddr;
 
@@ -107,6 +108,92 @@ fn expand(pattern: &str, config: &std::collections::BTreeMap<String, String>) ->
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// What a GitHub event starts under a trigger with filters: the trigger (naming the filter
+/// that admitted it) and the commit to run, or nothing when no filter admits it.
+fn triggered_by(
+    trigger: &PipelineTrigger,
+    github_event: Option<&str>,
+    event: &Value,
+    action: &str,
+) -> Option<(Trigger, String)> {
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let kind = github_event.unwrap_or(if event.get("pull_request").is_some() {
+        "pull_request"
+    } else {
+        "push"
+    });
+    let (detail, commit) = match kind {
+        "push" => {
+            if event["deleted"].as_bool() == Some(true) {
+                return None;
+            }
+            let git_ref = text(&event["ref"])?;
+            let commit = text(&event["after"])?;
+            // Every file the pushed commits add, change or remove.
+            let mut files: Vec<String> = event["commits"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|c| ["added", "modified", "removed"].map(|k| &c[k]))
+                .filter_map(Value::as_array)
+                .flatten()
+                .filter_map(text)
+                .collect();
+            files.sort();
+            files.dedup();
+            let (pushed, what) = if let Some(branch) = git_ref.strip_prefix("refs/heads/") {
+                let pushed = PushedRef::Branch {
+                    name: branch,
+                    changed_files: &files,
+                };
+                (pushed, format!("branch {branch}"))
+            } else {
+                let tag = git_ref.strip_prefix("refs/tags/")?;
+                (PushedRef::Tag { name: tag }, format!("tag {tag}"))
+            };
+            let (n, filter) = trigger.admitting(&pushed)?;
+            let detail = format!(
+                "{action}: push of {what} ({commit}) matched push filter {} ({})",
+                n + 1,
+                filter.describe()
+            );
+            (detail, commit)
+        }
+        "pull_request" => {
+            let pull_request = &event["pull_request"];
+            // AWS's CLOSED is a merged pull request; one closed unmerged starts nothing.
+            let happened = match event["action"].as_str()? {
+                "opened" | "reopened" => "OPEN",
+                "synchronize" => "UPDATED",
+                "closed" if pull_request["merged"].as_bool() == Some(true) => "CLOSED",
+                _ => return None,
+            };
+            let destination = text(&pull_request["base"]["ref"])?;
+            let commit = text(&pull_request["head"]["sha"])?;
+            let (n, filter) = trigger.admitting_pull_request(&PullRequestEvent {
+                event: happened,
+                destination_branch: &destination,
+            })?;
+            let number = event["number"]
+                .as_i64()
+                .or(pull_request["number"].as_i64())
+                .unwrap_or_default();
+            let detail = format!(
+                "{action}: pull request #{number} {happened} into {destination} ({commit}) matched pull request filter {} ({})",
+                n + 1,
+                filter.describe()
+            );
+            (detail, commit)
+        }
+        _ => return None,
+    };
+    let trigger = Trigger {
+        kind: "WebhookV2".into(),
+        detail,
+    };
+    Some((trigger, commit))
 }
 
 fn ip_in_range(ip: IpAddr, cidr: &str) -> Option<bool> {
@@ -282,7 +369,7 @@ impl Sluice {
         }
     }
 
-    /// A push event arrived at a webhook's URL.
+    /// A push or pull request event (GitHub's `X-GitHub-Event`) arrived at a webhook's URL.
     /// Checks a delivery against the webhook's authentication and filters and starts its
     /// pipeline. `before_start` runs once the delivery is authenticated and about to change
     /// something (the caller records it in the trail), with the webhook's ARN.
@@ -291,6 +378,7 @@ impl Sluice {
         url_id: &str,
         body: &[u8],
         github_signature: Option<&str>,
+        github_event: Option<&str>,
         remote_ip: Option<IpAddr>,
         before_start: impl AsyncFnOnce(&str) -> Result<()>,
     ) -> Result<WebhookDelivery> {
@@ -350,38 +438,62 @@ impl Sluice {
         let (_, declaration) = self
             .pipeline_with_action(&def.target_pipeline, &def.target_action)
             .await?;
-        let config = declaration
-            .stages
-            .iter()
-            .flat_map(|s| &s.actions)
-            .find(|a| a.name == def.target_action)
-            .map(|a| a.configuration.clone())
-            .unwrap_or_default();
-        for f in &def.filters {
-            let Some(found) = json_path(&event, &f.json_path) else {
-                return Ok(WebhookDelivery::Filtered);
-            };
-            if let Some(pattern) = &f.match_equals {
-                let want = expand(pattern, &config)?;
-                let got = match found {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                if got != want {
+        // A trigger with filters decides instead of the webhook's own filters, and its run
+        // fetches exactly the commit of the event.
+        let (trigger, overrides) = match declaration
+            .trigger_of(&def.target_action)
+            .filter(|t| t.has_filters())
+        {
+            Some(trigger) => {
+                let Some((trigger, commit)) =
+                    triggered_by(trigger, github_event, &event, &def.target_action)
+                else {
                     return Ok(WebhookDelivery::Filtered);
-                }
+                };
+                let revision = sluice_engine::SourceRevision {
+                    kind: "COMMIT_ID".into(),
+                    value: commit,
+                };
+                let overrides = crate::StartOverrides {
+                    source_revisions: [(def.target_action.clone(), revision)].into(),
+                    ..Default::default()
+                };
+                (trigger, overrides)
             }
-        }
+            None => {
+                let config = declaration
+                    .actions()
+                    .find(|(_, a)| a.name == def.target_action)
+                    .map(|(_, a)| a.configuration.clone())
+                    .unwrap_or_default();
+                for f in &def.filters {
+                    let Some(found) = json_path(&event, &f.json_path) else {
+                        return Ok(WebhookDelivery::Filtered);
+                    };
+                    if let Some(pattern) = &f.match_equals {
+                        let want = expand(pattern, &config)?;
+                        let got = match found {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        if got != want {
+                            return Ok(WebhookDelivery::Filtered);
+                        }
+                    }
+                }
+                let trigger = Trigger {
+                    kind: "Webhook".into(),
+                    detail: record.arn.clone(),
+                };
+                (trigger, Default::default())
+            }
+        };
         before_start(&record.arn).await?;
         self.store()
             .webhook_triggered(&def.name, self.now_ms())
             .await?;
-        let trigger = Trigger {
-            kind: "Webhook".into(),
-            detail: record.arn.clone(),
-        };
         let id = self
-            .start_pipeline_execution(&def.target_pipeline, trigger, Default::default(), None)
+            .start_pipeline_execution(&def.target_pipeline, trigger, overrides, None)
             .await?;
         Ok(WebhookDelivery::Started(id))
     }

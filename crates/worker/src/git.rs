@@ -369,6 +369,29 @@ impl Git {
         })
     }
 
+    /// Fetches every branch, tag and pull request head of `url` into `mirror` (for a commit
+    /// a trigger named that the action's own branch does not hold).
+    pub async fn fetch_all(&self, url: &str, mirror: &Path, auth: &GitAuth) -> Result<()> {
+        let mirror = absolute(mirror)?;
+        let access = remote_access(url, Some(&mirror))?;
+        if !mirror.exists() {
+            init_bare(&mirror).await?;
+        }
+        let mut cmd = self.command(Some(&mirror), &access);
+        with_auth(&mut cmd, auth);
+        cmd.args([
+            "fetch",
+            "--quiet",
+            "--force",
+            "--end-of-options",
+            url,
+            "+refs/heads/*:refs/heads/*",
+            "+refs/tags/*:refs/tags/*",
+            "+refs/pull/*/head:refs/pull/*/head",
+        ]);
+        output(cmd, "git fetch of every branch").await.map(|_| ())
+    }
+
     /// `git http-backend` serving the repository `repo` under `project_root` (a CGI; the caller
     /// sets its request variables and pipes). It may read `repo`, and write it only for a push.
     pub fn http_backend(&self, project_root: &Path, repo: &Path, push: bool) -> Result<Command> {

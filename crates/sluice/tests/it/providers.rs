@@ -1141,3 +1141,121 @@ async fn a_push_trigger_starts_only_for_the_branches_and_paths_its_filters_admit
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn github_push_and_pull_request_events_start_runs_only_through_the_triggers_filters() {
+    let server = server().await;
+    let remote = server.github_dir().join("acme/mono");
+    sluice_worker::git::init_bare(&remote).await.expect("bare");
+    let remote_path = remote.to_str().expect("utf8").to_string();
+    let work = tempfile::tempdir().expect("dir");
+    let dir = work.path();
+    std::fs::create_dir_all(dir.join("src")).expect("mkdir");
+    std::fs::write(dir.join("src/lib.txt"), "main\n").expect("write");
+    git(dir, &["init", "--quiet", "--initial-branch=main"]).await;
+    git(dir, &["add", "."]).await;
+    git(dir, &["commit", "--quiet", "-m", "main"]).await;
+    git(dir, &["push", "--quiet", &remote_path, "main"]).await;
+    // A commit only a feature branch holds: a triggered run must fetch it.
+    git(dir, &["checkout", "--quiet", "-b", "feature/login"]).await;
+    std::fs::write(dir.join("src/lib.txt"), "feature\n").expect("write");
+    git(dir, &["commit", "--quiet", "-am", "login"]).await;
+    git(dir, &["push", "--quiet", &remote_path, "feature/login"]).await;
+    let feature = head_commit(dir).await;
+
+    let source = stage(
+        "Source",
+        json!({"name": "Source", "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"},
+               "configuration": {"Owner": "acme", "Repo": "mono", "Branch": "main", "OAuthToken": "gh-token",
+                                 "PollForSourceChanges": "false"},
+               "outputArtifacts": [{"name": "Src"}]}),
+    );
+    let triggers = json!([{"providerType": "CodeStarSourceConnection", "gitConfiguration": {
+        "sourceActionName": "Source",
+        "push": [{"branches": {"includes": ["feature/*"]}, "filePaths": {"includes": ["src/**"]}}],
+        "pullRequest": [{"events": ["OPEN", "CLOSED"], "branches": {"includes": ["main"]}}]}}]);
+    server
+        .ok(
+            "CreatePipeline",
+            json!({"pipeline": {"name": "mono", "roleArn": ROLE, "pipelineType": "V2",
+                "artifactStore": {"type": "S3", "location": BUCKET}, "triggers": triggers,
+                "stages": [source, commands(&["cat src/lib.txt > seen.txt"])]}}),
+        )
+        .await;
+    settled(&server, "mono", 1).await;
+    let hook = server
+        .ok(
+            "PutWebhook",
+            json!({"webhook": {"name": "mono-hook", "targetPipeline": "mono", "targetAction": "Source",
+                "filters": [{"jsonPath": "$.ref", "matchEquals": "refs/heads/{Branch}"}],
+                "authentication": "UNAUTHENTICATED", "authenticationConfiguration": {}}}),
+        )
+        .await;
+    let url = hook["webhook"]["url"].as_str().expect("url");
+    let path = format!("/{}", url.splitn(4, '/').nth(3).expect("path"));
+    let deliver = |event: &'static str, body: Value| {
+        let path = path.clone();
+        let addr = server.addr;
+        async move {
+            let (status, _, reply) = http(
+                addr,
+                "POST",
+                &path,
+                &[("x-github-event", event)],
+                body.to_string().into_bytes(),
+            )
+            .await;
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+            String::from_utf8_lossy(&reply).to_string()
+        }
+    };
+    let push = |branch: &str, files: &[&str]| {
+        json!({"ref": format!("refs/heads/{branch}"), "after": feature,
+               "commits": [{"id": feature, "modified": files}]})
+    };
+    // Filtered out: no file under src/, the watched branch itself, a closed unmerged pull request.
+    assert!(deliver("push", push("feature/login", &["docs/a.md"]))
+        .await
+        .contains("filtered"));
+    assert!(deliver("push", push("main", &["src/lib.txt"]))
+        .await
+        .contains("filtered"));
+    let pull_request = |action: &str, merged: bool| {
+        json!({"action": action, "number": 7, "pull_request": {"merged": merged,
+               "base": {"ref": "main"}, "head": {"ref": "feature/login", "sha": feature}}})
+    };
+    assert!(deliver("pull_request", pull_request("closed", false))
+        .await
+        .contains("filtered"));
+    assert!(deliver("pull_request", pull_request("synchronize", false))
+        .await
+        .contains("filtered"));
+    assert_eq!(settled(&server, "mono", 1).await.len(), 1);
+
+    // Admitted: a push changing src/ on a feature branch runs exactly that commit.
+    deliver("push", push("feature/login", &["src/lib.txt"])).await;
+    let runs = settled(&server, "mono", 2).await;
+    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    assert_eq!(runs[0]["trigger"]["triggerType"], "WebhookV2");
+    let detail = runs[0]["trigger"]["triggerDetail"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(detail.contains("push filter 1"), "{detail}");
+    assert_eq!(
+        runs[0]["sourceRevisions"][0]["revisionId"],
+        feature.as_str()
+    );
+
+    deliver("pull_request", pull_request("opened", false)).await;
+    let runs = settled(&server, "mono", 3).await;
+    assert_eq!(runs[0]["status"], "Succeeded", "{runs:?}");
+    let detail = runs[0]["trigger"]["triggerDetail"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        detail.contains("pull request #7 OPEN into main")
+            && detail.contains("pull request filter 1"),
+        "{detail}"
+    );
+    server.stop().await;
+}

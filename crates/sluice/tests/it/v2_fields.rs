@@ -33,6 +33,7 @@ fn member_paths(shape_name: &str, path: &str, seen: &mut Vec<String>, out: &mut 
 const CONTAINERS: &[&str] = &[
     "pipeline.triggers",
     "pipeline.triggers[].gitConfiguration",
+    "pipeline.triggers[].gitConfiguration.pullRequest",
     "pipeline.stages",
     "pipeline.stages[].actions",
     "pipeline.stages[].actions[].outputArtifacts",
@@ -52,6 +53,8 @@ const HONOURED: &[&str] = &[
     "pipeline.triggers[].providerType",
     "pipeline.triggers[].gitConfiguration.sourceActionName",
     "pipeline.triggers[].gitConfiguration.push",
+    "pipeline.triggers[].gitConfiguration.pullRequest[].events",
+    "pipeline.triggers[].gitConfiguration.pullRequest[].branches",
     "pipeline.stages[].name",
     "pipeline.stages[].blockers",
     "pipeline.stages[].onFailure.result",
@@ -78,10 +81,11 @@ const HONOURED: &[&str] = &[
 /// Members refused with a `ValidationException`, each with a declaration that sets it.
 fn refused() -> Vec<(&'static str, Value)> {
     vec![(
-        "pipeline.triggers[].gitConfiguration.pullRequest",
+        "pipeline.triggers[].gitConfiguration.pullRequest[].filePaths",
         json!({"triggers": [{"providerType": "CodeStarSourceConnection",
             "gitConfiguration": {"sourceActionName": "Source",
-                "pullRequest": [{"events": ["OPEN"], "branches": {"includes": ["main"]}}]}}]}),
+                "pullRequest": [{"events": ["OPEN"], "branches": {"includes": ["main"]},
+                    "filePaths": {"includes": ["src/**"]}}]}}]}),
     )]
 }
 
