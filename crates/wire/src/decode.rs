@@ -3,7 +3,7 @@
 //! (required member, length, pattern, enum, range) is a `ValidationException` listing every
 //! violation in AWS's wording.
 
-use crate::shape::{shape, ShapeDef};
+use crate::shape::{shape_in, ShapeDef, ShapeTable};
 use regex::Regex;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -19,8 +19,17 @@ pub enum DecodeError {
     Validation(String),
 }
 
-/// Parses, checks and deserializes `body` as the model shape `shape_name`.
+/// Parses, checks and deserializes `body` as CodePipeline's shape `shape_name`.
 pub fn decode<T: DeserializeOwned>(shape_name: &str, body: &[u8]) -> Result<T, DecodeError> {
+    decode_in(crate::generated::SHAPES, shape_name, body)
+}
+
+/// `decode` against one service's shapes.
+pub fn decode_in<T: DeserializeOwned>(
+    table: ShapeTable,
+    shape_name: &str,
+    body: &[u8],
+) -> Result<T, DecodeError> {
     let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else {
@@ -29,7 +38,7 @@ pub fn decode<T: DeserializeOwned>(shape_name: &str, body: &[u8]) -> Result<T, D
         })?
     };
     let mut violations = Vec::new();
-    check(shape_name, &value, "", &mut violations)?;
+    check(table, shape_name, &value, "", &mut violations)?;
     if !violations.is_empty() {
         let n = violations.len();
         let noun = if n == 1 { "error" } else { "errors" };
@@ -112,12 +121,13 @@ fn check_length(
 }
 
 fn check(
+    table: ShapeTable,
     shape_name: &str,
     value: &Value,
     path: &str,
     out: &mut Vec<String>,
 ) -> Result<(), DecodeError> {
-    let Some(def) = shape(shape_name) else {
+    let Some(def) = shape_in(table, shape_name) else {
         return Ok(());
     };
     if value.is_null() {
@@ -190,7 +200,7 @@ fn check(
                     out.push(violation(item, &item_path, c, false));
                     continue;
                 }
-                check(member, item, &item_path, out)?;
+                check(table, member, item, &item_path, out)?;
             }
         }
         ShapeDef::Map {
@@ -204,8 +214,14 @@ fn check(
             };
             check_length(entries.len(), min, max, value, path, false, out);
             for (k, v) in entries {
-                check(key, &Value::String(k.clone()), &join(path, "key"), out)?;
-                check(value_shape, v, &join(path, k), out)?;
+                check(
+                    table,
+                    key,
+                    &Value::String(k.clone()),
+                    &join(path, "key"),
+                    out,
+                )?;
+                check(table, value_shape, v, &join(path, k), out)?;
             }
         }
         ShapeDef::Structure { members, .. } => {
@@ -224,7 +240,7 @@ fn check(
                         ));
                     }
                     None => {}
-                    Some(v) => check(m.shape, v, &member_path, out)?,
+                    Some(v) => check(table, m.shape, v, &member_path, out)?,
                 }
             }
         }
@@ -235,6 +251,7 @@ fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shape::shape;
     use crate::generated::{CreatePipelineInput, GetPipelineInput, Operation, SHAPES};
 
     #[test]
@@ -248,6 +265,28 @@ mod tests {
                     regex_for(p).is_some(),
                     "pattern of {name} does not compile: {p}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn every_pattern_of_the_connections_model_compiles_and_its_table_is_sorted() {
+        use crate::connections as c;
+        assert!(c::SHAPES.windows(2).all(|w| w[0].0 < w[1].0));
+        for (name, def) in c::SHAPES {
+            if let ShapeDef::String {
+                pattern: Some(p), ..
+            } = def
+            {
+                assert!(
+                    regex_for(p).is_some(),
+                    "pattern of {name} does not compile: {p}"
+                );
+            }
+        }
+        for op in c::Operation::ALL {
+            if let Some(input) = op.input_shape() {
+                assert!(c::shape(input).is_some(), "{input}");
             }
         }
     }

@@ -1,7 +1,10 @@
-//! CodePipeline's wire vocabulary: the `Operation` enum, the request and response shapes and
+//! The wire vocabulary of each service, generated from botocore's models: CodePipeline's at the
+//! root, CodeStar connections' in `connections`. CodePipeline's: the `Operation` enum, the request and response shapes and
 //! their constraints, generated from botocore's model (see `generated.rs`), plus the checks that
 //! turn a JSON body into a typed request exactly as AWS does (`decode`).
 
+#[rustfmt::skip]
+pub mod connections;
 mod decode;
 #[rustfmt::skip]
 mod generated;
@@ -9,6 +12,6 @@ mod generated;
 mod properties;
 mod shape;
 
-pub use decode::{decode, DecodeError};
+pub use decode::{decode, decode_in, DecodeError};
 pub use generated::*;
-pub use shape::{shape, Member, ShapeDef};
+pub use shape::{shape, shape_in, Member, ShapeDef, ShapeTable};

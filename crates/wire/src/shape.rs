@@ -42,9 +42,16 @@ pub struct Member {
     pub required: bool,
 }
 
-/// Looks a shape up by its model name.
+/// A service's shapes, sorted by name.
+pub type ShapeTable = &'static [(&'static str, ShapeDef)];
+
+/// Looks a CodePipeline shape up by its model name.
 pub fn shape(name: &str) -> Option<&'static ShapeDef> {
-    let table = crate::generated::SHAPES;
+    shape_in(crate::generated::SHAPES, name)
+}
+
+/// Looks a shape up in one service's table.
+pub fn shape_in(table: ShapeTable, name: &str) -> Option<&'static ShapeDef> {
     table
         .binary_search_by(|(n, _)| (*n).cmp(name))
         .ok()
