@@ -5,6 +5,7 @@
 //! batches (`writer.rs`, `write_ops.rs`); reads use a separate read-only pool.
 
 mod audit;
+mod connections;
 mod iam;
 mod keys;
 mod migrations;

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_encryption.sql")),
     (9, include_str!("../migrations/0009_audit_pending.sql")),
     (10, include_str!("../migrations/0010_job_interruptions.sql")),
+    (11, include_str!("../migrations/0011_connections.sql")),
 ];
 
 /// The schema version this binary brings a database to.

@@ -151,6 +151,7 @@ pub async fn run_all<S: Store>(store: &S) {
     executions_list_newest_first_and_timers_come_due(store).await;
     object_versions_are_kept_only_in_versioned_buckets(store).await;
     webhooks_are_upserted_found_by_url_and_limited(store).await;
+    connections_have_unique_names_a_limit_and_complete_once_set(store).await;
     access_keys_are_limited_per_principal_and_can_be_deactivated(store).await;
     iam_names_are_unique_per_kind_ignoring_case(store).await;
     policies_attach_to_principals_and_groups_hold_users(store).await;
@@ -556,6 +557,68 @@ async fn audit_events_chain_and_look_up_newest_first<S: Store>(store: &S) {
         .expect("queue");
     store.append_audit_events(&[], &[]).await.expect("barrier");
     assert_eq!(store.audit_chain(3, 10).await.expect("chain").len(), 1);
+}
+
+async fn connections_have_unique_names_a_limit_and_complete_once_set<S: Store>(store: &S) {
+    let connection = |name: &str, created_ms| ConnectionRecord {
+        arn: format!("arn:connection/{name}"),
+        name: name.into(),
+        provider_type: "GitHub".into(),
+        host_arn: None,
+        status: "PENDING".into(),
+        url: None,
+        token: None,
+        created_ms,
+    };
+    store
+        .create_connection(&connection("a", 1), 2)
+        .await
+        .expect("create");
+    assert!(matches!(
+        store.create_connection(&connection("a", 2), 2).await,
+        Err(Error::NameInUse(_))
+    ));
+    store
+        .create_connection(&connection("b", 3), 2)
+        .await
+        .expect("create");
+    assert!(matches!(
+        store.create_connection(&connection("c", 4), 2).await,
+        Err(Error::LimitExceeded(_))
+    ));
+    assert!(store
+        .complete_connection("arn:connection/a", "AVAILABLE", Some("hosted"), None)
+        .await
+        .expect("complete"));
+    assert!(!store
+        .complete_connection("arn:connection/zzz", "AVAILABLE", Some("hosted"), None)
+        .await
+        .expect("complete a missing one"));
+    let a = store
+        .connection("arn:connection/a")
+        .await
+        .expect("read")
+        .expect("a");
+    assert_eq!(
+        (a.status.as_str(), a.url.as_deref()),
+        ("AVAILABLE", Some("hosted"))
+    );
+    let listed: Vec<String> = store
+        .list_connections()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(listed, ["a", "b"]);
+    assert!(store
+        .delete_connection("arn:connection/a")
+        .await
+        .expect("delete"));
+    assert!(!store
+        .delete_connection("arn:connection/a")
+        .await
+        .expect("again"));
 }
 
 async fn webhooks_are_upserted_found_by_url_and_limited<S: Store>(store: &S) {

@@ -363,6 +363,26 @@ pub trait WebhookStore: Send + Sync {
     async fn webhook_triggered(&self, name: &str, at_ms: i64) -> Result<()>;
 }
 
+/// Connections of `CodeStarSourceConnection` sources.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Inserts a new connection; `LimitExceeded` past `max`, `NameInUse` for a taken name.
+    async fn create_connection(&self, connection: &ConnectionRecord, max: usize) -> Result<()>;
+    async fn connection(&self, arn: &str) -> Result<Option<ConnectionRecord>>;
+    /// Every connection, oldest first.
+    async fn list_connections(&self) -> Result<Vec<ConnectionRecord>>;
+    /// Sets where the connection's repositories are, and its status; false if there is none.
+    async fn complete_connection(
+        &self,
+        arn: &str,
+        status: &str,
+        url: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<bool>;
+    /// False if there was none.
+    async fn delete_connection(&self, arn: &str) -> Result<bool>;
+}
+
 /// Everything a backend provides.
 pub trait Store:
     PipelineStore
@@ -372,6 +392,7 @@ pub trait Store:
     + RunStore
     + ObjectStore
     + WebhookStore
+    + ConnectionStore
     + IamStore
     + AuditStore
     + KeyStore
@@ -386,6 +407,7 @@ impl<
             + RunStore
             + ObjectStore
             + WebhookStore
+            + ConnectionStore
             + IamStore
             + AuditStore
             + KeyStore,

@@ -454,3 +454,20 @@ pub struct WebhookRecord {
     pub created_ms: i64,
     pub last_triggered_ms: Option<i64>,
 }
+
+/// A connection (CodeStar connections): the git host a `CodeStarSourceConnection` source
+/// reads. PENDING until an administrator sets where its repositories are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    pub arn: String,
+    pub name: String,
+    pub provider_type: String,
+    pub host_arn: Option<String>,
+    /// `PENDING`, `AVAILABLE` or `ERROR`.
+    pub status: String,
+    /// `hosted` (this server's repositories) or a git base URL.
+    pub url: Option<String>,
+    /// The token to fetch with, sealed by the service.
+    pub token: Option<String>,
+    pub created_ms: i64,
+}

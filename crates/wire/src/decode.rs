@@ -251,8 +251,8 @@ fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shape::shape;
     use crate::generated::{CreatePipelineInput, GetPipelineInput, Operation, SHAPES};
+    use crate::shape::shape;
 
     #[test]
     fn every_pattern_of_the_model_compiles() {
