@@ -364,3 +364,100 @@ def test_a_condition_with_a_rule_this_server_cannot_run_is_refused_naming_why(sl
     with pytest.raises(botocore.exceptions.ClientError) as skip_on_success:
         cp.create_pipeline(pipeline=gated_pipeline("skip-gated", branch_is_main("SKIP"), "onSuccess"))
     assert "SKIP" in skip_on_success.value.response["Error"]["Message"]
+
+
+def sluice_cli(sluice, *args):
+    binary = __import__("os").environ.get("SLUICE_BIN", "target/debug/sluice")
+    return __import__("subprocess").run([binary, *args, "--data-dir", sluice.data_dir],
+                                        check=True, capture_output=True, text=True)
+
+
+def git(work, *args):
+    import os
+    import subprocess
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0",
+               GIT_AUTHOR_NAME="Dev", GIT_AUTHOR_EMAIL="dev@example.com",
+               GIT_COMMITTER_NAME="Dev", GIT_COMMITTER_EMAIL="dev@example.com")
+    return subprocess.run(["git", *args], cwd=work, env=env, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_connections_are_created_pending_completed_by_an_administrator_and_listed(sluice):
+    cc = sluice.client("codestar-connections")
+    arn = cc.create_connection(ProviderType="GitHub", ConnectionName="mono",
+                               Tags=[{"Key": "team", "Value": "web"}])["ConnectionArn"]
+    assert arn.startswith(f"arn:aws:codestar-connections:{REGION}:{ACCOUNT}:connection/")
+    got = cc.get_connection(ConnectionArn=arn)["Connection"]
+    assert got["ConnectionStatus"] == "PENDING" and got["ConnectionName"] == "mono"
+    assert got["OwnerAccountId"] == ACCOUNT and got["ProviderType"] == "GitHub"
+    sluice_cli(sluice, "admin", "connections", "complete", arn, "--url", "hosted")
+    assert cc.get_connection(ConnectionArn=arn)["Connection"]["ConnectionStatus"] == "AVAILABLE"
+    other = cc.create_connection(ProviderType="GitLab", ConnectionName="other")["ConnectionArn"]
+    listed = cc.list_connections(ProviderTypeFilter="GitHub")["Connections"]
+    assert [c["ConnectionArn"] for c in listed] == [arn]
+    assert len(cc.list_connections()["Connections"]) == 2
+    cc.delete_connection(ConnectionArn=other)
+    with pytest.raises(botocore.exceptions.ClientError) as missing:
+        cc.get_connection(ConnectionArn=other)
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(botocore.exceptions.ClientError) as unbuilt:
+        cc.list_hosts()
+    assert unbuilt.value.response["Error"]["Code"] == "NotImplementedException"
+
+
+def test_a_connection_source_runs_the_pushed_commit_its_trigger_admits_and_a_push_filtered_out_by_file_paths_starts_nothing(sluice, tmp_path):
+    import urllib.parse
+    cc = sluice.client("codestar-connections")
+    cp = sluice.client()
+    arn = cc.create_connection(ProviderType="GitHub", ConnectionName="hosted")["ConnectionArn"]
+    sluice_cli(sluice, "admin", "connections", "complete", arn, "--url", "hosted")
+    sluice_cli(sluice, "repo", "create", "mono")
+    key_id, secret = sluice.credentials()
+    remote = f"http://{key_id}:{urllib.parse.quote(secret, safe='')}@127.0.0.1:{sluice.port}/_sluice/git/mono.git"
+    work = tmp_path / "work"
+    (work / "web").mkdir(parents=True)
+    (work / "web" / "index.html").write_text("v1\n")
+    git(work, "init", "-q", "-b", "main")
+    git(work, "add", ".")
+    git(work, "commit", "-qm", "first")
+    git(work, "push", "-q", remote, "main")
+
+    p = {
+        "name": "mono", "roleArn": ROLE, "pipelineType": "V2",
+        "artifactStore": {"type": "S3", "location": f"codepipeline-{REGION}-{ACCOUNT}"},
+        "triggers": [{"providerType": "CodeStarSourceConnection", "gitConfiguration": {
+            "sourceActionName": "Source",
+            "push": [{"branches": {"includes": ["main"]}, "filePaths": {"includes": ["web/**"]}}]}}],
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Source",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeStarSourceConnection", "version": "1"},
+                "configuration": {"ConnectionArn": arn, "FullRepositoryId": "mono", "BranchName": "main"},
+                "outputArtifacts": [{"name": "Src"}]}]},
+            {"name": "Build", "actions": [{
+                "name": "Build",
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "commands": ["grep -q v web/index.html"],
+                "inputArtifacts": [{"name": "Src"}]}]},
+        ],
+    }
+    cp.create_pipeline(pipeline=p)
+    first = wait_until(lambda: [e for e in executions(cp, "mono") if e["status"] != "InProgress"])
+    assert first[0]["status"] == "Succeeded", first
+
+    # A change outside web/ is filtered out; one inside starts a run of exactly that commit.
+    (work / "README.md").write_text("docs\n")
+    git(work, "add", ".")
+    git(work, "commit", "-qm", "docs only")
+    git(work, "push", "-q", remote, "main")
+    (work / "web" / "index.html").write_text("v2\n")
+    git(work, "commit", "-qam", "web v2")
+    admitted = git(work, "rev-parse", "HEAD")
+    git(work, "push", "-q", remote, "main")
+    runs = wait_until(lambda: (r := executions(cp, "mono")) and len(r) == 2
+                      and r[0]["status"] != "InProgress" and r)
+    assert runs[0]["status"] == "Succeeded", runs
+    assert runs[0]["trigger"]["triggerType"] == "WebhookV2"
+    assert "push filter 1" in runs[0]["trigger"]["triggerDetail"]
+    assert runs[0]["sourceRevisions"][0]["revisionId"] == admitted
+    assert len(executions(cp, "mono")) == 2, "the docs-only push started nothing"

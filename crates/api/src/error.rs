@@ -34,10 +34,15 @@ impl ApiError {
     }
 
     pub fn not_implemented(op: Operation) -> Self {
+        Self::not_implemented_named(op.name())
+    }
+
+    /// `NotImplementedException` naming an operation of any service.
+    pub fn not_implemented_named(operation: &str) -> Self {
         Self {
             status: StatusCode::NOT_IMPLEMENTED,
             code: "NotImplementedException",
-            message: format!("{} is not implemented by this Sluice server yet", op.name()),
+            message: format!("{operation} is not implemented by this Sluice server yet"),
         }
     }
 

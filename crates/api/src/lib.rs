@@ -7,6 +7,7 @@ mod auth;
 mod authz;
 mod aws_chunked;
 mod cloudtrail;
+mod connections;
 mod convert;
 mod dispatch;
 mod iam_handlers;
@@ -16,6 +17,7 @@ mod query;
 mod refusals;
 mod rule_handlers;
 pub mod trail;
+pub use connections::IMPLEMENTED as CONNECTIONS_IMPLEMENTED;
 pub use dispatch::IMPLEMENTED;
 pub use iam_handlers::{IAM_OPERATIONS, STS_OPERATIONS};
 mod error;
@@ -284,6 +286,10 @@ async fn handle(
         return cloudtrail::handle(&sluice, &parts, claim, &target, &body, &info, &request_id)
             .await;
     }
+    if connections::is_target(&target) {
+        return connections::handle(&sluice, &parts, claim, &target, &body, &info, &request_id)
+            .await;
+    }
     let outcome = run_call(&sluice, &parts, claim, &target, &body, &info, &request_id).await;
     // CloudTrail keeps no answer of a read, so a read's answer is not parsed again.
     let mut response = outcome
@@ -335,6 +341,16 @@ pub(crate) fn json_response(
     request_id: &str,
     target: &str,
 ) -> Response {
+    json_response_as(result, request_id, target, CONTENT_TYPE)
+}
+
+/// A JSON answer of the protocol version `content_type` names.
+pub(crate) fn json_response_as(
+    result: Result<Vec<u8>, ApiError>,
+    request_id: &str,
+    target: &str,
+    content_type: &'static str,
+) -> Response {
     let (status, body) = match result {
         Ok(body) => (StatusCode::OK, body),
         Err(err) => {
@@ -348,7 +364,7 @@ pub(crate) fn json_response(
     };
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
-    h.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
+    h.insert("content-type", HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", v);
     }

@@ -100,6 +100,23 @@ pub fn built_in_action_types() -> Vec<ActionType> {
             A::exactly(1),
         ),
         built_in(
+            "Source",
+            "AWS",
+            "CodeStarSourceConnection",
+            vec![
+                key("ConnectionArn"),
+                key("FullRepositoryId"),
+                key("BranchName"),
+                optional("OutputArtifactFormat"),
+                ConfigurationProperty {
+                    kind: Some(ConfigurationPropertyType::Boolean),
+                    ..optional("DetectChanges")
+                },
+            ],
+            A::exactly(0),
+            A::exactly(1),
+        ),
+        built_in(
             "Approval",
             "AWS",
             "Manual",

@@ -62,6 +62,7 @@ pub fn validate_pipeline(
     check_on_failure(pipeline, &mut p);
     check_conditions(pipeline, &mut p);
     check_triggers(pipeline, &mut p);
+    check_connection_sources(pipeline, &mut p);
     p.0
 }
 
@@ -191,8 +192,8 @@ fn check_variables(pipeline: &PipelineDeclaration, p: &mut Problems) {
 }
 
 /// Triggers need V2 and name a distinct source action of a git provider this server sees
-/// events of: its hosted `CodeCommit` repositories (pushes) and `GitHub` (webhook pushes and
-/// pull requests).
+/// events of: `CodeStarSourceConnection` (AWS's one), and also its hosted `CodeCommit`
+/// repositories (pushes) and `GitHub` (webhook pushes and pull requests).
 fn check_triggers(pipeline: &PipelineDeclaration, p: &mut Problems) {
     use ProblemKind::Structure;
     let mut seen = HashSet::new();
@@ -219,10 +220,10 @@ fn check_triggers(pipeline: &PipelineDeclaration, p: &mut Problems) {
                 Structure,
                 format!("The trigger's sourceActionName '{action}' is not a source action of the pipeline"),
             ),
-            Some(a) if !matches!(a.action_type_id.provider.as_str(), "CodeCommit" | "GitHub") => p.push(
+            Some(a) if !matches!(a.action_type_id.provider.as_str(), "CodeCommit" | "GitHub" | "CodeStarSourceConnection") => p.push(
                 Structure,
                 format!(
-                    "Triggers on '{action}' ({}) are not supported by this Sluice server: it runs triggers on CodeCommit sources (its hosted repositories) and GitHub sources (webhook events); CodeStarSourceConnection needs connections, which this server does not have yet",
+                    "Triggers on '{action}' ({}) are not supported: triggers run on CodeStarSourceConnection, CodeCommit and GitHub source actions",
                     a.action_type_id.provider
                 ),
             ),
@@ -234,6 +235,26 @@ fn check_triggers(pipeline: &PipelineDeclaration, p: &mut Problems) {
         }
         for problem in trigger.problems() {
             p.push(Structure, problem);
+        }
+    }
+}
+
+/// A connection source's artifact is a zip of its code: `CODEBUILD_CLONE_REF` (a reference a
+/// CodeBuild action clones with the connection's credentials) is not built.
+fn check_connection_sources(pipeline: &PipelineDeclaration, p: &mut Problems) {
+    for (_, action) in pipeline.actions() {
+        let format = action.configuration.get("OutputArtifactFormat");
+        if action.action_type_id.provider == "CodeStarSourceConnection"
+            && format.is_some_and(|f| f != "CODE_ZIP")
+        {
+            p.push(
+                ProblemKind::Action,
+                format!(
+                    "Action '{}': OutputArtifactFormat {} is not supported by this Sluice server; use CODE_ZIP",
+                    action.name,
+                    format.map(String::as_str).unwrap_or_default()
+                ),
+            );
         }
     }
 }

@@ -130,9 +130,16 @@ const IAM_FULL: &str = r#"{
 }"#;
 
 /// The guide's default policy of the `AWS-CodePipeline-Service` role ("Review the Default AWS
-/// CodePipeline Service Role Policy"), with the statements its page break cut restored.
+/// CodePipeline Service Role Policy"), with the statements its page break cut restored, and
+/// `codestar-connections:UseConnection`, which the role CodePipeline's console creates today
+/// carries for connection sources.
 pub const DEFAULT_SERVICE_ROLE_POLICY: &str = r#"{
   "Statement": [
+    {
+      "Action": ["codestar-connections:UseConnection"],
+      "Resource": "*",
+      "Effect": "Allow"
+    },
     {
       "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:GetBucketVersioning"],
       "Resource": "*",

@@ -50,6 +50,7 @@ pub fn provider_types() -> Vec<ActionTypeId> {
         ActionTypeId::new("Source", "AWS", "S3", "1"),
         ActionTypeId::new("Source", "AWS", "CodeCommit", "1"),
         ActionTypeId::new("Source", "ThirdParty", "GitHub", "1"),
+        ActionTypeId::new("Source", "AWS", "CodeStarSourceConnection", "1"),
         ActionTypeId::new("Compute", "AWS", "Commands", "1"),
         ActionTypeId::new("Build", "AWS", "CodeBuild", "1"),
         ActionTypeId::new("Test", "AWS", "CodeBuild", "1"),
@@ -233,6 +234,9 @@ fn role_accesses(sluice: &Sluice, job: &Job) -> Vec<(&'static str, String)> {
             "s3:GetObject",
             format!("arn:aws:s3:::{}/{}", get("S3Bucket"), get("S3ObjectKey")),
         )),
+        ("Source", "CodeStarSourceConnection") => {
+            accesses.push(("codestar-connections:UseConnection", get("ConnectionArn")))
+        }
         ("Source", "CodeCommit") => accesses.push((
             "codecommit:GetBranch",
             format!(

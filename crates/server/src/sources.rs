@@ -3,7 +3,7 @@
 //! the revision it came from and a summary.
 
 use crate::providers::{store_dir, ProviderConfig};
-use sluice_service::{Job, JobOutcome, Sluice};
+use sluice_service::{ConnectionSource, Job, JobOutcome, Sluice};
 use sluice_worker::git::{self, CommitInfo, Git, GitAuth};
 use sluice_worker::log::JobLog;
 use std::collections::BTreeMap;
@@ -120,13 +120,8 @@ pub(crate) async fn run_source(
         "CodeCommit" => {
             let name = config(job, "RepositoryName")?;
             let branch = config(job, "BranchName")?;
-            git::check_repository_name(name).map_err(|e| e.to_string())?;
-            git::check_branch(branch).map_err(|e| e.to_string())?;
-            let repo = providers.repos_dir.join(format!("{name}.git"));
-            if !repo.is_dir() {
-                return Err(format!("The repository {name} does not exist on this server (create it with `sluice repo create {name}`)"));
-            }
-            let (commit, info) = export_branch(sluice, &git, &repo, branch, job, root, log).await?;
+            let (commit, info) =
+                export_hosted(sluice, providers, &git, name, branch, job, root, log).await?;
             let variables = commit_variables(&commit, &info, branch, name, None);
             (commit, first_line(&info.message), variables)
         }
@@ -141,7 +136,6 @@ pub(crate) async fn run_source(
             let mirror = providers
                 .mirrors_dir
                 .join(format!("{owner}__{repo_name}.git"));
-            std::fs::create_dir_all(&providers.mirrors_dir).map_err(|e| e.to_string())?;
             let auth = GitAuth {
                 token: job
                     .configuration
@@ -149,30 +143,48 @@ pub(crate) async fn run_source(
                     .cloned()
                     .filter(|t| !t.is_empty()),
             };
-            log.line(&format!("Fetching branch {branch} of {url}"));
-            git.fetch_branch(&url, branch, &mirror, &auth)
-                .await
-                .map_err(|e| log.mask(&e.to_string()))?;
-            // A trigger may name a commit of another branch or of a pull request.
-            if let Some(revision) = job
-                .source_revision
-                .as_ref()
-                .filter(|r| r.kind == "COMMIT_ID")
-            {
-                if git.commit_info(&mirror, &revision.value).await.is_err() {
-                    log.line(&format!(
-                        "Fetching every branch of {url} for {}",
-                        revision.value
-                    ));
-                    git.fetch_all(&url, &mirror, &auth)
-                        .await
-                        .map_err(|e| log.mask(&e.to_string()))?;
-                }
-            }
+            let remote = Remote {
+                url: &url,
+                mirror: &mirror,
+                auth: &auth,
+            };
             let (commit, info) =
-                export_branch(sluice, &git, &mirror, branch, job, root, log).await?;
+                export_remote(sluice, providers, &git, &remote, branch, job, root, log).await?;
             let commit_url = format!("{url}/commit/{commit}");
             let variables = commit_variables(&commit, &info, branch, repo_name, Some(commit_url));
+            (commit, first_line(&info.message), variables)
+        }
+        "CodeStarSourceConnection" => {
+            let arn = config(job, "ConnectionArn")?;
+            let repository = config(job, "FullRepositoryId")?;
+            let branch = config(job, "BranchName")?;
+            let connection = sluice
+                .connection_source(arn)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (commit, info) = match connection {
+                ConnectionSource::Hosted => {
+                    export_hosted(sluice, providers, &git, repository, branch, job, root, log)
+                        .await?
+                }
+                ConnectionSource::Remote { base, token } => {
+                    for part in repository.split('/') {
+                        git::check_repository_name(part).map_err(|e| e.to_string())?;
+                    }
+                    let url = format!("{}/{repository}", base.trim_end_matches('/'));
+                    let mirror = providers
+                        .mirrors_dir
+                        .join(format!("connection__{}.git", repository.replace('/', "__")));
+                    let auth = GitAuth { token };
+                    let remote = Remote {
+                        url: &url,
+                        mirror: &mirror,
+                        auth: &auth,
+                    };
+                    export_remote(sluice, providers, &git, &remote, branch, job, root, log).await?
+                }
+            };
+            let variables = commit_variables(&commit, &info, branch, repository, None);
             (commit, first_line(&info.message), variables)
         }
         other => {
@@ -246,6 +258,76 @@ fn external_store(
     sluice_artifacts::ObjectBlobStore::s3(&config).map_err(|e| e.to_string())
 }
 
+/// A remote repository and the mirror it is fetched into.
+struct Remote<'a> {
+    url: &'a str,
+    mirror: &'a Path,
+    auth: &'a GitAuth,
+}
+
+/// Exports `branch` (or the commit the start named) of one of this server's repositories.
+#[allow(clippy::too_many_arguments)]
+async fn export_hosted(
+    sluice: &Sluice,
+    providers: &ProviderConfig,
+    git: &Git,
+    name: &str,
+    branch: &str,
+    job: &Job,
+    root: &Path,
+    log: &JobLog,
+) -> Result<(String, CommitInfo), String> {
+    git::check_repository_name(name).map_err(|e| e.to_string())?;
+    git::check_branch(branch).map_err(|e| e.to_string())?;
+    let repo = providers.repos_dir.join(format!("{name}.git"));
+    if !repo.is_dir() {
+        return Err(format!("The repository {name} does not exist on this server (create it with `sluice repo create {name}`)"));
+    }
+    export_branch(sluice, git, &repo, branch, job, root, log).await
+}
+
+/// Fetches `branch` of a remote repository (and every branch, when the start named a commit
+/// the branch does not hold) and exports it.
+#[allow(clippy::too_many_arguments)]
+async fn export_remote(
+    sluice: &Sluice,
+    providers: &ProviderConfig,
+    git: &Git,
+    remote: &Remote<'_>,
+    branch: &str,
+    job: &Job,
+    root: &Path,
+    log: &JobLog,
+) -> Result<(String, CommitInfo), String> {
+    let url = remote.url;
+    std::fs::create_dir_all(&providers.mirrors_dir).map_err(|e| e.to_string())?;
+    log.line(&format!("Fetching branch {branch} of {url}"));
+    git.fetch_branch(url, branch, remote.mirror, remote.auth)
+        .await
+        .map_err(|e| log.mask(&e.to_string()))?;
+    // A trigger may name a commit of another branch or of a pull request.
+    if let Some(revision) = job
+        .source_revision
+        .as_ref()
+        .filter(|r| r.kind == "COMMIT_ID")
+    {
+        if git
+            .commit_info(remote.mirror, &revision.value)
+            .await
+            .is_err()
+        {
+            log.line(&format!(
+                "Fetching every branch of {url} for {}",
+                revision.value
+            ));
+            git.fetch_all(url, remote.mirror, remote.auth)
+                .await
+                .map_err(|e| log.mask(&e.to_string()))?;
+        }
+    }
+    export_branch(sluice, git, remote.mirror, branch, job, root, log).await
+}
+
 async fn export_branch(
     sluice: &Sluice,
     git: &Git,
@@ -303,7 +385,7 @@ pub(crate) async fn run_source_polling(
                 }
             }
         }
-        for provider in ["CodeCommit", "GitHub", "S3"] {
+        for provider in ["CodeCommit", "GitHub", "CodeStarSourceConnection", "S3"] {
             if provider == "S3" && config.external_s3.is_none() {
                 continue;
             }
@@ -329,7 +411,7 @@ pub(crate) async fn run_source_polling(
                 if local_s3 {
                     continue; // this server's buckets announce new versions themselves
                 }
-                let head = match head_of(&config, provider, &source.configuration).await {
+                let head = match head_of(&sluice, &config, provider, &source.configuration).await {
                     Ok(Some(h)) => h,
                     Ok(None) => continue,
                     Err(e) => {
@@ -355,22 +437,40 @@ pub(crate) async fn run_source_polling(
 }
 
 async fn head_of(
+    sluice: &Sluice,
     config: &ProviderConfig,
     provider: &str,
     c: &std::collections::BTreeMap<String, String>,
 ) -> sluice_worker::Result<Option<String>> {
     let get = |k: &str| c.get(k).cloned().unwrap_or_default();
+    let hosted_head = |name: String| async move {
+        git::check_repository_name(&name)?;
+        let repo = config.repos_dir.join(format!("{name}.git"));
+        if !repo.is_dir() {
+            return Ok(None);
+        }
+        Git::new(config.sandbox.clone())
+            .branch_commit(&repo, &get("BranchName"))
+            .await
+    };
     match provider {
-        "CodeCommit" => {
-            let name = get("RepositoryName");
-            git::check_repository_name(&name)?;
-            let repo = config.repos_dir.join(format!("{name}.git"));
-            if !repo.is_dir() {
-                return Ok(None);
+        "CodeCommit" => hosted_head(get("RepositoryName")).await,
+        "CodeStarSourceConnection" => {
+            let repository = get("FullRepositoryId");
+            // A connection not yet completed has nothing to poll.
+            match sluice.connection_source(&get("ConnectionArn")).await {
+                Ok(ConnectionSource::Hosted) => hosted_head(repository).await,
+                Ok(ConnectionSource::Remote { base, token }) => {
+                    for part in repository.split('/') {
+                        git::check_repository_name(part)?;
+                    }
+                    let url = format!("{}/{repository}", base.trim_end_matches('/'));
+                    Git::new(config.sandbox.clone())
+                        .remote_branch_commit(&url, &get("BranchName"), &GitAuth { token })
+                        .await
+                }
+                Err(_) => Ok(None),
             }
-            Git::new(config.sandbox.clone())
-                .branch_commit(&repo, &get("BranchName"))
-                .await
         }
         "S3" => {
             let store = external_store(config, &get("S3Bucket"))

@@ -58,7 +58,7 @@ pub struct StartOverrides {
 fn revision_types(provider: &str) -> &'static [&'static str] {
     match provider {
         "S3" => &["S3_OBJECT_VERSION_ID", "S3_OBJECT_KEY"],
-        "CodeCommit" | "GitHub" => &["COMMIT_ID"],
+        "CodeCommit" | "GitHub" | "CodeStarSourceConnection" => &["COMMIT_ID"],
         _ => &[],
     }
 }

@@ -6,6 +6,7 @@
 mod action_types;
 mod audit;
 mod clock;
+mod connections;
 mod error;
 mod executions;
 mod iam;
@@ -31,6 +32,7 @@ mod webhooks;
 
 pub use audit::{AuditAnchor, ChainCheck};
 pub use clock::{Clock, SystemClock};
+pub use connections::{ConnectionSource, ConnectionView, HOSTED};
 pub use error::Error;
 pub use executions::{
     ActionAttemptView, ActionExecutionView, ActionStateView, ApprovalAnswer, ArtifactRevision,

@@ -33,6 +33,7 @@ pub(crate) struct Slot<'a> {
 pub(crate) enum Purpose<'a> {
     AccessKey,
     Webhook,
+    ConnectionToken,
     Configuration(Slot<'a>),
     KeyMaterial,
 }
@@ -42,6 +43,7 @@ impl Purpose<'_> {
         match self {
             Purpose::AccessKey => b"sluice:access-key-secret".to_vec(),
             Purpose::Webhook => b"sluice:webhook-secret".to_vec(),
+            Purpose::ConnectionToken => b"sluice:connection-token".to_vec(),
             // Lengths first, so that no two slots give the same bytes.
             Purpose::Configuration(slot) => {
                 let parts = [slot.pipeline, slot.stage, slot.action, slot.property];
@@ -63,6 +65,8 @@ impl Purpose<'_> {
             Purpose::Webhook => b"sluice:webhook-secret",
             Purpose::Configuration(_) => b"sluice:configuration-secret",
             Purpose::KeyMaterial => b"sluice:kms-key-material",
+            // Connection tokens were never sealed any other way.
+            Purpose::ConnectionToken => b"sluice:connection-token",
         }
     }
 }

@@ -15,7 +15,9 @@ fn watches(action: &ActionDeclaration, provider: &str) -> bool {
         && action.action_type_id.provider == provider
         && action
             .configuration
+            // A connection's source says `DetectChanges`; the others `PollForSourceChanges`.
             .get("PollForSourceChanges")
+            .or(action.configuration.get("DetectChanges"))
             .is_none_or(|v| !v.eq_ignore_ascii_case("false"))
 }
 
@@ -124,50 +126,36 @@ impl Sluice {
         };
         let starts = self
             .scan_sources("CodeCommit", |declaration, action| {
-                if action.configuration.get("RepositoryName").map(String::as_str) != Some(repository)
-                {
-                    return None;
-                }
-                match declaration.trigger_of(&action.name).filter(|t| t.has_filters()) {
-                    Some(trigger) => {
-                        let (n, filter) = trigger.admitting(&pushed)?;
-                        Some((
-                            action.name.clone(),
-                            Trigger {
-                                kind: "WebhookV2".into(),
-                                detail: format!(
-                                    "{}: push of {pushed_name} ({commit}) to {repository} matched push filter {} ({})",
-                                    action.name,
-                                    n + 1,
-                                    filter.describe()
-                                ),
-                            },
-                        ))
-                    }
-                    None => {
-                        let PushedRef::Branch { name, .. } = &pushed else {
-                            return None;
-                        };
-                        let watched = watches(action, "CodeCommit")
-                            && action.configuration.get("BranchName").map(String::as_str)
-                                == Some(*name);
-                        watched.then(|| {
-                            (
-                                action.name.clone(),
-                                Trigger {
-                                    kind: "PollForSourceChanges".into(),
-                                    detail: format!("{}: {repository}@{name} {commit}", action.name),
-                                },
-                            )
-                        })
-                    }
-                }
+                let names_it = action
+                    .configuration
+                    .get("RepositoryName")
+                    .map(String::as_str)
+                    == Some(repository);
+                names_it
+                    .then(|| {
+                        push_start(
+                            declaration,
+                            action,
+                            &pushed,
+                            &pushed_name,
+                            repository,
+                            commit,
+                        )
+                    })
+                    .flatten()
             })
             .await;
-        let starts = match starts {
+        let mut starts = match starts {
             Ok(starts) => starts,
             Err(e) => return tracing::warn!(error = %e, "change detection failed"),
         };
+        match self
+            .connection_pushes(repository, &pushed, &pushed_name, commit)
+            .await
+        {
+            Ok(more) => starts.extend(more),
+            Err(e) => tracing::warn!(error = %e, "change detection failed"),
+        }
         let mut started = std::collections::BTreeSet::new();
         for (pipeline, (action, trigger)) in starts {
             if !started.insert(pipeline.clone()) {
@@ -197,6 +185,95 @@ impl Sluice {
                 Err(e) => tracing::warn!(pipeline, error = %e, "a push could not start a run"),
             }
         }
+    }
+}
+
+/// Whether a push starts a run of `action` (a source on the pushed repository), and with what
+/// trigger: a trigger with filters decides by them; without one the action watches its
+/// `BranchName`.
+fn push_start(
+    declaration: &PipelineDeclaration,
+    action: &ActionDeclaration,
+    pushed: &PushedRef<'_>,
+    pushed_name: &str,
+    repository: &str,
+    commit: &str,
+) -> Option<(String, Trigger)> {
+    let provider = action.action_type_id.provider.as_str();
+    match declaration
+        .trigger_of(&action.name)
+        .filter(|t| t.has_filters())
+    {
+        Some(trigger) => {
+            let (n, filter) = trigger.admitting(pushed)?;
+            Some((
+                action.name.clone(),
+                Trigger {
+                    kind: "WebhookV2".into(),
+                    detail: format!(
+                        "{}: push of {pushed_name} ({commit}) to {repository} matched push filter {} ({})",
+                        action.name,
+                        n + 1,
+                        filter.describe()
+                    ),
+                },
+            ))
+        }
+        None => {
+            let PushedRef::Branch { name, .. } = pushed else {
+                return None;
+            };
+            let watched = watches(action, provider)
+                && action.configuration.get("BranchName").map(String::as_str) == Some(*name);
+            watched.then(|| {
+                (
+                    action.name.clone(),
+                    Trigger {
+                        kind: "PollForSourceChanges".into(),
+                        detail: format!("{}: {repository}@{name} {commit}", action.name),
+                    },
+                )
+            })
+        }
+    }
+}
+
+impl Sluice {
+    /// The runs a push to the hosted `repository` starts through `CodeStarSourceConnection`
+    /// sources whose connection is this server's hosted repositories.
+    async fn connection_pushes(
+        &self,
+        repository: &str,
+        pushed: &PushedRef<'_>,
+        pushed_name: &str,
+        commit: &str,
+    ) -> Result<Vec<(String, (String, Trigger))>> {
+        let candidates = self
+            .scan_sources("CodeStarSourceConnection", |declaration, action| {
+                let names_it = action
+                    .configuration
+                    .get("FullRepositoryId")
+                    .map(String::as_str)
+                    == Some(repository);
+                let start = names_it
+                    .then(|| {
+                        push_start(declaration, action, pushed, pushed_name, repository, commit)
+                    })
+                    .flatten()?;
+                let connection = action.configuration.get("ConnectionArn")?.clone();
+                Some((connection, start))
+            })
+            .await?;
+        let mut starts = Vec::new();
+        for (pipeline, (connection, start)) in candidates {
+            if matches!(
+                self.connection_source(&connection).await,
+                Ok(crate::ConnectionSource::Hosted)
+            ) {
+                starts.push((pipeline, start));
+            }
+        }
+        Ok(starts)
     }
 }
 

@@ -38,10 +38,38 @@ pub enum AdminCommand {
         #[command(flatten)]
         serve: config::ServeArgs,
     },
+    /// Connections of CodeStarSourceConnection sources: `sluice admin connections list|complete`.
+    Connections {
+        #[command(subcommand)]
+        command: ConnectionsCommand,
+    },
     /// Deactivate an access key of a user (a leaked key stops working at once).
     DeactivateKey {
         user: String,
         access_key_id: String,
+        #[command(flatten)]
+        serve: config::ServeArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConnectionsCommand {
+    /// List connections: ARN, name, provider type, status.
+    List {
+        #[command(flatten)]
+        serve: config::ServeArgs,
+    },
+    /// Complete a connection (AWS does it with a handshake in its console): say where its
+    /// repositories are — `hosted` for this server's own, an `https://` base URL, or an
+    /// absolute directory — and the token to fetch with, read from a file. It is AVAILABLE
+    /// from then on.
+    Complete {
+        arn: String,
+        #[arg(long)]
+        url: String,
+        /// A file holding the token (kept off the command line and out of shell history).
+        #[arg(long)]
+        token_file: Option<std::path::PathBuf>,
         #[command(flatten)]
         serve: config::ServeArgs,
     },
@@ -178,6 +206,7 @@ pub async fn admin(command: AdminCommand) -> Result<()> {
             .await
         }
         AdminCommand::Keys { command } => keys(command).await,
+        AdminCommand::Connections { command } => connections(command).await,
         AdminCommand::DeactivateKey {
             user,
             access_key_id,
@@ -187,6 +216,49 @@ pub async fn admin(command: AdminCommand) -> Result<()> {
                 s.update_access_key(Some(&user), &root(s), &access_key_id, "Inactive")
                     .await?;
                 eprintln!("{access_key_id} of {user} is inactive");
+                Ok(())
+            })
+            .await
+        }
+    }
+}
+
+async fn connections(command: ConnectionsCommand) -> Result<()> {
+    match command {
+        ConnectionsCommand::List { serve } => {
+            with_sluice(serve, async |s: &Sluice| {
+                let mut token = None;
+                loop {
+                    let page = s.list_connections(None, None, token.as_deref()).await?;
+                    for c in page.items {
+                        println!("{}\t{}\t{}\t{}", c.arn, c.name, c.provider_type, c.status);
+                    }
+                    match page.next_token {
+                        Some(next) => token = Some(next),
+                        None => return Ok(()),
+                    }
+                }
+            })
+            .await
+        }
+        ConnectionsCommand::Complete {
+            arn,
+            url,
+            token_file,
+            serve,
+        } => {
+            let token = match token_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?
+                        .trim()
+                        .to_string(),
+                ),
+                None => None,
+            };
+            with_sluice(serve, async |s: &Sluice| {
+                s.complete_connection(&arn, &url, token.as_deref()).await?;
+                eprintln!("{arn} is AVAILABLE: its repositories are at {url}");
                 Ok(())
             })
             .await

@@ -1,0 +1,272 @@
+//! CodeStar connections (JSON 1.0, `X-Amz-Target:
+//! com.amazonaws.codestar.connections.CodeStar_connections_20191201.<Operation>`): the
+//! connections `CodeStarSourceConnection` sources read, dispatched once over the generated
+//! `Operation` enum. Authorized as `codestar-connections:<Operation>` on the connection's ARN.
+
+use crate::{trail, ApiError};
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sluice_service::{Caller, ConnectionView, RequestInfo, Sluice, Tag};
+use sluice_wire::connections::{self as w, Operation};
+
+/// The JSON 1.0 content type of this protocol.
+const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+const EVENT_SOURCE: &str = "codestar-connections.amazonaws.com";
+
+type R<T> = Result<T, ApiError>;
+
+/// Whether a request is for this service.
+pub fn is_target(target: &str) -> bool {
+    target
+        .strip_prefix(w::TARGET_PREFIX)
+        .is_some_and(|rest| rest.starts_with('.'))
+}
+
+fn input<T: DeserializeOwned>(op: Operation, body: &[u8]) -> R<T> {
+    let shape = op
+        .input_shape()
+        .ok_or_else(|| ApiError::internal(format!("{} has no input shape", op.name())))?;
+    Ok(w::decode(shape, body)?)
+}
+
+fn output<T: Serialize>(value: T) -> R<Vec<u8>> {
+    serde_json::to_vec(&value).map_err(|e| ApiError::internal(format!("encoding a response: {e}")))
+}
+
+fn connection(c: ConnectionView) -> w::Connection {
+    w::Connection {
+        connection_name: Some(c.name),
+        connection_arn: Some(c.arn),
+        provider_type: Some(c.provider_type),
+        owner_account_id: Some(c.owner_account_id),
+        connection_status: Some(c.status),
+        host_arn: c.host_arn,
+    }
+}
+
+fn tags_from(tags: Option<Vec<w::Tag>>) -> Vec<Tag> {
+    tags.unwrap_or_default()
+        .into_iter()
+        .map(|t| Tag {
+            key: t.key,
+            value: t.value,
+        })
+        .collect()
+}
+
+/// Runs one operation: the one `match` over the model's operations.
+async fn dispatch(s: &Sluice, op: Operation, body: &[u8]) -> R<Vec<u8>> {
+    use Operation as O;
+    match op {
+        O::CreateConnection => {
+            let i: w::CreateConnectionInput = input(op, body)?;
+            let (arn, tags) = s
+                .create_connection(
+                    &i.connection_name,
+                    i.provider_type.as_deref(),
+                    i.host_arn.as_deref(),
+                    tags_from(i.tags),
+                )
+                .await?;
+            output(w::CreateConnectionOutput {
+                connection_arn: arn,
+                tags: (!tags.is_empty()).then(|| {
+                    tags.into_iter()
+                        .map(|t| w::Tag {
+                            key: t.key,
+                            value: t.value,
+                        })
+                        .collect()
+                }),
+            })
+        }
+        O::GetConnection => {
+            let i: w::GetConnectionInput = input(op, body)?;
+            let c = s.get_connection(&i.connection_arn).await?;
+            output(w::GetConnectionOutput {
+                connection: Some(connection(c)),
+            })
+        }
+        O::ListConnections => {
+            let i: w::ListConnectionsInput = input(op, body)?;
+            if i.host_arn_filter.is_some() {
+                return Err(ApiError::client(
+                    "ValidationException",
+                    "HostArnFilter is not supported by this Sluice server: it has no hosts",
+                ));
+            }
+            let page = s
+                .list_connections(
+                    i.provider_type_filter.as_deref(),
+                    i.max_results.map(|n| n as usize),
+                    i.next_token.as_deref(),
+                )
+                .await?;
+            output(w::ListConnectionsOutput {
+                connections: Some(page.items.into_iter().map(connection).collect()),
+                next_token: page.next_token,
+            })
+        }
+        O::DeleteConnection => {
+            let i: w::DeleteConnectionInput = input(op, body)?;
+            s.delete_connection(&i.connection_arn).await?;
+            output(w::DeleteConnectionOutput::default())
+        }
+        O::CreateHost
+        | O::CreateRepositoryLink
+        | O::CreateSyncConfiguration
+        | O::DeleteHost
+        | O::DeleteRepositoryLink
+        | O::DeleteSyncConfiguration
+        | O::GetHost
+        | O::GetRepositoryLink
+        | O::GetRepositorySyncStatus
+        | O::GetResourceSyncStatus
+        | O::GetSyncBlockerSummary
+        | O::GetSyncConfiguration
+        | O::ListHosts
+        | O::ListRepositoryLinks
+        | O::ListRepositorySyncDefinitions
+        | O::ListSyncConfigurations
+        | O::ListTagsForResource
+        | O::TagResource
+        | O::UntagResource
+        | O::UpdateHost
+        | O::UpdateRepositoryLink
+        | O::UpdateSyncBlocker
+        | O::UpdateSyncConfiguration => Err(ApiError::not_implemented_named(op.name())),
+    }
+}
+
+/// The operations this server answers.
+pub const IMPLEMENTED: &[Operation] = &[
+    Operation::CreateConnection,
+    Operation::GetConnection,
+    Operation::ListConnections,
+    Operation::DeleteConnection,
+];
+
+/// The action and resource IAM decides on: the connection's ARN where the request names one.
+fn authorization(op: Operation, input: &serde_json::Value) -> (String, String) {
+    let resource = input
+        .get("ConnectionArn")
+        .and_then(|v| v.as_str())
+        .unwrap_or("*")
+        .to_string();
+    (format!("codestar-connections:{}", op.name()), resource)
+}
+
+fn is_read_only(op: Operation) -> bool {
+    matches!(op, Operation::GetConnection | Operation::ListConnections)
+}
+
+/// What the trail records of one call.
+struct Event<'a> {
+    caller: Option<&'a Caller>,
+    request: Option<serde_json::Value>,
+    resources: Vec<(String, String)>,
+    error: Option<(String, String)>,
+}
+
+impl<'a> Event<'a> {
+    fn call(
+        self,
+        parts: &axum::http::request::Parts,
+        name: &str,
+        request_id: &'a str,
+        info: &'a RequestInfo,
+    ) -> trail::Call<'a> {
+        trail::Call {
+            caller: self.caller,
+            access_key_id: trail::claimed_key_id(parts),
+            event_source: EVENT_SOURCE,
+            event_name: name.to_string(),
+            request_parameters: self.request,
+            response_elements: None,
+            error: self.error,
+            request_id,
+            info,
+            resources: self.resources,
+        }
+    }
+}
+
+pub async fn handle(
+    sluice: &Sluice,
+    parts: &axum::http::request::Parts,
+    claim: crate::auth::Claim,
+    target: &str,
+    body: &[u8],
+    info: &RequestInfo,
+    request_id: &str,
+) -> Response {
+    let name = target.rsplit('.').next().unwrap_or(target).to_string();
+    let op = Operation::from_name(&name);
+    let mut request: Option<serde_json::Value> = None;
+    let mut caller: Option<Caller> = None;
+    let mut resources = Vec::new();
+    let mut pending: Option<String> = None;
+    let result = async {
+        let c = crate::authenticate_json(claim, parts, body)?;
+        caller = Some(c.clone());
+        // Parsed only once the signature holds: a refused call's event keeps no body.
+        request = serde_json::from_slice(body).ok();
+        let op = op.ok_or_else(|| ApiError::unknown_operation(target))?;
+        let parsed = request.clone().unwrap_or_default();
+        let (action, resource) = authorization(op, &parsed);
+        if resource != "*" {
+            resources.push((
+                "AWS::CodeStarConnections::Connection".to_string(),
+                resource.clone(),
+            ));
+        }
+        sluice.authorize(&c, &action, &resource, info).await?;
+        if !is_read_only(op) {
+            let stub = Event {
+                caller: Some(&c),
+                request: request.clone(),
+                resources: resources.clone(),
+                error: None,
+            };
+            let stub = trail::event(sluice, stub.call(parts, &name, request_id, info));
+            sluice
+                .begin_audit(&stub)
+                .await
+                .map_err(|e| ApiError::internal(format!("recording the audit event: {e}")))?;
+            pending = Some(stub.event_id);
+        }
+        dispatch(sluice, op, body).await
+    }
+    .await;
+    let error = result
+        .as_ref()
+        .err()
+        .map(|e| (e.code.to_string(), e.message.clone()));
+    let event_call = Event {
+        caller: caller.as_ref(),
+        request,
+        resources,
+        error,
+    }
+    .call(parts, &name, request_id, info);
+    let recorded = match pending {
+        Some(id) => {
+            sluice
+                .complete_audit(&trail::event_with_id(sluice, event_call, id))
+                .await
+        }
+        None => {
+            sluice
+                .record_audit(&[trail::event(sluice, event_call)])
+                .await
+        }
+    };
+    let result = match recorded {
+        Ok(()) => result,
+        Err(e) => Err(ApiError::internal(format!(
+            "recording the audit event: {e}"
+        ))),
+    };
+    crate::json_response_as(result, request_id, target, CONTENT_TYPE)
+}
