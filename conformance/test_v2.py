@@ -282,6 +282,9 @@ def test_list_rule_types_names_the_rules_this_server_runs(sluice):
     window = next(t for t in types if t["id"]["provider"] == "DeploymentWindow")
     assert [p["name"] for p in window["ruleConfigurationProperties"]] == ["Cron", "TimeZone"]
     assert cp.list_rule_types(ruleOwnerFilter="AWS", regionFilter="eu-west-1")["ruleTypes"] == []
+    # The aws CLI reads the same list.
+    _, out, _ = sluice.aws("codepipeline", "list-rule-types", "--rule-owner-filter", "AWS")
+    assert len(out["ruleTypes"]) == 3
 
 
 def test_an_entry_condition_keeps_an_execution_out_of_the_stage_when_its_variable_check_fails(sluice):
@@ -400,6 +403,8 @@ def test_connections_are_created_pending_completed_by_an_administrator_and_liste
     with pytest.raises(botocore.exceptions.ClientError) as missing:
         cc.get_connection(ConnectionArn=other)
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    _, out, _ = sluice.aws("codestar-connections", "list-connections")
+    assert [c["ConnectionName"] for c in out["Connections"]] == ["mono"]
     with pytest.raises(botocore.exceptions.ClientError) as unbuilt:
         cc.list_hosts()
     assert unbuilt.value.response["Error"]["Code"] == "NotImplementedException"
