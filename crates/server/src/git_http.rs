@@ -9,10 +9,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
-use sluice_model::triggers::PushedRef;
+use sluice_service::GitRef;
 use sluice_service::Sluice;
 use sluice_worker::git;
-use std::collections::BTreeMap;
+use sluice_worker::git::Refs;
 use std::path::PathBuf;
 use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -249,10 +249,7 @@ async fn exchange(
     }
     let is_push = parts.method == Method::POST && path_info.ends_with("/git-receive-pack");
     let before = if is_push {
-        (
-            state.git.branches(&repo).await.unwrap_or_default(),
-            state.git.tags(&repo).await.unwrap_or_default(),
-        )
+        state.git.refs(&repo).await.unwrap_or_default()
     } else {
         Default::default()
     };
@@ -529,22 +526,18 @@ fn stream_stdout(
     Body::from_stream(stream)
 }
 
-/// Branches and tags with their commits.
-type Refs = (Vec<(String, String)>, Vec<(String, String)>);
-
-/// Tells the service about every branch and tag the push moved, with the files a branch's new
-/// commits change (what trigger filters on file paths read).
+/// Tells the service about every branch and tag the push moved; the files a branch's new
+/// commits change (what trigger filters on file paths read) are listed only if it asks.
 async fn announce_pushes(state: &GitState, repo: &std::path::Path, name: &str, before: Refs) {
-    let branches_before: BTreeMap<String, String> = before.0.into_iter().collect();
-    let tags_before: BTreeMap<String, String> = before.1.into_iter().collect();
-    for (branch, commit) in state.git.branches(repo).await.unwrap_or_default() {
-        let old = branches_before.get(&branch);
-        if old == Some(&commit) {
+    let after = state.git.refs(repo).await.unwrap_or_default();
+    for (branch, commit) in &after.branches {
+        let old = before.branches.get(branch);
+        if old == Some(commit) {
             continue;
         }
-        let changed_files = match state
+        let changed_files = async || match state
             .git
-            .changed_files(repo, old.map(String::as_str), &commit)
+            .changed_files(repo, old.map(String::as_str), commit)
             .await
         {
             Ok(files) => files,
@@ -553,16 +546,17 @@ async fn announce_pushes(state: &GitState, repo: &std::path::Path, name: &str, b
                 Vec::new()
             }
         };
-        let pushed = PushedRef::Branch {
-            name: &branch,
-            changed_files: &changed_files,
-        };
-        state.sluice.git_pushed(name, pushed, &commit).await;
+        state
+            .sluice
+            .git_pushed(name, GitRef::Branch(branch), commit, changed_files)
+            .await;
     }
-    for (tag, commit) in state.git.tags(repo).await.unwrap_or_default() {
-        if tags_before.get(&tag) != Some(&commit) {
-            let pushed = PushedRef::Tag { name: &tag };
-            state.sluice.git_pushed(name, pushed, &commit).await;
+    for (tag, commit) in &after.tags {
+        if before.tags.get(tag) != Some(commit) {
+            state
+                .sluice
+                .git_pushed(name, GitRef::Tag(tag), commit, async || Vec::new())
+                .await;
         }
     }
 }

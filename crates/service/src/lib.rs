@@ -60,7 +60,7 @@ pub use sluice_store::KmsKeyRecord;
 pub use sluice_store::{AccessKeyRecord, ManagedPolicyRecord, PrincipalKind, PrincipalRecord};
 pub use sluice_store::{AuditAttribute, AuditEventRecord, AuditQuery, NewAuditEvent};
 pub use sluice_store::{PipelineSummary, Tag, TransitionDirection};
-pub use sources::{ActionRevisionResult, PolledSource};
+pub use sources::{ActionRevisionResult, GitRef, PolledSource};
 pub use sts::{is_role_session_token, RoleSession, SessionProblem};
 pub use webhooks::{
     json_path, WebhookDefinition, WebhookDelivery, WebhookFilter, WebhookView, MAX_WEBHOOKS,

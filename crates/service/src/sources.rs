@@ -22,11 +22,11 @@ fn watches(action: &ActionDeclaration, provider: &str) -> bool {
 }
 
 impl Sluice {
-    /// For every source action of `provider` (AWS or ThirdParty) in every pipeline, what
+    /// For every source action of `providers` (AWS or ThirdParty) in every pipeline, what
     /// `visit` makes of it, with the pipeline's name.
     async fn scan_sources<T>(
         &self,
-        provider: &str,
+        providers: &[&str],
         mut visit: impl FnMut(&PipelineDeclaration, &ActionDeclaration) -> Option<T>,
     ) -> Result<Vec<(String, T)>> {
         let mut found = Vec::new();
@@ -46,7 +46,7 @@ impl Sluice {
                     let t = &action.action_type_id;
                     let source = t.category == "Source"
                         && matches!(t.owner.as_str(), "AWS" | "ThirdParty")
-                        && t.provider == provider;
+                        && providers.contains(&t.provider.as_str());
                     if let Some(value) = source.then(|| visit(&declaration, action)).flatten() {
                         found.push((summary.name.clone(), value));
                     }
@@ -68,7 +68,7 @@ impl Sluice {
         matches: impl Fn(&ActionDeclaration) -> bool,
     ) -> Result<Vec<(String, String)>> {
         // A trigger with filters replaces change detection: only its filters start a run.
-        self.scan_sources(provider, |declaration, action| {
+        self.scan_sources(&[provider], |declaration, action| {
             let filtered = declaration
                 .trigger_of(&action.name)
                 .is_some_and(|t| t.has_filters());
@@ -117,47 +117,90 @@ impl Sluice {
     }
 
     /// A push moved a branch or a tag of the hosted repository `repository` to `commit`.
-    /// A CodeCommit source with a filtering trigger starts its pipeline when a push filter
-    /// admits the push, on exactly that commit; one without watches its `BranchName`.
-    pub async fn git_pushed(&self, repository: &str, pushed: PushedRef<'_>, commit: &str) {
-        let pushed_name = match &pushed {
-            PushedRef::Branch { name, .. } => format!("branch {name}"),
-            PushedRef::Tag { name } => format!("tag {name}"),
-        };
-        let starts = self
-            .scan_sources("CodeCommit", |declaration, action| {
-                let names_it = action
-                    .configuration
-                    .get("RepositoryName")
-                    .map(String::as_str)
-                    == Some(repository);
-                names_it
-                    .then(|| {
-                        push_start(
-                            declaration,
-                            action,
-                            &pushed,
-                            &pushed_name,
-                            repository,
-                            commit,
-                        )
+    /// A CodeCommit source (or a connection source on this server's repositories) with a
+    /// filtering trigger starts its pipeline when a push filter admits the push, on exactly
+    /// that commit; one without watches its `BranchName`. `changed_files` lists the files the
+    /// push changed; it runs only when a file-path filter needs them.
+    pub async fn git_pushed(
+        &self,
+        repository: &str,
+        pushed: GitRef<'_>,
+        commit: &str,
+        changed_files: impl AsyncFnOnce() -> Vec<String>,
+    ) {
+        // One scan finds every source on the repository, with its trigger.
+        let candidates = self
+            .scan_sources(
+                &["CodeCommit", "CodeStarSourceConnection"],
+                |declaration, action| {
+                    let repository_key = match action.action_type_id.provider.as_str() {
+                        "CodeCommit" => "RepositoryName",
+                        _ => "FullRepositoryId",
+                    };
+                    let on_it = action.configuration.get(repository_key).map(String::as_str)
+                        == Some(repository);
+                    on_it.then(|| Candidate {
+                        action: action.clone(),
+                        trigger: declaration
+                            .trigger_of(&action.name)
+                            .filter(|t| t.has_filters())
+                            .cloned(),
                     })
-                    .flatten()
-            })
+                },
+            )
             .await;
-        let mut starts = match starts {
-            Ok(starts) => starts,
+        let candidates = match candidates {
+            Ok(candidates) => candidates,
             Err(e) => return tracing::warn!(error = %e, "change detection failed"),
         };
-        match self
-            .connection_pushes(repository, &pushed, &pushed_name, commit)
-            .await
-        {
-            Ok(more) => starts.extend(more),
-            Err(e) => tracing::warn!(error = %e, "change detection failed"),
-        }
+        let needs_files = match pushed {
+            GitRef::Branch(name) => candidates.iter().any(|(_, c)| {
+                c.trigger.as_ref().is_some_and(|t| {
+                    t.push.iter().any(|f| {
+                        f.file_paths.is_some()
+                            && f.branches.as_ref().is_some_and(|b| b.admits(name))
+                    })
+                })
+            }),
+            GitRef::Tag(_) => false,
+        };
+        let files = if needs_files {
+            changed_files().await
+        } else {
+            Vec::new()
+        };
+        let (pushed, pushed_name) = match pushed {
+            GitRef::Branch(name) => (
+                PushedRef::Branch {
+                    name,
+                    changed_files: &files,
+                },
+                format!("branch {name}"),
+            ),
+            GitRef::Tag(name) => (PushedRef::Tag { name }, format!("tag {name}")),
+        };
         let mut started = std::collections::BTreeSet::new();
-        for (pipeline, (action, trigger)) in starts {
+        for (pipeline, candidate) in candidates {
+            let Some((action, trigger)) =
+                candidate.start(&pushed, &pushed_name, repository, commit)
+            else {
+                continue;
+            };
+            // A connection source starts on pushes here only when its connection is to this
+            // server's repositories.
+            if candidate.action.action_type_id.provider == "CodeStarSourceConnection" {
+                let arn = candidate.action.configuration.get("ConnectionArn");
+                let hosted = match arn {
+                    Some(arn) => matches!(
+                        self.connection_source(arn).await,
+                        Ok(crate::ConnectionSource::Hosted)
+                    ),
+                    None => false,
+                };
+                if !hosted {
+                    continue;
+                }
+            }
             if !started.insert(pipeline.clone()) {
                 continue;
             }
@@ -188,92 +231,64 @@ impl Sluice {
     }
 }
 
-/// Whether a push starts a run of `action` (a source on the pushed repository), and with what
-/// trigger: a trigger with filters decides by them; without one the action watches its
-/// `BranchName`.
-fn push_start(
-    declaration: &PipelineDeclaration,
-    action: &ActionDeclaration,
-    pushed: &PushedRef<'_>,
-    pushed_name: &str,
-    repository: &str,
-    commit: &str,
-) -> Option<(String, Trigger)> {
-    let provider = action.action_type_id.provider.as_str();
-    match declaration
-        .trigger_of(&action.name)
-        .filter(|t| t.has_filters())
-    {
-        Some(trigger) => {
-            let (n, filter) = trigger.admitting(pushed)?;
-            Some((
-                action.name.clone(),
-                Trigger {
-                    kind: "WebhookV2".into(),
-                    detail: format!(
-                        "{}: push of {pushed_name} ({commit}) to {repository} matched push filter {} ({})",
-                        action.name,
-                        n + 1,
-                        filter.describe()
-                    ),
-                },
-            ))
-        }
-        None => {
-            let PushedRef::Branch { name, .. } = pushed else {
-                return None;
-            };
-            let watched = watches(action, provider)
-                && action.configuration.get("BranchName").map(String::as_str) == Some(*name);
-            watched.then(|| {
-                (
-                    action.name.clone(),
-                    Trigger {
-                        kind: "PollForSourceChanges".into(),
-                        detail: format!("{}: {repository}@{name} {commit}", action.name),
-                    },
-                )
-            })
-        }
-    }
+/// What a push moved: a branch or a tag, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitRef<'a> {
+    Branch(&'a str),
+    Tag(&'a str),
 }
 
-impl Sluice {
-    /// The runs a push to the hosted `repository` starts through `CodeStarSourceConnection`
-    /// sources whose connection is this server's hosted repositories.
-    async fn connection_pushes(
+/// A source on a pushed repository, with its trigger if that filters.
+struct Candidate {
+    action: ActionDeclaration,
+    trigger: Option<sluice_model::triggers::PipelineTrigger>,
+}
+
+impl Candidate {
+    /// Whether the push starts a run through this source, and with what trigger: a trigger
+    /// with filters decides by them; without one the source watches its `BranchName`.
+    fn start(
         &self,
-        repository: &str,
         pushed: &PushedRef<'_>,
         pushed_name: &str,
+        repository: &str,
         commit: &str,
-    ) -> Result<Vec<(String, (String, Trigger))>> {
-        let candidates = self
-            .scan_sources("CodeStarSourceConnection", |declaration, action| {
-                let names_it = action
-                    .configuration
-                    .get("FullRepositoryId")
-                    .map(String::as_str)
-                    == Some(repository);
-                let start = names_it
-                    .then(|| {
-                        push_start(declaration, action, pushed, pushed_name, repository, commit)
-                    })
-                    .flatten()?;
-                let connection = action.configuration.get("ConnectionArn")?.clone();
-                Some((connection, start))
-            })
-            .await?;
-        let mut starts = Vec::new();
-        for (pipeline, (connection, start)) in candidates {
-            if matches!(
-                self.connection_source(&connection).await,
-                Ok(crate::ConnectionSource::Hosted)
-            ) {
-                starts.push((pipeline, start));
+    ) -> Option<(String, Trigger)> {
+        let action = &self.action;
+        let provider = action.action_type_id.provider.as_str();
+        match &self.trigger {
+            Some(trigger) => {
+                let (n, filter) = trigger.admitting(pushed)?;
+                Some((
+                    action.name.clone(),
+                    Trigger {
+                        kind: "WebhookV2".into(),
+                        detail: format!(
+                            "{}: push of {pushed_name} ({commit}) to {repository} matched push filter {} ({})",
+                            action.name,
+                            n + 1,
+                            filter.describe()
+                        ),
+                    },
+                ))
+            }
+            None => {
+                let PushedRef::Branch { name, .. } = pushed else {
+                    return None;
+                };
+                let watched = watches(action, provider)
+                    && action.configuration.get("BranchName").map(String::as_str) == Some(*name);
+                watched.then(|| {
+                    (
+                        action.name.clone(),
+                        Trigger {
+                            kind: "PollForSourceChanges".into(),
+                            detail: format!("{}: {repository}@{name} {commit}", action.name),
+                        },
+                    )
+                })
             }
         }
-        Ok(starts)
     }
 }
 

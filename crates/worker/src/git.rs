@@ -123,6 +123,13 @@ pub async fn init_bare(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A repository's branches and tags, each with its commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refs {
+    pub branches: std::collections::BTreeMap<String, String>,
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
 /// What a source action tells about the commit it fetched.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CommitInfo {
@@ -197,24 +204,31 @@ impl Git {
             .collect())
     }
 
-    /// Every tag and the commit it points at (through an annotated tag's object).
-    pub async fn tags(&self, repo: &Path) -> Result<Vec<(String, String)>> {
+    /// Every branch and every tag with the commit it points at (an annotated tag through its
+    /// object), from one listing.
+    pub async fn refs(&self, repo: &Path) -> Result<Refs> {
         let mut cmd = self.on(repo, false)?;
         cmd.args([
             "for-each-ref",
-            "--format=%(refname:strip=2) %(objectname) %(*objectname)",
+            "--format=%(refname) %(objectname) %(*objectname)",
+            "refs/heads/",
             "refs/tags/",
         ]);
         let out = output(cmd, "git for-each-ref").await?;
-        Ok(out
-            .lines()
-            .filter_map(|line| {
-                let mut parts = line.split(' ');
-                let (tag, object) = (parts.next()?, parts.next()?);
-                let peeled = parts.next().filter(|p| !p.is_empty()).unwrap_or(object);
-                Some((tag.to_string(), peeled.to_string()))
-            })
-            .collect())
+        let mut refs = Refs::default();
+        for line in out.lines() {
+            let mut parts = line.split(' ');
+            let (Some(name), Some(object)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let commit = parts.next().filter(|p| !p.is_empty()).unwrap_or(object);
+            if let Some(branch) = name.strip_prefix("refs/heads/") {
+                refs.branches.insert(branch.to_string(), commit.to_string());
+            } else if let Some(tag) = name.strip_prefix("refs/tags/") {
+                refs.tags.insert(tag.to_string(), commit.to_string());
+            }
+        }
+        Ok(refs)
     }
 
     /// The paths a push changed: between `old` and `new`, or those `new` itself changes when
