@@ -362,41 +362,34 @@ impl Git {
     ) -> Result<String> {
         check_branch(branch)?;
         let mirror = absolute(mirror)?;
-        let access = remote_access(url, Some(&mirror))?;
-        if !mirror.exists() {
-            init_bare(&mirror).await?;
-        }
-        let mut cmd = self.command(Some(&mirror), &access);
-        with_auth(&mut cmd, auth);
-        cmd.args([
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--force",
-            "--end-of-options",
-            url,
-        ])
-        .arg(format!("+refs/heads/{branch}:refs/heads/{branch}"));
+        let mut cmd = self.fetch_into(url, &mirror, auth).await?;
+        cmd.args(["--no-tags", "--end-of-options", url])
+            .arg(format!("+refs/heads/{branch}:refs/heads/{branch}"));
         output(cmd, &format!("git fetch of branch {branch}")).await?;
         self.branch_commit(&mirror, branch).await?.ok_or_else(|| {
             Error::Failed(format!("branch {branch} was not found in the repository"))
         })
     }
 
+    /// `git fetch --quiet --force` from `url` into the bare `mirror` (made if missing), confined
+    /// to it and allowed out to the network; the caller adds what to fetch.
+    async fn fetch_into(&self, url: &str, mirror: &Path, auth: &GitAuth) -> Result<Command> {
+        let access = remote_access(url, Some(mirror))?;
+        if !mirror.exists() {
+            init_bare(mirror).await?;
+        }
+        let mut cmd = self.command(Some(mirror), &access);
+        with_auth(&mut cmd, auth);
+        cmd.args(["fetch", "--quiet", "--force"]);
+        Ok(cmd)
+    }
+
     /// Fetches every branch, tag and pull request head of `url` into `mirror` (for a commit
     /// a trigger named that the action's own branch does not hold).
     pub async fn fetch_all(&self, url: &str, mirror: &Path, auth: &GitAuth) -> Result<()> {
         let mirror = absolute(mirror)?;
-        let access = remote_access(url, Some(&mirror))?;
-        if !mirror.exists() {
-            init_bare(&mirror).await?;
-        }
-        let mut cmd = self.command(Some(&mirror), &access);
-        with_auth(&mut cmd, auth);
+        let mut cmd = self.fetch_into(url, &mirror, auth).await?;
         cmd.args([
-            "fetch",
-            "--quiet",
-            "--force",
             "--end-of-options",
             url,
             "+refs/heads/*:refs/heads/*",
