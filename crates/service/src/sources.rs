@@ -6,9 +6,6 @@ use crate::{Result, Sluice, Trigger};
 use sluice_model::triggers::PushedRef;
 use sluice_model::{ActionDeclaration, PipelineDeclaration};
 
-/// The most pipelines one change scans; larger accounts need an index (not yet built).
-const MAX_SCANNED: usize = 10_000;
-
 fn watches(action: &ActionDeclaration, provider: &str) -> bool {
     action.action_type_id.category == "Source"
         && matches!(action.action_type_id.owner.as_str(), "AWS" | "ThirdParty")
@@ -22,39 +19,37 @@ fn watches(action: &ActionDeclaration, provider: &str) -> bool {
 }
 
 impl Sluice {
-    /// For every source action of `providers` (AWS or ThirdParty) in every pipeline, what
-    /// `visit` makes of it, with the pipeline's name.
+    /// For every source action of `providers` watching `location` (any, when `None`), what
+    /// `visit` makes of it, with the pipeline's name. The source index finds them: only the
+    /// pipelines that watch are read.
     async fn scan_sources<T>(
         &self,
         providers: &[&str],
+        location: Option<&str>,
         mut visit: impl FnMut(&PipelineDeclaration, &ActionDeclaration) -> Option<T>,
     ) -> Result<Vec<(String, T)>> {
         let mut found = Vec::new();
-        let mut after: Option<String> = None;
-        let mut scanned = 0;
-        loop {
-            let page = self.store().list_pipelines(after.as_deref(), 500).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.name.clone());
-            for summary in page {
-                scanned += 1;
-                let Some(record) = self.store().get_pipeline(&summary.name, None).await? else {
+        for provider in providers {
+            let mut watchers = self.store().sources_at(provider, location).await?;
+            watchers.dedup();
+            let mut current: Option<(String, PipelineDeclaration)> = None;
+            for (pipeline, action) in watchers {
+                if current.as_ref().is_none_or(|(name, _)| *name != pipeline) {
+                    let Some(record) = self.store().get_pipeline(&pipeline, None).await? else {
+                        continue;
+                    };
+                    current = Some((pipeline.clone(), record.declaration.to_model()));
+                }
+                let Some((_, declaration)) = &current else {
                     continue;
                 };
-                let declaration: PipelineDeclaration = record.declaration.to_model();
-                for (_, action) in declaration.actions() {
-                    let t = &action.action_type_id;
-                    let source = t.category == "Source"
-                        && matches!(t.owner.as_str(), "AWS" | "ThirdParty")
-                        && providers.contains(&t.provider.as_str());
-                    if let Some(value) = source.then(|| visit(&declaration, action)).flatten() {
-                        found.push((summary.name.clone(), value));
-                    }
+                let Some((_, declared)) = declaration.actions().find(|(_, a)| a.name == action)
+                else {
+                    continue;
+                };
+                if let Some(value) = visit(declaration, declared) {
+                    found.push((pipeline.clone(), value));
                 }
-            }
-            if scanned >= MAX_SCANNED {
-                tracing::warn!("change detection scanned {MAX_SCANNED} pipelines and stopped");
-                break;
             }
         }
         Ok(found)
@@ -65,10 +60,11 @@ impl Sluice {
     async fn pipelines_watching(
         &self,
         provider: &str,
+        location: Option<&str>,
         matches: impl Fn(&ActionDeclaration) -> bool,
     ) -> Result<Vec<(String, String)>> {
         // A trigger with filters replaces change detection: only its filters start a run.
-        self.scan_sources(&[provider], |declaration, action| {
+        self.scan_sources(&[provider], location, |declaration, action| {
             let filtered = declaration
                 .trigger_of(&action.name)
                 .is_some_and(|t| t.has_filters());
@@ -102,7 +98,7 @@ impl Sluice {
     /// A new version of `bucket/key` was stored.
     pub(crate) async fn object_changed(&self, bucket: &str, key: &str) {
         let watchers = self
-            .pipelines_watching("S3", |a| {
+            .pipelines_watching("S3", Some(&format!("{bucket}/{key}")), |a| {
                 a.configuration.get("S3Bucket").map(String::as_str) == Some(bucket)
                     && a.configuration.get("S3ObjectKey").map(String::as_str) == Some(key)
             })
@@ -128,18 +124,13 @@ impl Sluice {
         commit: &str,
         changed_files: impl AsyncFnOnce() -> Vec<String>,
     ) {
-        // One scan finds every source on the repository, with its trigger.
+        // The source index finds every source on the repository, with its trigger.
         let candidates = self
             .scan_sources(
                 &["CodeCommit", "CodeStarSourceConnection"],
+                Some(repository),
                 |declaration, action| {
-                    let repository_key = match action.action_type_id.provider.as_str() {
-                        "CodeCommit" => "RepositoryName",
-                        _ => "FullRepositoryId",
-                    };
-                    let on_it = action.configuration.get(repository_key).map(String::as_str)
-                        == Some(repository);
-                    on_it.then(|| Candidate {
+                    Some(Candidate {
                         action: action.clone(),
                         trigger: declaration
                             .trigger_of(&action.name)
@@ -366,7 +357,7 @@ impl Sluice {
     /// Source actions of `provider` with `PollForSourceChanges` not `false`.
     pub async fn polled_sources(&self, provider: &str) -> Result<Vec<PolledSource>> {
         let mut out = Vec::new();
-        for (pipeline, action) in self.pipelines_watching(provider, |_| true).await? {
+        for (pipeline, action) in self.pipelines_watching(provider, None, |_| true).await? {
             let record = self.current_pipeline(&pipeline).await?;
             let declaration = record.declaration.to_model();
             let Some((stage, declared)) = declaration

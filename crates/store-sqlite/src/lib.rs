@@ -85,6 +85,7 @@ impl SqliteStore {
                 BUSY_TIMEOUT_SECS * 1000
             ))
             .map_err(write_ops::db)?;
+        write_ops::fill_source_index(&connection)?;
         let (ops, queue) = tokio::sync::mpsc::channel(writer::QUEUE_BOUND);
         let thread = std::thread::Builder::new()
             .name("sluice-sqlite-writer".into())
@@ -233,6 +234,24 @@ impl PipelineStore for SqliteStore {
     async fn set_transition(&self, t: &TransitionRecord) -> Result<()> {
         let t = t.clone();
         self.write(move |c| write_ops::set_transition(c, &t)).await
+    }
+
+    async fn sources_at(
+        &self,
+        provider: &str,
+        location: Option<&str>,
+    ) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT pipeline, action FROM source_index
+             WHERE provider = ? AND (? IS NULL OR location = ?) ORDER BY pipeline, action",
+        )
+        .bind(provider)
+        .bind(location)
+        .bind(location)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     async fn transitions(&self, pipeline: &str) -> Result<Vec<TransitionRecord>> {
@@ -428,6 +447,34 @@ mod tests {
             .await
             .expect("open");
         sluice_store::conformance::run_all(&store).await;
+    }
+
+    #[tokio::test]
+    async fn pipelines_from_before_the_source_index_are_indexed_when_it_is_made() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sluice.db");
+        let store = SqliteStore::open(&path).await.expect("open");
+        let mut new = sluice_store::conformance::sample_pipeline("old");
+        let repo: &[(&str, &str)] = &[("RepositoryName", "app"), ("BranchName", "main")];
+        new.declaration = sluice_store::conformance::with_sources("old", &[("CodeCommit", repo)]);
+        store.create_pipeline(&new, 10).await.expect("create");
+        store.close().await;
+        // As a database migrated from before the index: rows missing, the fill pending.
+        let c = rusqlite::Connection::open(&path).expect("open");
+        c.execute_batch(
+            "DELETE FROM source_index; INSERT INTO source_index_backfill (pending) VALUES (1);",
+        )
+        .expect("unindex");
+        drop(c);
+        let store = SqliteStore::open(&path).await.expect("reopen");
+        assert_eq!(
+            store
+                .sources_at("CodeCommit", Some("app"))
+                .await
+                .expect("index"),
+            [("old".to_string(), "Src0".to_string())]
+        );
+        store.close().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_audit_pending.sql")),
     (10, include_str!("../migrations/0010_job_interruptions.sql")),
     (11, include_str!("../migrations/0011_connections.sql")),
+    (12, include_str!("../migrations/0012_source_index.sql")),
 ];
 
 /// The schema version this binary brings a database to.
@@ -25,6 +26,7 @@ fn backend(e: sqlx::Error) -> Error {
     Error::Backend(e.to_string())
 }
 
+/// Applies the migrations the database lacks.
 pub async fn run(pool: &SqlitePool) -> Result<()> {
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY NOT NULL, applied_ms INTEGER NOT NULL)")
         .execute(pool)

@@ -91,7 +91,56 @@ pub fn create_pipeline(c: &Connection, new: &NewPipeline, max_pipelines: usize) 
     )
     .map_err(db)?;
     insert_tags(c, &tag_resource_key(&new.arn), &new.tags)?;
+    index_sources(c, &new.name, &doc)?;
     claim_artifact_buckets(c, &new.buckets)
+}
+
+/// Replaces the pipeline's rows of the source index with what `doc` watches.
+pub fn index_sources(c: &Connection, pipeline: &str, doc: &DeclarationDoc) -> Result<()> {
+    c.execute("DELETE FROM source_index WHERE pipeline = ?", [pipeline])
+        .map_err(db)?;
+    let mut stmt = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO source_index (provider, location, pipeline, action) VALUES (?, ?, ?, ?)",
+        )
+        .map_err(db)?;
+    for s in doc.source_locations() {
+        stmt.execute(params![s.provider, s.location, pipeline, s.action])
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Fills the source index from every pipeline's latest version while the migration that made
+/// it says it is pending, in one transaction with clearing that mark.
+pub fn fill_source_index(c: &Connection) -> Result<()> {
+    let pending: i64 = c
+        .query_row("SELECT COUNT(*) FROM source_index_backfill", [], |r| {
+            r.get(0)
+        })
+        .map_err(db)?;
+    if pending == 0 {
+        return Ok(());
+    }
+    let tx = c.unchecked_transaction().map_err(db)?;
+    let mut stmt = tx
+        .prepare(
+            "SELECT p.name, v.declaration FROM pipelines p
+             JOIN pipeline_versions v ON v.name = p.name AND v.version = p.version",
+        )
+        .map_err(db)?;
+    let rows: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db)?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(db)?;
+    drop(stmt);
+    for (name, json) in rows {
+        index_sources(&tx, &name, &DeclarationDoc::from_json(&json)?)?;
+    }
+    tx.execute("DELETE FROM source_index_backfill", [])
+        .map_err(db)?;
+    tx.commit().map_err(db)
 }
 
 /// Creates the artifact buckets a pipeline names that do not exist yet, with their declared
@@ -161,6 +210,7 @@ pub fn update_pipeline(
         params![name, version, doc.to_json(), updated_ms],
     )
     .map_err(db)?;
+    index_sources(c, name, &doc)?;
     Ok(PipelineRecord {
         name: name.to_string(),
         arn,

@@ -152,6 +152,7 @@ pub async fn run_all<S: Store>(store: &S) {
     object_versions_are_kept_only_in_versioned_buckets(store).await;
     webhooks_are_upserted_found_by_url_and_limited(store).await;
     connections_have_unique_names_a_limit_and_complete_once_set(store).await;
+    the_source_index_follows_create_update_and_delete(store).await;
     access_keys_are_limited_per_principal_and_can_be_deactivated(store).await;
     iam_names_are_unique_per_kind_ignoring_case(store).await;
     policies_attach_to_principals_and_groups_hold_users(store).await;
@@ -557,6 +558,59 @@ async fn audit_events_chain_and_look_up_newest_first<S: Store>(store: &S) {
         .expect("queue");
     store.append_audit_events(&[], &[]).await.expect("barrier");
     assert_eq!(store.audit_chain(3, 10).await.expect("chain").len(), 1);
+}
+
+/// A declaration named `name` whose first stage has one source action per `(provider, configuration)`.
+pub fn with_sources(name: &str, sources: &[(&str, &[(&str, &str)])]) -> DeclarationDoc {
+    let mut declaration = sample_pipeline(name).declaration.to_model();
+    declaration.stages[0].actions = sources
+        .iter()
+        .enumerate()
+        .map(|(i, (provider, config))| m::ActionDeclaration {
+            name: format!("Src{i}"),
+            action_type_id: m::ActionTypeId::new("Source", "AWS", provider, "1"),
+            run_order: 1,
+            configuration: config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        })
+        .collect();
+    DeclarationDoc::from(&declaration)
+}
+
+async fn the_source_index_follows_create_update_and_delete<S: Store>(store: &S) {
+    let s3: &[(&str, &str)] = &[("S3Bucket", "in"), ("S3ObjectKey", "app.zip")];
+    let repo: &[(&str, &str)] = &[("RepositoryName", "app"), ("BranchName", "main")];
+    let mut new = sample_pipeline("indexed");
+    new.declaration = with_sources("indexed", &[("S3", s3), ("CodeCommit", repo)]);
+    store.create_pipeline(&new, 100).await.expect("create");
+    let at = |provider: &'static str, location: Option<&'static str>| async move {
+        store.sources_at(provider, location).await.expect("index")
+    };
+    let pair = |action: &str| ("indexed".to_string(), action.to_string());
+    assert_eq!(at("S3", Some("in/app.zip")).await, [pair("Src0")]);
+    assert!(at("S3", Some("in/other.zip")).await.is_empty());
+    assert_eq!(at("CodeCommit", Some("app")).await, [pair("Src1")]);
+    assert_eq!(at("CodeCommit", None).await, [pair("Src1")]);
+    // An update replaces what the pipeline watches.
+    let moved: &[(&str, &str)] = &[("RepositoryName", "site"), ("BranchName", "main")];
+    store
+        .update_pipeline(
+            "indexed",
+            1,
+            &with_sources("indexed", &[("CodeCommit", moved)]),
+            &[],
+            2,
+        )
+        .await
+        .expect("update");
+    assert!(at("S3", Some("in/app.zip")).await.is_empty());
+    assert!(at("CodeCommit", Some("app")).await.is_empty());
+    assert_eq!(at("CodeCommit", Some("site")).await, [pair("Src0")]);
+    assert!(store.delete_pipeline("indexed").await.expect("delete"));
+    assert!(at("CodeCommit", None).await.is_empty());
 }
 
 async fn connections_have_unique_names_a_limit_and_complete_once_set<S: Store>(store: &S) {

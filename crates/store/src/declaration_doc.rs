@@ -378,7 +378,44 @@ fn action_doc(a: &m::ActionDeclaration) -> ActionDoc {
     }
 }
 
+/// A location a source action watches: what the source index keys a change by.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SourceLocation {
+    /// `S3`, `CodeCommit`, `GitHub` or `CodeStarSourceConnection`.
+    pub provider: String,
+    /// `bucket/key`, the repository name, `Owner/Repo`, or the connection's repository.
+    pub location: String,
+    pub action: String,
+}
+
 impl DeclarationDoc {
+    /// Every location a built-in source action of this declaration watches.
+    pub fn source_locations(&self) -> Vec<SourceLocation> {
+        let mut found = Vec::new();
+        for stage in &self.stages {
+            for action in &stage.actions {
+                let (category, owner, provider, _) = &action.type_id;
+                if category != "Source" || !matches!(owner.as_str(), "AWS" | "ThirdParty") {
+                    continue;
+                }
+                let get = |key: &str| action.configuration.get(key).cloned().unwrap_or_default();
+                let location = match provider.as_str() {
+                    "S3" => format!("{}/{}", get("S3Bucket"), get("S3ObjectKey")),
+                    "CodeCommit" => get("RepositoryName"),
+                    "GitHub" => format!("{}/{}", get("Owner"), get("Repo")),
+                    "CodeStarSourceConnection" => get("FullRepositoryId"),
+                    _ => continue,
+                };
+                found.push(SourceLocation {
+                    provider: provider.clone(),
+                    location,
+                    action: action.name.clone(),
+                });
+            }
+        }
+        found
+    }
+
     /// The domain declaration this document stores.
     pub fn to_model(&self) -> m::PipelineDeclaration {
         m::PipelineDeclaration {

@@ -11,7 +11,7 @@ pub mod records;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use declaration_doc::{ActionTypeDoc, DeclarationDoc};
+pub use declaration_doc::{ActionTypeDoc, DeclarationDoc, SourceLocation};
 pub use error::Error;
 pub use records::*;
 
@@ -61,6 +61,15 @@ pub trait PipelineStore: Send + Sync {
 
     /// Every recorded transition of a pipeline (stages never changed have none).
     async fn transitions(&self, pipeline: &str) -> Result<Vec<TransitionRecord>>;
+
+    /// The (pipeline, action) pairs whose source of `provider` watches `location` (any
+    /// location when `None`), from the index kept with every create, update and delete:
+    /// what a change costs does not grow with the number of pipelines.
+    async fn sources_at(
+        &self,
+        provider: &str,
+        location: Option<&str>,
+    ) -> Result<Vec<(String, String)>>;
 }
 
 /// Custom action types. A deleted type keeps a tombstone so its identity is never reused.
