@@ -395,6 +395,10 @@ def test_connections_are_created_pending_completed_by_an_administrator_and_liste
     assert got["OwnerAccountId"] == ACCOUNT and got["ProviderType"] == "GitHub"
     sluice_cli(sluice, "admin", "connections", "complete", arn, "--url", "hosted")
     assert cc.get_connection(ConnectionArn=arn)["Connection"]["ConnectionStatus"] == "AVAILABLE"
+    assert cc.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "web"}]
+    cc.tag_resource(ResourceArn=arn, Tags=[{"Key": "stage", "Value": "prod"}])
+    cc.untag_resource(ResourceArn=arn, TagKeys=["team"])
+    assert cc.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "stage", "Value": "prod"}]
     other = cc.create_connection(ProviderType="GitLab", ConnectionName="other")["ConnectionArn"]
     listed = cc.list_connections(ProviderTypeFilter="GitHub")["Connections"]
     assert [c["ConnectionArn"] for c in listed] == [arn]
@@ -403,6 +407,9 @@ def test_connections_are_created_pending_completed_by_an_administrator_and_liste
     with pytest.raises(botocore.exceptions.ClientError) as missing:
         cc.get_connection(ConnectionArn=other)
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(botocore.exceptions.ClientError) as untagged:
+        cc.list_tags_for_resource(ResourceArn=other)
+    assert untagged.value.response["Error"]["Code"] == "ResourceNotFoundException"
     _, out, _ = sluice.aws("codestar-connections", "list-connections")
     assert [c["ConnectionName"] for c in out["Connections"]] == ["mono"]
     with pytest.raises(botocore.exceptions.ClientError) as unbuilt:

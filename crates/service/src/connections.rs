@@ -146,6 +146,26 @@ impl Sluice {
         Ok(())
     }
 
+    /// The tags of a connection (its `ListTagsForResource`).
+    pub async fn connection_tags(&self, arn: &str) -> Result<Vec<Tag>> {
+        self.connection_record(arn).await?;
+        Ok(self.store().tags(arn).await?)
+    }
+
+    /// Adds or overwrites tags of a connection (its `TagResource`).
+    pub async fn tag_connection(&self, arn: &str, tags: Vec<Tag>) -> Result<()> {
+        self.connection_record(arn).await?;
+        self.check_tags(&tags)?;
+        let max = self.options().limits.max_tags_per_resource;
+        Ok(self.store().tag_resource(arn, &tags, max).await?)
+    }
+
+    /// Removes tags of a connection (its `UntagResource`).
+    pub async fn untag_connection(&self, arn: &str, keys: &[String]) -> Result<()> {
+        self.connection_record(arn).await?;
+        Ok(self.store().untag_resource(arn, keys).await?)
+    }
+
     /// Completes a connection: its repositories are this server's (`hosted`) or under a git
     /// base URL (`https://…`, `http://…`, or an absolute directory), fetched with `token`.
     /// It is `AVAILABLE` from then on.

@@ -55,6 +55,15 @@ fn tags_from(tags: Option<Vec<w::Tag>>) -> Vec<Tag> {
         .collect()
 }
 
+fn tags_to(tags: Vec<Tag>) -> Vec<w::Tag> {
+    tags.into_iter()
+        .map(|t| w::Tag {
+            key: t.key,
+            value: t.value,
+        })
+        .collect()
+}
+
 /// Runs one operation: the one `match` over the model's operations.
 async fn dispatch(s: &Sluice, op: Operation, body: &[u8]) -> R<Vec<u8>> {
     use Operation as O;
@@ -71,14 +80,7 @@ async fn dispatch(s: &Sluice, op: Operation, body: &[u8]) -> R<Vec<u8>> {
                 .await?;
             output(w::CreateConnectionOutput {
                 connection_arn: arn,
-                tags: (!tags.is_empty()).then(|| {
-                    tags.into_iter()
-                        .map(|t| w::Tag {
-                            key: t.key,
-                            value: t.value,
-                        })
-                        .collect()
-                }),
+                tags: (!tags.is_empty()).then(|| tags_to(tags)),
             })
         }
         O::GetConnection => {
@@ -113,6 +115,24 @@ async fn dispatch(s: &Sluice, op: Operation, body: &[u8]) -> R<Vec<u8>> {
             s.delete_connection(&i.connection_arn).await?;
             output(w::DeleteConnectionOutput::default())
         }
+        O::ListTagsForResource => {
+            let i: w::ListTagsForResourceInput = input(op, body)?;
+            let tags = s.connection_tags(&i.resource_arn).await?;
+            output(w::ListTagsForResourceOutput {
+                tags: Some(tags_to(tags)),
+            })
+        }
+        O::TagResource => {
+            let i: w::TagResourceInput = input(op, body)?;
+            s.tag_connection(&i.resource_arn, tags_from(Some(i.tags)))
+                .await?;
+            output(w::TagResourceOutput::default())
+        }
+        O::UntagResource => {
+            let i: w::UntagResourceInput = input(op, body)?;
+            s.untag_connection(&i.resource_arn, &i.tag_keys).await?;
+            output(w::UntagResourceOutput::default())
+        }
         O::CreateHost
         | O::CreateRepositoryLink
         | O::CreateSyncConfiguration
@@ -129,9 +149,6 @@ async fn dispatch(s: &Sluice, op: Operation, body: &[u8]) -> R<Vec<u8>> {
         | O::ListRepositoryLinks
         | O::ListRepositorySyncDefinitions
         | O::ListSyncConfigurations
-        | O::ListTagsForResource
-        | O::TagResource
-        | O::UntagResource
         | O::UpdateHost
         | O::UpdateRepositoryLink
         | O::UpdateSyncBlocker
@@ -145,12 +162,16 @@ pub const IMPLEMENTED: &[Operation] = &[
     Operation::GetConnection,
     Operation::ListConnections,
     Operation::DeleteConnection,
+    Operation::ListTagsForResource,
+    Operation::TagResource,
+    Operation::UntagResource,
 ];
 
 /// The action and resource IAM decides on: the connection's ARN where the request names one.
 fn authorization(op: Operation, input: &serde_json::Value) -> (String, String) {
     let resource = input
         .get("ConnectionArn")
+        .or(input.get("ResourceArn"))
         .and_then(|v| v.as_str())
         .unwrap_or("*")
         .to_string();
@@ -158,7 +179,10 @@ fn authorization(op: Operation, input: &serde_json::Value) -> (String, String) {
 }
 
 fn is_read_only(op: Operation) -> bool {
-    matches!(op, Operation::GetConnection | Operation::ListConnections)
+    matches!(
+        op,
+        Operation::GetConnection | Operation::ListConnections | Operation::ListTagsForResource
+    )
 }
 
 /// What the trail records of one call.
