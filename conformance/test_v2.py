@@ -2,6 +2,8 @@
 runs every stage; PARALLEL executions run side by side (a worker polls both jobs at once); a
 V1 pipeline cannot ask for either."""
 
+import os
+import subprocess
 import time
 
 import botocore.exceptions
@@ -369,15 +371,26 @@ def test_a_condition_with_a_rule_this_server_cannot_run_is_refused_naming_why(sl
     assert "SKIP" in skip_on_success.value.response["Error"]["Message"]
 
 
+def test_a_rule_in_another_region_is_refused_and_one_in_this_region_runs_here(sluice):
+    cp = sluice.client()
+    create_types(cp)
+    elsewhere = branch_is_main()
+    elsewhere["rules"][0]["region"] = "eu-west-1"
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        cp.create_pipeline(pipeline=gated_pipeline("elsewhere", elsewhere))
+    assert "eu-west-1" in refused.value.response["Error"]["Message"]
+    here = branch_is_main()
+    here["rules"][0]["region"] = REGION
+    cp.create_pipeline(pipeline=gated_pipeline("here", here))
+
+
 def sluice_cli(sluice, *args):
-    binary = __import__("os").environ.get("SLUICE_BIN", "target/debug/sluice")
-    return __import__("subprocess").run([binary, *args, "--data-dir", sluice.data_dir],
-                                        check=True, capture_output=True, text=True)
+    binary = os.environ.get("SLUICE_BIN", "target/debug/sluice")
+    return subprocess.run([binary, *args, "--data-dir", sluice.data_dir],
+                          check=True, capture_output=True, text=True)
 
 
 def git(work, *args):
-    import os
-    import subprocess
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0",
                GIT_AUTHOR_NAME="Dev", GIT_AUTHOR_EMAIL="dev@example.com",
                GIT_COMMITTER_NAME="Dev", GIT_COMMITTER_EMAIL="dev@example.com")

@@ -103,10 +103,11 @@ fn bits(text: &str, field: &str, lo: u32, hi: u32, names: &[&str]) -> Result<Bit
         if from > to {
             return Err(format!("'{item}' is an empty range in the {field} field"));
         }
-        let mut n = from;
-        while n <= to {
-            set |= 1 << n;
-            n += step;
+        // A step as large as the type stops after one value instead of wrapping.
+        let mut n = Some(from);
+        while let Some(value) = n.filter(|v| *v <= to) {
+            set |= 1 << value;
+            n = value.checked_add(step);
         }
     }
     Ok(Bits(set))
@@ -366,6 +367,7 @@ mod tests {
             ),
             ("* * * 15W * ?", None, "not supported"),
             ("* * * ? * *", Some("Mars/Olympus"), "not a time zone"),
+            ("1/4294967295 * 99 ? * *", None, "out of range"),
         ] {
             let error = DeploymentWindow::parse(cron, zone).unwrap_err();
             assert!(error.contains(words), "{cron}: {error}");

@@ -111,20 +111,25 @@ pub fn glob_regex(pattern: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(&out).map_err(|e| format!("'{pattern}' is not a valid glob pattern: {e}"))
 }
 
-fn glob_matches(pattern: &str, name: &str) -> bool {
-    glob_regex(pattern).is_ok_and(|re| re.is_match(name))
+/// Patterns compiled once for the names of one check (an invalid one matches nothing;
+/// validation refused it already).
+fn compiled(patterns: &[String]) -> Vec<regex::Regex> {
+    patterns.iter().filter_map(|p| glob_regex(p).ok()).collect()
 }
 
 impl Patterns {
     /// Whether `name` passes.
     pub fn admits(&self, name: &str) -> bool {
-        (self.includes.is_empty() || self.includes.iter().any(|p| glob_matches(p, name)))
-            && !self.excludes.iter().any(|p| glob_matches(p, name))
+        self.admits_any(&[name.to_string()])
     }
 
     /// Whether any of `names` passes.
     pub fn admits_any(&self, names: &[String]) -> bool {
-        names.iter().any(|name| self.admits(name))
+        let (includes, excludes) = (compiled(&self.includes), compiled(&self.excludes));
+        names.iter().any(|name| {
+            (self.includes.is_empty() || includes.iter().any(|re| re.is_match(name)))
+                && !excludes.iter().any(|re| re.is_match(name))
+        })
     }
 
     fn all(&self) -> impl Iterator<Item = &String> {

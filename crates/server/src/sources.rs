@@ -181,7 +181,14 @@ pub(crate) async fn run_source(
                         mirror: &mirror,
                         auth: &auth,
                     };
-                    export_remote(sluice, providers, &git, &remote, branch, job, root, log).await?
+                    // The connection's token is no job secret the log knows: a failure
+                    // never repeats it.
+                    export_remote(sluice, providers, &git, &remote, branch, job, root, log)
+                        .await
+                        .map_err(|e| match auth.token.as_deref().filter(|t| !t.is_empty()) {
+                            Some(token) => e.replace(token, sluice_model::SECRET_MASK),
+                            None => e,
+                        })?
                 }
             };
             let variables = commit_variables(&commit, &info, branch, repository, None);

@@ -59,7 +59,24 @@ impl Sluice {
         pipeline: &PipelineDeclaration,
         types: &[ActionType],
     ) -> Result<()> {
-        let problems = validate_pipeline(pipeline, &self.options().limits, types);
+        let mut problems = validate_pipeline(pipeline, &self.options().limits, types);
+        // A rule runs where this server runs; another region would be silently ignored.
+        let region = &self.options().region;
+        for stage in &pipeline.stages {
+            for (_, condition) in stage.conditions() {
+                for rule in &condition.rules {
+                    if let Some(other) = rule.region.as_ref().filter(|r| *r != region) {
+                        problems.push(sluice_model::Problem {
+                            kind: sluice_model::ProblemKind::Stage,
+                            message: format!(
+                                "Rule '{}' of stage '{}' names region {other}; this server runs rules in {region} only",
+                                rule.name, stage.name
+                            ),
+                        });
+                    }
+                }
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
