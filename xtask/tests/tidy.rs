@@ -120,6 +120,11 @@ fn assert_pure(krate: &str, allowed: &[&str]) {
 }
 
 #[test]
+fn deploy_scheduler_does_no_io_and_reads_no_clock() {
+    assert_pure("deploy", &["serde", "serde_yaml", "thiserror"]);
+}
+
+#[test]
 fn engine_does_no_io_and_reads_no_clock() {
     assert_pure("engine", &["sluice-model", "thiserror"]);
 }
