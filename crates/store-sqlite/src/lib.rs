@@ -6,6 +6,7 @@
 
 mod audit;
 mod connections;
+mod deploy;
 mod iam;
 mod keys;
 mod migrations;

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_job_interruptions.sql")),
     (11, include_str!("../migrations/0011_connections.sql")),
     (12, include_str!("../migrations/0012_source_index.sql")),
+    (13, include_str!("../migrations/0013_deploy.sql")),
 ];
 
 /// The schema version this binary brings a database to.

@@ -153,6 +153,8 @@ pub async fn run_all<S: Store>(store: &S) {
     webhooks_are_upserted_found_by_url_and_limited(store).await;
     connections_have_unique_names_a_limit_and_complete_once_set(store).await;
     the_source_index_follows_create_update_and_delete(store).await;
+    deploy_resources_are_unique_per_scope_and_an_application_takes_its_own_along(store).await;
+    deployment_steps_conflict_on_a_stale_rev_and_commands_lapse(store).await;
     access_keys_are_limited_per_principal_and_can_be_deactivated(store).await;
     iam_names_are_unique_per_kind_ignoring_case(store).await;
     policies_attach_to_principals_and_groups_hold_users(store).await;
@@ -1464,4 +1466,185 @@ async fn access_keys_are_inserted_once<S: Store>(store: &S) {
         Some(key)
     );
     assert_eq!(store.find_access_key("nope").await.expect("find"), None);
+}
+
+fn deploy_resource(kind: DeployKind, scope: &str, name: &str) -> DeployResource {
+    DeployResource {
+        kind,
+        scope: scope.into(),
+        name: name.into(),
+        doc: format!("{{\"name\":\"{name}\"}}"),
+        created_ms: 1,
+    }
+}
+
+async fn deploy_resources_are_unique_per_scope_and_an_application_takes_its_own_along<S: Store>(
+    store: &S,
+) {
+    let app = deploy_resource(DeployKind::Application, "", "web");
+    store
+        .create_deploy_resource(&app, 10)
+        .await
+        .expect("create");
+    assert!(matches!(
+        store.create_deploy_resource(&app, 10).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    let group = deploy_resource(DeployKind::DeploymentGroup, "web", "beta");
+    store
+        .create_deploy_resource(&group, 10)
+        .await
+        .expect("group");
+    // The same group name under another application is another group.
+    let other = deploy_resource(DeployKind::DeploymentGroup, "api", "beta");
+    store
+        .create_deploy_resource(&other, 10)
+        .await
+        .expect("other app's group");
+    let limited = deploy_resource(DeployKind::DeploymentGroup, "web", "gamma");
+    assert!(matches!(
+        store.create_deploy_resource(&limited, 1).await,
+        Err(Error::LimitExceeded(_))
+    ));
+    let deployment = DeploymentRecord {
+        id: "d-WEB000001".into(),
+        application: "web".into(),
+        deployment_group: "beta".into(),
+        status: "Created".into(),
+        create_ms: 5,
+        rev: 1,
+        creator_token: None,
+        doc: "{}".into(),
+    };
+    store
+        .create_deployment(&deployment, &[])
+        .await
+        .expect("deployment");
+    // Renaming the application moves its groups and deployments.
+    let renamed = deploy_resource(DeployKind::Application, "", "site");
+    store
+        .replace_deploy_resource("web", &renamed)
+        .await
+        .expect("rename");
+    let groups = store
+        .deploy_resources(DeployKind::DeploymentGroup, "site")
+        .await
+        .expect("groups");
+    assert_eq!(groups.len(), 1);
+    let moved = store
+        .deployment("d-WEB000001")
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(moved.application, "site");
+    assert!(matches!(
+        store.replace_deploy_resource("web", &renamed).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(store
+        .delete_deploy_resource(DeployKind::Application, "", "site")
+        .await
+        .expect("delete"));
+    assert!(store
+        .deploy_resources(DeployKind::DeploymentGroup, "site")
+        .await
+        .expect("groups")
+        .is_empty());
+    assert!(store
+        .deployment("d-WEB000001")
+        .await
+        .expect("read")
+        .is_none());
+    assert!(store
+        .deploy_resource(DeployKind::DeploymentGroup, "api", "beta")
+        .await
+        .expect("read")
+        .is_some());
+}
+
+async fn deployment_steps_conflict_on_a_stale_rev_and_commands_lapse<S: Store>(store: &S) {
+    let deployment = DeploymentRecord {
+        id: "d-STEP00001".into(),
+        application: "app".into(),
+        deployment_group: "g".into(),
+        status: "InProgress".into(),
+        create_ms: 10,
+        rev: 1,
+        creator_token: Some("job-1".into()),
+        doc: "{}".into(),
+    };
+    let first = HostCommandRecord {
+        id: "c1".into(),
+        host: "host-a".into(),
+        deployment_id: deployment.id.clone(),
+        event: "ApplicationStop".into(),
+        state: "Pending".into(),
+        created_ms: 10,
+        lease_until_ms: None,
+    };
+    store
+        .create_deployment(&deployment, std::slice::from_ref(&first))
+        .await
+        .expect("create");
+    let again = DeploymentRecord {
+        id: "d-STEP00002".into(),
+        ..deployment.clone()
+    };
+    match store.create_deployment(&again, &[]).await {
+        Err(Error::AlreadyExists(id)) => assert_eq!(id, "d-STEP00001"),
+        other => panic!("a reused creator token is refused with the first id: {other:?}"),
+    }
+    let by_token = store.deployment_by_token("job-1").await.expect("read");
+    assert_eq!(by_token.map(|d| d.id), Some(deployment.id.clone()));
+    assert_eq!(store.host_commands("host-a").await.expect("read").len(), 1);
+    assert!(store
+        .set_host_command("c1", "Dispatched", 100)
+        .await
+        .expect("dispatch"));
+    store.renew_host_leases("host-a", 200).await.expect("renew");
+    assert!(store
+        .lapsed_host_commands(150)
+        .await
+        .expect("read")
+        .is_empty());
+    assert_eq!(
+        store.lapsed_host_commands(250).await.expect("read").len(),
+        1
+    );
+    let next = HostCommandRecord {
+        id: "c2".into(),
+        event: "DownloadBundle".into(),
+        created_ms: 20,
+        ..first.clone()
+    };
+    let stepped = DeploymentRecord {
+        rev: 2,
+        doc: "{\"step\":1}".into(),
+        ..deployment.clone()
+    };
+    store
+        .step_deployment(&stepped, 1, std::slice::from_ref(&next), &["c1".into()])
+        .await
+        .expect("step");
+    let open = store.host_commands("host-a").await.expect("read");
+    assert_eq!(
+        open.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["c2"]
+    );
+    // A step that read an older revision changes nothing.
+    let stale = DeploymentRecord {
+        rev: 2,
+        doc: "{\"stale\":true}".into(),
+        ..deployment.clone()
+    };
+    assert!(matches!(
+        store.step_deployment(&stale, 1, &[], &["c2".into()]).await,
+        Err(Error::VersionConflict { .. })
+    ));
+    assert_eq!(store.host_commands("host-a").await.expect("read").len(), 1);
+    let listed = store
+        .deployments(Some("app"), Some("g"))
+        .await
+        .expect("list");
+    assert_eq!(listed[0].doc, "{\"step\":1}");
 }

@@ -392,6 +392,86 @@ pub trait ConnectionStore: Send + Sync {
     async fn delete_connection(&self, arn: &str) -> Result<bool>;
 }
 
+/// CodeDeploy: applications, groups, configs, on-premises instances and revisions as
+/// documents; deployments with the scheduler's state; the open host commands.
+#[async_trait]
+pub trait DeployStore: Send + Sync {
+    /// Inserts a resource; `AlreadyExists` when its kind, scope and name are taken,
+    /// `LimitExceeded` when its kind and scope already hold `max`.
+    async fn create_deploy_resource(&self, resource: &DeployResource, max: usize) -> Result<()>;
+
+    /// Replaces the document of `old_name` (renaming it to `resource.name`, which must be free);
+    /// `NotFound` when it is gone, `AlreadyExists` when the new name is taken. Renaming an
+    /// application moves its groups and revisions with it.
+    async fn replace_deploy_resource(
+        &self,
+        old_name: &str,
+        resource: &DeployResource,
+    ) -> Result<()>;
+
+    async fn deploy_resource(
+        &self,
+        kind: DeployKind,
+        scope: &str,
+        name: &str,
+    ) -> Result<Option<DeployResource>>;
+
+    /// Every resource of a kind and scope, by name.
+    async fn deploy_resources(&self, kind: DeployKind, scope: &str) -> Result<Vec<DeployResource>>;
+
+    /// False if there was none. Deleting an application deletes its groups, revisions and
+    /// deployments (with their open commands).
+    async fn delete_deploy_resource(
+        &self,
+        kind: DeployKind,
+        scope: &str,
+        name: &str,
+    ) -> Result<bool>;
+
+    /// Inserts a deployment with its first commands; `AlreadyExists(id)` carrying the existing
+    /// deployment's id when its creator token was used before.
+    async fn create_deployment(
+        &self,
+        deployment: &DeploymentRecord,
+        commands: &[HostCommandRecord],
+    ) -> Result<()>;
+
+    async fn deployment(&self, id: &str) -> Result<Option<DeploymentRecord>>;
+
+    async fn deployment_by_token(&self, token: &str) -> Result<Option<DeploymentRecord>>;
+
+    /// Deployments of an application (and group), newest first.
+    async fn deployments(
+        &self,
+        application: Option<&str>,
+        group: Option<&str>,
+    ) -> Result<Vec<DeploymentRecord>>;
+
+    /// One scheduler step: stores `deployment` (its `rev` one past `expected_rev`; a
+    /// `VersionConflict` otherwise), adds `add` and removes the commands `remove`, together.
+    async fn step_deployment(
+        &self,
+        deployment: &DeploymentRecord,
+        expected_rev: i64,
+        add: &[HostCommandRecord],
+        remove: &[String],
+    ) -> Result<()>;
+
+    async fn host_command(&self, id: &str) -> Result<Option<HostCommandRecord>>;
+
+    /// The open commands of a host, oldest first.
+    async fn host_commands(&self, host: &str) -> Result<Vec<HostCommandRecord>>;
+
+    /// Moves a command to `state` with a new lease; false if it is gone.
+    async fn set_host_command(&self, id: &str, state: &str, lease_until_ms: i64) -> Result<bool>;
+
+    /// Extends the lease of every command the host holds (any contact proves it alive).
+    async fn renew_host_leases(&self, host: &str, lease_until_ms: i64) -> Result<()>;
+
+    /// Commands handed out whose lease ended before `now_ms`.
+    async fn lapsed_host_commands(&self, now_ms: i64) -> Result<Vec<HostCommandRecord>>;
+}
+
 /// Everything a backend provides.
 pub trait Store:
     PipelineStore
@@ -402,6 +482,7 @@ pub trait Store:
     + ObjectStore
     + WebhookStore
     + ConnectionStore
+    + DeployStore
     + IamStore
     + AuditStore
     + KeyStore
@@ -417,6 +498,7 @@ impl<
             + ObjectStore
             + WebhookStore
             + ConnectionStore
+            + DeployStore
             + IamStore
             + AuditStore
             + KeyStore,

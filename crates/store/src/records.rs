@@ -471,3 +471,69 @@ pub struct ConnectionRecord {
     pub token: Option<String>,
     pub created_ms: i64,
 }
+
+/// What kind of CodeDeploy resource a `DeployResource` row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployKind {
+    Application,
+    /// Scoped by its application's name.
+    DeploymentGroup,
+    DeploymentConfig,
+    OnPremisesInstance,
+    /// Scoped by its application's name; named by the revision's location.
+    Revision,
+}
+
+impl DeployKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DeployKind::Application => "application",
+            DeployKind::DeploymentGroup => "group",
+            DeployKind::DeploymentConfig => "config",
+            DeployKind::OnPremisesInstance => "instance",
+            DeployKind::Revision => "revision",
+        }
+    }
+}
+
+/// A CodeDeploy resource: its identity and its document (JSON the service writes and reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployResource {
+    pub kind: DeployKind,
+    /// The application for groups and revisions, empty otherwise.
+    pub scope: String,
+    pub name: String,
+    pub doc: String,
+    pub created_ms: i64,
+}
+
+/// A deployment: its identity, status for listing, and the scheduler's state as a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentRecord {
+    pub id: String,
+    pub application: String,
+    pub deployment_group: String,
+    pub status: String,
+    pub create_ms: i64,
+    /// Bumped by every step; a step names the revision it read.
+    pub rev: i64,
+    /// Makes creation idempotent for a caller that may retry (a pipeline's job id).
+    pub creator_token: Option<String>,
+    pub doc: String,
+}
+
+/// An open host command: one lifecycle event a host is to run, from dispatch until the host
+/// reports its end (then it is removed; the deployment's document keeps the result).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCommandRecord {
+    pub id: String,
+    /// The on-premises instance's name.
+    pub host: String,
+    pub deployment_id: String,
+    pub event: String,
+    /// `Pending` until a poll hands it out, then `Dispatched`, `InProgress` once acknowledged.
+    pub state: String,
+    pub created_ms: i64,
+    /// When the host must next be heard from, once handed out.
+    pub lease_until_ms: Option<i64>,
+}

@@ -1,0 +1,383 @@
+//! CodeDeploy's resources, deployments and open host commands.
+
+use crate::{backend, write_ops::db, SqliteStore};
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
+use sluice_store::{
+    DeployKind, DeployResource, DeployStore, DeploymentRecord, Error, HostCommandRecord, Result,
+};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+const DEPLOYMENT_COLUMNS: &str =
+    "id, application, deployment_group, status, create_ms, rev, creator_token, doc";
+const COMMAND_COLUMNS: &str = "id, host, deployment_id, event, state, created_ms, lease_until_ms";
+
+fn resource(kind: DeployKind, r: &SqliteRow) -> DeployResource {
+    DeployResource {
+        kind,
+        scope: r.get(0),
+        name: r.get(1),
+        doc: r.get(2),
+        created_ms: r.get(3),
+    }
+}
+
+fn deployment(r: &SqliteRow) -> DeploymentRecord {
+    DeploymentRecord {
+        id: r.get(0),
+        application: r.get(1),
+        deployment_group: r.get(2),
+        status: r.get(3),
+        create_ms: r.get(4),
+        rev: r.get(5),
+        creator_token: r.get(6),
+        doc: r.get(7),
+    }
+}
+
+fn command(r: &SqliteRow) -> HostCommandRecord {
+    HostCommandRecord {
+        id: r.get(0),
+        host: r.get(1),
+        deployment_id: r.get(2),
+        event: r.get(3),
+        state: r.get(4),
+        created_ms: r.get(5),
+        lease_until_ms: r.get(6),
+    }
+}
+
+fn insert_commands(tx: &rusqlite::Connection, commands: &[HostCommandRecord]) -> Result<()> {
+    for c in commands {
+        tx.execute(
+            &format!("INSERT INTO host_commands ({COMMAND_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+            params![
+                c.id,
+                c.host,
+                c.deployment_id,
+                c.event,
+                c.state,
+                c.created_ms,
+                c.lease_until_ms
+            ],
+        )
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+fn resource_exists(tx: &rusqlite::Connection, kind: &str, scope: &str, name: &str) -> Result<bool> {
+    tx.query_row(
+        "SELECT 1 FROM deploy_resources WHERE kind = ? AND scope = ? AND name = ?",
+        params![kind, scope, name],
+        |_| Ok(()),
+    )
+    .optional()
+    .map_err(db)
+    .map(|found| found.is_some())
+}
+
+#[async_trait]
+impl DeployStore for SqliteStore {
+    async fn create_deploy_resource(&self, resource: &DeployResource, max: usize) -> Result<()> {
+        let r = resource.clone();
+        self.write(move |tx| {
+            let kind = r.kind.name();
+            if resource_exists(tx, kind, &r.scope, &r.name)? {
+                return Err(Error::AlreadyExists(r.name.clone()));
+            }
+            let count: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM deploy_resources WHERE kind = ? AND scope = ?",
+                    params![kind, r.scope],
+                    |row| row.get(0),
+                )
+                .map_err(db)?;
+            if count as usize >= max {
+                return Err(Error::LimitExceeded(format!(
+                    "there are {count} of kind {kind} (limit {max})"
+                )));
+            }
+            tx.execute(
+                "INSERT INTO deploy_resources (kind, scope, name, doc, created_ms) VALUES (?, ?, ?, ?, ?)",
+                params![kind, r.scope, r.name, r.doc, r.created_ms],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn replace_deploy_resource(
+        &self,
+        old_name: &str,
+        resource: &DeployResource,
+    ) -> Result<()> {
+        let (old, r) = (old_name.to_string(), resource.clone());
+        self.write(move |tx| {
+            let kind = r.kind.name();
+            if !resource_exists(tx, kind, &r.scope, &old)? {
+                return Err(Error::NotFound(old.clone()));
+            }
+            if old != r.name && resource_exists(tx, kind, &r.scope, &r.name)? {
+                return Err(Error::AlreadyExists(r.name.clone()));
+            }
+            tx.execute(
+                "UPDATE deploy_resources SET name = ?, doc = ? WHERE kind = ? AND scope = ? AND name = ?",
+                params![r.name, r.doc, kind, r.scope, old],
+            )
+            .map_err(db)?;
+            if r.kind == DeployKind::Application && old != r.name {
+                tx.execute(
+                    "UPDATE deploy_resources SET scope = ? WHERE scope = ? AND kind IN ('group', 'revision')",
+                    params![r.name, old],
+                )
+                .map_err(db)?;
+                tx.execute(
+                    "UPDATE deployments SET application = ? WHERE application = ?",
+                    params![r.name, old],
+                )
+                .map_err(db)?;
+            }
+            if r.kind == DeployKind::DeploymentGroup && old != r.name {
+                tx.execute(
+                    "UPDATE deployments SET deployment_group = ? WHERE application = ? AND deployment_group = ?",
+                    params![r.name, r.scope, old],
+                )
+                .map_err(db)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn deploy_resource(
+        &self,
+        kind: DeployKind,
+        scope: &str,
+        name: &str,
+    ) -> Result<Option<DeployResource>> {
+        let row = sqlx::query(
+            "SELECT scope, name, doc, created_ms FROM deploy_resources WHERE kind = ? AND scope = ? AND name = ?",
+        )
+        .bind(kind.name())
+        .bind(scope)
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(row.as_ref().map(|r| resource(kind, r)))
+    }
+
+    async fn deploy_resources(&self, kind: DeployKind, scope: &str) -> Result<Vec<DeployResource>> {
+        let rows = sqlx::query(
+            "SELECT scope, name, doc, created_ms FROM deploy_resources WHERE kind = ? AND scope = ? ORDER BY name",
+        )
+        .bind(kind.name())
+        .bind(scope)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(|r| resource(kind, r)).collect())
+    }
+
+    async fn delete_deploy_resource(
+        &self,
+        kind: DeployKind,
+        scope: &str,
+        name: &str,
+    ) -> Result<bool> {
+        let (scope, name) = (scope.to_string(), name.to_string());
+        self.write(move |tx| {
+            let deleted = tx
+                .execute(
+                    "DELETE FROM deploy_resources WHERE kind = ? AND scope = ? AND name = ?",
+                    params![kind.name(), scope, name],
+                )
+                .map_err(db)?
+                > 0;
+            if deleted && kind == DeployKind::Application {
+                tx.execute(
+                    "DELETE FROM deploy_resources WHERE scope = ? AND kind IN ('group', 'revision')",
+                    [&name],
+                )
+                .map_err(db)?;
+                tx.execute("DELETE FROM deployments WHERE application = ?", [&name])
+                    .map_err(db)?;
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn create_deployment(
+        &self,
+        deployment: &DeploymentRecord,
+        commands: &[HostCommandRecord],
+    ) -> Result<()> {
+        let (d, commands) = (deployment.clone(), commands.to_vec());
+        self.write(move |tx| {
+            if let Some(token) = &d.creator_token {
+                let existing: Option<String> = tx
+                    .query_row(
+                        "SELECT id FROM deployments WHERE creator_token = ?",
+                        [token],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(db)?;
+                if let Some(id) = existing {
+                    return Err(Error::AlreadyExists(id));
+                }
+            }
+            tx.execute(
+                &format!("INSERT INTO deployments ({DEPLOYMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                params![
+                    d.id,
+                    d.application,
+                    d.deployment_group,
+                    d.status,
+                    d.create_ms,
+                    d.rev,
+                    d.creator_token,
+                    d.doc
+                ],
+            )
+            .map_err(db)?;
+            insert_commands(tx, &commands)
+        })
+        .await
+    }
+
+    async fn deployment(&self, id: &str) -> Result<Option<DeploymentRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(row.as_ref().map(deployment))
+    }
+
+    async fn deployment_by_token(&self, token: &str) -> Result<Option<DeploymentRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE creator_token = ?"
+        ))
+        .bind(token)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(row.as_ref().map(deployment))
+    }
+
+    async fn deployments(
+        &self,
+        application: Option<&str>,
+        group: Option<&str>,
+    ) -> Result<Vec<DeploymentRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments
+             WHERE (?1 IS NULL OR application = ?1) AND (?2 IS NULL OR deployment_group = ?2)
+             ORDER BY create_ms DESC, id DESC"
+        ))
+        .bind(application)
+        .bind(group)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(deployment).collect())
+    }
+
+    async fn step_deployment(
+        &self,
+        deployment: &DeploymentRecord,
+        expected_rev: i64,
+        add: &[HostCommandRecord],
+        remove: &[String],
+    ) -> Result<()> {
+        let (d, add, remove) = (deployment.clone(), add.to_vec(), remove.to_vec());
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE deployments SET status = ?, rev = ?, doc = ? WHERE id = ? AND rev = ?",
+                    params![d.status, d.rev, d.doc, d.id, expected_rev],
+                )
+                .map_err(db)?;
+            if changed == 0 {
+                return Err(Error::VersionConflict {
+                    what: format!("deployment {}", d.id),
+                    expected: expected_rev,
+                });
+            }
+            for id in &remove {
+                tx.execute("DELETE FROM host_commands WHERE id = ?", [id])
+                    .map_err(db)?;
+            }
+            insert_commands(tx, &add)
+        })
+        .await
+    }
+
+    async fn host_command(&self, id: &str) -> Result<Option<HostCommandRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COMMAND_COLUMNS} FROM host_commands WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(row.as_ref().map(command))
+    }
+
+    async fn host_commands(&self, host: &str) -> Result<Vec<HostCommandRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COMMAND_COLUMNS} FROM host_commands WHERE host = ? ORDER BY created_ms, id"
+        ))
+        .bind(host)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(command).collect())
+    }
+
+    async fn set_host_command(&self, id: &str, state: &str, lease_until_ms: i64) -> Result<bool> {
+        let (id, state) = (id.to_string(), state.to_string());
+        self.write(move |tx| {
+            Ok(tx
+                .execute(
+                    "UPDATE host_commands SET state = ?, lease_until_ms = ? WHERE id = ?",
+                    params![state, lease_until_ms, id],
+                )
+                .map_err(db)?
+                > 0)
+        })
+        .await
+    }
+
+    async fn renew_host_leases(&self, host: &str, lease_until_ms: i64) -> Result<()> {
+        let host = host.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE host_commands SET lease_until_ms = ? WHERE host = ? AND lease_until_ms IS NOT NULL AND lease_until_ms < ?",
+                params![lease_until_ms, host, lease_until_ms],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn lapsed_host_commands(&self, now_ms: i64) -> Result<Vec<HostCommandRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COMMAND_COLUMNS} FROM host_commands
+             WHERE lease_until_ms IS NOT NULL AND lease_until_ms < ? ORDER BY lease_until_ms"
+        ))
+        .bind(now_ms)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(command).collect())
+    }
+}
