@@ -7,16 +7,19 @@ mod auth;
 mod authz;
 mod aws_chunked;
 mod cloudtrail;
+pub mod codedeploy;
 mod connections;
 mod convert;
 mod dispatch;
 mod iam_handlers;
+mod json_service;
 #[cfg(test)]
 mod properties;
 mod query;
 mod refusals;
 mod rule_handlers;
 pub mod trail;
+pub use codedeploy::IMPLEMENTED as CODEDEPLOY_IMPLEMENTED;
 pub use connections::IMPLEMENTED as CONNECTIONS_IMPLEMENTED;
 pub use dispatch::IMPLEMENTED;
 pub use iam_handlers::{IAM_OPERATIONS, STS_OPERATIONS};
@@ -42,6 +45,7 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// The routes of the CodePipeline API (`POST /`) and the S3-compatible endpoint (the rest).
 /// Names that S3 cannot use as buckets (they contain `_`) are left for the server's own pages.
 pub fn routes(sluice: Sluice) -> Router {
+    let wake = codedeploy::HostWake::install(&sluice);
     Router::new()
         .route("/", post(handle).get(s3::handle))
         .route("/{bucket}", any(s3::handle))
@@ -50,6 +54,7 @@ pub fn routes(sluice: Sluice) -> Router {
         .layer(axum::Extension(std::sync::Arc::new(
             refusals::RefusalBudget::default(),
         )))
+        .layer(axum::Extension(wake))
         .with_state(sluice)
 }
 
@@ -228,6 +233,7 @@ impl Outcome {
 async fn handle(
     State(sluice): State<Sluice>,
     axum::Extension(budget): axum::Extension<std::sync::Arc<refusals::RefusalBudget>>,
+    axum::Extension(wake): axum::Extension<std::sync::Arc<codedeploy::HostWake>>,
     request: axum::extract::Request,
 ) -> Response {
     let request_id = sluice.new_id();
@@ -289,6 +295,23 @@ async fn handle(
     if connections::is_target(&target) {
         return connections::handle(&sluice, &parts, claim, &target, &body, &info, &request_id)
             .await;
+    }
+    if codedeploy::is_target(&target) {
+        return codedeploy::handle(&sluice, &parts, claim, &target, &body, &info, &request_id)
+            .await;
+    }
+    if codedeploy::is_commands_target(&target) {
+        return codedeploy::handle_commands(
+            &sluice,
+            &wake,
+            &parts,
+            claim,
+            &target,
+            &body,
+            &info,
+            &request_id,
+        )
+        .await;
     }
     let outcome = run_call(&sluice, &parts, claim, &target, &body, &info, &request_id).await;
     // CloudTrail keeps no answer of a read, so a read's answer is not parsed again.

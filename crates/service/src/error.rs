@@ -111,6 +111,10 @@ pub enum Error {
     DeleteConflict(String),
     #[error("{0}")]
     MalformedPolicyDocument(String),
+    /// One of CodeDeploy's named exceptions (`ApplicationDoesNotExistException`, …), worded
+    /// as CodeDeploy words it.
+    #[error("{message}")]
+    Deploy { code: &'static str, message: String },
     /// A fault of the server, not the caller; the message is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),

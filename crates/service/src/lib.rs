@@ -7,6 +7,7 @@ mod action_types;
 mod audit;
 mod clock;
 mod connections;
+pub mod deploy;
 mod error;
 mod executions;
 mod iam;
@@ -49,7 +50,8 @@ pub use objects::{
     check_bucket_name, job_log_key, ObjectListing, ObjectVersion, LOG_BUCKET, MAX_KEYS,
 };
 pub use options::{
-    Options, DEFAULT_DISPATCH_LEASE_MS, DEFAULT_MAX_PUSH_BYTES, DEFAULT_MAX_REQUEST_BYTES,
+    Options, DEFAULT_DISPATCH_LEASE_MS, DEFAULT_HOST_LEASE_MS, DEFAULT_MAX_PUSH_BYTES,
+    DEFAULT_MAX_REQUEST_BYTES,
 };
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
 pub use rules::RuleExecutionView;
@@ -142,6 +144,8 @@ struct Inner {
     policy_cache: std::sync::Mutex<std::collections::HashMap<String, CachedPolicies>>,
     /// Told the action type of every job queued (after commit), to wake in-process providers.
     job_listener: std::sync::OnceLock<JobListener>,
+    /// Told the host of every host command opened (after commit), to wake long polls.
+    host_listener: std::sync::OnceLock<deploy::HostCommandListener>,
 }
 
 /// A principal's parsed policies and when they were read.
@@ -169,6 +173,7 @@ impl Sluice {
                 options,
                 tokens,
                 job_listener: std::sync::OnceLock::new(),
+                host_listener: std::sync::OnceLock::new(),
                 key_cache: Default::default(),
                 policy_cache: Default::default(),
             }),

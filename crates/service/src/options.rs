@@ -34,7 +34,13 @@ pub struct Options {
     pub max_request_bytes: usize,
     /// The largest pack a `git push` to a hosted repository may send.
     pub max_push_bytes: u64,
+    /// A host holding a deployment's command that is not heard from for this long fails its
+    /// lifecycle event (its agent is taken to be gone).
+    pub host_lease_ms: i64,
 }
+
+/// `Options::host_lease_ms` unless configured.
+pub const DEFAULT_HOST_LEASE_MS: i64 = 5 * 60 * 1000;
 
 /// `Options::max_push_bytes` unless configured.
 pub const DEFAULT_MAX_PUSH_BYTES: u64 = 1 << 30;
@@ -57,6 +63,7 @@ impl Default for Options {
             master_key: sluice_artifacts::crypto::Key(*b"sluice-default-master-key-tests!"),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_push_bytes: DEFAULT_MAX_PUSH_BYTES,
+            host_lease_ms: DEFAULT_HOST_LEASE_MS,
         }
     }
 }

@@ -67,6 +67,24 @@ fn insert_commands(tx: &rusqlite::Connection, commands: &[HostCommandRecord]) ->
     Ok(())
 }
 
+fn insert_deployment(tx: &rusqlite::Connection, d: &DeploymentRecord) -> Result<()> {
+    tx.execute(
+        &format!("INSERT INTO deployments ({DEPLOYMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+        params![
+            d.id,
+            d.application,
+            d.deployment_group,
+            d.status,
+            d.create_ms,
+            d.rev,
+            d.creator_token,
+            d.doc
+        ],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
 fn resource_exists(tx: &rusqlite::Connection, kind: &str, scope: &str, name: &str) -> Result<bool> {
     tx.query_row(
         "SELECT 1 FROM deploy_resources WHERE kind = ? AND scope = ? AND name = ?",
@@ -231,20 +249,7 @@ impl DeployStore for SqliteStore {
                     return Err(Error::AlreadyExists(id));
                 }
             }
-            tx.execute(
-                &format!("INSERT INTO deployments ({DEPLOYMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-                params![
-                    d.id,
-                    d.application,
-                    d.deployment_group,
-                    d.status,
-                    d.create_ms,
-                    d.rev,
-                    d.creator_token,
-                    d.doc
-                ],
-            )
-            .map_err(db)?;
+            insert_deployment(tx, &d)?;
             insert_commands(tx, &commands)
         })
         .await
@@ -296,8 +301,10 @@ impl DeployStore for SqliteStore {
         expected_rev: i64,
         add: &[HostCommandRecord],
         remove: &[String],
+        spawn: Option<&DeploymentRecord>,
     ) -> Result<()> {
         let (d, add, remove) = (deployment.clone(), add.to_vec(), remove.to_vec());
+        let spawn = spawn.cloned();
         self.write(move |tx| {
             let changed = tx
                 .execute(
@@ -314,6 +321,9 @@ impl DeployStore for SqliteStore {
             for id in &remove {
                 tx.execute("DELETE FROM host_commands WHERE id = ?", [id])
                     .map_err(db)?;
+            }
+            if let Some(s) = &spawn {
+                insert_deployment(tx, s)?;
             }
             insert_commands(tx, &add)
         })

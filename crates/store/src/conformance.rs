@@ -1623,7 +1623,13 @@ async fn deployment_steps_conflict_on_a_stale_rev_and_commands_lapse<S: Store>(s
         ..deployment.clone()
     };
     store
-        .step_deployment(&stepped, 1, std::slice::from_ref(&next), &["c1".into()])
+        .step_deployment(
+            &stepped,
+            1,
+            std::slice::from_ref(&next),
+            &["c1".into()],
+            None,
+        )
         .await
         .expect("step");
     let open = store.host_commands("host-a").await.expect("read");
@@ -1638,7 +1644,9 @@ async fn deployment_steps_conflict_on_a_stale_rev_and_commands_lapse<S: Store>(s
         ..deployment.clone()
     };
     assert!(matches!(
-        store.step_deployment(&stale, 1, &[], &["c2".into()]).await,
+        store
+            .step_deployment(&stale, 1, &[], &["c2".into()], None)
+            .await,
         Err(Error::VersionConflict { .. })
     ));
     assert_eq!(store.host_commands("host-a").await.expect("read").len(), 1);

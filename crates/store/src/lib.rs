@@ -448,13 +448,15 @@ pub trait DeployStore: Send + Sync {
     ) -> Result<Vec<DeploymentRecord>>;
 
     /// One scheduler step: stores `deployment` (its `rev` one past `expected_rev`; a
-    /// `VersionConflict` otherwise), adds `add` and removes the commands `remove`, together.
+    /// `VersionConflict` otherwise), adds `add`, removes the commands `remove`, and inserts
+    /// `spawn` (a rollback the step started, whose commands are among `add`), together.
     async fn step_deployment(
         &self,
         deployment: &DeploymentRecord,
         expected_rev: i64,
         add: &[HostCommandRecord],
         remove: &[String],
+        spawn: Option<&DeploymentRecord>,
     ) -> Result<()>;
 
     async fn host_command(&self, id: &str) -> Result<Option<HostCommandRecord>>;

@@ -3,7 +3,7 @@
 //! connections `CodeStarSourceConnection` sources read, dispatched once over the generated
 //! `Operation` enum. Authorized as `codestar-connections:<Operation>` on the connection's ARN.
 
-use crate::{trail, ApiError};
+use crate::ApiError;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -185,36 +185,10 @@ fn is_read_only(op: Operation) -> bool {
     )
 }
 
-/// What the trail records of one call.
-struct Event<'a> {
-    caller: Option<&'a Caller>,
-    request: Option<serde_json::Value>,
-    resources: Vec<(String, String)>,
-    error: Option<(String, String)>,
-}
-
-impl<'a> Event<'a> {
-    fn call(
-        self,
-        parts: &axum::http::request::Parts,
-        name: &str,
-        request_id: &'a str,
-        info: &'a RequestInfo,
-    ) -> trail::Call<'a> {
-        trail::Call {
-            caller: self.caller,
-            access_key_id: trail::claimed_key_id(parts),
-            event_source: EVENT_SOURCE,
-            event_name: name.to_string(),
-            request_parameters: self.request,
-            response_elements: None,
-            error: self.error,
-            request_id,
-            info,
-            resources: self.resources,
-        }
-    }
-}
+const SPEC: crate::json_service::ServiceSpec = crate::json_service::ServiceSpec {
+    event_source: EVENT_SOURCE,
+    content_type: CONTENT_TYPE,
+};
 
 pub async fn handle(
     sluice: &Sluice,
@@ -225,72 +199,33 @@ pub async fn handle(
     info: &RequestInfo,
     request_id: &str,
 ) -> Response {
-    let name = target.rsplit('.').next().unwrap_or(target).to_string();
-    let op = Operation::from_name(&name);
-    let mut request: Option<serde_json::Value> = None;
-    let mut caller: Option<Caller> = None;
-    let mut resources = Vec::new();
-    let mut pending: Option<String> = None;
-    let result = async {
-        let c = crate::authenticate_json(claim, parts, body)?;
-        caller = Some(c.clone());
-        // Parsed only once the signature holds: a refused call's event keeps no body.
-        request = serde_json::from_slice(body).ok();
-        let op = op.ok_or_else(|| ApiError::unknown_operation(target))?;
-        let parsed = request.clone().unwrap_or_default();
-        let (action, resource) = authorization(op, &parsed);
+    let request = crate::json_service::Request {
+        parts,
+        target,
+        body,
+        info,
+        request_id,
+    };
+    let op = Operation::from_name(target.rsplit('.').next().unwrap_or(target));
+    let plan = |_name: String, parsed: serde_json::Value| async move {
+        let found = op.ok_or_else(|| ApiError::unknown_operation(target))?;
+        let (action, resource) = authorization(found, &parsed);
+        let mut resources = Vec::new();
         if resource != "*" {
             resources.push((
                 "AWS::CodeStarConnections::Connection".to_string(),
                 resource.clone(),
             ));
         }
-        sluice.authorize(&c, &action, &resource, info).await?;
-        if !is_read_only(op) {
-            let stub = Event {
-                caller: Some(&c),
-                request: request.clone(),
-                resources: resources.clone(),
-                error: None,
-            };
-            let stub = trail::event(sluice, stub.call(parts, &name, request_id, info));
-            sluice
-                .begin_audit(&stub)
-                .await
-                .map_err(|e| ApiError::internal(format!("recording the audit event: {e}")))?;
-            pending = Some(stub.event_id);
-        }
-        dispatch(sluice, op, body).await
-    }
-    .await;
-    let error = result
-        .as_ref()
-        .err()
-        .map(|e| (e.code.to_string(), e.message.clone()));
-    let event_call = Event {
-        caller: caller.as_ref(),
-        request,
-        resources,
-        error,
-    }
-    .call(parts, &name, request_id, info);
-    let recorded = match pending {
-        Some(id) => {
-            sluice
-                .complete_audit(&trail::event_with_id(sluice, event_call, id))
-                .await
-        }
-        None => {
-            sluice
-                .record_audit(&[trail::event(sluice, event_call)])
-                .await
-        }
+        Ok(crate::json_service::Plan {
+            read_only: is_read_only(found),
+            authorize: Some((action, resource)),
+            resources,
+        })
     };
-    let result = match recorded {
-        Ok(()) => result,
-        Err(e) => Err(ApiError::internal(format!(
-            "recording the audit event: {e}"
-        ))),
+    let run = |_caller: Caller| async {
+        let found = op.ok_or_else(|| ApiError::unknown_operation(target))?;
+        dispatch(sluice, found, body).await
     };
-    crate::json_response_as(result, request_id, target, CONTENT_TYPE)
+    crate::json_service::handle(sluice, &SPEC, request, claim, plan, run).await
 }

@@ -1,0 +1,190 @@
+//! CodeDeploy's host command protocol (`CodeDeployCommandService_v20141006.<Operation>`,
+//! signing name `codedeploy-commands`), the one AWS's agent and `sluice agent` speak. A host
+//! is authorized by its identity, not by IAM policies: the caller must be the IAM user of a
+//! registered on-premises instance, and reaches only that instance's commands.
+//! `PollHostCommand` waits up to `POLL_WAIT` for a command, so one reaches an idle agent at
+//! once.
+
+use crate::json_service::{Plan, Request, ServiceSpec};
+use crate::ApiError;
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sluice_service::{Caller, RequestInfo, Sluice};
+use sluice_wire::codedeploy_commands::{self as w, Operation};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+const SPEC: ServiceSpec = ServiceSpec {
+    event_source: "codedeploy-commands.amazonaws.com",
+    content_type: "application/x-amz-json-1.1",
+};
+
+/// The longest a poll waits for a command before answering that there is none.
+pub const POLL_WAIT: Duration = Duration::from_secs(20);
+
+type R<T> = Result<T, ApiError>;
+
+pub fn is_target(target: &str) -> bool {
+    target
+        .strip_prefix(w::TARGET_PREFIX)
+        .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// Wakes waiting polls when the service opens host commands.
+#[derive(Default)]
+pub struct HostWake(Notify);
+
+impl HostWake {
+    /// A waker installed as the service's host command listener.
+    pub fn install(sluice: &Sluice) -> Arc<HostWake> {
+        let wake = Arc::new(HostWake::default());
+        let notifier = wake.clone();
+        sluice.set_host_command_listener(Arc::new(move |_host: &str| notifier.0.notify_waiters()));
+        wake
+    }
+}
+
+fn input<T: DeserializeOwned>(op: Operation, body: &[u8]) -> R<T> {
+    let shape = op
+        .input_shape()
+        .ok_or_else(|| ApiError::internal(format!("{} has no input shape", op.name())))?;
+    Ok(w::decode(shape, body)?)
+}
+
+fn output<T: Serialize>(value: T) -> R<Vec<u8>> {
+    serde_json::to_vec(&value).map_err(|e| ApiError::internal(format!("encoding a response: {e}")))
+}
+
+async fn long_poll(
+    sl: &Sluice,
+    wake: &HostWake,
+    caller: &Caller,
+    host: &str,
+) -> R<Option<sluice_service::deploy::HostCommand>> {
+    let deadline = tokio::time::Instant::now() + POLL_WAIT;
+    loop {
+        // Registered before looking, so a command opened in between is not missed.
+        let notified = wake.0.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(command) = sl.poll_host_command(caller, host).await? {
+            return Ok(Some(command));
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return Ok(None);
+        }
+    }
+}
+
+async fn dispatch(
+    sl: &Sluice,
+    wake: &HostWake,
+    caller: &Caller,
+    op: Operation,
+    body: &[u8],
+) -> R<Vec<u8>> {
+    use Operation as O;
+    match op {
+        O::PollHostCommand => {
+            let i: w::PollHostCommandInput = input(op, body)?;
+            let command = long_poll(sl, wake, caller, &i.host_identifier).await?;
+            output(w::PollHostCommandOutput {
+                host_command: command.map(|c| w::HostCommandInstance {
+                    host_command_identifier: Some(c.id),
+                    host_identifier: Some(c.host_identifier),
+                    deployment_execution_id: Some(c.deployment_execution_id),
+                    command_name: Some(c.command_name),
+                    nonce: None,
+                }),
+            })
+        }
+        O::PutHostCommandAcknowledgement => {
+            let i: w::PutHostCommandAcknowledgementInput = input(op, body)?;
+            let status = sl
+                .acknowledge_host_command(caller, &i.host_command_identifier)
+                .await?;
+            output(w::CommandStatusOutput {
+                command_status: Some(status.into()),
+            })
+        }
+        O::GetDeploymentSpecification => {
+            let i: w::GetDeploymentSpecificationInput = input(op, body)?;
+            let spec = sl
+                .deployment_specification(caller, &i.deployment_execution_id, &i.host_identifier)
+                .await?;
+            output(w::GetDeploymentSpecificationOutput {
+                deployment_system: Some(sluice_service::deploy::DEPLOYMENT_SYSTEM.into()),
+                deployment_specification: Some(w::DeploymentSpecification {
+                    generic_envelope: Some(w::Envelope {
+                        format: Some("TEXT/JSON".into()),
+                        payload: Some(spec),
+                    }),
+                    variant_id: None,
+                    variant_envelope: None,
+                }),
+            })
+        }
+        O::PostHostCommandUpdate => {
+            let i: w::PostHostCommandUpdateInput = input(op, body)?;
+            let status = sl
+                .host_command_update(caller, &i.host_command_identifier)
+                .await?;
+            output(w::CommandStatusOutput {
+                command_status: Some(status.into()),
+            })
+        }
+        O::PutHostCommandComplete => {
+            let i: w::PutHostCommandCompleteInput = input(op, body)?;
+            let diagnostics = i.diagnostics.and_then(|d| d.payload);
+            sl.complete_host_command(
+                caller,
+                &i.host_command_identifier,
+                &i.command_status,
+                diagnostics.as_deref(),
+            )
+            .await?;
+            Ok(b"{}".to_vec())
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn handle(
+    sluice: &Sluice,
+    wake: &HostWake,
+    parts: &axum::http::request::Parts,
+    claim: crate::auth::Claim,
+    target: &str,
+    body: &[u8],
+    info: &RequestInfo,
+    request_id: &str,
+) -> Response {
+    let request = Request {
+        parts,
+        target,
+        body,
+        info,
+        request_id,
+    };
+    let op = Operation::from_name(target.rsplit('.').next().unwrap_or(target));
+    let planner = |_name: String, _parsed: serde_json::Value| async move {
+        let found = op.ok_or_else(|| ApiError::unknown_operation(target))?;
+        Ok(Plan {
+            // A poll hands out a command, but what a host does is recorded by its
+            // acknowledgement and completion; polls and reads are not pending-first.
+            read_only: matches!(
+                found,
+                Operation::PollHostCommand | Operation::GetDeploymentSpecification
+            ),
+            authorize: None,
+            resources: Vec::new(),
+        })
+    };
+    let run = |caller: Caller| async move {
+        let found = op.ok_or_else(|| ApiError::unknown_operation(target))?;
+        dispatch(sluice, wake, &caller, found, body).await
+    };
+    crate::json_service::handle(sluice, &SPEC, request, claim, planner, run).await
+}

@@ -1,0 +1,157 @@
+//! The request flow every JSON-protocol service other than CodePipeline shares (CodeStar
+//! connections, CodeDeploy, CodeDeploy's host command protocol): authenticate, parse the body
+//! only once the signature holds, authorize (IAM, or the service's own identity check), record
+//! a changing call as pending before it acts, run it, and finish its audit event.
+
+use crate::{trail, ApiError};
+use axum::response::Response;
+use sluice_service::{Caller, RequestInfo, Sluice};
+use std::future::Future;
+
+/// What a service is on the wire and in the trail.
+pub(crate) struct ServiceSpec {
+    /// The trail's `eventSource`, e.g. `codedeploy.amazonaws.com`.
+    pub event_source: &'static str,
+    /// `application/x-amz-json-1.0` or `-1.1`.
+    pub content_type: &'static str,
+}
+
+/// How one call is authorized and recorded, decided from its operation and parsed body.
+pub(crate) struct Plan {
+    pub read_only: bool,
+    /// The IAM action and resource to decide on; `None` when the service checks the caller's
+    /// identity itself (a host agent reaches only its own commands).
+    pub authorize: Option<(String, String)>,
+    /// The trail's `resources`: (type, ARN).
+    pub resources: Vec<(String, String)>,
+}
+
+/// The request at hand.
+pub(crate) struct Request<'a> {
+    pub parts: &'a axum::http::request::Parts,
+    pub target: &'a str,
+    pub body: &'a [u8],
+    pub info: &'a RequestInfo,
+    pub request_id: &'a str,
+}
+
+fn call<'a>(
+    spec: &ServiceSpec,
+    request: &Request<'a>,
+    name: &str,
+    caller: Option<&'a Caller>,
+    parameters: Option<serde_json::Value>,
+    resources: Vec<(String, String)>,
+    error: Option<(String, String)>,
+) -> trail::Call<'a> {
+    trail::Call {
+        caller,
+        access_key_id: trail::claimed_key_id(request.parts),
+        event_source: spec.event_source,
+        event_name: name.to_string(),
+        request_parameters: parameters,
+        response_elements: None,
+        error,
+        request_id: request.request_id,
+        info: request.info,
+        resources,
+    }
+}
+
+/// Runs one call: `plan` decides authorization from the operation name and body (an unknown
+/// operation is its error), `run` performs it for the authenticated caller.
+pub(crate) async fn handle<P, PFut, F, Fut>(
+    sluice: &Sluice,
+    spec: &ServiceSpec,
+    request: Request<'_>,
+    claim: crate::auth::Claim,
+    plan: P,
+    run: F,
+) -> Response
+where
+    P: FnOnce(String, serde_json::Value) -> PFut,
+    PFut: Future<Output = Result<Plan, ApiError>>,
+    F: FnOnce(Caller) -> Fut,
+    Fut: Future<Output = Result<Vec<u8>, ApiError>>,
+{
+    let name = request
+        .target
+        .rsplit('.')
+        .next()
+        .unwrap_or(request.target)
+        .to_string();
+    let mut parameters: Option<serde_json::Value> = None;
+    let mut caller: Option<Caller> = None;
+    let mut resources = Vec::new();
+    let mut pending: Option<String> = None;
+    let result = async {
+        let authenticated = crate::authenticate_json(claim, request.parts, request.body)?;
+        caller = Some(authenticated.clone());
+        // Parsed only once the signature holds: a refused call's event keeps no body.
+        parameters = serde_json::from_slice(request.body).ok();
+        let parsed = parameters.clone().unwrap_or_default();
+        let plan = plan(name.clone(), parsed).await?;
+        resources = plan.resources.clone();
+        if let Some((action, resource)) = &plan.authorize {
+            sluice
+                .authorize(&authenticated, action, resource, request.info)
+                .await?;
+        }
+        if !plan.read_only {
+            let stub = call(
+                spec,
+                &request,
+                &name,
+                Some(&authenticated),
+                parameters.clone(),
+                resources.clone(),
+                None,
+            );
+            let stub = trail::event(sluice, stub);
+            sluice
+                .begin_audit(&stub)
+                .await
+                .map_err(|e| ApiError::internal(format!("recording the audit event: {e}")))?;
+            pending = Some(stub.event_id);
+        }
+        run(authenticated).await
+    }
+    .await;
+    let error = result
+        .as_ref()
+        .err()
+        .map(|e| (e.code.to_string(), e.message.clone()));
+    let event_call = call(
+        spec,
+        &request,
+        &name,
+        caller.as_ref(),
+        parameters,
+        resources,
+        error,
+    );
+    let recorded = match pending {
+        Some(id) => {
+            sluice
+                .complete_audit(&trail::event_with_id(sluice, event_call, id))
+                .await
+        }
+        None => {
+            sluice
+                .record_audit(&[trail::event(sluice, event_call)])
+                .await
+        }
+    };
+    let result = match recorded {
+        Ok(()) => result,
+        Err(e) => Err(ApiError::internal(format!(
+            "recording the audit event: {e}"
+        ))),
+    };
+    crate::json_response_as(
+        result,
+        request.request_id,
+        request.target,
+        spec.content_type,
+    )
+}
