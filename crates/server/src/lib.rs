@@ -1,6 +1,7 @@
 //! The HTTP server: mounts the API (and later the console) and serves until told to stop.
 //! The listener and the shutdown signal are parameters so tests bind port 0 and stop at will.
 
+mod deploy;
 mod git_http;
 mod providers;
 mod sources;
@@ -115,6 +116,11 @@ pub async fn run_timers(sluice: Sluice, mut shutdown: tokio::sync::watch::Receiv
                             break;
                         }
                     }
+                }
+                match sluice.sweep_host_leases().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(hosts = n, "deployment hosts failed: their agents stopped answering"),
+                    Err(e) => tracing::error!(error = %e, "sweeping host leases failed"),
                 }
             }
             changed = shutdown.changed() => {

@@ -54,6 +54,7 @@ pub fn provider_types() -> Vec<ActionTypeId> {
         ActionTypeId::new("Compute", "AWS", "Commands", "1"),
         ActionTypeId::new("Build", "AWS", "CodeBuild", "1"),
         ActionTypeId::new("Test", "AWS", "CodeBuild", "1"),
+        ActionTypeId::new("Deploy", "AWS", "CodeDeploy", "1"),
     ]
 }
 
@@ -205,7 +206,8 @@ async fn run_job(sluice: &Sluice, config: &Providers, job: Job) {
             let failure = JobFailure {
                 kind: "JobFailed".into(),
                 message,
-                external_execution_id: Some(job.id.clone()),
+                // The id recorded at start (the job's, or its deployment's) stands.
+                external_execution_id: None,
             };
             sluice.put_job_failure(&job.id, failure).await
         }
@@ -244,6 +246,16 @@ fn role_accesses(sluice: &Sluice, job: &Job) -> Vec<(&'static str, String)> {
                 sluice.options().region,
                 sluice.options().account_id,
                 get("RepositoryName")
+            ),
+        )),
+        ("Deploy", "CodeDeploy") => accesses.push((
+            "codedeploy:CreateDeployment",
+            format!(
+                "arn:aws:codedeploy:{}:{}:deploymentgroup:{}/{}",
+                sluice.options().region,
+                sluice.options().account_id,
+                get("ApplicationName"),
+                get("DeploymentGroupName")
             ),
         )),
         _ => {}
@@ -352,6 +364,10 @@ async fn execute(
     let t = &job.action_type_id;
     if t.category == "Source" {
         return sources::run_source(sluice, config, job, root, log).await;
+    }
+    if t.category == "Deploy" && t.provider == "CodeDeploy" {
+        // The hosts' agents run the revision; nothing runs here.
+        return crate::deploy::run_codedeploy(sluice, job, log).await;
     }
     if let Some(refusal) = &config.refusal {
         return Err(format!("builds are refused on this server: {refusal}"));

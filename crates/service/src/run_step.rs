@@ -277,12 +277,17 @@ impl Sluice {
 
 /// What to use instead of an AWS-owned action type this server does not run.
 fn instead_of(action_type: &sluice_model::ActionTypeId, providers_off: bool) -> &'static str {
-    let built_in = ["S3", "CodeCommit", "Commands", "CodeBuild"];
+    let built_in = ["S3", "CodeCommit", "Commands", "CodeBuild", "CodeDeploy"];
     if providers_off && built_in.contains(&action_type.provider.as_str()) {
         return "this server runs with its built-in providers turned off ([providers] enabled = false); turn them on, or run the action type with a worker";
     }
+    match action_type.provider.as_str() {
+        "ElasticBeanstalk" => return "Elastic Beanstalk has no self-hosted counterpart here; deploy to your hosts with a CodeDeploy action and `sluice agent` instead",
+        "OpsWorks" => return "AWS retired OpsWorks in 2024 and there is no self-hosted OpsWorks here; deploy to your hosts with a CodeDeploy action and `sluice agent` instead",
+        _ => {}
+    }
     match action_type.category.as_str() {
-        "Deploy" => "deploy from a Compute/AWS/Commands action (your deployment tool, rsync or ssh) or from a custom action type run by `sluice worker`",
+        "Deploy" => "deploy with a CodeDeploy action to hosts running `sluice agent`, from a Compute/AWS/Commands action, or from a custom action type run by `sluice worker`",
         "Invoke" => "run the step as a Compute/AWS/Commands action or a custom action type run by `sluice worker`",
         "Source" => "use an S3, CodeCommit (hosted by this server) or GitHub source",
         _ => "use a Compute/AWS/Commands action, a CodeBuild action, or a custom action type run by `sluice worker`",

@@ -69,6 +69,17 @@ struct FileConfig {
     sandbox: SandboxConfig,
     #[serde(default)]
     git: GitConfig,
+    #[serde(default)]
+    deploy: DeployConfig,
+}
+
+/// The `[deploy]` table: CodeDeploy deployments to hosts running `sluice agent`.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct DeployConfig {
+    /// A host holding a deployment's command that is not heard from for this long fails its
+    /// lifecycle event (seconds; default 300).
+    host_lease_secs: Option<i64>,
 }
 
 /// The `[git] table`: hosted repositories.
@@ -322,6 +333,7 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub max_request_bytes: usize,
     pub max_push_bytes: u64,
+    pub host_lease_ms: i64,
 }
 
 /// Where job workspaces go. Under the data dir, unless builds run as another user that could
@@ -388,6 +400,10 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .git
             .max_push_bytes
             .unwrap_or(sluice_service::DEFAULT_MAX_PUSH_BYTES),
+        host_lease_ms: file
+            .deploy
+            .host_lease_secs
+            .map_or(sluice_service::DEFAULT_HOST_LEASE_MS, |s| s.max(1) * 1000),
         limits: file.limits.resolve(),
         jobs: file.jobs.resolve(),
         blobs: match (file.blobs.s3_endpoint, file.blobs.s3_bucket) {

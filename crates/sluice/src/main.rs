@@ -418,6 +418,7 @@ async fn open(
     let service_options = sluice_service::Options {
         max_request_bytes: options.max_request_bytes,
         max_push_bytes: options.max_push_bytes,
+        host_lease_ms: options.host_lease_ms,
         region: options.region.clone(),
         account_id: options.account_id.clone(),
         limits: options.limits.clone(),
