@@ -31,6 +31,9 @@ enum Command {
     /// Poll a Sluice server for jobs of one action type and run each with a command:
     /// `sluice worker --endpoint URL --action-type Custom/Build/MyBuild/1 -- ./build.sh`.
     Worker(WorkerArgs),
+    /// The CodeDeploy agent of this host: `sluice agent --endpoint URL`, signing with the key
+    /// of the IAM user its on-premises instance was registered with.
+    Agent(AgentArgs),
     /// Every pipeline, its latest execution and each stage's state, on one screen.
     Status {
         #[command(flatten)]
@@ -198,6 +201,25 @@ struct WorkerArgs {
     command: Vec<String>,
 }
 
+#[derive(clap::Args)]
+struct AgentArgs {
+    /// The server, e.g. http://127.0.0.1:8240.
+    #[arg(long, env = "SLUICE_ENDPOINT")]
+    endpoint: String,
+    #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
+    region: String,
+    /// A profile of the shared credentials file (else the standard chain: environment,
+    /// AWS_PROFILE, default).
+    #[arg(long)]
+    profile: Option<String>,
+    /// Where deployments are unpacked and the agent's records kept.
+    #[arg(long, default_value = "/var/lib/sluice-agent")]
+    data_dir: std::path::PathBuf,
+    /// The instance's IAM user ARN (default: asked of the server with GetCallerIdentity).
+    #[arg(long)]
+    host_identifier: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum RepoCommand {
     /// Create a bare repository in the data dir and print its clone URL.
@@ -267,6 +289,10 @@ fn main() -> Result<()> {
             .enable_all()
             .build()?
             .block_on(worker(args)),
+        Command::Agent(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(agent(args)),
         Command::Repo {
             command: RepoCommand::Create { name, serve },
         } => {
@@ -577,6 +603,31 @@ fn secure_data_dir(options: &config::ServeOptions) -> Result<()> {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         }
     }
+    Ok(())
+}
+
+async fn agent(args: AgentArgs) -> Result<()> {
+    let credentials = credential_chain(args.profile.as_deref())?;
+    let client = sluice_worker::client::Client::new(&args.endpoint, &args.region, credentials)?;
+    let host_identifier = match args.host_identifier {
+        Some(arn) => arn,
+        None => sluice_agent::caller_arn(&client).await?,
+    };
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the agent's data dir {}", args.data_dir.display()))?;
+    let agent = sluice_agent::Agent::new(
+        client,
+        sluice_agent::AgentOptions {
+            host_identifier,
+            data_dir: args.data_dir,
+        },
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    agent.run(stop_rx).await?;
     Ok(())
 }
 

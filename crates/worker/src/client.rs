@@ -68,7 +68,7 @@ impl Client {
     async fn send(
         &self,
         method: &str,
-        path: &str,
+        target: &str,
         mut headers: Vec<(String, String)>,
         body: Body,
         payload_hash: &str,
@@ -84,10 +84,11 @@ impl Client {
         } else {
             PathStyle::Normalized
         };
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let request = sluice_sigv4::Request {
             method,
             path,
-            query: "",
+            query,
             headers: &headers,
             payload_hash,
         };
@@ -100,7 +101,7 @@ impl Client {
             &amz_date,
             style,
         );
-        let mut builder = hyper::Request::builder().method(method).uri(path);
+        let mut builder = hyper::Request::builder().method(method).uri(target);
         for (k, v) in headers.iter().chain(&signed) {
             builder = builder.header(k.as_str(), v.as_str());
         }
@@ -127,14 +128,23 @@ impl Client {
         operation: &str,
         input: &I,
     ) -> Result<std::result::Result<O, ApiError>> {
+        self.call_service("CodePipeline_20150709", "codepipeline", operation, input)
+            .await
+    }
+
+    /// One operation of a JSON 1.1 service: its target prefix and signing name.
+    pub async fn call_service<I: Serialize, O: DeserializeOwned>(
+        &self,
+        target_prefix: &str,
+        signing_name: &str,
+        operation: &str,
+        input: &I,
+    ) -> Result<std::result::Result<O, ApiError>> {
         let body = serde_json::to_vec(input).map_err(|e| Error::Io(e.to_string()))?;
         let hash = sluice_sigv4::sha256_hex(&body);
         let headers = vec![
             ("content-type".into(), "application/x-amz-json-1.1".into()),
-            (
-                "x-amz-target".into(),
-                format!("CodePipeline_20150709.{operation}"),
-            ),
+            ("x-amz-target".into(), format!("{target_prefix}.{operation}")),
         ];
         let full = Full::new(Bytes::from(body))
             .map_err(|never| match never {})
@@ -146,7 +156,7 @@ impl Client {
                 headers,
                 full,
                 &hash,
-                "codepipeline",
+                signing_name,
                 &self.credentials.clone(),
             )
             .await?;
@@ -165,6 +175,26 @@ impl Client {
             code: code.rsplit('#').next().unwrap_or(code).to_string(),
             message: v["message"].as_str().unwrap_or_default().to_string(),
         }))
+    }
+
+    /// A Query-protocol call (`Action=…&Version=…`, form-encoded) to the service `signing_name`:
+    /// the status and the XML answer.
+    pub async fn query(&self, signing_name: &str, form: &str) -> Result<(u16, String)> {
+        let body = form.as_bytes().to_vec();
+        let hash = sluice_sigv4::sha256_hex(&body);
+        let headers = vec![(
+            "content-type".into(),
+            "application/x-www-form-urlencoded; charset=utf-8".into(),
+        )];
+        let full = Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let response = self
+            .send("POST", "/", headers, full, &hash, signing_name, &self.credentials.clone())
+            .await?;
+        let status = response.status().as_u16();
+        let bytes = Self::body_bytes(response).await?;
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// A whole (small) response body.
@@ -217,6 +247,35 @@ impl Client {
         let path = Self::object_path(bucket, key);
         self.send("GET", &path, headers, empty, &hash, "s3", credentials)
             .await
+    }
+
+    /// Downloads one version of `bucket/key` to `dest` with the client's own credentials.
+    pub async fn s3_get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        dest: &Path,
+    ) -> Result<u64> {
+        let empty = Full::new(Bytes::new())
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let hash = sluice_sigv4::sha256_hex(b"");
+        let mut target = Self::object_path(bucket, key);
+        if let Some(v) = version {
+            target = format!("{target}?versionId={}", sluice_sigv4::uri_encode(v, true));
+        }
+        let response = self
+            .send("GET", &target, vec![], empty, &hash, "s3", &self.credentials.clone())
+            .await?;
+        if response.status() != 200 {
+            return Err(Self::s3_error(response, &format!("reading s3://{bucket}/{key}")).await);
+        }
+        let stream = BodyStream::new(response.into_body())
+            .try_filter_map(|frame| async move { Ok(frame.into_data().ok()) })
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .boxed();
+        write_stream(stream, dest).await
     }
 
     /// Downloads `bucket/key` to `dest` with the given (job) credentials.
