@@ -24,14 +24,16 @@ def free_port():
 
 
 class Sluice:
-    def __init__(self, tls=None):
-        """`tls`: (certificate file, key file) to serve HTTPS with."""
+    def __init__(self, tls=None, config=None):
+        """`tls`: (certificate file, key file) to serve HTTPS with; `config`: a config file's
+        TOML text."""
         self.data_dir = tempfile.mkdtemp(prefix="sluice-conformance-")
         self.port = free_port()
         self.tls = tls
         scheme = "https" if tls else "http"
         self.endpoint = f"{scheme}://localhost:{self.port}" if tls else f"http://127.0.0.1:{self.port}"
         self.proc = None
+        self.config = config
 
     def start(self):
         binary = os.environ.get("SLUICE_BIN", str(ROOT / "target" / "debug" / "sluice"))
@@ -39,6 +41,11 @@ class Sluice:
         args = [binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir]
         if self.tls:
             args += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
+        if self.config:
+            path = os.path.join(self.data_dir, "sluice.toml")
+            with open(path, "w") as f:
+                f.write(self.config)
+            args += ["--config", path]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         import ssl
         context = ssl.create_default_context(cafile=self.tls[0]) if self.tls else None
