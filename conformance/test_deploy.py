@@ -172,6 +172,16 @@ def test_the_s3_walkthrough_deploys_to_both_hosts_with_the_aws_cli(sluice, hosts
                    "ApplicationStart", "ValidateService"]
     assert {e["lifecycleEventName"] for e in events if e["status"] == "Skipped"} >= {"BlockTraffic", "AllowTraffic"}
 
+    _, actions, _ = sluice.aws("codepipeline", "list-action-executions", "--pipeline-name", "MyFirstPipeline",
+                               "--filter", f"pipelineExecutionId={run['pipelineExecutionId']}")
+    deploy = next(a for a in actions["actionExecutionDetails"] if a["stageName"] == "Beta")
+    _, listed_targets, _ = sluice.aws("codepipeline", "list-deploy-action-execution-targets",
+                                      "--pipeline-name", "MyFirstPipeline",
+                                      "--action-execution-id", deploy["actionExecutionId"])
+    assert sorted(t["targetId"] for t in listed_targets["targets"]) == ["host-a", "host-b"]
+    assert all(t["status"] == "Succeeded" for t in listed_targets["targets"])
+    assert "ValidateService" in [e["name"] for e in listed_targets["targets"][0]["events"]]
+
     # A new version of the bundle: the previous revision's ApplicationStop runs first, and its
     # files are replaced.
     upload(sluice, tmp_path, sample_app("v2"))

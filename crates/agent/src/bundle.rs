@@ -12,7 +12,10 @@ use std::path::{Component, Path, PathBuf};
 /// Downloads and unpacks the revision; returns how many files it holds.
 pub(crate) async fn download(client: &Client, spec: &Spec, dir: &Path) -> Result<usize, String> {
     if spec.revision.revision_type != "S3" {
-        return Err(format!("the revision type {} is not supported; use S3", spec.revision.revision_type));
+        return Err(format!(
+            "the revision type {} is not supported; use S3",
+            spec.revision.revision_type
+        ));
     }
     let revision = spec
         .revision
@@ -20,10 +23,17 @@ pub(crate) async fn download(client: &Client, spec: &Spec, dir: &Path) -> Result
         .as_ref()
         .ok_or("the deployment specification has no S3 revision")?;
     let _ = tokio::fs::remove_dir_all(dir).await;
-    tokio::fs::create_dir_all(dir).await.map_err(|e| format!("{}: {e}", dir.display()))?;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     let bundle = dir.join("bundle");
     client
-        .s3_get_version(&revision.bucket, &revision.key, revision.version.as_deref(), &bundle)
+        .s3_get_version(
+            &revision.bucket,
+            &revision.key,
+            revision.version.as_deref(),
+            &bundle,
+        )
         .await
         .map_err(|e| format!("the bundle could not be downloaded: {e}"))?;
     let archive = dir.join("deployment-archive");
@@ -56,7 +66,12 @@ fn safe_path(name: &Path) -> Result<PathBuf, String> {
         match component {
             Component::Normal(part) => clean.push(part),
             Component::CurDir => {}
-            _ => return Err(format!("the bundle entry {} leaves the bundle", name.display())),
+            _ => {
+                return Err(format!(
+                    "the bundle entry {} leaves the bundle",
+                    name.display()
+                ))
+            }
         }
     }
     Ok(clean)
@@ -69,7 +84,10 @@ fn unpack_tar(reader: impl Read, dest: &Path, limits: &UnpackLimits) -> Result<u
         let mut entry = entry.map_err(|e| format!("the bundle could not be read: {e}"))?;
         entries += 1;
         if entries > limits.max_entries {
-            return Err(format!("the bundle has more than {} entries", limits.max_entries));
+            return Err(format!(
+                "the bundle has more than {} entries",
+                limits.max_entries
+            ));
         }
         let name = entry.path().map_err(|e| e.to_string())?.into_owned();
         let relative = safe_path(&name)?;
@@ -85,7 +103,11 @@ fn unpack_tar(reader: impl Read, dest: &Path, limits: &UnpackLimits) -> Result<u
                 if let Some(parent) = target.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
                 }
-                let executable = entry.header().mode().map(|m| m & 0o111 != 0).unwrap_or(false);
+                let executable = entry
+                    .header()
+                    .mode()
+                    .map(|m| m & 0o111 != 0)
+                    .unwrap_or(false);
                 // `create_new` never follows or replaces an existing path.
                 let mut out = std::fs::OpenOptions::new()
                     .write(true)
@@ -93,14 +115,19 @@ fn unpack_tar(reader: impl Read, dest: &Path, limits: &UnpackLimits) -> Result<u
                     .open(&target)
                     .map_err(|e| format!("{}: {e}", relative.display()))?;
                 let budget = limits.max_total_bytes.saturating_sub(total);
-                let written = std::io::copy(&mut (&mut entry).take(budget + 1), &mut out).map_err(|e| e.to_string())?;
+                let written = std::io::copy(&mut (&mut entry).take(budget + 1), &mut out)
+                    .map_err(|e| e.to_string())?;
                 total += written;
                 if total > limits.max_total_bytes {
-                    return Err(format!("the bundle unpacks to more than {} bytes", limits.max_total_bytes));
+                    return Err(format!(
+                        "the bundle unpacks to more than {} bytes",
+                        limits.max_total_bytes
+                    ));
                 }
                 if executable {
                     use std::os::unix::fs::PermissionsExt;
-                    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+                    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
+                        .map_err(|e| e.to_string())?;
                 }
                 files += 1;
             }
@@ -123,7 +150,11 @@ mod tests {
         let mut builder = tar::Builder::new(Vec::new());
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(kind);
-        header.set_size(if kind == tar::EntryType::Regular { 2 } else { 0 });
+        header.set_size(if kind == tar::EntryType::Regular {
+            2
+        } else {
+            0
+        });
         header.set_mode(0o755);
         // Written raw: `append_data` itself refuses `..`, and a hostile bundle would not.
         let bytes = name.as_bytes();
@@ -132,7 +163,16 @@ mod tests {
             header.set_link_name("/etc/passwd").expect("link name");
         }
         header.set_cksum();
-        builder.append(&header, &b"hi"[..if kind == tar::EntryType::Regular { 2 } else { 0 }]).expect("append");
+        builder
+            .append(
+                &header,
+                &b"hi"[..if kind == tar::EntryType::Regular {
+                    2
+                } else {
+                    0
+                }],
+            )
+            .expect("append");
         builder.into_inner().expect("tar")
     }
 
@@ -156,10 +196,18 @@ mod tests {
     #[test]
     fn a_tar_bundle_keeps_files_and_their_executable_bit() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let files = unpack_tar(&tar_with("scripts/start", tar::EntryType::Regular)[..], dir.path(), &UnpackLimits::default()).expect("unpacked");
+        let files = unpack_tar(
+            &tar_with("scripts/start", tar::EntryType::Regular)[..],
+            dir.path(),
+            &UnpackLimits::default(),
+        )
+        .expect("unpacked");
         assert_eq!(files, 1);
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("scripts/start")).expect("file").permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("scripts/start"))
+            .expect("file")
+            .permissions()
+            .mode();
         assert_ne!(mode & 0o111, 0);
     }
 }

@@ -24,10 +24,19 @@ fn tail(path: &Path) -> String {
     text[start..].to_string()
 }
 
-pub(crate) async fn run_event(appspec: &AppSpec, event: LifecycleEvent, archive: &Path, spec: &Spec, deployment_dir: &Path) -> Outcome {
+pub(crate) async fn run_event(
+    appspec: &AppSpec,
+    event: LifecycleEvent,
+    archive: &Path,
+    spec: &Spec,
+    deployment_dir: &Path,
+) -> Outcome {
     let hooks = appspec.hooks_of(event);
     if hooks.is_empty() {
-        return Outcome::success(format!("Succeeded: no {} scripts", event.name()), String::new());
+        return Outcome::success(
+            format!("Succeeded: no {} scripts", event.name()),
+            String::new(),
+        );
     }
     let logs = deployment_dir.join("logs");
     if let Err(e) = std::fs::create_dir_all(&logs) {
@@ -47,12 +56,25 @@ pub(crate) async fn run_event(appspec: &AppSpec, event: LifecycleEvent, archive:
             log: String::new(),
         };
         if !script.is_file() {
-            return failed(1, format!("Script does not exist at specified location: {}", script.display()));
+            return failed(
+                1,
+                format!(
+                    "Script does not exist at specified location: {}",
+                    script.display()
+                ),
+            );
         }
         use std::os::unix::fs::PermissionsExt;
-        let executable = std::fs::metadata(&script).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+        let executable =
+            std::fs::metadata(&script).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
         if !executable {
-            return failed(2, format!("Script at specified location: {} is not executable", hook.location));
+            return failed(
+                2,
+                format!(
+                    "Script at specified location: {} is not executable",
+                    hook.location
+                ),
+            );
         }
         let mut cmd = operator_command(&script.to_string_lossy(), archive);
         cmd.env("LIFECYCLE_EVENT", event.name())
@@ -82,17 +104,42 @@ pub(crate) async fn run_event(appspec: &AppSpec, event: LifecycleEvent, archive:
         match exit {
             Ok(Exit::Finished(status)) if status.success() => {}
             Ok(Exit::Finished(status)) => {
-                let code = status.code().map_or_else(|| "a signal".to_string(), |c| c.to_string());
-                return outcome(4, format!("Script at specified location: {} failed with exit code {code}", hook.location));
+                let code = status
+                    .code()
+                    .map_or_else(|| "a signal".to_string(), |c| c.to_string());
+                return outcome(
+                    4,
+                    format!(
+                        "Script at specified location: {} failed with exit code {code}",
+                        hook.location
+                    ),
+                );
             }
             Ok(Exit::TimedOut) => {
-                return outcome(3, format!("Script at specified location: {} failed to complete in {} seconds", hook.location, hook.timeout_secs));
+                return outcome(
+                    3,
+                    format!(
+                        "Script at specified location: {} failed to complete in {} seconds",
+                        hook.location, hook.timeout_secs
+                    ),
+                );
             }
-            Err(e) => return outcome(4, format!("Script at specified location: {} could not be run: {e}", hook.location)),
+            Err(e) => {
+                return outcome(
+                    4,
+                    format!(
+                        "Script at specified location: {} could not be run: {e}",
+                        hook.location
+                    ),
+                )
+            }
         }
     }
     log.finish();
-    Outcome::success(format!("Succeeded: {} scripts of {}", hooks.len(), event.name()), tail(&log_path))
+    Outcome::success(
+        format!("Succeeded: {} scripts of {}", hooks.len(), event.name()),
+        tail(&log_path),
+    )
 }
 
 /// The uid and gid `runas` names, `None` when the agent already runs as that user.
@@ -105,6 +152,8 @@ fn runas(user: &str) -> Result<Option<(u32, u32)>, String> {
     match current {
         Ok(me) if me == uid => Ok(None),
         Ok(0) => Ok(Some((uid, gid))),
-        _ => Err(format!("runas {user} needs the agent to run as root (or as {user})")),
+        _ => Err(format!(
+            "runas {user} needs the agent to run as root (or as {user})"
+        )),
     }
 }

@@ -33,7 +33,10 @@ pub(crate) fn install(
             copy_file(&source, &destination.join(name), behavior, &mut placed)?;
         } else {
             record(cleanup, &placed)?;
-            return Err(format!("the source {} is not in the revision", mapping.source));
+            return Err(format!(
+                "the source {} is not in the revision",
+                mapping.source
+            ));
         }
     }
     record(cleanup, &placed)?;
@@ -49,10 +52,16 @@ fn remove_previous(cleanup: &Path) -> Result<(), String> {
     let Ok(text) = std::fs::read_to_string(cleanup) else {
         return Ok(());
     };
-    let mut entries: Vec<PathBuf> = text.lines().filter(|l| !l.is_empty()).map(PathBuf::from).collect();
+    let mut entries: Vec<PathBuf> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(PathBuf::from)
+        .collect();
     for path in &entries {
         if path.is_file() || path.is_symlink() {
-            std::fs::remove_file(path).map_err(|e| format!("removing {} of the previous revision: {e}", path.display()))?;
+            std::fs::remove_file(path).map_err(|e| {
+                format!("removing {} of the previous revision: {e}", path.display())
+            })?;
         }
     }
     entries.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
@@ -69,7 +78,10 @@ fn record(cleanup: &Path, placed: &[PathBuf]) -> Result<(), String> {
     if let Some(parent) = cleanup.parent() {
         std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     }
-    let text: String = placed.iter().map(|p| format!("{}\n", p.display())).collect();
+    let text: String = placed
+        .iter()
+        .map(|p| format!("{}\n", p.display()))
+        .collect();
     std::fs::write(cleanup, text).map_err(|e| format!("{}: {e}", cleanup.display()))
 }
 
@@ -91,7 +103,12 @@ fn make_dirs(dir: &Path, placed: &mut Vec<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-fn copy_file(from: &Path, to: &Path, behavior: FileExistsBehavior, placed: &mut Vec<PathBuf>) -> Result<(), String> {
+fn copy_file(
+    from: &Path,
+    to: &Path,
+    behavior: FileExistsBehavior,
+    placed: &mut Vec<PathBuf>,
+) -> Result<(), String> {
     if to.exists() || to.is_symlink() {
         match behavior {
             FileExistsBehavior::Disallow => {
@@ -111,7 +128,12 @@ fn copy_file(from: &Path, to: &Path, behavior: FileExistsBehavior, placed: &mut 
     Ok(())
 }
 
-fn copy_tree(from: &Path, to: &Path, behavior: FileExistsBehavior, placed: &mut Vec<PathBuf>) -> Result<(), String> {
+fn copy_tree(
+    from: &Path,
+    to: &Path,
+    behavior: FileExistsBehavior,
+    placed: &mut Vec<PathBuf>,
+) -> Result<(), String> {
     make_dirs(to, placed)?;
     let mut entries: Vec<_> = std::fs::read_dir(from)
         .map_err(|e| e.to_string())?
@@ -144,26 +166,46 @@ fn apply(permission: &Permission) -> Result<(), String> {
     let user = permission.owner.as_deref().map(lookup_user).transpose()?;
     let group = permission.group.as_deref().map(lookup_group).transpose()?;
     for path in targets {
-        let relative = path.strip_prefix(&object).unwrap_or(&path).to_string_lossy().into_owned();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let relative = path
+            .strip_prefix(&object)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if path != object && !(pattern.is_match(&relative) || pattern.is_match(&name)) {
             continue;
         }
-        if permission.except.iter().any(|e| e == &name || e == &relative) {
+        if permission
+            .except
+            .iter()
+            .any(|e| e == &name || e == &relative)
+        {
             continue;
         }
         let is_dir = path.is_dir();
         let kind_ok = permission.types.is_empty()
-            || permission.types.iter().any(|t| (t == "directory") == is_dir);
+            || permission
+                .types
+                .iter()
+                .any(|t| (t == "directory") == is_dir);
         if !kind_ok {
             continue;
         }
         if let Some(mode) = permission.mode {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
         }
         if user.is_some() || group.is_some() {
-            std::os::unix::fs::chown(&path, user, group).map_err(|e| format!("chown {}: {e} (owner and group need the agent to run as root)", path.display()))?;
+            std::os::unix::fs::chown(&path, user, group).map_err(|e| {
+                format!(
+                    "chown {}: {e} (owner and group need the agent to run as root)",
+                    path.display()
+                )
+            })?;
         }
     }
     Ok(())
@@ -173,7 +215,10 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String
     if dir != root {
         out.push(dir.to_path_buf());
     }
-    for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())?.filter_map(|e| e.ok()) {
+    for entry in std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok())
+    {
         let path = entry.path();
         if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
             collect(root, &path, out)?;
@@ -218,18 +263,28 @@ mod tests {
     #[test]
     fn a_second_install_removes_what_the_first_placed_and_honours_disallow() {
         let dir = tempfile::tempdir().expect("temp");
-        let (first, second, dest) = (dir.path().join("r1"), dir.path().join("r2"), dir.path().join("srv/app"));
+        let (first, second, dest) = (
+            dir.path().join("r1"),
+            dir.path().join("r2"),
+            dir.path().join("srv/app"),
+        );
         std::fs::create_dir_all(first.join("sub")).expect("r1");
         std::fs::write(first.join("old.txt"), "1").expect("file");
         std::fs::write(first.join("sub/keep.txt"), "1").expect("file");
         std::fs::create_dir_all(&second).expect("r2");
         std::fs::write(second.join("new.txt"), "2").expect("file");
         let cleanup = dir.path().join("cleanup");
-        let appspec = spec_of(&format!("version: 0.0\nos: linux\nfiles:\n  - source: /\n    destination: {}\n", dest.display()));
+        let appspec = spec_of(&format!(
+            "version: 0.0\nos: linux\nfiles:\n  - source: /\n    destination: {}\n",
+            dest.display()
+        ));
         assert_eq!(install(&appspec, &first, &cleanup, None).expect("first"), 2);
         assert!(dest.join("sub/keep.txt").is_file());
         install(&appspec, &second, &cleanup, None).expect("second");
-        assert!(!dest.join("old.txt").exists(), "files of the previous revision are removed");
+        assert!(
+            !dest.join("old.txt").exists(),
+            "files of the previous revision are removed"
+        );
         assert!(!dest.join("sub").exists(), "and the directories it made");
         assert!(dest.join("new.txt").is_file());
         // A file no install placed is not overwritten under DISALLOW.
@@ -238,9 +293,15 @@ mod tests {
         let refused = install(&appspec, &second, &cleanup, None);
         assert!(refused.is_err_and(|e| e.contains("already exists")));
         install(&appspec, &second, &cleanup, Some("RETAIN")).expect("retain");
-        assert_eq!(std::fs::read_to_string(dest.join("stranger.txt")).expect("read"), "x");
+        assert_eq!(
+            std::fs::read_to_string(dest.join("stranger.txt")).expect("read"),
+            "x"
+        );
         install(&appspec, &second, &cleanup, Some("OVERWRITE")).expect("overwrite");
-        assert_eq!(std::fs::read_to_string(dest.join("stranger.txt")).expect("read"), "y");
+        assert_eq!(
+            std::fs::read_to_string(dest.join("stranger.txt")).expect("read"),
+            "y"
+        );
     }
 
     #[test]
@@ -255,7 +316,10 @@ mod tests {
         ));
         install(&appspec, &archive, &dir.path().join("cleanup"), None).expect("install");
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dest.join("run.sh")).expect("file").permissions().mode();
+        let mode = std::fs::metadata(dest.join("run.sh"))
+            .expect("file")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o750);
     }
 }

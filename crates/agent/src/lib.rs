@@ -168,20 +168,30 @@ impl Agent {
         Agent { client, options }
     }
 
-    async fn call<I: serde::Serialize, O: serde::de::DeserializeOwned>(&self, operation: &str, input: &I) -> Result<O> {
+    async fn call<I: serde::Serialize, O: serde::de::DeserializeOwned>(
+        &self,
+        operation: &str,
+        input: &I,
+    ) -> Result<O> {
         match self
             .client
             .call_service(w::TARGET_PREFIX, w::SIGNING_NAME, operation, input)
             .await?
         {
             Ok(out) => Ok(out),
-            Err(e) => Err(Error::Server(format!("{operation}: {} {}", e.code, e.message))),
+            Err(e) => Err(Error::Server(format!(
+                "{operation}: {} {}",
+                e.code, e.message
+            ))),
         }
     }
 
     /// Polls and runs commands until `stop` turns true.
     pub async fn run(&self, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<()> {
-        tracing::info!(host = self.options.host_identifier, "agent polling for commands");
+        tracing::info!(
+            host = self.options.host_identifier,
+            "agent polling for commands"
+        );
         loop {
             if *stop.borrow() {
                 return Ok(());
@@ -194,7 +204,9 @@ impl Agent {
                 _ = stop.changed() => return Ok(()),
             };
             match polled {
-                Ok(w::PollHostCommandOutput { host_command: Some(command) }) => {
+                Ok(w::PollHostCommandOutput {
+                    host_command: Some(command),
+                }) => {
                     if let Err(e) = self.handle(command).await {
                         tracing::warn!(error = %e, "a command could not be completed");
                     }
@@ -240,7 +252,9 @@ impl Agent {
             .and_then(|e| e.payload)
             .unwrap_or_default();
         let outcome = match serde_json::from_str::<Spec>(&payload) {
-            Err(e) => Outcome::unknown(format!("the deployment specification could not be read: {e}")),
+            Err(e) => Outcome::unknown(format!(
+                "the deployment specification could not be read: {e}"
+            )),
             Ok(spec) => {
                 tracing::info!(command = name, deployment = spec.deployment_id, "running");
                 let work = self.execute(&name, &spec);
@@ -266,8 +280,17 @@ impl Agent {
                 }
             }
         };
-        let status = if outcome.code == 0 { "Succeeded" } else { "Failed" };
-        tracing::info!(command = name, status, message = outcome.message, "command finished");
+        let status = if outcome.code == 0 {
+            "Succeeded"
+        } else {
+            "Failed"
+        };
+        tracing::info!(
+            command = name,
+            status,
+            message = outcome.message,
+            "command finished"
+        );
         let _: serde_json::Value = self
             .call(
                 "PutHostCommandComplete",
@@ -285,7 +308,10 @@ impl Agent {
     }
 
     fn group_dir(&self, spec: &Spec) -> PathBuf {
-        self.options.data_dir.join("deployment-root").join(&spec.deployment_group_id)
+        self.options
+            .data_dir
+            .join("deployment-root")
+            .join(&spec.deployment_group_id)
     }
 
     fn deployment_dir(&self, spec: &Spec) -> PathBuf {
@@ -302,7 +328,8 @@ impl Agent {
 
     /// The archive of the revision the group last installed on this host.
     fn last_install(&self, spec: &Spec) -> Option<PathBuf> {
-        let recorded = std::fs::read_to_string(self.instructions(spec, "last-successful-install")).ok()?;
+        let recorded =
+            std::fs::read_to_string(self.instructions(spec, "last-successful-install")).ok()?;
         let dir = PathBuf::from(recorded.trim());
         dir.is_dir().then_some(dir)
     }
@@ -313,23 +340,40 @@ impl Agent {
         };
         let archive = self.deployment_dir(spec).join("deployment-archive");
         match event {
-            LifecycleEvent::DownloadBundle => match bundle::download(&self.client, spec, &self.deployment_dir(spec)).await {
-                Ok(files) => Outcome::success(format!("Succeeded: downloaded and unpacked {files} files"), String::new()),
-                Err(message) => Outcome::unknown(message),
-            },
+            LifecycleEvent::DownloadBundle => {
+                match bundle::download(&self.client, spec, &self.deployment_dir(spec)).await {
+                    Ok(files) => Outcome::success(
+                        format!("Succeeded: downloaded and unpacked {files} files"),
+                        String::new(),
+                    ),
+                    Err(message) => Outcome::unknown(message),
+                }
+            }
             LifecycleEvent::Install => {
                 let appspec = match read_appspec(&archive, spec) {
                     Ok(a) => a,
                     Err(message) => return Outcome::unknown(message),
                 };
                 let cleanup = self.instructions(spec, "cleanup");
-                match install::install(&appspec, &archive, &cleanup, spec.file_exists_behavior().as_deref()) {
+                match install::install(
+                    &appspec,
+                    &archive,
+                    &cleanup,
+                    spec.file_exists_behavior().as_deref(),
+                ) {
                     Ok(count) => {
                         let record = self.instructions(spec, "last-successful-install");
-                        if let Err(e) = std::fs::write(&record, archive.to_string_lossy().as_bytes()) {
-                            return Outcome::unknown(format!("the install could not be recorded: {e}"));
+                        if let Err(e) =
+                            std::fs::write(&record, archive.to_string_lossy().as_bytes())
+                        {
+                            return Outcome::unknown(format!(
+                                "the install could not be recorded: {e}"
+                            ));
                         }
-                        Outcome::success(format!("Succeeded: installed {count} files"), String::new())
+                        Outcome::success(
+                            format!("Succeeded: installed {count} files"),
+                            String::new(),
+                        )
                     }
                     Err(message) => Outcome::unknown(message),
                 }
@@ -337,19 +381,33 @@ impl Agent {
             LifecycleEvent::ApplicationStop => {
                 // The scripts of the revision being replaced, if this host has one.
                 let Some(previous) = self.last_install(spec) else {
-                    return Outcome::success("Succeeded: no previous revision to stop", String::new());
+                    return Outcome::success(
+                        "Succeeded: no previous revision to stop",
+                        String::new(),
+                    );
                 };
                 let appspec = match read_appspec(&previous, spec) {
                     Ok(a) => a,
                     Err(message) => return Outcome::unknown(message),
                 };
-                let outcome = hooks::run_event(&appspec, event, &previous, spec, &self.deployment_dir(spec)).await;
+                let outcome =
+                    hooks::run_event(&appspec, event, &previous, spec, &self.deployment_dir(spec))
+                        .await;
                 if outcome.code != 0 && spec.ignore_application_stop_failures {
-                    return Outcome::success(format!("ApplicationStop failed and was ignored: {}", outcome.message), outcome.log);
+                    return Outcome::success(
+                        format!(
+                            "ApplicationStop failed and was ignored: {}",
+                            outcome.message
+                        ),
+                        outcome.log,
+                    );
                 }
                 outcome
             }
-            _ if !event.runs_on_host() => Outcome::success("Succeeded: nothing to do on an on-premises host", String::new()),
+            _ if !event.runs_on_host() => Outcome::success(
+                "Succeeded: nothing to do on an on-premises host",
+                String::new(),
+            ),
             _ => {
                 let appspec = match read_appspec(&archive, spec) {
                     Ok(a) => a,
@@ -363,7 +421,10 @@ impl Agent {
 
 /// The revision's appspec (`appspec.yml`, or `.yaml`), parsed.
 pub(crate) fn read_appspec(archive: &Path, spec: &Spec) -> std::result::Result<AppSpec, String> {
-    let named = spec.app_spec_filename.clone().unwrap_or_else(|| "appspec.yml".into());
+    let named = spec
+        .app_spec_filename
+        .clone()
+        .unwrap_or_else(|| "appspec.yml".into());
     let candidates = [named.clone(), named.replace(".yml", ".yaml")];
     let path = candidates
         .iter()

@@ -104,9 +104,10 @@ pub async fn dispatch(
         O::OverrideStageCondition => {
             empty(rh::override_stage_condition(s, caller, input(op, body)?).await?)
         }
-        O::ListDeployActionExecutionTargets | O::UpdateActionType => {
-            Err(ApiError::not_implemented(op))
-        }
+        O::ListDeployActionExecutionTargets => output(
+            crate::codedeploy::list_deploy_action_execution_targets(s, input(op, body)?).await?,
+        ),
+        O::UpdateActionType => Err(ApiError::not_implemented(op)),
     }
 }
 
@@ -144,6 +145,7 @@ pub const IMPLEMENTED: &[Operation] = &[
     Operation::PutJobFailureResult,
     Operation::PutApprovalResult,
     Operation::ListActionExecutions,
+    Operation::ListDeployActionExecutionTargets,
     Operation::PollForThirdPartyJobs,
     Operation::GetThirdPartyJobDetails,
     Operation::AcknowledgeThirdPartyJob,

@@ -48,3 +48,27 @@ fn compatibility_doc_lists_every_connections_operation_with_its_true_status() {
         assert_eq!(says, implemented, "row for {name} says {row:?}");
     }
 }
+
+#[test]
+fn compatibility_doc_lists_every_codedeploy_operation_with_its_true_status() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/compatibility.md");
+    let doc = std::fs::read_to_string(path).expect("docs/compatibility.md");
+    for op in sluice_wire::codedeploy::Operation::ALL {
+        let name = format!("codedeploy:{}", op.name());
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .unwrap_or_else(|| panic!("docs/compatibility.md has no row for {name}"));
+        let implemented = sluice_api::CODEDEPLOY_IMPLEMENTED.contains(op);
+        let says = row.contains("| implemented |");
+        assert_eq!(says, implemented, "row for {name} says {row:?}");
+    }
+    for op in sluice_wire::codedeploy_commands::Operation::ALL {
+        let name = format!("codedeploy-commands:{}", op.name());
+        assert!(
+            doc.lines()
+                .any(|l| l.starts_with(&format!("| `{name}` | implemented |"))),
+            "docs/compatibility.md does not list {name} as implemented"
+        );
+    }
+}

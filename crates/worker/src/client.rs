@@ -144,7 +144,10 @@ impl Client {
         let hash = sluice_sigv4::sha256_hex(&body);
         let headers = vec![
             ("content-type".into(), "application/x-amz-json-1.1".into()),
-            ("x-amz-target".into(), format!("{target_prefix}.{operation}")),
+            (
+                "x-amz-target".into(),
+                format!("{target_prefix}.{operation}"),
+            ),
         ];
         let full = Full::new(Bytes::from(body))
             .map_err(|never| match never {})
@@ -190,7 +193,15 @@ impl Client {
             .map_err(|never| match never {})
             .boxed_unsync();
         let response = self
-            .send("POST", "/", headers, full, &hash, signing_name, &self.credentials.clone())
+            .send(
+                "POST",
+                "/",
+                headers,
+                full,
+                &hash,
+                signing_name,
+                &self.credentials.clone(),
+            )
             .await?;
         let status = response.status().as_u16();
         let bytes = Self::body_bytes(response).await?;
@@ -266,7 +277,15 @@ impl Client {
             target = format!("{target}?versionId={}", sluice_sigv4::uri_encode(v, true));
         }
         let response = self
-            .send("GET", &target, vec![], empty, &hash, "s3", &self.credentials.clone())
+            .send(
+                "GET",
+                &target,
+                vec![],
+                empty,
+                &hash,
+                "s3",
+                &self.credentials.clone(),
+            )
             .await?;
         if response.status() != 200 {
             return Err(Self::s3_error(response, &format!("reading s3://{bucket}/{key}")).await);

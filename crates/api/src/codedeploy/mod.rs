@@ -902,3 +902,86 @@ pub async fn handle(
     };
     crate::json_service::handle(sluice, &SPEC, request, claim, planner, run).await
 }
+
+/// CodePipeline's `ListDeployActionExecutionTargets`: the hosts of the deployment a CodeDeploy
+/// action execution made, with their lifecycle events.
+pub(crate) async fn list_deploy_action_execution_targets(
+    sl: &Sluice,
+    i: sluice_wire::ListDeployActionExecutionTargetsInput,
+) -> R<sluice_wire::ListDeployActionExecutionTargetsOutput> {
+    use sluice_wire as cp;
+    let pipeline = i.pipeline_name.ok_or_else(|| {
+        ApiError::client(
+            "ValidationException",
+            "pipelineName is required: this server finds action executions within their pipeline",
+        )
+    })?;
+    let deployment = sl
+        .deploy_action_deployment(&pipeline, &i.action_execution_id)
+        .await?;
+    let mut statuses: Vec<String> = Vec::new();
+    for filter in i.filters.unwrap_or_default() {
+        match filter.name.as_deref() {
+            Some("TARGET_STATUS") => statuses.extend(filter.values.unwrap_or_default()),
+            other => {
+                return Err(ApiError::client(
+                    "ValidationException",
+                    format!(
+                        "The filter {} is not TARGET_STATUS",
+                        other.unwrap_or_default()
+                    ),
+                ))
+            }
+        }
+    }
+    let targets: Vec<cp::DeployActionExecutionTarget> = deployment
+        .targets
+        .iter()
+        .filter(|t| statuses.is_empty() || statuses.contains(&t.status))
+        .map(|t| {
+            let started = t.events.iter().filter_map(|e| e.start_ms).min();
+            let ended = t
+                .events
+                .iter()
+                .filter_map(|e| e.end_ms)
+                .max()
+                .filter(|_| !matches!(t.status.as_str(), "Pending" | "InProgress"));
+            cp::DeployActionExecutionTarget {
+                target_id: Some(t.instance.clone()),
+                target_type: Some("OnPremisesInstance".into()),
+                status: Some(t.status.clone()),
+                start_time: started.map(c::time),
+                end_time: ended.map(c::time),
+                events: Some(
+                    t.events
+                        .iter()
+                        .map(|e| cp::DeployTargetEvent {
+                            name: Some(e.event.clone()),
+                            status: Some(e.status.clone()),
+                            start_time: e.start_ms.map(c::time),
+                            end_time: e.end_ms.map(c::time),
+                            context: e
+                                .diagnostics
+                                .as_ref()
+                                .map(|d| cp::DeployTargetEventContext {
+                                    message: Some(d.message.clone()),
+                                    ssm_command_id: None,
+                                }),
+                        })
+                        .collect(),
+                ),
+            }
+        })
+        .collect();
+    let limit = i.max_results.map_or(100, |n| n.clamp(1, 100) as usize);
+    let page = sl.page_of(
+        &format!("ListDeployActionExecutionTargets:{}", i.action_execution_id),
+        &targets,
+        limit,
+        i.next_token.as_deref(),
+    )?;
+    Ok(cp::ListDeployActionExecutionTargetsOutput {
+        targets: Some(page.items),
+        next_token: page.next_token,
+    })
+}

@@ -135,6 +135,53 @@ fn check_tag_filters(filters: &[TagFilter]) -> Result<()> {
 }
 
 impl Sluice {
+    /// `ListDeployActionExecutionTargets`: the deployment a pipeline's CodeDeploy action
+    /// execution made, with its targets.
+    pub async fn deploy_action_deployment(
+        &self,
+        pipeline: &str,
+        action_execution_id: &str,
+    ) -> Result<DeploymentDoc> {
+        let mut next: Option<String> = None;
+        loop {
+            let page = self
+                .list_action_executions(pipeline, None, false, Some(1000), next.as_deref())
+                .await?;
+            if let Some(attempt) = page
+                .items
+                .iter()
+                .find(|a| a.action_execution_id == action_execution_id)
+            {
+                let is_deploy = attempt
+                    .declaration
+                    .as_ref()
+                    .is_some_and(|d| d.action_type_id.provider == "CodeDeploy");
+                let deployment = attempt.external_execution_id.clone().filter(|_| is_deploy);
+                let Some(id) = deployment else {
+                    return Err(deploy_error(
+                        "ActionExecutionNotFoundException",
+                        format!("The action execution {action_execution_id} is not a CodeDeploy deployment"),
+                    ));
+                };
+                return self.deployment(&id).await.map_err(|_| {
+                    deploy_error(
+                        "ActionExecutionNotFoundException",
+                        format!("The deployment {id} of action execution {action_execution_id} no longer exists"),
+                    )
+                });
+            }
+            match page.next_token {
+                Some(token) => next = Some(token),
+                None => {
+                    return Err(deploy_error(
+                        "ActionExecutionNotFoundException",
+                        format!("The action execution {action_execution_id} was not found in pipeline {pipeline}"),
+                    ))
+                }
+            }
+        }
+    }
+
     /// One page of `all`, with a signed token for the rest.
     pub fn page_of<T: Clone>(
         &self,
