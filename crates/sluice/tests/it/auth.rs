@@ -305,7 +305,7 @@ async fn only_the_documented_routes_answer_without_a_signature() {
     // The protocols that share `POST /`: IAM and STS (form-encoded), CloudTrail (its target).
     let form = ("content-type", "application/x-www-form-urlencoded");
     type Headers<'a> = &'a [(&'a str, &'a str)];
-    let shared: [(Headers<'_>, &str, &str); 3] = [
+    let shared: [(Headers<'_>, &str, &str); 5] = [
         (
             &[form],
             "Action=CreateUser&Version=2010-05-08&UserName=mallory",
@@ -322,6 +322,19 @@ async fn only_the_documented_routes_answer_without_a_signature() {
                 "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents",
             )],
             "{}",
+            "MissingAuthenticationTokenException",
+        ),
+        (
+            &[("x-amz-target", "CodeDeploy_20141006.ListApplications")],
+            "{}",
+            "MissingAuthenticationTokenException",
+        ),
+        (
+            &[(
+                "x-amz-target",
+                "CodeDeployCommandService_v20141006.PollHostCommand",
+            )],
+            "{\"HostIdentifier\":\"x\"}",
             "MissingAuthenticationTokenException",
         ),
     ];

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod canary;
 mod crash_loop;
+mod deploy;
 mod durability;
 mod first_hour;
 mod fixtures;
