@@ -65,67 +65,128 @@ async fn git(dir: &Path, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-pub async fn sources(megabytes: usize, pushes: usize) -> Result<()> {
-    let dir = tempfile_dir()?;
-    let store = sluice_store_sqlite::SqliteStore::open(&dir.join("sluice.db")).await?;
-    let options = Options {
-        providers: sluice_server::provider_types(),
-        ..Options::default()
-    };
-    let sluice = Sluice::new(
-        Arc::new(store.clone()),
-        Arc::new(sluice_artifacts::ObjectBlobStore::local(
-            &dir.join("blobs"),
-        )?),
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        options,
-    );
-    sluice.ensure_root_access_key("AKIDBENCH", "bench").await?;
-    let repos = dir.join("repos");
-    std::fs::create_dir_all(&repos)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut server_stop = stop_rx.clone();
-    let sandbox = crate::bench::serve_sandbox(&dir)?;
-    let server = tokio::spawn(sluice_server::run(
-        listener,
-        async move {
-            let _ = server_stop.changed().await;
-        },
-        sluice.clone(),
-        Some(sluice_server::HostedRepos {
-            dir: repos.clone(),
-            sandbox: sandbox.clone(),
-        }),
-    ));
-    let providers = tokio::spawn(sluice_server::run_providers(
-        sluice.clone(),
-        sluice_server::ProviderConfig {
-            work_dir: dir.join("work"),
-            repos_dir: repos.clone(),
-            mirrors_dir: dir.join("mirrors"),
-            github_base_url: "https://github.com".into(),
-            projects: Default::default(),
-            max_concurrent_jobs: 2,
-            job_timeout: Duration::from_secs(600),
-            poll_interval: Duration::from_secs(60),
-            external_s3: None,
-            sandbox,
-        },
-        stop_rx,
-    ));
-    let creds = Credentials {
+/// The real server on a loopback port in this process, with its providers, over a fresh data
+/// dir; the root key is `AKIDBENCH` / `bench`.
+pub(crate) struct BenchServer {
+    pub dir: std::path::PathBuf,
+    pub store: sluice_store_sqlite::SqliteStore,
+    pub sluice: Sluice,
+    pub addr: std::net::SocketAddr,
+    pub repos: std::path::PathBuf,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    providers: tokio::task::JoinHandle<()>,
+    timers: tokio::task::JoinHandle<()>,
+}
+
+impl BenchServer {
+    pub async fn start() -> Result<BenchServer> {
+        let dir = tempfile_dir()?;
+        let store = sluice_store_sqlite::SqliteStore::open(&dir.join("sluice.db")).await?;
+        let options = Options {
+            providers: sluice_server::provider_types(),
+            ..Options::default()
+        };
+        let sluice = Sluice::new(
+            Arc::new(store.clone()),
+            Arc::new(sluice_artifacts::ObjectBlobStore::local(
+                &dir.join("blobs"),
+            )?),
+            Arc::new(SystemClock),
+            Arc::new(RandomIds),
+            options,
+        );
+        sluice.ensure_root_access_key("AKIDBENCH", "bench").await?;
+        let repos = dir.join("repos");
+        std::fs::create_dir_all(&repos)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut server_stop = stop_rx.clone();
+        let sandbox = crate::bench::serve_sandbox(&dir)?;
+        let server = tokio::spawn(sluice_server::run(
+            listener,
+            async move {
+                let _ = server_stop.changed().await;
+            },
+            sluice.clone(),
+            Some(sluice_server::HostedRepos {
+                dir: repos.clone(),
+                sandbox: sandbox.clone(),
+            }),
+        ));
+        let providers = tokio::spawn(sluice_server::run_providers(
+            sluice.clone(),
+            sluice_server::ProviderConfig {
+                work_dir: dir.join("work"),
+                repos_dir: repos.clone(),
+                mirrors_dir: dir.join("mirrors"),
+                github_base_url: "https://github.com".into(),
+                projects: Default::default(),
+                max_concurrent_jobs: 2,
+                job_timeout: Duration::from_secs(600),
+                poll_interval: Duration::from_secs(60),
+                external_s3: None,
+                sandbox,
+            },
+            stop_rx.clone(),
+        ));
+        let timers = tokio::spawn(sluice_server::run_timers(sluice.clone(), stop_rx));
+        Ok(BenchServer {
+            dir,
+            store,
+            sluice,
+            addr,
+            repos,
+            stop_tx,
+            server,
+            providers,
+            timers,
+        })
+    }
+
+    /// A client signing with the root key.
+    pub fn client(&self) -> Result<Client> {
+        Ok(Client::new(
+            &format!("http://{}", self.addr),
+            "us-east-1",
+            root_credentials(),
+        )?)
+    }
+
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop_tx.send(true);
+        let _ = self.providers.await;
+        let _ = self.timers.await;
+        let _ = self.server.await.context("server task")?;
+        self.store.close().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        Ok(())
+    }
+}
+
+pub(crate) fn root_credentials() -> Credentials {
+    Credentials {
         access_key_id: "AKIDBENCH".into(),
         secret_access_key: "bench".into(),
         session_token: None,
-    };
-    let client = Client::new(&format!("http://{addr}"), "us-east-1", creds.clone())?;
+    }
+}
+
+pub async fn sources(megabytes: usize, pushes: usize) -> Result<()> {
+    let bench = BenchServer::start().await?;
+    let (dir, sluice, addr, repos) = (
+        bench.dir.clone(),
+        bench.sluice.clone(),
+        bench.addr,
+        bench.repos.clone(),
+    );
+    let creds = root_credentials();
+    let client = bench.client()?;
 
     // Push to start.
     sluice_worker::git::init_bare(&repos.join("app.git")).await?;
@@ -251,10 +312,5 @@ pub async fn sources(megabytes: usize, pushes: usize) -> Result<()> {
         started.elapsed().as_secs_f64(),
         BACKLOG_PIPELINES * 2
     );
-    let _ = stop_tx.send(true);
-    let _ = providers.await;
-    let _ = server.await.context("server task")?;
-    store.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    bench.stop().await
 }

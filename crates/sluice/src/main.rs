@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod bench_deploy;
 mod bench_sources;
 mod bootstrap;
 mod config;
@@ -90,7 +91,7 @@ enum Command {
     /// `sluice bench artifacts` (zip pack and safe unpack).
     Bench {
         /// What to measure.
-        #[arg(value_parser = ["transitions", "artifacts", "sources", "sandbox"])]
+        #[arg(value_parser = ["transitions", "artifacts", "sources", "sandbox", "deploy"])]
         what: String,
         /// Size of the generated bundle for `artifacts`, in MB.
         #[arg(long, default_value_t = 200)]
@@ -101,7 +102,7 @@ enum Command {
         /// How many pipelines (each with its own worker) run at once.
         #[arg(long, default_value_t = 16)]
         pipelines: usize,
-        /// How many pushes `sources` times.
+        /// How many pushes `sources` times (and deployments `deploy` times).
         #[arg(long, default_value_t = 20)]
         pushes: usize,
     },
@@ -329,6 +330,12 @@ fn main() -> Result<()> {
             .enable_all()
             .build()?
             .block_on(bench_sources::sources(megabytes, pushes)),
+        Command::Bench { what, pushes, .. } if what == "deploy" => {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(bench_deploy::deploy_bench(pushes.max(1)))
+        }
         Command::Bench {
             seconds, pipelines, ..
         } => tokio::runtime::Builder::new_multi_thread()

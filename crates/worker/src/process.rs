@@ -34,8 +34,9 @@ pub fn inherited_env() -> Vec<(&'static str, std::ffi::OsString)> {
 }
 
 /// A command for `program` in `dir` with a clean environment and its own process group: the
-/// standalone worker's own command, chosen by whoever runs the worker (user code of pipelines
-/// goes through `sluice_sandbox`).
+/// standalone worker's own command, chosen by whoever runs the worker, and a deployment's hook
+/// scripts, which `sluice agent` runs on the host they deploy to (user code of pipelines on the
+/// server goes through `sluice_sandbox`).
 pub fn operator_command(program: &str, dir: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(program);
     cmd.current_dir(dir)
