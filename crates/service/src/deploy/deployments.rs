@@ -509,7 +509,13 @@ impl Sluice {
                             ..record.clone()
                         };
                         self.store()
-                            .step_deployment(&next, record.rev, &[], std::slice::from_ref(&command.id), None)
+                            .step_deployment(
+                                &next,
+                                record.rev,
+                                &[],
+                                std::slice::from_ref(&command.id),
+                                None,
+                            )
                             .await?;
                     }
                 }
