@@ -7,8 +7,11 @@ CREATE TABLE deploy_resources (
     name TEXT NOT NULL,
     doc TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
+    -- Who the resource answers to: a registered instance's IAM user ARN (one instance each).
+    owner TEXT,
     PRIMARY KEY (kind, scope, name)
 );
+CREATE UNIQUE INDEX deploy_resources_by_owner ON deploy_resources (kind, owner) WHERE owner IS NOT NULL;
 
 -- A deployment: the scheduler's state as a document, guarded by `rev`.
 CREATE TABLE deployments (

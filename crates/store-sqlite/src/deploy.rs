@@ -20,6 +20,7 @@ fn resource(kind: DeployKind, r: &SqliteRow) -> DeployResource {
         name: r.get(1),
         doc: r.get(2),
         created_ms: r.get(3),
+        owner: r.get(4),
     }
 }
 
@@ -85,6 +86,29 @@ fn insert_deployment(tx: &rusqlite::Connection, d: &DeploymentRecord) -> Result<
     Ok(())
 }
 
+/// `AlreadyExists(owner)` when another resource of the kind answers to `owner`.
+fn owner_free(
+    tx: &rusqlite::Connection,
+    kind: &str,
+    owner: &str,
+    itself: Option<(&str, &str)>,
+) -> Result<()> {
+    let holder: Option<(String, String)> = tx
+        .query_row(
+            "SELECT scope, name FROM deploy_resources WHERE kind = ? AND owner = ?",
+            params![kind, owner],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(db)?;
+    match holder {
+        Some((scope, name)) if itself != Some((scope.as_str(), name.as_str())) => {
+            Err(Error::AlreadyExists(owner.to_string()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn resource_exists(tx: &rusqlite::Connection, kind: &str, scope: &str, name: &str) -> Result<bool> {
     tx.query_row(
         "SELECT 1 FROM deploy_resources WHERE kind = ? AND scope = ? AND name = ?",
@@ -117,9 +141,12 @@ impl DeployStore for SqliteStore {
                     "there are {count} of kind {kind} (limit {max})"
                 )));
             }
+            if let Some(owner) = &r.owner {
+                owner_free(tx, kind, owner, None)?;
+            }
             tx.execute(
-                "INSERT INTO deploy_resources (kind, scope, name, doc, created_ms) VALUES (?, ?, ?, ?, ?)",
-                params![kind, r.scope, r.name, r.doc, r.created_ms],
+                "INSERT INTO deploy_resources (kind, scope, name, doc, created_ms, owner) VALUES (?, ?, ?, ?, ?, ?)",
+                params![kind, r.scope, r.name, r.doc, r.created_ms, r.owner],
             )
             .map_err(db)?;
             Ok(())
@@ -141,9 +168,12 @@ impl DeployStore for SqliteStore {
             if old != r.name && resource_exists(tx, kind, &r.scope, &r.name)? {
                 return Err(Error::AlreadyExists(r.name.clone()));
             }
+            if let Some(owner) = &r.owner {
+                owner_free(tx, kind, owner, Some((&r.scope, &old)))?;
+            }
             tx.execute(
-                "UPDATE deploy_resources SET name = ?, doc = ? WHERE kind = ? AND scope = ? AND name = ?",
-                params![r.name, r.doc, kind, r.scope, old],
+                "UPDATE deploy_resources SET name = ?, doc = ?, owner = ? WHERE kind = ? AND scope = ? AND name = ?",
+                params![r.name, r.doc, r.owner, kind, r.scope, old],
             )
             .map_err(db)?;
             if r.kind == DeployKind::Application && old != r.name {
@@ -177,7 +207,7 @@ impl DeployStore for SqliteStore {
         name: &str,
     ) -> Result<Option<DeployResource>> {
         let row = sqlx::query(
-            "SELECT scope, name, doc, created_ms FROM deploy_resources WHERE kind = ? AND scope = ? AND name = ?",
+            "SELECT scope, name, doc, created_ms, owner FROM deploy_resources WHERE kind = ? AND scope = ? AND name = ?",
         )
         .bind(kind.name())
         .bind(scope)
@@ -188,9 +218,25 @@ impl DeployStore for SqliteStore {
         Ok(row.as_ref().map(|r| resource(kind, r)))
     }
 
+    async fn deploy_resource_by_owner(
+        &self,
+        kind: DeployKind,
+        owner: &str,
+    ) -> Result<Option<DeployResource>> {
+        let row = sqlx::query(
+            "SELECT scope, name, doc, created_ms, owner FROM deploy_resources WHERE kind = ? AND owner = ?",
+        )
+        .bind(kind.name())
+        .bind(owner)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(row.as_ref().map(|r| resource(kind, r)))
+    }
+
     async fn deploy_resources(&self, kind: DeployKind, scope: &str) -> Result<Vec<DeployResource>> {
         let rows = sqlx::query(
-            "SELECT scope, name, doc, created_ms FROM deploy_resources WHERE kind = ? AND scope = ? ORDER BY name",
+            "SELECT scope, name, doc, created_ms, owner FROM deploy_resources WHERE kind = ? AND scope = ? ORDER BY name",
         )
         .bind(kind.name())
         .bind(scope)

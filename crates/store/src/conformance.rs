@@ -155,6 +155,7 @@ pub async fn run_all<S: Store>(store: &S) {
     the_source_index_follows_create_update_and_delete(store).await;
     deploy_resources_are_unique_per_scope_and_an_application_takes_its_own_along(store).await;
     deployment_steps_conflict_on_a_stale_rev_and_commands_lapse(store).await;
+    an_owner_finds_its_one_resource(store).await;
     access_keys_are_limited_per_principal_and_can_be_deactivated(store).await;
     iam_names_are_unique_per_kind_ignoring_case(store).await;
     policies_attach_to_principals_and_groups_hold_users(store).await;
@@ -1475,6 +1476,7 @@ fn deploy_resource(kind: DeployKind, scope: &str, name: &str) -> DeployResource 
         name: name.into(),
         doc: format!("{{\"name\":\"{name}\"}}"),
         created_ms: 1,
+        owner: None,
     }
 }
 
@@ -1560,6 +1562,37 @@ async fn deploy_resources_are_unique_per_scope_and_an_application_takes_its_own_
         .await
         .expect("read")
         .is_some());
+}
+
+async fn an_owner_finds_its_one_resource<S: Store>(store: &S) {
+    let owned = |name: &str, owner: Option<&str>| DeployResource {
+        owner: owner.map(str::to_string),
+        ..deploy_resource(DeployKind::OnPremisesInstance, "", name)
+    };
+    store
+        .create_deploy_resource(&owned("web-1", Some("arn:user/web-1")), 10)
+        .await
+        .expect("create");
+    let found = store
+        .deploy_resource_by_owner(DeployKind::OnPremisesInstance, "arn:user/web-1")
+        .await
+        .expect("read");
+    assert_eq!(found.map(|r| r.name).as_deref(), Some("web-1"));
+    assert!(matches!(
+        store
+            .create_deploy_resource(&owned("web-2", Some("arn:user/web-1")), 10)
+            .await,
+        Err(Error::AlreadyExists(_))
+    ));
+    // Giving the owner up (deregistering) frees it.
+    store
+        .replace_deploy_resource("web-1", &owned("web-1", None))
+        .await
+        .expect("release");
+    store
+        .create_deploy_resource(&owned("web-2", Some("arn:user/web-1")), 10)
+        .await
+        .expect("the owner is free again");
 }
 
 async fn deployment_steps_conflict_on_a_stale_rev_and_commands_lapse<S: Store>(store: &S) {

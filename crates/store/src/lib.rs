@@ -416,6 +416,14 @@ pub trait DeployStore: Send + Sync {
         name: &str,
     ) -> Result<Option<DeployResource>>;
 
+    /// The resource of a kind whose `owner` is `owner` (indexed: a host's identity check does
+    /// not grow with the number of instances).
+    async fn deploy_resource_by_owner(
+        &self,
+        kind: DeployKind,
+        owner: &str,
+    ) -> Result<Option<DeployResource>>;
+
     /// Every resource of a kind and scope, by name.
     async fn deploy_resources(&self, kind: DeployKind, scope: &str) -> Result<Vec<DeployResource>>;
 

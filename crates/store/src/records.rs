@@ -505,6 +505,9 @@ pub struct DeployResource {
     pub name: String,
     pub doc: String,
     pub created_ms: i64,
+    /// Who the resource answers to, found by `deploy_resource_by_owner` (an on-premises
+    /// instance's IAM user ARN while it is registered).
+    pub owner: Option<String>,
 }
 
 /// A deployment: its identity, status for listing, and the scheduler's state as a document.

@@ -58,15 +58,12 @@ impl Sluice {
                 )));
             }
         }
-        for r in self
+        if let Some(r) = self
             .store()
-            .deploy_resources(DeployKind::OnPremisesInstance, "")
+            .deploy_resource_by_owner(DeployKind::OnPremisesInstance, &caller.arn)
             .await?
         {
-            let doc: InstanceDoc = decode(&r)?;
-            if doc.iam_user_arn == caller.arn && doc.deregister_ms.is_none() {
-                return Ok(doc);
-            }
+            return decode(&r);
         }
         Err(client_error(format!(
             "No registered on-premises instance has the IAM user {}",

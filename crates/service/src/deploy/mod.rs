@@ -83,7 +83,24 @@ fn resource<T: serde::Serialize>(
         name: name.into(),
         doc: encode(doc)?,
         created_ms,
+        owner: None,
     })
+}
+
+/// An instance's row: a registered instance answers to its IAM user.
+fn instance_resource(doc: &InstanceDoc) -> Result<DeployResource> {
+    let mut record = resource(
+        DeployKind::OnPremisesInstance,
+        "",
+        &doc.instance_name,
+        doc,
+        doc.register_ms,
+    )?;
+    record.owner = doc
+        .deregister_ms
+        .is_none()
+        .then(|| doc.iam_user_arn.clone());
+    Ok(record)
 }
 
 /// How a tag filter matches an instance's tags (`KEY_ONLY`, `VALUE_ONLY`, `KEY_AND_VALUE`).
@@ -765,22 +782,6 @@ impl Sluice {
                 format!("The IAM user {user} does not exist."),
             ));
         }
-        for existing in self
-            .store()
-            .deploy_resources(DeployKind::OnPremisesInstance, "")
-            .await?
-        {
-            let doc: InstanceDoc = decode(&existing)?;
-            if doc.iam_user_arn == user_arn && doc.deregister_ms.is_none() {
-                return Err(deploy_error(
-                    "IamUserArnAlreadyRegisteredException",
-                    format!(
-                        "The IAM user {user_arn} is already registered to instance {}",
-                        doc.instance_name
-                    ),
-                ));
-            }
-        }
         let doc = InstanceDoc {
             instance_name: name.into(),
             iam_user_arn: user_arn.into(),
@@ -789,17 +790,15 @@ impl Sluice {
             deregister_ms: None,
             tags: Vec::new(),
         };
-        let record = resource(
-            DeployKind::OnPremisesInstance,
-            "",
-            name,
-            &doc,
-            doc.register_ms,
-        )?;
+        let record = instance_resource(&doc)?;
         self.store()
             .create_deploy_resource(&record, MAX_INSTANCES)
             .await
             .map_err(|e| match e {
+                sluice_store::Error::AlreadyExists(taken) if taken == user_arn => deploy_error(
+                    "IamUserArnAlreadyRegisteredException",
+                    format!("The IAM user {user_arn} is already registered to another instance"),
+                ),
                 sluice_store::Error::AlreadyExists(_) => deploy_error(
                     "InstanceNameAlreadyRegisteredException",
                     format!("The instance {name} is already registered."),
@@ -856,13 +855,7 @@ impl Sluice {
     }
 
     async fn save_instance(&self, doc: &InstanceDoc) -> Result<()> {
-        let record = resource(
-            DeployKind::OnPremisesInstance,
-            "",
-            &doc.instance_name,
-            doc,
-            doc.register_ms,
-        )?;
+        let record = instance_resource(doc)?;
         Ok(self
             .store()
             .replace_deploy_resource(&doc.instance_name, &record)
