@@ -32,7 +32,7 @@ def wait_until(predicate, timeout=60, what="the condition"):
     raise AssertionError(f"{what} never held")
 
 
-def sample_app(version, validate_exit=0, slow_hook=None):
+def sample_app(version, validate_exit=0, slow_hook=None, slow_secs=300):
     """SampleApp_Linux, as the guide's walkthrough deploys it: index.html into /srv/www and a
     script per lifecycle event that records the event in /srv/hooks.log."""
     appspec = ["version: 0.0", "os: linux", "files:", "  - source: /index.html",
@@ -43,7 +43,7 @@ def sample_app(version, validate_exit=0, slow_hook=None):
         appspec += [f"  {event}:", f"    - location: {name}", "      timeout: 60"]
         body = f'#!/bin/sh\necho "$LIFECYCLE_EVENT {version} $DEPLOYMENT_GROUP_NAME" >> /srv/hooks.log\n'
         if event == slow_hook:
-            body += "sleep 300\n"
+            body += f"sleep {slow_secs}\n"
         if event == "ValidateService" and validate_exit:
             body += f'echo "validation of {version} failed" >&2\nexit {validate_exit}\n'
         scripts[name] = body
@@ -320,3 +320,27 @@ def test_deploy_resources_answer_as_codedeploy_does(sluice):
     client = sluice.client("codedeploy")
     assert client.list_applications()["applications"] == ["App"]
     assert client.batch_get_applications(applicationNames=["App"])["applicationsInfo"][0]["computePlatform"] == "Server"
+
+
+def test_a_deployment_survives_a_server_killed_mid_deploy(tmp_path, guide_dir):
+    sluice = Sluice()
+    sluice.start()
+    try:
+        host = Host(sluice, "host-a", tmp_path)
+        host.start()
+        walkthrough_setup(sluice)
+        upload(sluice, tmp_path, sample_app("steady", slow_hook="AfterInstall", slow_secs=2))
+        create_guide_pipeline(sluice, guide_dir)
+        wait_until(lambda: any(line.startswith("AfterInstall") for line in host.hooks()), what="AfterInstall's start")
+        sluice.kill9()
+        sluice.start()
+        run = finished_runs(sluice, 1)[0]
+        assert run["status"] == "Succeeded", run
+        _, listed, _ = sluice.aws("deploy", "list-deployments", "--application-name", APP)
+        assert len(listed["deployments"]) == 1, "the restarted action follows its deployment, it does not start another"
+        _, got, _ = sluice.aws("deploy", "get-deployment", "--deployment-id", listed["deployments"][0])
+        assert got["deploymentInfo"]["status"] == "Succeeded"
+        assert host.hooks()[-1] == f"ValidateService steady {GROUP}"
+        host.stop()
+    finally:
+        sluice.stop()

@@ -20,7 +20,9 @@ use std::time::Duration;
 /// How often a running command tells the server its host is alive.
 const HEARTBEAT: Duration = Duration::from_secs(10);
 /// How long to wait after the server could not be reached.
-const RETRY_AFTER: Duration = Duration::from_secs(2);
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+/// How many times an unreachable server is asked again for a command's end (a few minutes).
+const COMPLETE_ATTEMPTS: u32 = 600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -291,19 +293,43 @@ impl Agent {
             message = outcome.message,
             "command finished"
         );
-        let _: serde_json::Value = self
-            .call(
-                "PutHostCommandComplete",
-                &w::PutHostCommandCompleteInput {
-                    host_command_identifier: id,
-                    command_status: status.into(),
-                    diagnostics: Some(w::Envelope {
-                        format: Some("JSON".into()),
-                        payload: Some(outcome.payload()),
-                    }),
-                },
-            )
-            .await?;
+        let complete = w::PutHostCommandCompleteInput {
+            host_command_identifier: id,
+            command_status: status.into(),
+            diagnostics: Some(w::Envelope {
+                format: Some("JSON".into()),
+                payload: Some(outcome.payload()),
+            }),
+        };
+        // The result is what the deployment waits for: a server that is restarting is asked
+        // again until it answers (the command's lease bounds how long that can matter).
+        let mut attempts = 0;
+        loop {
+            match self
+                .client
+                .call_service::<_, serde_json::Value>(
+                    w::TARGET_PREFIX,
+                    w::SIGNING_NAME,
+                    "PutHostCommandComplete",
+                    &complete,
+                )
+                .await
+            {
+                Ok(Ok(_)) => break,
+                Ok(Err(e)) => {
+                    return Err(Error::Server(format!(
+                        "PutHostCommandComplete: {} {}",
+                        e.code, e.message
+                    )))
+                }
+                Err(e) if attempts < COMPLETE_ATTEMPTS => {
+                    attempts += 1;
+                    tracing::warn!(error = %e, "reporting the command's end failed; retrying");
+                    tokio::time::sleep(RETRY_AFTER).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(())
     }
 

@@ -45,8 +45,14 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// The routes of the CodePipeline API (`POST /`) and the S3-compatible endpoint (the rest).
 /// Names that S3 cannot use as buckets (they contain `_`) are left for the server's own pages.
 pub fn routes(sluice: Sluice) -> Router {
+    routes_and_wake(sluice).0
+}
+
+/// `routes`, and the wake-up of the hosts' long polls, which the server closes when it shuts
+/// down so that no poll holds the shutdown back.
+pub fn routes_and_wake(sluice: Sluice) -> (Router, std::sync::Arc<codedeploy::HostWake>) {
     let wake = codedeploy::HostWake::install(&sluice);
-    Router::new()
+    let router = Router::new()
         .route("/", post(handle).get(s3::handle))
         .route("/{bucket}", any(s3::handle))
         .route("/{bucket}/", any(s3::handle))
@@ -54,8 +60,9 @@ pub fn routes(sluice: Sluice) -> Router {
         .layer(axum::Extension(std::sync::Arc::new(
             refusals::RefusalBudget::default(),
         )))
-        .layer(axum::Extension(wake))
-        .with_state(sluice)
+        .layer(axum::Extension(wake.clone()))
+        .with_state(sluice);
+    (router, wake)
 }
 
 /// The JSON API's clock-skew window.

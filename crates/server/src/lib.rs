@@ -27,6 +27,14 @@ pub struct HostedRepos {
 /// The whole application: `/healthz`, hosted git repositories (when `repos` is given),
 /// the CodePipeline API and the S3-compatible endpoint.
 pub fn app(sluice: Sluice, repos: Option<HostedRepos>) -> Router {
+    app_and_wake(sluice, repos).0
+}
+
+/// `app`, and the wake-up of the hosts' long polls to close at shutdown.
+fn app_and_wake(
+    sluice: Sluice,
+    repos: Option<HostedRepos>,
+) -> (Router, std::sync::Arc<sluice_api::codedeploy::HostWake>) {
     let mut router = Router::new().route("/healthz", get(healthz)).merge(
         Router::new()
             .route(
@@ -48,7 +56,19 @@ pub fn app(sluice: Sluice, repos: Option<HostedRepos>) -> Router {
             });
         router = router.merge(git);
     }
-    router.merge(sluice_api::routes(sluice))
+    let (api, wake) = sluice_api::routes_and_wake(sluice);
+    (router.merge(api), wake)
+}
+
+/// `shutdown`, then the hosts' long polls answered, so they do not hold the drain back.
+fn closing_polls(
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    wake: std::sync::Arc<sluice_api::codedeploy::HostWake>,
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        shutdown.await;
+        wake.close();
+    }
 }
 
 /// Only reached once the store is open and the listener bound, so 200 means ready.
@@ -63,12 +83,12 @@ pub async fn run(
     sluice: Sluice,
     repos: Option<HostedRepos>,
 ) -> std::io::Result<()> {
-    let app = app(sluice, repos);
+    let (app, wake) = app_and_wake(sluice, repos);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(closing_polls(shutdown, wake))
     .await
 }
 
@@ -80,7 +100,8 @@ pub async fn run_tls(
     sluice: Sluice,
     repos: Option<HostedRepos>,
 ) -> std::io::Result<()> {
-    tls::serve(listener, acceptor, app(sluice, repos), shutdown).await
+    let (app, wake) = app_and_wake(sluice, repos);
+    tls::serve(listener, acceptor, app, closing_polls(shutdown, wake)).await
 }
 
 /// How often multipart uploads left unfinished for a week are removed.

@@ -32,17 +32,33 @@ pub fn is_target(target: &str) -> bool {
         .is_some_and(|rest| rest.starts_with('.'))
 }
 
-/// Wakes waiting polls when the service opens host commands.
+/// Wakes waiting polls when the service opens host commands, and ends them all when the server
+/// shuts down.
 #[derive(Default)]
-pub struct HostWake(Notify);
+pub struct HostWake {
+    notify: Notify,
+    closed: std::sync::atomic::AtomicBool,
+}
 
 impl HostWake {
     /// A waker installed as the service's host command listener.
     pub fn install(sluice: &Sluice) -> Arc<HostWake> {
         let wake = Arc::new(HostWake::default());
         let notifier = wake.clone();
-        sluice.set_host_command_listener(Arc::new(move |_host: &str| notifier.0.notify_waiters()));
+        sluice.set_host_command_listener(Arc::new(move |_host: &str| {
+            notifier.notify.notify_waiters()
+        }));
         wake
+    }
+
+    /// Answers every waiting poll (with no command) and every later one at once.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -66,13 +82,13 @@ async fn long_poll(
     let deadline = tokio::time::Instant::now() + POLL_WAIT;
     loop {
         // Registered before looking, so a command opened in between is not missed.
-        let notified = wake.0.notified();
+        let notified = wake.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         if let Some(command) = sl.poll_host_command(caller, host).await? {
             return Ok(Some(command));
         }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+        if wake.is_closed() || tokio::time::timeout_at(deadline, notified).await.is_err() {
             return Ok(None);
         }
     }
