@@ -32,8 +32,24 @@ fn plain(status: StatusCode, message: &str) -> Response {
     (status, format!("{message}\n")).into_response()
 }
 
-/// `NAME.git/rest` → (`NAME`, `/NAME.git/rest`).
+/// CodeCommit's clone URL path, `/v1/repos/NAME`, served beside `GIT_PREFIX/NAME.git`.
+pub const CODECOMMIT_PREFIX: &str = "/v1/repos";
+
+/// `NAME.git/rest` (or CodeCommit's `/v1/repos/NAME/rest`) → (`NAME`, `/NAME.git/rest`).
 fn repository_of(path: &str) -> Option<(String, String)> {
+    if let Some(rest) = path.strip_prefix(CODECOMMIT_PREFIX) {
+        let trimmed = rest.strip_prefix('/')?;
+        let (name, tail) = trimmed
+            .split_once('/')
+            .map_or((trimmed, ""), |(n, t)| (n, t));
+        git::check_repository_name(name).ok()?;
+        let tail = if tail.is_empty() {
+            String::new()
+        } else {
+            format!("/{tail}")
+        };
+        return Some((name.to_string(), format!("/{name}.git{tail}")));
+    }
     let rest = path.strip_prefix(GIT_PREFIX)?;
     let trimmed = rest.strip_prefix('/')?;
     let (first, _) = trimmed.split_once('/').unwrap_or((trimmed, ""));
@@ -47,6 +63,7 @@ fn repository_of(path: &str) -> Option<(String, String)> {
 async fn authenticated(
     sluice: &Sluice,
     headers: &axum::http::HeaderMap,
+    path: &str,
 ) -> Option<sluice_service::Caller> {
     use base64::Engine;
     let encoded = headers
@@ -58,15 +75,37 @@ async fn authenticated(
         .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
-    match sluice.access_key(id).await {
-        Ok(Some((expected, caller)))
-            if sluice_sigv4::constant_time_eq(expected.expose(), secret) =>
-        {
-            Some(caller)
-        }
-        _ => None,
+    let Ok(Some((expected, caller))) = sluice.access_key(id).await else {
+        return None;
+    };
+    if sluice_sigv4::constant_time_eq(expected.expose(), secret) {
+        return Some(caller);
     }
+    // The aws CLI's CodeCommit credential helper: a SigV4 signature of the repository's URL,
+    // good for a quarter of an hour around its timestamp.
+    let (timestamp, _) = secret.split_once('Z')?;
+    let signed_ms = sluice_model::time::parse_amz_date(&format!("{timestamp}Z"))?;
+    if (sluice.now_ms() - signed_ms).abs() > GIT_PASSWORD_WINDOW_MS {
+        return None;
+    }
+    let host = headers.get("host").and_then(|v| v.to_str().ok())?;
+    let hostname = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let repository = SMART_HTTP_PATHS
+        .iter()
+        .find_map(|suffix| path.strip_suffix(suffix))
+        .unwrap_or(path);
+    let password = sluice_sigv4::git_password(
+        expected.expose(),
+        &sluice.options().region,
+        hostname,
+        repository,
+        timestamp,
+    );
+    sluice_sigv4::constant_time_eq(&password, secret).then_some(caller)
 }
+
+/// How far a credential helper's password may be from the server's clock.
+const GIT_PASSWORD_WINDOW_MS: i64 = 15 * 60 * 1000;
 
 /// The audit event of a pack exchange (or a refused request).
 fn exchange_event(
@@ -129,7 +168,7 @@ pub async fn handle(State(state): State<GitState>, request: Request) -> Response
     let action = if wants_push { "GitPush" } else { "GitPull" };
     // Only the pack exchanges are events; ref advertisements precede them.
     let is_exchange = parts.method == Method::POST;
-    let Some(caller) = authenticated(&state.sluice, &parts.headers).await else {
+    let Some(caller) = authenticated(&state.sluice, &parts.headers, parts.uri.path()).await else {
         if is_exchange {
             let refused = Some(("AuthFailure".to_string(), "not signed in".to_string()));
             if let Err(e) = audit(&state.sluice, &parts, None, action, &repository, refused).await {

@@ -49,6 +49,10 @@ fn app_and_wake(
                 &format!("{GIT_PREFIX}/{{*path}}"),
                 axum::routing::any(git_http::handle),
             )
+            .route(
+                &format!("{}/{{*path}}", git_http::CODECOMMIT_PREFIX),
+                axum::routing::any(git_http::handle),
+            )
             .with_state(git_http::GitState {
                 sluice: sluice.clone(),
                 repos_dir: repos.dir,

@@ -227,6 +227,30 @@ pub fn signature(secret_access_key: &str, scope: &Scope, string_to_sign: &str) -
     hex(&hmac(&k_signing, string_to_sign.as_bytes()))
 }
 
+/// The password the aws CLI's CodeCommit credential helper makes for git over HTTPS:
+/// `<timestamp>Z<signature>`, the signature over `GIT\n<repository path>\n\nhost:<host>\n\nhost\n`
+/// for the service `codecommit` (`timestamp` is `YYYYMMDDTHHMMSS`; `host` has no port).
+pub fn git_password(
+    secret_access_key: &str,
+    region: &str,
+    host: &str,
+    path: &str,
+    timestamp: &str,
+) -> String {
+    let canonical = format!("GIT\n{path}\n\nhost:{host}\n\nhost\n");
+    let scope = Scope {
+        date: timestamp.get(..8).unwrap_or_default().to_string(),
+        region: region.to_string(),
+        service: "codecommit".to_string(),
+    };
+    let signed = signature(
+        secret_access_key,
+        &scope,
+        &string_to_sign(timestamp, &scope, &canonical),
+    );
+    format!("{timestamp}Z{signed}")
+}
+
 /// Compares two signatures in time independent of where they differ.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());

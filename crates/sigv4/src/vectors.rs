@@ -241,3 +241,20 @@ fn every_presigned_vector_of_the_signing_suite_verifies_and_rejects_each_mutatio
     }
     assert!(checked >= 30, "only {checked} cases found");
 }
+
+/// The password the aws CLI's `codecommit credential-helper` makes, as botocore computes it
+/// (`SigV4Auth` over its `GIT` canonical request).
+#[test]
+fn git_password_matches_the_aws_cli_credential_helper() {
+    let password = crate::git_password(
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        "us-east-1",
+        "127.0.0.1",
+        "/v1/repos/MyDemoRepo",
+        "20161117T093000",
+    );
+    assert_eq!(
+        password,
+        "20161117T093000Zdc98bb90bd889ad1bda3f472ea23f144e6c81a61da6d980fc35373b8c6e945e9"
+    );
+}
