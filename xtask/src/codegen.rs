@@ -1,6 +1,6 @@
 //! Generates the wire crate's modules from botocore's models: `generated.rs` (CodePipeline, the
 //! crate's root vocabulary) and one module per other service (`connections.rs`, CodeStar
-//! connections; `codedeploy.rs`, CodeDeploy), each with its operations, its shape table and typed shapes.
+//! connections; `codedeploy.rs`, CodeDeploy; `codecommit.rs`, CodeCommit), each with its operations, its shape table and typed shapes.
 //!
 //! The model file is fetched from PyPI (the pinned botocore wheel) into `.botocore/`, which is
 //! not committed; neither are its documentation strings. The generated Rust is committed, and
@@ -45,6 +45,12 @@ const SERVICES: &[Service] = &[
         label: "codedeploy 2014-10-06",
         model: "botocore/data/codedeploy/2014-10-06/service-2.json.gz",
         output: "crates/wire/src/codedeploy.rs",
+        own_decoder: true,
+    },
+    Service {
+        label: "codecommit 2015-04-13",
+        model: "botocore/data/codecommit/2015-04-13/service-2.json.gz",
+        output: "crates/wire/src/codecommit.rs",
         own_decoder: true,
     },
 ];

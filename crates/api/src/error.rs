@@ -136,7 +136,7 @@ impl From<S> for ApiError {
             | S::DeleteConflict(_)
             | S::MalformedPolicyDocument(_) => "ValidationException",
             S::KeyNotFound(_) | S::KeyDisabled(_) => "ValidationException",
-            S::Deploy { code, .. } => code,
+            S::Named { code, .. } => code,
             S::Internal(m) => return ApiError::internal(m.clone()),
         };
         ApiError::client(code, e.to_string())

@@ -7,6 +7,7 @@ mod auth;
 mod authz;
 mod aws_chunked;
 mod cloudtrail;
+mod codecommit;
 pub mod codedeploy;
 mod connections;
 mod convert;
@@ -19,6 +20,7 @@ mod query;
 mod refusals;
 mod rule_handlers;
 pub mod trail;
+pub use codecommit::IMPLEMENTED as CODECOMMIT_IMPLEMENTED;
 pub use codedeploy::IMPLEMENTED as CODEDEPLOY_IMPLEMENTED;
 pub use connections::IMPLEMENTED as CONNECTIONS_IMPLEMENTED;
 pub use dispatch::IMPLEMENTED;
@@ -301,6 +303,10 @@ async fn handle(
     }
     if connections::is_target(&target) {
         return connections::handle(&sluice, &parts, claim, &target, &body, &info, &request_id)
+            .await;
+    }
+    if codecommit::is_target(&target) {
+        return codecommit::handle(&sluice, &parts, claim, &target, &body, &info, &request_id)
             .await;
     }
     if codedeploy::is_target(&target) {

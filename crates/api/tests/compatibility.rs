@@ -72,3 +72,19 @@ fn compatibility_doc_lists_every_codedeploy_operation_with_its_true_status() {
         );
     }
 }
+
+#[test]
+fn compatibility_doc_lists_every_codecommit_operation_with_its_true_status() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/compatibility.md");
+    let doc = std::fs::read_to_string(path).expect("docs/compatibility.md");
+    for op in sluice_wire::codecommit::Operation::ALL {
+        let name = format!("codecommit:{}", op.name());
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .unwrap_or_else(|| panic!("docs/compatibility.md has no row for {name}"));
+        let implemented = sluice_api::CODECOMMIT_IMPLEMENTED.contains(op);
+        let says = row.contains("| implemented |");
+        assert_eq!(says, implemented, "row for {name} says {row:?}");
+    }
+}

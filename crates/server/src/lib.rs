@@ -4,6 +4,7 @@
 mod deploy;
 mod git_http;
 mod providers;
+mod repositories;
 mod sources;
 pub mod tls;
 mod webhook_http;
@@ -44,6 +45,10 @@ fn app_and_wake(
             .with_state(sluice.clone()),
     );
     if let Some(repos) = repos {
+        sluice.set_repository_host(std::sync::Arc::new(repositories::HostedRepositories {
+            dir: repos.dir.clone(),
+            git: sluice_worker::git::Git::new(repos.sandbox.clone()),
+        }));
         let git = Router::new()
             .route(
                 &format!("{GIT_PREFIX}/{{*path}}"),

@@ -111,10 +111,11 @@ pub enum Error {
     DeleteConflict(String),
     #[error("{0}")]
     MalformedPolicyDocument(String),
-    /// One of CodeDeploy's named exceptions (`ApplicationDoesNotExistException`, …), worded
-    /// as CodeDeploy words it.
+    /// One of a service's own named exceptions (CodeDeploy's
+    /// `ApplicationDoesNotExistException`, CodeCommit's `RepositoryDoesNotExistException`, …),
+    /// worded as that service words it.
     #[error("{message}")]
-    Deploy { code: &'static str, message: String },
+    Named { code: &'static str, message: String },
     /// A fault of the server, not the caller; the message is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),

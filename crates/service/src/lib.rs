@@ -20,6 +20,7 @@ mod objects;
 mod options;
 mod pagination;
 mod pipelines;
+mod repositories;
 mod rules;
 mod run_step;
 mod runtime_doc;
@@ -54,6 +55,7 @@ pub use options::{
     DEFAULT_MAX_REQUEST_BYTES,
 };
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
+pub use repositories::{CommitView, RepositoryHost, RepositoryView};
 pub use rules::RuleExecutionView;
 pub use sluice_engine::{ConditionRun, ConditionStatus, RuleRun, RuleStatus};
 pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, SourceRevision, Trigger};
@@ -146,6 +148,8 @@ struct Inner {
     job_listener: std::sync::OnceLock<JobListener>,
     /// Told the host of every host command opened (after commit), to wake long polls.
     host_listener: std::sync::OnceLock<deploy::HostCommandListener>,
+    /// The server's hosted repositories, for CodeCommit's operations.
+    repository_host: std::sync::OnceLock<Arc<dyn repositories::RepositoryHost>>,
 }
 
 /// A principal's parsed policies and when they were read.
@@ -174,6 +178,7 @@ impl Sluice {
                 tokens,
                 job_listener: std::sync::OnceLock::new(),
                 host_listener: std::sync::OnceLock::new(),
+                repository_host: std::sync::OnceLock::new(),
                 key_cache: Default::default(),
                 policy_cache: Default::default(),
             }),

@@ -11,6 +11,7 @@ mod iam;
 mod keys;
 mod migrations;
 mod objects;
+mod repositories;
 mod rows;
 mod runs;
 mod webhooks;

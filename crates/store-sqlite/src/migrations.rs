@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/0011_connections.sql")),
     (12, include_str!("../migrations/0012_source_index.sql")),
     (13, include_str!("../migrations/0013_deploy.sql")),
+    (14, include_str!("../migrations/0014_repositories.sql")),
 ];
 
 /// The schema version this binary brings a database to.

@@ -156,6 +156,7 @@ pub async fn run_all<S: Store>(store: &S) {
     deploy_resources_are_unique_per_scope_and_an_application_takes_its_own_along(store).await;
     deployment_steps_conflict_on_a_stale_rev_and_commands_lapse(store).await;
     an_owner_finds_its_one_resource(store).await;
+    repositories_are_unique_limited_and_described(store).await;
     access_keys_are_limited_per_principal_and_can_be_deactivated(store).await;
     iam_names_are_unique_per_kind_ignoring_case(store).await;
     policies_attach_to_principals_and_groups_hold_users(store).await;
@@ -1688,4 +1689,49 @@ async fn deployment_steps_conflict_on_a_stale_rev_and_commands_lapse<S: Store>(s
         .await
         .expect("list");
     assert_eq!(listed[0].doc, "{\"step\":1}");
+}
+
+async fn repositories_are_unique_limited_and_described<S: Store>(store: &S) {
+    let record = |name: &str| RepositoryRecord {
+        name: name.into(),
+        id: format!("id-{name}"),
+        description: None,
+        created_ms: 1,
+        modified_ms: 1,
+    };
+    store
+        .create_repository(&record("app"), 2)
+        .await
+        .expect("create");
+    assert!(matches!(
+        store.create_repository(&record("app"), 2).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    store
+        .create_repository(&record("lib"), 2)
+        .await
+        .expect("second");
+    assert!(matches!(
+        store.create_repository(&record("third"), 2).await,
+        Err(Error::LimitExceeded(_))
+    ));
+    assert!(store
+        .describe_repository("app", Some("the app"), 5)
+        .await
+        .expect("describe"));
+    let app = store.repository("app").await.expect("read").expect("there");
+    assert_eq!(
+        (app.description.as_deref(), app.modified_ms),
+        (Some("the app"), 5)
+    );
+    let names: Vec<String> = store
+        .repositories()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["app", "lib"]);
+    assert!(store.delete_repository("app").await.expect("delete"));
+    assert!(!store.delete_repository("app").await.expect("again"));
 }

@@ -482,6 +482,26 @@ pub trait DeployStore: Send + Sync {
     async fn lapsed_host_commands(&self, now_ms: i64) -> Result<Vec<HostCommandRecord>>;
 }
 
+/// CodeCommit's descriptions of the hosted repositories.
+#[async_trait]
+pub trait RepositoryStore: Send + Sync {
+    /// Inserts a repository's record; `AlreadyExists` for a taken name, `LimitExceeded` past
+    /// `max`.
+    async fn create_repository(&self, repository: &RepositoryRecord, max: usize) -> Result<()>;
+    async fn repository(&self, name: &str) -> Result<Option<RepositoryRecord>>;
+    /// Every repository, by name.
+    async fn repositories(&self) -> Result<Vec<RepositoryRecord>>;
+    /// Sets the description; false if there is none.
+    async fn describe_repository(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        modified_ms: i64,
+    ) -> Result<bool>;
+    /// False if there was none.
+    async fn delete_repository(&self, name: &str) -> Result<bool>;
+}
+
 /// Everything a backend provides.
 pub trait Store:
     PipelineStore
@@ -493,6 +513,7 @@ pub trait Store:
     + WebhookStore
     + ConnectionStore
     + DeployStore
+    + RepositoryStore
     + IamStore
     + AuditStore
     + KeyStore
@@ -509,6 +530,7 @@ impl<
             + WebhookStore
             + ConnectionStore
             + DeployStore
+            + RepositoryStore
             + IamStore
             + AuditStore
             + KeyStore,

@@ -540,3 +540,14 @@ pub struct HostCommandRecord {
     /// When the host must next be heard from, once handed out.
     pub lease_until_ms: Option<i64>,
 }
+
+/// A repository this server hosts, as CodeCommit describes it; its commits live in the
+/// repository itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryRecord {
+    pub name: String,
+    pub id: String,
+    pub description: Option<String>,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}

@@ -1,9 +1,11 @@
 //! The wire vocabulary of each service, generated from botocore's models: CodePipeline's at the
-//! root, CodeStar connections' in `connections`, CodeDeploy's in `codedeploy` (and the host agent's
+//! root, CodeStar connections' in `connections`, CodeDeploy's in `codedeploy`, CodeCommit's in `codecommit` (and the host agent's
 //! command protocol, which botocore does not carry, written by hand in `codedeploy_commands`). CodePipeline's: the `Operation` enum, the request and response shapes and
 //! their constraints, generated from botocore's model (see `generated.rs`), plus the checks that
 //! turn a JSON body into a typed request exactly as AWS does (`decode`).
 
+#[rustfmt::skip]
+pub mod codecommit;
 #[rustfmt::skip]
 pub mod codedeploy;
 pub mod codedeploy_commands;

@@ -138,6 +138,18 @@ pub struct CommitInfo {
     pub committer_date: String,
 }
 
+/// What `commit_details` reads of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitDetails {
+    pub id: String,
+    pub tree: String,
+    pub parents: Vec<String>,
+    /// (name, email, raw date)
+    pub author: (String, String, String),
+    pub committer: (String, String, String),
+    pub message: String,
+}
+
 /// Git on repositories whose contents users control (pushed to this server or fetched from a
 /// remote): every call runs in the sandbox as a tool confined to the repository it reads and
 /// the directory it writes, so a hostile pack that found a flaw in git still reaches nothing
@@ -284,6 +296,40 @@ impl Git {
             committer_date: parts.next().unwrap_or_default().to_string(),
             message: parts.next().unwrap_or_default().trim().to_string(),
         })
+    }
+
+    /// A commit's tree, parents, author, committer (name, email, raw date `SECONDS ±ZONE`) and
+    /// message, as CodeCommit's `GetCommit` shows them; `None` when there is no such commit.
+    pub async fn commit_details(&self, repo: &Path, commit: &str) -> Result<Option<CommitDetails>> {
+        if commit.is_empty() || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let mut cmd = self.on(repo, false)?;
+        cmd.args([
+            "log",
+            "-1",
+            "--date=raw",
+            "--format=%H%x00%T%x00%P%x00%an%x00%ae%x00%ad%x00%cn%x00%ce%x00%cd%x00%B",
+            "--end-of-options",
+        ])
+        .arg(format!("{commit}^{{commit}}"))
+        .arg("--");
+        let Ok(out) = output(cmd, "git log").await else {
+            return Ok(None);
+        };
+        let parts: Vec<&str> = out.splitn(10, '\0').collect();
+        let [id, tree, parents, an, ae, ad, cn, ce, cd, message] = parts.as_slice() else {
+            return Ok(None);
+        };
+        let person = |n: &&str, e: &&str, d: &&str| (n.to_string(), e.to_string(), d.to_string());
+        Ok(Some(CommitDetails {
+            id: id.to_string(),
+            tree: tree.to_string(),
+            parents: parents.split_whitespace().map(str::to_string).collect(),
+            author: person(an, ae, ad),
+            committer: person(cn, ce, cd),
+            message: message.trim_end().to_string(),
+        }))
     }
 
     /// Writes the tree of `commit` into `dest` (no `.git`), through a private index file in

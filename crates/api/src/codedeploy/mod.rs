@@ -273,7 +273,7 @@ async fn dispatch(sl: &Sluice, op: Operation, body: &[u8]) -> R<Vec<u8>> {
             for name in &i.deployment_group_names {
                 match sl.deployment_group(&i.application_name, name).await {
                     Ok(g) => groups.push(c::group(&sl.group_history(&g).await?)),
-                    Err(sluice_service::Error::Deploy {
+                    Err(sluice_service::Error::Named {
                         code: "DeploymentGroupDoesNotExistException",
                         ..
                     }) => missing.push(name.clone()),

@@ -500,7 +500,7 @@ impl Sluice {
                 .await
             {
                 Ok(_) => failed += 1,
-                Err(Error::Deploy { .. }) => {
+                Err(Error::Named { .. }) => {
                     // The deployment already moved on (or is gone): the command is stale.
                     let record = self.store().deployment(&command.deployment_id).await?;
                     if let Some(record) = record {

@@ -160,7 +160,7 @@ impl Sluice {
             .await
         {
             Ok(_) => Ok("InProgress"),
-            Err(Error::Deploy { .. }) => Ok("Failed"),
+            Err(Error::Named { .. }) => Ok("Failed"),
             Err(e) => Err(e),
         }
     }
@@ -211,7 +211,7 @@ impl Sluice {
             .deployment_step(&command.deployment_id, input, Some(id))
             .await
         {
-            Ok(_) | Err(Error::Deploy { .. }) => Ok(()),
+            Ok(_) | Err(Error::Named { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }

@@ -26,7 +26,7 @@ const MAX_REVISIONS: usize = 100_000;
 
 /// A CodeDeploy exception by its name.
 pub(crate) fn deploy_error(code: &'static str, message: impl Into<String>) -> Error {
-    Error::Deploy {
+    Error::Named {
         code,
         message: message.into(),
     }
