@@ -344,3 +344,87 @@ def test_a_deployment_survives_a_server_killed_mid_deploy(tmp_path, guide_dir):
         host.stop()
     finally:
         sluice.stop()
+
+
+def git(sluice, *args, cwd):
+    env = sluice.env()
+    env.update(GIT_AUTHOR_NAME="Mary Major", GIT_AUTHOR_EMAIL="mary@example.com",
+               GIT_COMMITTER_NAME="Mary Major", GIT_COMMITTER_EMAIL="mary@example.com",
+               GIT_TERMINAL_PROMPT="0", PATH=os.environ["PATH"])
+    p = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, f"git {' '.join(args)}: {p.stderr}"
+    return p.stdout
+
+
+def test_the_codecommit_walkthrough_pushes_with_the_credential_helper_and_deploys(sluice, hosts, tmp_path):
+    walkthrough_setup(sluice)
+    _, created, _ = sluice.aws("codecommit", "create-repository", "--repository-name", "MyDemoRepo",
+                               "--repository-description", "My demonstration repository")
+    meta = created["repositoryMetadata"]
+    assert meta["cloneUrlHttp"] == f"{sluice.endpoint}/v1/repos/MyDemoRepo"
+    assert meta["Arn"] == "arn:aws:codecommit:us-east-1:111111111111:MyDemoRepo"
+    code, _, err = sluice.aws("codecommit", "create-repository", "--repository-name", "MyDemoRepo", check=False)
+    assert code != 0 and "RepositoryNameExistsException" in err
+
+    # The walkthrough's local repo: SampleApp_Linux's files, pushed with the aws CLI's helper.
+    repo = tmp_path / "my-demo-repo"
+    repo.mkdir()
+    with zipfile.ZipFile(io.BytesIO(sample_app("cc1"))) as z:
+        z.extractall(repo)
+    for script in (repo / "scripts").iterdir():
+        script.chmod(0o755)
+    git(sluice, "init", "--quiet", "--initial-branch=master", cwd=repo)
+    git(sluice, "config", "credential.helper", "!aws codecommit credential-helper --ignore-host-check $@", cwd=repo)
+    git(sluice, "config", "credential.UseHttpPath", "true", cwd=repo)
+    git(sluice, "add", "-A", cwd=repo)
+    git(sluice, "commit", "--quiet", "-m", "Added sample application files", cwd=repo)
+    git(sluice, "push", "--quiet", meta["cloneUrlHttp"], "master", cwd=repo)
+    head = git(sluice, "rev-parse", "HEAD", cwd=repo).strip()
+
+    _, branch, _ = sluice.aws("codecommit", "get-branch", "--repository-name", "MyDemoRepo", "--branch-name", "master")
+    assert branch["branch"]["commitId"] == head
+    _, commit, _ = sluice.aws("codecommit", "get-commit", "--repository-name", "MyDemoRepo", "--commit-id", head)
+    assert commit["commit"]["message"].strip() == "Added sample application files"
+    assert commit["commit"]["author"]["name"] == "Mary Major"
+    _, got, _ = sluice.aws("codecommit", "get-repository", "--repository-name", "MyDemoRepo")
+    assert got["repositoryMetadata"]["defaultBranch"] == "master"
+    _, listed, _ = sluice.aws("codecommit", "list-repositories")
+    assert [r["repositoryName"] for r in listed["repositories"]] == ["MyDemoRepo"]
+
+    pipeline = {"pipeline": {
+        "name": "MyFirstPipeline", "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+        "artifactStore": {"type": "S3", "location": "codepipeline-us-east-1-111111111111"},
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Source",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+                "configuration": {"RepositoryName": "MyDemoRepo", "BranchName": "master"},
+                "outputArtifacts": [{"name": "MyApp"}]}]},
+            {"name": "Beta", "actions": [{
+                "name": "CodePipelineDemoFleet",
+                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeploy", "version": "1"},
+                "configuration": {"ApplicationName": APP, "DeploymentGroupName": GROUP},
+                "inputArtifacts": [{"name": "MyApp"}]}]},
+        ],
+    }}
+    (tmp_path / "pipeline.json").write_text(json.dumps(pipeline))
+    sluice.aws("codepipeline", "create-pipeline", "--cli-input-json", "file://pipeline.json", cwd=tmp_path)
+    run = finished_runs(sluice, 1)[0]
+    assert run["status"] == "Succeeded", run
+    assert run["sourceRevisions"][0]["revisionId"] == head
+    for host in hosts:
+        assert (host.root / "www" / "index.html").read_text() == "<h1>Congratulations cc1</h1>"
+
+    # A change pushed over CodeCommit's URL reaches both hosts.
+    (repo / "index.html").write_text("<h1>Congratulations cc2</h1>")
+    git(sluice, "commit", "--quiet", "-am", "Updated index.html", cwd=repo)
+    git(sluice, "push", "--quiet", meta["cloneUrlHttp"], "master", cwd=repo)
+    run = finished_runs(sluice, 2)[0]
+    assert run["status"] == "Succeeded", run
+    for host in hosts:
+        assert (host.root / "www" / "index.html").read_text() == "<h1>Congratulations cc2</h1>"
+
+    # A wrong secret makes a password git cannot use.
+    bad = subprocess.run(["git", "ls-remote", meta["cloneUrlHttp"].replace("//", "//AKIDWRONG:nope@")],
+                         cwd=repo, capture_output=True, text=True, env=dict(sluice.env(), GIT_TERMINAL_PROMPT="0"))
+    assert bad.returncode != 0

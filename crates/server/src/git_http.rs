@@ -569,6 +569,9 @@ fn stream_stdout(
 /// commits change (what trigger filters on file paths read) are listed only if it asks.
 async fn announce_pushes(state: &GitState, repo: &std::path::Path, name: &str, before: Refs) {
     let after = state.git.refs(repo).await.unwrap_or_default();
+    if before.branches.is_empty() {
+        adopt_default_branch(repo, &after);
+    }
     for (branch, commit) in &after.branches {
         let old = before.branches.get(branch);
         if old == Some(commit) {
@@ -601,6 +604,26 @@ async fn announce_pushes(state: &GitState, repo: &std::path::Path, name: &str, b
 }
 
 /// An answer from git's CGI header block and a body.
+/// The first branch pushed to an empty repository becomes its default (what `HEAD` names), as
+/// CodeCommit does, unless `HEAD` already names a branch that now exists.
+fn adopt_default_branch(repo: &std::path::Path, after: &Refs) {
+    let head = repo.join("HEAD");
+    let current = std::fs::read_to_string(&head).unwrap_or_default();
+    let named = current.trim().strip_prefix("ref: refs/heads/").unwrap_or_default();
+    if after.branches.contains_key(named) {
+        return;
+    }
+    let Some(first) = after.branches.keys().find(|b| git::check_branch(b).is_ok()) else {
+        return;
+    };
+    let staged = repo.join("HEAD.sluice-new");
+    let written = std::fs::write(&staged, format!("ref: refs/heads/{first}\n"))
+        .and_then(|()| std::fs::rename(&staged, &head));
+    if let Err(e) = written {
+        tracing::warn!(repository = %repo.display(), error = %e, "the default branch could not be set");
+    }
+}
+
 fn cgi_response(status: StatusCode, headers: Vec<(String, String)>, body: Body) -> Response {
     let mut response = (status, body).into_response();
     for (k, v) in headers {
