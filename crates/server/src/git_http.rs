@@ -609,7 +609,10 @@ async fn announce_pushes(state: &GitState, repo: &std::path::Path, name: &str, b
 fn adopt_default_branch(repo: &std::path::Path, after: &Refs) {
     let head = repo.join("HEAD");
     let current = std::fs::read_to_string(&head).unwrap_or_default();
-    let named = current.trim().strip_prefix("ref: refs/heads/").unwrap_or_default();
+    let named = current
+        .trim()
+        .strip_prefix("ref: refs/heads/")
+        .unwrap_or_default();
     if after.branches.contains_key(named) {
         return;
     }

@@ -70,14 +70,12 @@ fn app_and_wake(
 }
 
 /// `shutdown`, then the hosts' long polls answered, so they do not hold the drain back.
-fn closing_polls(
+async fn closing_polls(
     shutdown: impl Future<Output = ()> + Send + 'static,
     wake: std::sync::Arc<sluice_api::codedeploy::HostWake>,
-) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        shutdown.await;
-        wake.close();
-    }
+) {
+    shutdown.await;
+    wake.close();
 }
 
 /// Only reached once the store is open and the listener bound, so 200 means ready.
