@@ -26,13 +26,61 @@ pub(crate) struct Plan {
     pub resources: Vec<(String, String)>,
 }
 
+/// Whether `target` (`X-Amz-Target`) names an operation of the service whose prefix is
+/// `prefix`.
+pub(crate) fn is_target(prefix: &str, target: &str) -> bool {
+    target
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// A response body.
+pub(crate) fn output<T: serde::Serialize>(value: T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(&value).map_err(|e| ApiError::internal(format!("encoding a response: {e}")))
+}
+
 /// The request at hand.
+#[derive(Clone, Copy)]
 pub(crate) struct Request<'a> {
     pub parts: &'a axum::http::request::Parts,
     pub target: &'a str,
     pub body: &'a [u8],
     pub info: &'a RequestInfo,
     pub request_id: &'a str,
+}
+
+impl Request<'_> {
+    /// The operation the target names (what follows its last `.`).
+    pub fn operation_name(&self) -> &str {
+        self.target.rsplit('.').next().unwrap_or(self.target)
+    }
+}
+
+/// Runs one call of a service whose operation `op` the target named (`None`: none of its
+/// operations): `plan` decides its authorization, `run` performs it.
+pub(crate) async fn handle_operation<O, P, PF, F, FF>(
+    sluice: &Sluice,
+    spec: &ServiceSpec,
+    request: Request<'_>,
+    claim: crate::auth::Claim,
+    op: Option<O>,
+    plan: P,
+    run: F,
+) -> Response
+where
+    O: Copy,
+    P: FnOnce(O, serde_json::Value) -> PF,
+    PF: Future<Output = Result<Plan, ApiError>>,
+    F: FnOnce(O, Caller) -> FF,
+    FF: Future<Output = Result<Vec<u8>, ApiError>>,
+{
+    let target = request.target;
+    let unknown = move || ApiError::unknown_operation(target);
+    let planner = |_name: String, parsed: serde_json::Value| async move {
+        plan(op.ok_or_else(unknown)?, parsed).await
+    };
+    let runner = |caller: Caller| async move { run(op.ok_or_else(unknown)?, caller).await };
+    handle(sluice, spec, request, claim, planner, runner).await
 }
 
 fn call<'a>(
@@ -60,7 +108,7 @@ fn call<'a>(
 
 /// Runs one call: `plan` decides authorization from the operation name and body (an unknown
 /// operation is its error), `run` performs it for the authenticated caller.
-pub(crate) async fn handle<P, PFut, F, Fut>(
+async fn handle<P, PFut, F, Fut>(
     sluice: &Sluice,
     spec: &ServiceSpec,
     request: Request<'_>,

@@ -301,30 +301,24 @@ async fn handle(
         return cloudtrail::handle(&sluice, &parts, claim, &target, &body, &info, &request_id)
             .await;
     }
+    let request = json_service::Request {
+        parts: &parts,
+        target: &target,
+        body: &body,
+        info: &info,
+        request_id: &request_id,
+    };
     if connections::is_target(&target) {
-        return connections::handle(&sluice, &parts, claim, &target, &body, &info, &request_id)
-            .await;
+        return connections::handle(&sluice, request, claim).await;
     }
     if codecommit::is_target(&target) {
-        return codecommit::handle(&sluice, &parts, claim, &target, &body, &info, &request_id)
-            .await;
+        return codecommit::handle(&sluice, request, claim).await;
     }
     if codedeploy::is_target(&target) {
-        return codedeploy::handle(&sluice, &parts, claim, &target, &body, &info, &request_id)
-            .await;
+        return codedeploy::handle(&sluice, request, claim).await;
     }
     if codedeploy::is_commands_target(&target) {
-        return codedeploy::handle_commands(
-            &sluice,
-            &wake,
-            &parts,
-            claim,
-            &target,
-            &body,
-            &info,
-            &request_id,
-        )
-        .await;
+        return codedeploy::handle_commands(&sluice, &wake, request, claim).await;
     }
     let outcome = run_call(&sluice, &parts, claim, &target, &body, &info, &request_id).await;
     // CloudTrail keeps no answer of a read, so a read's answer is not parsed again.

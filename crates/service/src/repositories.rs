@@ -4,7 +4,7 @@
 //! the sandbox). A repository made before its record (`sluice repo create`, or an older data
 //! dir) gets one when the API first sees it.
 
-use crate::deploy::deploy_error as named;
+use crate::deploy::{deploy_error as named, refused};
 use crate::{Error, Page, Result, Sluice};
 use sluice_store::{RepositoryRecord, Tag};
 use std::sync::Arc;
@@ -110,11 +110,13 @@ impl Sluice {
     /// The record of a hosted repository, made now for one that exists without one.
     async fn repository_record(&self, name: &str) -> Result<RepositoryRecord> {
         check_repository_name(name)?;
-        if let Some(record) = self.store().repository(name).await? {
-            return Ok(record);
-        }
+        // Only a repository that exists has a record worth showing (a record left by a create
+        // or delete cut short is finished by the next create or delete).
         if !self.repository_host()?.exists(name).await {
             return Err(missing(name));
+        }
+        if let Some(record) = self.store().repository(name).await? {
+            return Ok(record);
         }
         let now = self.now_ms();
         let record = RepositoryRecord {
@@ -146,11 +148,16 @@ impl Sluice {
         check_repository_name(name)?;
         self.check_tags(&tags)?;
         let host = self.repository_host()?;
-        if host.exists(name).await || self.store().repository(name).await?.is_some() {
+        if host.exists(name).await {
             return Err(named(
                 "RepositoryNameExistsException",
                 format!("Repository named {name} already exists"),
             ));
+        }
+        if let Some(record) = self.store().repository(name).await? {
+            // A create that stopped between its record and its repository: finish it.
+            host.create(name).await.map_err(host_failure)?;
+            return self.repository_view(record).await;
         }
         let now = self.now_ms();
         let record = RepositoryRecord {
@@ -160,21 +167,23 @@ impl Sluice {
             created_ms: now,
             modified_ms: now,
         };
-        // The record first: a crash after it leaves a record whose repository is made again
-        // by the next create, never a repository nobody can describe.
+        // The record first: a crash after it leaves a record the next create finishes, never a
+        // repository nobody can describe.
         self.store()
             .create_repository(&record, MAX_REPOSITORIES)
             .await
-            .map_err(|e| match e {
-                sluice_store::Error::AlreadyExists(_) => named(
-                    "RepositoryNameExistsException",
-                    format!("Repository named {name} already exists"),
-                ),
-                sluice_store::Error::LimitExceeded(_) => named(
-                    "RepositoryLimitExceededException",
-                    "The maximum number of allowed repositories was exceeded.",
-                ),
-                other => other.into(),
+            .map_err(|e| {
+                refused(
+                    e,
+                    named(
+                        "RepositoryNameExistsException",
+                        format!("Repository named {name} already exists"),
+                    ),
+                    named(
+                        "RepositoryLimitExceededException",
+                        "The maximum number of allowed repositories was exceeded.",
+                    ),
+                )
             })?;
         if let Err(e) = host.create(name).await {
             self.store().delete_repository(name).await?;
@@ -221,12 +230,17 @@ impl Sluice {
         check_repository_name(name)?;
         let host = self.repository_host()?;
         let record = match self.repository_record(name).await {
-            Ok(r) => r,
+            Ok(r) => Some(r),
             Err(Error::Named {
                 code: "RepositoryDoesNotExistException",
                 ..
-            }) => return Ok(None),
+            }) => None,
             Err(e) => return Err(e),
+        };
+        // A record whose repository is gone (a delete cut short) goes too.
+        let leftover = self.store().repository(name).await?;
+        let Some(id) = record.or(leftover).map(|r| r.id) else {
+            return Ok(None);
         };
         host.delete(name).await.map_err(host_failure)?;
         self.store().delete_repository(name).await?;
@@ -239,7 +253,7 @@ impl Sluice {
             .map(|t| t.key)
             .collect();
         self.store().untag_resource(&arn, &keys).await?;
-        Ok(Some(record.id))
+        Ok(Some(id))
     }
 
     pub async fn update_repository_description(

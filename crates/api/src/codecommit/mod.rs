@@ -7,8 +7,7 @@ use crate::json_service::{Plan, Request, ServiceSpec};
 use crate::ApiError;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use sluice_service::{Caller, RepositoryView, RequestInfo, Sluice, Tag};
+use sluice_service::{RepositoryView, Sluice, Tag};
 use sluice_wire::codecommit::{self as w, Operation};
 
 const SPEC: ServiceSpec = ServiceSpec {
@@ -20,9 +19,7 @@ type R<T> = Result<T, ApiError>;
 
 /// Whether a request is for this service.
 pub fn is_target(target: &str) -> bool {
-    target
-        .strip_prefix(w::TARGET_PREFIX)
-        .is_some_and(|rest| rest.starts_with('.'))
+    crate::json_service::is_target(w::TARGET_PREFIX, target)
 }
 
 fn input<T: DeserializeOwned>(op: Operation, body: &[u8]) -> R<T> {
@@ -32,9 +29,7 @@ fn input<T: DeserializeOwned>(op: Operation, body: &[u8]) -> R<T> {
     Ok(w::decode(shape, body)?)
 }
 
-fn output<T: Serialize>(value: T) -> R<Vec<u8>> {
-    serde_json::to_vec(&value).map_err(|e| ApiError::internal(format!("encoding a response: {e}")))
-}
+use crate::json_service::output;
 
 fn time(ms: i64) -> f64 {
     ms as f64 / 1000.0
@@ -321,30 +316,21 @@ fn plan(sl: &Sluice, op: Operation, input: &serde_json::Value) -> Plan {
     }
 }
 
-pub async fn handle(
+pub(crate) async fn handle(
     sluice: &Sluice,
-    parts: &axum::http::request::Parts,
+    request: Request<'_>,
     claim: crate::auth::Claim,
-    target: &str,
-    body: &[u8],
-    info: &RequestInfo,
-    request_id: &str,
 ) -> Response {
-    let request = Request {
-        parts,
-        target,
-        body,
-        info,
-        request_id,
-    };
-    let op = Operation::from_name(target.rsplit('.').next().unwrap_or(target));
-    let planner = |_name: String, parsed: serde_json::Value| async move {
-        let found = op.ok_or_else(|| ApiError::unknown_operation(target))?;
-        Ok(plan(sluice, found, &parsed))
-    };
-    let run = |_caller: Caller| async move {
-        let found = op.ok_or_else(|| ApiError::unknown_operation(target))?;
-        dispatch(sluice, found, body).await
-    };
-    crate::json_service::handle(sluice, &SPEC, request, claim, planner, run).await
+    let op = Operation::from_name(request.operation_name());
+    let body = request.body;
+    crate::json_service::handle_operation(
+        sluice,
+        &SPEC,
+        request,
+        claim,
+        op,
+        |op, parsed| async move { Ok(plan(sluice, op, &parsed)) },
+        |op, _caller| async move { dispatch(sluice, op, body).await },
+    )
+    .await
 }

@@ -9,8 +9,7 @@ use crate::json_service::{Plan, Request, ServiceSpec};
 use crate::ApiError;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use sluice_service::{Caller, RequestInfo, Sluice};
+use sluice_service::{Caller, Sluice};
 use sluice_wire::codedeploy_commands::{self as w, Operation};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,10 +25,9 @@ pub const POLL_WAIT: Duration = Duration::from_secs(20);
 
 type R<T> = Result<T, ApiError>;
 
+/// Whether a request is for this service.
 pub fn is_target(target: &str) -> bool {
-    target
-        .strip_prefix(w::TARGET_PREFIX)
-        .is_some_and(|rest| rest.starts_with('.'))
+    crate::json_service::is_target(w::TARGET_PREFIX, target)
 }
 
 /// Wakes waiting polls when the service opens host commands, and ends them all when the server
@@ -69,9 +67,7 @@ fn input<T: DeserializeOwned>(op: Operation, body: &[u8]) -> R<T> {
     Ok(w::decode(shape, body)?)
 }
 
-fn output<T: Serialize>(value: T) -> R<Vec<u8>> {
-    serde_json::to_vec(&value).map_err(|e| ApiError::internal(format!("encoding a response: {e}")))
-}
+use crate::json_service::output;
 
 async fn long_poll(
     sl: &Sluice,
@@ -166,41 +162,33 @@ async fn dispatch(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn handle(
     sluice: &Sluice,
     wake: &HostWake,
-    parts: &axum::http::request::Parts,
+    request: Request<'_>,
     claim: crate::auth::Claim,
-    target: &str,
-    body: &[u8],
-    info: &RequestInfo,
-    request_id: &str,
 ) -> Response {
-    let request = Request {
-        parts,
-        target,
-        body,
-        info,
-        request_id,
-    };
-    let op = Operation::from_name(target.rsplit('.').next().unwrap_or(target));
-    let planner = |_name: String, _parsed: serde_json::Value| async move {
-        let found = op.ok_or_else(|| ApiError::unknown_operation(target))?;
-        Ok(Plan {
-            // A poll hands out a command, but what a host does is recorded by its
-            // acknowledgement and completion; polls and reads are not pending-first.
-            read_only: matches!(
-                found,
-                Operation::PollHostCommand | Operation::GetDeploymentSpecification
-            ),
-            authorize: None,
-            resources: Vec::new(),
-        })
-    };
-    let run = |caller: Caller| async move {
-        let found = op.ok_or_else(|| ApiError::unknown_operation(target))?;
-        dispatch(sluice, wake, &caller, found, body).await
-    };
-    crate::json_service::handle(sluice, &SPEC, request, claim, planner, run).await
+    let op = Operation::from_name(request.operation_name());
+    let body = request.body;
+    crate::json_service::handle_operation(
+        sluice,
+        &SPEC,
+        request,
+        claim,
+        op,
+        |op, _parsed| async move {
+            Ok(Plan {
+                // A poll hands out a command, but what a host does is recorded by its
+                // acknowledgement and completion; polls and reads are not pending-first.
+                read_only: matches!(
+                    op,
+                    Operation::PollHostCommand | Operation::GetDeploymentSpecification
+                ),
+                authorize: None,
+                resources: Vec::new(),
+            })
+        },
+        |op, caller| async move { dispatch(sluice, wake, &caller, op, body).await },
+    )
+    .await
 }

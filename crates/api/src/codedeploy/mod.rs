@@ -15,9 +15,8 @@ use crate::ApiError;
 use axum::response::Response;
 use convert as c;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use sluice_service::deploy as s;
-use sluice_service::{Caller, RequestInfo, Sluice};
+use sluice_service::Sluice;
 use sluice_wire::codedeploy::{self as w, Operation};
 
 const SPEC: ServiceSpec = ServiceSpec {
@@ -29,9 +28,7 @@ type R<T> = Result<T, ApiError>;
 
 /// Whether a request is for this service.
 pub fn is_target(target: &str) -> bool {
-    target
-        .strip_prefix(w::TARGET_PREFIX)
-        .is_some_and(|rest| rest.starts_with('.'))
+    crate::json_service::is_target(w::TARGET_PREFIX, target)
 }
 
 fn input<T: DeserializeOwned>(op: Operation, body: &[u8]) -> R<T> {
@@ -41,9 +38,7 @@ fn input<T: DeserializeOwned>(op: Operation, body: &[u8]) -> R<T> {
     Ok(w::decode(shape, body)?)
 }
 
-fn output<T: Serialize>(value: T) -> R<Vec<u8>> {
-    serde_json::to_vec(&value).map_err(|e| ApiError::internal(format!("encoding a response: {e}")))
-}
+use crate::json_service::output;
 
 fn empty() -> R<Vec<u8>> {
     Ok(b"{}".to_vec())
@@ -62,6 +57,26 @@ fn refuse_if(present: bool, what: &str) -> R<()> {
     } else {
         Ok(())
     }
+}
+
+/// Refuses what `CreateDeploymentGroup` and `UpdateDeploymentGroup` accept for EC2, ECS,
+/// Lambda, load balancers, alarms and triggers (their inputs share those members' names).
+macro_rules! refuse_group_settings {
+    ($i:expr) => {
+        refuse_unsupported(Unsupported {
+            ec2_tag_filters: &$i.ec2_tag_filters,
+            ec2_tag_set: &$i.ec2_tag_set,
+            auto_scaling_groups: &$i.auto_scaling_groups,
+            blue_green: $i.blue_green_deployment_configuration.is_some(),
+            load_balancer: $i.load_balancer_info.is_some(),
+            ecs_services: $i.ecs_services.as_ref().is_some_and(|e| !e.is_empty()),
+            alarms: &$i.alarm_configuration,
+            triggers: &$i.trigger_configurations,
+            style: &$i.deployment_style,
+            termination_hook: $i.termination_hook_enabled,
+        })?;
+        refuse_if($i.ec2_deployment_options.is_some(), "ec2DeploymentOptions")?;
+    };
 }
 
 /// The settings of a group that belong to EC2, ECS, Lambda, load balancers, alarms and
@@ -217,19 +232,7 @@ async fn dispatch(sl: &Sluice, op: Operation, body: &[u8]) -> R<Vec<u8>> {
         }
         O::CreateDeploymentGroup => {
             let i: w::CreateDeploymentGroupInput = input(op, body)?;
-            refuse_unsupported(Unsupported {
-                ec2_tag_filters: &i.ec2_tag_filters,
-                ec2_tag_set: &i.ec2_tag_set,
-                auto_scaling_groups: &i.auto_scaling_groups,
-                blue_green: i.blue_green_deployment_configuration.is_some(),
-                load_balancer: i.load_balancer_info.is_some(),
-                ecs_services: i.ecs_services.as_ref().is_some_and(|e| !e.is_empty()),
-                alarms: &i.alarm_configuration,
-                triggers: &i.trigger_configurations,
-                style: &i.deployment_style,
-                termination_hook: i.termination_hook_enabled,
-            })?;
-            refuse_if(i.ec2_deployment_options.is_some(), "ec2DeploymentOptions")?;
+            refuse_group_settings!(i);
             let group = s::DeploymentGroupDoc {
                 application_name: i.application_name,
                 deployment_group_name: i.deployment_group_name,
@@ -299,19 +302,7 @@ async fn dispatch(sl: &Sluice, op: Operation, body: &[u8]) -> R<Vec<u8>> {
         }
         O::UpdateDeploymentGroup => {
             let i: w::UpdateDeploymentGroupInput = input(op, body)?;
-            refuse_unsupported(Unsupported {
-                ec2_tag_filters: &i.ec2_tag_filters,
-                ec2_tag_set: &i.ec2_tag_set,
-                auto_scaling_groups: &i.auto_scaling_groups,
-                blue_green: i.blue_green_deployment_configuration.is_some(),
-                load_balancer: i.load_balancer_info.is_some(),
-                ecs_services: i.ecs_services.as_ref().is_some_and(|e| !e.is_empty()),
-                alarms: &i.alarm_configuration,
-                triggers: &i.trigger_configurations,
-                style: &i.deployment_style,
-                termination_hook: i.termination_hook_enabled,
-            })?;
-            refuse_if(i.ec2_deployment_options.is_some(), "ec2DeploymentOptions")?;
+            refuse_group_settings!(i);
             sl.update_deployment_group(
                 &i.application_name,
                 &i.current_deployment_group_name,
@@ -875,32 +866,23 @@ async fn plan(sl: &Sluice, op: Operation, input: &serde_json::Value) -> R<Plan> 
     })
 }
 
-pub async fn handle(
+pub(crate) async fn handle(
     sluice: &Sluice,
-    parts: &axum::http::request::Parts,
+    request: Request<'_>,
     claim: crate::auth::Claim,
-    target: &str,
-    body: &[u8],
-    info: &RequestInfo,
-    request_id: &str,
 ) -> Response {
-    let request = Request {
-        parts,
-        target,
-        body,
-        info,
-        request_id,
-    };
-    let op = Operation::from_name(target.rsplit('.').next().unwrap_or(target));
-    let planner = |_name: String, parsed: serde_json::Value| async move {
-        let found = op.ok_or_else(|| ApiError::unknown_operation(target))?;
-        plan(sluice, found, &parsed).await
-    };
-    let run = |_caller: Caller| async move {
-        let found = op.ok_or_else(|| ApiError::unknown_operation(target))?;
-        dispatch(sluice, found, body).await
-    };
-    crate::json_service::handle(sluice, &SPEC, request, claim, planner, run).await
+    let op = Operation::from_name(request.operation_name());
+    let body = request.body;
+    crate::json_service::handle_operation(
+        sluice,
+        &SPEC,
+        request,
+        claim,
+        op,
+        |op, parsed| async move { plan(sluice, op, &parsed).await },
+        |op, _caller| async move { dispatch(sluice, op, body).await },
+    )
+    .await
 }
 
 /// CodePipeline's `ListDeployActionExecutionTargets`: the hosts of the deployment a CodeDeploy

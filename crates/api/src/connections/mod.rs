@@ -3,11 +3,12 @@
 //! connections `CodeStarSourceConnection` sources read, dispatched once over the generated
 //! `Operation` enum. Authorized as `codestar-connections:<Operation>` on the connection's ARN.
 
+use crate::json_service::Request;
 use crate::ApiError;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use sluice_service::{Caller, ConnectionView, RequestInfo, Sluice, Tag};
+
+use sluice_service::{ConnectionView, Sluice, Tag};
 use sluice_wire::connections::{self as w, Operation};
 
 /// The JSON 1.0 content type of this protocol.
@@ -18,9 +19,7 @@ type R<T> = Result<T, ApiError>;
 
 /// Whether a request is for this service.
 pub fn is_target(target: &str) -> bool {
-    target
-        .strip_prefix(w::TARGET_PREFIX)
-        .is_some_and(|rest| rest.starts_with('.'))
+    crate::json_service::is_target(w::TARGET_PREFIX, target)
 }
 
 fn input<T: DeserializeOwned>(op: Operation, body: &[u8]) -> R<T> {
@@ -30,9 +29,7 @@ fn input<T: DeserializeOwned>(op: Operation, body: &[u8]) -> R<T> {
     Ok(w::decode(shape, body)?)
 }
 
-fn output<T: Serialize>(value: T) -> R<Vec<u8>> {
-    serde_json::to_vec(&value).map_err(|e| ApiError::internal(format!("encoding a response: {e}")))
-}
+use crate::json_service::output;
 
 fn connection(c: ConnectionView) -> w::Connection {
     w::Connection {
@@ -190,42 +187,35 @@ const SPEC: crate::json_service::ServiceSpec = crate::json_service::ServiceSpec 
     content_type: CONTENT_TYPE,
 };
 
-pub async fn handle(
+pub(crate) async fn handle(
     sluice: &Sluice,
-    parts: &axum::http::request::Parts,
+    request: Request<'_>,
     claim: crate::auth::Claim,
-    target: &str,
-    body: &[u8],
-    info: &RequestInfo,
-    request_id: &str,
 ) -> Response {
-    let request = crate::json_service::Request {
-        parts,
-        target,
-        body,
-        info,
-        request_id,
-    };
-    let op = Operation::from_name(target.rsplit('.').next().unwrap_or(target));
-    let plan = |_name: String, parsed: serde_json::Value| async move {
-        let found = op.ok_or_else(|| ApiError::unknown_operation(target))?;
-        let (action, resource) = authorization(found, &parsed);
-        let mut resources = Vec::new();
-        if resource != "*" {
-            resources.push((
-                "AWS::CodeStarConnections::Connection".to_string(),
-                resource.clone(),
-            ));
-        }
-        Ok(crate::json_service::Plan {
-            read_only: is_read_only(found),
-            authorize: Some((action, resource)),
-            resources,
-        })
-    };
-    let run = |_caller: Caller| async {
-        let found = op.ok_or_else(|| ApiError::unknown_operation(target))?;
-        dispatch(sluice, found, body).await
-    };
-    crate::json_service::handle(sluice, &SPEC, request, claim, plan, run).await
+    let op = Operation::from_name(request.operation_name());
+    let body = request.body;
+    crate::json_service::handle_operation(
+        sluice,
+        &SPEC,
+        request,
+        claim,
+        op,
+        |op, parsed| async move {
+            let (action, resource) = authorization(op, &parsed);
+            let mut resources = Vec::new();
+            if resource != "*" {
+                resources.push((
+                    "AWS::CodeStarConnections::Connection".to_string(),
+                    resource.clone(),
+                ));
+            }
+            Ok(crate::json_service::Plan {
+                read_only: is_read_only(op),
+                authorize: Some((action, resource)),
+                resources,
+            })
+        },
+        |op, _caller| async move { dispatch(sluice, op, body).await },
+    )
+    .await
 }

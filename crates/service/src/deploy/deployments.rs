@@ -78,6 +78,15 @@ fn step_error(e: d::StepError) -> Error {
 }
 
 impl Sluice {
+    async fn deployment_record(&self, id: &str) -> Result<DeploymentRecord> {
+        self.store().deployment(id).await?.ok_or_else(|| {
+            deploy_error(
+                "DeploymentDoesNotExistException",
+                format!("The deployment {id} could not be found."),
+            )
+        })
+    }
+
     fn record_of(
         &self,
         doc: &DeploymentDoc,
@@ -273,12 +282,7 @@ impl Sluice {
     }
 
     pub async fn deployment(&self, id: &str) -> Result<DeploymentDoc> {
-        let record = self.store().deployment(id).await?.ok_or_else(|| {
-            deploy_error(
-                "DeploymentDoesNotExistException",
-                format!("The deployment {id} could not be found."),
-            )
-        })?;
+        let record = self.deployment_record(id).await?;
         decode_doc(&record)
     }
 
@@ -345,12 +349,7 @@ impl Sluice {
         closing: Option<&str>,
     ) -> Result<DeploymentDoc> {
         for _ in 0..STEP_ATTEMPTS {
-            let record = self.store().deployment(id).await?.ok_or_else(|| {
-                deploy_error(
-                    "DeploymentDoesNotExistException",
-                    format!("The deployment {id} could not be found."),
-                )
-            })?;
+            let record = self.deployment_record(id).await?;
             let mut doc = decode_doc(&record)?;
             let mut state = doc.scheduler()?;
             let now = self.now_ms();
@@ -472,12 +471,7 @@ impl Sluice {
     }
 
     async fn deployment_step_disable_rollback(&self, id: &str) -> Result<()> {
-        let record = self.store().deployment(id).await?.ok_or_else(|| {
-            deploy_error(
-                "DeploymentDoesNotExistException",
-                format!("The deployment {id} could not be found."),
-            )
-        })?;
+        let record = self.deployment_record(id).await?;
         let mut doc = decode_doc(&record)?;
         doc.auto_rollback = None;
         let next = self.record_of(&doc, record.rev + 1, record.creator_token.clone())?;

@@ -32,6 +32,16 @@ pub(crate) fn deploy_error(code: &'static str, message: impl Into<String>) -> Er
     }
 }
 
+/// A store's refusal of a new resource in the service's words: `taken` for a name in use,
+/// `full` for a quota reached.
+pub(crate) fn refused(e: sluice_store::Error, taken: Error, full: Error) -> Error {
+    match e {
+        sluice_store::Error::AlreadyExists(_) => taken,
+        sluice_store::Error::LimitExceeded(_) => full,
+        other => other.into(),
+    }
+}
+
 /// CodeDeploy's names: letters, digits, `.`, `_`, `-`, 1 to 100 characters.
 fn check_name(what: &'static str, invalid: &'static str, name: &str) -> Result<()> {
     let valid = !name.is_empty()
@@ -287,18 +297,20 @@ impl Sluice {
         self.store()
             .create_deploy_resource(&record, MAX_APPLICATIONS)
             .await
-            .map_err(|e| match e {
-                sluice_store::Error::AlreadyExists(_) => deploy_error(
-                    "ApplicationAlreadyExistsException",
-                    format!(
+            .map_err(|e| {
+                refused(
+                    e,
+                    deploy_error(
+                        "ApplicationAlreadyExistsException",
+                        format!(
                         "The application {name} already exists with the IAM user or AWS account."
                     ),
-                ),
-                sluice_store::Error::LimitExceeded(_) => deploy_error(
-                    "ApplicationLimitExceededException",
-                    "The maximum number of applications was exceeded.",
-                ),
-                other => other.into(),
+                    ),
+                    deploy_error(
+                        "ApplicationLimitExceededException",
+                        "The maximum number of applications was exceeded.",
+                    ),
+                )
             })?;
         if !tags.is_empty() {
             let max = self.options().limits.max_tags_per_resource;
@@ -480,16 +492,18 @@ impl Sluice {
         self.store()
             .create_deploy_resource(&record, MAX_CONFIGS)
             .await
-            .map_err(|e| match e {
-                sluice_store::Error::AlreadyExists(_) => deploy_error(
-                    "DeploymentConfigAlreadyExistsException",
-                    format!("A deployment configuration with the name {name} already exists."),
-                ),
-                sluice_store::Error::LimitExceeded(_) => deploy_error(
-                    "DeploymentConfigLimitExceededException",
-                    "The deployment configurations limit was exceeded.",
-                ),
-                other => other.into(),
+            .map_err(|e| {
+                refused(
+                    e,
+                    deploy_error(
+                        "DeploymentConfigAlreadyExistsException",
+                        format!("A deployment configuration with the name {name} already exists."),
+                    ),
+                    deploy_error(
+                        "DeploymentConfigLimitExceededException",
+                        "The deployment configurations limit was exceeded.",
+                    ),
+                )
             })?;
         Ok(doc.deployment_config_id)
     }
