@@ -418,8 +418,10 @@ async fn dispatch(sl: &Sluice, op: Operation, body: &[u8]) -> R<Vec<u8>> {
             let i: w::BatchGetOnPremisesInstancesInput = input(op, body)?;
             let mut infos = Vec::new();
             for name in &i.instance_names {
-                if let Ok(found) = sl.on_premises_instance(name).await {
-                    infos.push(c::instance(&found));
+                match sl.on_premises_instance(name).await {
+                    Ok(found) => infos.push(c::instance(&found)),
+                    Err(sluice_service::Error::Named { .. }) => {}
+                    Err(e) => return Err(e.into()),
                 }
             }
             output(w::BatchGetOnPremisesInstancesOutput {
@@ -587,8 +589,10 @@ async fn dispatch(sl: &Sluice, op: Operation, body: &[u8]) -> R<Vec<u8>> {
             let i: w::BatchGetDeploymentsInput = input(op, body)?;
             let mut infos = Vec::new();
             for id in &i.deployment_ids {
-                if let Ok(d) = sl.deployment(id).await {
-                    infos.push(c::deployment(&d));
+                match sl.deployment(id).await {
+                    Ok(d) => infos.push(c::deployment(&d)),
+                    Err(sluice_service::Error::Named { .. }) => {}
+                    Err(e) => return Err(e.into()),
                 }
             }
             output(w::BatchGetDeploymentsOutput {
