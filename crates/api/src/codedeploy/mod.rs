@@ -541,6 +541,10 @@ async fn dispatch(sl: &Sluice, op: Operation, body: &[u8]) -> R<Vec<u8>> {
         O::CreateDeployment => {
             let i: w::CreateDeploymentInput = input(op, body)?;
             refuse_if(i.target_instances.is_some(), "targetInstances (blue/green)")?;
+            refuse_if(
+                i.deployment_mode.as_deref() == Some("RESTART"),
+                "deploymentMode RESTART",
+            )?;
             refuse_if(i.ec2_deployment_options.is_some(), "ec2DeploymentOptions")?;
             refuse_if(
                 i.override_alarm_configuration
@@ -695,9 +699,16 @@ async fn dispatch(sl: &Sluice, op: Operation, body: &[u8]) -> R<Vec<u8>> {
             let d = sl.deployment(&i.deployment_id).await?;
             let filters = i.target_filters.unwrap_or_default();
             let statuses = filters.get("TargetStatus").cloned().unwrap_or_default();
+            // Every target of an in-place deployment is a Blue one.
+            let labels = filters
+                .get("ServerInstanceLabel")
+                .cloned()
+                .unwrap_or_default();
+            let blue = labels.is_empty() || labels.iter().any(|l| l == "Blue");
             let ids: Vec<String> = d
                 .targets
                 .iter()
+                .filter(|_| blue)
                 .filter(|t| statuses.is_empty() || statuses.contains(&t.status))
                 .map(|t| t.instance.clone())
                 .collect();

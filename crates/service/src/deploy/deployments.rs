@@ -455,30 +455,47 @@ impl Sluice {
     }
 
     /// `StopDeployment`: what has not started is skipped, what runs is withdrawn.
+    /// `auto_rollback` says whether the hosts already updated go back to the last good revision
+    /// (`None`: as the deployment's configuration says).
     pub async fn stop_deployment(
         &self,
         id: &str,
         auto_rollback: Option<bool>,
     ) -> Result<DeploymentDoc> {
-        let current = self.deployment(id).await?;
-        if auto_rollback == Some(false) && current.auto_rollback.is_some() {
-            // The caller turns this deployment's rollback off before stopping it.
-            self.deployment_step_disable_rollback(id).await?;
+        if let Some(wanted) = auto_rollback {
+            let rollback = wanted.then(|| super::AutoRollbackDoc {
+                enabled: true,
+                events: vec!["DEPLOYMENT_STOP_ON_REQUEST".into()],
+            });
+            self.set_rollback(id, rollback).await?;
         }
-        let input = d::Input::Stop;
-        let doc = self.deployment_step(id, input, None).await?;
-        Ok(doc)
+        self.deployment_step(id, d::Input::Stop, None).await
     }
 
-    async fn deployment_step_disable_rollback(&self, id: &str) -> Result<()> {
-        let record = self.deployment_record(id).await?;
-        let mut doc = decode_doc(&record)?;
-        doc.auto_rollback = None;
-        let next = self.record_of(&doc, record.rev + 1, record.creator_token.clone())?;
-        self.store()
-            .step_deployment(&next, record.rev, &[], &[], None)
-            .await?;
-        Ok(())
+    /// Replaces a running deployment's rollback configuration.
+    async fn set_rollback(&self, id: &str, rollback: Option<super::AutoRollbackDoc>) -> Result<()> {
+        for _ in 0..STEP_ATTEMPTS {
+            let record = self.deployment_record(id).await?;
+            let mut doc = decode_doc(&record)?;
+            if d::DeploymentStatus::from_name(&doc.status).is_some_and(|s| s.is_final()) {
+                // Stopping it says so.
+                return Ok(());
+            }
+            doc.auto_rollback = rollback.clone();
+            let next = self.record_of(&doc, record.rev + 1, record.creator_token.clone())?;
+            match self
+                .store()
+                .step_deployment(&next, record.rev, &[], &[], None)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(sluice_store::Error::VersionConflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::ConcurrentModification(format!(
+            "deployment {id} is changing too fast; retry"
+        )))
     }
 
     /// Fails the hosts whose agents went quiet past their lease. Returns how many.

@@ -253,8 +253,11 @@ async fn an_agent_reaches_only_its_own_commands_and_its_own_bundle() {
     );
 
     // Stopped: the open command is withdrawn, and the host is told so.
-    root.deploy("StopDeployment", json!({"deploymentId": deployment}))
-        .await;
+    root.deploy(
+        "StopDeployment",
+        json!({"deploymentId": deployment, "autoRollbackEnabled": true}),
+    )
+    .await;
     let next = answer["HostCommand"]["HostCommandIdentifier"].clone();
     let (_, answer) = host
         .host(
@@ -271,5 +274,10 @@ async fn an_agent_reaches_only_its_own_commands_and_its_own_bundle() {
         got["deploymentInfo"]["errorInformation"]["code"],
         "MANUAL_STOP"
     );
+    // Asked to roll back, with no earlier success to go back to: it says so.
+    let message = got["deploymentInfo"]["rollbackInfo"]["rollbackMessage"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("no previous successful revision"), "{got}");
     server.stop().await;
 }
