@@ -428,3 +428,66 @@ def test_the_codecommit_walkthrough_pushes_with_the_credential_helper_and_deploy
     bad = subprocess.run(["git", "ls-remote", meta["cloneUrlHttp"].replace("//", "//AKIDWRONG:nope@")],
                          cwd=repo, capture_output=True, text=True, env=dict(sluice.env(), GIT_TERMINAL_PROMPT="0"))
     assert bad.returncode != 0
+
+
+def test_a_long_deployment_holds_no_build_slot_and_stop_deployment_kills_its_hook(tmp_path, guide_dir):
+    sluice = Sluice(config="[providers]\nmax_concurrent_jobs = 1\n")
+    sluice.start()
+    try:
+        host = Host(sluice, "host-a", tmp_path)
+        host.start()
+        walkthrough_setup(sluice)
+        upload(sluice, tmp_path, sample_app("long", slow_hook="BeforeInstall", slow_secs=600))
+        create_guide_pipeline(sluice, guide_dir)
+        wait_until(lambda: any(line.startswith("BeforeInstall") for line in host.hooks()), what="the long hook's start")
+
+        # With one build slot and a deployment running, a build still runs.
+        sluice.aws("s3", "mb", "s3://builds")
+        sluice.aws("s3api", "put-bucket-versioning", "--bucket", "builds", "--versioning-configuration", "Status=Enabled")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("Makefile", "all:\n\ttrue\n")
+        (tmp_path / "build.zip").write_bytes(buf.getvalue())
+        sluice.aws("s3", "cp", str(tmp_path / "build.zip"), "s3://builds/app.zip", "--only-show-errors")
+        build = {"pipeline": {
+            "name": "Builds", "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+            "artifactStore": {"type": "S3", "location": "codepipeline-us-east-1-111111111111"},
+            "stages": [
+                {"name": "Source", "actions": [{
+                    "name": "Source",
+                    "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                    "configuration": {"S3Bucket": "builds", "S3ObjectKey": "app.zip"},
+                    "outputArtifacts": [{"name": "Src"}]}]},
+                {"name": "Build", "actions": [{
+                    "name": "Build",
+                    "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                    "commands": ["make"], "inputArtifacts": [{"name": "Src"}]}]},
+            ],
+        }}
+        (tmp_path / "build.json").write_text(json.dumps(build))
+        sluice.aws("codepipeline", "create-pipeline", "--cli-input-json", "file://build.json", cwd=tmp_path)
+
+        def build_done():
+            _, out, _ = sluice.aws("codepipeline", "list-pipeline-executions", "--pipeline-name", "Builds")
+            runs = out["pipelineExecutionSummaries"]
+            return runs if runs and runs[0]["status"] != "InProgress" else None
+
+        assert wait_until(build_done, what="the build's end")[0]["status"] == "Succeeded"
+        _, listed, _ = sluice.aws("deploy", "list-deployments", "--application-name", APP)
+        deployment_id = listed["deployments"][0]
+        _, got, _ = sluice.aws("deploy", "get-deployment", "--deployment-id", deployment_id)
+        assert got["deploymentInfo"]["status"] == "InProgress", "the deployment still runs"
+
+        # Stopped: the agent is told at its next heartbeat and kills the hook's processes.
+        sluice.aws("deploy", "stop-deployment", "--deployment-id", deployment_id)
+        run = finished_runs(sluice, 1)[0]
+        assert run["status"] == "Failed"
+
+        def hook_gone():
+            p = subprocess.run(["pgrep", "-f", "sleep 600"], capture_output=True)
+            return p.returncode != 0
+
+        wait_until(hook_gone, timeout=30, what="the stopped hook's end")
+        host.stop()
+    finally:
+        sluice.stop()

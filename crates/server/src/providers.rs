@@ -103,9 +103,16 @@ pub async fn run_providers(
     let mut running = tokio::task::JoinSet::new();
     loop {
         for t in &types {
-            let free = slots.available_permits();
+            // A CodeDeploy action only follows its deployment (the hosts do the work): it
+            // takes no build slot, so long deployments never hold builds back.
+            let follows_only = t.category == "Deploy";
+            let free = if follows_only {
+                MAX_FOLLOWED_DEPLOYMENTS.saturating_sub(running.len())
+            } else {
+                slots.available_permits()
+            };
             if free == 0 {
-                break;
+                continue;
             }
             let jobs = match sluice.claim_provider_jobs(t, free).await {
                 Ok(j) => j,
@@ -115,6 +122,11 @@ pub async fn run_providers(
                 }
             };
             for job in jobs {
+                if follows_only {
+                    let (sluice, config) = (sluice.clone(), config.clone());
+                    running.spawn(async move { run_job(&sluice, &config, job).await });
+                    continue;
+                }
                 let Ok(permit) = slots.clone().acquire_owned().await else {
                     return;
                 };
@@ -142,6 +154,10 @@ pub async fn run_providers(
         }
     }
 }
+
+/// How many jobs may run at once in all (CodeDeploy actions, which only follow their
+/// deployments, beside the build slots).
+const MAX_FOLLOWED_DEPLOYMENTS: usize = 256;
 
 /// The outcome of a job's work.
 type Outcome = Result<JobOutcome, String>;
