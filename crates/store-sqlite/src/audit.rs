@@ -85,6 +85,14 @@ fn append(
             params![e.event_id, e.event_time_ms, e.event_name, e.event_source, e.username, e.access_key_id, i64::from(e.read_only), resources, e.document, prev, hash],
         )
         .map_err(db)?;
+        let seq = c.last_insert_rowid();
+        for (kind, name) in &e.resources {
+            c.execute(
+                "INSERT OR IGNORE INTO audit_resources (seq, resource_type, resource_name) VALUES (?, ?, ?)",
+                params![seq, kind, name],
+            )
+            .map_err(db)?;
+        }
         prev = hash;
     }
     Ok(())
@@ -223,40 +231,57 @@ impl AuditStore for SqliteStore {
             Int(i64),
             Text(&'a str),
         }
-        let mut sql = format!("SELECT {COLUMNS} FROM audit_events WHERE 1 = 1");
+        // A resource attribute reads the resources' index and joins its events; every other
+        // attribute has an index of its own, ordered by `seq` like the answer.
+        let by_resource = match &q.attribute {
+            Some(AuditAttribute::ResourceType(v)) => Some(("resource_type", v)),
+            Some(AuditAttribute::ResourceName(v)) => Some(("resource_name", v)),
+            _ => None,
+        };
         let mut binds: Vec<Bind<'_>> = Vec::new();
+        let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
+        let columns = columns.join(", ");
+        let mut sql = match by_resource {
+            Some((column, value)) => {
+                binds.push(Bind::Text(value));
+                format!(
+                    "SELECT {columns} FROM audit_resources r JOIN audit_events e ON e.seq = r.seq WHERE r.{column} = ?"
+                )
+            }
+            None => format!("SELECT {columns} FROM audit_events e WHERE 1 = 1"),
+        };
         for (clause, v) in [
-            (" AND event_time_ms >= ?", q.start_ms),
-            (" AND event_time_ms <= ?", q.end_ms),
-            (" AND seq < ?", q.before_seq),
+            (" AND e.event_time_ms >= ?", q.start_ms),
+            (" AND e.event_time_ms <= ?", q.end_ms),
+            (" AND e.seq < ?", q.before_seq),
         ] {
             if let Some(v) = v {
                 sql.push_str(clause);
                 binds.push(Bind::Int(v));
             }
         }
-        const IN_RESOURCES: &str =
-            " AND EXISTS (SELECT 1 FROM json_each(resources) WHERE json_extract(value, ";
         let (clause, value) = match &q.attribute {
-            None => ("", None),
-            Some(AuditAttribute::EventId(v)) => (" AND event_id = ?", Some(v)),
-            Some(AuditAttribute::EventName(v)) => (" AND event_name = ?", Some(v)),
-            Some(AuditAttribute::ReadOnly(true)) => (" AND read_only = 1", None),
-            Some(AuditAttribute::ReadOnly(false)) => (" AND read_only = 0", None),
-            Some(AuditAttribute::Username(v)) => (" AND username = ?", Some(v)),
-            Some(AuditAttribute::EventSource(v)) => (" AND event_source = ?", Some(v)),
-            Some(AuditAttribute::AccessKeyId(v)) => (" AND access_key_id = ?", Some(v)),
-            Some(AuditAttribute::ResourceType(v)) => ("'$[0]') = ?)", Some(v)),
-            Some(AuditAttribute::ResourceName(v)) => ("'$[1]') = ?)", Some(v)),
+            None | Some(AuditAttribute::ResourceType(_) | AuditAttribute::ResourceName(_)) => {
+                ("", None)
+            }
+            Some(AuditAttribute::EventId(v)) => (" AND e.event_id = ?", Some(v)),
+            Some(AuditAttribute::EventName(v)) => (" AND e.event_name = ?", Some(v)),
+            Some(AuditAttribute::ReadOnly(true)) => (" AND e.read_only = 1", None),
+            Some(AuditAttribute::ReadOnly(false)) => (" AND e.read_only = 0", None),
+            Some(AuditAttribute::Username(v)) => (" AND e.username = ?", Some(v)),
+            Some(AuditAttribute::EventSource(v)) => (" AND e.event_source = ?", Some(v)),
+            Some(AuditAttribute::AccessKeyId(v)) => (" AND e.access_key_id = ?", Some(v)),
         };
-        if clause.starts_with('\'') {
-            sql.push_str(IN_RESOURCES);
-        }
         sql.push_str(clause);
         if let Some(v) = value {
             binds.push(Bind::Text(v));
         }
-        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        if by_resource.is_some() {
+            // An event with two resources of the type is one answer.
+            sql.push_str(" GROUP BY r.seq ORDER BY r.seq DESC LIMIT ?");
+        } else {
+            sql.push_str(" ORDER BY e.seq DESC LIMIT ?");
+        }
         let mut query = sqlx::query(&sql);
         for b in binds {
             query = match b {

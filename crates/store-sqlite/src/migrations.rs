@@ -19,6 +19,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_source_index.sql")),
     (13, include_str!("../migrations/0013_deploy.sql")),
     (14, include_str!("../migrations/0014_repositories.sql")),
+    (
+        15,
+        include_str!("../migrations/0015_audit_lookup_indexes.sql"),
+    ),
 ];
 
 /// The schema version this binary brings a database to.

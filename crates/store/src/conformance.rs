@@ -562,6 +562,29 @@ async fn audit_events_chain_and_look_up_newest_first<S: Store>(store: &S) {
         .expect("queue");
     store.append_audit_events(&[], &[]).await.expect("barrier");
     assert_eq!(store.audit_chain(3, 10).await.expect("chain").len(), 1);
+    // An event naming two resources of a type is one answer, and either name finds it.
+    let mut two = event(6, "PutJobSuccessResult", "c");
+    two.resources
+        .push(("AWS::CodePipeline::Pipeline".into(), "p6b".into()));
+    store
+        .append_audit_events(&[two], &[])
+        .await
+        .expect("append");
+    let pipeline = AuditAttribute::ResourceType("AWS::CodePipeline::Pipeline".into());
+    let typed = store
+        .lookup_audit_events(&q(Some(pipeline), None, 2))
+        .await
+        .expect("lookup");
+    assert_eq!(names(typed), ["e6", "e5"]);
+    let named = store
+        .lookup_audit_events(&q(
+            Some(AuditAttribute::ResourceName("p6b".into())),
+            None,
+            5,
+        ))
+        .await
+        .expect("lookup");
+    assert_eq!(names(named), ["e6"]);
 }
 
 /// A declaration named `name` whose first stage has one source action per `(provider, configuration)`.
