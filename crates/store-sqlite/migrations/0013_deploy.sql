@@ -25,6 +25,8 @@ CREATE TABLE deployments (
     doc TEXT NOT NULL
 );
 CREATE INDEX deployments_by_group ON deployments (application, deployment_group, create_ms);
+CREATE INDEX deployments_by_group_status
+    ON deployments (application, deployment_group, status, create_ms);
 
 -- Open host commands: one lifecycle event a host is to run; removed when it reports the end.
 CREATE TABLE host_commands (

@@ -341,6 +341,32 @@ impl DeployStore for SqliteStore {
         Ok(rows.iter().map(deployment).collect())
     }
 
+    async fn latest_deployment(
+        &self,
+        application: &str,
+        group: &str,
+        status: Option<&str>,
+    ) -> Result<Option<DeploymentRecord>> {
+        let sql = match status {
+            Some(_) => format!(
+                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments
+                 WHERE application = ? AND deployment_group = ? AND status = ?
+                 ORDER BY create_ms DESC, id DESC LIMIT 1"
+            ),
+            None => format!(
+                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments
+                 WHERE application = ? AND deployment_group = ?
+                 ORDER BY create_ms DESC, id DESC LIMIT 1"
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(application).bind(group);
+        if let Some(status) = status {
+            query = query.bind(status);
+        }
+        let row = query.fetch_optional(&self.reader).await.map_err(backend)?;
+        Ok(row.as_ref().map(deployment))
+    }
+
     async fn step_deployment(
         &self,
         deployment: &DeploymentRecord,

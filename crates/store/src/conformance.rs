@@ -1712,6 +1712,46 @@ async fn deployment_steps_conflict_on_a_stale_rev_and_commands_lapse<S: Store>(s
         .await
         .expect("list");
     assert_eq!(listed[0].doc, "{\"step\":1}");
+    // A step that starts a rollback inserts it in the same transaction.
+    let rollback = DeploymentRecord {
+        id: "d-STEP00003".into(),
+        create_ms: 30,
+        creator_token: None,
+        ..deployment.clone()
+    };
+    let finished = DeploymentRecord {
+        rev: 3,
+        status: "Failed".into(),
+        ..stepped.clone()
+    };
+    store
+        .step_deployment(&finished, 2, &[], &["c2".into()], Some(&rollback))
+        .await
+        .expect("step with rollback");
+    let listed = store
+        .deployments(Some("app"), Some("g"))
+        .await
+        .expect("list");
+    assert_eq!(
+        listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["d-STEP00003", "d-STEP00001"]
+    );
+    assert!(store
+        .host_commands("host-a")
+        .await
+        .expect("read")
+        .is_empty());
+    let latest = |status| store.latest_deployment("app", "g", status);
+    let id = |d: Option<DeploymentRecord>| d.map(|d| d.id);
+    assert_eq!(
+        id(latest(None).await.expect("read")).as_deref(),
+        Some("d-STEP00003")
+    );
+    assert_eq!(
+        id(latest(Some("Failed")).await.expect("read")).as_deref(),
+        Some("d-STEP00001")
+    );
+    assert!(latest(Some("Succeeded")).await.expect("read").is_none());
 }
 
 async fn repositories_are_unique_limited_and_described<S: Store>(store: &S) {

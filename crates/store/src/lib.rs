@@ -455,6 +455,15 @@ pub trait DeployStore: Send + Sync {
         group: Option<&str>,
     ) -> Result<Vec<DeploymentRecord>>;
 
+    /// A group's newest deployment (of `status`, when given), read through an index: what a
+    /// group shows and what a rollback returns to cost the same however long its history.
+    async fn latest_deployment(
+        &self,
+        application: &str,
+        group: &str,
+        status: Option<&str>,
+    ) -> Result<Option<DeploymentRecord>>;
+
     /// One scheduler step: stores `deployment` (its `rev` one past `expected_rev`; a
     /// `VersionConflict` otherwise), adds `add`, removes the commands `remove`, and inserts
     /// `spawn` (a rollback the step started, whose commands are among `add`), together.

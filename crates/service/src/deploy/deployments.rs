@@ -136,13 +136,11 @@ impl Sluice {
         let group = self
             .deployment_group(&request.application, &request.group)
             .await?;
-        let history = self
+        let last_good = self
             .store()
-            .deployments(Some(&request.application), Some(&request.group))
-            .await?;
-        let last_good = history
-            .iter()
-            .find(|r| r.status == "Succeeded")
+            .latest_deployment(&request.application, &request.group, Some("Succeeded"))
+            .await?
+            .as_ref()
             .map(decode_doc)
             .transpose()?;
         let mut revision = match &request.revision {
@@ -316,12 +314,11 @@ impl Sluice {
     /// read from its deployments (so they can never disagree with them).
     pub async fn group_history(&self, group: &DeploymentGroupDoc) -> Result<DeploymentGroupDoc> {
         let mut group = group.clone();
-        let history = self
+        let (app, name) = (&group.application_name, &group.deployment_group_name);
+        let attempted = self.store().latest_deployment(app, name, None).await?;
+        let good = self
             .store()
-            .deployments(
-                Some(&group.application_name),
-                Some(&group.deployment_group_name),
-            )
+            .latest_deployment(app, name, Some("Succeeded"))
             .await?;
         let last = |r: &DeploymentRecord| -> Result<LastDeploymentDoc> {
             let doc = decode_doc(r)?;
@@ -332,10 +329,13 @@ impl Sluice {
                 create_ms: r.create_ms,
             })
         };
-        group.last_attempted_deployment = history.first().map(last).transpose()?;
-        let good = history.iter().find(|r| r.status == "Succeeded");
-        group.last_successful_deployment = good.map(last).transpose()?;
-        group.target_revision = good.map(decode_doc).transpose()?.map(|d| d.revision);
+        group.last_attempted_deployment = attempted.as_ref().map(last).transpose()?;
+        group.last_successful_deployment = good.as_ref().map(last).transpose()?;
+        group.target_revision = good
+            .as_ref()
+            .map(decode_doc)
+            .transpose()?
+            .map(|d| d.revision);
         Ok(group)
     }
 
@@ -429,17 +429,18 @@ impl Sluice {
         &self,
         failed: &DeploymentDoc,
     ) -> Result<Option<(DeploymentDoc, Vec<HostCommandRecord>)>> {
-        let history = self
+        let good = self
             .store()
-            .deployments(
-                Some(&failed.application_name),
-                Some(&failed.deployment_group_name),
+            .latest_deployment(
+                &failed.application_name,
+                &failed.deployment_group_name,
+                Some("Succeeded"),
             )
             .await?;
-        let Some(good) = history.iter().find(|r| r.status == "Succeeded") else {
+        let Some(good) = good else {
             return Ok(None);
         };
-        let good = decode_doc(good)?;
+        let good = decode_doc(&good)?;
         let request = NewDeployment {
             application: failed.application_name.clone(),
             group: failed.deployment_group_name.clone(),
