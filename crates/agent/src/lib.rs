@@ -17,6 +17,8 @@ use sluice_worker::client::Client;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// How many of a group's deployments stay on a host's disk.
+const KEPT_REVISIONS: usize = 5;
 /// How often a running command tells the server its host is alive.
 const HEARTBEAT: Duration = Duration::from_secs(10);
 /// How long to wait after the server could not be reached.
@@ -352,6 +354,28 @@ impl Agent {
             .join(format!("{}-{what}", spec.deployment_group_id))
     }
 
+    /// Keeps the newest `KEPT_REVISIONS` deployments of the group on disk (AWS's agent keeps
+    /// five too), so a host's disk does not fill with every revision it ever ran.
+    fn prune_revisions(&self, spec: &Spec) {
+        let Ok(entries) = std::fs::read_dir(self.group_dir(spec)) else {
+            return;
+        };
+        let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        dirs.sort_by(|a, b| b.0.cmp(&a.0));
+        let current = self.deployment_dir(spec);
+        for (_, dir) in dirs.into_iter().skip(KEPT_REVISIONS) {
+            if dir != current {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "an old revision could not be removed");
+                }
+            }
+        }
+    }
+
     /// The archive of the revision the group last installed on this host.
     fn last_install(&self, spec: &Spec) -> Option<PathBuf> {
         let recorded =
@@ -396,6 +420,7 @@ impl Agent {
                                 "the install could not be recorded: {e}"
                             ));
                         }
+                        self.prune_revisions(spec);
                         Outcome::success(
                             format!("Succeeded: installed {count} files"),
                             String::new(),

@@ -30,11 +30,12 @@ pub fn is_target(target: &str) -> bool {
     crate::json_service::is_target(w::TARGET_PREFIX, target)
 }
 
-/// Wakes waiting polls when the service opens host commands, and ends them all when the server
-/// shuts down.
+/// Wakes a host's waiting polls when the service opens a command for it (only that host's:
+/// a deployment to many hosts wakes each once), and ends them all when the server shuts down.
 #[derive(Default)]
 pub struct HostWake {
-    notify: Notify,
+    /// Instance name → what its polls wait on; one entry per instance that ever polled.
+    hosts: std::sync::Mutex<std::collections::HashMap<String, Arc<Notify>>>,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -43,16 +44,24 @@ impl HostWake {
     pub fn install(sluice: &Sluice) -> Arc<HostWake> {
         let wake = Arc::new(HostWake::default());
         let notifier = wake.clone();
-        sluice.set_host_command_listener(Arc::new(move |_host: &str| {
-            notifier.notify.notify_waiters()
+        sluice.set_host_command_listener(Arc::new(move |host: &str| {
+            notifier.of(host).notify_waiters()
         }));
         wake
+    }
+
+    fn of(&self, host: &str) -> Arc<Notify> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts.entry(host.to_string()).or_default().clone()
     }
 
     /// Answers every waiting poll (with no command) and every later one at once.
     pub fn close(&self) {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.notify.notify_waiters();
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        for notify in hosts.values() {
+            notify.notify_waiters();
+        }
     }
 
     fn is_closed(&self) -> bool {
@@ -76,9 +85,12 @@ async fn long_poll(
     host: &str,
 ) -> R<Option<sluice_service::deploy::HostCommand>> {
     let deadline = tokio::time::Instant::now() + POLL_WAIT;
+    // A caller that is no instance is refused by the poll itself.
+    let instance = sl.instance_of_caller(caller).await.unwrap_or_default();
+    let notify = wake.of(&instance);
     loop {
         // Registered before looking, so a command opened in between is not missed.
-        let notified = wake.notify.notified();
+        let notified = notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         if let Some(command) = sl.poll_host_command(caller, host).await? {
