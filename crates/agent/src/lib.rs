@@ -365,7 +365,7 @@ impl Agent {
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
-        dirs.sort_by(|a, b| b.0.cmp(&a.0));
+        dirs.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
         let current = self.deployment_dir(spec);
         for (_, dir) in dirs.into_iter().skip(KEPT_REVISIONS) {
             if dir != current {
