@@ -48,7 +48,8 @@ pub(crate) async fn run_event(
         Err(e) => return Outcome::unknown(format!("{}: {e}", log_path.display())),
     };
     for hook in hooks {
-        let script = archive.join(&hook.location);
+        // A location is in the bundle, with or without a leading slash.
+        let script = archive.join(hook.location.trim_start_matches('/'));
         let failed = |code: u8, message: String| Outcome {
             code,
             script: hook.location.clone(),
@@ -155,5 +156,87 @@ fn runas(user: &str) -> Result<Option<(u32, u32)>, String> {
         _ => Err(format!(
             "runas {user} needs the agent to run as root (or as {user})"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn spec() -> Spec {
+        serde_json::from_str(
+            r#"{"DeploymentId":"d-TEST00001","DeploymentGroupId":"g-1","DeploymentGroupName":"Fleet",
+                "ApplicationName":"App","Revision":{"RevisionType":"S3"}}"#,
+        )
+        .expect("spec")
+    }
+
+    fn script(dir: &Path, name: &str, body: &str, executable: bool) {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        std::fs::write(&path, body).expect("script");
+        let mode = if executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("mode");
+    }
+
+    async fn run(dir: &Path, hook: &str, timeout: u32) -> Outcome {
+        let appspec = sluice_deploy::appspec::parse(&format!(
+            "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: {hook}\n      timeout: {timeout}\n"
+        ))
+        .expect("appspec");
+        run_event(
+            &appspec,
+            LifecycleEvent::AfterInstall,
+            dir,
+            &spec(),
+            &dir.join("deployment"),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_hook_runs_in_the_bundle_with_codedeploys_variables_and_its_output_is_kept() {
+        let dir = tempfile::tempdir().expect("temp");
+        script(
+            dir.path(),
+            "scripts/after",
+            "#!/bin/sh\necho \"$LIFECYCLE_EVENT $DEPLOYMENT_ID $APPLICATION_NAME $DEPLOYMENT_GROUP_NAME $DEPLOYMENT_GROUP_ID\"\n",
+            true,
+        );
+        // A leading slash still means the bundle.
+        let outcome = run(dir.path(), "/scripts/after", 10).await;
+        assert_eq!(outcome.code, 0, "{outcome:?}");
+        assert!(
+            outcome
+                .log
+                .contains("AfterInstall d-TEST00001 App Fleet g-1"),
+            "{}",
+            outcome.log
+        );
+    }
+
+    #[tokio::test]
+    async fn each_way_a_hook_fails_has_codedeploys_error_code() {
+        let dir = tempfile::tempdir().expect("temp");
+        script(
+            dir.path(),
+            "fails",
+            "#!/bin/sh\necho broken >&2\nexit 3\n",
+            true,
+        );
+        script(dir.path(), "plain", "#!/bin/sh\n", false);
+        script(dir.path(), "slow", "#!/bin/sh\nsleep 30\n", true);
+        let failed = run(dir.path(), "fails", 10).await;
+        assert_eq!((failed.code, failed.script.as_str()), (4, "fails"));
+        assert!(
+            failed.message.contains("exit code 3") && failed.log.contains("broken"),
+            "{failed:?}"
+        );
+        assert_eq!(run(dir.path(), "missing", 10).await.code, 1);
+        assert_eq!(run(dir.path(), "plain", 10).await.code, 2);
+        let slow = run(dir.path(), "slow", 1).await;
+        assert_eq!(slow.code, 3, "{slow:?}");
+        assert!(slow.message.contains("failed to complete in 1 seconds"));
     }
 }
