@@ -212,8 +212,7 @@ fn only_the_binary_reads_the_environment() {
 /// Invariant 18: processes start only where they are meant to. A build's process, and git on
 /// users' repositories, start in `sandbox`; the others are `git init` of an empty repository,
 /// the standalone worker's operator-chosen command (and the agent's hooks, through the same
-/// `operator_command`), the benchmark's git client and the deploy benchmark's timing of its own
-/// hook script.
+/// `operator_command`), and the benchmark's git client.
 #[test]
 fn processes_start_only_in_the_sandbox_and_the_named_tool_runners() {
     let allowed = [
@@ -222,7 +221,6 @@ fn processes_start_only_in_the_sandbox_and_the_named_tool_runners() {
         "crates/worker/src/git.rs",
         "crates/worker/src/process.rs",
         "crates/sluice/src/bench_sources.rs",
-        "crates/sluice/src/bench_deploy.rs",
     ];
     let mut files = Vec::new();
     rust_files(&root().join("crates"), &mut files);

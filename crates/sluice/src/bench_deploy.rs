@@ -224,11 +224,17 @@ pub async fn deploy_bench(rounds: usize) -> Result<()> {
         }
         // The scripts one host runs, in a row: four hooks, and ApplicationStop after the first.
         let runs = HOOKS.len() + usize::from(round > 0);
+        // Run the way the agent runs a hook (its own process group, output to a log), so the
+        // difference is the deployment's overhead alone.
+        let log = sluice_worker::log::JobLog::create(&bench.dir.join("hooks.log"), Vec::new())?;
         let hooks_started = Instant::now();
         for _ in 0..runs {
-            let status = tokio::process::Command::new(&script).status().await?;
-            if !status.success() {
-                bail!("the hook script failed");
+            let command =
+                sluice_worker::process::operator_command(&script.to_string_lossy(), &bench.dir);
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            let exit = sluice_worker::process::run(command, deadline, &log).await?;
+            if !matches!(exit, sluice_worker::process::Exit::Finished(s) if s.success()) {
+                bail!("the hook script failed: {exit:?}");
             }
         }
         hook_ms = hooks_started.elapsed().as_secs_f64() * 1000.0;
