@@ -1,6 +1,7 @@
 //! Generates the wire crate's modules from botocore's models: `generated.rs` (CodePipeline, the
 //! crate's root vocabulary) and one module per other service (`connections.rs`, CodeStar
-//! connections; `codedeploy.rs`, CodeDeploy; `codecommit.rs`, CodeCommit), each with its operations, its shape table and typed shapes.
+//! connections; `codedeploy.rs`, CodeDeploy; `codecommit.rs`, CodeCommit; `sns.rs`, SNS (Query);
+//! `events.rs`, EventBridge), each with its operations, its shape table and typed shapes.
 //!
 //! The model file is fetched from PyPI (the pinned botocore wheel) into `.botocore/`, which is
 //! not committed; neither are its documentation strings. The generated Rust is committed, and
@@ -51,6 +52,18 @@ const SERVICES: &[Service] = &[
         label: "codecommit 2015-04-13",
         model: "botocore/data/codecommit/2015-04-13/service-2.json.gz",
         output: "crates/wire/src/codecommit.rs",
+        own_decoder: true,
+    },
+    Service {
+        label: "sns 2010-03-31",
+        model: "botocore/data/sns/2010-03-31/service-2.json.gz",
+        output: "crates/wire/src/sns.rs",
+        own_decoder: true,
+    },
+    Service {
+        label: "events 2015-10-07",
+        model: "botocore/data/events/2015-10-07/service-2.json.gz",
+        output: "crates/wire/src/events.rs",
         own_decoder: true,
     },
 ];
@@ -175,18 +188,25 @@ fn generate(model: &Value, service: &Service) -> Result<String> {
         s,
         "pub const BOTOCORE_VERSION: &str = {BOTOCORE_VERSION:?};"
     )?;
-    let target = model["metadata"]["targetPrefix"]
-        .as_str()
-        .context("targetPrefix")?;
-    writeln!(s, "pub const TARGET_PREFIX: &str = {target:?};")?;
-    let json_version = model["metadata"]["jsonVersion"]
-        .as_str()
-        .context("jsonVersion")?;
-    writeln!(
-        s,
-        "/// The JSON protocol version: `application/x-amz-json-{{JSON_VERSION}}`."
-    )?;
-    writeln!(s, "pub const JSON_VERSION: &str = {json_version:?};")?;
+    let metadata = &model["metadata"];
+    let query = metadata["protocol"] == "query";
+    if query {
+        let version = metadata["apiVersion"].as_str().context("apiVersion")?;
+        writeln!(s, "/// The Query protocol's `Version` parameter.")?;
+        writeln!(s, "pub const API_VERSION: &str = {version:?};")?;
+        let namespace = metadata["xmlNamespace"].as_str().context("xmlNamespace")?;
+        writeln!(s, "/// The namespace of every XML answer.")?;
+        writeln!(s, "pub const XML_NAMESPACE: &str = {namespace:?};")?;
+    } else {
+        let target = metadata["targetPrefix"].as_str().context("targetPrefix")?;
+        writeln!(s, "pub const TARGET_PREFIX: &str = {target:?};")?;
+        let json_version = metadata["jsonVersion"].as_str().context("jsonVersion")?;
+        writeln!(
+            s,
+            "/// The JSON protocol version: `application/x-amz-json-{{JSON_VERSION}}`."
+        )?;
+        writeln!(s, "pub const JSON_VERSION: &str = {json_version:?};")?;
+    }
     if service.own_decoder {
         writeln!(s, "/// Looks a shape of this service up by its model name.")?;
         writeln!(
@@ -201,6 +221,16 @@ fn generate(model: &Value, service: &Service) -> Result<String> {
             s,
             "pub fn decode<T: serde::de::DeserializeOwned>(shape_name: &str, body: &[u8]) -> Result<T, crate::DecodeError> {{ crate::decode::decode_in(SHAPES, shape_name, body) }}"
         )?;
+        if query {
+            writeln!(
+                s,
+                "/// Checks and deserializes a Query request's parameters as the shape `shape_name`."
+            )?;
+            writeln!(
+                s,
+                "pub fn decode_params<T: serde::de::DeserializeOwned>(shape_name: &str, params: &std::collections::BTreeMap<String, String>) -> Result<T, crate::DecodeError> {{ crate::query::decode_params(SHAPES, shape_name, params) }}"
+            )?;
+        }
     }
 
     // The operation enum.
@@ -241,6 +271,23 @@ fn generate(model: &Value, service: &Service) -> Result<String> {
         for (name, op) in operations {
             match op[key]["shape"].as_str() {
                 Some(shape) => writeln!(s, "Operation::{name} => Some({shape:?}),")?,
+                None => writeln!(s, "Operation::{name} => None,")?,
+            }
+        }
+        writeln!(s, "}} }}")?;
+    }
+    if query {
+        writeln!(
+            s,
+            "/// The element an answer's fields are wrapped in (`<CreateTopicResult>`)."
+        )?;
+        writeln!(
+            s,
+            "pub fn result_wrapper(self) -> Option<&'static str> {{ match self {{"
+        )?;
+        for (name, op) in operations {
+            match op["output"]["resultWrapper"].as_str() {
+                Some(wrapper) => writeln!(s, "Operation::{name} => Some({wrapper:?}),")?,
                 None => writeln!(s, "Operation::{name} => None,")?,
             }
         }
@@ -377,9 +424,11 @@ fn shape_def(shape: &Value) -> Result<String> {
             shape["member"]["shape"].as_str().context("list member")?
         ),
         "map" => format!(
-            "ShapeDef::Map {{ key: {:?}, value: {:?}, min: {min}, max: {max} }}",
+            "ShapeDef::Map {{ key: {:?}, value: {:?}, key_name: {:?}, value_name: {:?}, min: {min}, max: {max} }}",
             shape["key"]["shape"].as_str().context("map key")?,
-            shape["value"]["shape"].as_str().context("map value")?
+            shape["value"]["shape"].as_str().context("map value")?,
+            shape["key"]["locationName"].as_str().unwrap_or("key"),
+            shape["value"]["locationName"].as_str().unwrap_or("value"),
         ),
         "structure" => {
             let members = obj(&shape["members"], "members")?;

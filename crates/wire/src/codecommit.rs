@@ -8127,6 +8127,8 @@ pub static SHAPES: &[(&str, ShapeDef)] = &[
         ShapeDef::Map {
             key: "ReactionValue",
             value: "Count",
+            key_name: "key",
+            value_name: "value",
             min: None,
             max: None,
         },
@@ -8999,6 +9001,8 @@ pub static SHAPES: &[(&str, ShapeDef)] = &[
         ShapeDef::Map {
             key: "TagKey",
             value: "TagValue",
+            key_name: "key",
+            value_name: "value",
             min: None,
             max: None,
         },

@@ -5658,6 +5658,8 @@ pub static SHAPES: &[(&str, ShapeDef)] = &[
         ShapeDef::Map {
             key: "TargetFilterName",
             value: "FilterValueList",
+            key_name: "key",
+            value_name: "value",
             min: None,
             max: None,
         },

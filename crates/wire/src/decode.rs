@@ -37,6 +37,15 @@ pub fn decode_in<T: DeserializeOwned>(
             DecodeError::Serialization(format!("Malformed JSON in request body: {e}"))
         })?
     };
+    decode_value_in(table, shape_name, value)
+}
+
+/// `decode_in` for a request already turned into a JSON value (a Query request's parameters).
+pub fn decode_value_in<T: DeserializeOwned>(
+    table: ShapeTable,
+    shape_name: &str,
+    value: Value,
+) -> Result<T, DecodeError> {
     let mut violations = Vec::new();
     check(table, shape_name, &value, "", &mut violations)?;
     if !violations.is_empty() {
@@ -208,6 +217,7 @@ fn check(
             value: value_shape,
             min,
             max,
+            ..
         } => {
             let Some(entries) = value.as_object() else {
                 return Err(wrong_type(path, "a map"));

@@ -691,6 +691,8 @@ pub static SHAPES: &[(&str, ShapeDef)] = &[
         ShapeDef::Map {
             key: "ActionConfigurationKey",
             value: "ActionConfigurationValue",
+            key_name: "key",
+            value_name: "value",
             min: None,
             max: None,
         },
@@ -1892,6 +1894,8 @@ pub static SHAPES: &[(&str, ShapeDef)] = &[
         ShapeDef::Map {
             key: "AWSRegionName",
             value: "ArtifactStore",
+            key_name: "key",
+            value_name: "value",
             min: None,
             max: None,
         },
@@ -4245,6 +4249,8 @@ pub static SHAPES: &[(&str, ShapeDef)] = &[
         ShapeDef::Map {
             key: "OutputVariablesKey",
             value: "OutputVariablesValue",
+            key_name: "key",
+            value_name: "value",
             min: None,
             max: None,
         },
@@ -5212,6 +5218,8 @@ pub static SHAPES: &[(&str, ShapeDef)] = &[
         ShapeDef::Map {
             key: "ActionConfigurationKey",
             value: "ActionConfigurationQueryableValue",
+            key_name: "key",
+            value_name: "value",
             min: Some(0),
             max: Some(1),
         },
@@ -5250,6 +5258,8 @@ pub static SHAPES: &[(&str, ShapeDef)] = &[
         ShapeDef::Map {
             key: "String",
             value: "String",
+            key_name: "key",
+            value_name: "value",
             min: None,
             max: None,
         },
@@ -5285,6 +5295,8 @@ pub static SHAPES: &[(&str, ShapeDef)] = &[
         ShapeDef::Map {
             key: "String",
             value: "String",
+            key_name: "key",
+            value_name: "value",
             min: None,
             max: None,
         },
@@ -5505,6 +5517,8 @@ pub static SHAPES: &[(&str, ShapeDef)] = &[
         ShapeDef::Map {
             key: "RuleConfigurationKey",
             value: "RuleConfigurationValue",
+            key_name: "key",
+            value_name: "value",
             min: Some(0),
             max: Some(200),
         },

@@ -1,5 +1,5 @@
 //! The wire vocabulary of each service, generated from botocore's models: CodePipeline's at the
-//! root, CodeStar connections' in `connections`, CodeDeploy's in `codedeploy`, CodeCommit's in `codecommit` (and the host agent's
+//! root, CodeStar connections' in `connections`, CodeDeploy's in `codedeploy`, CodeCommit's in `codecommit`, SNS's in `sns` (the Query protocol, read and written by `query`), EventBridge's in `events` (and the host agent's
 //! command protocol, which botocore does not carry, written by hand in `codedeploy_commands`). CodePipeline's: the `Operation` enum, the request and response shapes and
 //! their constraints, generated from botocore's model (see `generated.rs`), plus the checks that
 //! turn a JSON body into a typed request exactly as AWS does (`decode`).
@@ -13,11 +13,16 @@ pub mod codedeploy_commands;
 pub mod connections;
 mod decode;
 #[rustfmt::skip]
+pub mod events;
+#[rustfmt::skip]
 mod generated;
 #[cfg(test)]
 mod properties;
+pub mod query;
 mod shape;
+#[rustfmt::skip]
+pub mod sns;
 
-pub use decode::{decode, decode_in, DecodeError};
+pub use decode::{decode, decode_in, decode_value_in, DecodeError};
 pub use generated::*;
 pub use shape::{shape, shape_in, Member, ShapeDef, ShapeTable};

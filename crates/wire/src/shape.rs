@@ -25,6 +25,10 @@ pub enum ShapeDef {
     Map {
         key: &'static str,
         value: &'static str,
+        /// The names a Query request and an XML answer give an entry's key and value
+        /// (`key`/`value` unless the model says otherwise, as SNS's `Name`/`Value`).
+        key_name: &'static str,
+        value_name: &'static str,
         min: Option<i64>,
         max: Option<i64>,
     },
