@@ -125,6 +125,11 @@ fn deploy_scheduler_does_no_io_and_reads_no_clock() {
 }
 
 #[test]
+fn event_matcher_and_documents_do_no_io_and_read_no_clock() {
+    assert_pure("events", &["sluice-model", "serde_json", "thiserror"]);
+}
+
+#[test]
 fn engine_does_no_io_and_reads_no_clock() {
     assert_pure("engine", &["sluice-model", "thiserror"]);
 }
