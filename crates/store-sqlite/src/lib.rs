@@ -10,6 +10,7 @@ mod deploy;
 mod iam;
 mod keys;
 mod migrations;
+mod notifications;
 mod objects;
 mod repositories;
 mod rows;

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../migrations/0015_audit_lookup_indexes.sql"),
     ),
+    (16, include_str!("../migrations/0016_notifications.sql")),
 ];
 
 /// The schema version this binary brings a database to.

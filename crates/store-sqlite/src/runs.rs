@@ -3,7 +3,7 @@
 use crate::{backend, write_ops, SqliteStore};
 use async_trait::async_trait;
 use sluice_store::{
-    ActionTypeKey, Error, ExecutionRecord, JobRecord, JobStatus, OutboxRecord, Requeued, Result,
+    ActionTypeKey, Error, ExecutionRecord, JobRecord, JobStatus, Requeued, Result,
     RunStore, RuntimeRecord, StepWrite, TimerRecord,
 };
 use sqlx::sqlite::SqliteRow;
@@ -227,25 +227,6 @@ impl RunStore for SqliteStore {
                 pipeline: r.get(0),
                 key: r.get(1),
                 due_ms: r.get(2),
-            })
-            .collect())
-    }
-
-    async fn outbox(&self, limit: usize) -> Result<Vec<OutboxRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, topic, body, created_ms FROM outbox ORDER BY created_ms, id LIMIT ?",
-        )
-        .bind(limit as i64)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        Ok(rows
-            .iter()
-            .map(|r| OutboxRecord {
-                id: r.get(0),
-                topic: r.get(1),
-                body: r.get(2),
-                created_ms: r.get(3),
             })
             .collect())
     }

@@ -465,13 +465,7 @@ pub fn commit_step(c: &Connection, w: &StepWrite) -> Result<()> {
         .and_then(|mut s| s.execute(params![t.pipeline, t.key, t.due_ms]))
         .map_err(db)?;
     }
-    for o in &w.outbox {
-        c.execute(
-            "INSERT INTO outbox (id, topic, body, created_ms) VALUES (?, ?, ?, ?)",
-            params![o.id, o.topic, o.body, o.created_ms],
-        )
-        .map_err(db)?;
-    }
+    insert_outbox(c, &w.outbox)?;
     if let Some((token, execution_id)) = &w.request_token {
         c.execute(
             "INSERT INTO request_tokens (pipeline, token, execution_id) VALUES (?, ?, ?)",
@@ -582,4 +576,19 @@ pub fn bind_client_token(c: &Connection, job_id: &str, client_token: &str) -> Re
             Ok(())
         }
     }
+}
+
+/// Queues outbox rows inside the caller's transaction.
+pub fn insert_outbox(c: &rusqlite::Connection, rows: &[sluice_store::OutboxRecord]) -> Result<()> {
+    for o in rows {
+        c.prepare_cached(
+            "INSERT INTO outbox (id, kind, topic, body, created_ms, attempts, due_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![o.id, o.kind, o.topic, o.body, o.created_ms, o.attempts, o.due_ms])
+        })
+        .map_err(db)?;
+    }
+    Ok(())
 }

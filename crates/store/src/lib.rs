@@ -300,8 +300,6 @@ pub trait RunStore: Send + Sync {
     /// Timers due at `now_ms`, earliest first, at most `limit`.
     async fn due_timers(&self, now_ms: i64, limit: usize) -> Result<Vec<TimerRecord>>;
 
-    /// Undelivered outbox messages, oldest first.
-    async fn outbox(&self, limit: usize) -> Result<Vec<OutboxRecord>>;
 }
 
 /// Buckets and object versions of the S3-compatible endpoint (the bytes live in a blob store).
@@ -511,6 +509,65 @@ pub trait RepositoryStore: Send + Sync {
     async fn delete_repository(&self, name: &str) -> Result<bool>;
 }
 
+/// SNS topics and subscriptions, EventBridge rules, and the delivery side of the outbox.
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Inserts a topic; `AlreadyExists` for a taken name, `LimitExceeded` past `max`.
+    async fn create_topic(&self, topic: &TopicRecord, max: usize) -> Result<()>;
+    async fn topic(&self, arn: &str) -> Result<Option<TopicRecord>>;
+    /// Every topic, by ARN.
+    async fn topics(&self) -> Result<Vec<TopicRecord>>;
+    /// Replaces a topic's document; false if it is gone.
+    async fn replace_topic(&self, topic: &TopicRecord) -> Result<bool>;
+    /// Deletes a topic and its subscriptions; false if there was none.
+    async fn delete_topic(&self, arn: &str) -> Result<bool>;
+
+    /// Inserts a subscription and the messages it sends (a confirmation request), together;
+    /// `LimitExceeded` when its topic already holds `max`, `NotFound` when the topic is gone.
+    async fn create_subscription(
+        &self,
+        subscription: &SubscriptionRecord,
+        messages: &[OutboxRecord],
+        max: usize,
+    ) -> Result<()>;
+    async fn subscription(&self, arn: &str) -> Result<Option<SubscriptionRecord>>;
+    /// The subscription waiting for confirmation with `token` (indexed).
+    async fn subscription_by_token(&self, token: &str) -> Result<Option<SubscriptionRecord>>;
+    /// The subscriptions of a topic (every topic's when `None`), oldest first.
+    async fn subscriptions(&self, topic_arn: Option<&str>) -> Result<Vec<SubscriptionRecord>>;
+    /// Replaces a subscription's token and document; false if it is gone.
+    async fn replace_subscription(&self, subscription: &SubscriptionRecord) -> Result<bool>;
+    /// Deletes a subscription and queues `messages` (an unsubscribe confirmation), together;
+    /// false if there was none.
+    async fn delete_subscription(&self, arn: &str, messages: &[OutboxRecord]) -> Result<bool>;
+
+    /// Inserts or replaces a rule; `LimitExceeded` when a new one would pass `max`.
+    async fn put_event_rule(&self, rule: &EventRuleRecord, max: usize) -> Result<()>;
+    async fn event_rule(&self, name: &str) -> Result<Option<EventRuleRecord>>;
+    /// Every rule, by name.
+    async fn event_rules(&self) -> Result<Vec<EventRuleRecord>>;
+    /// False if there was none.
+    async fn delete_event_rule(&self, name: &str) -> Result<bool>;
+
+    /// Queues messages (a `Publish`, a `PutEvents`) in one transaction.
+    async fn enqueue(&self, messages: &[OutboxRecord]) -> Result<()>;
+    /// Rows due at `now_ms`, oldest first.
+    async fn due_outbox(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxRecord>>;
+    /// The earliest `due_ms` of a row waiting for a retry, if any.
+    async fn next_outbox_due(&self) -> Result<Option<i64>>;
+    /// Replaces the row `id` with `into` (a publication fanned out to its subscribers, an event
+    /// routed to its rules' targets), together; false if the row was already handled.
+    async fn expand_outbox(&self, id: &str, into: &[OutboxRecord]) -> Result<bool>;
+    /// Removes a delivered row.
+    async fn outbox_delivered(&self, id: &str) -> Result<()>;
+    /// Records a failed attempt: the row is tried again at `due_ms`.
+    async fn outbox_retry(&self, id: &str, attempts: i64, due_ms: i64) -> Result<()>;
+    /// Moves a row that will not be delivered to the undelivered record.
+    async fn outbox_undeliverable(&self, id: &str, error: &str, now_ms: i64) -> Result<()>;
+    /// The undelivered record, newest first.
+    async fn undelivered(&self, limit: usize) -> Result<Vec<UndeliveredRecord>>;
+}
+
 /// Everything a backend provides.
 pub trait Store:
     PipelineStore
@@ -523,6 +580,7 @@ pub trait Store:
     + ConnectionStore
     + DeployStore
     + RepositoryStore
+    + NotificationStore
     + IamStore
     + AuditStore
     + KeyStore
@@ -540,6 +598,7 @@ impl<
             + ConnectionStore
             + DeployStore
             + RepositoryStore
+            + NotificationStore
             + IamStore
             + AuditStore
             + KeyStore,

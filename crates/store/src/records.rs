@@ -369,12 +369,76 @@ pub struct TimerRecord {
     pub due_ms: i64,
 }
 
-/// A message waiting for delivery (approval notifications).
+/// A message waiting for delivery, written in the transaction of the change that caused it:
+/// a publication to an SNS topic, an event for the rules, or one delivery to one endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRecord {
     pub id: String,
+    /// What the row is: `publish` (to the topic ARN in `topic`), `event` (for the rules),
+    /// `http` (a POST to the URL in `topic`), `start` (a pipeline a rule starts).
+    pub kind: String,
+    /// Where it goes: a topic ARN, a URL, a pipeline name; empty for events.
     pub topic: String,
     pub body: String,
+    pub created_ms: i64,
+    /// Deliveries tried so far.
+    pub attempts: i64,
+    /// Not before this time (a retry's backoff); 0 for at once.
+    pub due_ms: i64,
+}
+
+impl OutboxRecord {
+    /// A row to handle at once.
+    pub fn new(id: String, kind: &str, topic: String, body: String, now_ms: i64) -> Self {
+        Self {
+            id,
+            kind: kind.to_string(),
+            topic,
+            body,
+            created_ms: now_ms,
+            attempts: 0,
+            due_ms: 0,
+        }
+    }
+}
+
+/// A message that could not be delivered, kept for its owner to see.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UndeliveredRecord {
+    pub id: String,
+    pub kind: String,
+    pub topic: String,
+    pub body: String,
+    pub attempts: i64,
+    pub error: String,
+    pub created_ms: i64,
+    pub failed_ms: i64,
+}
+
+/// An SNS topic: its attributes and tags as a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRecord {
+    pub arn: String,
+    pub name: String,
+    pub doc: String,
+    pub created_ms: i64,
+}
+
+/// An SNS subscription; `token` is set while it waits for confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    pub arn: String,
+    pub topic_arn: String,
+    pub token: Option<String>,
+    pub doc: String,
+    pub created_ms: i64,
+}
+
+/// An EventBridge rule of the default bus, with its targets, as a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRuleRecord {
+    pub name: String,
+    pub doc: String,
     pub created_ms: i64,
 }
 
