@@ -65,7 +65,6 @@ impl sluice_engine::Ids for EngineIds<'_> {
     }
 }
 
-pub(crate) use sluice_model::time::iso_minutes;
 
 #[cfg(test)]
 mod tests {

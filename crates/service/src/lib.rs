@@ -16,6 +16,7 @@ mod job_credentials;
 mod jobs;
 mod kms;
 mod multipart;
+pub mod notifications;
 mod objects;
 mod options;
 mod pagination;
@@ -150,6 +151,12 @@ struct Inner {
     host_listener: std::sync::OnceLock<deploy::HostCommandListener>,
     /// The server's hosted repositories, for CodeCommit's operations.
     repository_host: std::sync::OnceLock<Arc<dyn repositories::RepositoryHost>>,
+    /// Told that outbox rows were committed, to wake the dispatcher.
+    outbox_listener: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
+    /// The key SNS deliveries are signed with, once loaded.
+    signer: std::sync::OnceLock<Arc<notifications::Signer>>,
+    /// EventBridge's compiled rules.
+    event_rules: notifications::event_rules::RuleCache,
 }
 
 /// A principal's parsed policies and when they were read.
@@ -179,6 +186,9 @@ impl Sluice {
                 job_listener: std::sync::OnceLock::new(),
                 host_listener: std::sync::OnceLock::new(),
                 repository_host: std::sync::OnceLock::new(),
+                outbox_listener: std::sync::OnceLock::new(),
+                signer: std::sync::OnceLock::new(),
+                event_rules: Default::default(),
                 key_cache: Default::default(),
                 policy_cache: Default::default(),
             }),

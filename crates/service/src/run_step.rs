@@ -2,7 +2,7 @@
 //! effects into jobs, timers and outbox rows, and commit it all with the runtime — retrying
 //! from a fresh read when another step for the same pipeline committed first.
 
-use crate::ids::{iso_minutes, EngineIds};
+use crate::ids::EngineIds;
 use crate::jobs::JobDoc;
 use crate::runtime_doc::{ExecutionDoc, RuntimeDoc};
 use crate::{Error, Result, Sluice};
@@ -79,6 +79,7 @@ impl Sluice {
         inputs: Vec<Input>,
         extra: StepExtra,
     ) -> Result<Runtime> {
+        let rules = self.compiled_rules().await?;
         for _ in 0..MAX_STEP_ATTEMPTS {
             let record = self.current_pipeline(pipeline).await?;
             let declaration = record.declaration.to_model();
@@ -103,10 +104,14 @@ impl Sluice {
                 rev,
                 attempt,
                 &extra,
+                &rules,
             )?;
             match self.store().commit_step(&write).await {
                 Ok(()) => {
                     self.announce_jobs(&write.new_jobs);
+                    if !write.outbox.is_empty() {
+                        self.wake_outbox();
+                    }
                     return Ok(runtime);
                 }
                 Err(sluice_store::Error::VersionConflict { .. }) => continue,
@@ -129,6 +134,7 @@ impl Sluice {
         rev: i64,
         inputs: Vec<Input>,
         extra: &StepExtra,
+        rules: &[crate::notifications::event_rules::CompiledRule],
     ) -> Result<StepWrite> {
         let now = self.now_ms();
         let pipeline = declaration.name.clone();
@@ -213,29 +219,36 @@ impl Sluice {
                         configuration,
                         expires_ms,
                     } => {
-                        let body = serde_json::json!({
-                            "region": self.options().region,
-                            "consoleLink": format!("/pipelines/{pipeline}"),
-                            "approval": {
-                                "pipelineName": pipeline,
-                                "stageName": stage,
-                                "actionName": action,
-                                "token": token,
-                                "expires": iso_minutes(expires_ms),
-                                "externalEntityLink": configuration.get("ExternalEntityLink"),
-                                "approvalReviewLink": format!("/pipelines/{pipeline}/stages/{stage}/actions/{action}/approve"),
-                                "customData": configuration.get("CustomData"),
-                            }
-                        });
-                        write.outbox.push(OutboxRecord {
-                            id: self.inner.ids.uuid(),
-                            topic: configuration
-                                .get("NotificationArn")
-                                .cloned()
-                                .unwrap_or_default(),
-                            body: body.to_string(),
-                            created_ms: now,
-                        });
+                        // No topic, no notification: the approval waits all the same.
+                        if let Some(topic) = configuration.get("NotificationArn") {
+                            let links = crate::notifications::ConsoleLinks::new(self, &pipeline);
+                            let review = links.approval(&stage, &action, &token);
+                            let request = sluice_events::sns::ApprovalRequest {
+                                region: &self.options().region,
+                                console_link: &links.pipeline,
+                                pipeline: &pipeline,
+                                stage: &stage,
+                                action: &action,
+                                token: &token,
+                                expires_ms,
+                                external_entity_link: configuration
+                                    .get("ExternalEntityLink")
+                                    .map(String::as_str),
+                                approval_review_link: &review,
+                                custom_data: configuration.get("CustomData").map(String::as_str),
+                            };
+                            let publication = crate::notifications::Publication {
+                                message_id: self.inner.ids.uuid(),
+                                subject: Some(request.subject()),
+                                message: request.message().to_string(),
+                                per_protocol: false,
+                                attributes: Default::default(),
+                                timestamp_ms: now,
+                            };
+                            write
+                                .outbox
+                                .push(publication.row(self.inner.ids.uuid(), topic, now));
+                        }
                     }
                     Effect::SetTimer { timer, at_ms } => {
                         let refused = matches!(&timer, Timer::JobTimeout { job_id } if refused_jobs.contains(job_id));
@@ -268,6 +281,30 @@ impl Sluice {
                 updated_ms: execution.updated_ms,
                 doc: ExecutionDoc::from(execution).to_json(),
             });
+        }
+        if rules.iter().any(|r| r.enabled()) {
+            let mut new_id = || self.inner.ids.uuid();
+            let events = crate::notifications::state_events::state_changes(
+                &mut new_id,
+                &self.options().account_id,
+                &self.options().region,
+                pipeline_arn,
+                declaration,
+                &before,
+                &runtime.executions,
+                now,
+            );
+            for event in events {
+                if crate::notifications::event_rules::any_match(rules, &event) {
+                    write.outbox.push(OutboxRecord::new(
+                        self.inner.ids.uuid(),
+                        "event",
+                        String::new(),
+                        event.to_string(),
+                        now,
+                    ));
+                }
+            }
         }
         runtime.prune();
         write.runtime_doc = RuntimeDoc::from(&*runtime).to_json();

@@ -36,6 +36,7 @@ pub(crate) enum Purpose<'a> {
     ConnectionToken,
     Configuration(Slot<'a>),
     KeyMaterial,
+    SigningKey,
 }
 
 impl Purpose<'_> {
@@ -43,6 +44,7 @@ impl Purpose<'_> {
         match self {
             Purpose::AccessKey => b"sluice:access-key-secret".to_vec(),
             Purpose::Webhook => b"sluice:webhook-secret".to_vec(),
+            Purpose::SigningKey => b"sluice:notification-signing-key".to_vec(),
             Purpose::ConnectionToken => b"sluice:connection-token".to_vec(),
             // Lengths first, so that no two slots give the same bytes.
             Purpose::Configuration(slot) => {
@@ -65,8 +67,9 @@ impl Purpose<'_> {
             Purpose::Webhook => b"sluice:webhook-secret",
             Purpose::Configuration(_) => b"sluice:configuration-secret",
             Purpose::KeyMaterial => b"sluice:kms-key-material",
-            // Connection tokens were never sealed any other way.
+            // Connection tokens and signing keys were never sealed any other way.
             Purpose::ConnectionToken => b"sluice:connection-token",
+            Purpose::SigningKey => b"sluice:notification-signing-key",
         }
     }
 }

@@ -37,3 +37,9 @@ CREATE TABLE event_rules (
     doc TEXT NOT NULL,
     created_ms INTEGER NOT NULL
 );
+-- The key SNS signs HTTP deliveries with (and its certificate), sealed with the master key:
+-- one per database, so every replica signs alike.
+CREATE TABLE notification_signing_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    sealed TEXT NOT NULL
+);

@@ -394,4 +394,30 @@ impl NotificationStore for SqliteStore {
             })
             .collect())
     }
+
+    async fn signing_key_or_init(&self, sealed: &str) -> Result<String> {
+        let sealed = sealed.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO notification_signing_key (id, sealed) VALUES (1, ?)",
+                [&sealed],
+            )
+            .map_err(db)?;
+            tx.query_row(
+                "SELECT sealed FROM notification_signing_key WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn signing_key(&self) -> Result<Option<String>> {
+        let r = sqlx::query("SELECT sealed FROM notification_signing_key WHERE id = 1")
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(r.map(|r| r.get(0)))
+    }
 }

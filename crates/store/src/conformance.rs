@@ -303,6 +303,13 @@ async fn event_rules_are_upserted_and_limited<S: Store>(store: &S) {
     assert_eq!(store.event_rules().await.expect("list").len(), 1);
     assert!(store.delete_event_rule("r1").await.expect("delete"));
     assert!(!store.delete_event_rule("r1").await.expect("again"));
+    assert_eq!(store.signing_key().await.expect("none yet"), None);
+    assert_eq!(store.signing_key_or_init("k1").await.expect("init"), "k1");
+    assert_eq!(
+        store.signing_key_or_init("k2").await.expect("second"),
+        "k1",
+        "the first stored key wins"
+    );
 }
 
 async fn keys_are_found_by_id_arn_or_alias_and_rotate<S: Store>(store: &S) {

@@ -566,6 +566,12 @@ pub trait NotificationStore: Send + Sync {
     async fn outbox_undeliverable(&self, id: &str, error: &str, now_ms: i64) -> Result<()>;
     /// The undelivered record, newest first.
     async fn undelivered(&self, limit: usize) -> Result<Vec<UndeliveredRecord>>;
+
+    /// The sealed signing key, storing `sealed` first if there is none yet; whichever was
+    /// stored first wins, so concurrent first uses agree.
+    async fn signing_key_or_init(&self, sealed: &str) -> Result<String>;
+    /// The sealed signing key, if one was made.
+    async fn signing_key(&self) -> Result<Option<String>>;
 }
 
 /// Everything a backend provides.
