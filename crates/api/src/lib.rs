@@ -12,6 +12,7 @@ pub mod codedeploy;
 mod connections;
 mod convert;
 mod dispatch;
+mod events;
 mod iam_handlers;
 mod json_service;
 #[cfg(test)]
@@ -24,11 +25,14 @@ pub use codecommit::IMPLEMENTED as CODECOMMIT_IMPLEMENTED;
 pub use codedeploy::IMPLEMENTED as CODEDEPLOY_IMPLEMENTED;
 pub use connections::IMPLEMENTED as CONNECTIONS_IMPLEMENTED;
 pub use dispatch::IMPLEMENTED;
+pub use events::IMPLEMENTED as EVENTS_IMPLEMENTED;
 pub use iam_handlers::{IAM_OPERATIONS, STS_OPERATIONS};
+pub use sns::IMPLEMENTED as SNS_IMPLEMENTED;
 mod error;
 mod handlers;
 pub mod s3;
 mod s3_auth;
+mod sns;
 mod webhook_handlers;
 mod xml;
 
@@ -55,7 +59,11 @@ pub fn routes(sluice: Sluice) -> Router {
 pub fn routes_and_wake(sluice: Sluice) -> (Router, std::sync::Arc<codedeploy::HostWake>) {
     let wake = codedeploy::HostWake::install(&sluice);
     let router = Router::new()
-        .route("/", post(handle).get(s3::handle))
+        .route("/", post(handle).get(root_get))
+        .route(
+            sluice_service::notifications::SIGNING_CERT_PATH,
+            axum::routing::get(signing_certificate),
+        )
         .route("/{bucket}", any(s3::handle))
         .route("/{bucket}/", any(s3::handle))
         .route("/{bucket}/{*key}", any(s3::handle))
@@ -65,6 +73,45 @@ pub fn routes_and_wake(sluice: Sluice) -> (Router, std::sync::Arc<codedeploy::Ho
         .layer(axum::Extension(wake.clone()))
         .with_state(sluice);
     (router, wake)
+}
+
+/// `GET /`: a link from a delivered SNS message, or S3's `ListBuckets`.
+async fn root_get(
+    state: State<Sluice>,
+    axum::Extension(budget): axum::Extension<std::sync::Arc<refusals::RefusalBudget>>,
+    request: axum::extract::Request,
+) -> Response {
+    let params = query::parse_form(request.uri().query().unwrap_or_default().as_bytes());
+    if !sns::is_link(&params) {
+        return s3::handle(state, request).await;
+    }
+    let State(sluice) = state;
+    let request_id = sluice.new_id();
+    let (parts, _) = request.into_parts();
+    let info = trail::request_info(&parts);
+    // Links are unsigned: each costs its caller one refusal's worth of budget.
+    if !budget.spend(&[&info.source_ip], sluice.now_ms()) {
+        return query::throttled(&request_id);
+    }
+    query::follow_sns_link(&sluice, &parts, &params, &info, &request_id).await
+}
+
+/// The certificate SNS deliveries are signed with (`SigningCertURL`).
+async fn signing_certificate(State(sluice): State<Sluice>) -> Response {
+    match sluice.notification_signer().await {
+        Ok(signer) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/x-x509-ca-cert",
+            )],
+            signer.certificate_pem.clone(),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "the notification signing key could not be loaded");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// The JSON API's clock-skew window.
@@ -313,6 +360,9 @@ async fn handle(
     }
     if codecommit::is_target(&target) {
         return codecommit::handle(&sluice, request, claim).await;
+    }
+    if events::is_target(&target) {
+        return events::handle(&sluice, request, claim).await;
     }
     if codedeploy::is_target(&target) {
         return codedeploy::handle(&sluice, request, claim).await;

@@ -1,9 +1,10 @@
-//! The AWS Query protocol that `aws iam` and `aws sts` speak: `POST /` with a form-encoded
-//! body (`Action=CreateUser&Version=2010-05-08&UserName=…`), answered in XML. Signed with
-//! SigV4 like every other route, authorized against IAM policies, recorded in the trail.
+//! The AWS Query protocol that `aws iam`, `aws sts` and `aws sns` speak: `POST /` with a
+//! form-encoded body (`Action=CreateUser&Version=2010-05-08&UserName=…`), answered in XML. Signed
+//! with SigV4 like every other route, authorized against IAM policies, recorded in the trail.
+//! `Version` picks the service: IAM's and STS's operations are in `iam_handlers`, SNS's in `sns`.
 
 use crate::iam_handlers::{self, IamError};
-use crate::{auth, trail, xml};
+use crate::{auth, sns, trail, xml};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -159,8 +160,10 @@ pub async fn handle(
     let params = parse_form(body);
     let action = params.get("Action").cloned().unwrap_or_default();
     let version = params.get("Version").cloned().unwrap_or_default();
+    let is_sns = version == sns::API_VERSION;
     let (ns, source) = match version.as_str() {
         STS_VERSION => (STS_NS, "sts.amazonaws.com"),
+        sns::API_VERSION => (sluice_wire::sns::XML_NAMESPACE, sns::EVENT_SOURCE),
         _ => (IAM_NS, "iam.amazonaws.com"),
     };
     let mut caller = None;
@@ -177,20 +180,30 @@ pub async fn handle(
     let result = async {
         let c = authenticate(claim, parts, body)?;
         caller = Some(c.clone());
-        if version != IAM_VERSION && version != STS_VERSION {
+        if version != IAM_VERSION && version != STS_VERSION && !is_sns {
             return Err(IamError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidAction",
                 &format!("Could not find operation {action} for version {version}"),
             ));
         }
-        let service = if version == STS_VERSION { "sts" } else { "iam" };
-        let resource = iam_handlers::resource(sluice, &c, &action, &params).await;
+        let service = match version.as_str() {
+            STS_VERSION => "sts",
+            sns::API_VERSION => "sns",
+            _ => "iam",
+        };
+        let resource = if is_sns {
+            sns::resource(sluice, &action, &params)
+        } else {
+            iam_handlers::resource(sluice, &c, &action, &params).await
+        };
         if resource != "*" {
-            resources.push((
-                format!("AWS::{}::Resource", service.to_uppercase()),
-                resource.clone(),
-            ));
+            let kind = if is_sns {
+                "AWS::SNS::Topic".to_string()
+            } else {
+                format!("AWS::{}::Resource", service.to_uppercase())
+            };
+            resources.push((kind, resource.clone()));
         }
         // STS's GetCallerIdentity needs no permission, as in AWS.
         if action != "GetCallerIdentity" {
@@ -208,7 +221,11 @@ pub async fn handle(
                 .map_err(|e| IamError::internal(format!("recording the audit event: {e}")))?;
             pending = Some(stub.event_id);
         }
-        iam_handlers::call(sluice, &c, &action, &params).await
+        if is_sns {
+            sns::call(sluice, &action, &params).await
+        } else {
+            iam_handlers::call(sluice, &c, &action, &params).await
+        }
     }
     .await;
     let mut response_elements = result.as_ref().ok().map(|(_, json)| json.clone());
@@ -234,6 +251,16 @@ pub async fn handle(
             "recording the audit event: {e}"
         ))),
     };
+    render(ns, &action, result, request_id)
+}
+
+/// The XML answer to a call: `<ActionResponse><ActionResult>…` or an `<ErrorResponse>`.
+fn render(
+    ns: &str,
+    action: &str,
+    result: Result<(String, Value), IamError>,
+    request_id: &str,
+) -> Response {
     match result {
         Ok((inner, _)) => {
             let result = if inner.is_empty() {
@@ -256,6 +283,54 @@ pub async fn handle(
             xml_response(e.status, error_xml(ns, &e, request_id), request_id)
         }
     }
+}
+
+/// A link from a delivered SNS message (`SubscribeURL`, `UnsubscribeURL`), followed without a
+/// signature: the token or subscription ARN it carries is the credential. On the trail as a
+/// call of an unknown identity.
+pub async fn follow_sns_link(
+    sluice: &Sluice,
+    parts: &axum::http::request::Parts,
+    query: &Params,
+    info: &RequestInfo,
+    request_id: &str,
+) -> Response {
+    let (action, result) = sns::follow_link(sluice, query).await;
+    let mut resources = Vec::new();
+    let resource = sns::resource(sluice, &action, query);
+    if resource != "*" {
+        resources.push(("AWS::SNS::Topic".to_string(), resource));
+    }
+    let mut parameters = query.clone();
+    // The token is the credential: it stays out of the trail.
+    if parameters.contains_key("Token") {
+        parameters.insert("Token".into(), "HIDDEN_DUE_TO_SECURITY_REASONS".into());
+    }
+    let base = CallBase {
+        parts,
+        source: sns::EVENT_SOURCE,
+        action: &action,
+        params: &parameters,
+        request_id,
+        info,
+    };
+    let mut call = base.call(
+        None,
+        resources,
+        result.as_ref().ok().map(|(_, json)| json.clone()),
+        result
+            .as_ref()
+            .err()
+            .map(|e| (e.code.to_string(), e.message.clone())),
+    );
+    call.request_parameters = Some(request_parameters(&parameters));
+    let result = match sluice.record_audit(&[trail::event(sluice, call)]).await {
+        Ok(()) => result,
+        Err(e) => Err(IamError::internal(format!(
+            "recording the audit event: {e}"
+        ))),
+    };
+    render(sluice_wire::sns::XML_NAMESPACE, &action, result, request_id)
 }
 
 #[cfg(test)]

@@ -88,3 +88,35 @@ fn compatibility_doc_lists_every_codecommit_operation_with_its_true_status() {
         assert_eq!(says, implemented, "row for {name} says {row:?}");
     }
 }
+
+fn check_service_rows(service: &str, all: &[(&str, bool)]) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/compatibility.md");
+    let doc = std::fs::read_to_string(path).expect("docs/compatibility.md");
+    for (op, implemented) in all {
+        let name = format!("{service}:{op}");
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .unwrap_or_else(|| panic!("docs/compatibility.md has no row for {name}"));
+        let says = row.contains("| implemented |");
+        assert_eq!(says, *implemented, "row for {name} says {row:?}");
+    }
+}
+
+#[test]
+fn compatibility_doc_lists_every_sns_operation_with_its_true_status() {
+    let all: Vec<(&str, bool)> = sluice_wire::sns::Operation::ALL
+        .iter()
+        .map(|op| (op.name(), sluice_api::SNS_IMPLEMENTED.contains(op)))
+        .collect();
+    check_service_rows("sns", &all);
+}
+
+#[test]
+fn compatibility_doc_lists_every_eventbridge_operation_with_its_true_status() {
+    let all: Vec<(&str, bool)> = sluice_wire::events::Operation::ALL
+        .iter()
+        .map(|op| (op.name(), sluice_api::EVENTS_IMPLEMENTED.contains(op)))
+        .collect();
+    check_service_rows("events", &all);
+}

@@ -3,6 +3,7 @@
 
 mod deploy;
 mod git_http;
+mod notifications;
 mod providers;
 mod repositories;
 mod sources;
@@ -120,6 +121,10 @@ pub const TIMER_SWEEP_INTERVAL_MS: u64 = 1_000;
 /// Fires due timers every `TIMER_SWEEP_INTERVAL_MS` until `shutdown` turns true. The caller
 /// owns the task and joins it on shutdown.
 pub async fn run_timers(sluice: Sluice, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let dispatcher = tokio::spawn(notifications::run_dispatcher(
+        sluice.clone(),
+        shutdown.clone(),
+    ));
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(TIMER_SWEEP_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut uploads = tokio::time::interval(UPLOAD_SWEEP_INTERVAL);
@@ -153,6 +158,7 @@ pub async fn run_timers(sluice: Sluice, mut shutdown: tokio::sync::watch::Receiv
             }
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
+                    let _ = dispatcher.await;
                     return;
                 }
             }

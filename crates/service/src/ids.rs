@@ -65,7 +65,6 @@ impl sluice_engine::Ids for EngineIds<'_> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,9 +60,11 @@ impl NotificationStore for SqliteStore {
         let t = topic.clone();
         self.write(move |tx| {
             let taken: i64 = tx
-                .query_row("SELECT COUNT(*) FROM sns_topics WHERE name = ?", [&t.name], |x| {
-                    x.get(0)
-                })
+                .query_row(
+                    "SELECT COUNT(*) FROM sns_topics WHERE name = ?",
+                    [&t.name],
+                    |x| x.get(0),
+                )
                 .map_err(db)?;
             if taken > 0 {
                 return Err(Error::AlreadyExists(t.name.clone()));
@@ -106,7 +108,10 @@ impl NotificationStore for SqliteStore {
         let t = topic.clone();
         self.write(move |tx| {
             Ok(tx
-                .execute("UPDATE sns_topics SET doc = ? WHERE arn = ?", params![t.doc, t.arn])
+                .execute(
+                    "UPDATE sns_topics SET doc = ? WHERE arn = ?",
+                    params![t.doc, t.arn],
+                )
                 .map_err(db)?
                 > 0)
         })
@@ -157,7 +162,9 @@ impl NotificationStore for SqliteStore {
                 )));
             }
             tx.execute(
-                &format!("INSERT INTO sns_subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?)"),
+                &format!(
+                    "INSERT INTO sns_subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+                ),
                 params![s.arn, s.topic_arn, s.token, s.doc, s.created_ms],
             )
             .map_err(db)?;
@@ -239,9 +246,11 @@ impl NotificationStore for SqliteStore {
         let r = rule.clone();
         self.write(move |tx| {
             let exists: i64 = tx
-                .query_row("SELECT COUNT(*) FROM event_rules WHERE name = ?", [&r.name], |x| {
-                    x.get(0)
-                })
+                .query_row(
+                    "SELECT COUNT(*) FROM event_rules WHERE name = ?",
+                    [&r.name],
+                    |x| x.get(0),
+                )
                 .map_err(db)?;
             if exists == 0 {
                 let count: i64 = tx

@@ -3,8 +3,8 @@
 use crate::{backend, write_ops, SqliteStore};
 use async_trait::async_trait;
 use sluice_store::{
-    ActionTypeKey, Error, ExecutionRecord, JobRecord, JobStatus, Requeued, Result,
-    RunStore, RuntimeRecord, StepWrite, TimerRecord,
+    ActionTypeKey, Error, ExecutionRecord, JobRecord, JobStatus, Requeued, Result, RunStore,
+    RuntimeRecord, StepWrite, TimerRecord,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;

@@ -586,7 +586,15 @@ pub fn insert_outbox(c: &rusqlite::Connection, rows: &[sluice_store::OutboxRecor
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .and_then(|mut s| {
-            s.execute(params![o.id, o.kind, o.topic, o.body, o.created_ms, o.attempts, o.due_ms])
+            s.execute(params![
+                o.id,
+                o.kind,
+                o.topic,
+                o.body,
+                o.created_ms,
+                o.attempts,
+                o.due_ms
+            ])
         })
         .map_err(db)?;
     }

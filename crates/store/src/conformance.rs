@@ -211,7 +211,10 @@ async fn topics_are_unique_and_take_their_subscriptions_along<S: Store>(store: &
         .into_iter()
         .map(|o| o.id)
         .collect();
-    assert!(ids.contains(&"c1".to_string()), "the confirmation is queued with it");
+    assert!(
+        ids.contains(&"c1".to_string()),
+        "the confirmation is queued with it"
+    );
     let orphan = SubscriptionRecord {
         arn: "arn:aws:sns:us-east-1:111111111111:gone:s".into(),
         topic_arn: "arn:aws:sns:us-east-1:111111111111:gone".into(),
@@ -226,14 +229,27 @@ async fn topics_are_unique_and_take_their_subscriptions_along<S: Store>(store: &
         doc: r#"{"confirmed":true}"#.into(),
         ..subscription.clone()
     };
-    assert!(store.replace_subscription(&confirmed).await.expect("replace"));
-    assert_eq!(store.subscription_by_token("tok1").await.expect("gone"), None);
+    assert!(store
+        .replace_subscription(&confirmed)
+        .await
+        .expect("replace"));
     assert_eq!(
-        store.subscriptions(Some(&topic.arn)).await.expect("list").len(),
+        store.subscription_by_token("tok1").await.expect("gone"),
+        None
+    );
+    assert_eq!(
+        store
+            .subscriptions(Some(&topic.arn))
+            .await
+            .expect("list")
+            .len(),
         1
     );
     assert!(store.delete_topic(&topic.arn).await.expect("delete"));
-    assert_eq!(store.subscription(&subscription.arn).await.expect("read"), None);
+    assert_eq!(
+        store.subscription(&subscription.arn).await.expect("read"),
+        None
+    );
     assert!(!store.delete_topic(&topic.arn).await.expect("again"));
     store.outbox_delivered("c1").await.expect("delivered");
 }
@@ -246,12 +262,21 @@ async fn outbox_rows_fan_out_once_retry_later_and_end_delivered_or_undelivered<S
         store.outbox_delivered(&row.id).await.expect("clear");
     }
     let publish = OutboxRecord::new("p1".into(), "publish", "arn:t".into(), "{}".into(), 100);
-    store.enqueue(std::slice::from_ref(&publish)).await.expect("enqueue");
+    store
+        .enqueue(std::slice::from_ref(&publish))
+        .await
+        .expect("enqueue");
     let a = OutboxRecord::new("h1".into(), "http", "http://a".into(), "{}".into(), 100);
     let b = OutboxRecord::new("h2".into(), "http", "http://b".into(), "{}".into(), 100);
-    assert!(store.expand_outbox("p1", &[a.clone(), b.clone()]).await.expect("expand"));
+    assert!(store
+        .expand_outbox("p1", &[a.clone(), b.clone()])
+        .await
+        .expect("expand"));
     assert!(
-        !store.expand_outbox("p1", &[a.clone(), b.clone()]).await.expect("again"),
+        !store
+            .expand_outbox("p1", &[a.clone(), b.clone()])
+            .await
+            .expect("again"),
         "a row fans out once"
     );
     store.outbox_retry("h1", 1, 5_000).await.expect("retry");
@@ -271,7 +296,11 @@ async fn outbox_rows_fan_out_once_retry_later_and_end_delivered_or_undelivered<S
         .outbox_undeliverable("h1", "connection refused", 6_000)
         .await
         .expect("give up");
-    assert!(store.due_outbox(i64::MAX, 10).await.expect("due").is_empty());
+    assert!(store
+        .due_outbox(i64::MAX, 10)
+        .await
+        .expect("due")
+        .is_empty());
     let undelivered = store.undelivered(10).await.expect("undelivered");
     assert_eq!(undelivered.len(), 1);
     assert_eq!(undelivered[0].id, "h1");
@@ -290,7 +319,10 @@ async fn event_rules_are_upserted_and_limited<S: Store>(store: &S) {
         doc: r#"{"state":"DISABLED"}"#.into(),
         ..rule.clone()
     };
-    store.put_event_rule(&changed, 1).await.expect("replace at the limit");
+    store
+        .put_event_rule(&changed, 1)
+        .await
+        .expect("replace at the limit");
     assert_eq!(store.event_rule("r1").await.expect("read"), Some(changed));
     let second = EventRuleRecord {
         name: "r2".into(),

@@ -299,7 +299,6 @@ pub trait RunStore: Send + Sync {
 
     /// Timers due at `now_ms`, earliest first, at most `limit`.
     async fn due_timers(&self, now_ms: i64, limit: usize) -> Result<Vec<TimerRecord>>;
-
 }
 
 /// Buckets and object versions of the S3-compatible endpoint (the bytes live in a blob store).

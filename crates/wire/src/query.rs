@@ -250,7 +250,13 @@ mod tests {
             },
         ),
         ("B", ShapeDef::Boolean),
-        ("N", ShapeDef::Integer { min: None, max: None }),
+        (
+            "N",
+            ShapeDef::Integer {
+                min: None,
+                max: None,
+            },
+        ),
         (
             "S",
             ShapeDef::String {

@@ -107,7 +107,10 @@ impl HttpDelivery {
             ("x-amz-sns-message-id", self.message_id.clone()),
             ("x-amz-sns-topic-arn", self.topic_arn.clone()),
             ("content-type", "text/plain; charset=UTF-8".to_string()),
-            ("user-agent", "Amazon Simple Notification Service Agent".to_string()),
+            (
+                "user-agent",
+                "Amazon Simple Notification Service Agent".to_string(),
+            ),
         ];
         if let Some(arn) = &self.subscription_arn {
             headers.push(("x-amz-sns-subscription-arn", arn.clone()));
@@ -187,7 +190,6 @@ impl HttpDelivery {
             endpoint: doc.endpoint.clone(),
         }
     }
-
 }
 
 /// `MessageAttributes` as SNS posts them to HTTP endpoints.

@@ -112,7 +112,9 @@ pub(crate) type RuleCache = std::sync::Mutex<Option<(Arc<Vec<CompiledRule>>, i64
 
 /// Whether any enabled rule matches `event`.
 pub(crate) fn any_match(rules: &[CompiledRule], event: &Value) -> bool {
-    rules.iter().any(|r| r.enabled() && r.pattern.matches(event))
+    rules
+        .iter()
+        .any(|r| r.enabled() && r.pattern.matches(event))
 }
 
 /// `$`, `$.a.b`: the part of the event at a simple JSONPath.
@@ -129,7 +131,9 @@ fn check_input_path(path: &str) -> bool {
     path == "$"
         || path.strip_prefix("$.").is_some_and(|rest| {
             rest.split('.').all(|p| {
-                !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
             })
         })
 }
@@ -261,11 +265,9 @@ impl Sluice {
         };
         let existing = self.store().event_rule(name).await?;
         let targets = match &existing {
-            Some(record) => {
-                serde_json::from_str::<RuleDoc>(&record.doc)
-                    .map(|d| d.targets)
-                    .unwrap_or_default()
-            }
+            Some(record) => serde_json::from_str::<RuleDoc>(&record.doc)
+                .map(|d| d.targets)
+                .unwrap_or_default(),
             None => Vec::new(),
         };
         let doc = RuleDoc {
@@ -343,11 +345,17 @@ impl Sluice {
     }
 
     /// Checks one target; `Err((code, message))` is its failed entry.
-    async fn check_target(&self, target: &EventTargetView) -> std::result::Result<(), (&'static str, String)> {
+    async fn check_target(
+        &self,
+        target: &EventTargetView,
+    ) -> std::result::Result<(), (&'static str, String)> {
         let fail = |m: String| Err(("ValidationException", m));
         if let Some(input) = &target.input {
             if serde_json::from_str::<Value>(input).is_err() {
-                return fail(format!("Input for target {} must be valid JSON text.", target.id));
+                return fail(format!(
+                    "Input for target {} must be valid JSON text.",
+                    target.id
+                ));
             }
         }
         if let Some(path) = &target.input_path {
@@ -477,7 +485,9 @@ impl Sluice {
             let missing = |what: &str| {
                 PutEventResult::Failed(
                     "InvalidArgument",
-                    format!("Parameter {what} is not valid. Reason: {what} is a required argument."),
+                    format!(
+                        "Parameter {what} is not valid. Reason: {what} is a required argument."
+                    ),
                 )
             };
             let (Some(source), Some(detail_type), Some(detail)) =
@@ -551,13 +561,20 @@ impl Sluice {
     }
 
     /// The rows an event causes: one per target of each enabled rule it matches.
-    pub(crate) async fn route_event(&self, row: &OutboxRecord, now: i64) -> Result<Vec<OutboxRecord>> {
+    pub(crate) async fn route_event(
+        &self,
+        row: &OutboxRecord,
+        now: i64,
+    ) -> Result<Vec<OutboxRecord>> {
         let Ok(event) = serde_json::from_str::<Value>(&row.body) else {
             return Ok(Vec::new());
         };
         let rules = self.compiled_rules().await?;
         let mut into = Vec::new();
-        for rule in rules.iter().filter(|r| r.enabled() && r.pattern.matches(&event)) {
+        for rule in rules
+            .iter()
+            .filter(|r| r.enabled() && r.pattern.matches(&event))
+        {
             for target in &rule.doc.targets {
                 let payload = match (&target.input, &target.input_path) {
                     (Some(input), _) => input.clone(),
@@ -649,7 +666,10 @@ mod tests {
     #[test]
     fn input_paths_select_a_part_of_the_event() {
         let event = serde_json::json!({"detail": {"state": "SUCCEEDED"}});
-        assert_eq!(select(&event, "$.detail.state"), Some(&serde_json::json!("SUCCEEDED")));
+        assert_eq!(
+            select(&event, "$.detail.state"),
+            Some(&serde_json::json!("SUCCEEDED"))
+        );
         assert_eq!(select(&event, "$"), Some(&event));
         assert_eq!(select(&event, "$.missing"), None);
         assert!(check_input_path("$.detail"));

@@ -498,7 +498,10 @@ impl Sluice {
         out.insert("Protocol".into(), doc.protocol.clone());
         out.insert("Endpoint".into(), doc.endpoint.clone());
         out.insert("PendingConfirmation".into(), (!doc.confirmed).to_string());
-        out.insert("ConfirmationWasAuthenticated".into(), doc.authenticate_on_unsubscribe.to_string());
+        out.insert(
+            "ConfirmationWasAuthenticated".into(),
+            doc.authenticate_on_unsubscribe.to_string(),
+        );
         out.insert("RawMessageDelivery".into(), doc.raw.to_string());
         out.insert(
             "EffectiveDeliveryPolicy".into(),
@@ -508,7 +511,12 @@ impl Sluice {
     }
 
     /// `SetSubscriptionAttributes`.
-    pub async fn set_subscription_attribute(&self, arn: &str, name: &str, value: &str) -> Result<()> {
+    pub async fn set_subscription_attribute(
+        &self,
+        arn: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<()> {
         let mut record = self
             .store()
             .subscription(arn)
@@ -549,7 +557,10 @@ impl Sluice {
         }
         for (name, (data_type, _)) in &request.attributes {
             let known = ["String", "Number", "Binary", "String.Array"];
-            if !known.iter().any(|k| data_type == k || data_type.starts_with(&format!("{k}."))) {
+            if !known
+                .iter()
+                .any(|k| data_type == k || data_type.starts_with(&format!("{k}.")))
+            {
                 return Err(invalid(format!(
                     "The message attribute '{name}' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String."
                 )));
@@ -607,8 +618,12 @@ fn apply_subscription_attribute(doc: &mut SubscriptionDoc, name: &str, value: &s
             "false" => doc.raw = false,
             _ => return Err(invalid("RawMessageDelivery: must be true or false")),
         },
-        "FilterPolicy" | "FilterPolicyScope" | "DeliveryPolicy" | "RedrivePolicy"
-        | "SubscriptionRoleArn" | "ReplayPolicy" => {
+        "FilterPolicy"
+        | "FilterPolicyScope"
+        | "DeliveryPolicy"
+        | "RedrivePolicy"
+        | "SubscriptionRoleArn"
+        | "ReplayPolicy" => {
             return Err(invalid(format!(
                 "Attribute Name: {name} is not supported by this Sluice server"
             )))

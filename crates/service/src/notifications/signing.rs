@@ -44,10 +44,13 @@ impl Signer {
     }
 
     fn generate(now_ms: i64) -> Result<(RsaPrivateKey, String)> {
-        let internal = |what: &str, e: &dyn std::fmt::Display| Error::Internal(format!("{what}: {e}"));
+        let internal =
+            |what: &str, e: &dyn std::fmt::Display| Error::Internal(format!("{what}: {e}"));
         let mut rng = rsa::rand_core::OsRng;
-        let key = RsaPrivateKey::new(&mut rng, KEY_BITS).map_err(|e| internal("generating the signing key", &e))?;
-        let certificate = certificate(&key, now_ms).map_err(|e| internal("making the signing certificate", &e))?;
+        let key = RsaPrivateKey::new(&mut rng, KEY_BITS)
+            .map_err(|e| internal("generating the signing key", &e))?;
+        let certificate = certificate(&key, now_ms)
+            .map_err(|e| internal("making the signing certificate", &e))?;
         Ok((key, certificate))
     }
 }
@@ -66,8 +69,12 @@ fn certificate(key: &RsaPrivateKey, now_ms: i64) -> std::result::Result<String, 
     let start = Duration::from_millis(now_ms.max(0) as u64);
     let end = start + Duration::from_secs(CERT_YEARS * 365 * 24 * 3600);
     let validity = Validity {
-        not_before: Time::GeneralTime(GeneralizedTime::from_unix_duration(start).map_err(|e| text(&e))?),
-        not_after: Time::GeneralTime(GeneralizedTime::from_unix_duration(end).map_err(|e| text(&e))?),
+        not_before: Time::GeneralTime(
+            GeneralizedTime::from_unix_duration(start).map_err(|e| text(&e))?,
+        ),
+        not_after: Time::GeneralTime(
+            GeneralizedTime::from_unix_duration(end).map_err(|e| text(&e))?,
+        ),
     };
     let subject = Name::from_str("CN=sns.sluice.local,O=Sluice").map_err(|e| text(&e))?;
     let public_der = key

@@ -2,12 +2,12 @@
 //! the step changed, as CodePipeline reports them to EventBridge. A run that started and ended
 //! within the step reports both (`STARTED`, then how it ended).
 
+use serde_json::Value;
 use sluice_engine::{ActionRun, ActionStatus, Execution, ExecutionStatus, StageRun, StageStatus};
 use sluice_events::state_change::{
     event, ActionKind, ActionResult, Change, Envelope, ExecutionRef,
 };
 use sluice_model::PipelineDeclaration;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 fn execution_state(status: ExecutionStatus) -> &'static str {
@@ -45,11 +45,20 @@ fn action_state(status: ActionStatus) -> Option<&'static str> {
 /// The states to report for a move from `before` (`None`: not running before) to `after`:
 /// a run that was not in progress and now has ended reports `STARTED` first; one that ran
 /// again after it ended (a retry) reports `RESUMED` for executions and stages.
-fn transitions(before: Option<&'static str>, after: &'static str, resumable: bool) -> Vec<&'static str> {
+fn transitions(
+    before: Option<&'static str>,
+    after: &'static str,
+    resumable: bool,
+) -> Vec<&'static str> {
     if before == Some(after) {
         return Vec::new();
     }
-    let ended = |s: Option<&str>| matches!(s, Some("SUCCEEDED" | "FAILED" | "STOPPED" | "SUPERSEDED" | "ABANDONED"));
+    let ended = |s: Option<&str>| {
+        matches!(
+            s,
+            Some("SUCCEEDED" | "FAILED" | "STOPPED" | "SUPERSEDED" | "ABANDONED")
+        )
+    };
     match (before, after) {
         (Some(b), "STARTED") if resumable && ended(Some(b)) => vec!["RESUMED"],
         (None, "STARTED") => vec!["STARTED"],
@@ -159,14 +168,26 @@ mod tests {
     #[test]
     fn a_run_that_ends_within_one_step_reports_its_start_first() {
         assert_eq!(transitions(None, "STARTED", true), vec!["STARTED"]);
-        assert_eq!(transitions(None, "FAILED", false), vec!["STARTED", "FAILED"]);
-        assert_eq!(transitions(Some("STARTED"), "SUCCEEDED", true), vec!["SUCCEEDED"]);
+        assert_eq!(
+            transitions(None, "FAILED", false),
+            vec!["STARTED", "FAILED"]
+        );
+        assert_eq!(
+            transitions(Some("STARTED"), "SUCCEEDED", true),
+            vec!["SUCCEEDED"]
+        );
         assert!(transitions(Some("STARTED"), "STARTED", true).is_empty());
     }
 
     #[test]
     fn a_retried_stage_or_execution_resumes() {
-        assert_eq!(transitions(Some("FAILED"), "STARTED", true), vec!["RESUMED"]);
-        assert_eq!(transitions(Some("STOPPING"), "STOPPED", true), vec!["STOPPED"]);
+        assert_eq!(
+            transitions(Some("FAILED"), "STARTED", true),
+            vec!["RESUMED"]
+        );
+        assert_eq!(
+            transitions(Some("STOPPING"), "STOPPED", true),
+            vec!["STOPPED"]
+        );
     }
 }
