@@ -97,15 +97,14 @@ impl Sluice {
                     },
                 );
             }
-            let write = self.compute(
-                &record.arn,
-                &declaration,
-                &mut runtime,
+            let step = Step {
+                pipeline_arn: &record.arn,
+                declaration: &declaration,
                 rev,
-                attempt,
-                &extra,
-                &rules,
-            )?;
+                extra: &extra,
+                rules: &rules,
+            };
+            let write = self.compute(&step, &mut runtime, attempt)?;
             match self.store().commit_step(&write).await {
                 Ok(()) => {
                     self.announce_jobs(&write.new_jobs);
@@ -126,16 +125,14 @@ impl Sluice {
         )))
     }
 
-    fn compute(
-        &self,
-        pipeline_arn: &str,
-        declaration: &PipelineDeclaration,
-        runtime: &mut Runtime,
-        rev: i64,
-        inputs: Vec<Input>,
-        extra: &StepExtra,
-        rules: &[crate::notifications::event_rules::CompiledRule],
-    ) -> Result<StepWrite> {
+    fn compute(&self, step: &Step, runtime: &mut Runtime, inputs: Vec<Input>) -> Result<StepWrite> {
+        let Step {
+            pipeline_arn,
+            declaration,
+            rev,
+            extra,
+            rules,
+        } = *step;
         let now = self.now_ms();
         let pipeline = declaration.name.clone();
         let mut ids = EngineIds(self.inner.ids.as_ref());
@@ -284,11 +281,14 @@ impl Sluice {
         }
         if rules.iter().any(|r| r.enabled()) {
             let mut new_id = || self.inner.ids.uuid();
+            let origin = crate::notifications::state_events::Origin {
+                account: &self.options().account_id,
+                region: &self.options().region,
+                pipeline_arn,
+            };
             let events = crate::notifications::state_events::state_changes(
                 &mut new_id,
-                &self.options().account_id,
-                &self.options().region,
-                pipeline_arn,
+                &origin,
                 declaration,
                 &before,
                 &runtime.executions,
@@ -310,6 +310,17 @@ impl Sluice {
         write.runtime_doc = RuntimeDoc::from(&*runtime).to_json();
         Ok(write)
     }
+}
+
+/// What one step is computed from, besides the runtime and the inputs.
+struct Step<'a> {
+    pipeline_arn: &'a str,
+    declaration: &'a PipelineDeclaration,
+    /// The runtime's `rev` the step starts from.
+    rev: i64,
+    extra: &'a StepExtra,
+    /// EventBridge's rules: a state change no enabled rule matches is not written.
+    rules: &'a [crate::notifications::event_rules::CompiledRule],
 }
 
 /// What to use instead of an AWS-owned action type this server does not run.

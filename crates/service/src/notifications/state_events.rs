@@ -68,11 +68,16 @@ fn transitions(
 }
 
 /// Every state-change event of the step that turned `before` into `after`.
+/// Where the events come from.
+pub(crate) struct Origin<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub pipeline_arn: &'a str,
+}
+
 pub(crate) fn state_changes(
     new_id: &mut dyn FnMut() -> String,
-    account: &str,
-    region: &str,
-    pipeline_arn: &str,
+    origin: &Origin,
     declaration: &PipelineDeclaration,
     before: &BTreeMap<String, Execution>,
     after: &BTreeMap<String, Execution>,
@@ -94,10 +99,10 @@ pub(crate) fn state_changes(
             let event_id = new_id();
             let envelope = Envelope {
                 id: &event_id,
-                account,
-                region,
+                account: origin.account,
+                region: origin.region,
                 time_ms: now_ms,
-                pipeline_arn,
+                pipeline_arn: origin.pipeline_arn,
             };
             out.push(event(&envelope, &reference, change, state));
         };

@@ -302,10 +302,33 @@ async fn only_the_documented_routes_answer_without_a_signature() {
         let (status, _, _) = http(server.addr, method, path, &[], vec![]).await;
         assert_eq!(status, want, "{method} {path}");
     }
+    // SNS's links are unsigned by design; a wrong token or subscription changes nothing.
+    let links = [
+        "/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-east-1:111111111111:t&Token=guess",
+        "/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:us-east-1:111111111111:t:guess",
+    ];
+    for path in links {
+        let (status, _, body) = http(server.addr, "GET", path, &[], vec![]).await;
+        assert!(status == 400 || status == 404, "{path}: {status}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("<ErrorResponse"),
+            "{path}"
+        );
+    }
     // The protocols that share `POST /`: IAM and STS (form-encoded), CloudTrail (its target).
     let form = ("content-type", "application/x-www-form-urlencoded");
     type Headers<'a> = &'a [(&'a str, &'a str)];
-    let shared: [(Headers<'_>, &str, &str); 5] = [
+    let shared: [(Headers<'_>, &str, &str); 7] = [
+        (
+            &[form],
+            "Action=Publish&Version=2010-03-31&TopicArn=arn:aws:sns:us-east-1:111111111111:t&Message=x",
+            "MissingAuthenticationToken",
+        ),
+        (
+            &[("x-amz-target", "AWSEvents.PutRule")],
+            "{\"Name\":\"r\",\"EventPattern\":\"{}\"}",
+            "MissingAuthenticationTokenException",
+        ),
         (
             &[form],
             "Action=CreateUser&Version=2010-05-08&UserName=mallory",
