@@ -1,7 +1,7 @@
 //! Generates the wire crate's modules from botocore's models: `generated.rs` (CodePipeline, the
 //! crate's root vocabulary) and one module per other service (`connections.rs`, CodeStar
 //! connections; `codedeploy.rs`, CodeDeploy; `codecommit.rs`, CodeCommit; `sns.rs`, SNS (Query);
-//! `events.rs`, EventBridge), each with its operations, its shape table and typed shapes.
+//! `lambda.rs`, Lambda (REST-JSON); `events.rs`, EventBridge), each with its operations, its shape table and typed shapes.
 //!
 //! The model file is fetched from PyPI (the pinned botocore wheel) into `.botocore/`, which is
 //! not committed; neither are its documentation strings. The generated Rust is committed, and
@@ -58,6 +58,12 @@ const SERVICES: &[Service] = &[
         label: "sns 2010-03-31",
         model: "botocore/data/sns/2010-03-31/service-2.json.gz",
         output: "crates/wire/src/sns.rs",
+        own_decoder: true,
+    },
+    Service {
+        label: "lambda 2015-03-31",
+        model: "botocore/data/lambda/2015-03-31/service-2.json.gz",
+        output: "crates/wire/src/lambda.rs",
         own_decoder: true,
     },
     Service {
@@ -197,6 +203,9 @@ fn generate(model: &Value, service: &Service) -> Result<String> {
         let namespace = metadata["xmlNamespace"].as_str().context("xmlNamespace")?;
         writeln!(s, "/// The namespace of every XML answer.")?;
         writeln!(s, "pub const XML_NAMESPACE: &str = {namespace:?};")?;
+    } else if metadata["protocol"] == "rest-json" {
+        writeln!(s, "/// The REST-JSON protocol: operations are routed by method and path.")?;
+        writeln!(s, "pub const REST_JSON: bool = true;")?;
     } else {
         let target = metadata["targetPrefix"].as_str().context("targetPrefix")?;
         writeln!(s, "pub const TARGET_PREFIX: &str = {target:?};")?;
@@ -293,6 +302,23 @@ fn generate(model: &Value, service: &Service) -> Result<String> {
         }
         writeln!(s, "}} }}")?;
     }
+    if metadata["protocol"] == "rest-json" {
+        writeln!(
+            s,
+            "/// The HTTP method, the request URI template and the success status."
+        )?;
+        writeln!(
+            s,
+            "pub fn http(self) -> (&'static str, &'static str, u16) {{ match self {{"
+        )?;
+        for (name, op) in operations {
+            let method = op["http"]["method"].as_str().context("http method")?;
+            let uri = op["http"]["requestUri"].as_str().context("requestUri")?;
+            let code = op["http"]["responseCode"].as_u64().unwrap_or(200);
+            writeln!(s, "Operation::{name} => ({method:?}, {uri:?}, {code}),")?;
+        }
+        writeln!(s, "}} }}")?;
+    }
     writeln!(s, "/// The error codes the model lists for this operation.")?;
     writeln!(
         s,
@@ -321,6 +347,38 @@ fn generate(model: &Value, service: &Service) -> Result<String> {
     }
     writeln!(s, "];")?;
 
+    if metadata["protocol"] == "rest-json" {
+        // Where each bound member travels: (shape, member, location, name on the wire).
+        writeln!(
+            s,
+            "/// Members that travel outside the JSON body: (shape, member, `uri` | `querystring` | `header` | `statusCode`, wire name), sorted."
+        )?;
+        writeln!(s, "pub static BINDINGS: &[(&str, &str, &str, &str)] = &[")?;
+        for (name, shape) in &shapes {
+            let Some(members) = shape["members"].as_object() else {
+                continue;
+            };
+            for (member, def) in members {
+                if let Some(location) = def["location"].as_str() {
+                    let wire = def["locationName"].as_str().unwrap_or(member);
+                    writeln!(s, "({name:?}, {member:?}, {location:?}, {wire:?}),")?;
+                }
+            }
+        }
+        writeln!(s, "];")?;
+        writeln!(
+            s,
+            "/// Structures whose one member is the whole body: (shape, member), sorted."
+        )?;
+        writeln!(s, "pub static PAYLOADS: &[(&str, &str)] = &[")?;
+        for (name, shape) in &shapes {
+            if let Some(payload) = shape["payload"].as_str() {
+                writeln!(s, "({name:?}, {payload:?}),")?;
+            }
+        }
+        writeln!(s, "];")?;
+    }
+
     // Serde types for every non-exception structure.
     for (name, shape) in &shapes {
         if shape["type"] != "structure" || shape.get("exception").is_some() {
@@ -335,7 +393,7 @@ fn generate(model: &Value, service: &Service) -> Result<String> {
             s,
             "#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]"
         )?;
-        writeln!(s, "pub struct {name} {{")?;
+        writeln!(s, "pub struct {} {{", type_name(name))?;
         for (member, def) in members {
             let target = def["shape"].as_str().context("member shape")?;
             let ty = rust_type(&shapes, target)?;
@@ -356,6 +414,16 @@ fn generate(model: &Value, service: &Service) -> Result<String> {
     Ok(s)
 }
 
+/// The Rust name of a structure shape: its model name, unless that is taken by the generated
+/// `Operation` enum (Lambda has a shape called `Operation`).
+fn type_name(name: &str) -> String {
+    if name == "Operation" {
+        "OperationShape".into()
+    } else {
+        name.to_string()
+    }
+}
+
 fn rust_type(shapes: &BTreeMap<&String, &Value>, name: &str) -> Result<String> {
     let shape = shapes
         .get(&name.to_string())
@@ -365,7 +433,7 @@ fn rust_type(shapes: &BTreeMap<&String, &Value>, name: &str) -> Result<String> {
         "integer" | "long" => "i64".into(),
         "boolean" => "bool".into(),
         "timestamp" | "double" | "float" => "f64".into(),
-        "structure" => name.to_string(),
+        "structure" => type_name(name),
         "list" => format!(
             "Vec<{}>",
             rust_type(
