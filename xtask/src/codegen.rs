@@ -204,7 +204,10 @@ fn generate(model: &Value, service: &Service) -> Result<String> {
         writeln!(s, "/// The namespace of every XML answer.")?;
         writeln!(s, "pub const XML_NAMESPACE: &str = {namespace:?};")?;
     } else if metadata["protocol"] == "rest-json" {
-        writeln!(s, "/// The REST-JSON protocol: operations are routed by method and path.")?;
+        writeln!(
+            s,
+            "/// The REST-JSON protocol: operations are routed by method and path."
+        )?;
         writeln!(s, "pub const REST_JSON: bool = true;")?;
     } else {
         let target = metadata["targetPrefix"].as_str().context("targetPrefix")?;
