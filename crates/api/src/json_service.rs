@@ -83,51 +83,28 @@ where
     handle(sluice, spec, request, claim, planner, runner).await
 }
 
-fn call<'a>(
-    spec: &ServiceSpec,
-    request: &Request<'a>,
-    name: &str,
-    caller: Option<&'a Caller>,
-    parameters: Option<serde_json::Value>,
-    resources: Vec<(String, String)>,
-    error: Option<(String, String)>,
-) -> trail::Call<'a> {
-    trail::Call {
-        caller,
-        access_key_id: trail::claimed_key_id(request.parts),
-        event_source: spec.event_source,
-        event_name: name.to_string(),
-        request_parameters: parameters,
-        response_elements: None,
-        error,
-        request_id: request.request_id,
-        info: request.info,
-        resources,
-    }
-}
-
-/// Runs one call: `plan` decides authorization from the operation name and body (an unknown
-/// operation is its error), `run` performs it for the authenticated caller.
-async fn handle<P, PFut, F, Fut>(
+/// The authenticated, authorized and audited run of one call, whatever its protocol: the
+/// signature is checked first (a refused call's event keeps no body), then `parameters` gives
+/// the trail's `requestParameters`, `plan` the authorization, and a changing call is on
+/// record as pending before `run` acts.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn audited<T, Q, P, PFut, F, Fut>(
     sluice: &Sluice,
     spec: &ServiceSpec,
     request: Request<'_>,
     claim: crate::auth::Claim,
+    name: String,
+    parameters_of: Q,
     plan: P,
     run: F,
-) -> Response
+) -> Result<T, ApiError>
 where
+    Q: FnOnce() -> Option<serde_json::Value>,
     P: FnOnce(String, serde_json::Value) -> PFut,
     PFut: Future<Output = Result<Plan, ApiError>>,
     F: FnOnce(Caller) -> Fut,
-    Fut: Future<Output = Result<Vec<u8>, ApiError>>,
+    Fut: Future<Output = Result<T, ApiError>>,
 {
-    let name = request
-        .target
-        .rsplit('.')
-        .next()
-        .unwrap_or(request.target)
-        .to_string();
     let mut parameters: Option<serde_json::Value> = None;
     let mut caller: Option<Caller> = None;
     let mut resources = Vec::new();
@@ -135,8 +112,7 @@ where
     let result = async {
         let authenticated = crate::authenticate_json(claim, request.parts, request.body)?;
         caller = Some(authenticated.clone());
-        // Parsed only once the signature holds: a refused call's event keeps no body.
-        parameters = serde_json::from_slice(request.body).ok();
+        parameters = parameters_of();
         let parsed = parameters.clone().unwrap_or_default();
         let plan = plan(name.clone(), parsed).await?;
         resources = plan.resources.clone();
@@ -190,12 +166,71 @@ where
                 .await
         }
     };
-    let result = match recorded {
+    match recorded {
         Ok(()) => result,
         Err(e) => Err(ApiError::internal(format!(
             "recording the audit event: {e}"
         ))),
-    };
+    }
+}
+
+fn call<'a>(
+    spec: &ServiceSpec,
+    request: &Request<'a>,
+    name: &str,
+    caller: Option<&'a Caller>,
+    parameters: Option<serde_json::Value>,
+    resources: Vec<(String, String)>,
+    error: Option<(String, String)>,
+) -> trail::Call<'a> {
+    trail::Call {
+        caller,
+        access_key_id: trail::claimed_key_id(request.parts),
+        event_source: spec.event_source,
+        event_name: name.to_string(),
+        request_parameters: parameters,
+        response_elements: None,
+        error,
+        request_id: request.request_id,
+        info: request.info,
+        resources,
+    }
+}
+
+/// Runs one call: `plan` decides authorization from the operation name and body (an unknown
+/// operation is its error), `run` performs it for the authenticated caller.
+async fn handle<P, PFut, F, Fut>(
+    sluice: &Sluice,
+    spec: &ServiceSpec,
+    request: Request<'_>,
+    claim: crate::auth::Claim,
+    plan: P,
+    run: F,
+) -> Response
+where
+    P: FnOnce(String, serde_json::Value) -> PFut,
+    PFut: Future<Output = Result<Plan, ApiError>>,
+    F: FnOnce(Caller) -> Fut,
+    Fut: Future<Output = Result<Vec<u8>, ApiError>>,
+{
+    let name = request
+        .target
+        .rsplit('.')
+        .next()
+        .unwrap_or(request.target)
+        .to_string();
+    let body = request.body;
+    let result = audited(
+        sluice,
+        spec,
+        request,
+        claim,
+        name,
+        || serde_json::from_slice(body).ok(),
+        plan,
+        run,
+    )
+    .await;
     crate::json_response_as(
         result,
         request.request_id,

@@ -15,10 +15,12 @@ mod dispatch;
 mod events;
 mod iam_handlers;
 mod json_service;
+mod lambda;
 #[cfg(test)]
 mod properties;
 mod query;
 mod refusals;
+mod rest_json;
 mod rule_handlers;
 pub mod trail;
 pub use codecommit::IMPLEMENTED as CODECOMMIT_IMPLEMENTED;
@@ -27,6 +29,7 @@ pub use connections::IMPLEMENTED as CONNECTIONS_IMPLEMENTED;
 pub use dispatch::IMPLEMENTED;
 pub use events::IMPLEMENTED as EVENTS_IMPLEMENTED;
 pub use iam_handlers::{IAM_OPERATIONS, STS_OPERATIONS};
+pub use lambda::IMPLEMENTED as LAMBDA_IMPLEMENTED;
 pub use sns::IMPLEMENTED as SNS_IMPLEMENTED;
 mod error;
 mod handlers;
@@ -64,6 +67,8 @@ pub fn routes_and_wake(sluice: Sluice) -> (Router, std::sync::Arc<codedeploy::Ho
             sluice_service::notifications::SIGNING_CERT_PATH,
             axum::routing::get(signing_certificate),
         )
+        .route(lambda::PREFIX, any(lambda_entry))
+        .route("/2015-03-31/functions/{*rest}", any(lambda_entry))
         .route("/{bucket}", any(s3::handle))
         .route("/{bucket}/", any(s3::handle))
         .route("/{bucket}/{*key}", any(s3::handle))
@@ -73,6 +78,58 @@ pub fn routes_and_wake(sluice: Sluice) -> (Router, std::sync::Arc<codedeploy::Ho
         .layer(axum::Extension(wake.clone()))
         .with_state(sluice);
     (router, wake)
+}
+
+/// Lambda's REST routes (a bucket called `2015-03-31` signed for S3 stays S3's).
+async fn lambda_entry(
+    state: State<Sluice>,
+    axum::Extension(budget): axum::Extension<std::sync::Arc<refusals::RefusalBudget>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    if !lambda::is_lambda(&parts) {
+        return s3::handle(state, axum::extract::Request::from_parts(parts, body)).await;
+    }
+    let State(sluice) = state;
+    let request_id = sluice.new_id();
+    let info = trail::request_info(&parts);
+    let claim = auth::claim(
+        &sluice,
+        &parts,
+        sluice_sigv4::PathStyle::Normalized,
+        SKEW_MS,
+    )
+    .await;
+    let body = if claim.is_ok() {
+        // A deployment package travels base64-encoded in the body.
+        let limit = sluice
+            .options()
+            .max_request_bytes
+            .max(sluice_service::functions::MAX_CODE_BYTES / 3 * 4 + (1 << 20));
+        match axum::body::to_bytes(body, limit).await {
+            Ok(b) => b,
+            Err(_) => {
+                let err = ApiError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    code: "RequestTooLargeException",
+                    message: format!("Request must be smaller than {limit} bytes"),
+                };
+                return rest_json::error(&err, &request_id);
+            }
+        }
+    } else {
+        let claimed_key = trail::claimed_key_id(&parts).unwrap_or_default();
+        if !budget.spend(&[&info.source_ip, &claimed_key], sluice.now_ms()) {
+            let err = ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "TooManyRequestsException",
+                message: "Rate exceeded".into(),
+            };
+            return rest_json::error(&err, &request_id);
+        }
+        axum::body::Bytes::new()
+    };
+    lambda::handle(&sluice, &parts, claim, &body, &info, &request_id).await
 }
 
 /// `GET /`: a link from a delivered SNS message, or S3's `ListBuckets`.

@@ -2,12 +2,15 @@
 //! The listener and the shutdown signal are parameters so tests bind port 0 and stop at will.
 
 mod deploy;
+mod functions;
 mod git_http;
+mod lambda;
 mod notifications;
 mod providers;
 mod repositories;
 mod sources;
 pub mod tls;
+pub use functions::install_functions;
 mod webhook_http;
 
 pub use git_http::GIT_PREFIX;

@@ -55,6 +55,7 @@ pub fn provider_types() -> Vec<ActionTypeId> {
         ActionTypeId::new("Build", "AWS", "CodeBuild", "1"),
         ActionTypeId::new("Test", "AWS", "CodeBuild", "1"),
         ActionTypeId::new("Deploy", "AWS", "CodeDeploy", "1"),
+        ActionTypeId::new("Invoke", "AWS", "Lambda", "1"),
     ]
 }
 
@@ -105,7 +106,7 @@ pub async fn run_providers(
         for t in &types {
             // A CodeDeploy action only follows its deployment (the hosts do the work): it
             // takes no build slot, so long deployments never hold builds back.
-            let follows_only = t.category == "Deploy";
+            let follows_only = t.category == "Deploy" || t.category == "Invoke";
             let free = if follows_only {
                 MAX_FOLLOWED_DEPLOYMENTS.saturating_sub(running.len())
             } else {
@@ -196,8 +197,13 @@ async fn run_job(sluice: &Sluice, config: &Providers, job: Job) {
                 never = store_log_while_running(sluice, &job.id, &log) => match never {},
                 // Dropping the work kills its processes: stop means stop.
                 () = until_no_longer_wanted(sluice, &job.id) => {
-                    log.line("[Sluice] The action was stopped; its processes were killed");
-                    Err("the action was stopped".into())
+                    if sluice.job_status(&job.id).await.is_ok_and(|s| s == sluice_service::JobStatus::Succeeded || s == sluice_service::JobStatus::Failed) {
+                        // A function reported the result itself.
+                        Err("the job's result was reported".into())
+                    } else {
+                        log.line("[Sluice] The action was stopped; its processes were killed");
+                        Err("the action was stopped".into())
+                    }
                 }
             };
             log.finish();
@@ -216,6 +222,15 @@ async fn run_job(sluice: &Sluice, config: &Providers, job: Job) {
         }
     }
     remove_tree(&root).await;
+    // Whoever finished the job first (a function reporting for itself, a stop) stands.
+    if sluice
+        .job_status(&job.id)
+        .await
+        .is_ok_and(|s| s.is_finished())
+    {
+        tracing::info!(job = job.id, action_type = %job.action_type_id, elapsed_ms = started.elapsed().as_millis() as u64, "job finished (reported elsewhere)");
+        return;
+    }
     let reported = match result {
         Ok(outcome) => sluice.put_job_success(&job.id, outcome, None).await,
         Err(message) => {
@@ -263,6 +278,13 @@ fn role_accesses(sluice: &Sluice, job: &Job) -> Vec<(&'static str, String)> {
                 sluice.options().account_id,
                 get("RepositoryName")
             ),
+        )),
+        ("Invoke", "Lambda") => accesses.push((
+            "lambda:InvokeFunction",
+            sluice
+                .function_name_of(&get("FunctionName"), None)
+                .map(|name| sluice.function_arn(&name))
+                .unwrap_or_else(|_| get("FunctionName")),
         )),
         ("Deploy", "CodeDeploy") => accesses.push((
             "codedeploy:CreateDeployment",
@@ -384,6 +406,10 @@ async fn execute(
     if t.category == "Deploy" && t.provider == "CodeDeploy" {
         // The hosts' agents run the revision; nothing runs here.
         return crate::deploy::run_codedeploy(sluice, job, log).await;
+    }
+    if t.category == "Invoke" && t.provider == "Lambda" {
+        // The function runs in the function pool (sandboxed there) and reports for itself.
+        return crate::lambda::run_lambda(sluice, job, log).await;
     }
     if let Some(refusal) = &config.refusal {
         return Err(format!("builds are refused on this server: {refusal}"));

@@ -10,6 +10,7 @@ mod connections;
 pub mod deploy;
 mod error;
 mod executions;
+pub mod functions;
 mod iam;
 mod ids;
 mod job_credentials;
@@ -157,6 +158,8 @@ struct Inner {
     signer: std::sync::OnceLock<Arc<notifications::Signer>>,
     /// EventBridge's compiled rules.
     event_rules: notifications::event_rules::RuleCache,
+    /// What runs functions (the server's process pool).
+    function_host: std::sync::OnceLock<Arc<dyn functions::FunctionHost>>,
 }
 
 /// A principal's parsed policies and when they were read.
@@ -189,6 +192,7 @@ impl Sluice {
                 outbox_listener: std::sync::OnceLock::new(),
                 signer: std::sync::OnceLock::new(),
                 event_rules: Default::default(),
+                function_host: std::sync::OnceLock::new(),
                 key_cache: Default::default(),
                 policy_cache: Default::default(),
             }),

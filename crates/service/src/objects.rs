@@ -113,6 +113,25 @@ impl Sluice {
         .await
     }
 
+    /// Keeps one function invocation's log (already masked):
+    /// `sluice-logs/functions/NAME/REQUEST_ID.log`.
+    pub async fn store_function_log(
+        &self,
+        function: &str,
+        request_id: &str,
+        log: Vec<u8>,
+    ) -> Result<ObjectVersion> {
+        self.ensure_bucket(LOG_BUCKET).await?;
+        self.store_object(
+            LOG_BUCKET,
+            &format!("functions/{function}/{request_id}.log"),
+            sluice_artifacts::bytes_stream(log),
+            Some("text/plain".into()),
+            None,
+        )
+        .await
+    }
+
     /// Stores a job's output artifact (no source notification: artifacts start nothing).
     pub async fn store_artifact(
         &self,

@@ -50,7 +50,7 @@ pub enum SessionProblem {
 }
 
 impl Sluice {
-    fn session_from_payload(&self, payload: &str, role_id: &str) -> Option<RoleSession> {
+    pub(crate) fn session_from_payload(&self, payload: &str, role_id: &str) -> Option<RoleSession> {
         let mut parts = payload.splitn(3, '\n');
         let role = parts.next()?;
         let session = parts.next()?;

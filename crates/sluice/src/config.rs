@@ -71,6 +71,22 @@ struct FileConfig {
     git: GitConfig,
     #[serde(default)]
     deploy: DeployConfig,
+    #[serde(default)]
+    functions: FunctionsConfig,
+}
+
+/// The `[functions]` table: how Lambda functions run.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FunctionsConfig {
+    /// The interpreter of `python3.x` functions (default `python3` on the sandbox's `PATH`).
+    python: Option<PathBuf>,
+    /// The interpreter of `nodejs*` functions (default `node`).
+    node: Option<PathBuf>,
+    /// Invocations running at once (default 8).
+    max_concurrent: Option<usize>,
+    /// How long an idle function process is kept warm (seconds; default 300).
+    idle_secs: Option<u64>,
 }
 
 /// The `[deploy]` table: CodeDeploy deployments to hosts running `sluice agent`.
@@ -334,6 +350,7 @@ pub struct ServeOptions {
     pub max_request_bytes: usize,
     pub max_push_bytes: u64,
     pub host_lease_ms: i64,
+    pub functions: sluice_functions::Config,
 }
 
 /// Where job workspaces go. Under the data dir, unless builds run as another user that could
@@ -404,6 +421,23 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .deploy
             .host_lease_secs
             .map_or(sluice_service::DEFAULT_HOST_LEASE_MS, |s| s.max(1) * 1000),
+        functions: {
+            let defaults = sluice_functions::Config::default();
+            sluice_functions::Config {
+                python: file.functions.python.clone().unwrap_or(defaults.python),
+                node: file.functions.node.clone().unwrap_or(defaults.node),
+                max_busy: file
+                    .functions
+                    .max_concurrent
+                    .unwrap_or(defaults.max_busy)
+                    .max(1),
+                idle: file
+                    .functions
+                    .idle_secs
+                    .map_or(defaults.idle, std::time::Duration::from_secs),
+                ..defaults
+            }
+        },
         limits: file.limits.resolve(),
         jobs: file.jobs.resolve(),
         blobs: match (file.blobs.s3_endpoint, file.blobs.s3_bucket) {

@@ -573,6 +573,12 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
             stop_rx,
         ))
     });
+    sluice_server::install_functions(
+        &sluice,
+        sluice_sandbox::Sandbox::new(options.sandbox.clone()),
+        &options.work_dir,
+        options.functions.clone(),
+    );
     let hosted = sluice_server::HostedRepos {
         dir: repos_dir,
         sandbox: sluice_sandbox::Sandbox::new(options.sandbox.clone()),

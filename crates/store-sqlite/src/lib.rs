@@ -7,6 +7,7 @@
 mod audit;
 mod connections;
 mod deploy;
+mod functions;
 mod iam;
 mod keys;
 mod migrations;

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0015_audit_lookup_indexes.sql"),
     ),
     (16, include_str!("../migrations/0016_notifications.sql")),
+    (17, include_str!("../migrations/0017_functions.sql")),
 ];
 
 /// The schema version this binary brings a database to.

@@ -165,6 +165,58 @@ pub async fn run_all<S: Store>(store: &S) {
     topics_are_unique_and_take_their_subscriptions_along(store).await;
     outbox_rows_fan_out_once_retry_later_and_end_delivered_or_undelivered(store).await;
     event_rules_are_upserted_and_limited(store).await;
+    functions_are_unique_limited_and_updated_by_revision(store).await;
+}
+
+async fn functions_are_unique_limited_and_updated_by_revision<S: Store>(store: &S) {
+    let f = FunctionRecord {
+        name: "f1".into(),
+        revision_id: "r1".into(),
+        doc: "{}".into(),
+        created_ms: 1,
+        modified_ms: 1,
+    };
+    store.create_function(&f, 1).await.expect("create");
+    assert!(matches!(
+        store.create_function(&f, 5).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    let other = FunctionRecord {
+        name: "f2".into(),
+        ..f.clone()
+    };
+    assert!(matches!(
+        store.create_function(&other, 1).await,
+        Err(Error::LimitExceeded(_))
+    ));
+    let updated = FunctionRecord {
+        revision_id: "r2".into(),
+        doc: r#"{"timeout":9}"#.into(),
+        modified_ms: 2,
+        ..f.clone()
+    };
+    store
+        .replace_function(&updated, "r1")
+        .await
+        .expect("update");
+    assert!(matches!(
+        store.replace_function(&updated, "r1").await,
+        Err(Error::VersionConflict { .. })
+    ));
+    assert_eq!(
+        store.function("f1").await.expect("read"),
+        Some(updated.clone())
+    );
+    assert_eq!(store.functions().await.expect("list").len(), 1);
+    assert_eq!(
+        store.delete_function("f1").await.expect("delete"),
+        Some(updated)
+    );
+    assert_eq!(store.delete_function("f1").await.expect("again"), None);
+    assert!(matches!(
+        store.replace_function(&f, "r1").await,
+        Err(Error::NotFound(_))
+    ));
 }
 
 async fn topics_are_unique_and_take_their_subscriptions_along<S: Store>(store: &S) {

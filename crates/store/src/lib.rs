@@ -573,6 +573,25 @@ pub trait NotificationStore: Send + Sync {
     async fn signing_key(&self) -> Result<Option<String>>;
 }
 
+/// Lambda functions.
+#[async_trait]
+pub trait FunctionStore: Send + Sync {
+    /// Inserts a function; `AlreadyExists` for a taken name, `LimitExceeded` past `max`.
+    async fn create_function(&self, function: &FunctionRecord, max: usize) -> Result<()>;
+    async fn function(&self, name: &str) -> Result<Option<FunctionRecord>>;
+    /// Every function, by name.
+    async fn functions(&self) -> Result<Vec<FunctionRecord>>;
+    /// Replaces a function whose revision is still `expected_revision`; `NotFound` when it is
+    /// gone, `VersionConflict` when another update came first.
+    async fn replace_function(
+        &self,
+        function: &FunctionRecord,
+        expected_revision: &str,
+    ) -> Result<()>;
+    /// The deleted function, if there was one.
+    async fn delete_function(&self, name: &str) -> Result<Option<FunctionRecord>>;
+}
+
 /// Everything a backend provides.
 pub trait Store:
     PipelineStore
@@ -586,6 +605,7 @@ pub trait Store:
     + DeployStore
     + RepositoryStore
     + NotificationStore
+    + FunctionStore
     + IamStore
     + AuditStore
     + KeyStore
@@ -604,6 +624,7 @@ impl<
             + DeployStore
             + RepositoryStore
             + NotificationStore
+            + FunctionStore
             + IamStore
             + AuditStore
             + KeyStore,

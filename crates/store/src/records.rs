@@ -615,3 +615,14 @@ pub struct RepositoryRecord {
     pub created_ms: i64,
     pub modified_ms: i64,
 }
+
+/// A Lambda function: its configuration (code location included) as a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionRecord {
+    pub name: String,
+    /// Changes with every update (`RevisionId`).
+    pub revision_id: String,
+    pub doc: String,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}

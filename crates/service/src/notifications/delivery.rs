@@ -246,6 +246,16 @@ impl Sluice {
                     self.store().expand_outbox(&row.id, &into).await?;
                     more = true;
                 }
+                "invoke" => {
+                    match self
+                        .invoke_function(&row.topic, row.body.clone().into_bytes(), None)
+                        .await
+                    {
+                        Ok(_) => self.store().outbox_delivered(&row.id).await?,
+                        Err(e) => self.undeliverable(&row, &e.to_string()).await?,
+                    }
+                    more = true;
+                }
                 "start" => {
                     match self.start_from_rule(&row).await {
                         Ok(()) => self.store().outbox_delivered(&row.id).await?,
