@@ -97,11 +97,11 @@ def test_functions_are_created_invoked_updated_and_deleted(sdk, tmp_path):
         _, created, _ = sluice.aws("lambda", "create-function", "--function-name", "hello",
                                    "--runtime", "python3.12", "--role", role,
                                    "--handler", "lambda_function.lambda_handler",
-                                   "--zip-file", "fileb://f.zip",
+                                   "--zip-file", "fileb://f.zip", "--timeout", "30",
                                    "--environment", "Variables={STAGE=beta}", cwd=tmp_path)
         assert created["FunctionArn"] == "arn:aws:lambda:us-east-1:111111111111:function:hello"
         assert created["State"] == "Active"
-        assert created["Timeout"] == 3 and created["MemorySize"] == 128
+        assert created["Timeout"] == 30 and created["MemorySize"] == 128
 
         lam = sluice.client("lambda")
         answer = lam.invoke(FunctionName="hello", Payload=json.dumps({"n": 7}), LogType="Tail")
@@ -115,16 +115,18 @@ def test_functions_are_created_invoked_updated_and_deleted(sdk, tmp_path):
         error = json.loads(failed["Payload"].read())
         assert error["errorType"] == "RuntimeError" and error["errorMessage"] == "asked to fail"
 
-        lam.update_function_configuration(FunctionName="hello", Environment={"Variables": {"STAGE": "prod"}}, Timeout=10)
+        lam.update_function_configuration(FunctionName="hello", Environment={"Variables": {"STAGE": "prod"}}, Timeout=25)
         again = json.loads(lam.invoke(FunctionName="hello", Payload=b'{"n": 1}')["Payload"].read())
         assert again["stage"] == "prod", "a new configuration runs in a new process"
-        assert lam.get_function(FunctionName="hello")["Configuration"]["Timeout"] == 10
+        assert lam.get_function(FunctionName="hello")["Configuration"]["Timeout"] == 25
         assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == ["hello"]
         assert lam.invoke(FunctionName="hello", InvocationType="Event", Payload=b"{}")["StatusCode"] == 202
 
         node = package({"index.js": "exports.handler = async (event) => ({ doubled: event.n * 2 });\n"})
-        lam.create_function(FunctionName="node", Runtime="nodejs20.x", Role=role, Handler="index.handler",
-                            Code={"ZipFile": node})
+        defaults = lam.create_function(FunctionName="node", Runtime="nodejs20.x", Role=role,
+                                       Handler="index.handler", Code={"ZipFile": node})
+        assert defaults["Timeout"] == 3, "AWS's default timeout"
+        lam.update_function_configuration(FunctionName="node", Timeout=30)
         if shutil.which("node"):
             out = json.loads(lam.invoke(FunctionName="node", Payload=b'{"n": 21}')["Payload"].read())
             assert out == {"doubled": 42}
@@ -216,7 +218,7 @@ def test_the_guides_lambda_action_reports_through_boto3(sdk, tmp_path):
         role = exec_role(iam)
         lam = sluice.client("lambda")
         lam.create_function(FunctionName="MyLambdaFunctionForAWSCodePipeline", Runtime="python3.11", Role=role,
-                            Handler="lambda_function.lambda_handler", Timeout=20,
+                            Handler="lambda_function.lambda_handler", Timeout=60,
                             Environment={"Variables": {"PYTHONPATH": sdk}},
                             Code={"ZipFile": package({"lambda_function.py": GUIDE_FUNCTION})})
         sluice.aws("s3", "mb", "s3://releases")
@@ -263,5 +265,67 @@ def test_the_guides_lambda_action_reports_through_boto3(sdk, tmp_path):
         action = state["stageStates"][1]["actionStates"][0]["latestExecution"]
         assert action["status"] == "Failed"
         assert action["errorDetails"]["message"] == "The artifact has no other.html"
+    finally:
+        sluice.stop()
+
+
+def test_topics_and_rules_invoke_functions_their_policy_lets_in(sdk, tmp_path):
+    sluice = server(sdk)
+    try:
+        role = exec_role(sluice.client("iam"))
+        lam = sluice.client("lambda")
+        function = lam.create_function(
+            FunctionName="listener", Runtime="python3.11", Role=role, Handler="app.handler", Timeout=30,
+            Code={"ZipFile": package({"app.py": "import json\ndef handler(event, context):\n    print('EVENT ' + json.dumps(event))\n"})},
+        )["FunctionArn"]
+        sns = sluice.client("sns")
+        topic = sns.create_topic(Name="releases")["TopicArn"]
+        subscription = sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function)["SubscriptionArn"]
+        assert subscription.startswith(topic + ":"), "function subscriptions need no confirmation"
+        s3 = sluice.client("s3")
+
+        def logged(name="listener"):
+            listing = s3.list_objects_v2(Bucket="sluice-logs", Prefix=f"functions/{name}/")
+            texts = [s3.get_object(Bucket="sluice-logs", Key=o["Key"])["Body"].read().decode()
+                     for o in listing.get("Contents", [])]
+            return [json.loads(line[len("EVENT "):]) for t in texts for line in t.splitlines() if line.startswith("EVENT ")]
+
+        # A second subscriber whose policy does not let SNS in: it is never invoked.
+        quiet = lam.create_function(
+            FunctionName="quiet", Runtime="python3.11", Role=role, Handler="app.handler", Timeout=30,
+            Code={"ZipFile": package({"app.py": "import json\ndef handler(event, context):\n    print('EVENT ' + json.dumps(event))\n"})},
+        )["FunctionArn"]
+        sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=quiet)
+
+        lam.add_permission(FunctionName="listener", StatementId="sns", Action="lambda:InvokeFunction",
+                           Principal="sns.amazonaws.com", SourceArn=topic)
+        policy = json.loads(lam.get_policy(FunctionName="listener")["Policy"])
+        assert policy["Statement"][0]["Principal"] == {"Service": "sns.amazonaws.com"}
+        sns.publish(TopicArn=topic, Message="release 1.2", Subject="Release")
+        deadline = time.time() + 30
+        while time.time() < deadline and not logged():
+            time.sleep(0.1)
+        record = logged()[0]["Records"][0]
+        assert record["EventSource"] == "aws:sns"
+        assert record["EventSubscriptionArn"] == subscription
+        assert record["Sns"]["Message"] == "release 1.2" and record["Sns"]["Subject"] == "Release"
+        assert logged("quiet") == [], "SNS invoked a function whose policy does not let it in"
+
+        events = sluice.client("events")
+        events.put_rule(Name="deploys", EventPattern=json.dumps({"source": ["my.app"]}))
+        failed = events.put_targets(Rule="deploys", Targets=[{"Id": "fn", "Arn": function}])
+        assert failed["FailedEntryCount"] == 0
+        lam.add_permission(FunctionName="listener", StatementId="events", Action="lambda:InvokeFunction",
+                           Principal="events.amazonaws.com",
+                           SourceArn="arn:aws:events:us-east-1:111111111111:rule/deploys")
+        events.put_events(Entries=[{"Source": "my.app", "DetailType": "Deployed", "Detail": json.dumps({"v": 3})}])
+        deadline = time.time() + 30
+        while time.time() < deadline and not [e for e in logged() if e.get("source") == "my.app"]:
+            time.sleep(0.1)
+        custom = [e for e in logged() if e.get("source") == "my.app"][0]
+        assert custom["detail"] == {"v": 3} and custom["detail-type"] == "Deployed"
+
+        lam.remove_permission(FunctionName="listener", StatementId="sns")
+        assert len(json.loads(lam.get_policy(FunctionName="listener")["Policy"])["Statement"]) == 1
     finally:
         sluice.stop()

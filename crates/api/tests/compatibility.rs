@@ -120,3 +120,12 @@ fn compatibility_doc_lists_every_eventbridge_operation_with_its_true_status() {
         .collect();
     check_service_rows("events", &all);
 }
+
+#[test]
+fn compatibility_doc_lists_every_lambda_operation_with_its_true_status() {
+    let all: Vec<(&str, bool)> = sluice_wire::lambda::Operation::ALL
+        .iter()
+        .map(|op| (op.name(), sluice_api::LAMBDA_IMPLEMENTED.contains(op)))
+        .collect();
+    check_service_rows("lambda", &all);
+}

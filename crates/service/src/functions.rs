@@ -70,6 +70,95 @@ pub struct FunctionConfig {
     /// The code's object key in `FUNCTION_BUCKET`: `NAME/SHA256-HEX.zip`, so a key is one
     /// package forever.
     pub code_version: String,
+    /// The resource policy (`AddPermission`): who besides IAM callers may invoke it.
+    #[serde(default)]
+    pub permissions: Vec<Permission>,
+}
+
+/// One statement of a function's resource policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Permission {
+    pub sid: String,
+    pub action: String,
+    /// A service (`sns.amazonaws.com`), an account id or an ARN.
+    pub principal: String,
+    #[serde(default)]
+    pub source_arn: Option<String>,
+    #[serde(default)]
+    pub source_account: Option<String>,
+}
+
+impl Permission {
+    /// The statement as `GetPolicy` shows it.
+    pub fn statement(&self, function_arn: &str) -> serde_json::Value {
+        let principal = if self.principal.ends_with(".amazonaws.com") {
+            serde_json::json!({"Service": self.principal})
+        } else if self.principal.chars().all(|c| c.is_ascii_digit()) {
+            serde_json::json!({"AWS": format!("arn:aws:iam::{}:root", self.principal)})
+        } else {
+            serde_json::json!({"AWS": self.principal})
+        };
+        let mut statement = serde_json::json!({
+            "Sid": self.sid, "Effect": "Allow", "Principal": principal,
+            "Action": self.action, "Resource": function_arn,
+        });
+        let mut condition = serde_json::Map::new();
+        if let Some(arn) = &self.source_arn {
+            condition.insert("ArnLike".into(), serde_json::json!({"AWS:SourceArn": arn}));
+        }
+        if let Some(account) = &self.source_account {
+            condition.insert(
+                "StringEquals".into(),
+                serde_json::json!({"AWS:SourceAccount": account}),
+            );
+        }
+        if !condition.is_empty() {
+            statement["Condition"] = serde_json::Value::Object(condition);
+        }
+        statement
+    }
+
+    /// Whether this statement lets `service` invoke the function for `source_arn`.
+    fn allows(&self, service: &str, source_arn: &str) -> bool {
+        let action = matches!(
+            self.action.as_str(),
+            "lambda:InvokeFunction" | "lambda:*" | "*"
+        );
+        let principal = self.principal == service || self.principal == "*";
+        let source = self
+            .source_arn
+            .as_deref()
+            .is_none_or(|pattern| sluice_policy::glob_match(pattern, source_arn, false));
+        action && principal && source
+    }
+}
+
+/// Who an invocation is for: a service on behalf of a resource (SNS for a topic, EventBridge
+/// for a rule), whose permission the function's policy must grant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvokedBy {
+    pub service: String,
+    pub source_arn: String,
+}
+
+/// An `invoke` outbox row's body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct QueuedInvocation {
+    pub payload: String,
+    #[serde(default)]
+    pub by: Option<InvokedBy>,
+}
+
+impl QueuedInvocation {
+    pub(crate) fn row(&self, id: String, function: &str, now_ms: i64) -> OutboxRecord {
+        OutboxRecord::new(
+            id,
+            "invoke",
+            function.to_string(),
+            serde_json::to_string(self).unwrap_or_default(),
+            now_ms,
+        )
+    }
 }
 
 /// A function as the API shows it.
@@ -325,6 +414,7 @@ impl Sluice {
             code_sha256: String::new(),
             code_size: 0,
             code_version: String::new(),
+            permissions: Vec::new(),
         };
         check_settings(&config)?;
         self.check_execution_role(&config.role).await?;
@@ -549,16 +639,117 @@ impl Sluice {
     pub async fn invoke_function_later(&self, name: &str, payload: Vec<u8>) -> Result<String> {
         self.function(name).await?;
         let request_id = self.new_id();
-        let row = OutboxRecord::new(
-            request_id.clone(),
-            "invoke",
-            name.to_string(),
-            String::from_utf8_lossy(&payload).into_owned(),
-            self.now_ms(),
-        );
-        self.store().enqueue(&[row]).await?;
+        let queued = QueuedInvocation {
+            payload: String::from_utf8_lossy(&payload).into_owned(),
+            by: None,
+        };
+        self.store()
+            .enqueue(&[queued.row(request_id.clone(), name, self.now_ms())])
+            .await?;
         self.wake_outbox();
         Ok(request_id)
+    }
+
+    /// Runs a queued invocation: a service's only if the function's policy lets it in.
+    pub(crate) async fn run_queued_invocation(&self, function: &str, body: &str) -> Result<()> {
+        let queued: QueuedInvocation = serde_json::from_str(body)
+            .map_err(|e| Error::Internal(format!("unreadable queued invocation: {e}")))?;
+        if let Some(by) = &queued.by {
+            let view = self.function(function).await?;
+            let allowed = view
+                .config
+                .permissions
+                .iter()
+                .any(|p| p.allows(&by.service, &by.source_arn));
+            if !allowed {
+                return Err(named(
+                    "AccessDeniedException",
+                    format!(
+                        "{} is not allowed to invoke {} for {}: add a permission (aws lambda add-permission --principal {} --source-arn {})",
+                        by.service, view.arn, by.source_arn, by.service, by.source_arn
+                    ),
+                ));
+            }
+        }
+        self.invoke_function(function, queued.payload.into_bytes(), None)
+            .await?;
+        Ok(())
+    }
+
+    /// `AddPermission`: answers the statement added.
+    pub async fn add_function_permission(
+        &self,
+        name: &str,
+        permission: Permission,
+        revision: Option<&str>,
+    ) -> Result<serde_json::Value> {
+        let view = self.function(name).await?;
+        if !matches!(
+            permission.action.as_str(),
+            "lambda:InvokeFunction" | "lambda:*"
+        ) {
+            return Err(invalid(format!(
+                "The action {} is not supported by this Sluice server's function policies (lambda:InvokeFunction)",
+                permission.action
+            )));
+        }
+        if view
+            .config
+            .permissions
+            .iter()
+            .any(|p| p.sid == permission.sid)
+        {
+            return Err(named(
+                "ResourceConflictException",
+                format!("The statement id ({}) provided already exists. Please provide a new statement id, or remove the existing statement.", permission.sid),
+            ));
+        }
+        let statement = permission.statement(&view.arn);
+        let mut config = view.config.clone();
+        config.permissions.push(permission);
+        self.replace(&view, config, revision).await?;
+        Ok(statement)
+    }
+
+    /// `RemovePermission`.
+    pub async fn remove_function_permission(
+        &self,
+        name: &str,
+        sid: &str,
+        revision: Option<&str>,
+    ) -> Result<()> {
+        let view = self.function(name).await?;
+        let mut config = view.config.clone();
+        let before = config.permissions.len();
+        config.permissions.retain(|p| p.sid != sid);
+        if config.permissions.len() == before {
+            return Err(named(
+                "ResourceNotFoundException",
+                format!("Statement {sid} is not found in resource policy."),
+            ));
+        }
+        self.replace(&view, config, revision).await?;
+        Ok(())
+    }
+
+    /// `GetPolicy`: the resource policy document and the function's revision.
+    pub async fn function_policy(&self, name: &str) -> Result<(String, String)> {
+        let view = self.function(name).await?;
+        if view.config.permissions.is_empty() {
+            return Err(named(
+                "ResourceNotFoundException",
+                "The resource you requested does not exist.",
+            ));
+        }
+        let statements: Vec<serde_json::Value> = view
+            .config
+            .permissions
+            .iter()
+            .map(|p| p.statement(&view.arn))
+            .collect();
+        let policy =
+            serde_json::json!({"Version": "2012-10-17", "Id": "default", "Statement": statements});
+        Ok((policy.to_string(), view.revision_id))
     }
 }
 

@@ -380,6 +380,62 @@ async fn dispatch(sl: &Sluice, op: Operation, value: &Value) -> R<(u16, Option<V
                 }
             }
         }
+        O::AddPermission => {
+            let i: w::AddPermissionRequest = input(value, op)?;
+            let refused = [
+                ("EventSourceToken", i.event_source_token.is_some()),
+                ("PrincipalOrgID", i.principal_org_id.is_some()),
+                ("FunctionUrlAuthType", i.function_url_auth_type.is_some()),
+                (
+                    "InvokedViaFunctionUrl",
+                    i.invoked_via_function_url.is_some(),
+                ),
+            ];
+            if let Some((name, _)) = refused.iter().find(|(_, set)| *set) {
+                return Err(ApiError::client(
+                    "InvalidParameterValueException",
+                    format!("{name} is not supported by this Sluice server"),
+                ));
+            }
+            let name = sl
+                .function_name_of(&i.function_name, i.qualifier.as_deref())
+                .map_err(lambda_error)?;
+            let permission = sluice_service::functions::Permission {
+                sid: i.statement_id,
+                action: i.action,
+                principal: i.principal,
+                source_arn: i.source_arn,
+                source_account: i.source_account,
+            };
+            let statement = sl
+                .add_function_permission(&name, permission, i.revision_id.as_deref())
+                .await
+                .map_err(lambda_error)?;
+            out(&w::AddPermissionResponse {
+                statement: Some(statement.to_string()),
+            })
+        }
+        O::RemovePermission => {
+            let i: w::RemovePermissionRequest = input(value, op)?;
+            let name = sl
+                .function_name_of(&i.function_name, i.qualifier.as_deref())
+                .map_err(lambda_error)?;
+            sl.remove_function_permission(&name, &i.statement_id, i.revision_id.as_deref())
+                .await
+                .map_err(lambda_error)?;
+            Ok((204, None))
+        }
+        O::GetPolicy => {
+            let i: w::GetPolicyRequest = input(value, op)?;
+            let name = sl
+                .function_name_of(&i.function_name, i.qualifier.as_deref())
+                .map_err(lambda_error)?;
+            let (policy, revision) = sl.function_policy(&name).await.map_err(lambda_error)?;
+            out(&w::GetPolicyResponse {
+                policy: Some(policy),
+                revision_id: Some(revision),
+            })
+        }
         _ => Err(ApiError::not_implemented_named(op.name())),
     }
 }
@@ -407,6 +463,9 @@ pub const IMPLEMENTED: &[Operation] = &[
     Operation::UpdateFunctionCode,
     Operation::UpdateFunctionConfiguration,
     Operation::Invoke,
+    Operation::AddPermission,
+    Operation::RemovePermission,
+    Operation::GetPolicy,
 ];
 
 /// The IAM action of an operation: `Invoke` is `lambda:InvokeFunction`.

@@ -247,10 +247,7 @@ impl Sluice {
                     more = true;
                 }
                 "invoke" => {
-                    match self
-                        .invoke_function(&row.topic, row.body.clone().into_bytes(), None)
-                        .await
-                    {
+                    match self.run_queued_invocation(&row.topic, &row.body).await {
                         Ok(_) => self.store().outbox_delivered(&row.id).await?,
                         Err(e) => self.undeliverable(&row, &e.to_string()).await?,
                     }
@@ -335,6 +332,49 @@ impl Sluice {
         Ok(self.store().undelivered(limit).await?)
     }
 
+    /// The event SNS invokes a function with (`Records[0].Sns`), signed like an HTTP delivery.
+    async fn sns_lambda_event(
+        &self,
+        topic_arn: &str,
+        subscription_arn: &str,
+        publication: &Publication,
+        message: &str,
+        signature_version: &str,
+    ) -> Result<Value> {
+        let document = Message {
+            kind: MessageType::Notification,
+            message_id: publication.message_id.clone(),
+            topic_arn: topic_arn.to_string(),
+            subject: publication.subject.clone(),
+            message: message.to_string(),
+            timestamp_ms: publication.timestamp_ms,
+            token: None,
+            subscribe_url: None,
+            unsubscribe_url: None,
+            attributes: None,
+        };
+        let signer = self.notification_signer().await?;
+        let signature = signer.sign(signature_version, &document.string_to_sign());
+        Ok(json!({"Records": [{
+            "EventSource": "aws:sns",
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": subscription_arn,
+            "Sns": {
+                "Type": "Notification",
+                "MessageId": publication.message_id,
+                "TopicArn": topic_arn,
+                "Subject": publication.subject,
+                "Message": message,
+                "Timestamp": sluice_model::time::iso_millis(publication.timestamp_ms),
+                "SignatureVersion": signature_version,
+                "Signature": signature,
+                "SigningCertUrl": self.signing_cert_url(),
+                "UnsubscribeUrl": format!("{}/?Action=Unsubscribe&SubscriptionArn={subscription_arn}", self.public_base()),
+                "MessageAttributes": attributes_document(publication).unwrap_or_else(|| json!({})),
+            }
+        }]}))
+    }
+
     /// One row per confirmed subscriber of the publication's topic.
     async fn fan_out(&self, row: &OutboxRecord, now: i64) -> Result<Vec<OutboxRecord>> {
         let topic = self
@@ -361,6 +401,27 @@ impl Sluice {
                 .and_then(Value::as_str)
                 .map(str::to_string)
                 .unwrap_or_else(|| publication.message.clone());
+            if doc.protocol == "lambda" {
+                let event = self
+                    .sns_lambda_event(
+                        &row.topic,
+                        &subscription.arn,
+                        &publication,
+                        &message,
+                        &signature_version,
+                    )
+                    .await?;
+                let function = doc.endpoint.rsplit(':').next().unwrap_or_default();
+                let queued = crate::functions::QueuedInvocation {
+                    payload: event.to_string(),
+                    by: Some(crate::functions::InvokedBy {
+                        service: "sns.amazonaws.com".into(),
+                        source_arn: row.topic.clone(),
+                    }),
+                };
+                into.push(queued.row(self.new_id(), function, now));
+                continue;
+            }
             let delivery = HttpDelivery {
                 kind: "Notification".into(),
                 message_id: publication.message_id.clone(),

@@ -1,5 +1,6 @@
-//! EventBridge on the default bus: rules with event patterns, their targets (SNS topics and
-//! CodePipeline pipelines), `PutEvents`, and the routing of events — the pipelines' own
+//! EventBridge on the default bus: rules with event patterns, their targets (SNS topics,
+//! Lambda functions whose policy lets `events.amazonaws.com` in, and CodePipeline pipelines),
+//! `PutEvents`, and the routing of events — the pipelines' own
 //! state-change events and users' — to the targets of the rules they match.
 //!
 //! The compiled rules are cached and reloaded after any change made here, or after
@@ -389,11 +390,12 @@ impl Sluice {
                     }
                 }
             },
-            Some("lambda") => fail(
-                "Lambda targets are not supported by this Sluice server yet; target an SNS topic or a pipeline".into(),
-            ),
+            Some("lambda") if own => match self.function_name_of(arn, None) {
+                Ok(name) if self.function(&name).await.is_ok() => Ok(()),
+                _ => fail(format!("The function {arn} does not exist.")),
+            },
             _ => fail(format!(
-                "Target {arn} is not supported by this Sluice server: target an SNS topic or a CodePipeline pipeline of this account and region"
+                "Target {arn} is not supported by this Sluice server: target an SNS topic, a Lambda function or a CodePipeline pipeline of this account and region"
             )),
         }
     }
@@ -593,6 +595,16 @@ impl Sluice {
                         timestamp_ms: now,
                     };
                     into.push(publication.row(self.new_id(), &target.arn, now));
+                } else if target.arn.starts_with("arn:aws:lambda:") {
+                    let function = target.arn.rsplit(':').next().unwrap_or_default();
+                    let queued = crate::functions::QueuedInvocation {
+                        payload,
+                        by: Some(crate::functions::InvokedBy {
+                            service: EVENTS_SERVICE.into(),
+                            source_arn: rule.arn.clone(),
+                        }),
+                    };
+                    into.push(queued.row(self.new_id(), function, now));
                 } else if target.arn.starts_with("arn:aws:codepipeline:") {
                     let body = serde_json::json!({
                         "rule_arn": rule.arn,

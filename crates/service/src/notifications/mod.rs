@@ -4,7 +4,8 @@
 //! server delivers the HTTP ones.
 //!
 //! Built: topics (standard, not FIFO) with `DisplayName` and `SignatureVersion`; `http` and
-//! `https` subscriptions with SNS's confirmation flow and `RawMessageDelivery`; `Publish` with
+//! `https` subscriptions with SNS's confirmation flow and `RawMessageDelivery`; `lambda`
+//! subscriptions (the function's policy must let `sns.amazonaws.com` in); `Publish` with
 //! a subject, `MessageStructure=json` and message attributes. Refused with a message: other
 //! protocols, FIFO topics, topic and delivery policies, filter policies, KMS encryption.
 
@@ -331,9 +332,12 @@ impl Sluice {
                 ))
             }
             "lambda" => {
-                return Err(invalid(
-                    "Unsupported protocol: this Sluice server does not run Lambda functions yet; subscribe an http or https endpoint",
-                ))
+                let name = self
+                    .function_name_of(endpoint, None)
+                    .map_err(|_| invalid("Endpoint must be a function ARN for the lambda protocol"))?;
+                self.function(&name).await.map_err(|_| {
+                    invalid(format!("Endpoint: the function {endpoint} does not exist"))
+                })?;
             }
             "sqs" | "sms" | "application" | "firehose" => {
                 return Err(invalid(format!(
@@ -366,6 +370,31 @@ impl Sluice {
         }
         let now = self.now_ms();
         let arn = format!("{topic_arn}:{}", self.new_id());
+        if protocol == "lambda" {
+            // A function subscription needs no confirmation, as in SNS; the function's policy
+            // decides whether SNS may invoke it.
+            doc.confirmed = true;
+            let record = SubscriptionRecord {
+                arn: arn.clone(),
+                topic_arn: topic_arn.to_string(),
+                token: None,
+                doc: serde_json::to_string(&doc).map_err(|e| Error::Internal(e.to_string()))?,
+                created_ms: now,
+            };
+            return match self
+                .store()
+                .create_subscription(&record, &[], MAX_SUBSCRIPTIONS_PER_TOPIC)
+                .await
+            {
+                Ok(()) => Ok(arn),
+                Err(sluice_store::Error::NotFound(_)) => Err(not_found("Topic")),
+                Err(sluice_store::Error::LimitExceeded(m)) => Err(named(
+                    "SubscriptionLimitExceeded",
+                    format!("Subscription limit exceeded: {m}"),
+                )),
+                Err(e) => Err(e.into()),
+            };
+        }
         let token = self.confirmation_token();
         let confirmation = HttpDelivery::confirmation(self, topic_arn, &doc, &token, now);
         let record = SubscriptionRecord {
