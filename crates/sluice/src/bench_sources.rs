@@ -14,11 +14,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const ROLE: &str = "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service";
+pub(crate) const ROLE: &str = "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service";
 /// Pipelines whose first executions make the job backlog.
 const BACKLOG_PIPELINES: usize = 40;
 
-async fn call(client: &Client, op: &str, input: Value) -> Result<Value> {
+pub(crate) async fn call(client: &Client, op: &str, input: Value) -> Result<Value> {
     match client.call::<Value, Value>(op, &input).await? {
         Ok(v) => Ok(v),
         Err(e) => bail!("{op}: {} {}", e.code, e.message),

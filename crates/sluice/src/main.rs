@@ -4,6 +4,7 @@
 mod admin;
 mod bench;
 mod bench_deploy;
+mod bench_notify;
 mod bench_sources;
 mod bootstrap;
 mod config;
@@ -91,7 +92,7 @@ enum Command {
     /// `sluice bench artifacts` (zip pack and safe unpack).
     Bench {
         /// What to measure.
-        #[arg(value_parser = ["transitions", "artifacts", "sources", "sandbox", "deploy"])]
+        #[arg(value_parser = ["transitions", "artifacts", "sources", "sandbox", "deploy", "notifications", "functions"])]
         what: String,
         /// Size of the generated bundle for `artifacts`, in MB.
         #[arg(long, default_value_t = 200)]
@@ -330,6 +331,18 @@ fn main() -> Result<()> {
             .enable_all()
             .build()?
             .block_on(bench_sources::sources(megabytes, pushes)),
+        Command::Bench { what, pushes, .. } if what == "notifications" => {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(bench_notify::notifications(pushes.max(1) * 10))
+        }
+        Command::Bench { what, pushes, .. } if what == "functions" => {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(bench_notify::functions(pushes.max(1) * 10))
+        }
         Command::Bench { what, pushes, .. } if what == "deploy" => {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
