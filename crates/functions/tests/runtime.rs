@@ -196,3 +196,53 @@ async fn node_handlers_answer_by_promise_callback_or_context() {
         failed.outcome
     );
 }
+
+#[tokio::test]
+async fn a_provided_runtime_runs_the_packages_own_bootstrap() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("curl is not installed; skipped");
+        return;
+    }
+    // AWS's custom-runtime tutorial: a shell bootstrap speaking the Runtime API with curl.
+    let code = tempfile::tempdir().expect("dir");
+    let bootstrap = code.path().join("bootstrap");
+    std::fs::write(
+        &bootstrap,
+        "#!/bin/sh\nset -eu\nAPI=\"http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime\"\n\
+         while true; do\n  HEADERS=$(mktemp)\n  EVENT=$(curl -sS -D \"$HEADERS\" \"$API/invocation/next\")\n\
+           ID=$(grep -i lambda-runtime-aws-request-id \"$HEADERS\" | tr -d '[:space:]' | cut -d: -f2)\n\
+           curl -sS -X POST \"$API/invocation/$ID/response\" -d \"{\\\"echo\\\": $EVENT, \\\"handler\\\": \\\"$_HANDLER\\\"}\" > /dev/null\n\
+         done\n",
+    )
+    .expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let work = tempfile::tempdir().expect("work");
+    let pool = Pool::new(
+        Sandbox::unconfined(),
+        work.path().to_path_buf(),
+        Config::default(),
+    );
+    let done = pool
+        .invoke(
+            &spec(
+                code.path(),
+                "provided.al2023",
+                "function.handler",
+                Duration::from_secs(30),
+            ),
+            invocation("r1", r#"{"n": 5}"#),
+        )
+        .await
+        .expect("invoke");
+    let Outcome::Response(body) = done.outcome else {
+        panic!("{:?} {}", done.outcome, done.log)
+    };
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v["echo"]["n"], 5);
+    assert_eq!(v["handler"], "function.handler");
+}

@@ -43,6 +43,15 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: ConnectionsCommand,
     },
+    /// Messages the outbox could not deliver after every retry (SNS deliveries, function
+    /// invocations, a rule's pipeline starts), newest first: when, to whom, why.
+    Undelivered {
+        /// How many to list.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        serve: config::ServeArgs,
+    },
     /// Deactivate an access key of a user (a leaked key stops working at once).
     DeactivateKey {
         user: String,
@@ -200,6 +209,22 @@ pub async fn admin(command: AdminCommand) -> Result<()> {
                         .map(|k| format!("{} ({})", k.access_key_id, k.status))
                         .collect();
                     println!("{}\t{}\t{}", u.name, u.arn, keys.join(", "));
+                }
+                Ok(())
+            })
+            .await
+        }
+        AdminCommand::Undelivered { limit, serve } => {
+            with_sluice(serve, async |s: &Sluice| {
+                for u in s.undelivered(limit).await? {
+                    println!(
+                        "{}\t{}\t{}\t{} attempt(s)\t{}",
+                        sluice_model::time::iso_seconds(u.failed_ms),
+                        u.kind,
+                        u.topic,
+                        u.attempts,
+                        u.error
+                    );
                 }
                 Ok(())
             })
