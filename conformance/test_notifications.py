@@ -310,3 +310,83 @@ def test_a_failed_delivery_is_retried_and_topics_answer_as_sns_does():
     finally:
         subscriber.close()
         sluice.stop()
+
+
+class SmtpSink:
+    """A minimal SMTP relay that keeps what it is given."""
+
+    def __init__(self):
+        import socket
+        self.mails = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+
+    def session(self, conn):
+        f = conn.makefile("rb")
+        conn.sendall(b"220 sink ready\r\n")
+        envelope = {}
+        while True:
+            line = f.readline().decode()
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb == "DATA":
+                conn.sendall(b"354 go ahead\r\n")
+                data = []
+                while True:
+                    l = f.readline().decode()
+                    if l == ".\r\n":
+                        break
+                    data.append(l[1:] if l.startswith("..") else l)
+                envelope["data"] = "".join(data)
+                self.mails.append(dict(envelope))
+                conn.sendall(b"250 queued\r\n")
+            elif verb == "QUIT":
+                conn.sendall(b"221 bye\r\n")
+                conn.close()
+                return
+            else:
+                if verb == "RCPT":
+                    envelope["to"] = line.split("<")[1].split(">")[0]
+                conn.sendall(b"250-sink\r\n250 ok\r\n" if verb == "EHLO" else b"250 ok\r\n")
+
+
+def test_email_subscribers_confirm_by_link_and_get_messages_through_the_relay():
+    sink = SmtpSink()
+    sluice = Sluice(config=f'[notifications]\nsmtp_relay = "{sink.address}"\nsmtp_from = "ci@example.com"\n')
+    sluice.start()
+    try:
+        sns = sluice.client("sns")
+        topic = sns.create_topic(Name="mail", Attributes={"DisplayName": "Releases"})["TopicArn"]
+        assert sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")["SubscriptionArn"] == "pending confirmation"
+        confirmation = wait_until(lambda: sink.mails, what="the confirmation email")[0]
+        assert confirmation["to"] == "ops@example.com"
+        assert "Subject: AWS Notification - Subscription Confirmation" in confirmation["data"]
+        assert 'From: "Releases" <ci@example.com>' in confirmation["data"]
+        link = next(l for l in confirmation["data"].splitlines() if l.startswith(sluice.endpoint + "/?Action=ConfirmSubscription"))
+        with urllib.request.urlopen(link) as r:
+            assert r.status == 200
+        sns.publish(TopicArn=topic, Subject="Release 1.2", Message="It shipped.")
+        mail = wait_until(lambda: sink.mails[1:], what="the notification email")[0]
+        assert "Subject: Release 1.2" in mail["data"]
+        assert "It shipped." in mail["data"]
+        assert "?Action=Unsubscribe&SubscriptionArn=" in mail["data"]
+        try:
+            sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="not an address")
+            raise AssertionError("a bad address was accepted")
+        except sns.exceptions.InvalidParameterException:
+            pass
+    finally:
+        sink.sock.close()
+        sluice.stop()

@@ -8,6 +8,7 @@ mod lambda;
 mod notifications;
 mod providers;
 mod repositories;
+mod smtp;
 mod sources;
 pub mod tls;
 pub use functions::install_functions;

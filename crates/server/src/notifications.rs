@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use sluice_service::notifications::{PendingDelivery, Signer};
+use sluice_service::notifications::{Delivery, PendingDelivery, Signer};
 use sluice_service::Sluice;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +28,12 @@ pub async fn run_dispatcher(sluice: Sluice, mut shutdown: tokio::sync::watch::Re
         let wake = wake.clone();
         sluice.set_outbox_listener(Arc::new(move || wake.notify_one()));
     }
-    let client = Client::new();
+    let smtp = sluice
+        .options()
+        .smtp_relay
+        .clone()
+        .map(|relay| (relay, sluice.options().smtp_from.clone()));
+    let client = Client::new(smtp);
     loop {
         drain(&sluice, &client).await;
         let wait = match sluice.next_outbox_due().await {
@@ -96,13 +101,16 @@ async fn drain(sluice: &Sluice, client: &Client) {
 
 use futures_util::StreamExt as _;
 
-/// Posts deliveries over HTTP/1.1, with TLS for `https` endpoints (the system's roots).
+/// Posts deliveries over HTTP/1.1, with TLS for `https` endpoints (the system's roots), and
+/// sends emails through the SMTP relay.
 struct Client {
     tls: tokio_rustls::TlsConnector,
+    /// The relay and the sender address.
+    smtp: Option<(String, String)>,
 }
 
 impl Client {
-    fn new() -> Self {
+    fn new(smtp: Option<(String, String)>) -> Self {
         let mut roots = tokio_rustls::rustls::RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();
         for cert in native.certs {
@@ -119,6 +127,7 @@ impl Client {
             });
         Self {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            smtp,
         }
     }
 
@@ -128,14 +137,19 @@ impl Client {
         signer: &Signer,
         cert_url: &str,
     ) -> Result<(), String> {
-        let delivery = &pending.delivery;
-        let body = delivery.body(signer, cert_url);
-        match tokio::time::timeout(
-            DELIVERY_TIMEOUT,
-            self.post(&delivery.endpoint, delivery.headers(), body),
-        )
-        .await
-        {
+        let sending = async {
+            match &pending.delivery {
+                Delivery::Http(http) => {
+                    let body = http.body(signer, cert_url);
+                    self.post(&http.endpoint, http.headers(), body).await
+                }
+                Delivery::Email(email) => match &self.smtp {
+                    Some((relay, from)) => crate::smtp::send(relay, from, email).await,
+                    None => Err("no SMTP relay is configured ([notifications] smtp_relay)".into()),
+                },
+            }
+        };
+        match tokio::time::timeout(DELIVERY_TIMEOUT, sending).await {
             Ok(result) => result,
             Err(_) => Err(format!("no answer within {} s", DELIVERY_TIMEOUT.as_secs())),
         }

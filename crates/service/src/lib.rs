@@ -54,7 +54,7 @@ pub use objects::{
 };
 pub use options::{
     Options, DEFAULT_DISPATCH_LEASE_MS, DEFAULT_HOST_LEASE_MS, DEFAULT_MAX_PUSH_BYTES,
-    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SMTP_FROM,
 };
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
 pub use repositories::{CommitView, RepositoryHost, RepositoryView};

@@ -37,7 +37,15 @@ pub struct Options {
     /// A host holding a deployment's command that is not heard from for this long fails its
     /// lifecycle event (its agent is taken to be gone).
     pub host_lease_ms: i64,
+    /// SNS `email` and `email-json` subscriptions are sent through this SMTP relay
+    /// (`host:port`, plain SMTP, no authentication); without one they are refused.
+    pub smtp_relay: Option<String>,
+    /// The address emails come from.
+    pub smtp_from: String,
 }
+
+/// `Options::smtp_from` unless configured.
+pub const DEFAULT_SMTP_FROM: &str = "no-reply@sluice.localhost";
 
 /// `Options::host_lease_ms` unless configured.
 pub const DEFAULT_HOST_LEASE_MS: i64 = 5 * 60 * 1000;
@@ -64,6 +72,8 @@ impl Default for Options {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_push_bytes: DEFAULT_MAX_PUSH_BYTES,
             host_lease_ms: DEFAULT_HOST_LEASE_MS,
+            smtp_relay: None,
+            smtp_from: DEFAULT_SMTP_FROM.into(),
         }
     }
 }

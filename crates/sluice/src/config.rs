@@ -73,6 +73,19 @@ struct FileConfig {
     deploy: DeployConfig,
     #[serde(default)]
     functions: FunctionsConfig,
+    #[serde(default)]
+    notifications: NotificationsConfig,
+}
+
+/// The `[notifications]` table: SNS email delivery.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct NotificationsConfig {
+    /// The SMTP relay (`host:port`) email subscriptions are sent through; none: email
+    /// subscriptions are refused.
+    smtp_relay: Option<String>,
+    /// The sender address.
+    smtp_from: Option<String>,
 }
 
 /// The `[functions]` table: how Lambda functions run.
@@ -351,6 +364,8 @@ pub struct ServeOptions {
     pub max_push_bytes: u64,
     pub host_lease_ms: i64,
     pub functions: sluice_functions::Config,
+    pub smtp_relay: Option<String>,
+    pub smtp_from: String,
 }
 
 /// Where job workspaces go. Under the data dir, unless builds run as another user that could
@@ -421,6 +436,12 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .deploy
             .host_lease_secs
             .map_or(sluice_service::DEFAULT_HOST_LEASE_MS, |s| s.max(1) * 1000),
+        smtp_relay: file.notifications.smtp_relay.clone(),
+        smtp_from: file
+            .notifications
+            .smtp_from
+            .clone()
+            .unwrap_or_else(|| sluice_service::DEFAULT_SMTP_FROM.into()),
         functions: {
             let defaults = sluice_functions::Config::default();
             sluice_functions::Config {

@@ -465,6 +465,8 @@ async fn open(
         max_request_bytes: options.max_request_bytes,
         max_push_bytes: options.max_push_bytes,
         host_lease_ms: options.host_lease_ms,
+        smtp_relay: options.smtp_relay.clone(),
+        smtp_from: options.smtp_from.clone(),
         region: options.region.clone(),
         account_id: options.account_id.clone(),
         limits: options.limits.clone(),

@@ -56,12 +56,53 @@ pub struct HttpDelivery {
     pub endpoint: String,
 }
 
-/// An HTTP delivery due now, handed to the server.
+/// One email to one address: the body of an `email` outbox row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmailDelivery {
+    pub to: String,
+    /// The topic's `DisplayName`, shown as the sender's name.
+    #[serde(default)]
+    pub sender_name: String,
+    pub subject: String,
+    pub text: String,
+    pub message_id: String,
+}
+
+impl EmailDelivery {
+    pub(crate) fn row(&self, id: String, now_ms: i64) -> OutboxRecord {
+        OutboxRecord::new(
+            id,
+            "email",
+            self.to.clone(),
+            serde_json::to_string(self).unwrap_or_default(),
+            now_ms,
+        )
+    }
+}
+
+/// What a due delivery is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    Http(HttpDelivery),
+    Email(EmailDelivery),
+}
+
+impl Delivery {
+    /// Where it goes (a URL or an address), for logs and the undelivered record.
+    pub fn destination(&self) -> &str {
+        match self {
+            Delivery::Http(h) => &h.endpoint,
+            Delivery::Email(e) => &e.to,
+        }
+    }
+}
+
+/// A delivery due now, handed to the server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingDelivery {
     pub id: String,
     pub attempts: i64,
-    pub delivery: HttpDelivery,
+    pub delivery: Delivery,
 }
 
 impl HttpDelivery {
@@ -260,11 +301,22 @@ impl Sluice {
                     }
                     more = true;
                 }
+                "email" => match serde_json::from_str::<EmailDelivery>(&row.body) {
+                    Ok(email) => deliveries.push(PendingDelivery {
+                        id: row.id.clone(),
+                        attempts: row.attempts,
+                        delivery: Delivery::Email(email),
+                    }),
+                    Err(e) => {
+                        self.undeliverable(&row, &format!("unreadable delivery: {e}"))
+                            .await?
+                    }
+                },
                 "http" => match serde_json::from_str::<HttpDelivery>(&row.body) {
                     Ok(delivery) => deliveries.push(PendingDelivery {
                         id: row.id.clone(),
                         attempts: row.attempts,
-                        delivery,
+                        delivery: Delivery::Http(delivery),
                     }),
                     Err(e) => {
                         self.undeliverable(&row, &format!("unreadable delivery: {e}"))
@@ -299,16 +351,20 @@ impl Sluice {
         let attempts = pending.attempts + 1;
         match RETRY_DELAYS_MS.get(attempts as usize - 1) {
             Some(delay) => {
-                tracing::info!(id = %pending.id, endpoint = %pending.delivery.endpoint, attempts, error, "delivery failed; retrying");
+                tracing::info!(id = %pending.id, to = %pending.delivery.destination(), attempts, error, "delivery failed; retrying");
                 self.store()
                     .outbox_retry(&pending.id, attempts, self.now_ms() + delay)
                     .await?;
             }
             None => {
+                let kind = match pending.delivery {
+                    Delivery::Http(_) => "http",
+                    Delivery::Email(_) => "email",
+                };
                 let row = OutboxRecord {
                     id: pending.id.clone(),
-                    kind: "http".into(),
-                    topic: pending.delivery.endpoint.clone(),
+                    kind: kind.into(),
+                    topic: pending.delivery.destination().to_string(),
                     body: String::new(),
                     created_ms: 0,
                     attempts,
@@ -401,6 +457,48 @@ impl Sluice {
                 .and_then(Value::as_str)
                 .map(str::to_string)
                 .unwrap_or_else(|| publication.message.clone());
+            if doc.protocol == "email" || doc.protocol == "email-json" {
+                let unsubscribe = format!(
+                    "{}/?Action=Unsubscribe&SubscriptionArn={}",
+                    self.public_base(),
+                    subscription.arn
+                );
+                let text = if doc.protocol == "email-json" {
+                    let document = Message {
+                        kind: MessageType::Notification,
+                        message_id: publication.message_id.clone(),
+                        topic_arn: row.topic.clone(),
+                        subject: publication.subject.clone(),
+                        message: message.clone(),
+                        timestamp_ms: publication.timestamp_ms,
+                        token: None,
+                        subscribe_url: None,
+                        unsubscribe_url: Some(unsubscribe),
+                        attributes: attributes_document(&publication),
+                    };
+                    let signer = self.notification_signer().await?;
+                    let signature = signer.sign(&signature_version, &document.string_to_sign());
+                    document
+                        .document(&signature_version, &signature, &self.signing_cert_url())
+                        .to_string()
+                } else {
+                    format!(
+                        "{message}\n\n--\nIf you wish to stop receiving notifications from this topic, please click or visit the link below to unsubscribe:\n{unsubscribe}\n"
+                    )
+                };
+                let email = EmailDelivery {
+                    to: doc.endpoint.clone(),
+                    sender_name: super::topic_doc(&topic).display_name,
+                    subject: publication
+                        .subject
+                        .clone()
+                        .unwrap_or_else(|| "AWS Notification Message".into()),
+                    text,
+                    message_id: publication.message_id.clone(),
+                };
+                into.push(email.row(self.new_id(), now));
+                continue;
+            }
             if doc.protocol == "lambda" {
                 let event = self
                     .sns_lambda_event(

@@ -5,16 +5,17 @@
 //!
 //! Built: topics (standard, not FIFO) with `DisplayName` and `SignatureVersion`; `http` and
 //! `https` subscriptions with SNS's confirmation flow and `RawMessageDelivery`; `lambda`
-//! subscriptions (the function's policy must let `sns.amazonaws.com` in); `Publish` with
+//! subscriptions (the function's policy must let `sns.amazonaws.com` in); `email` and
+//! `email-json` through the configured SMTP relay; `Publish` with
 //! a subject, `MessageStructure=json` and message attributes. Refused with a message: other
-//! protocols, FIFO topics, topic and delivery policies, filter policies, KMS encryption.
+//! protocols (and email without a relay), FIFO topics, topic and delivery policies, filter policies, KMS encryption.
 
 pub(crate) mod delivery;
 pub(crate) mod event_rules;
 pub(crate) mod signing;
 pub(crate) mod state_events;
 
-pub use delivery::{HttpDelivery, PendingDelivery, RETRY_DELAYS_MS};
+pub use delivery::{Delivery, EmailDelivery, HttpDelivery, PendingDelivery, RETRY_DELAYS_MS};
 pub use event_rules::{EventRuleView, EventTargetView, PutEventEntry, PutEventResult};
 pub use signing::Signer;
 
@@ -327,9 +328,17 @@ impl Sluice {
                 }
             }
             "email" | "email-json" => {
-                return Err(invalid(
-                    "Unsupported protocol: email subscriptions are not delivered by this Sluice server; subscribe an http or https endpoint",
-                ))
+                if self.options().smtp_relay.is_none() {
+                    return Err(invalid(
+                        "Unsupported protocol: this Sluice server has no SMTP relay for email ([notifications] smtp_relay); subscribe an http or https endpoint",
+                    ));
+                }
+                let valid = endpoint.split_once('@').is_some_and(|(user, host)| {
+                    !user.is_empty() && (host.contains('.') || host == "localhost")
+                }) && !endpoint.chars().any(|c| c.is_whitespace() || c == '<' || c == '>');
+                if !valid {
+                    return Err(invalid("Invalid email address"));
+                }
             }
             "lambda" => {
                 let name = self
@@ -404,7 +413,21 @@ impl Sluice {
             doc: serde_json::to_string(&doc).map_err(|e| Error::Internal(e.to_string()))?,
             created_ms: now,
         };
-        let row = confirmation.row(self.new_id(), now);
+        let row = if protocol.starts_with("email") {
+            let subscribe_url = confirmation.subscribe_url.clone().unwrap_or_default();
+            delivery::EmailDelivery {
+                to: doc.endpoint.clone(),
+                sender_name: topic_doc(&self.topic_record(topic_arn).await?).display_name,
+                subject: "AWS Notification - Subscription Confirmation".into(),
+                text: format!(
+                    "You have chosen to subscribe to the topic: \n{topic_arn}\n\nTo confirm this subscription, click or visit the link below (If this was in error no action is necessary): \nConfirm subscription\n{subscribe_url}\n"
+                ),
+                message_id: confirmation.message_id.clone(),
+            }
+            .row(self.new_id(), now)
+        } else {
+            confirmation.row(self.new_id(), now)
+        };
         match self
             .store()
             .create_subscription(&record, &[row], MAX_SUBSCRIPTIONS_PER_TOPIC)
