@@ -110,6 +110,15 @@ def test_functions_are_created_invoked_updated_and_deleted(sdk, tmp_path):
         assert json.loads(answer["Payload"].read()) == {"n": 7, "stage": "beta", "name": "hello", "left": True}
         assert "handling 7" in base64.b64decode(answer["LogResult"]).decode()
 
+        logs = sluice.client("logs")
+        assert logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"][0]["logGroupName"] == "/aws/lambda/hello"
+        found = logs.filter_log_events(logGroupName="/aws/lambda/hello", filterPattern="handling")["events"]
+        assert [e["message"] for e in found] == ["handling 7"]
+        stream = logs.describe_log_streams(logGroupName="/aws/lambda/hello")["logStreams"][0]["logStreamName"]
+        lines = [e["message"] for e in logs.get_log_events(logGroupName="/aws/lambda/hello", logStreamName=stream,
+                                                            startFromHead=True)["events"]]
+        assert lines[0].startswith("START RequestId:") and lines[-1].startswith("REPORT RequestId:")
+
         failed = lam.invoke(FunctionName="hello", Payload=json.dumps({"fail": True}))
         assert failed["FunctionError"] == "Unhandled"
         error = json.loads(failed["Payload"].read())

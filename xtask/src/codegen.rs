@@ -1,7 +1,7 @@
 //! Generates the wire crate's modules from botocore's models: `generated.rs` (CodePipeline, the
 //! crate's root vocabulary) and one module per other service (`connections.rs`, CodeStar
 //! connections; `codedeploy.rs`, CodeDeploy; `codecommit.rs`, CodeCommit; `sns.rs`, SNS (Query);
-//! `lambda.rs`, Lambda (REST-JSON); `events.rs`, EventBridge), each with its operations, its shape table and typed shapes.
+//! `lambda.rs`, Lambda (REST-JSON); `logs.rs`, CloudWatch Logs; `events.rs`, EventBridge), each with its operations, its shape table and typed shapes.
 //!
 //! The model file is fetched from PyPI (the pinned botocore wheel) into `.botocore/`, which is
 //! not committed; neither are its documentation strings. The generated Rust is committed, and
@@ -64,6 +64,12 @@ const SERVICES: &[Service] = &[
         label: "lambda 2015-03-31",
         model: "botocore/data/lambda/2015-03-31/service-2.json.gz",
         output: "crates/wire/src/lambda.rs",
+        own_decoder: true,
+    },
+    Service {
+        label: "logs 2014-03-28",
+        model: "botocore/data/logs/2014-03-28/service-2.json.gz",
+        output: "crates/wire/src/logs.rs",
         own_decoder: true,
     },
     Service {
@@ -399,7 +405,11 @@ fn generate(model: &Value, service: &Service) -> Result<String> {
         writeln!(s, "pub struct {} {{", type_name(name))?;
         for (member, def) in members {
             let target = def["shape"].as_str().context("member shape")?;
-            let ty = rust_type(&shapes, target)?;
+            let mut ty = rust_type(&shapes, target)?;
+            // A structure holding itself (CloudWatch Logs' LogFieldType) needs a box.
+            if ty == type_name(name) {
+                ty = format!("Box<{ty}>");
+            }
             let field = snake(member);
             if required.contains(&member.as_str()) {
                 writeln!(s, "#[serde(rename = {member:?})]")?;
@@ -436,6 +446,8 @@ fn rust_type(shapes: &BTreeMap<&String, &Value>, name: &str) -> Result<String> {
         "integer" | "long" => "i64".into(),
         "boolean" => "bool".into(),
         "timestamp" | "double" | "float" => "f64".into(),
+        // An exception carried inside an event stream has no type of its own here.
+        "structure" if shape.get("exception").is_some() => "serde_json::Value".into(),
         "structure" => type_name(name),
         "list" => format!(
             "Vec<{}>",

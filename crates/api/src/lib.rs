@@ -16,6 +16,7 @@ mod events;
 mod iam_handlers;
 mod json_service;
 mod lambda;
+mod logs;
 #[cfg(test)]
 mod properties;
 mod query;
@@ -30,6 +31,7 @@ pub use dispatch::IMPLEMENTED;
 pub use events::IMPLEMENTED as EVENTS_IMPLEMENTED;
 pub use iam_handlers::{IAM_OPERATIONS, STS_OPERATIONS};
 pub use lambda::IMPLEMENTED as LAMBDA_IMPLEMENTED;
+pub use logs::IMPLEMENTED as LOGS_IMPLEMENTED;
 pub use sns::IMPLEMENTED as SNS_IMPLEMENTED;
 mod error;
 mod handlers;
@@ -420,6 +422,9 @@ async fn handle(
     }
     if events::is_target(&target) {
         return events::handle(&sluice, request, claim).await;
+    }
+    if logs::is_target(&target) {
+        return logs::handle(&sluice, request, claim).await;
     }
     if codedeploy::is_target(&target) {
         return codedeploy::handle(&sluice, request, claim).await;

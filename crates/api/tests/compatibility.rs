@@ -129,3 +129,12 @@ fn compatibility_doc_lists_every_lambda_operation_with_its_true_status() {
         .collect();
     check_service_rows("lambda", &all);
 }
+
+#[test]
+fn compatibility_doc_lists_every_logs_operation_with_its_true_status() {
+    let all: Vec<(&str, bool)> = sluice_wire::logs::Operation::ALL
+        .iter()
+        .map(|op| (op.name(), sluice_api::LOGS_IMPLEMENTED.contains(op)))
+        .collect();
+    check_service_rows("logs", &all);
+}

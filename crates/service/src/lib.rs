@@ -10,6 +10,7 @@ mod connections;
 pub mod deploy;
 mod error;
 mod executions;
+pub mod function_logs;
 pub mod functions;
 mod iam;
 mod ids;
