@@ -1,19 +1,9 @@
 //! The little XML the S3 subset needs: escaping for responses, and reading the text of simple
 //! elements from the few request documents (versioning, bucket location, completed parts).
 
+/// Escapes text for XML (written once, in the wire crate's Query protocol).
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
+    sluice_wire::query::escape(s)
 }
 
 fn unescape(s: &str) -> String {

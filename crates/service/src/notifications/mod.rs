@@ -196,6 +196,13 @@ impl Sluice {
         format!("{}{SIGNING_CERT_PATH}", self.public_base())
     }
 
+    async fn subscription_record(&self, arn: &str) -> Result<SubscriptionRecord> {
+        self.store()
+            .subscription(arn)
+            .await?
+            .ok_or_else(|| not_found("Subscription"))
+    }
+
     async fn topic_record(&self, arn: &str) -> Result<TopicRecord> {
         self.store()
             .topic(arn)
@@ -484,11 +491,7 @@ impl Sluice {
     /// `Unsubscribe`; `signed` is false for a visit to a message's `UnsubscribeURL`, which a
     /// subscription confirmed with `AuthenticateOnUnsubscribe` refuses.
     pub async fn unsubscribe(&self, arn: &str, signed: bool) -> Result<()> {
-        let record = self
-            .store()
-            .subscription(arn)
-            .await?
-            .ok_or_else(|| not_found("Subscription"))?;
+        let record = self.subscription_record(arn).await?;
         let doc = subscription_doc(&record)?;
         if !signed && doc.authenticate_on_unsubscribe {
             return Err(named(
@@ -537,11 +540,7 @@ impl Sluice {
 
     /// `GetSubscriptionAttributes`.
     pub async fn subscription_attributes(&self, arn: &str) -> Result<BTreeMap<String, String>> {
-        let record = self
-            .store()
-            .subscription(arn)
-            .await?
-            .ok_or_else(|| not_found("Subscription"))?;
+        let record = self.subscription_record(arn).await?;
         let doc = subscription_doc(&record)?;
         let mut out = BTreeMap::new();
         out.insert("SubscriptionArn".into(), record.arn.clone());
@@ -569,11 +568,7 @@ impl Sluice {
         name: &str,
         value: &str,
     ) -> Result<()> {
-        let mut record = self
-            .store()
-            .subscription(arn)
-            .await?
-            .ok_or_else(|| not_found("Subscription"))?;
+        let mut record = self.subscription_record(arn).await?;
         let mut doc = subscription_doc(&record)?;
         apply_subscription_attribute(&mut doc, name, value)?;
         record.doc = serde_json::to_string(&doc).map_err(|e| Error::Internal(e.to_string()))?;
