@@ -325,7 +325,14 @@ struct Step<'a> {
 
 /// What to use instead of an AWS-owned action type this server does not run.
 fn instead_of(action_type: &sluice_model::ActionTypeId, providers_off: bool) -> &'static str {
-    let built_in = ["S3", "CodeCommit", "Commands", "CodeBuild", "CodeDeploy"];
+    let built_in = [
+        "S3",
+        "CodeCommit",
+        "Commands",
+        "CodeBuild",
+        "CodeDeploy",
+        "Lambda",
+    ];
     if providers_off && built_in.contains(&action_type.provider.as_str()) {
         return "this server runs with its built-in providers turned off ([providers] enabled = false); turn them on, or run the action type with a worker";
     }

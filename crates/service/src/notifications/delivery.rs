@@ -177,6 +177,7 @@ impl HttpDelivery {
         topic_arn: &str,
         doc: &SubscriptionDoc,
         token: &str,
+        signature_version: &str,
         now_ms: i64,
     ) -> Self {
         HttpDelivery {
@@ -194,7 +195,7 @@ impl HttpDelivery {
             )),
             unsubscribe_url: None,
             attributes: None,
-            signature_version: sl.topic_signature_version_hint(),
+            signature_version: signature_version.to_string(),
             raw: false,
             endpoint: doc.endpoint.clone(),
         }
@@ -204,6 +205,7 @@ impl HttpDelivery {
         sl: &Sluice,
         record: &SubscriptionRecord,
         doc: &SubscriptionDoc,
+        signature_version: &str,
         now_ms: i64,
     ) -> Self {
         let token = sl.confirmation_token();
@@ -226,7 +228,7 @@ impl HttpDelivery {
             token: Some(token),
             unsubscribe_url: None,
             attributes: None,
-            signature_version: sl.topic_signature_version_hint(),
+            signature_version: signature_version.to_string(),
             raw: false,
             endpoint: doc.endpoint.clone(),
         }
@@ -246,11 +248,6 @@ fn attributes_document(publication: &Publication) -> Option<Value> {
 }
 
 impl Sluice {
-    /// The signature version confirmation messages use: SNS's default.
-    fn topic_signature_version_hint(&self) -> String {
-        "1".into()
-    }
-
     /// Installs what is told that outbox rows were committed (the server wakes its
     /// dispatcher); only the first call has an effect.
     pub fn set_outbox_listener(&self, listener: std::sync::Arc<dyn Fn() + Send + Sync>) {

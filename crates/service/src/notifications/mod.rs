@@ -323,7 +323,7 @@ impl Sluice {
         owner: &str,
         return_arn: bool,
     ) -> Result<String> {
-        self.topic_record(topic_arn).await?;
+        let topic = topic_doc(&self.topic_record(topic_arn).await?);
         let endpoint = endpoint.unwrap_or_default();
         match protocol {
             "http" | "https" => {
@@ -412,7 +412,14 @@ impl Sluice {
             };
         }
         let token = self.confirmation_token();
-        let confirmation = HttpDelivery::confirmation(self, topic_arn, &doc, &token, now);
+        let confirmation = HttpDelivery::confirmation(
+            self,
+            topic_arn,
+            &doc,
+            &token,
+            &topic.signature_version,
+            now,
+        );
         let record = SubscriptionRecord {
             arn: arn.clone(),
             topic_arn: topic_arn.to_string(),
@@ -424,7 +431,7 @@ impl Sluice {
             let subscribe_url = confirmation.subscribe_url.clone().unwrap_or_default();
             delivery::EmailDelivery {
                 to: doc.endpoint.clone(),
-                sender_name: topic_doc(&self.topic_record(topic_arn).await?).display_name,
+                sender_name: topic.display_name.clone(),
                 subject: "AWS Notification - Subscription Confirmation".into(),
                 text: format!(
                     "You have chosen to subscribe to the topic: \n{topic_arn}\n\nTo confirm this subscription, click or visit the link below (If this was in error no action is necessary): \nConfirm subscription\n{subscribe_url}\n"
@@ -500,9 +507,15 @@ impl Sluice {
             ));
         }
         let now = self.now_ms();
-        let goodbye = doc
-            .confirmed
-            .then(|| HttpDelivery::unsubscribed(self, &record, &doc, now).row(self.new_id(), now));
+        // SNS tells an HTTP/S endpoint that its subscription ended; nobody else.
+        let signature_version = match self.store().topic(&record.topic_arn).await? {
+            Some(topic) => topic_doc(&topic).signature_version,
+            None => default_signature_version(),
+        };
+        let goodbye = (doc.confirmed && doc.protocol.starts_with("http")).then(|| {
+            HttpDelivery::unsubscribed(self, &record, &doc, &signature_version, now)
+                .row(self.new_id(), now)
+        });
         self.store()
             .delete_subscription(arn, goodbye.as_slice())
             .await?;
