@@ -124,6 +124,9 @@ pub const TIMER_SWEEP_INTERVAL_MS: u64 = 1_000;
 
 /// Fires due timers every `TIMER_SWEEP_INTERVAL_MS` until `shutdown` turns true. The caller
 /// owns the task and joins it on shutdown.
+/// How often finished jobs and undelivered messages past their retention are forgotten.
+const RETENTION_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 pub async fn run_timers(sluice: Sluice, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let dispatcher = tokio::spawn(notifications::run_dispatcher(
         sluice.clone(),
@@ -133,8 +136,17 @@ pub async fn run_timers(sluice: Sluice, mut shutdown: tokio::sync::watch::Receiv
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut uploads = tokio::time::interval(UPLOAD_SWEEP_INTERVAL);
     uploads.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut retention = tokio::time::interval(RETENTION_SWEEP_INTERVAL);
+    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = retention.tick() => {
+                match sluice.prune_history().await {
+                    Ok((0, 0)) => {}
+                    Ok((jobs, messages)) => tracing::info!(jobs, messages, "finished jobs and undelivered messages past retention forgotten"),
+                    Err(e) => tracing::warn!(error = %e, "retention could not run"),
+                }
+            }
             _ = uploads.tick() => {
                 match sluice.expire_stale_uploads().await {
                     Ok(0) => {}

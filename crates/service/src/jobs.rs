@@ -402,6 +402,30 @@ impl Sluice {
         Ok(())
     }
 
+    /// Forgets what retention says may go: jobs that finished longer ago than
+    /// `job_retention_ms` (in batches, so one sweep never holds the writer long) and
+    /// undelivered messages older than `undelivered_retention_ms`. Returns (jobs, messages).
+    pub async fn prune_history(&self) -> Result<(usize, usize)> {
+        const BATCH: usize = 1_000;
+        let now = self.now_ms();
+        let mut jobs = 0;
+        loop {
+            let n = self
+                .store()
+                .prune_finished_jobs(now - self.options().job_retention_ms, BATCH)
+                .await?;
+            jobs += n;
+            if n < BATCH {
+                break;
+            }
+        }
+        let messages = self
+            .store()
+            .prune_undelivered(now - self.options().undelivered_retention_ms)
+            .await?;
+        Ok((jobs, messages))
+    }
+
     /// Refuses a job of a type this server's own providers run, as if it did not exist: a
     /// user's worker may neither see its configuration nor answer for it.
     pub async fn ensure_worker_job(&self, job_id: &str) -> Result<()> {

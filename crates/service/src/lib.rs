@@ -54,8 +54,9 @@ pub use objects::{
     check_bucket_name, job_log_key, ObjectListing, ObjectVersion, LOG_BUCKET, MAX_KEYS,
 };
 pub use options::{
-    Options, DEFAULT_DISPATCH_LEASE_MS, DEFAULT_HOST_LEASE_MS, DEFAULT_MAX_PUSH_BYTES,
-    DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SMTP_FROM,
+    Options, DEFAULT_DISPATCH_LEASE_MS, DEFAULT_HOST_LEASE_MS, DEFAULT_JOB_RETENTION_MS,
+    DEFAULT_MAX_PUSH_BYTES, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SMTP_FROM,
+    DEFAULT_UNDELIVERED_RETENTION_MS,
 };
 pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
 pub use repositories::{CommitView, RepositoryHost, RepositoryView};

@@ -42,7 +42,16 @@ pub struct Options {
     pub smtp_relay: Option<String>,
     /// The address emails come from.
     pub smtp_from: String,
+    /// Finished jobs are forgotten this long after they ended (executions keep their history).
+    pub job_retention_ms: i64,
+    /// Undelivered messages are forgotten this long after their last attempt.
+    pub undelivered_retention_ms: i64,
 }
+
+/// `Options::job_retention_ms` unless configured: 30 days.
+pub const DEFAULT_JOB_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
+/// `Options::undelivered_retention_ms` unless configured: 14 days.
+pub const DEFAULT_UNDELIVERED_RETENTION_MS: i64 = 14 * 24 * 3600 * 1000;
 
 /// `Options::smtp_from` unless configured.
 pub const DEFAULT_SMTP_FROM: &str = "no-reply@sluice.localhost";
@@ -74,6 +83,8 @@ impl Default for Options {
             host_lease_ms: DEFAULT_HOST_LEASE_MS,
             smtp_relay: None,
             smtp_from: DEFAULT_SMTP_FROM.into(),
+            job_retention_ms: DEFAULT_JOB_RETENTION_MS,
+            undelivered_retention_ms: DEFAULT_UNDELIVERED_RETENTION_MS,
         }
     }
 }

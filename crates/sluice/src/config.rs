@@ -86,6 +86,8 @@ struct NotificationsConfig {
     smtp_relay: Option<String>,
     /// The sender address.
     smtp_from: Option<String>,
+    /// Undelivered messages are forgotten this many days after their last attempt (default 14).
+    retain_undelivered_days: Option<i64>,
 }
 
 /// The `[functions]` table: how Lambda functions run.
@@ -271,6 +273,8 @@ struct JobsConfig {
     approval_timeout_secs: Option<i64>,
     /// A polled job not acknowledged after this long goes to the next poller.
     dispatch_lease_secs: Option<i64>,
+    /// Finished jobs are forgotten this many days after they ended (default 30).
+    retain_finished_days: Option<i64>,
 }
 
 /// Resolved `[jobs]` settings.
@@ -278,6 +282,7 @@ struct JobsConfig {
 pub struct JobSettings {
     pub engine: sluice_service::EngineOptions,
     pub dispatch_lease_ms: i64,
+    pub retention_ms: i64,
 }
 
 impl JobsConfig {
@@ -293,6 +298,11 @@ impl JobsConfig {
             dispatch_lease_ms: self
                 .dispatch_lease_secs
                 .map_or(sluice_service::DEFAULT_DISPATCH_LEASE_MS, |s| s * 1000),
+            retention_ms: self
+                .retain_finished_days
+                .map_or(sluice_service::DEFAULT_JOB_RETENTION_MS, |d| {
+                    d.max(1) * 24 * 3600 * 1000
+                }),
         }
     }
 }
@@ -366,6 +376,7 @@ pub struct ServeOptions {
     pub functions: sluice_functions::Config,
     pub smtp_relay: Option<String>,
     pub smtp_from: String,
+    pub undelivered_retention_ms: i64,
 }
 
 /// Where job workspaces go. Under the data dir, unless builds run as another user that could
@@ -437,6 +448,12 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .host_lease_secs
             .map_or(sluice_service::DEFAULT_HOST_LEASE_MS, |s| s.max(1) * 1000),
         smtp_relay: file.notifications.smtp_relay.clone(),
+        undelivered_retention_ms: file
+            .notifications
+            .retain_undelivered_days
+            .map_or(sluice_service::DEFAULT_UNDELIVERED_RETENTION_MS, |d| {
+                d.max(1) * 24 * 3600 * 1000
+            }),
         smtp_from: file
             .notifications
             .smtp_from

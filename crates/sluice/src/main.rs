@@ -467,6 +467,8 @@ async fn open(
         host_lease_ms: options.host_lease_ms,
         smtp_relay: options.smtp_relay.clone(),
         smtp_from: options.smtp_from.clone(),
+        job_retention_ms: options.jobs.retention_ms,
+        undelivered_retention_ms: options.undelivered_retention_ms,
         region: options.region.clone(),
         account_id: options.account_id.clone(),
         limits: options.limits.clone(),

@@ -404,6 +404,14 @@ impl NotificationStore for SqliteStore {
             .collect())
     }
 
+    async fn prune_undelivered(&self, before_ms: i64) -> Result<usize> {
+        self.write(move |tx| {
+            tx.execute("DELETE FROM undelivered WHERE failed_ms < ?", [before_ms])
+                .map_err(db)
+        })
+        .await
+    }
+
     async fn signing_key_or_init(&self, sealed: &str) -> Result<String> {
         let sealed = sealed.to_string();
         self.write(move |tx| {

@@ -230,4 +230,18 @@ impl RunStore for SqliteStore {
             })
             .collect())
     }
+
+    async fn prune_finished_jobs(&self, before_ms: i64, limit: usize) -> Result<usize> {
+        let limit = limit as i64;
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs
+                 WHERE status IN ('Succeeded', 'Failed', 'TimedOut', 'Cancelled') AND updated_ms < ?
+                 LIMIT ?)",
+                rusqlite::params![before_ms, limit],
+            )
+            .map_err(crate::write_ops::db)
+        })
+        .await
+    }
 }

@@ -166,6 +166,54 @@ pub async fn run_all<S: Store>(store: &S) {
     outbox_rows_fan_out_once_retry_later_and_end_delivered_or_undelivered(store).await;
     event_rules_are_upserted_and_limited(store).await;
     functions_are_unique_limited_and_updated_by_revision(store).await;
+    only_jobs_that_finished_long_ago_are_pruned(store).await;
+}
+
+async fn only_jobs_that_finished_long_ago_are_pruned<S: Store>(store: &S) {
+    store
+        .create_pipeline(&sample_pipeline("retention"), 1000)
+        .await
+        .expect("create");
+    let done = |id: &str, status: JobStatus, at: i64| JobRecord {
+        status,
+        updated_ms: at,
+        ..job("retention", id, at)
+    };
+    let step = StepWrite {
+        pipeline: "retention".into(),
+        runtime_doc: "r".into(),
+        new_jobs: vec![
+            done("old-ok", JobStatus::Succeeded, 10),
+            done("old-failed", JobStatus::Failed, 11),
+            done("old-open", JobStatus::InProgress, 12),
+            done("new-ok", JobStatus::Succeeded, 1_000),
+        ],
+        ..Default::default()
+    };
+    store.commit_step(&step).await.expect("step");
+    assert_eq!(
+        store.prune_finished_jobs(500, 1).await.expect("prune"),
+        1,
+        "bounded by the limit"
+    );
+    assert_eq!(store.prune_finished_jobs(500, 100).await.expect("prune"), 1);
+    assert_eq!(store.prune_finished_jobs(500, 100).await.expect("again"), 0);
+    for (id, kept) in [
+        ("old-ok", false),
+        ("old-failed", false),
+        ("old-open", true),
+        ("new-ok", true),
+    ] {
+        assert_eq!(store.job(id).await.expect("read").is_some(), kept, "{id}");
+    }
+    // The undelivered record of an earlier scenario failed at 6,000 ms.
+    assert_eq!(
+        store.prune_undelivered(6_000).await.expect("prune"),
+        0,
+        "not before"
+    );
+    assert_eq!(store.prune_undelivered(6_001).await.expect("prune"), 1);
+    assert!(store.undelivered(10).await.expect("read").is_empty());
 }
 
 async fn functions_are_unique_limited_and_updated_by_revision<S: Store>(store: &S) {

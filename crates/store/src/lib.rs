@@ -299,6 +299,10 @@ pub trait RunStore: Send + Sync {
 
     /// Timers due at `now_ms`, earliest first, at most `limit`.
     async fn due_timers(&self, now_ms: i64, limit: usize) -> Result<Vec<TimerRecord>>;
+
+    /// Deletes up to `limit` jobs that finished (succeeded, failed, timed out, cancelled)
+    /// before `before_ms`; how many. Open jobs are never touched.
+    async fn prune_finished_jobs(&self, before_ms: i64, limit: usize) -> Result<usize>;
 }
 
 /// Buckets and object versions of the S3-compatible endpoint (the bytes live in a blob store).
@@ -565,6 +569,8 @@ pub trait NotificationStore: Send + Sync {
     async fn outbox_undeliverable(&self, id: &str, error: &str, now_ms: i64) -> Result<()>;
     /// The undelivered record, newest first.
     async fn undelivered(&self, limit: usize) -> Result<Vec<UndeliveredRecord>>;
+    /// Forgets undelivered messages that failed before `before_ms`; how many.
+    async fn prune_undelivered(&self, before_ms: i64) -> Result<usize>;
 
     /// The sealed signing key, storing `sealed` first if there is none yet; whichever was
     /// stored first wins, so concurrent first uses agree.
