@@ -290,6 +290,9 @@ def test_a_failed_delivery_is_retried_and_topics_answer_as_sns_does():
         assert attributes["SubscriptionsConfirmed"] == "1"
         assert attributes["SignatureVersion"] == "2"
         assert sns.list_topics()["Topics"] == [{"TopicArn": topic}]
+        tagged = sns.create_topic(Name="tagged", Tags=[{"Key": "team", "Value": "web"}])["TopicArn"]
+        assert sns.list_tags_for_resource(ResourceArn=tagged)["Tags"] == [{"Key": "team", "Value": "web"}]
+        sns.delete_topic(TopicArn=tagged)
         try:
             sns.publish(TopicArn=topic + "-missing", Message="x")
             raise AssertionError("publishing to a missing topic succeeded")

@@ -322,6 +322,23 @@ pub async fn call(sl: &Sluice, action: &str, params: &Params) -> R<(String, Valu
             .map_err(error)?;
             output(op, ())
         }
+        O::ListTagsForResource => {
+            let i: w::ListTagsForResourceRequest = input(op, params)?;
+            let tags = sl.topic_tags(&i.resource_arn).await.map_err(error)?;
+            output(
+                op,
+                w::ListTagsForResourceResponse {
+                    tags: Some(
+                        tags.into_iter()
+                            .map(|t| w::Tag {
+                                key: t.key,
+                                value: t.value,
+                            })
+                            .collect(),
+                    ),
+                },
+            )
+        }
         O::Publish => {
             let i: w::PublishInput = input(op, params)?;
             if i.phone_number.is_some() {
@@ -394,7 +411,6 @@ pub async fn call(sl: &Sluice, action: &str, params: &Params) -> R<(String, Valu
         | O::ListPhoneNumbersOptedOut
         | O::ListPlatformApplications
         | O::ListSMSSandboxPhoneNumbers
-        | O::ListTagsForResource
         | O::OptInPhoneNumber
         | O::PublishBatch
         | O::PutDataProtectionPolicy
@@ -423,6 +439,7 @@ pub const IMPLEMENTED: &[Operation] = &[
     Operation::GetSubscriptionAttributes,
     Operation::SetSubscriptionAttributes,
     Operation::Publish,
+    Operation::ListTagsForResource,
 ];
 
 /// Whether a `GET /` is a link from a delivered message (`?Action=ConfirmSubscription…` or

@@ -191,11 +191,6 @@ fn program(config: &Config, runtime: &str) -> Result<Program, Error> {
     }
 }
 
-/// Whether this server runs functions of `runtime`.
-pub fn supports(runtime: &str) -> bool {
-    program(&Config::default(), runtime).is_ok()
-}
-
 impl Pool {
     /// A pool whose processes' directories live under `root` (in the work dir, never the data
     /// dir).

@@ -30,12 +30,17 @@ pub fn install_functions(
     config: sluice_functions::Config,
 ) {
     let root = sluice_functions::pool_dir(work_dir);
-    let _ = std::fs::create_dir_all(root.join("code"));
-    let _ = sandbox.make_traversable(&root);
-    let _ = sandbox.make_traversable(&root.join("code"));
+    let prepared = [root.join("code"), root.join("run")]
+        .iter()
+        .try_for_each(|dir| {
+            std::fs::create_dir_all(dir)?;
+            sandbox.make_traversable(dir)
+        });
+    if let Err(e) = prepared.and_then(|()| sandbox.make_traversable(&root)) {
+        // Invocations will fail saying where; the server itself can still serve.
+        tracing::error!(dir = %root.display(), error = %e, "the function pool's directories could not be prepared");
+    }
     let pool = Pool::new(sandbox.clone(), root.join("run"), config);
-    let _ = std::fs::create_dir_all(root.join("run"));
-    let _ = sandbox.make_traversable(&root.join("run"));
     {
         let pool = Arc::downgrade(&pool);
         tokio::spawn(async move {

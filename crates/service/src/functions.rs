@@ -129,7 +129,12 @@ impl Permission {
             .source_arn
             .as_deref()
             .is_none_or(|pattern| sluice_policy::glob_match(pattern, source_arn, false));
-        action && principal && source
+        // `SourceAccount`: the account the source resource (the topic, the rule) belongs to.
+        let account = self
+            .source_account
+            .as_deref()
+            .is_none_or(|wanted| source_arn.split(':').nth(4) == Some(wanted));
+        action && principal && source && account
     }
 }
 
@@ -226,7 +231,7 @@ pub trait FunctionHost: Send + Sync {
 }
 
 fn check_settings(config: &FunctionConfig) -> Result<()> {
-    if !sluice_model_runtime_supported(&config.runtime) {
+    if !runtime_supported(&config.runtime) {
         return Err(invalid(format!(
             "The runtime parameter of {} is not supported by this Sluice server: use python3.x, nodejs*, provided.al2 or provided.al2023",
             config.runtime
@@ -264,8 +269,9 @@ fn check_settings(config: &FunctionConfig) -> Result<()> {
     Ok(())
 }
 
-/// The runtimes this server runs (`python3.x`, `nodejs*`, `provided*`).
-fn sluice_model_runtime_supported(runtime: &str) -> bool {
+/// The runtimes this server runs (`python3.x`, `nodejs*`, `provided*`): those the server's
+/// function pool (`sluice_functions`) has a runtime client or a bootstrap for.
+fn runtime_supported(runtime: &str) -> bool {
     runtime.starts_with("python3")
         || runtime.starts_with("nodejs")
         || matches!(runtime, "provided" | "provided.al2" | "provided.al2023")
@@ -577,15 +583,8 @@ impl Sluice {
 
     /// The function's deployment package.
     pub async fn function_code(&self, function: &FunctionView) -> Result<Vec<u8>> {
-        let (_, mut body) = self
-            .get_object(FUNCTION_BUCKET, &function.config.code_version, None)
-            .await?;
-        let mut out = Vec::new();
-        use futures::StreamExt as _;
-        while let Some(chunk) = body.next().await {
-            out.extend_from_slice(&chunk.map_err(|e| Error::Internal(e.to_string()))?);
-        }
-        Ok(out)
+        self.read_object(FUNCTION_BUCKET, &function.config.code_version)
+            .await
     }
 
     /// Temporary credentials of the function's execution role, good for one invocation.

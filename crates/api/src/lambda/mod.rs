@@ -161,8 +161,7 @@ fn code_source(
 /// The one `match` over the model's operations: `(status, output shape value)`.
 async fn dispatch(sl: &Sluice, op: Operation, value: &Value) -> R<(u16, Option<Value>)> {
     use Operation as O;
-    let out =
-        |v: &dyn erased::Out| -> R<(u16, Option<Value>)> { Ok((op.http().2, Some(v.value()?))) };
+    let out = |value: &dyn ErasedSerialize| reply(op, value);
     match op {
         O::CreateFunction => {
             only(
@@ -440,17 +439,23 @@ async fn dispatch(sl: &Sluice, op: Operation, value: &Value) -> R<(u16, Option<V
     }
 }
 
-/// Serializing any output shape into a value (a small object-safe bridge).
-mod erased {
-    pub trait Out {
-        fn value(&self) -> Result<serde_json::Value, crate::ApiError>;
+/// Any output shape, so the arms of one `match` can answer different shapes.
+trait ErasedSerialize {
+    fn to_value(&self) -> serde_json::Result<Value>;
+}
+
+impl<T: serde::Serialize> ErasedSerialize for T {
+    fn to_value(&self) -> serde_json::Result<Value> {
+        serde_json::to_value(self)
     }
-    impl<T: serde::Serialize> Out for T {
-        fn value(&self) -> Result<serde_json::Value, crate::ApiError> {
-            serde_json::to_value(self)
-                .map_err(|e| crate::ApiError::internal(format!("encoding a response: {e}")))
-        }
-    }
+}
+
+/// The operation's success status with its output.
+fn reply(op: Operation, value: &dyn ErasedSerialize) -> R<(u16, Option<Value>)> {
+    let value = value
+        .to_value()
+        .map_err(|e| ApiError::internal(format!("encoding a response: {e}")))?;
+    Ok((op.http().2, Some(value)))
 }
 
 /// The operations this server answers.

@@ -272,6 +272,11 @@ impl Sluice {
             .map_err(|_| invalid("NextToken"))
     }
 
+    /// `ListTagsForResource`: the tags a topic was created with.
+    pub async fn topic_tags(&self, arn: &str) -> Result<Vec<Tag>> {
+        Ok(topic_doc(&self.topic_record(arn).await?).tags)
+    }
+
     /// `GetTopicAttributes`: the attributes SNS reports for a standard topic.
     pub async fn topic_attributes(&self, arn: &str) -> Result<BTreeMap<String, String>> {
         let record = self.topic_record(arn).await?;
