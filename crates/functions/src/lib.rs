@@ -21,6 +21,12 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{oneshot, Semaphore};
 
 const PYTHON_BOOTSTRAP: &str = include_str!("bootstrap/python.py");
+/// What Sluice's runtime clients write to stdout and stderr after an invocation's output and
+/// before its result: once the pool has read it on both, the log holds everything the
+/// invocation wrote (a pipe's bytes can arrive after the result on the Runtime API).
+const END_MARK: &[u8] = b"\x1esluice-invocation-end\n";
+/// How long the pool waits for the marks once the result is in.
+const LOG_SETTLE: Duration = Duration::from_secs(2);
 const NODE_BOOTSTRAP: &str = include_str!("bootstrap/node.js");
 
 /// Why an invocation could not run at all.
@@ -119,6 +125,14 @@ struct Process {
     child: tokio::process::Child,
     api: Arc<Api>,
     log: Arc<Mutex<Vec<u8>>>,
+    /// End marks read so far, per stream, and a wake-up when one is.
+    marks: Arc<(
+        std::sync::atomic::AtomicU64,
+        std::sync::atomic::AtomicU64,
+        tokio::sync::Notify,
+    )>,
+    /// Whether the process writes end marks (Sluice's own runtime clients do).
+    marked: bool,
     last_used: Instant,
     _server: AbortOnDrop,
     jail_root: PathBuf,
@@ -243,11 +257,16 @@ impl Pool {
             None => (self.spawn(spec).await?, true),
         };
         let log_start = process.log.lock().map(|l| l.len()).unwrap_or(0);
+        let marks_before = process.marks_seen();
         let (reply, answer) = oneshot::channel();
         let request_id = invocation.request_id.clone();
         process.api.offer(Pending { invocation, reply });
+        let mut answered_by_runtime = false;
         let outcome = tokio::select! {
-            answered = answer => answered.unwrap_or(Outcome::Exited("the runtime dropped the invocation".into())),
+            answered = answer => {
+                answered_by_runtime = answered.is_ok();
+                answered.unwrap_or(Outcome::Exited("the runtime dropped the invocation".into()))
+            }
             status = process.child.wait() => {
                 let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                 // An init error arrives just before the process exits.
@@ -255,6 +274,21 @@ impl Pool {
             }
             _ = tokio::time::sleep(spec.timeout) => Outcome::TimedOut,
         };
+        if process.marked && answered_by_runtime {
+            // Wait, without a fixed sleep, for the output written before the result.
+            let marks = process.marks.clone();
+            let settled = async {
+                loop {
+                    let notified = marks.2.notified();
+                    let (out, err) = process.marks_seen();
+                    if out > marks_before.0 && err > marks_before.1 {
+                        return;
+                    }
+                    notified.await;
+                }
+            };
+            let _ = tokio::time::timeout(LOG_SETTLE, settled).await;
+        }
         let log = {
             let log = process.log.lock().map(|l| l.clone()).unwrap_or_default();
             let end = log.len().min(log_start + self.config.max_log_bytes);
@@ -327,18 +361,25 @@ impl Pool {
             .spawn()
             .map_err(|e| spawn_error("starting it", &e))?;
         let log = Arc::new(Mutex::new(Vec::new()));
+        let marks = Arc::new((
+            std::sync::atomic::AtomicU64::new(0),
+            std::sync::atomic::AtomicU64::new(0),
+            tokio::sync::Notify::new(),
+        ));
         let cap = self.config.max_log_bytes * 4;
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(collect(out, log.clone(), cap));
+            tokio::spawn(collect(out, log.clone(), cap, marks.clone(), true));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(collect(err, log.clone(), cap));
+            tokio::spawn(collect(err, log.clone(), cap, marks.clone(), false));
         }
         Ok(Process {
             key: spec.key.clone(),
             child,
             api,
             log,
+            marks,
+            marked: matches!(program, Program::Interpreter(..)),
             last_used: Instant::now(),
             _server: AbortOnDrop(server),
             jail_root,
@@ -346,24 +387,60 @@ impl Pool {
     }
 }
 
-/// Appends what a process writes to its log, keeping the newest `cap` bytes.
+impl Process {
+    /// End marks read on (stdout, stderr).
+    fn marks_seen(&self) -> (u64, u64) {
+        (
+            self.marks.0.load(Ordering::Acquire),
+            self.marks.1.load(Ordering::Acquire),
+        )
+    }
+}
+
+/// Appends what a process writes to its log, keeping the newest `cap` bytes; end marks are
+/// counted (on stdout's counter or stderr's) and left out.
 async fn collect(
     mut from: impl tokio::io::AsyncRead + Unpin,
     log: Arc<Mutex<Vec<u8>>>,
     cap: usize,
+    marks: Arc<(
+        std::sync::atomic::AtomicU64,
+        std::sync::atomic::AtomicU64,
+        tokio::sync::Notify,
+    )>,
+    stdout: bool,
 ) {
     let mut buf = [0u8; 8192];
+    // Bytes read but not yet logged: a mark may arrive split across reads.
+    let mut pending: Vec<u8> = Vec::new();
     while let Ok(n) = from.read(&mut buf).await {
         if n == 0 {
             break;
         }
+        pending.extend_from_slice(&buf[..n]);
+        let mut found = 0;
+        while let Some(at) = pending.windows(END_MARK.len()).position(|w| w == END_MARK) {
+            pending.drain(at..at + END_MARK.len());
+            found += 1;
+        }
+        // Keep back what could be the start of a mark.
+        let keep = (1..END_MARK.len())
+            .rev()
+            .find(|k| pending.len() >= *k && pending.ends_with(&END_MARK[..*k]))
+            .unwrap_or(0);
+        let ready: Vec<u8> = pending.drain(..pending.len() - keep).collect();
         if let Ok(mut log) = log.lock() {
-            if log.len() + n > cap {
+            if log.len() + ready.len() > cap {
                 // Old output of earlier invocations goes; the current one's stays.
-                let drop = (log.len() + n - cap).min(log.len());
+                let drop = (log.len() + ready.len() - cap).min(log.len());
                 log.drain(..drop);
             }
-            log.extend_from_slice(&buf[..n]);
+            log.extend_from_slice(&ready);
+        }
+        if found > 0 {
+            let counter = if stdout { &marks.0 } else { &marks.1 };
+            counter.fetch_add(found, Ordering::AcqRel);
+            marks.2.notify_waiters();
         }
     }
 }

@@ -22,6 +22,13 @@ function request(method, route, body, headers) {
   });
 }
 
+// Written after an invocation's output so the server knows its log is complete.
+const END_MARK = "\x1esluice-invocation-end\n";
+
+function markEnd() {
+  return Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write(END_MARK, resolve))));
+}
+
 function errorDocument(error) {
   if (!(error instanceof Error)) error = new Error(typeof error === "string" ? error : JSON.stringify(error));
   return JSON.stringify({
@@ -87,9 +94,11 @@ async function main() {
     });
     if (outcome.error) {
       console.error(outcome.error);
+      await markEnd();
       await request("POST", "/invocation/" + id + "/error", errorDocument(outcome.error), { "Lambda-Runtime-Function-Error-Type": "Unhandled" });
     } else {
       const body = outcome.result === undefined ? "null" : JSON.stringify(outcome.result);
+      await markEnd();
       await request("POST", "/invocation/" + id + "/response", body);
     }
   }

@@ -17,6 +17,16 @@ def post(path, body, headers=None):
     urllib.request.urlopen(request).read()
 
 
+# Written after an invocation's output so the server knows its log is complete.
+END_MARK = "\x1esluice-invocation-end\n"
+
+
+def mark_end():
+    for stream in (sys.stdout, sys.stderr):
+        stream.write(END_MARK)
+        stream.flush()
+
+
 def error_document(error, kind=None):
     return json.dumps({
         "errorMessage": str(error),
@@ -65,9 +75,11 @@ def main():
             payload = json.dumps(result).encode()
         except Exception as error:
             traceback.print_exc()
+            mark_end()
             post("/invocation/" + context.aws_request_id + "/error", error_document(error),
                  {"Lambda-Runtime-Function-Error-Type": "Unhandled"})
             continue
+        mark_end()
         post("/invocation/" + context.aws_request_id + "/response", payload)
 
 
