@@ -140,6 +140,9 @@ async fn root_get(
     axum::Extension(budget): axum::Extension<std::sync::Arc<refusals::RefusalBudget>>,
     request: axum::extract::Request,
 ) -> Response {
+    if is_browser_visit(&request) {
+        return axum::response::Redirect::to("/console/").into_response();
+    }
     let params = query::parse_form(request.uri().query().unwrap_or_default().as_bytes());
     if !sns::is_link(&params) {
         return s3::handle(state, request).await;
@@ -153,6 +156,18 @@ async fn root_get(
         return query::throttled(&request_id);
     }
     query::follow_sns_link(&sluice, &parts, &params, &info, &request_id).await
+}
+
+/// A person opening the server's address in a browser: unsigned, no query, and asking for
+/// HTML. They are sent to the console; API clients (which sign, or never ask for HTML) are not.
+fn is_browser_visit(request: &axum::extract::Request) -> bool {
+    let headers = request.headers();
+    request.uri().query().is_none()
+        && !headers.contains_key("authorization")
+        && headers
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
 }
 
 /// The certificate SNS deliveries are signed with (`SigningCertURL`).
@@ -234,6 +249,29 @@ struct Outcome {
     resources: Vec<(String, String)>,
     /// The id of the pending record of a call that may change something.
     pending: Option<String>,
+    /// The key id the request named, even when it did not authenticate.
+    access_key_id: Option<String>,
+}
+
+/// Runs one CodePipeline operation for an already authenticated `caller`, exactly as a signed
+/// call runs: the same IAM decision, the same audit event (pending first when it may change
+/// something) and the same dispatch. The console's buttons are calls made this way.
+pub async fn call_as(
+    sluice: &Sluice,
+    caller: &sluice_service::Caller,
+    operation: &str,
+    input: &serde_json::Value,
+    info: &sluice_service::RequestInfo,
+) -> Result<serde_json::Value, ApiError> {
+    let request_id = sluice.new_id();
+    let target = format!("{}.{operation}", sluice_wire::TARGET_PREFIX);
+    let body = serde_json::to_vec(input)
+        .map_err(|e| ApiError::internal(format!("encoding a request: {e}")))?;
+    let mut outcome = Outcome::new(&target, Some(caller.access_key_id.clone()));
+    outcome.caller = Some(caller.clone());
+    run_authenticated(sluice, &mut outcome, &target, &body, info, &request_id).await;
+    let answer = finish_call(sluice, outcome, info, &request_id).await?;
+    Ok(serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null))
 }
 
 /// Authenticates, authorizes and runs one CodePipeline call. A call that may change something
@@ -247,31 +285,36 @@ async fn run_call(
     info: &sluice_service::RequestInfo,
     request_id: &str,
 ) -> Outcome {
-    let op = target
-        .strip_prefix(sluice_wire::TARGET_PREFIX)
-        .and_then(|rest| rest.strip_prefix('.'))
-        .and_then(sluice_wire::Operation::from_name);
-    let event_name = op.map_or_else(
-        || target.rsplit('.').next().unwrap_or(target).to_string(),
-        |o| o.name().to_string(),
-    );
-    let mut outcome = Outcome {
-        result: Ok(Vec::new()),
-        caller: None,
-        event_name,
-        request: None,
-        resources: Vec::new(),
-        pending: None,
-    };
-    let caller = match authenticate_json(claim, parts, body) {
-        Ok(c) => c,
+    let mut outcome = Outcome::new(target, trail::claimed_key_id(parts));
+    match authenticate_json(claim, parts, body) {
+        Ok(caller) => outcome.caller = Some(caller),
         Err(e) => {
             // A refused call's event keeps no part of its body.
             outcome.result = Err(e);
             return outcome;
         }
     };
-    outcome.caller = Some(caller.clone());
+    run_authenticated(sluice, &mut outcome, target, body, info, request_id).await;
+    outcome
+}
+
+/// The rest of a call once its caller is known: authorization, the pending audit record of a
+/// call that may change something, and the operation itself.
+async fn run_authenticated(
+    sluice: &Sluice,
+    outcome: &mut Outcome,
+    target: &str,
+    body: &[u8],
+    info: &sluice_service::RequestInfo,
+    request_id: &str,
+) {
+    let Some(caller) = outcome.caller.clone() else {
+        return;
+    };
+    let op = target
+        .strip_prefix(sluice_wire::TARGET_PREFIX)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(sluice_wire::Operation::from_name);
     // The body is parsed only once its signature holds.
     let input: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     outcome.request = input.clone();
@@ -286,7 +329,7 @@ async fn run_call(
     let (Some(op), Some(input)) = (op, input) else {
         // Not an operation or not JSON: dispatch answers with the right error; nothing runs.
         outcome.result = dispatch::dispatch(sluice, target, &caller, body).await;
-        return outcome;
+        return;
     };
     let o = sluice.options();
     let (action, resource) = authz::codepipeline_request(op, &input, &o.region, &o.account_id);
@@ -301,34 +344,91 @@ async fn run_call(
     for (action, resource) in checks {
         if let Err(e) = sluice.authorize(&caller, action, resource, info).await {
             outcome.result = Err(e.into());
-            return outcome;
+            return;
         }
     }
     if !trail::is_read_only(op.name()) {
-        let stub = trail::event(sluice, outcome.trail_call(parts, request_id, info, None));
+        let stub = trail::event(sluice, outcome.trail_call(request_id, info, None));
         if let Err(e) = sluice.begin_audit(&stub).await {
             outcome.result = Err(ApiError::internal(format!(
                 "recording the audit event: {e}"
             )));
-            return outcome;
+            return;
         }
         outcome.pending = Some(stub.event_id);
     }
     outcome.result = dispatch::dispatch(sluice, target, &caller, body).await;
-    outcome
+}
+
+/// Records a finished call on the trail (completing its pending record, if any) and gives
+/// its answer; a call whose event cannot be recorded fails.
+async fn finish_call(
+    sluice: &Sluice,
+    outcome: Outcome,
+    info: &sluice_service::RequestInfo,
+    request_id: &str,
+) -> Result<Vec<u8>, ApiError> {
+    // CloudTrail keeps no answer of a read, so a read's answer is not parsed again.
+    let mut response = outcome
+        .result
+        .as_ref()
+        .ok()
+        .filter(|_| !trail::is_read_only(&outcome.event_name))
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
+    if let Some(v) = response.as_mut() {
+        if matches!(
+            outcome.event_name.as_str(),
+            "CreatePipeline" | "UpdatePipeline"
+        ) {
+            trail::mask_pipeline_secrets(sluice, v).await;
+        }
+    }
+    let call = outcome.trail_call(request_id, info, response);
+    let recorded = match &outcome.pending {
+        Some(id) => {
+            let event = trail::event_with_id(sluice, call, id.clone());
+            sluice.complete_audit(&event).await
+        }
+        None => sluice.record_audit(&[trail::event(sluice, call)]).await,
+    };
+    match recorded {
+        Ok(()) => outcome.result,
+        Err(e) => Err(ApiError::internal(format!(
+            "recording the audit event: {e}"
+        ))),
+    }
 }
 
 impl Outcome {
+    fn new(target: &str, access_key_id: Option<String>) -> Self {
+        let event_name = target
+            .strip_prefix(sluice_wire::TARGET_PREFIX)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .and_then(sluice_wire::Operation::from_name)
+            .map_or_else(
+                || target.rsplit('.').next().unwrap_or(target).to_string(),
+                |o| o.name().to_string(),
+            );
+        Self {
+            result: Ok(Vec::new()),
+            caller: None,
+            event_name,
+            request: None,
+            resources: Vec::new(),
+            pending: None,
+            access_key_id,
+        }
+    }
+
     fn trail_call<'a>(
         &'a self,
-        parts: &axum::http::request::Parts,
         request_id: &'a str,
         info: &'a sluice_service::RequestInfo,
         response: Option<serde_json::Value>,
     ) -> trail::Call<'a> {
         trail::Call {
             caller: self.caller.as_ref(),
-            access_key_id: trail::claimed_key_id(parts),
+            access_key_id: self.access_key_id.clone(),
             event_source: "codepipeline.amazonaws.com",
             event_name: self.event_name.clone(),
             request_parameters: self.request.clone(),
@@ -433,35 +533,7 @@ async fn handle(
         return codedeploy::handle_commands(&sluice, &wake, request, claim).await;
     }
     let outcome = run_call(&sluice, &parts, claim, &target, &body, &info, &request_id).await;
-    // CloudTrail keeps no answer of a read, so a read's answer is not parsed again.
-    let mut response = outcome
-        .result
-        .as_ref()
-        .ok()
-        .filter(|_| !trail::is_read_only(&outcome.event_name))
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
-    if let Some(v) = response.as_mut() {
-        if matches!(
-            outcome.event_name.as_str(),
-            "CreatePipeline" | "UpdatePipeline"
-        ) {
-            trail::mask_pipeline_secrets(&sluice, v).await;
-        }
-    }
-    let call = outcome.trail_call(&parts, &request_id, &info, response);
-    let recorded = match &outcome.pending {
-        Some(id) => {
-            let event = trail::event_with_id(&sluice, call, id.clone());
-            sluice.complete_audit(&event).await
-        }
-        None => sluice.record_audit(&[trail::event(&sluice, call)]).await,
-    };
-    let mut result = outcome.result;
-    if let Err(e) = recorded {
-        result = Err(ApiError::internal(format!(
-            "recording the audit event: {e}"
-        )));
-    }
+    let result = finish_call(&sluice, outcome, &info, &request_id).await;
     json_response(result, &request_id, &target)
 }
 

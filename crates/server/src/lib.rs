@@ -1,4 +1,4 @@
-//! The HTTP server: mounts the API (and later the console) and serves until told to stop.
+//! The HTTP server: mounts the API and the console and serves until told to stop.
 //! The listener and the shutdown signal are parameters so tests bind port 0 and stop at will.
 
 mod deploy;
@@ -30,8 +30,8 @@ pub struct HostedRepos {
     pub sandbox: sluice_sandbox::Sandbox,
 }
 
-/// The whole application: `/healthz`, hosted git repositories (when `repos` is given),
-/// the CodePipeline API and the S3-compatible endpoint.
+/// The whole application: `/healthz`, hosted git repositories (when `repos` is given), the
+/// web console (`/console/`), the CodePipeline API and the S3-compatible endpoint.
 pub fn app(sluice: Sluice, repos: Option<HostedRepos>) -> Router {
     app_and_wake(sluice, repos).0
 }
@@ -70,8 +70,9 @@ fn app_and_wake(
             });
         router = router.merge(git);
     }
+    let console = sluice_console::routes(sluice.clone());
     let (api, wake) = sluice_api::routes_and_wake(sluice);
-    (router.merge(api), wake)
+    (router.merge(console).merge(api), wake)
 }
 
 /// `shutdown`, then the hosts' long polls answered, so they do not hold the drain back.
@@ -122,10 +123,11 @@ const UPLOAD_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_sec
 /// How often persisted timers (job timeouts, approval expiry) are checked.
 pub const TIMER_SWEEP_INTERVAL_MS: u64 = 1_000;
 
-/// Fires due timers every `TIMER_SWEEP_INTERVAL_MS` until `shutdown` turns true. The caller
-/// owns the task and joins it on shutdown.
 /// How often finished jobs and undelivered messages past their retention are forgotten.
 const RETENTION_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Fires due timers every `TIMER_SWEEP_INTERVAL_MS` until `shutdown` turns true. The caller
+/// owns the task and joins it on shutdown.
 
 pub async fn run_timers(sluice: Sluice, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let dispatcher = tokio::spawn(notifications::run_dispatcher(

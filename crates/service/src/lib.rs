@@ -162,6 +162,9 @@ struct Inner {
     event_rules: notifications::event_rules::RuleCache,
     /// What runs functions (the server's process pool).
     function_host: std::sync::OnceLock<Arc<dyn functions::FunctionHost>>,
+    /// Counts committed changes to pipelines' state in this process, so live views know when
+    /// to look again (`change_count`).
+    changes: std::sync::atomic::AtomicU64,
 }
 
 /// A principal's parsed policies and when they were read.
@@ -197,6 +200,7 @@ impl Sluice {
                 function_host: std::sync::OnceLock::new(),
                 key_cache: Default::default(),
                 policy_cache: Default::default(),
+                changes: Default::default(),
             }),
         }
     }
@@ -222,6 +226,22 @@ impl Sluice {
 
     pub fn options(&self) -> &Options {
         &self.inner.options
+    }
+
+    /// How many changes to pipelines' state (steps, transitions) this process has committed;
+    /// a live view reads it to know whether to look again. Other replicas' changes are not
+    /// counted, so views also look again on a timer.
+    pub fn change_count(&self) -> u64 {
+        self.inner
+            .changes
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Counts one committed change (`change_count`).
+    pub(crate) fn count_change(&self) {
+        self.inner
+            .changes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     fn store(&self) -> &dyn sluice_store::Store {

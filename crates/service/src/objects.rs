@@ -31,13 +31,18 @@ pub fn check_bucket_name(name: &str) -> Result<()> {
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
         && !name.contains("..")
         // S3 refuses names formatted as an IP address (192.168.5.4).
-        && name.parse::<std::net::Ipv4Addr>().is_err();
+        && name.parse::<std::net::Ipv4Addr>().is_err()
+        // The web console's pages live at `/console/`, where this bucket's would.
+        && name != CONSOLE_PATH_NAME;
     if ok {
         Ok(())
     } else {
         Err(Error::InvalidBucketName(name.into()))
     }
 }
+
+/// The first path segment of the web console, which no bucket may take.
+pub const CONSOLE_PATH_NAME: &str = "console";
 
 /// The bucket that keeps job logs, readable through the S3 endpoint.
 pub const LOG_BUCKET: &str = "sluice-logs";

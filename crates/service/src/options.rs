@@ -46,6 +46,9 @@ pub struct Options {
     pub job_retention_ms: i64,
     /// Undelivered messages are forgotten this long after their last attempt.
     pub undelivered_retention_ms: i64,
+    /// Every pipeline's status badge and `cc.xml` entry are public (else only those of
+    /// pipelines tagged `sluice:badge` = `public`).
+    pub public_badges: bool,
 }
 
 /// `Options::job_retention_ms` unless configured: 30 days.
@@ -85,6 +88,7 @@ impl Default for Options {
             smtp_from: DEFAULT_SMTP_FROM.into(),
             job_retention_ms: DEFAULT_JOB_RETENTION_MS,
             undelivered_retention_ms: DEFAULT_UNDELIVERED_RETENTION_MS,
+            public_badges: false,
         }
     }
 }

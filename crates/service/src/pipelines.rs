@@ -372,6 +372,7 @@ impl Sluice {
                 sluice_store::Error::NotFound(_) => self.pipeline_not_found(pipeline),
                 other => other.into(),
             })?;
+        self.count_change();
         // Enabling lets the newest waiting execution in; the record above is what the state
         // view shows, the runtime is what holds executions.
         let input = sluice_engine::Input::TransitionChanged {

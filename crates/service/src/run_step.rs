@@ -107,6 +107,7 @@ impl Sluice {
             let write = self.compute(&step, &mut runtime, attempt)?;
             match self.store().commit_step(&write).await {
                 Ok(()) => {
+                    self.count_change();
                     self.announce_jobs(&write.new_jobs);
                     if !write.outbox.is_empty() {
                         self.wake_outbox();

@@ -75,6 +75,17 @@ struct FileConfig {
     functions: FunctionsConfig,
     #[serde(default)]
     notifications: NotificationsConfig,
+    #[serde(default)]
+    console: ConsoleConfig,
+}
+
+/// The `[console]` table: the web console.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct ConsoleConfig {
+    /// Every pipeline's status badge and `cc.xml` entry are public (default: only pipelines
+    /// tagged `sluice:badge` = `public`).
+    public_badges: Option<bool>,
 }
 
 /// The `[notifications]` table: SNS email delivery.
@@ -377,6 +388,7 @@ pub struct ServeOptions {
     pub smtp_relay: Option<String>,
     pub smtp_from: String,
     pub undelivered_retention_ms: i64,
+    pub public_badges: bool,
 }
 
 /// Where job workspaces go. Under the data dir, unless builds run as another user that could
@@ -448,6 +460,7 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .host_lease_secs
             .map_or(sluice_service::DEFAULT_HOST_LEASE_MS, |s| s.max(1) * 1000),
         smtp_relay: file.notifications.smtp_relay.clone(),
+        public_badges: file.console.public_badges.unwrap_or(false),
         undelivered_retention_ms: file
             .notifications
             .retain_undelivered_days

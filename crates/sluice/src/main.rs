@@ -469,6 +469,7 @@ async fn open(
         smtp_from: options.smtp_from.clone(),
         job_retention_ms: options.jobs.retention_ms,
         undelivered_retention_ms: options.undelivered_retention_ms,
+        public_badges: options.public_badges,
         region: options.region.clone(),
         account_id: options.account_id.clone(),
         limits: options.limits.clone(),
