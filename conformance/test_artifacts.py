@@ -83,9 +83,10 @@ def test_the_s3_walkthrough_runs_on_upload_and_again_on_a_new_version(sluice, tm
 
     # The action's log is kept and linked from the state.
     _, state, _ = sluice.aws("codepipeline", "get-pipeline-state", "--name", "MyFirstPipeline")
-    url = state["stageStates"][1]["actionStates"][0]["latestExecution"]["externalExecutionUrl"]
-    key = url.split("/sluice-logs/", 1)[1]
-    sluice.aws("s3", "cp", f"s3://sluice-logs/{key}", str(tmp_path / "build.log"), "--only-show-errors")
+    latest = state["stageStates"][1]["actionStates"][0]["latestExecution"]
+    job = latest["externalExecutionId"]
+    assert latest["externalExecutionUrl"] == f"{sluice.endpoint}/console/jobs/{job}"
+    sluice.aws("s3", "cp", f"s3://sluice-logs/jobs/{job}.log", str(tmp_path / "build.log"), "--only-show-errors")
     assert "Congratulations v2" in (tmp_path / "build.log").read_text()
 
 

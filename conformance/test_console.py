@@ -14,8 +14,7 @@ import time
 import zipfile
 
 import pytest
-
-playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api as playwright_api
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROLE = "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service"

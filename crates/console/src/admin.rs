@@ -18,21 +18,51 @@ const AUDIT_PAGE: usize = 50;
 
 pub async fn action_types(State(console): State<Console>, ctx: Ctx) -> Response {
     let o = console.sluice.options();
-    let all_types = format!("arn:aws:codepipeline:{}:{}:actiontype:*", o.region, o.account_id);
-    if let Err(r) = ctx.check(&console, "codepipeline:ListActionTypes", &all_types).await {
+    let all_types = format!(
+        "arn:aws:codepipeline:{}:{}:actiontype:*",
+        o.region, o.account_id
+    );
+    if let Err(r) = ctx
+        .check(&console, "codepipeline:ListActionTypes", &all_types)
+        .await
+    {
         return r;
     }
     let types = match console.sluice.action_types_known().await {
         Ok(t) => t,
-        Err(e) => return ctx.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Action types", &e.to_string()),
+        Err(e) => {
+            return ctx.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Action types",
+                &e.to_string(),
+            )
+        }
     };
     let custom_arn = |t: &sluice_model::ActionTypeId| {
-        format!("arn:aws:codepipeline:{}:{}:actiontype:Custom/{}/{}/{}", o.region, o.account_id, t.category, t.provider, t.version)
+        format!(
+            "arn:aws:codepipeline:{}:{}:actiontype:Custom/{}/{}/{}",
+            o.region, o.account_id, t.category, t.provider, t.version
+        )
     };
-    let may_create = ctx.may(&console, "codepipeline:CreateCustomActionType", &custom_arn(&sluice_model::ActionTypeId::new("Build", "Custom", "*", "*"))).await;
+    let may_create = ctx
+        .may(
+            &console,
+            "codepipeline:CreateCustomActionType",
+            &custom_arn(&sluice_model::ActionTypeId::new(
+                "Build", "Custom", "*", "*",
+            )),
+        )
+        .await;
     let mut rows = Vec::new();
     for t in &types {
-        let deletable = t.id.owner == "Custom" && ctx.may(&console, "codepipeline:DeleteCustomActionType", &custom_arn(&t.id)).await;
+        let deletable = t.id.owner == "Custom"
+            && ctx
+                .may(
+                    &console,
+                    "codepipeline:DeleteCustomActionType",
+                    &custom_arn(&t.id),
+                )
+                .await;
         rows.push((t, deletable));
     }
     let s = &ctx.session;
@@ -84,7 +114,11 @@ fn count(form: &crate::Form, name: &str) -> i64 {
     form.get(name).parse().unwrap_or(0)
 }
 
-pub async fn create_action_type(State(console): State<Console>, ctx: Ctx, axum::Form(form): FormMap) -> Response {
+pub async fn create_action_type(
+    State(console): State<Console>,
+    ctx: Ctx,
+    axum::Form(form): FormMap,
+) -> Response {
     let form = match ctx.form(form) {
         Ok(f) => f,
         Err(r) => return r,
@@ -105,7 +139,11 @@ pub async fn create_action_type(State(console): State<Console>, ctx: Ctx, axum::
     }
 }
 
-pub async fn delete_action_type(State(console): State<Console>, ctx: Ctx, axum::Form(form): FormMap) -> Response {
+pub async fn delete_action_type(
+    State(console): State<Console>,
+    ctx: Ctx,
+    axum::Form(form): FormMap,
+) -> Response {
     let form = match ctx.form(form) {
         Ok(f) => f,
         Err(r) => return r,
@@ -117,22 +155,40 @@ pub async fn delete_action_type(State(console): State<Console>, ctx: Ctx, axum::
     }
 }
 
-pub async fn webhooks(State(console): State<Console>, ctx: Ctx, Path(name): Path<String>) -> Response {
+pub async fn webhooks(
+    State(console): State<Console>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+) -> Response {
     if let Err(r) = ctx.check(&console, "codepipeline:ListWebhooks", "*").await {
         return r;
     }
     let mut hooks = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        match console.sluice.list_webhooks(Some(100), token.as_deref()).await {
+        match console
+            .sluice
+            .list_webhooks(Some(100), token.as_deref())
+            .await
+        {
             Ok(page) => {
-                hooks.extend(page.items.into_iter().filter(|w| w.definition.target_pipeline == name));
+                hooks.extend(
+                    page.items
+                        .into_iter()
+                        .filter(|w| w.definition.target_pipeline == name),
+                );
                 match page.next_token {
                     Some(t) => token = Some(t),
                     None => break,
                 }
             }
-            Err(e) => return ctx.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Webhooks", &e.to_string()),
+            Err(e) => {
+                return ctx.error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Webhooks",
+                    &e.to_string(),
+                )
+            }
         }
     }
     let body = html! {
@@ -169,7 +225,14 @@ pub struct AuditFilter {
 }
 
 const ATTRIBUTES: &[&str] = &[
-    "EventName", "Username", "ResourceName", "ResourceType", "EventSource", "AccessKeyId", "ReadOnly", "EventId",
+    "EventName",
+    "Username",
+    "ResourceName",
+    "ResourceType",
+    "EventSource",
+    "AccessKeyId",
+    "ReadOnly",
+    "EventId",
 ];
 
 fn attribute(name: &str, value: &str) -> Option<AuditAttribute> {
@@ -187,11 +250,20 @@ fn attribute(name: &str, value: &str) -> Option<AuditAttribute> {
     })
 }
 
-pub async fn audit(State(console): State<Console>, ctx: Ctx, Query(q): Query<AuditFilter>) -> Response {
+pub async fn audit(
+    State(console): State<Console>,
+    ctx: Ctx,
+    Query(q): Query<AuditFilter>,
+) -> Response {
     audit_page(console, ctx, q, None).await
 }
 
-async fn audit_page(console: Console, ctx: Ctx, q: AuditFilter, check: Option<ChainCheck>) -> Response {
+async fn audit_page(
+    console: Console,
+    ctx: Ctx,
+    q: AuditFilter,
+    check: Option<ChainCheck>,
+) -> Response {
     if let Err(r) = ctx.check(&console, "cloudtrail:LookupEvents", "*").await {
         return r;
     }
@@ -200,15 +272,27 @@ async fn audit_page(console: Console, ctx: Ctx, q: AuditFilter, check: Option<Ch
     let query = AuditQuery {
         start_ms: None,
         end_ms: None,
-        attribute: if value.is_empty() { None } else { attribute(&name, &value) },
+        attribute: if value.is_empty() {
+            None
+        } else {
+            attribute(&name, &value)
+        },
         before_seq: q.before,
         limit: AUDIT_PAGE,
     };
     let events = match console.sluice.lookup_audit(&query).await {
         Ok(e) => e,
-        Err(e) => return ctx.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Audit trail", &e.to_string()),
+        Err(e) => {
+            return ctx.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Audit trail",
+                &e.to_string(),
+            )
+        }
     };
-    let older = (events.len() == AUDIT_PAGE).then(|| events.last().map(|e| e.seq)).flatten();
+    let older = (events.len() == AUDIT_PAGE)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
     let s = &ctx.session;
     let body = html! {
         h1 { "Audit trail" }
@@ -265,7 +349,11 @@ async fn audit_page(console: Console, ctx: Ctx, q: AuditFilter, check: Option<Ch
     html::page("Audit trail", Some(s), body).into_response()
 }
 
-pub async fn verify_chain(State(console): State<Console>, ctx: Ctx, axum::Form(form): FormMap) -> Response {
+pub async fn verify_chain(
+    State(console): State<Console>,
+    ctx: Ctx,
+    axum::Form(form): FormMap,
+) -> Response {
     if let Err(r) = ctx.form(form) {
         return r;
     }
@@ -274,6 +362,10 @@ pub async fn verify_chain(State(console): State<Console>, ctx: Ctx, axum::Form(f
     }
     match console.sluice.verify_audit_chain(None).await {
         Ok(check) => audit_page(console, ctx, AuditFilter::default(), Some(check)).await,
-        Err(e) => ctx.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Audit trail", &e.to_string()),
+        Err(e) => ctx.error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Audit trail",
+            &e.to_string(),
+        ),
     }
 }

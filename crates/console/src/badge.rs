@@ -23,7 +23,11 @@ async fn is_public(console: &Console, name: &str) -> bool {
         .sluice
         .list_tags(&arn, Some(50), None)
         .await
-        .is_ok_and(|page| page.items.iter().any(|t| t.key == PUBLIC_TAG.0 && t.value == PUBLIC_TAG.1))
+        .is_ok_and(|page| {
+            page.items
+                .iter()
+                .any(|t| t.key == PUBLIC_TAG.0 && t.value == PUBLIC_TAG.1)
+        })
 }
 
 async fn latest(console: &Console, name: &str) -> Option<ExecutionView> {
@@ -73,7 +77,10 @@ pub async fn badge(State(console): State<Console>, Path(file): Path<String>) -> 
     if console.sluice.get_pipeline_state(name).await.is_err() || !is_public(&console, name).await {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let status = latest(&console, name).await.map(|e| e.status).unwrap_or_default();
+    let status = latest(&console, name)
+        .await
+        .map(|e| e.status)
+        .unwrap_or_default();
     (
         [
             (header::CONTENT_TYPE, "image/svg+xml"),
@@ -103,7 +110,12 @@ pub async fn cc_xml(State(console): State<Console>) -> Response {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    let base = console.sluice.options().public_url.trim_end_matches('/').to_string();
+    let base = console
+        .sluice
+        .options()
+        .public_url
+        .trim_end_matches('/')
+        .to_string();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Projects>\n");
     for name in names {
         if !is_public(&console, &name).await {

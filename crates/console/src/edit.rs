@@ -44,11 +44,18 @@ fn names(text: &str) -> Vec<Value> {
 /// The problems an API error names, by the wizard section they belong to.
 fn section_of(message: &str) -> &'static str {
     let m = message.to_lowercase();
-    if m.contains("stage 'source'") || m.contains("s3bucket") || m.contains("repositoryname") || m.contains("source") {
+    if m.contains("stage 'source'")
+        || m.contains("s3bucket")
+        || m.contains("repositoryname")
+        || m.contains("source")
+    {
         "source"
     } else if m.contains("stage 'build'") || m.contains("projectname") || m.contains("commands") {
         "build"
-    } else if m.contains("stage 'deploy'") || m.contains("applicationname") || m.contains("deploymentgroup") {
+    } else if m.contains("stage 'deploy'")
+        || m.contains("applicationname")
+        || m.contains("deploymentgroup")
+    {
         "deploy"
     } else if m.contains("role") {
         "role"
@@ -214,32 +221,74 @@ fn declaration(form: &Form) -> Value {
 }
 
 pub async fn create_page(State(console): State<Console>, ctx: Ctx) -> Response {
-    if let Err(r) = ctx.check(&console, "codepipeline:CreatePipeline", &pipeline_arn(&console, "*")).await {
+    if let Err(r) = ctx
+        .check(
+            &console,
+            "codepipeline:CreatePipeline",
+            &pipeline_arn(&console, "*"),
+        )
+        .await
+    {
         return r;
     }
     let empty = Form(HashMap::new());
-    html::page("Create pipeline", Some(&ctx.session), wizard(&console, &ctx, &empty, None)).into_response()
+    html::page(
+        "Create pipeline",
+        Some(&ctx.session),
+        wizard(&console, &ctx, &empty, None),
+    )
+    .into_response()
 }
 
-pub async fn create(State(console): State<Console>, ctx: Ctx, axum::Form(form): FormMap) -> Response {
+pub async fn create(
+    State(console): State<Console>,
+    ctx: Ctx,
+    axum::Form(form): FormMap,
+) -> Response {
     let form = match ctx.form(form) {
         Ok(f) => f,
         Err(r) => return r,
     };
     let input = json!({ "pipeline": declaration(&form) });
-    match sluice_api::call_as(&console.sluice, &ctx.session.caller, "CreatePipeline", &input, &ctx.info).await {
+    match sluice_api::call_as(
+        &console.sluice,
+        &ctx.session.caller,
+        "CreatePipeline",
+        &input,
+        &ctx.info,
+    )
+    .await
+    {
         Ok(_) => back(&format!("/console/pipelines/{}", seg(form.get("name")))),
         Err(e) => {
-            let status = if e.code == "AccessDeniedException" { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+            let status = if e.code == "AccessDeniedException" {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::BAD_REQUEST
+            };
             let error = (e.code.to_string(), e.message);
-            (status, html::page("Create pipeline", Some(&ctx.session), wizard(&console, &ctx, &form, Some(&error)))).into_response()
+            (
+                status,
+                html::page(
+                    "Create pipeline",
+                    Some(&ctx.session),
+                    wizard(&console, &ctx, &form, Some(&error)),
+                ),
+            )
+                .into_response()
         }
     }
 }
 
 /// The editor: stages in order with their actions, each change one `UpdatePipeline`; and the
 /// whole declaration as JSON.
-fn editor(ctx: &Ctx, name: &str, pipeline: &Value, json_text: Option<&str>, error: Option<&str>) -> Markup {
+fn editor(
+    ctx: &Ctx,
+    name: &str,
+    pipeline: &Value,
+    json_text: Option<&str>,
+    error: Option<&str>,
+) -> Markup {
     let s = &ctx.session;
     let action_url = format!("/console/pipelines/{}/edit", seg(name));
     let empty = Vec::new();
@@ -344,16 +393,34 @@ fn editor(ctx: &Ctx, name: &str, pipeline: &Value, json_text: Option<&str>, erro
 }
 
 async fn current(console: &Console, ctx: &Ctx, name: &str) -> Result<Value, Response> {
-    let answer = ctx.call(console, "GetPipeline", json!({ "name": name })).await?;
+    let answer = ctx
+        .call(console, "GetPipeline", json!({ "name": name }))
+        .await?;
     Ok(answer["pipeline"].clone())
 }
 
-pub async fn edit_page(State(console): State<Console>, ctx: Ctx, Path(name): Path<String>) -> Response {
-    if let Err(r) = ctx.check(&console, "codepipeline:UpdatePipeline", &pipeline_arn(&console, &name)).await {
+pub async fn edit_page(
+    State(console): State<Console>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+) -> Response {
+    if let Err(r) = ctx
+        .check(
+            &console,
+            "codepipeline:UpdatePipeline",
+            &pipeline_arn(&console, &name),
+        )
+        .await
+    {
         return r;
     }
     match current(&console, &ctx, &name).await {
-        Ok(pipeline) => html::page("Edit", Some(&ctx.session), editor(&ctx, &name, &pipeline, None, None)).into_response(),
+        Ok(pipeline) => html::page(
+            "Edit",
+            Some(&ctx.session),
+            editor(&ctx, &name, &pipeline, None, None),
+        )
+        .into_response(),
         Err(r) => r,
     }
 }
@@ -389,7 +456,11 @@ fn apply(pipeline: &mut Value, form: &Form) -> Result<(), String> {
         "stage_up" | "stage_down" => {
             let i = stage_index(pipeline, stage)?;
             let stages = pipeline["stages"].as_array_mut().ok_or("no stages")?;
-            let j = if form.get("op") == "stage_up" { i.checked_sub(1) } else { Some(i + 1) };
+            let j = if form.get("op") == "stage_up" {
+                i.checked_sub(1)
+            } else {
+                Some(i + 1)
+            };
             match j.filter(|j| *j < stages.len()) {
                 Some(j) => stages.swap(i, j),
                 None => return Err(format!("Stage {stage} cannot move that way.")),
@@ -403,7 +474,9 @@ fn apply(pipeline: &mut Value, form: &Form) -> Result<(), String> {
         }
         "delete_action" | "save_action" => {
             let i = stage_index(pipeline, stage)?;
-            let actions = pipeline["stages"][i]["actions"].as_array_mut().ok_or("no actions")?;
+            let actions = pipeline["stages"][i]["actions"]
+                .as_array_mut()
+                .ok_or("no actions")?;
             let j = actions
                 .iter()
                 .position(|a| a["name"] == form.get("action"))
@@ -443,12 +516,18 @@ fn masked_value(pipeline: &Value) -> Option<String> {
         .flat_map(|s| s["actions"].as_array().into_iter().flatten())
         .find_map(|a| {
             a["configuration"].as_object()?.iter().find_map(|(k, v)| {
-                (v.as_str() == Some(sluice_model::SECRET_MASK)).then(|| format!("{k} of action {}", a["name"].as_str().unwrap_or_default()))
+                (v.as_str() == Some(sluice_model::SECRET_MASK))
+                    .then(|| format!("{k} of action {}", a["name"].as_str().unwrap_or_default()))
             })
         })
 }
 
-pub async fn edit(State(console): State<Console>, ctx: Ctx, Path(name): Path<String>, axum::Form(form): FormMap) -> Response {
+pub async fn edit(
+    State(console): State<Console>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+    axum::Form(form): FormMap,
+) -> Response {
     let form = match ctx.form(form) {
         Ok(f) => f,
         Err(r) => return r,
@@ -457,20 +536,29 @@ pub async fn edit(State(console): State<Console>, ctx: Ctx, Path(name): Path<Str
         Ok(p) => p,
         Err(r) => return r,
     };
-    let json_text = (form.get("op") == "json").then(|| form.0.get("declaration").cloned().unwrap_or_default());
+    let json_text =
+        (form.get("op") == "json").then(|| form.0.get("declaration").cloned().unwrap_or_default());
     let changed = match &json_text {
         Some(text) => serde_json::from_str::<Value>(text)
             .map_err(|e| format!("The declaration is not valid JSON: {e}"))
             .map(|v| {
                 // The page may show the declaration alone or as GetPipeline's answer.
-                if v.get("pipeline").is_some() { v["pipeline"].clone() } else { v }
+                if v.get("pipeline").is_some() {
+                    v["pipeline"].clone()
+                } else {
+                    v
+                }
             }),
         None => apply(&mut pipeline, &form).map(|()| pipeline.clone()),
     };
     let refuse = |message: String, shown: &Value| {
         (
             StatusCode::BAD_REQUEST,
-            html::page("Edit", Some(&ctx.session), editor(&ctx, &name, shown, json_text.as_deref(), Some(&message))),
+            html::page(
+                "Edit",
+                Some(&ctx.session),
+                editor(&ctx, &name, shown, json_text.as_deref(), Some(&message)),
+            ),
         )
             .into_response()
     };
@@ -479,14 +567,25 @@ pub async fn edit(State(console): State<Console>, ctx: Ctx, Path(name): Path<Str
         Err(message) => return refuse(message, &pipeline),
     };
     if let Some(field) = masked_value(&changed) {
-        return refuse(format!("The secret {field} is shown masked; enter its value again to save."), &changed);
+        return refuse(
+            format!("The secret {field} is shown masked; enter its value again to save."),
+            &changed,
+        );
     }
     let mut update = changed.clone();
     if let Some(obj) = update.as_object_mut() {
         // GetPipeline's answer carries the version; UpdatePipeline assigns the next one.
         obj.remove("version");
     }
-    match sluice_api::call_as(&console.sluice, &ctx.session.caller, "UpdatePipeline", &json!({ "pipeline": update }), &ctx.info).await {
+    match sluice_api::call_as(
+        &console.sluice,
+        &ctx.session.caller,
+        "UpdatePipeline",
+        &json!({ "pipeline": update }),
+        &ctx.info,
+    )
+    .await
+    {
         Ok(_) => back(&format!("/console/pipelines/{}", seg(&name))),
         Err(e) => refuse(format!("{}: {}", e.code, e.message), &changed),
     }
@@ -497,22 +596,44 @@ mod tests {
     use super::*;
 
     fn form(pairs: &[(&str, &str)]) -> Form {
-        Form(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Form(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
     fn the_wizard_builds_the_guides_pipeline_shapes() {
         let p = declaration(&form(&[
-            ("name", "MyFirstPipeline"), ("role", "arn:aws:iam::1:role/R"), ("bucket", "b"),
-            ("source", "S3"), ("s3_bucket", "awscodepipeline-demo"), ("s3_key", "aws-codepipeline-s3-aws-codedeploy_linux.zip"),
-            ("build", "none"), ("deploy", "CodeDeploy"), ("application", "CodePipelineDemoApplication"), ("group", "CodePipelineDemoFleet"),
+            ("name", "MyFirstPipeline"),
+            ("role", "arn:aws:iam::1:role/R"),
+            ("bucket", "b"),
+            ("source", "S3"),
+            ("s3_bucket", "awscodepipeline-demo"),
+            ("s3_key", "aws-codepipeline-s3-aws-codedeploy_linux.zip"),
+            ("build", "none"),
+            ("deploy", "CodeDeploy"),
+            ("application", "CodePipelineDemoApplication"),
+            ("group", "CodePipelineDemoFleet"),
         ]));
         assert_eq!(p["stages"].as_array().map(Vec::len), Some(2));
-        assert_eq!(p["stages"][1]["actions"][0]["inputArtifacts"][0]["name"], "SourceArtifact");
+        assert_eq!(
+            p["stages"][1]["actions"][0]["inputArtifacts"][0]["name"],
+            "SourceArtifact"
+        );
         assert!(p.get("pipelineType").is_none());
-        let v2 = declaration(&form(&[("name", "P"), ("build", "Commands"), ("commands", "make\n\nmake test")]));
+        let v2 = declaration(&form(&[
+            ("name", "P"),
+            ("build", "Commands"),
+            ("commands", "make\n\nmake test"),
+        ]));
         assert_eq!(v2["pipelineType"], "V2");
-        assert_eq!(v2["stages"][1]["actions"][0]["commands"], json!(["make", "make test"]));
+        assert_eq!(
+            v2["stages"][1]["actions"][0]["commands"],
+            json!(["make", "make test"])
+        );
     }
 
     #[test]
@@ -524,9 +645,30 @@ mod tests {
         apply(&mut p, &form(&[("op", "stage_up"), ("stage", "B")])).expect("moved");
         assert_eq!(p["stages"][0]["name"], "B");
         assert!(apply(&mut p, &form(&[("op", "stage_up"), ("stage", "B")])).is_err());
-        apply(&mut p, &form(&[("op", "save_action"), ("stage", "B"), ("action", "b"), ("config", "K=2\nL = x=y")])).expect("saved");
-        assert_eq!(p["stages"][0]["actions"][0]["configuration"], json!({"K": "2", "L": "x=y"}));
-        assert!(apply(&mut p, &form(&[("op", "save_action"), ("stage", "B"), ("action", "b"), ("config", "nonsense")])).is_err());
+        apply(
+            &mut p,
+            &form(&[
+                ("op", "save_action"),
+                ("stage", "B"),
+                ("action", "b"),
+                ("config", "K=2\nL = x=y"),
+            ]),
+        )
+        .expect("saved");
+        assert_eq!(
+            p["stages"][0]["actions"][0]["configuration"],
+            json!({"K": "2", "L": "x=y"})
+        );
+        assert!(apply(
+            &mut p,
+            &form(&[
+                ("op", "save_action"),
+                ("stage", "B"),
+                ("action", "b"),
+                ("config", "nonsense")
+            ])
+        )
+        .is_err());
         apply(&mut p, &form(&[("op", "delete_stage"), ("stage", "A")])).expect("deleted");
         assert_eq!(p["stages"].as_array().map(Vec::len), Some(1));
     }
@@ -534,6 +676,9 @@ mod tests {
     #[test]
     fn a_masked_secret_is_found_before_it_could_be_saved() {
         let p = json!({"stages": [{"actions": [{"name": "Src", "configuration": {"OAuthToken": "****"}}]}]});
-        assert_eq!(masked_value(&p).as_deref(), Some("OAuthToken of action Src"));
+        assert_eq!(
+            masked_value(&p).as_deref(),
+            Some("OAuthToken of action Src")
+        );
     }
 }

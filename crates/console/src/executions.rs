@@ -59,7 +59,10 @@ pub async fn history(
     Query(q): Query<PageQuery>,
 ) -> Response {
     let arn = pipeline_arn(&console, &name);
-    if let Err(r) = ctx.check(&console, "codepipeline:ListPipelineExecutions", &arn).await {
+    if let Err(r) = ctx
+        .check(&console, "codepipeline:ListPipelineExecutions", &arn)
+        .await
+    {
         return r;
     }
     let page = match console
@@ -124,14 +127,23 @@ pub async fn execution(
     Path((name, id)): Path<(String, String)>,
 ) -> Response {
     let arn = pipeline_arn(&console, &name);
-    if let Err(r) = ctx.check(&console, "codepipeline:GetPipelineExecution", &arn).await {
+    if let Err(r) = ctx
+        .check(&console, "codepipeline:GetPipelineExecution", &arn)
+        .await
+    {
         return r;
     }
     let Ok(e) = console.sluice.get_pipeline_execution(&name, &id).await else {
         return not_found(&ctx, &format!("Pipeline {name} has no execution {id}."));
     };
-    let see_actions = ctx.may(&console, "codepipeline:ListActionExecutions", &arn).await;
-    let all = if see_actions { attempts(&console, &name, &id).await } else { Vec::new() };
+    let see_actions = ctx
+        .may(&console, "codepipeline:ListActionExecutions", &arn)
+        .await;
+    let all = if see_actions {
+        attempts(&console, &name, &id).await
+    } else {
+        Vec::new()
+    };
     let mut stages: Vec<&str> = Vec::new();
     for a in &all {
         if !stages.contains(&a.stage.as_str()) {
@@ -194,12 +206,34 @@ async fn attempt(
     action_execution: &str,
 ) -> Result<ActionAttemptView, Response> {
     let arn = pipeline_arn(console, name);
-    ctx.check(console, "codepipeline:ListActionExecutions", &arn).await?;
+    ctx.check(console, "codepipeline:ListActionExecutions", &arn)
+        .await?;
     attempts(console, name, id)
         .await
         .into_iter()
         .find(|a| a.action_execution_id == action_execution)
-        .ok_or_else(|| not_found(ctx, &format!("Execution {id} of {name} has no action execution {action_execution}.")))
+        .ok_or_else(|| {
+            not_found(
+                ctx,
+                &format!("Execution {id} of {name} has no action execution {action_execution}."),
+            )
+        })
+}
+
+/// A built-in action's `externalExecutionUrl`: its job's action page.
+pub async fn job(State(console): State<Console>, ctx: Ctx, Path(job): Path<String>) -> Response {
+    match console.sluice.job_details(&job).await {
+        Ok(j) => crate::back(&format!(
+            "{}/executions/{}/actions/{}",
+            base(&j.pipeline),
+            seg(&j.execution_id),
+            seg(&j.action_execution_id)
+        )),
+        Err(_) => not_found(
+            &ctx,
+            &format!("Job {job} is not known here (finished jobs are forgotten after [jobs] retain_finished_days); its log may still be at sluice-logs/jobs/{job}.log."),
+        ),
+    }
 }
 
 /// The stored log of a built-in action's job, if it has one.
@@ -207,7 +241,10 @@ async fn log_text(console: &Console, a: &ActionAttemptView) -> Option<String> {
     let job = a.external_execution_id.as_deref()?;
     let bytes = console
         .sluice
-        .read_object(sluice_service::LOG_BUCKET, &sluice_service::job_log_key(job))
+        .read_object(
+            sluice_service::LOG_BUCKET,
+            &sluice_service::job_log_key(job),
+        )
         .await
         .ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
@@ -228,7 +265,11 @@ pub async fn action(
     };
     let log = log_text(&console, &a).await;
     let b = base(&name);
-    let log_url = format!("{b}/executions/{}/actions/{}/log", seg(&id), seg(&action_execution));
+    let log_url = format!(
+        "{b}/executions/{}/actions/{}/log",
+        seg(&id),
+        seg(&action_execution)
+    );
     let body = html! {
         p.crumbs { a href=(b) { (name) } " › " a href=(format!("{b}/executions/{}", seg(&id))) { "Execution " (short(&id)) } " › " (a.stage) " › " (a.action) }
         h1 { (a.action) }
@@ -319,9 +360,17 @@ pub async fn log_live(
             return None;
         }
         loop {
-            let a = attempt(&f.console, &f.ctx, &f.name, &f.id, &f.action_execution).await.ok()?;
+            let a = attempt(&f.console, &f.ctx, &f.name, &f.id, &f.action_execution)
+                .await
+                .ok()?;
             // The key must still work for the log to keep coming.
-            if !matches!(f.console.sluice.access_key(&f.ctx.session.caller.access_key_id).await, Ok(Some(_))) {
+            if !matches!(
+                f.console
+                    .sluice
+                    .access_key(&f.ctx.session.caller.access_key_id)
+                    .await,
+                Ok(Some(_))
+            ) {
                 return None;
             }
             let finished = !running(&a.status);
@@ -331,7 +380,10 @@ pub async fn log_live(
             if !new.is_empty() {
                 f.sent = text.len();
                 let data = serde_json::json!({ "text": new }).to_string();
-                return Some((Ok::<_, std::convert::Infallible>(Event::default().event("append").data(data)), f));
+                return Some((
+                    Ok::<_, std::convert::Infallible>(Event::default().event("append").data(data)),
+                    f,
+                ));
             }
             if finished {
                 f.done = true;
@@ -340,7 +392,9 @@ pub async fn log_live(
             tokio::time::sleep(LOG_POLL).await;
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 pub async fn artifact(
@@ -349,7 +403,10 @@ pub async fn artifact(
     Path((name, id, artifact)): Path<(String, String, String)>,
 ) -> Response {
     let arn = pipeline_arn(&console, &name);
-    if let Err(r) = ctx.check(&console, "codepipeline:ListActionExecutions", &arn).await {
+    if let Err(r) = ctx
+        .check(&console, "codepipeline:ListActionExecutions", &arn)
+        .await
+    {
         return r;
     }
     let location = attempts(&console, &name, &id)
@@ -362,14 +419,24 @@ pub async fn artifact(
         return not_found(&ctx, &format!("Execution {id} has no artifact {artifact}."));
     };
     // Reading an artifact is reading its object: the same decision as S3's GetObject.
-    if let Err(r) = ctx.check(&console, "s3:GetObject", &format!("arn:aws:s3:::{bucket}/{key}")).await {
+    if let Err(r) = ctx
+        .check(
+            &console,
+            "s3:GetObject",
+            &format!("arn:aws:s3:::{bucket}/{key}"),
+        )
+        .await
+    {
         return r;
     }
     match console.sluice.get_object(&bucket, &key, None).await {
         Ok((_, body)) => (
             [
                 (header::CONTENT_TYPE, "application/zip".to_string()),
-                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}.zip\"", seg(&artifact))),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}.zip\"", seg(&artifact)),
+                ),
             ],
             axum::body::Body::from_stream(body),
         )
@@ -392,7 +459,10 @@ pub async fn lineage(
     Query(q): Query<LineageQuery>,
 ) -> Response {
     let arn = pipeline_arn(&console, &name);
-    if let Err(r) = ctx.check(&console, "codepipeline:ListPipelineExecutions", &arn).await {
+    if let Err(r) = ctx
+        .check(&console, "codepipeline:ListPipelineExecutions", &arn)
+        .await
+    {
         return r;
     }
     let revision = q.revision.unwrap_or_default();
@@ -404,12 +474,23 @@ pub async fn lineage(
         Ok(p) => p
             .items
             .into_iter()
-            .filter(|e| e.artifact_revisions.iter().any(|r| r.revision_id == revision))
+            .filter(|e| {
+                e.artifact_revisions
+                    .iter()
+                    .any(|r| r.revision_id == revision)
+            })
             .collect(),
         Err(e) => return not_found(&ctx, &e.to_string()),
     };
-    let see_actions = ctx.may(&console, "codepipeline:ListActionExecutions", &arn).await;
-    let declaration = console.sluice.get_pipeline(&name, None).await.ok().map(|v| v.declaration);
+    let see_actions = ctx
+        .may(&console, "codepipeline:ListActionExecutions", &arn)
+        .await;
+    let declaration = console
+        .sluice
+        .get_pipeline(&name, None)
+        .await
+        .ok()
+        .map(|v| v.declaration);
     let stage_names: Vec<String> = declaration
         .map(|d| d.stages.into_iter().map(|s| s.name).collect())
         .unwrap_or_default();
@@ -420,7 +501,11 @@ pub async fn lineage(
             stage_names
                 .iter()
                 .map(|stage| {
-                    let statuses: Vec<&str> = all.iter().filter(|a| &a.stage == stage).map(|a| a.status.as_str()).collect();
+                    let statuses: Vec<&str> = all
+                        .iter()
+                        .filter(|a| &a.stage == stage)
+                        .map(|a| a.status.as_str())
+                        .collect();
                     let s = if statuses.is_empty() {
                         ""
                     } else if statuses.contains(&"Failed") {

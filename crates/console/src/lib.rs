@@ -42,7 +42,10 @@ pub fn routes(sluice: Sluice) -> Router {
     let state = Console { sluice, keys };
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/") }))
-        .route("/console/", get(|| async { Redirect::to("/console/pipelines") }))
+        .route(
+            "/console/",
+            get(|| async { Redirect::to("/console/pipelines") }),
+        )
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
         .route("/console/signin", get(signin_page).post(signin))
@@ -51,7 +54,10 @@ pub fn routes(sluice: Sluice) -> Router {
         .route("/console/pipelines/live", get(pipelines::list_live))
         .route("/console/pipelines/{name}", get(pipelines::view))
         .route("/console/pipelines/{name}/live", get(pipelines::view_live))
-        .route("/console/pipelines/{name}/release", post(pipelines::release))
+        .route(
+            "/console/pipelines/{name}/release",
+            post(pipelines::release),
+        )
         .route("/console/pipelines/{name}/stop", post(pipelines::stop))
         .route("/console/pipelines/{name}/delete", post(pipelines::delete))
         .route(
@@ -66,7 +72,10 @@ pub fn routes(sluice: Sluice) -> Router {
             "/console/pipelines/{name}/stages/{stage}/actions/{action}/review",
             get(pipelines::review_page).post(pipelines::review),
         )
-        .route("/console/pipelines/{name}/history", get(executions::history))
+        .route(
+            "/console/pipelines/{name}/history",
+            get(executions::history),
+        )
         .route(
             "/console/pipelines/{name}/executions/{id}",
             get(executions::execution),
@@ -83,7 +92,10 @@ pub fn routes(sluice: Sluice) -> Router {
             "/console/pipelines/{name}/executions/{id}/artifacts/{artifact}",
             get(executions::artifact),
         )
-        .route("/console/pipelines/{name}/lineage", get(executions::lineage))
+        .route(
+            "/console/pipelines/{name}/lineage",
+            get(executions::lineage),
+        )
         .route("/console/pipelines/{name}/webhooks", get(admin::webhooks))
         .route(
             "/console/pipelines/{name}/edit",
@@ -100,13 +112,17 @@ pub fn routes(sluice: Sluice) -> Router {
         )
         .route("/console/audit", get(admin::audit))
         .route("/console/audit/verify", post(admin::verify_chain))
+        .route("/console/jobs/{job}", get(executions::job))
         .route("/console/badge/{file}", get(badge::badge))
         .route("/console/cc.xml", get(badge::cc_xml))
         .with_state(state)
 }
 
 async fn css() -> Response {
-    asset("text/css; charset=utf-8", include_str!("../assets/console.css"))
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../assets/console.css"),
+    )
 }
 
 async fn js() -> Response {
@@ -270,7 +286,11 @@ impl Form {
 fn refused(status: StatusCode, text: &str) -> Response {
     (
         status,
-        html::page("Refused", None, html! { h1 { "Refused" } (html::message("error", text)) }),
+        html::page(
+            "Refused",
+            None,
+            html! { h1 { "Refused" } (html::message("error", text)) },
+        ),
     )
         .into_response()
 }
@@ -339,7 +359,10 @@ async fn signin(
         }
     };
     let genuine = found.as_ref().is_some_and(|(secret, _)| {
-        session::same(secret.expose().as_bytes(), field("secret_access_key").as_bytes())
+        session::same(
+            secret.expose().as_bytes(),
+            field("secret_access_key").as_bytes(),
+        )
     });
     if !genuine {
         return (

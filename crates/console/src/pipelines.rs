@@ -29,7 +29,11 @@ struct Row {
     detail: Option<(PipelineState, Option<ExecutionView>)>,
 }
 
-async fn rows(console: &Console, ctx: &Ctx, q: &ListQuery) -> Result<(Vec<Row>, Option<String>), String> {
+async fn rows(
+    console: &Console,
+    ctx: &Ctx,
+    q: &ListQuery,
+) -> Result<(Vec<Row>, Option<String>), String> {
     let sluice = &console.sluice;
     let filter = q.filter.as_deref().unwrap_or("").trim().to_lowercase();
     let mut names = Vec::new();
@@ -37,7 +41,11 @@ async fn rows(console: &Console, ctx: &Ctx, q: &ListQuery) -> Result<(Vec<Row>, 
     // Without a filter a page is one listing call; with one, listings are read until a page
     // of matches is found.
     loop {
-        let size = if filter.is_empty() { PAGE_ROWS } else { FILTER_SCAN };
+        let size = if filter.is_empty() {
+            PAGE_ROWS
+        } else {
+            FILTER_SCAN
+        };
         let page = sluice
             .list_pipelines(Some(size), token.as_deref())
             .await
@@ -56,7 +64,10 @@ async fn rows(console: &Console, ctx: &Ctx, q: &ListQuery) -> Result<(Vec<Row>, 
     let mut rows = Vec::with_capacity(names.len());
     for (name, updated_ms) in names.into_iter().take(PAGE_ROWS) {
         let arn = pipeline_arn(console, &name);
-        let detail = if ctx.may(console, "codepipeline:GetPipelineState", &arn).await {
+        let detail = if ctx
+            .may(console, "codepipeline:GetPipelineState", &arn)
+            .await
+        {
             match sluice.get_pipeline_state(&name).await {
                 Ok(state) => {
                     let latest = sluice
@@ -126,7 +137,11 @@ fn rows_table(rows: &[Row]) -> Markup {
     }
 }
 
-pub async fn list(State(console): State<Console>, ctx: Ctx, Query(q): Query<ListQuery>) -> Response {
+pub async fn list(
+    State(console): State<Console>,
+    ctx: Ctx,
+    Query(q): Query<ListQuery>,
+) -> Response {
     if let Err(r) = ctx.check(&console, "codepipeline:ListPipelines", "*").await {
         return r;
     }
@@ -135,8 +150,18 @@ pub async fn list(State(console): State<Console>, ctx: Ctx, Query(q): Query<List
         Err(e) => return ctx.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Pipelines", &e),
     };
     let filter = q.filter.clone().unwrap_or_default();
-    let live_url = format!("/console/pipelines/live?filter={}&next={}", html::query_value(&filter), html::query_value(q.next.as_deref().unwrap_or("")));
-    let may_create = ctx.may(&console, "codepipeline:CreatePipeline", &pipeline_arn(&console, "*")).await;
+    let live_url = format!(
+        "/console/pipelines/live?filter={}&next={}",
+        html::query_value(&filter),
+        html::query_value(q.next.as_deref().unwrap_or(""))
+    );
+    let may_create = ctx
+        .may(
+            &console,
+            "codepipeline:CreatePipeline",
+            &pipeline_arn(&console, "*"),
+        )
+        .await;
     let body = html! {
         div.titlebar {
             h1 { "Pipelines" }
@@ -159,7 +184,11 @@ pub async fn list(State(console): State<Console>, ctx: Ctx, Query(q): Query<List
     html::page("Pipelines", Some(&ctx.session), body).into_response()
 }
 
-pub async fn list_live(State(console): State<Console>, ctx: Ctx, Query(q): Query<ListQuery>) -> Response {
+pub async fn list_live(
+    State(console): State<Console>,
+    ctx: Ctx,
+    Query(q): Query<ListQuery>,
+) -> Response {
     if let Err(r) = ctx.check(&console, "codepipeline:ListPipelines", "*").await {
         return r;
     }
@@ -195,8 +224,12 @@ struct Allowed {
 async fn allowed(console: &Console, ctx: &Ctx, view: &PipelineView) -> Allowed {
     let arn = pipeline_arn(console, &view.declaration.name);
     let mut a = Allowed {
-        release: ctx.may(console, "codepipeline:StartPipelineExecution", &arn).await,
-        stop: ctx.may(console, "codepipeline:StopPipelineExecution", &arn).await,
+        release: ctx
+            .may(console, "codepipeline:StartPipelineExecution", &arn)
+            .await,
+        stop: ctx
+            .may(console, "codepipeline:StopPipelineExecution", &arn)
+            .await,
         edit: ctx.may(console, "codepipeline:UpdatePipeline", &arn).await,
         delete: ctx.may(console, "codepipeline:DeletePipeline", &arn).await,
         transitions: HashMap::new(),
@@ -205,18 +238,32 @@ async fn allowed(console: &Console, ctx: &Ctx, view: &PipelineView) -> Allowed {
     };
     for stage in &view.declaration.stages {
         let stage_arn = format!("{arn}/{}", stage.name);
-        let transitions = ctx.may(console, "codepipeline:DisableStageTransition", &stage_arn).await
-            && ctx.may(console, "codepipeline:EnableStageTransition", &stage_arn).await;
+        let transitions = ctx
+            .may(console, "codepipeline:DisableStageTransition", &stage_arn)
+            .await
+            && ctx
+                .may(console, "codepipeline:EnableStageTransition", &stage_arn)
+                .await;
         a.transitions.insert(stage.name.clone(), transitions);
         a.retry.insert(
             stage.name.clone(),
-            ctx.may(console, "codepipeline:RetryStageExecution", &stage_arn).await,
+            ctx.may(console, "codepipeline:RetryStageExecution", &stage_arn)
+                .await,
         );
-        for action in stage.actions.iter().filter(|x| x.action_type_id.category == "Approval") {
+        for action in stage
+            .actions
+            .iter()
+            .filter(|x| x.action_type_id.category == "Approval")
+        {
             let may = ctx
-                .may(console, "codepipeline:PutApprovalResult", &format!("{stage_arn}/{}", action.name))
+                .may(
+                    console,
+                    "codepipeline:PutApprovalResult",
+                    &format!("{stage_arn}/{}", action.name),
+                )
                 .await;
-            a.approve.insert((stage.name.clone(), action.name.clone()), may);
+            a.approve
+                .insert((stage.name.clone(), action.name.clone()), may);
         }
     }
     a
@@ -351,14 +398,25 @@ async fn stages(console: &Console, ctx: &Ctx, name: &str) -> Option<Markup> {
 
 pub async fn view(State(console): State<Console>, ctx: Ctx, Path(name): Path<String>) -> Response {
     let arn = pipeline_arn(&console, &name);
-    if let Err(r) = ctx.check(&console, "codepipeline:GetPipelineState", &arn).await {
+    if let Err(r) = ctx
+        .check(&console, "codepipeline:GetPipelineState", &arn)
+        .await
+    {
         return r;
     }
     let Ok(view) = console.sluice.get_pipeline(&name, None).await else {
-        return ctx.error_page(StatusCode::NOT_FOUND, "Pipeline not found", &format!("There is no pipeline named {name}."));
+        return ctx.error_page(
+            StatusCode::NOT_FOUND,
+            "Pipeline not found",
+            &format!("There is no pipeline named {name}."),
+        );
     };
     let Some(stages) = stages(&console, &ctx, &name).await else {
-        return ctx.error_page(StatusCode::NOT_FOUND, "Pipeline not found", &format!("There is no pipeline named {name}."));
+        return ctx.error_page(
+            StatusCode::NOT_FOUND,
+            "Pipeline not found",
+            &format!("There is no pipeline named {name}."),
+        );
     };
     let allowed = allowed(&console, &ctx, &view).await;
     let base = format!("/console/pipelines/{}", seg(&name));
@@ -401,9 +459,16 @@ pub async fn view(State(console): State<Console>, ctx: Ctx, Path(name): Path<Str
     html::page(&name, Some(s), body).into_response()
 }
 
-pub async fn view_live(State(console): State<Console>, ctx: Ctx, Path(name): Path<String>) -> Response {
+pub async fn view_live(
+    State(console): State<Console>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+) -> Response {
     let arn = pipeline_arn(&console, &name);
-    if let Err(r) = ctx.check(&console, "codepipeline:GetPipelineState", &arn).await {
+    if let Err(r) = ctx
+        .check(&console, "codepipeline:GetPipelineState", &arn)
+        .await
+    {
         return r;
     }
     let key = ctx.session.caller.access_key_id.clone();
@@ -422,17 +487,30 @@ fn view_url(name: &str) -> String {
     format!("/console/pipelines/{}", seg(name))
 }
 
-pub async fn release(State(console): State<Console>, ctx: Ctx, Path(name): Path<String>, axum::Form(form): FormMap) -> Response {
+pub async fn release(
+    State(console): State<Console>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+    axum::Form(form): FormMap,
+) -> Response {
     if let Err(r) = ctx.form(form) {
         return r;
     }
-    match ctx.call(&console, "StartPipelineExecution", json!({ "name": name })).await {
+    match ctx
+        .call(&console, "StartPipelineExecution", json!({ "name": name }))
+        .await
+    {
         Ok(_) => back(&view_url(&name)),
         Err(r) => r,
     }
 }
 
-pub async fn stop(State(console): State<Console>, ctx: Ctx, Path(name): Path<String>, axum::Form(form): FormMap) -> Response {
+pub async fn stop(
+    State(console): State<Console>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+    axum::Form(form): FormMap,
+) -> Response {
     let form = match ctx.form(form) {
         Ok(f) => f,
         Err(r) => return r,
@@ -451,7 +529,12 @@ pub async fn stop(State(console): State<Console>, ctx: Ctx, Path(name): Path<Str
     }
 }
 
-pub async fn delete(State(console): State<Console>, ctx: Ctx, Path(name): Path<String>, axum::Form(form): FormMap) -> Response {
+pub async fn delete(
+    State(console): State<Console>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+    axum::Form(form): FormMap,
+) -> Response {
     let form = match ctx.form(form) {
         Ok(f) => f,
         Err(r) => return r,
@@ -463,7 +546,10 @@ pub async fn delete(State(console): State<Console>, ctx: Ctx, Path(name): Path<S
             "The name typed does not match the pipeline's name.",
         );
     }
-    match ctx.call(&console, "DeletePipeline", json!({ "name": name })).await {
+    match ctx
+        .call(&console, "DeletePipeline", json!({ "name": name }))
+        .await
+    {
         Ok(_) => back("/console/pipelines"),
         Err(r) => r,
     }
@@ -536,23 +622,35 @@ pub async fn review_page(
     Query(q): Query<ReviewQuery>,
 ) -> Response {
     let arn = format!("{}/{stage}/{action}", pipeline_arn(&console, &name));
-    if let Err(r) = ctx.check(&console, "codepipeline:PutApprovalResult", &arn).await {
+    if let Err(r) = ctx
+        .check(&console, "codepipeline:PutApprovalResult", &arn)
+        .await
+    {
         return r;
     }
     let (Ok(view), Ok(state)) = (
         console.sluice.get_pipeline(&name, None).await,
         console.sluice.get_pipeline_state(&name).await,
     ) else {
-        return ctx.error_page(StatusCode::NOT_FOUND, "Pipeline not found", &format!("There is no pipeline named {name}."));
+        return ctx.error_page(
+            StatusCode::NOT_FOUND,
+            "Pipeline not found",
+            &format!("There is no pipeline named {name}."),
+        );
     };
-    let declared = view.declaration.stage(&stage).and_then(|s| s.actions.iter().find(|a| a.name == action));
+    let declared = view
+        .declaration
+        .stage(&stage)
+        .and_then(|s| s.actions.iter().find(|a| a.name == action));
     let latest = state
         .stages
         .iter()
         .find(|s| s.name == stage)
         .and_then(|s| s.actions.iter().find(|a| a.name == action))
         .and_then(|a| a.latest.clone());
-    let token = q.token.or_else(|| latest.as_ref().and_then(|l| l.token.clone()));
+    let token = q
+        .token
+        .or_else(|| latest.as_ref().and_then(|l| l.token.clone()));
     let pending = latest.as_ref().is_some_and(|l| l.status == "InProgress");
     let s = &ctx.session;
     let body = html! {

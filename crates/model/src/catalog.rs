@@ -41,9 +41,10 @@ fn built_in(
     }
 }
 
-/// Where a built-in runner's log is served (the S3 endpoint's log bucket), relative to the
-/// server's address.
-pub const LOG_URL_TEMPLATE: &str = "/sluice-logs/jobs/{ExternalExecutionId}.log";
+/// Where a built-in action's run is shown: the console's page of the job, which opens the
+/// action's details and its log (relative to the server's address). The log itself is the
+/// object `sluice-logs/jobs/{ExternalExecutionId}.log` of the S3 endpoint.
+pub const LOG_URL_TEMPLATE: &str = "/console/jobs/{ExternalExecutionId}";
 
 fn with_log_url(mut t: ActionType) -> ActionType {
     t.settings = Some(crate::action_type::ActionTypeSettings {

@@ -128,7 +128,6 @@ const RETENTION_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_
 
 /// Fires due timers every `TIMER_SWEEP_INTERVAL_MS` until `shutdown` turns true. The caller
 /// owns the task and joins it on shutdown.
-
 pub async fn run_timers(sluice: Sluice, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let dispatcher = tokio::spawn(notifications::run_dispatcher(
         sluice.clone(),

@@ -4,6 +4,7 @@ mod action_types;
 mod audit;
 mod auth;
 mod canary;
+mod console;
 mod crash_loop;
 mod deploy;
 mod durability;

@@ -254,11 +254,12 @@ async fn a_push_runs_source_commands_and_codebuild_with_artifacts_kept_byte_for_
     );
 
     let test = action_state(&server, "app-pipeline", 2).await;
-    let url = test["externalExecutionUrl"].as_str().expect("log url");
-    let path = url
-        .strip_prefix(&server.url())
-        .expect("an absolute URL of this server");
-    let (status, _, log) = server.s3("GET", path, vec![]).await;
+    let url = test["externalExecutionUrl"].as_str().expect("console url");
+    let job = test["externalExecutionId"].as_str().expect("job id");
+    assert_eq!(url, format!("{}/console/jobs/{job}", server.url()));
+    let (status, _, log) = server
+        .s3("GET", &format!("/sluice-logs/jobs/{job}.log"), vec![])
+        .await;
     assert_eq!(status, 200);
     let log = String::from_utf8(log).expect("text");
     assert!(log.contains("Running command test -f dist/app.sh"), "{log}");
