@@ -200,6 +200,7 @@ fn only_the_binary_reads_the_environment() {
         "store-sqlite",
         "service",
         "api",
+        "console",
         "server",
     ] {
         rust_files(&root().join("crates").join(krate).join("src"), &mut files);
@@ -211,6 +212,44 @@ fn only_the_binary_reads_the_environment() {
             "{} reads the environment",
             f.display()
         );
+    }
+}
+
+/// Invariant 21: the console changes nothing through the façade; every button is an API call
+/// through `sluice_api::call_as`, authorized and audited as the signed call would be.
+#[test]
+fn the_console_changes_state_only_through_api_calls() {
+    let changes = [
+        ".create_pipeline(",
+        ".update_pipeline(",
+        ".delete_pipeline(",
+        ".start_pipeline_execution(",
+        ".stop_pipeline_execution(",
+        ".retry_stage_execution(",
+        ".rollback_stage(",
+        ".put_approval_result(",
+        ".set_stage_transition(",
+        ".create_custom_action_type(",
+        ".delete_custom_action_type(",
+        ".put_webhook(",
+        ".delete_webhook(",
+        ".tag_resource(",
+        ".record_audit(",
+        ".begin_audit(",
+        ".complete_audit(",
+    ];
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/console/src"), &mut files);
+    assert!(!files.is_empty());
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for change in changes {
+            assert!(
+                !text.contains(change),
+                "{} calls {change} directly; make the API call through call_as",
+                f.display()
+            );
+        }
     }
 }
 

@@ -19,7 +19,7 @@ mod pipelines;
 pub mod session;
 
 use axum::extract::{FromRef, FromRequestParts, State};
-use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use axum::http::{header, request::Parts, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -345,7 +345,7 @@ async fn signin_page(axum::extract::Query(q): axum::extract::Query<SigninQuery>)
 
 async fn signin(
     State(console): State<Console>,
-    headers: HeaderMap,
+    parts: Parts,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
     let field = |k: &str| form.get(k).map_or("", |v| v.trim());
@@ -376,7 +376,7 @@ async fn signin(
     }
     let now = console.sluice.now_ms();
     let value = console.keys.issue(key_id, now + session::SESSION_MS);
-    let secure = is_secure(&headers, &console);
+    let secure = sluice_api::trail::request_info(&parts).secure_transport;
     (
         StatusCode::SEE_OTHER,
         [
@@ -390,17 +390,7 @@ async fn signin(
         .into_response()
 }
 
-/// Whether cookies must be `Secure`: the console is served over TLS.
-fn is_secure(_headers: &HeaderMap, console: &Console) -> bool {
-    console.sluice.options().public_url.starts_with("https://")
-}
-
-async fn signout(
-    State(console): State<Console>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    axum::Form(form): axum::Form<HashMap<String, String>>,
-) -> Response {
+async fn signout(ctx: Ctx, axum::Form(form): axum::Form<HashMap<String, String>>) -> Response {
     if let Err(refusal) = ctx.form(form) {
         return refusal;
     }
@@ -410,7 +400,7 @@ async fn signout(
             (header::LOCATION, "/console/signin".to_string()),
             (
                 header::SET_COOKIE,
-                session::set_cookie("", 0, is_secure(&headers, &console)),
+                session::set_cookie("", 0, ctx.info.secure_transport),
             ),
         ],
     )

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde_json::json;
-use sluice_service::{ExecutionView, PipelineState, PipelineView};
+use sluice_service::{ExecutionView, PipelineOverview, PipelineView};
 use std::collections::HashMap;
 
 /// Rows on one page of the overview.
@@ -22,11 +22,11 @@ pub struct ListQuery {
     next: Option<String>,
 }
 
-/// One row of the overview: what the pipeline's latest run looks like.
+/// One row of the overview: the pipeline at a glance, when the caller may see its state.
 struct Row {
     name: String,
     updated_ms: i64,
-    detail: Option<(PipelineState, Option<ExecutionView>)>,
+    detail: Option<PipelineOverview>,
 }
 
 async fn rows(
@@ -68,15 +68,8 @@ async fn rows(
             .may(console, "codepipeline:GetPipelineState", &arn)
             .await
         {
-            match sluice.get_pipeline_state(&name).await {
-                Ok(state) => {
-                    let latest = sluice
-                        .list_pipeline_executions(&name, Some(1), None)
-                        .await
-                        .ok()
-                        .and_then(|p| p.items.into_iter().next());
-                    Some((state, latest))
-                }
+            match sluice.pipeline_overview(&name).await {
+                Ok(overview) => Some(overview),
                 // Deleted since it was listed.
                 Err(_) => continue,
             }
@@ -114,16 +107,17 @@ fn rows_table(rows: &[Row]) -> Markup {
                     tr {
                         td { a href=(format!("/console/pipelines/{}", seg(&row.name))) { (row.name) } }
                         @match &row.detail {
-                            Some((state, latest)) => {
-                                td { (status(latest.as_ref().map_or("", |e| e.status.as_str()))) }
+                            Some(overview) => {
+                                @let latest = overview.latest.as_ref();
+                                td { (status(latest.map_or("", |e| e.status.as_str()))) }
                                 td.stages {
-                                    @for stage in &state.stages {
-                                        @let s = stage.latest_execution.as_ref().map_or("", |e| e.status.as_str());
-                                        span class={"chip " (html::status_class(s))} title=(format!("{}: {}", stage.name, if s.is_empty() { "Didn't run" } else { s })) { (stage.name) }
+                                    @for (stage, stage_status) in &overview.stages {
+                                        @let s = stage_status.as_deref().unwrap_or("");
+                                        span class={"chip " (html::status_class(s))} title=(format!("{stage}: {}", if s.is_empty() { "Didn't run" } else { s })) { (stage) }
                                     }
                                 }
                                 td { @if let Some(e) = latest { (revision_cell(&row.name, e)) } }
-                                td { (time(latest.as_ref().map_or(row.updated_ms, |e| e.updated_ms.max(row.updated_ms)))) }
+                                td { (time(latest.map_or(row.updated_ms, |e| e.updated_ms.max(overview.updated_ms)))) }
                             }
                             None => {
                                 td colspan="3" { span.muted { "Not authorized to view its state" } }

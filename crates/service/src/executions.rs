@@ -151,7 +151,7 @@ impl Sluice {
         ExecutionDoc::from_json(&record.doc)?.to_engine()
     }
 
-    async fn view(&self, pipeline: &str, e: &Execution) -> Result<ExecutionView> {
+    pub(crate) async fn view(&self, pipeline: &str, e: &Execution) -> Result<ExecutionView> {
         let declaration = self
             .store()
             .get_pipeline(pipeline, Some(e.pipeline_version))
@@ -456,7 +456,6 @@ pub struct ApprovalAnswer {
 /// Renders an action's entity URL and, given an external execution id, its execution URL.
 pub(crate) type ActionUrls<'a> = &'a dyn Fn(&str, Option<&str>) -> (Option<String>, Option<String>);
 
-/// A stage's latest execution, the execution waiting to enter it, and its actions' latest runs.
 /// The latest execution of a stage, those in line to enter it (first first), and the latest
 /// run of each action.
 pub(crate) type StageViews = (

@@ -58,7 +58,7 @@ pub use options::{
     DEFAULT_MAX_PUSH_BYTES, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SMTP_FROM,
     DEFAULT_UNDELIVERED_RETENTION_MS,
 };
-pub use pipelines::{PipelineState, PipelineView, StageState, TransitionState};
+pub use pipelines::{PipelineOverview, PipelineState, PipelineView, StageState, TransitionState};
 pub use repositories::{CommitView, RepositoryHost, RepositoryView};
 pub use rules::RuleExecutionView;
 pub use sluice_engine::{ConditionRun, ConditionStatus, RuleRun, RuleStatus};

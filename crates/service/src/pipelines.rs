@@ -39,6 +39,17 @@ pub struct StageState {
     pub conditions: Vec<sluice_engine::ConditionRun>,
 }
 
+/// A pipeline at a glance, for an overview of many: each stage's latest status and the latest
+/// execution. Cheaper than `GetPipelineState` (no transitions, no action types, no actions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineOverview {
+    pub name: String,
+    pub updated_ms: i64,
+    /// Every stage in order, with the status of the latest execution that entered it.
+    pub stages: Vec<(String, Option<String>)>,
+    pub latest: Option<crate::ExecutionView>,
+}
+
 /// `GetPipelineState`: the structure, its transitions and the latest run of every stage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineState {
@@ -244,6 +255,39 @@ impl Sluice {
             None
         };
         Ok(Page { items, next_token })
+    }
+
+    /// The pipeline at a glance (`PipelineOverview`).
+    pub async fn pipeline_overview(&self, name: &str) -> Result<PipelineOverview> {
+        let record = self.current_pipeline(name).await?;
+        let declaration = record.declaration.to_model();
+        let (runtime, _) = self.load_runtime(name, &declaration).await?;
+        let no_urls = |_: &str, _: Option<&str>| (None, None);
+        let stages = declaration
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, stage)| {
+                let status = (i < runtime.slots.len() && runtime.slots[i].name == stage.name)
+                    .then(|| crate::executions::stage_views(&runtime, i, &no_urls).0)
+                    .flatten()
+                    .map(|e| e.status);
+                (stage.name.clone(), status)
+            })
+            .collect();
+        let latest = match self.store().list_executions(name, None, 1).await?.first() {
+            Some(r) => {
+                let e = crate::runtime_doc::ExecutionDoc::from_json(&r.doc)?.to_engine()?;
+                Some(self.view(name, &e).await?)
+            }
+            None => None,
+        };
+        Ok(PipelineOverview {
+            name: record.name,
+            updated_ms: record.updated_ms,
+            stages,
+            latest,
+        })
     }
 
     /// The pipeline's stages with the state of their inbound transitions.

@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod bench_console;
 mod bench_deploy;
 mod bench_notify;
 mod bench_sources;
@@ -92,7 +93,7 @@ enum Command {
     /// `sluice bench artifacts` (zip pack and safe unpack).
     Bench {
         /// What to measure.
-        #[arg(value_parser = ["transitions", "artifacts", "sources", "sandbox", "deploy", "notifications", "functions"])]
+        #[arg(value_parser = ["transitions", "artifacts", "sources", "sandbox", "deploy", "notifications", "functions", "console"])]
         what: String,
         /// Size of the generated bundle for `artifacts`, in MB.
         #[arg(long, default_value_t = 200)]
@@ -100,9 +101,10 @@ enum Command {
         /// How long to drive pipelines, in seconds.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
-        /// How many pipelines (each with its own worker) run at once.
-        #[arg(long, default_value_t = 16)]
-        pipelines: usize,
+        /// How many pipelines: for `transitions`, how many (each with its own worker) run at
+        /// once (default 16); for `console`, how many exist (default 1,000).
+        #[arg(long)]
+        pipelines: Option<usize>,
         /// How many pushes `sources` times (and deployments `deploy` times).
         #[arg(long, default_value_t = 20)]
         pushes: usize,
@@ -343,6 +345,12 @@ fn main() -> Result<()> {
                 .build()?
                 .block_on(bench_notify::functions(pushes.max(1) * 10))
         }
+        Command::Bench {
+            what, pipelines, ..
+        } if what == "console" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(bench_console::console(pipelines.unwrap_or(1000))),
         Command::Bench { what, pushes, .. } if what == "deploy" => {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -354,7 +362,7 @@ fn main() -> Result<()> {
         } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
-            .block_on(bench::transitions(seconds, pipelines)),
+            .block_on(bench::transitions(seconds, pipelines.unwrap_or(16))),
     }
 }
 
