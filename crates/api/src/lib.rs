@@ -42,6 +42,7 @@ mod webhook_handlers;
 mod xml;
 
 pub use error::ApiError;
+pub use refusals::RefusalBudget;
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};

@@ -77,6 +77,12 @@ document.querySelectorAll("pre[data-log]").forEach((log) => {
     source.close();
     log.dataset.finished = event.data;
     const status = document.getElementById("action-status");
-    if (status) status.textContent = event.data;
+    if (status) {
+      const badge = document.createElement("span");
+      const colour = { Succeeded: "ok", Failed: "failed" }[event.data] || "muted";
+      badge.className = `status ${colour}`;
+      badge.textContent = event.data;
+      status.replaceChildren(badge);
+    }
   });
 });

@@ -285,6 +285,10 @@ pub async fn action(
             @if let Some((code, msg)) = &a.error { dt { "Error" } dd.error { (code) ": " (msg) } }
             @if let Some(x) = &a.external_execution_id { dt { "External execution ID" } dd { code { (x) } } }
         }
+        @if let Some(commands) = a.declaration.as_ref().map(|d| &d.commands).filter(|c| !c.is_empty()) {
+            h2 { "Commands" }
+            pre.commands { @for c in commands { (c) "\n" } }
+        }
         h2 { "Configuration" }
         @if a.resolved_configuration.is_empty() { p.empty { "None" } }
         @else { table.config { tbody { @for (k, v) in &a.resolved_configuration { tr { th { (k) } td { code { (v) } } } } } } }

@@ -34,12 +34,18 @@ use std::collections::HashMap;
 pub struct Console {
     pub sluice: Sluice,
     pub keys: Keys,
+    /// Sign-in attempts are unauthenticated: each costs its source one unit of this budget.
+    pub signins: std::sync::Arc<sluice_api::RefusalBudget>,
 }
 
 /// The console's routes, all under `/console`.
 pub fn routes(sluice: Sluice) -> Router {
     let keys = Keys::new(&sluice.options().token_key);
-    let state = Console { sluice, keys };
+    let state = Console {
+        sluice,
+        keys,
+        signins: Default::default(),
+    };
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/") }))
         .route(
@@ -351,6 +357,20 @@ async fn signin(
     let field = |k: &str| form.get(k).map_or("", |v| v.trim());
     let next = next_page(form.get("next").map(String::as_str)).to_string();
     let key_id = field("access_key_id");
+    let info = sluice_api::trail::request_info(&parts);
+    if !console
+        .signins
+        .spend(&[&info.source_ip, key_id], console.sluice.now_ms())
+    {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            signin_form(
+                &next,
+                Some("Too many sign-in attempts. Wait a little and try again."),
+            ),
+        )
+            .into_response();
+    }
     let found = match console.sluice.access_key(key_id).await {
         Ok(found) => found,
         Err(e) => {
@@ -376,7 +396,7 @@ async fn signin(
     }
     let now = console.sluice.now_ms();
     let value = console.keys.issue(key_id, now + session::SESSION_MS);
-    let secure = sluice_api::trail::request_info(&parts).secure_transport;
+    let secure = info.secure_transport;
     (
         StatusCode::SEE_OTHER,
         [
