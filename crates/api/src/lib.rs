@@ -275,6 +275,35 @@ pub async fn call_as(
     Ok(serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null))
 }
 
+/// Every problem of a pipeline declaration (the JSON of `CreatePipeline`'s `pipeline`), as the
+/// API would judge it, where the API itself answers with the first only. A declaration that does
+/// not even decode has that one problem.
+pub async fn pipeline_problems(
+    sluice: &Sluice,
+    pipeline: &serde_json::Value,
+) -> Result<Vec<String>, ApiError> {
+    let op = sluice_wire::Operation::CreatePipeline;
+    let shape = op
+        .input_shape()
+        .ok_or_else(|| ApiError::internal("CreatePipeline has no input shape"))?;
+    let body = serde_json::to_vec(&serde_json::json!({ "pipeline": pipeline }))
+        .map_err(|e| ApiError::internal(format!("encoding a declaration: {e}")))?;
+    let input: sluice_wire::CreatePipelineInput = match sluice_wire::decode(shape, &body) {
+        Ok(input) => input,
+        Err(e) => return Ok(vec![ApiError::from(e).message]),
+    };
+    let declaration = match convert::pipeline_from_wire(input.pipeline) {
+        Ok(d) => d,
+        Err(e) => return Ok(vec![e.message]),
+    };
+    Ok(sluice
+        .pipeline_problems(&declaration)
+        .await?
+        .into_iter()
+        .map(|p| p.message)
+        .collect())
+}
+
 /// Authenticates, authorizes and runs one CodePipeline call. A call that may change something
 /// is recorded as pending before it acts (`begin_audit`).
 async fn run_call(

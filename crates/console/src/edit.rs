@@ -64,10 +64,10 @@ fn section_of(message: &str) -> &'static str {
     }
 }
 
-fn problem(error: Option<&(String, String)>, section: &str) -> Markup {
+fn problem(problems: &[String], section: &str) -> Markup {
     html! {
-        @if let Some((code, message)) = error.filter(|(_, m)| section_of(m) == section) {
-            p.problem role="alert" { (code) ": " (message) }
+        @for message in problems.iter().filter(|m| section_of(m) == section) {
+            p.problem role="alert" { (message) }
         }
     }
 }
@@ -79,7 +79,15 @@ fn field(form: &Form, id: &str, label: &str, hint: &str) -> Markup {
     }
 }
 
-fn wizard(console: &Console, ctx: &Ctx, form: &Form, error: Option<&(String, String)>) -> Markup {
+/// The wizard, with the API's answer to a failed attempt on top and every problem of the
+/// declaration beside the step it concerns.
+fn wizard(
+    console: &Console,
+    ctx: &Ctx,
+    form: &Form,
+    error: Option<&(String, String)>,
+    problems: &[String],
+) -> Markup {
     let o = console.sluice.options();
     let default_bucket = format!("codepipeline-{}-{}", o.region, o.account_id);
     let picked = |name: &str, value: &str, default: bool| {
@@ -95,10 +103,10 @@ fn wizard(console: &Console, ctx: &Ctx, form: &Form, error: Option<&(String, Str
                 legend { "Step 1: Choose pipeline settings" }
                 label for="name" { "Pipeline name" }
                 input #name name="name" value=(form.get("name")) required maxlength="100" pattern="[A-Za-z0-9.@\\-_]+";
-                (problem(error, "name"))
+                (problem(problems, "name"))
                 label for="role" { "Service role" }
                 input #role name="role" value=(if form.get("role").is_empty() { console.sluice.default_service_role_arn() } else { form.get("role").to_string() }) required;
-                (problem(error, "role"))
+                (problem(problems, "role"))
                 label for="bucket" { "Artifact store (S3 bucket)" }
                 input #bucket name="bucket" value=(if form.get("bucket").is_empty() { default_bucket } else { form.get("bucket").to_string() }) required;
             }
@@ -117,7 +125,7 @@ fn wizard(console: &Console, ctx: &Ctx, form: &Form, error: Option<&(String, Str
                     label for="token" { "Personal access token" }
                     input #token type="password" name="token" autocomplete="off";
                 }
-                (problem(error, "source"))
+                (problem(problems, "source"))
             }
             fieldset {
                 legend { "Step 3: Add build stage" }
@@ -134,7 +142,7 @@ fn wizard(console: &Console, ctx: &Ctx, form: &Form, error: Option<&(String, Str
                 }
                 div data-when="build=CodeBuild" { (field(form, "project", "Project name", "MyBuildProject")) }
                 div data-when="build=custom" { (field(form, "custom_provider", "Provider", "MyBuilder")) (field(form, "custom_version", "Version", "1")) }
-                (problem(error, "build"))
+                (problem(problems, "build"))
             }
             fieldset {
                 legend { "Step 4: Add deploy stage" }
@@ -144,7 +152,7 @@ fn wizard(console: &Console, ctx: &Ctx, form: &Form, error: Option<&(String, Str
                     option value="CodeDeploy" selected[picked("deploy", "CodeDeploy", false)] { "AWS CodeDeploy" }
                 }
                 div data-when="deploy=CodeDeploy" { (field(form, "application", "Application name", "MyApp")) (field(form, "group", "Deployment group", "MyGroup")) }
-                (problem(error, "deploy"))
+                (problem(problems, "deploy"))
             }
             div.buttons {
                 a.button href="/console/pipelines" { "Cancel" }
@@ -207,6 +215,14 @@ fn declaration(form: &Form) -> Value {
             "inputArtifacts": [{"name": deploy_input}], "runOrder": 1
         }]}));
     }
+    // An answer left empty is left out, so the API says the property is missing (and where).
+    for stage in &mut stages {
+        for action in stage["actions"].as_array_mut().into_iter().flatten() {
+            if let Some(config) = action["configuration"].as_object_mut() {
+                config.retain(|_, v| v.as_str().is_some_and(|v| !v.is_empty()));
+            }
+        }
+    }
     let mut pipeline = json!({
         "name": form.get("name"),
         "roleArn": form.get("role"),
@@ -235,7 +251,7 @@ pub async fn create_page(State(console): State<Console>, ctx: Ctx) -> Response {
     html::page(
         "Create pipeline",
         Some(&ctx.session),
-        wizard(&console, &ctx, &empty, None),
+        wizard(&console, &ctx, &empty, None, &[]),
     )
     .into_response()
 }
@@ -249,35 +265,34 @@ pub async fn create(
         Ok(f) => f,
         Err(r) => return r,
     };
-    let input = json!({ "pipeline": declaration(&form) });
-    match sluice_api::call_as(
-        &console.sluice,
-        &ctx.session.caller,
-        "CreatePipeline",
-        &input,
-        &ctx.info,
-    )
-    .await
+    let pipeline = declaration(&form);
+    let input = json!({ "pipeline": pipeline });
+    let caller = &ctx.session.caller;
+    let e = match sluice_api::call_as(&console.sluice, caller, "CreatePipeline", &input, &ctx.info)
+        .await
     {
-        Ok(_) => back(&format!("/console/pipelines/{}", seg(form.get("name")))),
-        Err(e) => {
-            let status = if e.code == "AccessDeniedException" {
-                StatusCode::FORBIDDEN
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            let error = (e.code.to_string(), e.message);
-            (
-                status,
-                html::page(
-                    "Create pipeline",
-                    Some(&ctx.session),
-                    wizard(&console, &ctx, &form, Some(&error)),
-                ),
-            )
-                .into_response()
-        }
+        Ok(_) => return back(&format!("/console/pipelines/{}", seg(form.get("name")))),
+        Err(e) => e,
+    };
+    let status = if e.code == "AccessDeniedException" {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    // The API names the first problem; the form shows each one beside its step.
+    let mut problems = sluice_api::pipeline_problems(&console.sluice, &pipeline)
+        .await
+        .unwrap_or_default();
+    if problems.is_empty() {
+        problems.push(e.message.clone());
     }
+    let error = (e.code.to_string(), e.message);
+    let page = wizard(&console, &ctx, &form, Some(&error), &problems);
+    (
+        status,
+        html::page("Create pipeline", Some(&ctx.session), page),
+    )
+        .into_response()
 }
 
 /// The editor: stages in order with their actions, each change one `UpdatePipeline`; and the

@@ -95,6 +95,20 @@ impl Sluice {
         }
     }
 
+    /// Every problem of a declaration, as creating it would judge its structure (the API
+    /// answers only the first): for forms that show each problem beside its field.
+    pub async fn pipeline_problems(
+        &self,
+        pipeline: &PipelineDeclaration,
+    ) -> Result<Vec<sluice_model::Problem>> {
+        let types = self.action_types_known().await?;
+        let mut problems = Self::sealed_values_supplied(pipeline);
+        if let Err(Error::InvalidDeclaration(found)) = self.check_declaration(pipeline, &types) {
+            problems.extend(found);
+        }
+        Ok(problems)
+    }
+
     /// Validates and stores version 1 of a new pipeline; returns it as stored, secrets masked.
     pub async fn create_pipeline(
         &self,

@@ -469,3 +469,219 @@ async fn badges_and_cc_xml_show_only_public_pipelines() {
     );
     assert!(cc.contains("/console/pipelines/Demo"));
 }
+
+#[tokio::test]
+async fn the_wizard_shows_every_problem_beside_its_step_and_creates_nothing() {
+    let server = TestServer::start().await;
+    let browser = sign_in(&server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY).await;
+    let csrf = browser.csrf().await;
+    let (status, page) = browser
+        .post(
+            "/console/create",
+            &[
+                ("csrf", &csrf),
+                ("name", "Wizard"),
+                (
+                    "role",
+                    "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+                ),
+                ("bucket", "codepipeline-us-east-1-111111111111"),
+                ("source", "S3"),
+                ("s3_bucket", ""),
+                ("s3_key", ""),
+                ("build", "custom"),
+                ("custom_provider", "NoSuchBuilder"),
+                ("custom_version", "1"),
+                ("deploy", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "{page}");
+    let problems: Vec<&str> = page
+        .split("<p class=\"problem\" role=\"alert\">")
+        .skip(1)
+        .filter_map(|rest| rest.split("</p>").next())
+        .collect();
+    assert!(
+        problems.len() >= 2,
+        "every problem, not only the first: {problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("NoSuchBuilder")),
+        "{problems:?}"
+    );
+    assert!(page.contains("value=\"Wizard\""), "the answers are kept");
+    assert!(server.ok("ListPipelines", json!({})).await["pipelines"]
+        .as_array()
+        .is_some_and(Vec::is_empty));
+}
+
+#[tokio::test]
+async fn stop_retry_edit_action_types_and_the_chain_are_buttons_too() {
+    let server = TestServer::start().await;
+    server
+        .ok(
+            "CreatePipeline",
+            json!({ "pipeline": fixtures::pipeline("Demo") }),
+        )
+        .await;
+    let browser = sign_in(&server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY).await;
+    let csrf = browser.csrf().await;
+    let first = server
+        .ok("ListPipelineExecutions", json!({ "pipelineName": "Demo" }))
+        .await["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
+        .as_str()
+        .expect("an execution")
+        .to_string();
+
+    // Retry the failed source stage: the same execution runs it again (and fails again, its
+    // bucket does not exist).
+    let (status, page) = browser
+        .post(
+            "/console/pipelines/Demo/stages/Source/retry",
+            &[("csrf", &csrf), ("execution", &first)],
+        )
+        .await;
+    assert_eq!(status, 303, "{page}");
+    let attempts = server
+        .ok(
+            "ListActionExecutions",
+            json!({ "pipelineName": "Demo", "filter": {"pipelineExecutionId": first} }),
+        )
+        .await["actionExecutionDetails"]
+        .as_array()
+        .map_or(0, |a| {
+            a.iter().filter(|x| x["stageName"] == "Source").count()
+        });
+    assert_eq!(attempts, 2, "the source ran twice");
+
+    // Stop a running execution (a custom source waits for its job worker) and abandon it.
+    server
+        .ok(
+            "CreateCustomActionType",
+            json!({"category": "Source", "provider": "Mine", "version": "1",
+                   "inputArtifactDetails": {"minimumCount": 0, "maximumCount": 0},
+                   "outputArtifactDetails": {"minimumCount": 1, "maximumCount": 1}}),
+        )
+        .await;
+    let mut custom = fixtures::pipeline("Custom");
+    custom["stages"][0]["actions"][0]["actionTypeId"] =
+        json!({"category": "Source", "owner": "Custom", "provider": "Mine", "version": "1"});
+    custom["stages"][0]["actions"][0]["configuration"] = json!({});
+    server
+        .ok("CreatePipeline", json!({ "pipeline": custom }))
+        .await;
+    let running = server
+        .ok(
+            "ListPipelineExecutions",
+            json!({ "pipelineName": "Custom" }),
+        )
+        .await["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
+        .as_str()
+        .expect("an execution")
+        .to_string();
+    assert!(browser
+        .page("/console/pipelines/Custom")
+        .await
+        .contains("Stop and abandon"));
+    let (status, page) = browser
+        .post(
+            "/console/pipelines/Custom/stop",
+            &[
+                ("csrf", &csrf),
+                ("execution", &running),
+                ("mode", "abandon"),
+                ("reason", "Wrong bucket"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{page}");
+    let run = server
+        .ok(
+            "GetPipelineExecution",
+            json!({ "pipelineName": "Custom", "pipelineExecutionId": running }),
+        )
+        .await;
+    assert_eq!(run["pipelineExecution"]["status"], "Stopped");
+    // Edit: move the second stage up is refused by the API (a source must come first), and
+    // the page says why; editing an action's configuration saves a new version.
+    let (status, page) = browser
+        .post(
+            "/console/pipelines/Demo/edit",
+            &[("csrf", &csrf), ("op", "stage_up"), ("stage", "Beta")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("InvalidStructureException")
+            || page.contains("InvalidActionDeclarationException"),
+        "{page}"
+    );
+    let (status, page) = browser
+        .post(
+            "/console/pipelines/Demo/edit",
+            &[
+                ("csrf", &csrf),
+                ("op", "save_action"),
+                ("stage", "Source"),
+                ("action", "Source"),
+                (
+                    "config",
+                    "S3Bucket=awscodepipeline-demo\nS3ObjectKey=other.zip",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{page}");
+    let declared = server.ok("GetPipeline", json!({ "name": "Demo" })).await;
+    assert_eq!(declared["pipeline"]["version"], 2);
+    assert_eq!(
+        declared["pipeline"]["stages"][0]["actions"][0]["configuration"]["S3ObjectKey"],
+        "other.zip"
+    );
+
+    // Custom action types: create, then delete.
+    let (status, page) = browser
+        .post(
+            "/console/action-types",
+            &[
+                ("csrf", &csrf),
+                ("category", "Test"),
+                ("provider", "Lint"),
+                ("version", "1"),
+                ("in_min", "1"),
+                ("in_max", "1"),
+                ("out_min", "0"),
+                ("out_max", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(browser
+        .page("/console/action-types")
+        .await
+        .contains(">Lint<"));
+    let (status, _) = browser
+        .post(
+            "/console/action-types/delete",
+            &[
+                ("csrf", &csrf),
+                ("category", "Test"),
+                ("provider", "Lint"),
+                ("version", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert!(!browser
+        .page("/console/action-types")
+        .await
+        .contains(">Lint<"));
+
+    // The audit trail's chain, checked from the console.
+    let (status, page) = browser
+        .post("/console/audit/verify", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("The chain is intact"), "{page}");
+}
