@@ -123,16 +123,18 @@ def test_a_release_manager_watches_approves_and_steers_a_pipeline_in_the_browser
     # The running pipeline turns green without reloading, and the approval waits.
     stage(page, "Build").locator("header .status.ok").wait_for()
     release = stage(page, "Release")
-    release.get_by_role("link", name="Review").wait_for()
+    release.get_by_role("button", name="Review").wait_for()
     assert page.evaluate("window.loadedOnce") is True
     shot(page, "pipeline")
 
-    # Review: approve with a comment.
-    release.get_by_role("link", name="Review").click()
-    page.get_by_text("Ship the new greeting?").wait_for()
-    page.get_by_label("Approve").check()
-    page.get_by_label("Comments").fill("Looks good")
-    page.get_by_role("button", name="Submit").click()
+    # Review: a dialog with the approval's question; approve with a comment.
+    release.get_by_role("button", name="Review").click()
+    review = page.locator("dialog[open]")
+    review.get_by_text("Ship the new greeting?").wait_for()
+    shot(page, "review")
+    review.get_by_label("Approve").check()
+    review.get_by_label("Comments").fill("Looks good")
+    review.get_by_role("button", name="Submit").click()
     page.wait_for_url(re.compile(r".*/console/pipelines/console-demo$"))
     stage(page, "Release").locator("header .status.ok").wait_for()
     state = cp.get_pipeline_state(name="console-demo")

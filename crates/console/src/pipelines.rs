@@ -276,7 +276,14 @@ async fn stages(console: &Console, ctx: &Ctx, name: &str) -> Option<Markup> {
     let allowed = allowed(console, ctx, &view).await;
     let s = &ctx.session;
     let base = format!("/console/pipelines/{}", seg(name));
+    let running: Vec<&ExecutionView> = recent
+        .iter()
+        .filter(|e| e.status == "InProgress" || e.status == "Stopping")
+        .collect();
     Some(html! {
+        div.live-actions {
+            @if allowed.stop && !running.is_empty() { (dialog_button("stop", "Stop execution", "")) }
+        }
         div.stages {
             @for (i, stage) in state.stages.iter().enumerate() {
                 @if let Some(t) = &stage.inbound {
@@ -345,8 +352,16 @@ async fn stages(console: &Console, ctx: &Ctx, name: &str) -> Option<Markup> {
                                 @if let (Some(id), Some(e)) = (&l.action_execution_id, &stage.latest_execution) {
                                     a.details href=(format!("{base}/executions/{}/actions/{}", seg(&e.execution_id), seg(id))) { "Details" }
                                 }
-                                @if l.status == "InProgress" && l.token.is_some() && allowed.approve.get(&(stage.name.clone(), action.name.clone())).copied().unwrap_or(false) {
-                                    a.button.primary href=(format!("{base}/stages/{}/actions/{}/review", seg(&stage.name), seg(&action.name))) { "Review" }
+                                @if let Some(token) = l.token.as_deref().filter(|_| l.status == "InProgress" && allowed.approve.get(&(stage.name.clone(), action.name.clone())).copied().unwrap_or(false)) {
+                                    @let id = format!("review-{}-{}", seg(&stage.name), seg(&action.name));
+                                    (dialog_button(&id, "Review", "primary"))
+                                    (dialog(&id, &format!("Review: {}", action.name), review_form(
+                                        s,
+                                        &format!("{base}/stages/{}/actions/{}/review", seg(&stage.name), seg(&action.name)),
+                                        declared,
+                                        token,
+                                        html! { button type="button" data-close { "Cancel" } },
+                                    )))
                                 }
                             }
                         }
@@ -363,7 +378,6 @@ async fn stages(console: &Console, ctx: &Ctx, name: &str) -> Option<Markup> {
                 }
             }
         }
-        @let running: Vec<&ExecutionView> = recent.iter().filter(|e| e.status == "InProgress" || e.status == "Stopping").collect();
         @if allowed.stop && !running.is_empty() {
             (dialog("stop", "Stop execution", html! {
                 form method="post" action=(format!("{base}/stop")) {
@@ -386,7 +400,6 @@ async fn stages(console: &Console, ctx: &Ctx, name: &str) -> Option<Markup> {
                 }
             }))
         }
-        div #stop-available hidden data-available=(if allowed.stop && !running.is_empty() { "yes" } else { "no" }) {}
     })
 }
 
@@ -420,7 +433,6 @@ pub async fn view(State(console): State<Console>, ctx: Ctx, Path(name): Path<Str
             h1 { (name) }
             div.actions {
                 @if allowed.edit { a.button href=(format!("{base}/edit")) { "Edit" } }
-                @if allowed.stop { (dialog_button("stop", "Stop execution", "")) }
                 a.button href=(format!("{base}/history")) { "View history" }
                 @if allowed.release { (button_form(s, &format!("{base}/release"), "Release change", "primary")) }
             }
@@ -602,6 +614,39 @@ pub async fn retry(
     }
 }
 
+/// What an approval asks (its custom data and link) and the answer: "Approve" or "Reject",
+/// comments, "Submit"; posted to `action`.
+fn review_form(
+    session: &crate::session::Session,
+    action: &str,
+    declared: Option<&sluice_model::ActionDeclaration>,
+    token: &str,
+    cancel: Markup,
+) -> Markup {
+    html! {
+        @if let Some(d) = declared {
+            @if let Some(data) = d.configuration.get("CustomData") { p.custom { (data) } }
+            @if let Some(link) = d.configuration.get("ExternalEntityLink") {
+                p { "Review: " a href=(link) rel="noopener noreferrer" { (link) } }
+            }
+        }
+        form.review method="post" action=(action) {
+            (csrf(session))
+            input type="hidden" name="token" value=(token);
+            fieldset {
+                legend { "Your decision" }
+                label { input type="radio" name="result" value="Approved" required; " Approve" }
+                label { input type="radio" name="result" value="Rejected"; " Reject" }
+            }
+            label { "Comments" textarea name="comments" maxlength="512" {} }
+            div.buttons {
+                (cancel)
+                button.primary type="submit" { "Submit" }
+            }
+        }
+    }
+}
+
 #[derive(serde::Deserialize)]
 pub struct ReviewQuery {
     token: Option<String>,
@@ -650,30 +695,9 @@ pub async fn review_page(
     let body = html! {
         p.crumbs { a href=(view_url(&name)) { (name) } " › " (stage) " › " (action) }
         h1 { "Review" }
-        @if let Some(d) = declared {
-            @if let Some(data) = d.configuration.get("CustomData") { p.custom { (data) } }
-            @if let Some(link) = d.configuration.get("ExternalEntityLink") {
-                p { "Review: " a href=(link) rel="noopener noreferrer" { (link) } }
-            }
-        }
-        @if !pending || token.is_none() {
-            (html::message("note", "This approval is not waiting for an answer."))
-        } @else {
-            form.review method="post" {
-                (csrf(s))
-                input type="hidden" name="token" value=(token.unwrap_or_default());
-                fieldset {
-                    legend { "Your decision" }
-                    label { input type="radio" name="result" value="Approved" required; " Approve" }
-                    label { input type="radio" name="result" value="Rejected"; " Reject" }
-                }
-                label for="comments" { "Comments" }
-                textarea #comments name="comments" maxlength="512" {}
-                div.buttons {
-                    a.button href=(view_url(&name)) { "Cancel" }
-                    button.primary type="submit" { "Submit" }
-                }
-            }
+        @match token.filter(|_| pending) {
+            None => (html::message("note", "This approval is not waiting for an answer.")),
+            Some(token) => (review_form(s, &format!("{}/stages/{}/actions/{}/review", view_url(&name), seg(&stage), seg(&action)), declared, &token, html! { a.button href=(view_url(&name)) { "Cancel" } })),
         }
     };
     html::page("Review", Some(s), body).into_response()
