@@ -2,7 +2,7 @@
 //! (`LookupEvents` with its filters, and a check of the chain).
 
 use crate::html::{self, csrf, seg, time};
-use crate::{back, Console, Ctx};
+use crate::{Console, Ctx};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -119,24 +119,23 @@ pub async fn create_action_type(
     ctx: Ctx,
     axum::Form(form): FormMap,
 ) -> Response {
-    let form = match ctx.form(form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let mut input = json!({
-        "category": form.get("category"),
-        "provider": form.get("provider"),
-        "version": form.get("version"),
-        "inputArtifactDetails": {"minimumCount": count(&form, "in_min"), "maximumCount": count(&form, "in_max")},
-        "outputArtifactDetails": {"minimumCount": count(&form, "out_min"), "maximumCount": count(&form, "out_max")},
-    });
-    if let Some(url) = form.opt("execution_url") {
-        input["settings"] = json!({ "executionUrlTemplate": url });
-    }
-    match ctx.call(&console, "CreateCustomActionType", input).await {
-        Ok(_) => back("/console/action-types"),
-        Err(r) => r,
-    }
+    ctx.button(&console, form, "/console/action-types", |form| {
+        let details = |min: &str, max: &str| {
+            json!({"minimumCount": count(form, min), "maximumCount": count(form, max)})
+        };
+        let mut input = json!({
+            "category": form.get("category"),
+            "provider": form.get("provider"),
+            "version": form.get("version"),
+            "inputArtifactDetails": details("in_min", "in_max"),
+            "outputArtifactDetails": details("out_min", "out_max"),
+        });
+        if let Some(url) = form.opt("execution_url") {
+            input["settings"] = json!({ "executionUrlTemplate": url });
+        }
+        ("CreateCustomActionType", input)
+    })
+    .await
 }
 
 pub async fn delete_action_type(
@@ -144,15 +143,11 @@ pub async fn delete_action_type(
     ctx: Ctx,
     axum::Form(form): FormMap,
 ) -> Response {
-    let form = match ctx.form(form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let input = json!({"category": form.get("category"), "provider": form.get("provider"), "version": form.get("version")});
-    match ctx.call(&console, "DeleteCustomActionType", input).await {
-        Ok(_) => back("/console/action-types"),
-        Err(r) => r,
-    }
+    ctx.button(&console, form, "/console/action-types", |form| {
+        let id = json!({"category": form.get("category"), "provider": form.get("provider"), "version": form.get("version")});
+        ("DeleteCustomActionType", id)
+    })
+    .await
 }
 
 pub async fn webhooks(

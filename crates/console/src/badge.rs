@@ -42,11 +42,7 @@ async fn latest(console: &Console, name: &str) -> Option<ExecutionView> {
 }
 
 fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+    sluice_wire::query::escape(text)
 }
 
 /// A flat two-part badge: the pipeline's name and its latest execution's status.

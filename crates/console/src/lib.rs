@@ -241,6 +241,27 @@ impl Ctx {
         Ok(Form(form))
     }
 
+    /// A button: the form's CSRF token is checked, then the API call `call` makes of the form
+    /// (operation and input) is made, then the browser goes back to `to`, or is shown the
+    /// call's error.
+    pub async fn button(
+        &self,
+        console: &Console,
+        form: HashMap<String, String>,
+        to: &str,
+        call: impl FnOnce(&Form) -> (&'static str, Value),
+    ) -> Response {
+        let form = match self.form(form) {
+            Ok(f) => f,
+            Err(refusal) => return refusal,
+        };
+        let (operation, input) = call(&form);
+        match self.call(console, operation, input).await {
+            Ok(_) => back(to),
+            Err(page) => page,
+        }
+    }
+
     /// Makes the API call `operation` as the signed-in person and answers with its result, or
     /// with a page that shows the call's error.
     pub async fn call(

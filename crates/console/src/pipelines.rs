@@ -499,16 +499,11 @@ pub async fn release(
     Path(name): Path<String>,
     axum::Form(form): FormMap,
 ) -> Response {
-    if let Err(r) = ctx.form(form) {
-        return r;
-    }
-    match ctx
-        .call(&console, "StartPipelineExecution", json!({ "name": name }))
-        .await
-    {
-        Ok(_) => back(&view_url(&name)),
-        Err(r) => r,
-    }
+    let to = view_url(&name);
+    ctx.button(&console, form, &to, |_| {
+        ("StartPipelineExecution", json!({ "name": name }))
+    })
+    .await
 }
 
 pub async fn stop(
@@ -517,22 +512,19 @@ pub async fn stop(
     Path(name): Path<String>,
     axum::Form(form): FormMap,
 ) -> Response {
-    let form = match ctx.form(form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let mut input = json!({
-        "pipelineName": name,
-        "pipelineExecutionId": form.get("execution"),
-        "abandon": form.get("mode") == "abandon",
-    });
-    if let Some(reason) = form.opt("reason") {
-        input["reason"] = json!(reason);
-    }
-    match ctx.call(&console, "StopPipelineExecution", input).await {
-        Ok(_) => back(&view_url(&name)),
-        Err(r) => r,
-    }
+    let to = view_url(&name);
+    ctx.button(&console, form, &to, |form| {
+        let mut input = json!({
+            "pipelineName": name,
+            "pipelineExecutionId": form.get("execution"),
+            "abandon": form.get("mode") == "abandon",
+        });
+        if let Some(reason) = form.opt("reason") {
+            input["reason"] = json!(reason);
+        }
+        ("StopPipelineExecution", input)
+    })
+    .await
 }
 
 pub async fn delete(
@@ -567,29 +559,18 @@ pub async fn transition(
     Path((name, stage)): Path<(String, String)>,
     axum::Form(form): FormMap,
 ) -> Response {
-    let form = match ctx.form(form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let result = if form.get("enabled") == "false" {
-        ctx.call(
-            &console,
-            "DisableStageTransition",
-            json!({"pipelineName": name, "stageName": stage, "transitionType": "Inbound", "reason": form.get("reason")}),
-        )
-        .await
-    } else {
-        ctx.call(
-            &console,
-            "EnableStageTransition",
-            json!({"pipelineName": name, "stageName": stage, "transitionType": "Inbound"}),
-        )
-        .await
-    };
-    match result {
-        Ok(_) => back(&view_url(&name)),
-        Err(r) => r,
-    }
+    let to = view_url(&name);
+    ctx.button(&console, form, &to, |form| {
+        let mut input =
+            json!({"pipelineName": name, "stageName": stage, "transitionType": "Inbound"});
+        if form.get("enabled") == "false" {
+            input["reason"] = json!(form.get("reason"));
+            ("DisableStageTransition", input)
+        } else {
+            ("EnableStageTransition", input)
+        }
+    })
+    .await
 }
 
 pub async fn retry(
@@ -598,20 +579,17 @@ pub async fn retry(
     Path((name, stage)): Path<(String, String)>,
     axum::Form(form): FormMap,
 ) -> Response {
-    let form = match ctx.form(form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let input = json!({
-        "pipelineName": name,
-        "stageName": stage,
-        "pipelineExecutionId": form.get("execution"),
-        "retryMode": "FAILED_ACTIONS",
-    });
-    match ctx.call(&console, "RetryStageExecution", input).await {
-        Ok(_) => back(&view_url(&name)),
-        Err(r) => r,
-    }
+    let to = view_url(&name);
+    ctx.button(&console, form, &to, |form| {
+        let input = json!({
+            "pipelineName": name,
+            "stageName": stage,
+            "pipelineExecutionId": form.get("execution"),
+            "retryMode": "FAILED_ACTIONS",
+        });
+        ("RetryStageExecution", input)
+    })
+    .await
 }
 
 /// What an approval asks (its custom data and link) and the answer: "Approve" or "Reject",
@@ -709,19 +687,16 @@ pub async fn review(
     Path((name, stage, action)): Path<(String, String, String)>,
     axum::Form(form): FormMap,
 ) -> Response {
-    let form = match ctx.form(form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let input = json!({
-        "pipelineName": name,
-        "stageName": stage,
-        "actionName": action,
-        "result": {"summary": form.get("comments"), "status": form.get("result")},
-        "token": form.get("token"),
-    });
-    match ctx.call(&console, "PutApprovalResult", input).await {
-        Ok(_) => back(&view_url(&name)),
-        Err(r) => r,
-    }
+    let to = view_url(&name);
+    ctx.button(&console, form, &to, |form| {
+        let input = json!({
+            "pipelineName": name,
+            "stageName": stage,
+            "actionName": action,
+            "result": {"summary": form.get("comments"), "status": form.get("result")},
+            "token": form.get("token"),
+        });
+        ("PutApprovalResult", input)
+    })
+    .await
 }

@@ -97,6 +97,47 @@ async fn executions(server: &TestServer, name: &str) -> usize {
         .map_or(0, Vec::len)
 }
 
+/// A server with the guide's pipeline, named Demo (its first execution fails at once: its
+/// source bucket does not exist).
+async fn with_demo() -> TestServer {
+    let server = TestServer::start().await;
+    server
+        .ok(
+            "CreatePipeline",
+            json!({ "pipeline": fixtures::pipeline("Demo") }),
+        )
+        .await;
+    server
+}
+
+/// The id of the pipeline's newest execution.
+async fn latest_execution(server: &TestServer, name: &str) -> String {
+    server
+        .ok("ListPipelineExecutions", json!({ "pipelineName": name }))
+        .await["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
+        .as_str()
+        .expect("an execution")
+        .to_string()
+}
+
+/// The audit events with `attribute`, newest first.
+async fn audit_events(
+    server: &TestServer,
+    attribute: sluice_service::AuditAttribute,
+) -> Vec<sluice_service::AuditEventRecord> {
+    server
+        .sluice
+        .lookup_audit(&sluice_service::AuditQuery {
+            start_ms: None,
+            end_ms: None,
+            attribute: Some(attribute),
+            before_seq: None,
+            limit: 10,
+        })
+        .await
+        .expect("lookup")
+}
+
 /// A user with the guide's read-only managed policy, and its key.
 async fn read_only_user(server: &TestServer) -> (String, String) {
     let s = &server.sluice;
@@ -181,19 +222,8 @@ async fn only_the_right_secret_signs_in_and_a_forged_cookie_is_not_a_session() {
 
 #[tokio::test]
 async fn every_page_renders_from_the_pipelines_state() {
-    let server = TestServer::start().await;
-    server
-        .ok(
-            "CreatePipeline",
-            json!({ "pipeline": fixtures::pipeline("Demo") }),
-        )
-        .await;
-    let execution = server
-        .ok("ListPipelineExecutions", json!({ "pipelineName": "Demo" }))
-        .await["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
-        .as_str()
-        .expect("an execution")
-        .to_string();
+    let server = with_demo().await;
+    let execution = latest_execution(&server, "Demo").await;
     let browser = sign_in(&server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY).await;
 
     let list = browser.page("/console/pipelines").await;
@@ -281,13 +311,7 @@ async fn every_page_renders_from_the_pipelines_state() {
 
 #[tokio::test]
 async fn a_button_is_the_api_call_audited_as_the_signed_in_key() {
-    let server = TestServer::start().await;
-    server
-        .ok(
-            "CreatePipeline",
-            json!({ "pipeline": fixtures::pipeline("Demo") }),
-        )
-        .await;
+    let server = with_demo().await;
     let browser = sign_in(&server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY).await;
     let csrf = browser.csrf().await;
 
@@ -326,19 +350,11 @@ async fn a_button_is_the_api_call_audited_as_the_signed_in_key() {
         .await
         .contains("Enable transition"));
 
-    let found = server
-        .sluice
-        .lookup_audit(&sluice_service::AuditQuery {
-            start_ms: None,
-            end_ms: None,
-            attribute: Some(sluice_service::AuditAttribute::EventName(
-                "DisableStageTransition".into(),
-            )),
-            before_seq: None,
-            limit: 5,
-        })
-        .await
-        .expect("lookup");
+    let found = audit_events(
+        &server,
+        sluice_service::AuditAttribute::EventName("DisableStageTransition".into()),
+    )
+    .await;
     assert_eq!(found.len(), 1);
     let event: serde_json::Value = serde_json::from_str(&found[0].event.document).expect("json");
     assert_eq!(event["userIdentity"]["accessKeyId"], TEST_ACCESS_KEY_ID);
@@ -367,13 +383,7 @@ async fn a_button_is_the_api_call_audited_as_the_signed_in_key() {
 
 #[tokio::test]
 async fn a_read_only_user_sees_no_buttons_and_is_refused_the_calls_behind_them() {
-    let server = TestServer::start().await;
-    server
-        .ok(
-            "CreatePipeline",
-            json!({ "pipeline": fixtures::pipeline("Demo") }),
-        )
-        .await;
+    let server = with_demo().await;
     let (key_id, secret) = read_only_user(&server).await;
     let browser = sign_in(&server, &key_id, &secret).await;
     let view = browser.page("/console/pipelines/Demo").await;
@@ -398,17 +408,11 @@ async fn a_read_only_user_sees_no_buttons_and_is_refused_the_calls_behind_them()
     );
     assert_eq!(executions(&server, "Demo").await, 1);
     // The refused call is on the trail under the user's name.
-    let found = server
-        .sluice
-        .lookup_audit(&sluice_service::AuditQuery {
-            start_ms: None,
-            end_ms: None,
-            attribute: Some(sluice_service::AuditAttribute::Username("viewer".into())),
-            before_seq: None,
-            limit: 5,
-        })
-        .await
-        .expect("lookup");
+    let found = audit_events(
+        &server,
+        sluice_service::AuditAttribute::Username("viewer".into()),
+    )
+    .await;
     assert!(found
         .iter()
         .any(|e| e.event.event_name == "StartPipelineExecution"
@@ -435,13 +439,7 @@ async fn a_read_only_user_sees_no_buttons_and_is_refused_the_calls_behind_them()
 
 #[tokio::test]
 async fn badges_and_cc_xml_show_only_public_pipelines() {
-    let server = TestServer::start().await;
-    server
-        .ok(
-            "CreatePipeline",
-            json!({ "pipeline": fixtures::pipeline("Demo") }),
-        )
-        .await;
+    let server = with_demo().await;
     let (status, _, _) = http(server.addr, "GET", "/console/badge/Demo.svg", &[], vec![]).await;
     assert_eq!(status, 404, "badges are off by default");
     let (_, _, cc) = http(server.addr, "GET", "/console/cc.xml", &[], vec![]).await;
@@ -518,21 +516,10 @@ async fn the_wizard_shows_every_problem_beside_its_step_and_creates_nothing() {
 
 #[tokio::test]
 async fn stop_retry_edit_action_types_and_the_chain_are_buttons_too() {
-    let server = TestServer::start().await;
-    server
-        .ok(
-            "CreatePipeline",
-            json!({ "pipeline": fixtures::pipeline("Demo") }),
-        )
-        .await;
+    let server = with_demo().await;
     let browser = sign_in(&server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY).await;
     let csrf = browser.csrf().await;
-    let first = server
-        .ok("ListPipelineExecutions", json!({ "pipelineName": "Demo" }))
-        .await["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
-        .as_str()
-        .expect("an execution")
-        .to_string();
+    let first = latest_execution(&server, "Demo").await;
 
     // Retry the failed source stage: the same execution runs it again (and fails again, its
     // bucket does not exist).
@@ -571,15 +558,7 @@ async fn stop_retry_edit_action_types_and_the_chain_are_buttons_too() {
     server
         .ok("CreatePipeline", json!({ "pipeline": custom }))
         .await;
-    let running = server
-        .ok(
-            "ListPipelineExecutions",
-            json!({ "pipelineName": "Custom" }),
-        )
-        .await["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
-        .as_str()
-        .expect("an execution")
-        .to_string();
+    let running = latest_execution(&server, "Custom").await;
     assert!(browser
         .page("/console/pipelines/Custom")
         .await
