@@ -275,6 +275,47 @@ pub async fn call_as(
     Ok(serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null))
 }
 
+/// Records a sign-in to the console as CloudTrail records one (`ConsoleLogin` from
+/// `signin.amazonaws.com`): who, with which key, and whether it succeeded.
+pub async fn record_console_login(
+    sluice: &Sluice,
+    caller: Option<&sluice_service::Caller>,
+    access_key_id: &str,
+    info: &sluice_service::RequestInfo,
+) -> Result<(), ApiError> {
+    let request_id = sluice.new_id();
+    let outcome = if caller.is_some() {
+        "Success"
+    } else {
+        "Failure"
+    };
+    let call = trail::Call {
+        caller,
+        access_key_id: Some(access_key_id.to_string()),
+        event_source: "signin.amazonaws.com",
+        event_name: "ConsoleLogin".into(),
+        request_parameters: None,
+        response_elements: Some(serde_json::json!({ "ConsoleLogin": outcome })),
+        error: None,
+        request_id: &request_id,
+        info,
+        resources: Vec::new(),
+    };
+    let mut event = trail::event(sluice, call);
+    // CloudTrail's sign-in events: their own type, and a message (no code) when they fail.
+    if let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&event.document) {
+        doc["eventType"] = serde_json::json!("AwsConsoleSignIn");
+        if caller.is_none() {
+            doc["errorMessage"] = serde_json::json!("Failed authentication");
+        }
+        event.document = doc.to_string();
+    }
+    sluice
+        .record_audit(&[event])
+        .await
+        .map_err(|e| ApiError::internal(format!("recording the audit event: {e}")))
+}
+
 /// Every problem of a pipeline declaration (the JSON of `CreatePipeline`'s `pipeline`), as the
 /// API would judge it, where the API itself answers with the first only. A declaration that does
 /// not even decode has that one problem.

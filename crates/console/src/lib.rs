@@ -405,6 +405,16 @@ async fn signin(
             field("secret_access_key").as_bytes(),
         )
     });
+    let caller = found.filter(|_| genuine).map(|(_, caller)| caller);
+    if let Err(e) =
+        sluice_api::record_console_login(&console.sluice, caller.as_ref(), key_id, &info).await
+    {
+        tracing::error!(error = %e.message, "a sign-in could not be recorded");
+        return refused(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The sign-in could not be recorded; try again.",
+        );
+    }
     if !genuine {
         return (
             StatusCode::UNAUTHORIZED,

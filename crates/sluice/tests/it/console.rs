@@ -208,6 +208,19 @@ async fn only_the_right_secret_signs_in_and_a_forged_cookie_is_not_a_session() {
 
     let browser = sign_in(&server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY).await;
     assert_eq!(browser.get("/console/pipelines").await.0, 200);
+    // Both attempts are on the trail as CloudTrail records sign-ins.
+    let logins = audit_events(
+        &server,
+        sluice_service::AuditAttribute::EventName("ConsoleLogin".into()),
+    )
+    .await;
+    let outcomes: Vec<serde_json::Value> = logins
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.event.document).expect("json"))
+        .map(|d| d["responseElements"]["ConsoleLogin"].clone())
+        .collect();
+    assert_eq!(outcomes, [json!("Success"), json!("Failure")]);
+    assert_eq!(logins[0].event.event_source, "signin.amazonaws.com");
     let forged = Browser {
         server: &server,
         cookie: browser
