@@ -602,7 +602,20 @@ pub async fn edit(
     .await
     {
         Ok(_) => back(&format!("/console/pipelines/{}", seg(&name))),
-        Err(e) => refuse(format!("{}: {}", e.code, e.message), &changed),
+        Err(e) => {
+            // The API names the first problem; the editor lists every one.
+            let others: Vec<String> = sluice_api::pipeline_problems(&console.sluice, &update)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| *p != e.message)
+                .collect();
+            let mut message = format!("{}: {}", e.code, e.message);
+            for problem in others {
+                message.push_str(&format!("\n{problem}"));
+            }
+            refuse(message, &changed)
+        }
     }
 }
 
