@@ -251,3 +251,73 @@ def test_a_read_only_user_sees_pipelines_without_buttons_and_forged_posts_are_re
     page.wait_for_url(re.compile(r".*/console/signin$"))
     page.goto(sluice.endpoint + "/console/pipelines")
     assert "/console/signin" in page.url
+
+
+def commands_pipeline(name, commands):
+    p = demo_pipeline(name)
+    p["stages"][1]["actions"][0]["commands"] = commands
+    del p["stages"][2]
+    return p
+
+
+def test_retry_stop_delete_action_types_and_the_chain_from_the_browser(demo, browser):
+    sluice = demo
+    key_id, secret = sluice.credentials()
+    page = sign_in(browser, sluice, key_id, secret)
+    cp = sluice.client()
+
+    # Retry: a build that fails runs again in the same execution.
+    cp.create_pipeline(pipeline=commands_pipeline("flaky", ["exit 3"]))
+    page.goto(sluice.endpoint + "/console/pipelines/flaky")
+    stage(page, "Build").locator("header .status.failed").wait_for()
+    stage(page, "Build").get_by_role("button", name="Retry").click()
+    deadline = time.time() + 30
+    while True:
+        attempts = cp.list_action_executions(pipelineName="flaky")["actionExecutionDetails"]
+        if len([a for a in attempts if a["stageName"] == "Build" and a["status"] == "Failed"]) == 2:
+            break
+        assert time.time() < deadline, attempts
+        time.sleep(0.2)
+
+    # Stop execution: stop and abandon a long build.
+    cp.create_pipeline(pipeline=commands_pipeline("slow", ["sleep 60"]))
+    page.goto(sluice.endpoint + "/console/pipelines/slow")
+    stage(page, "Build").locator("header .status.running").wait_for()
+    page.get_by_role("button", name="Stop execution").click()
+    dialog = page.locator("dialog[open]")
+    dialog.get_by_label("Stop and abandon").check()
+    dialog.get_by_label("Comments (optional)").fill("Not this one")
+    dialog.get_by_role("button", name="Stop", exact=True).click()
+    stage(page, "Build").locator("header .status.muted").wait_for()
+    run = cp.list_pipeline_executions(pipelineName="slow")["pipelineExecutionSummaries"][0]
+    assert run["status"] in ("Stopped", "Stopping"), run
+
+    # Delete pipeline: asks for the name.
+    page.get_by_role("button", name="Delete pipeline").click()
+    dialog = page.locator("dialog[open]")
+    dialog.get_by_label("Pipeline name").fill("slow")
+    dialog.get_by_role("button", name="Delete", exact=True).click()
+    page.wait_for_url(re.compile(r".*/console/pipelines$"))
+    assert "slow" not in [p["name"] for p in cp.list_pipelines()["pipelines"]]
+
+    # Custom action types: create, see, delete.
+    page.get_by_role("link", name="Action types").click()
+    page.get_by_label("Category").select_option("Test")
+    page.get_by_label("Provider").fill("Lint")
+    page.get_by_role("button", name="Create").click()
+    row = page.locator("table.types tr", has_text="Lint")
+    row.wait_for()
+    assert any(t["id"]["provider"] == "Lint" for t in cp.list_action_types(actionOwnerFilter="Custom")["actionTypes"])
+    row.get_by_role("button", name="Delete").click()
+    page.locator("table.types").wait_for()
+    assert page.locator("table.types tr", has_text="Lint").count() == 0
+
+    # The audit trail: look up this session's calls, and verify the chain.
+    page.get_by_role("link", name="Audit trail").click()
+    page.get_by_label("Lookup attribute").select_option("EventName")
+    page.get_by_label("Value").fill("DeletePipeline")
+    page.get_by_role("button", name="Look up").click()
+    page.locator("table.audit").get_by_text("DeletePipeline").first.wait_for()
+    page.get_by_role("button", name="Verify chain").click()
+    page.get_by_text("The chain is intact").wait_for()
+    shot(page, "audit-trail")
