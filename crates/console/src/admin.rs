@@ -54,7 +54,7 @@ pub async fn action_types(State(console): State<Console>, ctx: Ctx) -> Response 
         )
         .await;
     let mut rows = Vec::new();
-    for t in &types {
+    for t in types.iter() {
         let deletable = t.id.owner == "Custom"
             && ctx
                 .may(

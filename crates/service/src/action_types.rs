@@ -4,19 +4,56 @@ use crate::{Error, Page, Result, Sluice};
 use sluice_model::catalog::built_in_action_types;
 use sluice_model::{ActionOwner, ActionType, ActionTypeId};
 use sluice_store::{ActionTypeDoc, ActionTypeKey, ActionTypeRecord, Tag};
+use std::sync::Arc;
 
 const LIST_SCOPE: &str = "ListActionTypes";
 /// Action types per `ListActionTypes` page.
 const PAGE_SIZE: usize = 100;
 
+/// How long the action types read are used without reading them again. Creating or deleting a
+/// custom type here forgets them at once; another replica's change is seen within this time.
+pub const ACTION_TYPE_CACHE_MS: i64 = 5_000;
+
+/// The action types last read, and when.
+pub(crate) type CachedActionTypes = std::sync::Mutex<Option<(Arc<Vec<ActionType>>, i64)>>;
+
 impl Sluice {
-    /// Every action type a declaration may use: built in, then custom.
-    pub async fn action_types_known(&self) -> Result<Vec<ActionType>> {
+    /// Every action type a declaration may use: built in, then custom. Read at most once per
+    /// `ACTION_TYPE_CACHE_MS`, so validating a declaration or showing a pipeline's state costs
+    /// no read of them.
+    pub async fn action_types_known(&self) -> Result<Arc<Vec<ActionType>>> {
+        let now = self.now_ms();
+        let cached = self
+            .inner
+            .action_types
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(_, at)| now >= *at && now - at < ACTION_TYPE_CACHE_MS)
+            .map(|(types, _)| types.clone());
+        if let Some(types) = cached {
+            return Ok(types);
+        }
         let mut all = built_in_action_types();
         for record in self.store().list_action_types().await? {
             all.push(record.definition.to_model(&record.key));
         }
+        let all = Arc::new(all);
+        *self
+            .inner
+            .action_types
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((all.clone(), now));
         Ok(all)
+    }
+
+    /// Forgets the action types read, after a custom type was created or deleted here.
+    fn forget_action_types(&self) {
+        *self
+            .inner
+            .action_types
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// `GetActionType` (owners `AWS` and `ThirdParty`, as the model allows): the type, and
@@ -25,8 +62,9 @@ impl Sluice {
         let found = self
             .action_types_known()
             .await?
-            .into_iter()
+            .iter()
             .find(|t| &t.id == id)
+            .cloned()
             .ok_or_else(|| Error::ActionTypeNotFound(id.to_string()))?;
         let served_here = self.options().providers.contains(id)
             || (id.owner == ActionOwner::Aws.as_str() && id.category == "Approval");
@@ -42,8 +80,9 @@ impl Sluice {
         let all: Vec<ActionType> = self
             .action_types_known()
             .await?
-            .into_iter()
+            .iter()
             .filter(|t| owner.is_none_or(|o| t.id.owner == o.as_str()))
+            .cloned()
             .collect();
         crate::pagination::offset_page(&self.inner.tokens, LIST_SCOPE, &all, PAGE_SIZE, next_token)
     }
@@ -89,7 +128,9 @@ impl Sluice {
             created_ms: self.now_ms(),
         };
         let max = self.options().limits.max_custom_action_types_per_account;
-        match self.store().create_action_type(&record, &tags, max).await {
+        let created = self.store().create_action_type(&record, &tags, max).await;
+        self.forget_action_types();
+        match created {
             Ok(()) => Ok(action_type),
             // Creating an identical live type again returns it, so a retried call succeeds.
             Err(sluice_store::Error::AlreadyExists(what)) => {
@@ -114,11 +155,12 @@ impl Sluice {
 
     /// Marks a custom action type deleted; its identity is never reused.
     pub async fn delete_custom_action_type(&self, id: &ActionTypeId) -> Result<()> {
-        if !self
+        let deleted = self
             .store()
             .delete_action_type(&ActionTypeKey::from(id))
-            .await?
-        {
+            .await;
+        self.forget_action_types();
+        if !deleted? {
             return Err(Error::ActionTypeNotFound(id.to_string()));
         }
         Ok(())

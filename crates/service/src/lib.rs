@@ -165,6 +165,8 @@ struct Inner {
     /// Counts committed changes to pipelines' state in this process, so live views know when
     /// to look again (`change_count`).
     changes: std::sync::atomic::AtomicU64,
+    /// The action types last read (`action_types_known`).
+    action_types: action_types::CachedActionTypes,
 }
 
 /// A principal's parsed policies and when they were read.
@@ -201,6 +203,7 @@ impl Sluice {
                 key_cache: Default::default(),
                 policy_cache: Default::default(),
                 changes: Default::default(),
+                action_types: Default::default(),
             }),
         }
     }
