@@ -305,8 +305,8 @@ async fn audit_page(
             button type="submit" { "Verify chain" }
         }
         @match &check {
-            Some(ChainCheck::Intact { events, last_hash }) => {
-                (html::message("note", &format!("The chain is intact: {events} events, the last hash {last_hash}. (Compare with an anchor kept off the machine: sluice admin audit verify --anchor.)")))
+            Some(ChainCheck::Intact { events, pruned, last_hash }) => {
+                (html::message("note", &format!("The chain is intact: {events} events (after {pruned} pruned by retention), the last hash {last_hash}. Compare with an anchor kept off the machine: sluice audit verify --anchor.")))
             }
             Some(ChainCheck::Broken { seq, event_id, reason }) => {
                 (html::message("error", &format!("The chain is broken at event #{seq} {event_id}: {reason}")))

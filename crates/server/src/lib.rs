@@ -123,7 +123,8 @@ const UPLOAD_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_sec
 /// How often persisted timers (job timeouts, approval expiry) are checked.
 pub const TIMER_SWEEP_INTERVAL_MS: u64 = 1_000;
 
-/// How often finished jobs and undelivered messages past their retention are forgotten.
+/// How often finished jobs, undelivered messages and audit events past their retention are
+/// forgotten.
 const RETENTION_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Fires due timers every `TIMER_SWEEP_INTERVAL_MS` until `shutdown` turns true. The caller
@@ -143,8 +144,8 @@ pub async fn run_timers(sluice: Sluice, mut shutdown: tokio::sync::watch::Receiv
         tokio::select! {
             _ = retention.tick() => {
                 match sluice.prune_history().await {
-                    Ok((0, 0)) => {}
-                    Ok((jobs, messages)) => tracing::info!(jobs, messages, "finished jobs and undelivered messages past retention forgotten"),
+                    Ok(p) if p == sluice_service::Pruned::default() => {}
+                    Ok(p) => tracing::info!(jobs = p.jobs, messages = p.messages, audit_events = p.audit_events, "finished jobs, undelivered messages and audit events past retention forgotten"),
                     Err(e) => tracing::warn!(error = %e, "retention could not run"),
                 }
             }

@@ -44,8 +44,12 @@ impl AuditAnchor {
 /// What `verify_audit_chain` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainCheck {
-    /// Every link holds.
-    Intact { events: u64, last_hash: String },
+    /// Every link holds: `events` were checked, after `pruned` removed by retention.
+    Intact {
+        events: u64,
+        pruned: u64,
+        last_hash: String,
+    },
     /// The first event whose link does not hold, and why.
     Broken {
         seq: i64,
@@ -165,6 +169,33 @@ impl Sluice {
         let mut prev = GENESIS_HASH.to_string();
         let mut after = 0;
         let mut events = 0u64;
+        let mut pruned = 0u64;
+        // Once old events were pruned, the chain starts at the checkpoint, whose MAC under the
+        // chain key says it was written by a server with the key, where the pruning stopped.
+        if let Some(checkpoint) = self.store().audit_checkpoint().await? {
+            if !checkpoint.is_genuine(&key) {
+                return Ok(ChainCheck::Broken {
+                    seq: checkpoint.seq,
+                    event_id: String::new(),
+                    reason: "the checkpoint where the chain starts after pruning is not genuine (altered, or written without the key)".into(),
+                });
+            }
+            if let Some(a) = anchor.filter(|a| a.seq <= checkpoint.seq) {
+                // The anchored event was pruned since: only the checkpoint's own event can
+                // still be compared with it.
+                if a.seq == checkpoint.seq && a.hash != checkpoint.hash {
+                    return Ok(ChainCheck::Broken {
+                        seq: a.seq,
+                        event_id: String::new(),
+                        reason: "the checkpoint is not at the event the anchor outside the database names".into(),
+                    });
+                }
+                anchored = true;
+            }
+            prev = checkpoint.hash;
+            after = checkpoint.seq;
+            pruned = checkpoint.pruned.max(0) as u64;
+        }
         loop {
             let batch = self.store().audit_chain(after, VERIFY_BATCH).await?;
             if batch.is_empty() {
@@ -180,6 +211,7 @@ impl Sluice {
                 }
                 return Ok(ChainCheck::Intact {
                     events,
+                    pruned,
                     last_hash: prev,
                 });
             }

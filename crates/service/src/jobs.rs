@@ -181,6 +181,14 @@ pub struct JobFailure {
     pub external_execution_id: Option<String>,
 }
 
+/// What one retention sweep forgot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub jobs: usize,
+    pub messages: usize,
+    pub audit_events: usize,
+}
+
 impl Sluice {
     pub(crate) fn job_view(&self, record: &JobRecord) -> Result<Job> {
         let mut doc = JobDoc::from_json(&record.data)?;
@@ -402,28 +410,39 @@ impl Sluice {
         Ok(())
     }
 
-    /// Forgets what retention says may go: jobs that finished longer ago than
-    /// `job_retention_ms` (in batches, so one sweep never holds the writer long) and
-    /// undelivered messages older than `undelivered_retention_ms`. Returns (jobs, messages).
-    pub async fn prune_history(&self) -> Result<(usize, usize)> {
+    /// Forgets what is past its retention: finished jobs, undelivered messages and old audit
+    /// events (a prefix of the chain, replaced by a checkpoint), each in batches.
+    pub async fn prune_history(&self) -> Result<Pruned> {
         const BATCH: usize = 1_000;
         let now = self.now_ms();
-        let mut jobs = 0;
+        let mut pruned = Pruned::default();
         loop {
             let n = self
                 .store()
                 .prune_finished_jobs(now - self.options().job_retention_ms, BATCH)
                 .await?;
-            jobs += n;
+            pruned.jobs += n;
             if n < BATCH {
                 break;
             }
         }
-        let messages = self
+        pruned.messages = self
             .store()
             .prune_undelivered(now - self.options().undelivered_retention_ms)
             .await?;
-        Ok((jobs, messages))
+        if let Some(retention) = self.options().audit_retention_ms {
+            loop {
+                let n = self
+                    .store()
+                    .prune_audit_events(now - retention, BATCH)
+                    .await?;
+                pruned.audit_events += n;
+                if n < BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(pruned)
     }
 
     /// Refuses a job of a type this server's own providers run, as if it did not exist: a

@@ -47,15 +47,15 @@ pub use iam::{ManagedPolicyView, PolicyScope, RequestInfo, MAX_ACCESS_KEYS_PER_U
 pub use ids::{IdGenerator, RandomIds};
 pub use job_credentials::{is_job_session_token, JobCredentials, JobGrant};
 pub use jobs::{
-    Job, JobArtifact, JobFailure, ThirdPartyJobRef, MAX_BATCH_SIZE, MAX_JOB_INTERRUPTIONS,
+    Job, JobArtifact, JobFailure, Pruned, ThirdPartyJobRef, MAX_BATCH_SIZE, MAX_JOB_INTERRUPTIONS,
 };
 pub use kms::{KeyView, DEFAULT_KEY_ALIAS};
 pub use objects::{
     check_bucket_name, job_log_key, ObjectListing, ObjectVersion, LOG_BUCKET, MAX_KEYS,
 };
 pub use options::{
-    Options, DEFAULT_DISPATCH_LEASE_MS, DEFAULT_HOST_LEASE_MS, DEFAULT_JOB_RETENTION_MS,
-    DEFAULT_MAX_PUSH_BYTES, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SMTP_FROM,
+    Options, DEFAULT_AUDIT_RETENTION_MS, DEFAULT_DISPATCH_LEASE_MS, DEFAULT_HOST_LEASE_MS,
+    DEFAULT_JOB_RETENTION_MS, DEFAULT_MAX_PUSH_BYTES, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SMTP_FROM,
     DEFAULT_UNDELIVERED_RETENTION_MS,
 };
 pub use pipelines::{PipelineOverview, PipelineState, PipelineView, StageState, TransitionState};

@@ -46,6 +46,9 @@ pub struct Options {
     pub job_retention_ms: i64,
     /// Undelivered messages are forgotten this long after their last attempt.
     pub undelivered_retention_ms: i64,
+    /// Audit events are pruned this long after they were written (`None`: kept forever); the
+    /// chain stays verifiable from a checkpoint of the pruned prefix.
+    pub audit_retention_ms: Option<i64>,
     /// Every pipeline's status badge and `cc.xml` entry are public (else only those of
     /// pipelines tagged `sluice:badge` = `public`).
     pub public_badges: bool,
@@ -53,6 +56,8 @@ pub struct Options {
 
 /// `Options::job_retention_ms` unless configured: 30 days.
 pub const DEFAULT_JOB_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
+/// `Options::audit_retention_ms` unless configured: 90 days, as CloudTrail's event history.
+pub const DEFAULT_AUDIT_RETENTION_MS: i64 = 90 * 24 * 3600 * 1000;
 /// `Options::undelivered_retention_ms` unless configured: 14 days.
 pub const DEFAULT_UNDELIVERED_RETENTION_MS: i64 = 14 * 24 * 3600 * 1000;
 
@@ -88,6 +93,7 @@ impl Default for Options {
             smtp_from: DEFAULT_SMTP_FROM.into(),
             job_retention_ms: DEFAULT_JOB_RETENTION_MS,
             undelivered_retention_ms: DEFAULT_UNDELIVERED_RETENTION_MS,
+            audit_retention_ms: Some(DEFAULT_AUDIT_RETENTION_MS),
             public_badges: false,
         }
     }

@@ -367,8 +367,16 @@ pub async fn audit(command: AuditCommand) -> Result<()> {
     )
     .await?;
     match check {
-        ChainCheck::Intact { events, last_hash } => {
-            println!("audit trail intact: {events} events, last hash {last_hash}");
+        ChainCheck::Intact {
+            events,
+            pruned,
+            last_hash,
+        } => {
+            if pruned > 0 {
+                println!("audit trail intact: {events} events after {pruned} pruned by retention, last hash {last_hash}");
+            } else {
+                println!("audit trail intact: {events} events, last hash {last_hash}");
+            }
             Ok(())
         }
         ChainCheck::Broken {

@@ -77,6 +77,17 @@ struct FileConfig {
     notifications: NotificationsConfig,
     #[serde(default)]
     console: ConsoleConfig,
+    #[serde(default)]
+    audit: AuditConfig,
+}
+
+/// The `[audit]` table: how long the audit trail keeps events.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct AuditConfig {
+    /// Events are pruned this many days after they were written (default 90, as CloudTrail's
+    /// event history; 0 keeps them forever). The chain stays verifiable from a checkpoint.
+    retain_days: Option<i64>,
 }
 
 /// The `[console]` table: the web console.
@@ -389,6 +400,7 @@ pub struct ServeOptions {
     pub smtp_from: String,
     pub undelivered_retention_ms: i64,
     pub public_badges: bool,
+    pub audit_retention_ms: Option<i64>,
 }
 
 /// Where job workspaces go. Under the data dir, unless builds run as another user that could
@@ -461,6 +473,11 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .map_or(sluice_service::DEFAULT_HOST_LEASE_MS, |s| s.max(1) * 1000),
         smtp_relay: file.notifications.smtp_relay.clone(),
         public_badges: file.console.public_badges.unwrap_or(false),
+        audit_retention_ms: match file.audit.retain_days {
+            None => Some(sluice_service::DEFAULT_AUDIT_RETENTION_MS),
+            Some(days) if days <= 0 => None,
+            Some(days) => Some(days * 24 * 3600 * 1000),
+        },
         undelivered_retention_ms: file
             .notifications
             .retain_undelivered_days

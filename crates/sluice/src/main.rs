@@ -478,6 +478,7 @@ async fn open(
         job_retention_ms: options.jobs.retention_ms,
         undelivered_retention_ms: options.undelivered_retention_ms,
         public_badges: options.public_badges,
+        audit_retention_ms: options.audit_retention_ms,
         region: options.region.clone(),
         account_id: options.account_id.clone(),
         limits: options.limits.clone(),

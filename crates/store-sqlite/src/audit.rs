@@ -5,8 +5,8 @@ use crate::{backend, write_ops::db, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use sluice_store::{
-    audit_hash, unkeyed_audit_hash, AuditAttribute, AuditEventRecord, AuditQuery, AuditStore,
-    ChainKey, Error, NewAuditEvent, Result, GENESIS_HASH,
+    audit_hash, unkeyed_audit_hash, AuditAttribute, AuditCheckpoint, AuditEventRecord, AuditQuery,
+    AuditStore, ChainKey, Error, NewAuditEvent, Result, GENESIS_HASH,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -295,6 +295,81 @@ impl AuditStore for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(rows.iter().map(record).collect())
+    }
+
+    async fn prune_audit_events(&self, before_ms: i64, limit: usize) -> Result<usize> {
+        let key = self.chain_key()?;
+        self.write(move |tx| {
+            // The prefix: events in chain order up to the first one written at or after
+            // `before_ms`, never the newest (the next event links to it).
+            let stop: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(
+                        (SELECT MIN(seq) FROM audit_events WHERE event_time_ms >= ?),
+                        (SELECT MAX(seq) FROM audit_events), 0)",
+                    [before_ms],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            let newest: i64 = tx
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_events", [], |r| {
+                    r.get(0)
+                })
+                .map_err(db)?;
+            let last: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT seq, hash FROM (SELECT seq, hash FROM audit_events
+                     WHERE seq < ?1 AND seq < ?2 ORDER BY seq LIMIT ?3)
+                     ORDER BY seq DESC LIMIT 1",
+                    params![stop, newest, limit as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some((seq, hash)) = last else {
+                return Ok(0);
+            };
+            let removed = tx
+                .execute("DELETE FROM audit_events WHERE seq <= ?", [seq])
+                .map_err(db)?;
+            tx.execute("DELETE FROM audit_resources WHERE seq <= ?", [seq])
+                .map_err(db)?;
+            let before: i64 = tx
+                .query_row(
+                    "SELECT COALESCE((SELECT pruned FROM audit_checkpoint WHERE id = 1), 0)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            let checkpoint = AuditCheckpoint::new(&key, seq, hash, before + removed as i64);
+            tx.execute(
+                "INSERT INTO audit_checkpoint (id, seq, hash, pruned, mac) VALUES (1, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
+                 pruned = excluded.pruned, mac = excluded.mac",
+                params![
+                    checkpoint.seq,
+                    checkpoint.hash,
+                    checkpoint.pruned,
+                    checkpoint.mac
+                ],
+            )
+            .map_err(db)?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn audit_checkpoint(&self) -> Result<Option<AuditCheckpoint>> {
+        let row = sqlx::query("SELECT seq, hash, pruned, mac FROM audit_checkpoint WHERE id = 1")
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| AuditCheckpoint {
+            seq: r.get("seq"),
+            hash: r.get("hash"),
+            pruned: r.get("pruned"),
+            mac: r.get("mac"),
+        }))
     }
 
     async fn audit_chain(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditEventRecord>> {

@@ -161,6 +161,7 @@ pub async fn run_all<S: Store>(store: &S) {
     iam_names_are_unique_per_kind_ignoring_case(store).await;
     policies_attach_to_principals_and_groups_hold_users(store).await;
     audit_events_chain_and_look_up_newest_first(store).await;
+    audit_pruning_removes_a_prefix_and_checkpoints_where_the_chain_starts(store).await;
     keys_are_found_by_id_arn_or_alias_and_rotate(store).await;
     topics_are_unique_and_take_their_subscriptions_along(store).await;
     outbox_rows_fan_out_once_retry_later_and_end_delivered_or_undelivered(store).await;
@@ -865,6 +866,83 @@ async fn audit_events_chain_and_look_up_newest_first<S: Store>(store: &S) {
         .await
         .expect("lookup");
     assert_eq!(names(named), ["e6"]);
+}
+
+/// Runs after `audit_events_chain_and_look_up_newest_first`: the chain holds e1, e2, e3, e5, e6
+/// (written at 1 s, 2 s, 3 s, 5 s, 6 s).
+async fn audit_pruning_removes_a_prefix_and_checkpoints_where_the_chain_starts<S: Store>(
+    store: &S,
+) {
+    let key = conformance_chain_key();
+    assert_eq!(store.audit_checkpoint().await.expect("none yet"), None);
+    let ids = |chain: &[AuditEventRecord]| -> Vec<String> {
+        chain.iter().map(|e| e.event.event_id.clone()).collect()
+    };
+    // At most `limit` at a time, oldest first.
+    assert_eq!(store.prune_audit_events(3_500, 1).await.expect("prune"), 1);
+    let checkpoint = store.audit_checkpoint().await.expect("read").expect("set");
+    assert_eq!((checkpoint.seq, checkpoint.pruned), (1, 1));
+    assert!(checkpoint.is_genuine(&key));
+    assert_eq!(
+        store.prune_audit_events(3_500, 100).await.expect("prune"),
+        2
+    );
+    let checkpoint = store.audit_checkpoint().await.expect("read").expect("set");
+    assert_eq!(checkpoint.pruned, 3);
+    let chain = store.audit_chain(0, 10).await.expect("chain");
+    assert_eq!(ids(&chain), ["e5", "e6"]);
+    assert_eq!(
+        chain[0].prev_hash, checkpoint.hash,
+        "the chain goes on from the checkpoint"
+    );
+    assert_eq!(
+        store.prune_audit_events(3_500, 100).await.expect("again"),
+        0
+    );
+    // Never the newest event: the next one links to it.
+    assert_eq!(
+        store.prune_audit_events(i64::MAX, 100).await.expect("all"),
+        1
+    );
+    assert_eq!(ids(&store.audit_chain(0, 10).await.expect("chain")), ["e6"]);
+    let checkpoint = store.audit_checkpoint().await.expect("read").expect("set");
+    assert_eq!(checkpoint.pruned, 4);
+    assert!(checkpoint.is_genuine(&key));
+    let moved = AuditCheckpoint {
+        seq: checkpoint.seq - 1,
+        ..checkpoint.clone()
+    };
+    assert!(!moved.is_genuine(&key), "a moved checkpoint shows");
+    // Pruned events are gone from lookups too, by any attribute.
+    let gone = store
+        .lookup_audit_events(&AuditQuery {
+            start_ms: None,
+            end_ms: None,
+            attribute: Some(AuditAttribute::ResourceName("p1".into())),
+            before_seq: None,
+            limit: 10,
+        })
+        .await
+        .expect("lookup");
+    assert!(gone.is_empty());
+    // Appending goes on from the newest event.
+    let next = NewAuditEvent {
+        event_id: "e7".into(),
+        event_time_ms: 7_000,
+        event_name: "GetPipeline".into(),
+        event_source: "codepipeline.amazonaws.com".into(),
+        username: None,
+        access_key_id: None,
+        read_only: true,
+        resources: Vec::new(),
+        document: "{\"n\":7}".into(),
+    };
+    store
+        .append_audit_events(&[next], &[])
+        .await
+        .expect("append");
+    let chain = store.audit_chain(0, 10).await.expect("chain");
+    assert_eq!(chain[1].prev_hash, chain[0].hash);
 }
 
 /// A declaration named `name` whose first stage has one source action per `(provider, configuration)`.

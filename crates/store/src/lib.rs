@@ -228,6 +228,12 @@ pub trait AuditStore: Send + Sync {
     async fn lookup_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEventRecord>>;
     /// Events in chain order after `after_seq`, at most `limit`.
     async fn audit_chain(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditEventRecord>>;
+    /// Removes the chain's oldest events written before `before_ms` — a prefix of the chain,
+    /// at most `limit`, never its newest event — and moves the checkpoint to the last one
+    /// removed, in one transaction. Returns how many were removed.
+    async fn prune_audit_events(&self, before_ms: i64, limit: usize) -> Result<usize>;
+    /// Where the chain starts, once events were pruned.
+    async fn audit_checkpoint(&self) -> Result<Option<AuditCheckpoint>>;
 }
 
 /// Executions, jobs, timers and the outbox: what the engine's steps read and write.

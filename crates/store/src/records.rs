@@ -247,6 +247,39 @@ pub fn audit_hash(key: &ChainKey, prev_hash: &str, document: &str) -> String {
     hex(&mac.finalize().into_bytes())
 }
 
+/// Where the audit chain starts once its oldest events were pruned: the last pruned event's
+/// place in the chain and its hash (the next event's `prev_hash`), how many were pruned in all,
+/// and a MAC under the chain key, so that whoever can write the database cannot move it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub pruned: i64,
+    pub mac: String,
+}
+
+impl AuditCheckpoint {
+    /// A checkpoint after the event `seq` with `hash`, `pruned` events having gone in all.
+    pub fn new(key: &ChainKey, seq: i64, hash: String, pruned: i64) -> Self {
+        let mac = Self::mac_of(key, seq, &hash, pruned);
+        Self {
+            seq,
+            hash,
+            pruned,
+            mac,
+        }
+    }
+
+    fn mac_of(key: &ChainKey, seq: i64, hash: &str, pruned: i64) -> String {
+        audit_hash(key, "audit checkpoint", &format!("{seq}\n{hash}\n{pruned}"))
+    }
+
+    /// Whether the checkpoint was made with `key` as it stands.
+    pub fn is_genuine(&self, key: &ChainKey) -> bool {
+        Self::mac_of(key, self.seq, &self.hash, self.pruned) == self.mac
+    }
+}
+
 /// The links earlier releases wrote: plain SHA-256, which anyone could recompute.
 pub fn unkeyed_audit_hash(prev_hash: &str, document: &str) -> String {
     use sha2::Digest;

@@ -308,3 +308,85 @@ async fn an_anchor_copied_off_the_machine_detects_a_cut_hidden_by_an_older_local
     let (ok, text) = verify_with(dir.path(), &["--anchor".as_ref(), missing.as_os_str()]);
     assert!(!ok && text.contains("does not exist"), "{text}");
 }
+
+#[tokio::test]
+async fn retention_prunes_old_events_and_the_chain_stays_verifiable_from_its_checkpoint() {
+    use sluice_service::ChainCheck;
+    let server = sluice_test_utils::TestServer::start().await;
+    for name in ["old-1", "old-2"] {
+        server
+            .ok(
+                "CreatePipeline",
+                json!({"pipeline": crate::fixtures::pipeline(name)}),
+            )
+            .await;
+    }
+    server.sluice.flush_audit().await.expect("flush");
+    // 91 days later (retention is 90 by default), one more call.
+    server.clock.advance_ms(91 * 24 * 3600 * 1000);
+    server
+        .ok(
+            "CreatePipeline",
+            json!({"pipeline": crate::fixtures::pipeline("new")}),
+        )
+        .await;
+    server.sluice.flush_audit().await.expect("flush");
+    let pruned = server.sluice.prune_history().await.expect("prune");
+    assert!(pruned.audit_events >= 2, "{pruned:?}");
+    let check = server
+        .sluice
+        .verify_audit_chain(None)
+        .await
+        .expect("verify");
+    let ChainCheck::Intact {
+        events,
+        pruned: gone,
+        ..
+    } = check
+    else {
+        panic!("{check:?}");
+    };
+    assert!(
+        events >= 1 && gone as usize == pruned.audit_events,
+        "{events} {gone}"
+    );
+    let left = server
+        .sluice
+        .lookup_audit(&sluice_service::AuditQuery {
+            start_ms: None,
+            end_ms: None,
+            attribute: Some(sluice_service::AuditAttribute::EventName(
+                "CreatePipeline".into(),
+            )),
+            before_seq: None,
+            limit: 10,
+        })
+        .await
+        .expect("lookup");
+    assert_eq!(left.len(), 1, "only the recent call is kept");
+
+    // The checkpoint cannot be moved or dropped without it showing.
+    let db = rusqlite::Connection::open(server.data_dir().join("sluice.db")).expect("open db");
+    db.execute("UPDATE audit_checkpoint SET pruned = pruned + 1", [])
+        .expect("edit");
+    let check = server
+        .sluice
+        .verify_audit_chain(None)
+        .await
+        .expect("verify");
+    assert!(
+        matches!(&check, ChainCheck::Broken { reason, .. } if reason.contains("checkpoint")),
+        "{check:?}"
+    );
+    db.execute("DELETE FROM audit_checkpoint", [])
+        .expect("drop");
+    let check = server
+        .sluice
+        .verify_audit_chain(None)
+        .await
+        .expect("verify");
+    assert!(
+        matches!(&check, ChainCheck::Broken { reason, .. } if reason.contains("previous hash")),
+        "{check:?}"
+    );
+}
