@@ -393,7 +393,10 @@ pub async fn log_live(
                 f.done = true;
                 return Some((Ok(Event::default().event("end").data(a.status)), f));
             }
-            tokio::time::sleep(LOG_POLL).await;
+            tokio::select! {
+                () = tokio::time::sleep(LOG_POLL) => {}
+                () = f.console.live.closing() => return None,
+            }
         }
     });
     Sse::new(stream)

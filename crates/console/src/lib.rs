@@ -36,17 +36,50 @@ pub struct Console {
     pub keys: Keys,
     /// Sign-in attempts are unauthenticated: each costs its source one unit of this budget.
     pub signins: std::sync::Arc<sluice_api::RefusalBudget>,
+    /// Ends the live streams at shutdown.
+    pub live: LiveStreams,
 }
 
-/// The console's routes, all under `/console`.
-pub fn routes(sluice: Sluice) -> Router {
+/// Ends the console's live streams when the server stops, so an open page does not hold the
+/// server's drain back.
+#[derive(Clone, Debug)]
+pub struct LiveStreams {
+    closed: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl LiveStreams {
+    fn new() -> Self {
+        Self {
+            closed: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+
+    /// Ends every live stream, now and for good.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// Completes once the streams are to end.
+    pub async fn closing(&self) {
+        let mut closed = self.closed.subscribe();
+        // An error means the sender is gone: nothing can close the streams any more.
+        if closed.wait_for(|closed| *closed).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The console's routes, all under `/console`, and the handle that ends their live streams.
+pub fn routes(sluice: Sluice) -> (Router, LiveStreams) {
     let keys = Keys::new(&sluice.options().token_key);
+    let live = LiveStreams::new();
     let state = Console {
         sluice,
         keys,
         signins: Default::default(),
+        live: live.clone(),
     };
-    Router::new()
+    let router = Router::new()
         .route("/console", get(|| async { Redirect::to("/console/") }))
         .route(
             "/console/",
@@ -121,7 +154,8 @@ pub fn routes(sluice: Sluice) -> Router {
         .route("/console/jobs/{job}", get(executions::job))
         .route("/console/badge/{file}", get(badge::badge))
         .route("/console/cc.xml", get(badge::cc_xml))
-        .with_state(state)
+        .with_state(state);
+    (router, live)
 }
 
 async fn css() -> Response {

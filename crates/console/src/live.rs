@@ -46,7 +46,10 @@ where
     let stream = futures::stream::unfold(watch, |mut w| async move {
         loop {
             if w.last_render.is_some() {
-                tokio::time::sleep(CHECK_EVERY).await;
+                tokio::select! {
+                    () = tokio::time::sleep(CHECK_EVERY) => {}
+                    () = w.console.live.closing() => return None,
+                }
             }
             let count = w.console.sluice.change_count();
             let due = w

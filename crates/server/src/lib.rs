@@ -36,11 +36,15 @@ pub fn app(sluice: Sluice, repos: Option<HostedRepos>) -> Router {
     app_and_wake(sluice, repos).0
 }
 
-/// `app`, and the wake-up of the hosts' long polls to close at shutdown.
-fn app_and_wake(
-    sluice: Sluice,
-    repos: Option<HostedRepos>,
-) -> (Router, std::sync::Arc<sluice_api::codedeploy::HostWake>) {
+/// What holds a request open until it is told the server is stopping: the hosts' long polls
+/// and the console's live streams.
+struct Closers {
+    hosts: std::sync::Arc<sluice_api::codedeploy::HostWake>,
+    live: sluice_console::LiveStreams,
+}
+
+/// `app`, and what to close at shutdown.
+fn app_and_wake(sluice: Sluice, repos: Option<HostedRepos>) -> (Router, Closers) {
     let mut router = Router::new().route("/healthz", get(healthz)).merge(
         Router::new()
             .route(
@@ -70,18 +74,17 @@ fn app_and_wake(
             });
         router = router.merge(git);
     }
-    let console = sluice_console::routes(sluice.clone());
-    let (api, wake) = sluice_api::routes_and_wake(sluice);
-    (router.merge(console).merge(api), wake)
+    let (console, live) = sluice_console::routes(sluice.clone());
+    let (api, hosts) = sluice_api::routes_and_wake(sluice);
+    (router.merge(console).merge(api), Closers { hosts, live })
 }
 
-/// `shutdown`, then the hosts' long polls answered, so they do not hold the drain back.
-async fn closing_polls(
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    wake: std::sync::Arc<sluice_api::codedeploy::HostWake>,
-) {
+/// `shutdown`, then the hosts' long polls answered and the console's live streams ended, so
+/// they do not hold the drain back.
+async fn closing_polls(shutdown: impl Future<Output = ()> + Send + 'static, closers: Closers) {
     shutdown.await;
-    wake.close();
+    closers.hosts.close();
+    closers.live.close();
 }
 
 /// Only reached once the store is open and the listener bound, so 200 means ready.

@@ -677,3 +677,31 @@ async fn stop_retry_edit_action_types_and_the_chain_are_buttons_too() {
     assert_eq!(status, 200);
     assert!(page.contains("The chain is intact"), "{page}");
 }
+
+#[tokio::test]
+async fn an_open_live_view_does_not_hold_the_server_from_stopping() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = with_demo().await;
+    let browser = sign_in(&server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET /console/pipelines/Demo/live HTTP/1.1\r\nhost: {}\r\ncookie: {}\r\naccept: text/event-stream\r\n\r\n",
+        server.addr, browser.cookie
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    // The first update: the stream is open and live.
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("event: update") {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "the stream ended early");
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).contains("text/event-stream"));
+    // Stopping ends the stream rather than waiting for the page to close.
+    tokio::time::timeout(std::time::Duration::from_secs(60), server.stop())
+        .await
+        .expect("the server stopped with a live view open");
+}
