@@ -359,6 +359,9 @@ fn editor(
                             input type="hidden" name="op" value="save_action";
                             input type="hidden" name="stage" value=(stage_name);
                             input type="hidden" name="action" value=(action_name);
+                            label { "Run order (actions with the same number run together)"
+                                input name="run_order" type="number" min="1" max="999" value=(action["runOrder"].as_i64().unwrap_or(1));
+                            }
                             label { "Configuration (KEY=VALUE per line)"
                                 textarea name="config" rows="4" { (lines_of(action["configuration"].as_object().unwrap_or(&serde_json::Map::new()))) }
                             }
@@ -500,6 +503,13 @@ fn apply(pipeline: &mut Value, form: &Form) -> Result<(), String> {
                 actions.remove(j);
             } else {
                 actions[j]["configuration"] = Value::Object(config_lines(form.get("config"))?);
+                // Actions run in the order of their runOrder: this is how they are reordered.
+                if let Some(order) = form.opt("run_order") {
+                    let order: i64 = order
+                        .parse()
+                        .map_err(|_| format!("The run order “{order}” is not a number."))?;
+                    actions[j]["runOrder"] = json!(order);
+                }
             }
         }
         "add_action" => {
@@ -697,6 +707,18 @@ mod tests {
             ])
         )
         .is_err());
+        apply(
+            &mut p,
+            &form(&[
+                ("op", "save_action"),
+                ("stage", "B"),
+                ("action", "b"),
+                ("config", "K=2"),
+                ("run_order", "3"),
+            ]),
+        )
+        .expect("reordered");
+        assert_eq!(p["stages"][0]["actions"][0]["runOrder"], 3);
         apply(&mut p, &form(&[("op", "delete_stage"), ("stage", "A")])).expect("deleted");
         assert_eq!(p["stages"].as_array().map(Vec::len), Some(1));
     }
