@@ -152,11 +152,24 @@ impl Sluice {
     }
 
     pub(crate) async fn view(&self, pipeline: &str, e: &Execution) -> Result<ExecutionView> {
-        let declaration = self
-            .store()
-            .get_pipeline(pipeline, Some(e.pipeline_version))
-            .await?
-            .map(|r| r.declaration.to_model());
+        self.view_with(pipeline, e, None).await
+    }
+
+    /// `view`, given the declaration of the execution's own version when the caller has it.
+    pub(crate) async fn view_with(
+        &self,
+        pipeline: &str,
+        e: &Execution,
+        known: Option<&sluice_model::PipelineDeclaration>,
+    ) -> Result<ExecutionView> {
+        let declaration = match known {
+            Some(d) => Some(d.clone()),
+            None => self
+                .store()
+                .get_pipeline(pipeline, Some(e.pipeline_version))
+                .await?
+                .map(|r| r.declaration.to_model()),
+        };
         let mut artifact_revisions = Vec::new();
         if let (Some(declaration), Some(source)) = (declaration, e.stage_runs.get(&0)) {
             for run in &source.actions {

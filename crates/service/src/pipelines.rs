@@ -292,7 +292,11 @@ impl Sluice {
         let latest = match self.store().list_executions(name, None, 1).await?.first() {
             Some(r) => {
                 let e = crate::runtime_doc::ExecutionDoc::from_json(&r.doc)?.to_engine()?;
-                Some(self.view(name, &e).await?)
+                let same_version = e.pipeline_version == record.version;
+                Some(
+                    self.view_with(name, &e, same_version.then_some(&declaration))
+                        .await?,
+                )
             }
             None => None,
         };

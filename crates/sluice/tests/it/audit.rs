@@ -113,10 +113,11 @@ async fn a_call_cut_off_by_a_crash_is_in_the_trail_after_restart() {
     server.kill_9();
     // The state a kill -9 leaves between "recorded as pending" and "answered": a pending row.
     let db = rusqlite::Connection::open(dir.path().join("sluice.db")).expect("open db");
+    // Written now (an event from 1970 would be past the trail's retention and pruned at start).
     db.execute(
         "INSERT INTO audit_pending (event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document)
-         VALUES ('cut-1', 1, 'DeletePipeline', 'codepipeline.amazonaws.com', 'root', 'AKID', 0, '[]', '{\"eventName\":\"DeletePipeline\",\"eventID\":\"cut-1\"}')",
-        [],
+         VALUES ('cut-1', ?, 'DeletePipeline', 'codepipeline.amazonaws.com', 'root', 'AKID', 0, '[]', '{\"eventName\":\"DeletePipeline\",\"eventID\":\"cut-1\"}')",
+        [sluice_test_utils::wall_clock_ms()],
     )
     .expect("pending row");
     drop(db);
