@@ -33,11 +33,11 @@ async fn rows(
     console: &Console,
     ctx: &Ctx,
     q: &ListQuery,
-) -> Result<(Vec<Row>, Option<String>), String> {
+) -> Result<(Vec<Row>, Option<String>), sluice_service::Error> {
     let sluice = &console.sluice;
     let filter = q.filter.as_deref().unwrap_or("").trim().to_lowercase();
     let mut names = Vec::new();
-    let mut token = q.next.clone();
+    let mut token = q.next.clone().filter(|t| !t.is_empty());
     // Without a filter a page is one listing call; with one, listings are read until a page
     // of matches is found.
     loop {
@@ -46,10 +46,7 @@ async fn rows(
         } else {
             FILTER_SCAN
         };
-        let page = sluice
-            .list_pipelines(Some(size), token.as_deref())
-            .await
-            .map_err(|e| e.to_string())?;
+        let page = sluice.list_pipelines(Some(size), token.as_deref()).await?;
         names.extend(
             page.items
                 .into_iter()
@@ -141,7 +138,16 @@ pub async fn list(
     }
     let (rows, next) = match rows(&console, &ctx, &q).await {
         Ok(found) => found,
-        Err(e) => return ctx.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Pipelines", &e),
+        Err(e @ sluice_service::Error::InvalidNextToken) => {
+            return ctx.error_page(StatusCode::BAD_REQUEST, "Pipelines", &e.to_string())
+        }
+        Err(e) => {
+            return ctx.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Pipelines",
+                &e.to_string(),
+            )
+        }
     };
     let filter = q.filter.clone().unwrap_or_default();
     let live_url = format!(
@@ -196,6 +202,10 @@ pub async fn list_live(
     live::updates(console, key, move || {
         let (console, ctx, q) = (c.clone(), ctx.clone(), q.clone());
         async move {
+            // A permission taken away ends the stream.
+            if !ctx.may(&console, "codepipeline:ListPipelines", "*").await {
+                return None;
+            }
             let (rows, _) = rows(&console, &ctx, &q).await.ok()?;
             Some(rows_table(&rows).into_string())
         }
@@ -482,7 +492,17 @@ pub async fn view_live(
     let c = console.clone();
     live::updates(console, key, move || {
         let (console, ctx, name) = (c.clone(), ctx.clone(), name.clone());
-        async move { Some(stages(&console, &ctx, &name).await?.into_string()) }
+        async move {
+            // A permission taken away ends the stream.
+            let arn = pipeline_arn(&console, &name);
+            if !ctx
+                .may(&console, "codepipeline:GetPipelineState", &arn)
+                .await
+            {
+                return None;
+            }
+            Some(stages(&console, &ctx, &name).await?.into_string())
+        }
     })
     .into_response()
 }

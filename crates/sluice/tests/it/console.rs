@@ -249,6 +249,8 @@ async fn every_page_renders_from_the_pipelines_state() {
         list.contains("chip failed") && list.contains("Beta"),
         "per-stage colours"
     );
+    let (status, _) = browser.get("/console/pipelines?next=not-a-token").await;
+    assert_eq!(status, 400, "a bad page token is the caller's mistake");
     let filtered = browser
         .page("/console/pipelines?filter=nothing-like-it")
         .await;
