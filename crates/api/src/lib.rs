@@ -272,7 +272,8 @@ pub async fn call_as(
     outcome.caller = Some(caller.clone());
     run_authenticated(sluice, &mut outcome, &target, &body, info, &request_id).await;
     let answer = finish_call(sluice, outcome, info, &request_id).await?;
-    Ok(serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null))
+    serde_json::from_slice(&answer)
+        .map_err(|e| ApiError::internal(format!("reading {operation}'s answer: {e}")))
 }
 
 /// Records a sign-in to the console as CloudTrail records one (`ConsoleLogin` from

@@ -338,7 +338,7 @@ async fn audit_page(
             }
         }
         @if let Some(seq) = older {
-            p { a href=(format!("/console/audit?attribute={}&value={}&before={seq}", html::query_value(&name), html::query_value(&value))) { "Older events" } }
+            p { a href=(format!("/console/audit?attribute={}&value={}&before={seq}", html::seg(&name), html::seg(&value))) { "Older events" } }
         }
     };
     html::page("Audit trail", Some(s), body).into_response()

@@ -30,15 +30,18 @@ async fn is_public(console: &Console, name: &str) -> bool {
         })
 }
 
-async fn latest(console: &Console, name: &str) -> Option<ExecutionView> {
-    console
+/// The pipeline's latest execution; an error when there is no such pipeline.
+async fn latest(
+    console: &Console,
+    name: &str,
+) -> Result<Option<ExecutionView>, sluice_service::Error> {
+    Ok(console
         .sluice
         .list_pipeline_executions(name, Some(1), None)
-        .await
-        .ok()?
+        .await?
         .items
         .into_iter()
-        .next()
+        .next())
 }
 
 fn xml_escape(text: &str) -> String {
@@ -70,13 +73,13 @@ pub async fn badge(State(console): State<Console>, Path(file): Path<String>) -> 
     let Some(name) = file.strip_suffix(".svg") else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    if console.sluice.get_pipeline_state(name).await.is_err() || !is_public(&console, name).await {
+    if !is_public(&console, name).await {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let status = latest(&console, name)
-        .await
-        .map(|e| e.status)
-        .unwrap_or_default();
+    let status = match latest(&console, name).await {
+        Ok(e) => e.map(|e| e.status).unwrap_or_default(),
+        Err(_) => return StatusCode::NOT_FOUND.into_response(),
+    };
     (
         [
             (header::CONTENT_TYPE, "image/svg+xml"),
@@ -98,14 +101,50 @@ fn cctray(e: Option<&ExecutionView>) -> (&'static str, &'static str) {
     }
 }
 
+/// How long a `cc.xml` document is answered again while nothing changed here (changes on other
+/// replicas show after this long).
+const CC_REUSE_MS: i64 = 5_000;
+
+/// The last `cc.xml` document: the change count it saw, when it was made, and the document.
+pub type CcCache = std::sync::Mutex<Option<(u64, i64, String)>>;
+
+/// CCTray's feed. Anyone may ask for it, and making it reads every public pipeline, so one
+/// document is made at most once per change and `CC_REUSE_MS`, however often it is asked for.
 pub async fn cc_xml(State(console): State<Console>) -> Response {
-    let names = match console.sluice.list_pipelines(Some(CC_SCOPE), None).await {
-        Ok(page) => page.items.into_iter().map(|p| p.name).collect::<Vec<_>>(),
-        Err(e) => {
-            tracing::error!(error = %e, "listing pipelines for cc.xml failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
+    let (count, now) = (console.sluice.change_count(), console.sluice.now_ms());
+    let reused = console
+        .cc_cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .filter(|(seen, at, _)| *seen == count && now >= *at && now - at < CC_REUSE_MS)
+        .map(|(_, _, doc)| doc.clone());
+    let doc = match reused {
+        Some(doc) => doc,
+        None => match cc_document(&console).await {
+            Ok(doc) => {
+                *console.cc_cache.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((count, now, doc.clone()));
+                doc
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "listing pipelines for cc.xml failed");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+        },
     };
+    ([(header::CONTENT_TYPE, "application/xml")], doc).into_response()
+}
+
+async fn cc_document(console: &Console) -> Result<String, sluice_service::Error> {
+    let names: Vec<String> = console
+        .sluice
+        .list_pipelines(Some(CC_SCOPE), None)
+        .await?
+        .items
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
     let base = console
         .sluice
         .options()
@@ -114,10 +153,13 @@ pub async fn cc_xml(State(console): State<Console>) -> Response {
         .to_string();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Projects>\n");
     for name in names {
-        if !is_public(&console, &name).await {
+        if !is_public(console, &name).await {
             continue;
         }
-        let e = latest(&console, &name).await;
+        // Deleted since it was listed.
+        let Ok(e) = latest(console, &name).await else {
+            continue;
+        };
         let (activity, status) = cctray(e.as_ref());
         let (label, at) = e.as_ref().map_or((String::new(), String::new()), |e| {
             (e.id.clone(), sluice_model::time::iso_seconds(e.updated_ms))
@@ -131,7 +173,7 @@ pub async fn cc_xml(State(console): State<Console>) -> Response {
         ));
     }
     out.push_str("</Projects>\n");
-    ([(header::CONTENT_TYPE, "application/xml")], out).into_response()
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ fn revisions(name: &str, e: &ExecutionView) -> Markup {
         @for r in &e.artifact_revisions {
             div.revision {
                 span.artifact { (r.name) } " "
-                a href=(format!("{}/lineage?revision={}", base(name), html::query_value(&r.revision_id))) { (short(&r.revision_id)) }
+                a href=(format!("{}/lineage?revision={}", base(name), html::seg(&r.revision_id))) { (short(&r.revision_id)) }
                 @if let Some(s) = &r.summary { " " span.summary { (s.lines().next().unwrap_or_default()) } }
             }
         }
@@ -97,20 +97,28 @@ pub async fn history(
             }
         }
         @if let Some(next) = &page.next_token {
-            p { a href=(format!("{b}/history?next={}", html::query_value(next))) { "Older executions" } }
+            p { a href=(format!("{b}/history?next={}", html::seg(next))) { "Older executions" } }
         }
     };
     html::page("Execution history", Some(&ctx.session), body).into_response()
 }
 
-async fn attempts(console: &Console, name: &str, id: &str) -> Vec<ActionAttemptView> {
+/// Every attempt of every action of execution `id`, oldest first; a failure to read them is
+/// the page's answer.
+async fn attempts(
+    console: &Console,
+    ctx: &Ctx,
+    name: &str,
+    id: &str,
+) -> Result<Vec<ActionAttemptView>, Response> {
     let mut all = Vec::new();
     let mut token: Option<String> = None;
-    while let Ok(page) = console
-        .sluice
-        .list_action_executions(name, Some(id), false, Some(100), token.as_deref())
-        .await
-    {
+    loop {
+        let page = console
+            .sluice
+            .list_action_executions(name, Some(id), false, Some(100), token.as_deref())
+            .await
+            .map_err(|e| failure(ctx, e))?;
         all.extend(page.items);
         match page.next_token {
             Some(t) => token = Some(t),
@@ -118,7 +126,22 @@ async fn attempts(console: &Console, name: &str, id: &str) -> Vec<ActionAttemptV
         }
     }
     all.sort_by_key(|a| a.start_ms);
-    all
+    Ok(all)
+}
+
+/// A read that failed: not found for what does not exist, an internal failure otherwise.
+fn failure(ctx: &Ctx, e: sluice_service::Error) -> Response {
+    match e {
+        sluice_service::Error::Internal(cause) => {
+            tracing::error!(cause, "a console page could not be read");
+            ctx.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal failure",
+                "The page could not be read; the cause is in the server's log.",
+            )
+        }
+        other => not_found(ctx, &other.to_string()),
+    }
 }
 
 pub async fn execution(
@@ -140,7 +163,10 @@ pub async fn execution(
         .may(&console, "codepipeline:ListActionExecutions", &arn)
         .await;
     let all = if see_actions {
-        attempts(&console, &name, &id).await
+        match attempts(&console, &ctx, &name, &id).await {
+            Ok(all) => all,
+            Err(page) => return page,
+        }
     } else {
         Vec::new()
     };
@@ -208,8 +234,8 @@ async fn attempt(
     let arn = pipeline_arn(console, name);
     ctx.check(console, "codepipeline:ListActionExecutions", &arn)
         .await?;
-    attempts(console, name, id)
-        .await
+    attempts(console, ctx, name, id)
+        .await?
         .into_iter()
         .find(|a| a.action_execution_id == action_execution)
         .ok_or_else(|| {
@@ -416,8 +442,11 @@ pub async fn artifact(
     {
         return r;
     }
-    let location = attempts(&console, &name, &id)
-        .await
+    let all = match attempts(&console, &ctx, &name, &id).await {
+        Ok(all) => all,
+        Err(page) => return page,
+    };
+    let location = all
         .into_iter()
         .flat_map(|a| a.input_artifacts.into_iter().chain(a.output_artifacts))
         .find(|(n, l)| *n == artifact && l.is_some())
@@ -504,7 +533,10 @@ pub async fn lineage(
     let mut rows = Vec::new();
     for e in &executions {
         let per_stage: Vec<(String, String)> = if see_actions {
-            let all = attempts(&console, &name, &e.id).await;
+            let all = match attempts(&console, &ctx, &name, &e.id).await {
+                Ok(all) => all,
+                Err(page) => return page,
+            };
             stage_names
                 .iter()
                 .map(|stage| {

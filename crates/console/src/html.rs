@@ -2,7 +2,7 @@
 //! CSRF token, dialogs.
 
 use crate::session::Session;
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, DOCTYPE};
 
 /// A whole page: the header with the navigation and who is signed in, then `body`.
 pub fn page(title: &str, session: Option<&Session>, body: Markup) -> Markup {
@@ -129,8 +129,8 @@ pub fn short(id: &str) -> Markup {
     html! { code title=(id) { (shown) } }
 }
 
-/// Path segments are names CodePipeline restricts to `[A-Za-z0-9.@_-]`; anything else in a
-/// segment is percent-encoded.
+/// A path segment or a query value: names CodePipeline restricts to `[A-Za-z0-9.@_-]` pass as
+/// they are; anything else is percent-encoded.
 pub fn seg(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
@@ -141,16 +141,6 @@ pub fn seg(value: &str) -> String {
         }
     }
     out
-}
-
-/// Text for a query parameter (`seg`, with spaces as `%20`).
-pub fn query_value(value: &str) -> String {
-    seg(value)
-}
-
-/// Raw markup the console generated itself (never user text).
-pub fn trusted(markup: String) -> PreEscaped<String> {
-    PreEscaped(markup)
 }
 
 #[cfg(test)]

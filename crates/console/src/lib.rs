@@ -38,6 +38,8 @@ pub struct Console {
     pub signins: std::sync::Arc<sluice_api::RefusalBudget>,
     /// Ends the live streams at shutdown.
     pub live: LiveStreams,
+    /// The last `cc.xml` document.
+    pub cc_cache: std::sync::Arc<badge::CcCache>,
 }
 
 /// Ends the console's live streams when the server stops, so an open page does not hold the
@@ -78,6 +80,7 @@ pub fn routes(sluice: Sluice) -> (Router, LiveStreams) {
         keys,
         signins: Default::default(),
         live: live.clone(),
+        cc_cache: Default::default(),
     };
     let router = Router::new()
         .route("/console", get(|| async { Redirect::to("/console/") }))
@@ -217,7 +220,7 @@ where
             }),
             None if parts.method == axum::http::Method::GET => Err(Redirect::to(&format!(
                 "/console/signin?next={}",
-                html::query_value(&here)
+                html::seg(&here)
             ))
             .into_response()),
             None => Err(refused(

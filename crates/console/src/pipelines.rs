@@ -85,7 +85,7 @@ async fn rows(
 fn revision_cell(pipeline: &str, e: &ExecutionView) -> Markup {
     html! {
         @for r in e.artifact_revisions.iter().take(1) {
-            a.revision href=(format!("/console/pipelines/{}/lineage?revision={}", seg(pipeline), html::query_value(&r.revision_id))) {
+            a.revision href=(format!("/console/pipelines/{}/lineage?revision={}", seg(pipeline), html::seg(&r.revision_id))) {
                 (short(&r.revision_id))
             }
             @if let Some(summary) = &r.summary {
@@ -152,8 +152,8 @@ pub async fn list(
     let filter = q.filter.clone().unwrap_or_default();
     let live_url = format!(
         "/console/pipelines/live?filter={}&next={}",
-        html::query_value(&filter),
-        html::query_value(q.next.as_deref().unwrap_or(""))
+        html::seg(&filter),
+        html::seg(q.next.as_deref().unwrap_or(""))
     );
     let may_create = ctx
         .may(
@@ -178,7 +178,7 @@ pub async fn list(
             div #pipelines data-live=(live_url) { (rows_table(&rows)) }
         }
         @if let Some(next) = next {
-            p { a href=(format!("/console/pipelines?filter={}&next={}", html::query_value(&filter), html::query_value(&next))) { "Next page" } }
+            p { a href=(format!("/console/pipelines?filter={}&next={}", html::seg(&filter), html::seg(&next))) { "Next page" } }
         }
     };
     html::page("Pipelines", Some(&ctx.session), body).into_response()

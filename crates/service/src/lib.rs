@@ -231,7 +231,7 @@ impl Sluice {
         &self.inner.options
     }
 
-    /// How many changes to pipelines' state (steps, transitions) this process has committed;
+    /// How many changes to pipelines (steps, transitions, tags) this process has committed;
     /// a live view reads it to know whether to look again. Other replicas' changes are not
     /// counted, so views also look again on a timer.
     pub fn change_count(&self) -> u64 {

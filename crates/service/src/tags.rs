@@ -87,12 +87,15 @@ impl Sluice {
                     Error::TooManyTags(format!("Tag limit exceeded for resource [{arn}]."))
                 }
                 other => other.into(),
-            })
+            })?;
+        self.count_change();
+        Ok(())
     }
 
     pub async fn untag_resource(&self, arn: &str, keys: Vec<String>) -> Result<()> {
         self.resolve(arn).await?;
         self.store().untag_resource(arn, &keys).await?;
+        self.count_change();
         Ok(())
     }
 

@@ -15,7 +15,7 @@ struct Browser<'a> {
 fn form_body(fields: &[(&str, &str)]) -> Vec<u8> {
     fields
         .iter()
-        .map(|(k, v)| format!("{k}={}", sluice_console::html::query_value(v)))
+        .map(|(k, v)| format!("{k}={}", sluice_console::html::seg(v)))
         .collect::<Vec<_>>()
         .join("&")
         .into_bytes()
