@@ -1,0 +1,432 @@
+//! The audit chain. Every append locks the chain's head row (`audit_head`), links its events
+//! after the head and moves it, in one transaction: one chain in one order however many
+//! servers append. Appends are committed in groups: callers queue their events, and whoever
+//! holds the turn appends everything queued in one transaction and answers each caller after
+//! the commit, so a burst of read calls costs one commit, not one each.
+
+use crate::{backend, transaction, Bind, Isolation, PgStore, Tx};
+use async_trait::async_trait;
+use sluice_store::{
+    audit_hash, AuditAttribute, AuditCheckpoint, AuditEventRecord, AuditQuery, AuditStore,
+    ChainKey, Error, NewAuditEvent, Result,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use tokio::sync::oneshot;
+
+const COLUMNS: &str = "seq, event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document, prev_hash, hash";
+
+fn record(r: &PgRow) -> AuditEventRecord {
+    let resources: String = r.get(8);
+    let resources: Vec<(String, String)> = serde_json::from_str(&resources).unwrap_or_default();
+    AuditEventRecord {
+        seq: r.get(0),
+        event: NewAuditEvent {
+            event_id: r.get(1),
+            event_time_ms: r.get(2),
+            event_name: r.get(3),
+            event_source: r.get(4),
+            username: r.get(5),
+            access_key_id: r.get(6),
+            read_only: r.get(7),
+            resources,
+            document: r.get(9),
+        },
+        prev_hash: r.get(10),
+        hash: r.get(11),
+    }
+}
+
+fn resources_json(resources: &[(String, String)]) -> String {
+    serde_json::to_string(resources).unwrap_or_else(|_| "[]".into())
+}
+
+/// A caller's events waiting for the next group commit.
+struct Waiting {
+    events: Vec<NewAuditEvent>,
+    completing: Vec<String>,
+    answer: oneshot::Sender<Result<()>>,
+}
+
+/// Audit appends waiting for their turn, and the turn.
+#[derive(Default)]
+pub(crate) struct GroupCommit {
+    waiting: std::sync::Mutex<Vec<Waiting>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl PgStore {
+    fn chain_key(&self) -> Result<ChainKey> {
+        self.chain_key
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::Backend("the audit chain key is not set".into()))
+    }
+
+    /// Queues the events and waits until a group commit holding them is durable.
+    async fn append_grouped(&self, events: &[NewAuditEvent], completing: &[String]) -> Result<()> {
+        let key = self.chain_key()?;
+        let (answer, mut answered) = oneshot::channel();
+        self.audit
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Waiting {
+                events: events.to_vec(),
+                completing: completing.to_vec(),
+                answer,
+            });
+        let turn = self.audit.turn.lock().await;
+        // Whoever held the turn before may have appended these already: each turn answers
+        // everything it took before giving the turn up.
+        if let Ok(result) = answered.try_recv() {
+            return result;
+        }
+        let group =
+            std::mem::take(&mut *self.audit.waiting.lock().unwrap_or_else(|p| p.into_inner()));
+        let events: Vec<&NewAuditEvent> = group.iter().flat_map(|w| &w.events).collect();
+        let completing: Vec<&str> = group
+            .iter()
+            .flat_map(|w| w.completing.iter().map(String::as_str))
+            .collect();
+        let result: Result<()> = async {
+            transaction!(self, Isolation::ReadCommitted, |tx| {
+                append(&mut tx, &key, &events, &completing).await
+            })
+        }
+        .await;
+        for waiting in group {
+            let answer = match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(Error::Backend(format!("appending audit events: {e}"))),
+            };
+            let _ = waiting.answer.send(answer);
+        }
+        drop(turn);
+        answered
+            .await
+            .unwrap_or_else(|_| Err(Error::Backend("an audit group commit was lost".into())))
+    }
+}
+
+/// Chains `events` after the head and retires the pending records they complete.
+async fn append(
+    c: &mut PgConnection,
+    key: &ChainKey,
+    events: &[&NewAuditEvent],
+    completing: &[&str],
+) -> Tx<()> {
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+        .fetch_one(&mut *c)
+        .await?;
+    let (mut seq, mut prev): (i64, String) = (head.get(0), head.get(1));
+    if !completing.is_empty() {
+        sqlx::query("DELETE FROM audit_pending WHERE event_id = ANY($1)")
+            .bind(completing)
+            .execute(&mut *c)
+            .await?;
+    }
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut columns = EventColumns::default();
+    let (mut resource_seqs, mut resource_types, mut resource_names) = (vec![], vec![], vec![]);
+    for e in events {
+        seq += 1;
+        let hash = audit_hash(key, &prev, &e.document);
+        for (kind, name) in &e.resources {
+            resource_seqs.push(seq);
+            resource_types.push(kind.as_str());
+            resource_names.push(name.as_str());
+        }
+        columns.push(seq, e, std::mem::replace(&mut prev, hash.clone()), hash);
+    }
+    sqlx::query(
+        "INSERT INTO audit_events (seq, event_id, event_time_ms, event_name, event_source, username,
+                                   access_key_id, read_only, resources, document, prev_hash, hash)
+         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
+                              $6::TEXT[], $7::TEXT[], $8::BOOLEAN[], $9::TEXT[], $10::TEXT[],
+                              $11::TEXT[], $12::TEXT[])",
+    )
+    .bind(&columns.seq)
+    .bind(&columns.event_id)
+    .bind(&columns.time_ms)
+    .bind(&columns.name)
+    .bind(&columns.source)
+    .bind(&columns.username)
+    .bind(&columns.access_key_id)
+    .bind(&columns.read_only)
+    .bind(&columns.resources)
+    .bind(&columns.document)
+    .bind(&columns.prev_hash)
+    .bind(&columns.hash)
+    .execute(&mut *c)
+    .await?;
+    if !resource_seqs.is_empty() {
+        sqlx::query(
+            "INSERT INTO audit_resources (seq, resource_type, resource_name)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(&resource_seqs)
+        .bind(&resource_types)
+        .bind(&resource_names)
+        .execute(&mut *c)
+        .await?;
+    }
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(seq)
+        .bind(&prev)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Events as columns, for one `INSERT … SELECT FROM UNNEST`.
+#[derive(Default)]
+struct EventColumns {
+    seq: Vec<i64>,
+    event_id: Vec<String>,
+    time_ms: Vec<i64>,
+    name: Vec<String>,
+    source: Vec<String>,
+    username: Vec<Option<String>>,
+    access_key_id: Vec<Option<String>>,
+    read_only: Vec<bool>,
+    resources: Vec<String>,
+    document: Vec<String>,
+    prev_hash: Vec<String>,
+    hash: Vec<String>,
+}
+
+impl EventColumns {
+    fn push(&mut self, seq: i64, e: &NewAuditEvent, prev_hash: String, hash: String) {
+        self.seq.push(seq);
+        self.event_id.push(e.event_id.clone());
+        self.time_ms.push(e.event_time_ms);
+        self.name.push(e.event_name.clone());
+        self.source.push(e.event_source.clone());
+        self.username.push(e.username.clone());
+        self.access_key_id.push(e.access_key_id.clone());
+        self.read_only.push(e.read_only);
+        self.resources.push(resources_json(&e.resources));
+        self.document.push(e.document.clone());
+        self.prev_hash.push(prev_hash);
+        self.hash.push(hash);
+    }
+}
+
+/// Removes the chain's prefix written before `before_ms` (at most `limit` events, never the
+/// newest) and moves the checkpoint to the last event removed.
+async fn prune(c: &mut PgConnection, key: &ChainKey, before_ms: i64, limit: usize) -> Tx<usize> {
+    let newest: i64 = sqlx::query("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE")
+        .fetch_one(&mut *c)
+        .await?
+        .get(0);
+    let stop: i64 = sqlx::query(
+        "SELECT COALESCE((SELECT MIN(seq) FROM audit_events WHERE event_time_ms >= $1), $2)",
+    )
+    .bind(before_ms)
+    .bind(newest)
+    .fetch_one(&mut *c)
+    .await?
+    .get(0);
+    let last = sqlx::query(
+        "SELECT seq, hash FROM (SELECT seq, hash FROM audit_events
+         WHERE seq < $1 AND seq < $2 ORDER BY seq LIMIT $3) prefix
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(stop)
+    .bind(newest)
+    .bind(limit as i64)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(last) = last else {
+        return Ok(0);
+    };
+    let (seq, hash): (i64, String) = (last.get(0), last.get(1));
+    // The resources go with their events (ON DELETE CASCADE).
+    let removed = sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+        .bind(seq)
+        .execute(&mut *c)
+        .await?
+        .rows_affected() as usize;
+    let before: i64 =
+        sqlx::query("SELECT COALESCE((SELECT pruned FROM audit_checkpoint WHERE id = 1), 0)")
+            .fetch_one(&mut *c)
+            .await?
+            .get(0);
+    let checkpoint = AuditCheckpoint::new(key, seq, hash, before + removed as i64);
+    sqlx::query(
+        "INSERT INTO audit_checkpoint (id, seq, hash, pruned, mac) VALUES (1, $1, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash,
+           pruned = EXCLUDED.pruned, mac = EXCLUDED.mac",
+    )
+    .bind(checkpoint.seq)
+    .bind(&checkpoint.hash)
+    .bind(checkpoint.pruned)
+    .bind(&checkpoint.mac)
+    .execute(&mut *c)
+    .await?;
+    Ok(removed)
+}
+
+#[async_trait]
+impl AuditStore for PgStore {
+    fn set_chain_key(&self, key: ChainKey) {
+        let _ = self.chain_key.set(key);
+    }
+
+    /// A PostgreSQL database was never written by a release with unkeyed links: every chain
+    /// in one is keyed from its first event.
+    async fn key_legacy_chain(&self) -> Result<u64> {
+        Ok(0)
+    }
+
+    async fn append_audit_events(
+        &self,
+        events: &[NewAuditEvent],
+        completing: &[String],
+    ) -> Result<()> {
+        self.append_grouped(events, completing).await
+    }
+
+    /// Waits for the commit like `append_audit_events`: the group commit is what makes a
+    /// burst of calls cheap here, and a caller that has its answer has its events durable.
+    async fn queue_audit_events(
+        &self,
+        events: &[NewAuditEvent],
+        completing: &[String],
+    ) -> Result<()> {
+        self.append_grouped(events, completing).await
+    }
+
+    async fn put_pending_audit(&self, e: &NewAuditEvent) -> Result<()> {
+        let sql = "INSERT INTO audit_pending (event_id, event_time_ms, event_name, event_source,
+                     username, access_key_id, read_only, resources, document)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7 = 1, $8, $9)";
+        let resources = resources_json(&e.resources);
+        let binds = [
+            Bind::Text(&e.event_id),
+            Bind::Int(e.event_time_ms),
+            Bind::Text(&e.event_name),
+            Bind::Text(&e.event_source),
+            Bind::OptText(e.username.as_deref()),
+            Bind::OptText(e.access_key_id.as_deref()),
+            Bind::Int(i64::from(e.read_only)),
+            Bind::Text(&resources),
+            Bind::Text(&e.document),
+        ];
+        self.execute(sql, &binds).await.map(|_| ())
+    }
+
+    async fn pending_audits(&self) -> Result<Vec<NewAuditEvent>> {
+        let rows = sqlx::query(
+            "SELECT 0::BIGINT, event_id, event_time_ms, event_name, event_source, username,
+                    access_key_id, read_only, resources, document, '', ''
+             FROM audit_pending ORDER BY event_time_ms, event_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(|r| record(r).event).collect())
+    }
+
+    async fn lookup_audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEventRecord>> {
+        // A resource attribute reads the resources' index and joins its events; every other
+        // attribute has an index of its own, ordered by `seq` like the answer.
+        let by_resource = match &q.attribute {
+            Some(AuditAttribute::ResourceType(v)) => Some(("resource_type", v)),
+            Some(AuditAttribute::ResourceName(v)) => Some(("resource_name", v)),
+            _ => None,
+        };
+        let mut binds: Vec<Bind<'_>> = Vec::new();
+        fn next<'a>(bind: Bind<'a>, binds: &mut Vec<Bind<'a>>) -> String {
+            binds.push(bind);
+            format!("${}", binds.len())
+        }
+        let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
+        let columns = columns.join(", ");
+        let mut sql = match by_resource {
+            Some((column, value)) => {
+                let p = next(Bind::Text(value), &mut binds);
+                format!(
+                    "SELECT DISTINCT ON (e.seq) {columns} FROM audit_resources r
+                     JOIN audit_events e ON e.seq = r.seq WHERE r.{column} = {p}"
+                )
+            }
+            None => format!("SELECT {columns} FROM audit_events e WHERE TRUE"),
+        };
+        for (clause, v) in [
+            ("e.event_time_ms >=", q.start_ms),
+            ("e.event_time_ms <=", q.end_ms),
+            ("e.seq <", q.before_seq),
+        ] {
+            if let Some(v) = v {
+                let p = next(Bind::Int(v), &mut binds);
+                sql.push_str(&format!(" AND {clause} {p}"));
+            }
+        }
+        let (column, value) = match &q.attribute {
+            None | Some(AuditAttribute::ResourceType(_) | AuditAttribute::ResourceName(_)) => {
+                (None, None)
+            }
+            Some(AuditAttribute::EventId(v)) => (Some("e.event_id"), Some(v)),
+            Some(AuditAttribute::EventName(v)) => (Some("e.event_name"), Some(v)),
+            Some(AuditAttribute::ReadOnly(true)) => {
+                sql.push_str(" AND e.read_only");
+                (None, None)
+            }
+            Some(AuditAttribute::ReadOnly(false)) => {
+                sql.push_str(" AND NOT e.read_only");
+                (None, None)
+            }
+            Some(AuditAttribute::Username(v)) => (Some("e.username"), Some(v)),
+            Some(AuditAttribute::EventSource(v)) => (Some("e.event_source"), Some(v)),
+            Some(AuditAttribute::AccessKeyId(v)) => (Some("e.access_key_id"), Some(v)),
+        };
+        if let (Some(column), Some(value)) = (column, value) {
+            let p = next(Bind::Text(value), &mut binds);
+            sql.push_str(&format!(" AND {column} = {p}"));
+        }
+        let p = next(Bind::Int(q.limit as i64), &mut binds);
+        sql.push_str(&format!(" ORDER BY e.seq DESC LIMIT {p}"));
+        let mut query = sqlx::query(&sql);
+        for b in binds {
+            query = b.bind(query);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+        Ok(rows.iter().map(record).collect())
+    }
+
+    async fn prune_audit_events(&self, before_ms: i64, limit: usize) -> Result<usize> {
+        let key = self.chain_key()?;
+        transaction!(self, Isolation::ReadCommitted, |tx| {
+            prune(&mut tx, &key, before_ms, limit).await
+        })
+    }
+
+    async fn audit_checkpoint(&self) -> Result<Option<AuditCheckpoint>> {
+        let row = sqlx::query("SELECT seq, hash, pruned, mac FROM audit_checkpoint WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| AuditCheckpoint {
+            seq: r.get(0),
+            hash: r.get(1),
+            pruned: r.get(2),
+            mac: r.get(3),
+        }))
+    }
+
+    async fn audit_chain(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditEventRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(after_seq)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(record).collect())
+    }
+}

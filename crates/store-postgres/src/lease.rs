@@ -1,0 +1,79 @@
+//! The server lease: which server runs against the database. Until replicas are built, one
+//! server at a time does, and a second one is refused at start instead of racing the first
+//! for its jobs and timers. Times are the database's clock, so servers on machines whose
+//! clocks differ agree on when a lease lapses.
+
+use crate::{backend, serializable, PgStore};
+use sluice_store::Result;
+use sqlx::Row;
+
+/// Another server holds the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHeld {
+    pub holder: String,
+    /// Milliseconds until it lapses unless renewed.
+    pub lapses_in_ms: i64,
+}
+
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
+
+impl PgStore {
+    /// Takes the lease for `holder` for `ttl_ms` if it is free, lapsed or already the
+    /// holder's; otherwise says who holds it.
+    pub async fn acquire_server_lease(
+        &self,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<LeaseHeld>> {
+        serializable!(self, |tx| {
+            let current = sqlx::query(&format!(
+                "SELECT holder, until_ms - {NOW_MS} FROM server_lease WHERE id = 1"
+            ))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = current {
+                let (other, lapses_in_ms): (String, i64) = (row.get(0), row.get(1));
+                if other != holder && lapses_in_ms > 0 {
+                    return Ok(Some(LeaseHeld {
+                        holder: other,
+                        lapses_in_ms,
+                    }));
+                }
+            }
+            sqlx::query(&format!(
+                "INSERT INTO server_lease (id, holder, until_ms) VALUES (1, $1, {NOW_MS} + $2)
+                 ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, until_ms = EXCLUDED.until_ms"
+            ))
+            .bind(holder)
+            .bind(ttl_ms)
+            .execute(&mut *tx)
+            .await?;
+            Ok(None)
+        })
+    }
+
+    /// Extends the holder's lease; false when it is no longer the holder's (it lapsed and
+    /// another server took it).
+    pub async fn renew_server_lease(&self, holder: &str, ttl_ms: i64) -> Result<bool> {
+        let renewed = sqlx::query(&format!(
+            "UPDATE server_lease SET until_ms = {NOW_MS} + $2 WHERE id = 1 AND holder = $1"
+        ))
+        .bind(holder)
+        .bind(ttl_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        Ok(renewed > 0)
+    }
+
+    /// Gives the lease up, so the next server starts at once.
+    pub async fn release_server_lease(&self, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM server_lease WHERE id = 1 AND holder = $1")
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

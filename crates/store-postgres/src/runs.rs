@@ -1,0 +1,456 @@
+//! `RunStore` on PostgreSQL: runtimes, execution history, jobs, timers, the outbox.
+
+use crate::notifications::insert_outbox;
+use crate::{backend, serializable, transaction, Isolation, PgStore, Tx};
+use async_trait::async_trait;
+use sluice_store::{
+    ActionTypeKey, Error, ExecutionRecord, JobRecord, JobStatus, Requeued, Result, RunStore,
+    RuntimeRecord, StepWrite, TimerRecord,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+const EXECUTION_COLUMNS: &str = "pipeline, execution_id, status, started_ms, updated_ms, doc";
+const JOB_COLUMNS: &str =
+    "job_id, pipeline, execution_id, category, owner, provider, version, status, nonce, data, created_ms, updated_ms";
+
+fn execution(r: &PgRow) -> ExecutionRecord {
+    ExecutionRecord {
+        pipeline: r.get(0),
+        execution_id: r.get(1),
+        status: r.get(2),
+        started_ms: r.get(3),
+        updated_ms: r.get(4),
+        doc: r.get(5),
+    }
+}
+
+fn job(r: &PgRow) -> Result<JobRecord> {
+    let status: String = r.get(7);
+    Ok(JobRecord {
+        job_id: r.get(0),
+        pipeline: r.get(1),
+        execution_id: r.get(2),
+        action_type: ActionTypeKey {
+            category: r.get(3),
+            owner: r.get(4),
+            provider: r.get(5),
+            version: r.get(6),
+        },
+        status: JobStatus::parse(&status)
+            .ok_or_else(|| Error::Corrupt(format!("job status {status}")))?,
+        nonce: r.get(8),
+        data: r.get(9),
+        created_ms: r.get(10),
+        updated_ms: r.get(11),
+    })
+}
+
+async fn commit_step(c: &mut PgConnection, w: &StepWrite) -> Tx<()> {
+    let rev: Option<i64> = sqlx::query("SELECT rev FROM runtimes WHERE pipeline = $1")
+        .bind(&w.pipeline)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| r.get(0));
+    let rev = match rev {
+        Some(rev) => rev,
+        None => {
+            // No runtime yet: the pipeline itself must exist (a runtime row keeps it alive).
+            let exists = sqlx::query("SELECT 1 FROM pipelines WHERE name = $1")
+                .bind(&w.pipeline)
+                .fetch_optional(&mut *c)
+                .await?
+                .is_some();
+            if !exists {
+                return Err(Error::NotFound(format!("pipeline {}", w.pipeline)).into());
+            }
+            0
+        }
+    };
+    if rev != w.expected_rev {
+        return Err(Error::VersionConflict {
+            what: format!("runtime of pipeline {}", w.pipeline),
+            expected: w.expected_rev,
+        }
+        .into());
+    }
+    sqlx::query(
+        "INSERT INTO runtimes (pipeline, rev, doc) VALUES ($1, $2, $3)
+         ON CONFLICT (pipeline) DO UPDATE SET rev = EXCLUDED.rev, doc = EXCLUDED.doc",
+    )
+    .bind(&w.pipeline)
+    .bind(rev + 1)
+    .bind(&w.runtime_doc)
+    .execute(&mut *c)
+    .await?;
+    for e in &w.executions {
+        sqlx::query(
+            "INSERT INTO executions (pipeline, execution_id, status, started_ms, updated_ms, doc)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (pipeline, execution_id) DO UPDATE SET status = EXCLUDED.status,
+               updated_ms = EXCLUDED.updated_ms, doc = EXCLUDED.doc",
+        )
+        .bind(&e.pipeline)
+        .bind(&e.execution_id)
+        .bind(&e.status)
+        .bind(e.started_ms)
+        .bind(e.updated_ms)
+        .bind(&e.doc)
+        .execute(&mut *c)
+        .await?;
+    }
+    for j in &w.new_jobs {
+        let t = &j.action_type;
+        sqlx::query(&format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&j.job_id)
+        .bind(&j.pipeline)
+        .bind(&j.execution_id)
+        .bind(&t.category)
+        .bind(&t.owner)
+        .bind(&t.provider)
+        .bind(&t.version)
+        .bind(j.status.as_str())
+        .bind(&j.nonce)
+        .bind(&j.data)
+        .bind(j.created_ms)
+        .bind(j.updated_ms)
+        .execute(&mut *c)
+        .await?;
+    }
+    for (job_id, status) in &w.finished_jobs {
+        sqlx::query("UPDATE jobs SET status = $1 WHERE job_id = $2")
+            .bind(status.as_str())
+            .bind(job_id)
+            .execute(&mut *c)
+            .await?;
+    }
+    for t in &w.fired_timers {
+        sqlx::query("DELETE FROM timers WHERE pipeline = $1 AND key = $2")
+            .bind(&t.pipeline)
+            .bind(&t.key)
+            .execute(&mut *c)
+            .await?;
+    }
+    for t in &w.new_timers {
+        sqlx::query(
+            "INSERT INTO timers (pipeline, key, due_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (pipeline, key) DO UPDATE SET due_ms = EXCLUDED.due_ms",
+        )
+        .bind(&t.pipeline)
+        .bind(&t.key)
+        .bind(t.due_ms)
+        .execute(&mut *c)
+        .await?;
+    }
+    insert_outbox(c, &w.outbox).await?;
+    if let Some((token, execution_id)) = &w.request_token {
+        sqlx::query(
+            "INSERT INTO request_tokens (pipeline, token, execution_id) VALUES ($1, $2, $3)",
+        )
+        .bind(&w.pipeline)
+        .bind(token)
+        .bind(execution_id)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Locks up to `nonces.len()` claimable jobs (skipping rows another poller holds) and
+/// dispatches them.
+async fn claim_jobs(
+    c: &mut PgConnection,
+    t: &ActionTypeKey,
+    filter: &[(String, String)],
+    nonces: &[String],
+    now_ms: i64,
+    redispatch_before_ms: i64,
+) -> Tx<Vec<JobRecord>> {
+    let mut conditions = String::new();
+    for i in 0..filter.len() {
+        let (key, value) = (7 + 2 * i, 8 + 2 * i);
+        conditions.push_str(&format!(
+            " AND (data::jsonb -> 'configuration' ->> ${key}) = ${value}"
+        ));
+    }
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs
+         WHERE category = $1 AND owner = $2 AND provider = $3 AND version = $4
+           AND status IN ('Queued', 'Dispatched')
+           AND (status = 'Queued' OR updated_ms <= $5){conditions}
+         ORDER BY created_ms, job_id LIMIT $6 FOR UPDATE SKIP LOCKED"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(&t.category)
+        .bind(&t.owner)
+        .bind(&t.provider)
+        .bind(&t.version)
+        .bind(redispatch_before_ms)
+        .bind(nonces.len() as i64);
+    for (key, value) in filter {
+        query = query.bind(key).bind(value);
+    }
+    let found = query.fetch_all(&mut *c).await?;
+    let mut claimed = Vec::with_capacity(found.len());
+    for (row, nonce) in found.iter().zip(nonces) {
+        let mut j = job(row)?;
+        sqlx::query(
+            "UPDATE jobs SET status = 'Dispatched', nonce = $1, updated_ms = $2 WHERE job_id = $3",
+        )
+        .bind(nonce)
+        .bind(now_ms)
+        .bind(&j.job_id)
+        .execute(&mut *c)
+        .await?;
+        j.status = JobStatus::Dispatched;
+        j.nonce = Some(nonce.clone());
+        j.updated_ms = now_ms;
+        claimed.push(j);
+    }
+    Ok(claimed)
+}
+
+#[async_trait]
+impl RunStore for PgStore {
+    async fn runtime(&self, pipeline: &str) -> Result<Option<RuntimeRecord>> {
+        let row = sqlx::query("SELECT pipeline, rev, doc FROM runtimes WHERE pipeline = $1")
+            .bind(pipeline)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| RuntimeRecord {
+            pipeline: r.get(0),
+            rev: r.get(1),
+            doc: r.get(2),
+        }))
+    }
+
+    async fn commit_step(&self, w: &StepWrite) -> Result<()> {
+        serializable!(self, |tx| commit_step(&mut tx, w).await)
+    }
+
+    async fn execution(
+        &self,
+        pipeline: &str,
+        execution_id: &str,
+    ) -> Result<Option<ExecutionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE pipeline = $1 AND execution_id = $2"
+        ))
+        .bind(pipeline)
+        .bind(execution_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(row.as_ref().map(execution))
+    }
+
+    async fn list_executions(
+        &self,
+        pipeline: &str,
+        before: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<ExecutionRecord>> {
+        let rows = match before {
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE pipeline = $1
+                     ORDER BY started_ms DESC, seq DESC LIMIT $2"
+                ))
+                .bind(pipeline)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await
+            }
+            Some((started, id)) => {
+                sqlx::query(&format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions e WHERE pipeline = $1
+                       AND (started_ms < $2 OR (started_ms = $2 AND seq <
+                            (SELECT seq FROM executions WHERE pipeline = e.pipeline AND execution_id = $3)))
+                     ORDER BY started_ms DESC, seq DESC LIMIT $4"
+                ))
+                .bind(pipeline)
+                .bind(started)
+                .bind(&id)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(backend)?;
+        Ok(rows.iter().map(execution).collect())
+    }
+
+    async fn execution_for_request_token(
+        &self,
+        pipeline: &str,
+        token: &str,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT execution_id FROM request_tokens WHERE pipeline = $1 AND token = $2",
+        )
+        .bind(pipeline)
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn claim_jobs(
+        &self,
+        t: &ActionTypeKey,
+        filter: &[(String, String)],
+        nonces: &[String],
+        now_ms: i64,
+        redispatch_before_ms: i64,
+    ) -> Result<Vec<JobRecord>> {
+        transaction!(self, Isolation::ReadCommitted, |tx| {
+            claim_jobs(&mut tx, t, filter, nonces, now_ms, redispatch_before_ms).await
+        })
+    }
+
+    async fn requeue_open_jobs(
+        &self,
+        action_types: &[ActionTypeKey],
+        now_ms: i64,
+        max_interruptions: u32,
+    ) -> Result<Requeued> {
+        let max = i64::from(max_interruptions);
+        serializable!(self, |tx| {
+            let mut outcome = Requeued::default();
+            for t in action_types {
+                let rows = sqlx::query(
+                    "SELECT job_id FROM jobs
+                     WHERE category = $1 AND owner = $2 AND provider = $3 AND version = $4
+                       AND status IN ('Dispatched', 'InProgress') AND interruptions >= $5
+                     ORDER BY job_id",
+                )
+                .bind(&t.category)
+                .bind(&t.owner)
+                .bind(&t.provider)
+                .bind(&t.version)
+                .bind(max)
+                .fetch_all(&mut *tx)
+                .await?;
+                outcome
+                    .exhausted
+                    .extend(rows.iter().map(|r| r.get::<String, _>(0)));
+                outcome.requeued += sqlx::query(
+                    "UPDATE jobs SET status = 'Queued', nonce = NULL, updated_ms = $1,
+                                     interruptions = interruptions + 1
+                     WHERE category = $2 AND owner = $3 AND provider = $4 AND version = $5
+                       AND status IN ('Dispatched', 'InProgress') AND interruptions < $6",
+                )
+                .bind(now_ms)
+                .bind(&t.category)
+                .bind(&t.owner)
+                .bind(&t.provider)
+                .bind(&t.version)
+                .bind(max)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected() as usize;
+            }
+            Ok(outcome)
+        })
+    }
+
+    async fn acknowledge_job(&self, job_id: &str, nonce: &str, now_ms: i64) -> Result<JobRecord> {
+        serializable!(self, |tx| {
+            let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1"))
+                .bind(job_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("job {job_id}")))?;
+            let mut j = job(&row)?;
+            if j.nonce.as_deref() != Some(nonce) {
+                return Err(Error::InvalidNonce(job_id.into()).into());
+            }
+            if j.status == JobStatus::Dispatched {
+                sqlx::query(
+                    "UPDATE jobs SET status = 'InProgress', updated_ms = $1 WHERE job_id = $2",
+                )
+                .bind(now_ms)
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await?;
+                j.status = JobStatus::InProgress;
+                j.updated_ms = now_ms;
+            }
+            Ok(j)
+        })
+    }
+
+    async fn job(&self, job_id: &str) -> Result<Option<JobRecord>> {
+        let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1"))
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(job).transpose()
+    }
+
+    async fn bind_client_token(&self, job_id: &str, client_token: &str) -> Result<()> {
+        serializable!(self, |tx| {
+            let bound: Option<Option<String>> =
+                sqlx::query("SELECT client_token FROM jobs WHERE job_id = $1")
+                    .bind(job_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.get(0));
+            match bound {
+                None => Err(Error::NotFound(format!("job {job_id}")).into()),
+                Some(Some(token)) if token != client_token => {
+                    Err(Error::InvalidClientToken(job_id.into()).into())
+                }
+                Some(Some(_)) => Ok(()),
+                Some(None) => {
+                    sqlx::query("UPDATE jobs SET client_token = $1 WHERE job_id = $2")
+                        .bind(client_token)
+                        .bind(job_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    async fn due_timers(&self, now_ms: i64, limit: usize) -> Result<Vec<TimerRecord>> {
+        let rows = sqlx::query(
+            "SELECT pipeline, key, due_ms FROM timers WHERE due_ms <= $1
+             ORDER BY due_ms, pipeline, key LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|r| TimerRecord {
+                pipeline: r.get(0),
+                key: r.get(1),
+                due_ms: r.get(2),
+            })
+            .collect())
+    }
+
+    async fn prune_finished_jobs(&self, before_ms: i64, limit: usize) -> Result<usize> {
+        serializable!(self, |tx| {
+            Ok(sqlx::query(
+                "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs
+                 WHERE status IN ('Succeeded', 'Failed', 'TimedOut', 'Cancelled') AND updated_ms < $1
+                 LIMIT $2)",
+            )
+            .bind(before_ms)
+            .bind(limit as i64)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as usize)
+        })
+    }
+}

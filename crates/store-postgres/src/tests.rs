@@ -1,0 +1,207 @@
+//! Tests against the PostgreSQL at `SLUICE_TEST_POSTGRES_URL` (default: the machine's own,
+//! `postgres://root@127.0.0.1:5432/postgres`); each test makes a database of its own and drops
+//! it after.
+
+use super::*;
+use sqlx::Connection;
+
+/// A database made for one test, dropped when the test ends well.
+pub(crate) struct TestDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn new() -> Self {
+        let admin_url = std::env::var("SLUICE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos();
+        let name = format!("sluice_test_{}_{nanos}", std::process::id());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("connecting to {admin_url} (set SLUICE_TEST_POSTGRES_URL): {e}")
+            });
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .expect("a database URL ends in /NAME");
+        let url = format!("{base}/{name}");
+        Self {
+            admin_url,
+            name,
+            url,
+        }
+    }
+
+    pub async fn drop_it(self) {
+        let mut admin = sqlx::PgConnection::connect(&self.admin_url)
+            .await
+            .expect("connect");
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await
+        .expect("drop database");
+    }
+}
+
+#[tokio::test]
+async fn postgres_passes_the_store_conformance_suite() {
+    let db = TestDatabase::new().await;
+    let store = PgStore::connect(&db.url).await.expect("connect");
+    sluice_store::conformance::run_all(&store).await;
+    store.close().await;
+    db.drop_it().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_creates_of_one_name_leave_one_winner_and_a_failed_write_leaves_nothing() {
+    let db = TestDatabase::new().await;
+    let store = PgStore::connect(&db.url).await.expect("connect");
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        // Every name is created twice at once: one of each pair must lose.
+        let new = sluice_store::conformance::sample_pipeline(&format!("p{}", i / 2));
+        tasks.push(tokio::spawn(async move {
+            sluice_store::PipelineStore::create_pipeline(&store, &new, 1000).await
+        }));
+    }
+    let (mut created, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(()) => created += 1,
+            Err(Error::NameInUse(_)) => refused += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((created, refused), (20, 20));
+    use sluice_store::{PipelineStore, Tag, TagStore};
+    assert_eq!(
+        store.list_pipelines(None, 100).await.expect("list").len(),
+        20
+    );
+    // A write that fails part-way (the tag limit, checked after its inserts) leaves nothing.
+    let p0 = store
+        .get_pipeline("p0", None)
+        .await
+        .expect("get")
+        .expect("exists");
+    let too_many: Vec<Tag> = (0..5)
+        .map(|i| Tag {
+            key: format!("k{i}"),
+            value: "v".into(),
+        })
+        .collect();
+    let refused = store.tag_resource(&p0.arn, &too_many, 3).await;
+    assert!(
+        matches!(refused, Err(Error::LimitExceeded(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.tags(&p0.arn).await.expect("tags").len(), 1);
+    store.close().await;
+    db.drop_it().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_appending_at_once_make_one_unbroken_chain() {
+    use sluice_store::{audit_hash, AuditStore, ChainKey, NewAuditEvent, GENESIS_HASH};
+    let db = TestDatabase::new().await;
+    let key = ChainKey([9; 32]);
+    let servers = [
+        PgStore::connect(&db.url).await.expect("connect"),
+        PgStore::connect(&db.url).await.expect("connect"),
+    ];
+    for s in &servers {
+        s.set_chain_key(key.clone());
+    }
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = servers[i % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            let event = NewAuditEvent {
+                event_id: format!("e{i}"),
+                event_time_ms: i as i64,
+                event_name: "GetPipeline".into(),
+                event_source: "codepipeline.amazonaws.com".into(),
+                username: Some(format!("server{}", i % 2)),
+                access_key_id: None,
+                read_only: true,
+                resources: vec![("AWS::CodePipeline::Pipeline".into(), format!("p{i}"))],
+                document: format!("{{\"eventID\":\"e{i}\"}}"),
+            };
+            store.queue_audit_events(&[event], &[]).await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("append");
+    }
+    let chain = servers[0].audit_chain(0, 1000).await.expect("chain");
+    assert_eq!(chain.len(), 200);
+    let mut prev = GENESIS_HASH.to_string();
+    for (n, e) in chain.iter().enumerate() {
+        assert_eq!(e.seq, n as i64 + 1, "no gaps in the chain's order");
+        assert_eq!(e.prev_hash, prev);
+        assert_eq!(e.hash, audit_hash(&key, &prev, &e.event.document));
+        prev = e.hash.clone();
+    }
+    for s in &servers {
+        s.close().await;
+    }
+    db.drop_it().await;
+}
+
+#[tokio::test]
+async fn a_second_server_is_refused_until_the_lease_is_released_or_lapses() {
+    let db = TestDatabase::new().await;
+    let store = PgStore::connect(&db.url).await.expect("connect");
+    assert_eq!(
+        store.acquire_server_lease("a", 60_000).await.expect("a"),
+        None
+    );
+    let held = store
+        .acquire_server_lease("b", 60_000)
+        .await
+        .expect("b")
+        .expect("held by a");
+    assert_eq!(held.holder, "a");
+    assert!(held.lapses_in_ms > 0 && held.lapses_in_ms <= 60_000);
+    assert!(store.renew_server_lease("a", 60_000).await.expect("renew"));
+    assert!(!store.renew_server_lease("b", 60_000).await.expect("renew"));
+    store.release_server_lease("a").await.expect("release");
+    assert_eq!(store.acquire_server_lease("b", 1).await.expect("b"), None);
+    // b's lease of 1 ms lapses: a takes it over, and b learns it lost it.
+    let mut taken = store.acquire_server_lease("a", 60_000).await.expect("a");
+    while taken.is_some() {
+        tokio::task::yield_now().await;
+        taken = store.acquire_server_lease("a", 60_000).await.expect("a");
+    }
+    assert!(!store.renew_server_lease("b", 60_000).await.expect("renew"));
+    store.close().await;
+    db.drop_it().await;
+}
+
+#[tokio::test]
+async fn a_schema_newer_than_the_binary_is_refused() {
+    let db = TestDatabase::new().await;
+    let store = PgStore::connect(&db.url).await.expect("connect");
+    sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, 0)")
+        .bind(SCHEMA_VERSION + 1)
+        .execute(&store.pool)
+        .await
+        .expect("insert");
+    store.close().await;
+    let err = PgStore::connect(&db.url).await.err().expect("refused");
+    assert!(matches!(err, Error::SchemaTooNew { .. }), "{err}");
+    db.drop_it().await;
+}
