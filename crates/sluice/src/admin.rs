@@ -400,6 +400,13 @@ const BACKED_UP_DIRS: [&str; 2] = ["blobs", "repos"];
 fn backup(serve: config::ServeArgs, dest: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let options = config::resolve(serve)?;
+    if let Some(url) = &options.database_url {
+        bail!(
+            "the state is in PostgreSQL ({}): back the database up with pg_dump, and keep copies of the keys (master.key and token.key in {}, or SLUICE_MASTER_KEY and SLUICE_TOKEN_KEY)",
+            crate::database::redacted(url),
+            options.data_dir.display()
+        );
+    }
     crate::require_existing_data_dir(&options)?;
     let dest = config::absolute(dest.to_path_buf())?;
     if dest.exists() {

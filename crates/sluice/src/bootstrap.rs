@@ -1,7 +1,8 @@
 //! First-start setup in the data dir: the root account's access key, written to
 //! `DATA_DIR/credentials` in the AWS shared-credentials format, the key that signs pagination
-//! tokens, and the master key that seals secrets at rest (`SLUICE_MASTER_KEY` instead, when
-//! set: 64 hex digits or base64 of 32 bytes). The files are created with mode 0600.
+//! tokens and console sessions, and the master key that seals secrets at rest
+//! (`SLUICE_TOKEN_KEY` and `SLUICE_MASTER_KEY` instead, when set: 64 hex digits or base64 of 32
+//! bytes; replicas share them). The files are created with mode 0600.
 
 use crate::config::ServeOptions;
 use anyhow::{Context, Result};
@@ -37,8 +38,14 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The pagination-token key, created on first start.
+/// The key of pagination tokens and console sessions: from `SLUICE_TOKEN_KEY`, else
+/// `DATA_DIR/token.key`, created on first start.
 pub fn token_key(data_dir: &Path) -> Result<Vec<u8>> {
+    if let Ok(text) = std::env::var("SLUICE_TOKEN_KEY") {
+        return parse_master_key(text.trim())
+            .map(|key| key.0.to_vec())
+            .context("SLUICE_TOKEN_KEY must be 64 hex digits or base64 of 32 bytes");
+    }
     let path = data_dir.join("token.key");
     if let Ok(key) = std::fs::read(&path) {
         if key.len() >= 32 {

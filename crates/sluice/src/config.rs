@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// Twelve-digit account id named in ARNs [default: 111111111111].
     #[arg(long, env = "SLUICE_ACCOUNT_ID")]
     account_id: Option<String>,
+    /// PostgreSQL to keep state in (postgres://USER@HOST:PORT/DB) instead of SQLite in the
+    /// data dir.
+    #[arg(long, env = "SLUICE_DATABASE_URL")]
+    database_url: Option<String>,
     /// A TOML file with any of the keys listen, data_dir, region, account_id.
     #[arg(long, env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
@@ -48,6 +52,8 @@ struct FileConfig {
     /// The address clients use to reach the server (webhook URLs); default `http://LISTEN`.
     public_url: Option<String>,
     data_dir: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite in the data dir.
+    database_url: Option<String>,
     region: Option<String>,
     account_id: Option<String>,
     /// HTTPS: the certificate chain and its key (PEM files).
@@ -381,6 +387,8 @@ pub struct ServeOptions {
     pub listen: String,
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
+    /// PostgreSQL's URL; SQLite in the data dir when `None`.
+    pub database_url: Option<String>,
     pub region: String,
     pub account_id: String,
     pub limits: Limits,
@@ -450,6 +458,10 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
                 .or(file.data_dir)
                 .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
         )?,
+        database_url: args
+            .database_url
+            .or(file.database_url)
+            .filter(|url| !url.is_empty()),
         region: args
             .region
             .or(file.region)

@@ -9,11 +9,12 @@ mod bench_notify;
 mod bench_sources;
 mod bootstrap;
 mod config;
+mod database;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use database::Database;
 use sluice_service::{RandomIds, Sluice, SystemClock};
-use sluice_store_sqlite::SqliteStore;
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -440,6 +441,19 @@ async fn keep_audit_anchor(
 /// Commands that work on an existing data dir refuse a directory that has none, instead of
 /// making a stray one.
 fn require_existing_data_dir(options: &config::ServeOptions) -> Result<()> {
+    if options.database_url.is_some() {
+        // The state is in PostgreSQL; the data dir holds the keys, unless they come from the
+        // environment (a new master key would not open the database's secrets).
+        if std::env::var_os("SLUICE_MASTER_KEY").is_none()
+            && !options.data_dir.join("master.key").exists()
+        {
+            anyhow::bail!(
+                "{} holds no master.key and SLUICE_MASTER_KEY is not set: name the data dir (or the keys) of the server that uses this database",
+                options.data_dir.display()
+            );
+        }
+        return Ok(());
+    }
     let db = options.data_dir.join("sluice.db");
     if !db.exists() {
         anyhow::bail!(
@@ -462,13 +476,13 @@ async fn open(
     options: &config::ServeOptions,
     public_url: Option<String>,
     chain: Chain,
-) -> Result<(SqliteStore, Sluice)> {
+) -> Result<(Database, Sluice)> {
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("creating the data dir {}", options.data_dir.display()))?;
-    let db = options.data_dir.join("sluice.db");
-    let store = SqliteStore::open(&db)
-        .await
-        .with_context(|| format!("opening the database {}", db.display()))?;
+    let database = Database::open(options).await?;
+    let token_key = bootstrap::token_key(&options.data_dir)?;
+    let master_key = bootstrap::master_key(&options.data_dir)?;
+    database.check_keys(&master_key.0, &token_key).await?;
     let service_options = sluice_service::Options {
         max_request_bytes: options.max_request_bytes,
         max_push_bytes: options.max_push_bytes,
@@ -482,8 +496,8 @@ async fn open(
         region: options.region.clone(),
         account_id: options.account_id.clone(),
         limits: options.limits.clone(),
-        token_key: bootstrap::token_key(&options.data_dir)?,
-        master_key: bootstrap::master_key(&options.data_dir)?,
+        token_key,
+        master_key,
         engine: options.jobs.engine.clone(),
         dispatch_lease_ms: options.jobs.dispatch_lease_ms,
         public_url: options
@@ -509,7 +523,7 @@ async fn open(
         None => sluice_artifacts::ObjectBlobStore::local(&options.data_dir.join("blobs"))?,
     };
     let sluice = Sluice::new(
-        Arc::new(store.clone()),
+        database.store(),
         Arc::new(blobs),
         Arc::new(SystemClock),
         Arc::new(RandomIds),
@@ -527,7 +541,7 @@ async fn open(
         std::fs::write(&mark, "the audit chain of this data dir is keyed\n")
             .with_context(|| format!("writing {}", mark.display()))?;
     }
-    Ok((store, sluice))
+    Ok((database, sluice))
 }
 
 async fn serve(options: config::ServeOptions) -> Result<()> {
@@ -545,12 +559,23 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
         None => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let (store, sluice) = open(
+    let (database, sluice) = open(
         &options,
         Some(format!("{scheme}://{addr}")),
         Chain::KeyLegacy,
     )
     .await?;
+    let lease = database.hold_lease().await?;
+    let lease_lost = lease.as_ref().map(|l| l.lost());
+    let shutdown = async move {
+        match lease_lost {
+            Some(lost) => tokio::select! {
+                _ = shutdown_signal() => {},
+                _ = lost => {},
+            },
+            None => shutdown_signal().await,
+        }
+    };
     bootstrap::root_credentials(&sluice, &options).await?;
     let interrupted = sluice
         .recover_pending_audit(sluice_api::trail::mark_interrupted)
@@ -561,7 +586,7 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
             "calls the last run did not answer are in the audit trail as ServerInterrupted"
         );
     }
-    tracing::info!(%addr, data_dir = %options.data_dir.display(), "sluice is serving; GET /healthz answers once ready");
+    tracing::info!(%addr, data_dir = %options.data_dir.display(), database = %database.describe(&options), "sluice is serving; GET /healthz answers once ready");
     eprintln!("sluice listening on {scheme}://{addr}");
     if tls.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening beyond loopback without TLS: access keys (hosted git's Basic authentication) cross the network in clear; set --tls-cert and --tls-key or put a TLS proxy in front (docs/operations.md)");
@@ -612,10 +637,9 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     };
     match tls {
         Some(acceptor) => {
-            sluice_server::run_tls(listener, acceptor, shutdown_signal(), sluice, Some(hosted))
-                .await?
+            sluice_server::run_tls(listener, acceptor, shutdown, sluice, Some(hosted)).await?
         }
-        None => sluice_server::run(listener, shutdown_signal(), sluice, Some(hosted)).await?,
+        None => sluice_server::run(listener, shutdown, sluice, Some(hosted)).await?,
     }
     let _ = stop_tx.send(true);
     let _ = timers.await;
@@ -623,7 +647,10 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     if let Some(p) = providers {
         let _ = p.await;
     }
-    store.close().await;
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    database.close().await;
     tracing::info!("stopped");
     Ok(())
 }

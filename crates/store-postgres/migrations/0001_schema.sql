@@ -386,3 +386,10 @@ CREATE TABLE server_lease (
     holder TEXT NOT NULL,
     until_ms BIGINT NOT NULL
 );
+
+-- A fingerprint of the keys the database's secrets are sealed with (an HMAC under them, not
+-- the keys): a server started with other keys is refused instead of sealing with both.
+CREATE TABLE key_fingerprint (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    fingerprint TEXT NOT NULL
+);

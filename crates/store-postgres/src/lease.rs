@@ -1,7 +1,11 @@
-//! The server lease: which server runs against the database. Until replicas are built, one
-//! server at a time does, and a second one is refused at start instead of racing the first
-//! for its jobs and timers. Times are the database's clock, so servers on machines whose
-//! clocks differ agree on when a lease lapses.
+//! The server lease and the key fingerprint.
+//!
+//! The lease says which server runs against the database. Until replicas are built one server
+//! at a time does, and a second one is refused at start instead of racing the first for its
+//! jobs and timers. Times are the database's clock, so servers on machines whose clocks
+//! differ agree on when a lease lapses.
+//!
+//! The fingerprint is of the keys the database's secrets are sealed with.
 
 use crate::{backend, serializable, PgStore};
 use sluice_store::Result;
@@ -18,12 +22,14 @@ pub struct LeaseHeld {
 const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
 
 impl PgStore {
-    /// Takes the lease for `holder` for `ttl_ms` if it is free, lapsed or already the
-    /// holder's; otherwise says who holds it.
+    /// Takes the lease for `holder` for `ttl_ms` if it is free, lapsed, already the holder's,
+    /// or held by `replacing` (a holder the caller knows is dead); otherwise says who holds
+    /// it.
     pub async fn acquire_server_lease(
         &self,
         holder: &str,
         ttl_ms: i64,
+        replacing: Option<&str>,
     ) -> Result<Option<LeaseHeld>> {
         serializable!(self, |tx| {
             let current = sqlx::query(&format!(
@@ -33,7 +39,7 @@ impl PgStore {
             .await?;
             if let Some(row) = current {
                 let (other, lapses_in_ms): (String, i64) = (row.get(0), row.get(1));
-                if other != holder && lapses_in_ms > 0 {
+                if other != holder && lapses_in_ms > 0 && Some(other.as_str()) != replacing {
                     return Ok(Some(LeaseHeld {
                         holder: other,
                         lapses_in_ms,
@@ -75,5 +81,26 @@ impl PgStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+}
+
+impl PgStore {
+    /// The fingerprint of the keys the database was first used with, storing `fingerprint`
+    /// if there is none yet; whichever was stored first wins.
+    pub async fn key_fingerprint_or_init(&self, fingerprint: &str) -> Result<String> {
+        serializable!(self, |tx| {
+            sqlx::query(
+                "INSERT INTO key_fingerprint (id, fingerprint) VALUES (1, $1) ON CONFLICT DO NOTHING",
+            )
+            .bind(fingerprint)
+            .execute(&mut *tx)
+            .await?;
+            Ok(
+                sqlx::query("SELECT fingerprint FROM key_fingerprint WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .get(0),
+            )
+        })
     }
 }

@@ -18,6 +18,7 @@ mod objects;
 mod pipelines;
 mod resources;
 mod runs;
+pub mod scratch;
 
 use sluice_store::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -23,12 +23,19 @@ pub async fn run(pool: &PgPool) -> Result<()> {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
-    )
-    .execute(&mut *tx)
-    .await
-    .map_err(backend)?;
+    let fresh: bool = sqlx::query("SELECT to_regclass('schema_migrations') IS NULL")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?
+        .get(0);
+    if fresh {
+        sqlx::query(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
     let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
         .fetch_one(&mut *tx)
         .await

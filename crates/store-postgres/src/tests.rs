@@ -1,59 +1,8 @@
-//! Tests against the PostgreSQL at `SLUICE_TEST_POSTGRES_URL` (default: the machine's own,
-//! `postgres://root@127.0.0.1:5432/postgres`); each test makes a database of its own and drops
-//! it after.
+//! Tests against the PostgreSQL at `SLUICE_TEST_POSTGRES_URL` (default: the machine's own);
+//! each test makes a database of its own (`scratch`).
 
 use super::*;
-use sqlx::Connection;
-
-/// A database made for one test, dropped when the test ends well.
-pub(crate) struct TestDatabase {
-    admin_url: String,
-    name: String,
-    pub url: String,
-}
-
-impl TestDatabase {
-    pub async fn new() -> Self {
-        let admin_url = std::env::var("SLUICE_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_nanos();
-        let name = format!("sluice_test_{}_{nanos}", std::process::id());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("connecting to {admin_url} (set SLUICE_TEST_POSTGRES_URL): {e}")
-            });
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        let (base, _) = admin_url
-            .rsplit_once('/')
-            .expect("a database URL ends in /NAME");
-        let url = format!("{base}/{name}");
-        Self {
-            admin_url,
-            name,
-            url,
-        }
-    }
-
-    pub async fn drop_it(self) {
-        let mut admin = sqlx::PgConnection::connect(&self.admin_url)
-            .await
-            .expect("connect");
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut admin)
-        .await
-        .expect("drop database");
-    }
-}
+use scratch::ScratchDatabase as TestDatabase;
 
 #[tokio::test]
 async fn postgres_passes_the_store_conformance_suite() {
@@ -61,7 +10,6 @@ async fn postgres_passes_the_store_conformance_suite() {
     let store = PgStore::connect(&db.url).await.expect("connect");
     sluice_store::conformance::run_all(&store).await;
     store.close().await;
-    db.drop_it().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +58,6 @@ async fn racing_creates_of_one_name_leave_one_winner_and_a_failed_write_leaves_n
     );
     assert_eq!(store.tags(&p0.arn).await.expect("tags").len(), 1);
     store.close().await;
-    db.drop_it().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,7 +105,6 @@ async fn two_servers_appending_at_once_make_one_unbroken_chain() {
     for s in &servers {
         s.close().await;
     }
-    db.drop_it().await;
 }
 
 #[tokio::test]
@@ -166,11 +112,14 @@ async fn a_second_server_is_refused_until_the_lease_is_released_or_lapses() {
     let db = TestDatabase::new().await;
     let store = PgStore::connect(&db.url).await.expect("connect");
     assert_eq!(
-        store.acquire_server_lease("a", 60_000).await.expect("a"),
+        store
+            .acquire_server_lease("a", 60_000, None)
+            .await
+            .expect("a"),
         None
     );
     let held = store
-        .acquire_server_lease("b", 60_000)
+        .acquire_server_lease("b", 60_000, None)
         .await
         .expect("b")
         .expect("held by a");
@@ -179,16 +128,37 @@ async fn a_second_server_is_refused_until_the_lease_is_released_or_lapses() {
     assert!(store.renew_server_lease("a", 60_000).await.expect("renew"));
     assert!(!store.renew_server_lease("b", 60_000).await.expect("renew"));
     store.release_server_lease("a").await.expect("release");
-    assert_eq!(store.acquire_server_lease("b", 1).await.expect("b"), None);
+    assert_eq!(
+        store.acquire_server_lease("b", 1, None).await.expect("b"),
+        None
+    );
     // b's lease of 1 ms lapses: a takes it over, and b learns it lost it.
-    let mut taken = store.acquire_server_lease("a", 60_000).await.expect("a");
+    let mut taken = store
+        .acquire_server_lease("a", 60_000, None)
+        .await
+        .expect("a");
     while taken.is_some() {
         tokio::task::yield_now().await;
-        taken = store.acquire_server_lease("a", 60_000).await.expect("a");
+        taken = store
+            .acquire_server_lease("a", 60_000, None)
+            .await
+            .expect("a");
     }
     assert!(!store.renew_server_lease("b", 60_000).await.expect("renew"));
+    // A holder known to be dead is replaced at once, however long its lease would last.
+    assert!(store
+        .acquire_server_lease("c", 60_000, Some("b"))
+        .await
+        .expect("c")
+        .is_some());
+    assert_eq!(
+        store
+            .acquire_server_lease("c", 60_000, Some("a"))
+            .await
+            .expect("c"),
+        None
+    );
     store.close().await;
-    db.drop_it().await;
 }
 
 #[tokio::test]
@@ -203,5 +173,4 @@ async fn a_schema_newer_than_the_binary_is_refused() {
     store.close().await;
     let err = PgStore::connect(&db.url).await.err().expect("refused");
     assert!(matches!(err, Error::SchemaTooNew { .. }), "{err}");
-    db.drop_it().await;
 }

@@ -1,10 +1,12 @@
-//! Test support: `TestServer` runs the real server (real SQLite store in a temp dir) on an
-//! ephemeral port and speaks HTTP to it; `ManualClock` lets a test set the time.
+//! Test support: `TestServer` runs the real server (a real SQLite store in a temp dir, or with
+//! `SLUICE_TEST_BACKEND=postgres` a PostgreSQL database made for it) on an ephemeral port and
+//! speaks HTTP to it; `ManualClock` lets a test set the time.
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde_json::Value;
 use sluice_service::{Clock, Options, Sluice};
+use sluice_store_postgres::scratch::ScratchDatabase;
 use sluice_store_sqlite::SqliteStore;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -56,7 +58,9 @@ pub struct TestServer {
     pub clock: Arc<ManualClock>,
     pub sluice: Sluice,
     /// The server's store, for tests that stage a crash between two transactions.
-    pub store: SqliteStore,
+    pub store: Arc<dyn sluice_store::Store>,
+    /// The PostgreSQL database of a server on that backend, dropped with the server.
+    _database: Option<ScratchDatabase>,
     /// Owned so the database outlives the server; removed on drop.
     _dir: tempfile::TempDir,
     /// Sending (or dropping) stops the server.
@@ -181,6 +185,30 @@ pub fn test_sandbox() -> sluice_sandbox::Sandbox {
     })
 }
 
+/// Whether test servers keep their state in PostgreSQL (`SLUICE_TEST_BACKEND=postgres`)
+/// rather than SQLite.
+pub fn on_postgres() -> bool {
+    std::env::var("SLUICE_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// The store of a test server: SQLite in `dir`, or a PostgreSQL database of its own.
+async fn open_store(
+    dir: &std::path::Path,
+) -> (Arc<dyn sluice_store::Store>, Option<ScratchDatabase>) {
+    if on_postgres() {
+        let database = ScratchDatabase::new().await;
+        let store = sluice_store_postgres::PgStore::connect(&database.url)
+            .await
+            .expect("open store");
+        (Arc::new(store), Some(database))
+    } else {
+        let store = SqliteStore::open(&dir.join("sluice.db"))
+            .await
+            .expect("open store");
+        (Arc::new(store), None)
+    }
+}
+
 /// The clock every test server starts at: 2016-07-06, the guide's date.
 pub const START_MS: i64 = 1_467_763_200_000;
 
@@ -251,9 +279,7 @@ impl TestServer {
             .expect("data dir mode");
         let repos_dir = dir.path().join("repos");
         std::fs::create_dir_all(&repos_dir).expect("repos dir");
-        let store = SqliteStore::open(&dir.path().join("sluice.db"))
-            .await
-            .expect("open store");
+        let (store, database) = open_store(dir.path()).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -262,7 +288,7 @@ impl TestServer {
         options.public_url = format!("http://{addr}");
         let clock = ManualClock::at(START_MS);
         let sluice = Sluice::new(
-            Arc::new(store.clone()),
+            store.clone(),
             Arc::new(
                 sluice_artifacts::ObjectBlobStore::local(&dir.path().join("blobs"))
                     .expect("blob store"),
@@ -314,6 +340,7 @@ impl TestServer {
             clock,
             sluice,
             store,
+            _database: database,
             _dir: dir,
             shutdown: Some(tx),
             task: Some(task),

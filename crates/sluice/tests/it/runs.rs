@@ -806,7 +806,6 @@ async fn third_party_jobs_are_bound_to_the_client_token_of_their_first_call() {
 
 #[tokio::test]
 async fn a_crash_between_an_update_and_its_step_heals_on_the_next_step() {
-    use sluice_store::PipelineStore;
     let s = TestServer::start().await;
     custom_pipeline(
         &s,
