@@ -1,5 +1,6 @@
-//! `cargo xtask test`: the whole test suite — every Rust test, then the conformance suite with
-//! the real aws CLI and boto3 from PyPI, installed into `.venv` from
+//! `cargo xtask test`: the whole test suite — every Rust test, the end-to-end tests again on
+//! PostgreSQL (at `SLUICE_TEST_POSTGRES_URL`, default this machine's own), then the conformance
+//! suite with the real aws CLI and boto3 from PyPI, installed into `.venv` from
 //! `conformance/requirements.txt`.
 
 use anyhow::{bail, Context, Result};
@@ -20,6 +21,12 @@ pub fn run_all(root: &Path) -> Result<()> {
     run(Command::new(&cargo)
         .current_dir(root)
         .args(["test", "--workspace", "--locked"]))?;
+    // The end-to-end tests again with every test server's state in PostgreSQL (the store
+    // conformance suite already ran on both backends above).
+    run(Command::new(&cargo)
+        .current_dir(root)
+        .env("SLUICE_TEST_BACKEND", "postgres")
+        .args(["test", "--locked", "-p", "sluice", "--test", "it"]))?;
     // The conformance suite starts the binary the Rust tests just built.
     run(Command::new(&cargo)
         .current_dir(root)

@@ -409,6 +409,28 @@ impl TestServer {
         reply
     }
 
+    /// Runs `sql` on the server's database behind its back, as someone with access to the
+    /// database could: for tests of what tampering is noticed.
+    pub async fn tamper(&self, sql: &str) {
+        use sqlx::Connection;
+        match &self._database {
+            Some(database) => {
+                let mut c = sqlx::PgConnection::connect(&database.url)
+                    .await
+                    .expect("connect");
+                sqlx::raw_sql(sql).execute(&mut c).await.expect("tamper");
+            }
+            None => {
+                let path = self.data_dir().join("sluice.db");
+                let mut c =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                        .await
+                        .expect("connect");
+                sqlx::raw_sql(sql).execute(&mut c).await.expect("tamper");
+            }
+        }
+    }
+
     /// Stops the server and waits for it.
     pub async fn stop(mut self) {
         if let Some(tx) = self.providers_stop.take() {

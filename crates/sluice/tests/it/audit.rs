@@ -367,9 +367,9 @@ async fn retention_prunes_old_events_and_the_chain_stays_verifiable_from_its_che
     assert_eq!(left.len(), 1, "only the recent call is kept");
 
     // The checkpoint cannot be moved or dropped without it showing.
-    let db = rusqlite::Connection::open(server.data_dir().join("sluice.db")).expect("open db");
-    db.execute("UPDATE audit_checkpoint SET pruned = pruned + 1", [])
-        .expect("edit");
+    server
+        .tamper("UPDATE audit_checkpoint SET pruned = pruned + 1")
+        .await;
     let check = server
         .sluice
         .verify_audit_chain(None)
@@ -379,8 +379,7 @@ async fn retention_prunes_old_events_and_the_chain_stays_verifiable_from_its_che
         matches!(&check, ChainCheck::Broken { reason, .. } if reason.contains("checkpoint")),
         "{check:?}"
     );
-    db.execute("DELETE FROM audit_checkpoint", [])
-        .expect("drop");
+    server.tamper("DELETE FROM audit_checkpoint").await;
     let check = server
         .sluice
         .verify_audit_chain(None)

@@ -39,15 +39,15 @@ async fn custom_type(server: &TestServer) {
 }
 
 /// The stored (sealed) OAuth token, read from the database as only the server can.
-fn stored_token(server: &TestServer) -> String {
-    let db = rusqlite::Connection::open(server.data_dir().join("sluice.db")).expect("db");
-    let doc: String = db
-        .query_row(
-            "SELECT declaration FROM pipeline_versions WHERE name = 'stolen' ORDER BY version DESC LIMIT 1",
-            [],
-            |row| row.get(0),
-        )
-        .expect("stored declaration");
+async fn stored_token(server: &TestServer) -> String {
+    let doc = server
+        .store
+        .get_pipeline("stolen", None)
+        .await
+        .expect("read")
+        .expect("stored declaration")
+        .declaration
+        .to_json();
     let at = doc
         .find("sluice-sealed:")
         .expect("the token is sealed at rest");
@@ -63,7 +63,7 @@ async fn a_sealed_secret_is_never_shown_and_cannot_be_moved_into_another_propert
     let server = TestServer::start_with_providers(Options::default(), BTreeMap::new()).await;
     custom_type(&server).await;
     server.ok("CreatePipeline", github_pipeline("stolen")).await;
-    let sealed = stored_token(&server);
+    let sealed = stored_token(&server).await;
     assert!(!sealed.contains(TOKEN));
 
     // Every answer that shows configuration shows the mask.
