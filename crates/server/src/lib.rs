@@ -16,6 +16,7 @@ mod webhook_http;
 
 pub use git_http::GIT_PREFIX;
 pub use providers::{provider_types, run_providers, ProviderConfig};
+pub use sources::run_source_polling;
 
 use axum::routing::get;
 use axum::Router;
@@ -170,6 +171,11 @@ pub async fn run_timers(sluice: Sluice, mut shutdown: tokio::sync::watch::Receiv
                             break;
                         }
                     }
+                }
+                match sluice.requeue_lapsed_jobs().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(jobs = n, "jobs whose server stopped renewing their lease are queued again"),
+                    Err(e) => tracing::error!(error = %e, "queueing jobs with lapsed leases failed"),
                 }
                 match sluice.sweep_host_leases().await {
                     Ok(0) => {}

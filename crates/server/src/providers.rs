@@ -42,6 +42,12 @@ pub struct ProviderConfig {
     pub external_s3: Option<sluice_artifacts::S3BlobConfig>,
     /// Where build commands run (checked with a probe when the providers start).
     pub sandbox: Sandbox,
+    /// Poll sources here (else the server that leads does, with `run_source_polling`).
+    pub poll_sources: bool,
+    /// At start, queue again every job of the providers' types that was running: this is the
+    /// only server on its database, so whatever ran was its own. Servers that share a
+    /// database leave that to job leases.
+    pub requeue_at_start: bool,
 }
 
 /// The action types the built-in providers run.
@@ -76,10 +82,12 @@ pub async fn run_providers(
             }
         }));
     }
-    match sluice.requeue_provider_jobs(&types).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(jobs = n, "jobs interrupted by a restart are queued again"),
-        Err(e) => tracing::error!(error = %e, "interrupted jobs could not be queued again"),
+    if config.requeue_at_start {
+        match sluice.requeue_provider_jobs(&types).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "jobs interrupted by a restart are queued again"),
+            Err(e) => tracing::error!(error = %e, "interrupted jobs could not be queued again"),
+        }
     }
     let _ = std::fs::create_dir_all(&config.work_dir);
     let refusal = match config.sandbox.probe(&config.work_dir).await {
@@ -96,11 +104,14 @@ pub async fn run_providers(
     }
     let slots = Arc::new(Semaphore::new(config.max_concurrent_jobs.max(1)));
     let config = Arc::new(Providers { config, refusal });
-    let polling = tokio::spawn(sources::run_source_polling(
-        sluice.clone(),
-        Arc::new(config.config.clone()),
-        shutdown.clone(),
-    ));
+    let polling = config.poll_sources.then(|| {
+        tokio::spawn(sources::run_source_polling(
+            sluice.clone(),
+            Arc::new(config.config.clone()),
+            shutdown.clone(),
+        ))
+    });
+    let renewing = tokio::spawn(renew_job_leases(sluice.clone(), shutdown.clone()));
     let mut running = tokio::task::JoinSet::new();
     loop {
         for t in &types {
@@ -148,7 +159,31 @@ pub async fn run_providers(
                 if changed.is_err() || *shutdown.borrow() {
                     running.abort_all();
                     while running.join_next().await.is_some() {}
-                    let _ = polling.await;
+                    if let Some(polling) = polling {
+                        let _ = polling.await;
+                    }
+                    let _ = renewing.await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Renews the leases of the jobs this server runs, three times per lease, until `shutdown`.
+async fn renew_job_leases(sluice: Sluice, mut shutdown: watch::Receiver<bool>) {
+    let every = Duration::from_millis((sluice.options().job_lease_ms / 3).max(100) as u64);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = sluice.renew_job_leases().await {
+                    tracing::warn!(error = %e, "renewing the leases of running jobs failed");
+                }
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
                     return;
                 }
             }

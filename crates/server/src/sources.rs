@@ -378,7 +378,7 @@ async fn export_branch(
 /// external S3 endpoint. Every
 /// `poll_interval`, a source action whose branch head differs from the revision it last ran
 /// (and that is not running) starts its pipeline.
-pub(crate) async fn run_source_polling(
+pub async fn run_source_polling(
     sluice: Sluice,
     config: std::sync::Arc<ProviderConfig>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,

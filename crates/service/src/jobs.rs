@@ -324,11 +324,12 @@ impl Sluice {
                 self.now_ms() - self.options().dispatch_lease_ms,
             )
             .await?;
+        let lease = self.job_lease();
         let mut jobs = Vec::with_capacity(claimed.len());
         for record in claimed {
             if let Some(nonce) = &record.nonce {
                 self.store()
-                    .acknowledge_job(&record.job_id, nonce, self.now_ms())
+                    .acknowledge_job(&record.job_id, nonce, self.now_ms(), Some(&lease))
                     .await?;
             }
             jobs.push(self.job_view(&record)?);
@@ -347,7 +348,42 @@ impl Sluice {
             .store()
             .requeue_open_jobs(&keys, self.now_ms(), MAX_JOB_INTERRUPTIONS)
             .await?;
-        for job_id in &outcome.exhausted {
+        self.fail_exhausted(&outcome.exhausted).await;
+        Ok(outcome.requeued)
+    }
+
+    /// The lease this server's providers hold a job they start under.
+    fn job_lease(&self) -> sluice_store::JobLease {
+        sluice_store::JobLease {
+            owner: self.options().job_owner.clone(),
+            until_ms: self.now_ms() + self.options().job_lease_ms,
+        }
+    }
+
+    /// Renews the lease of every job this server's providers run (one write, however many):
+    /// done well within `job_lease_ms`, so the jobs stay this server's while it lives.
+    pub async fn renew_job_leases(&self) -> Result<usize> {
+        let lease = self.job_lease();
+        Ok(self
+            .store()
+            .renew_job_leases(&lease.owner, lease.until_ms)
+            .await?)
+    }
+
+    /// Queues again the jobs whose server stopped renewing their lease (it died), for any
+    /// server's providers to run; a job interrupted too often is failed instead, as at a
+    /// restart. Returns how many were queued.
+    pub async fn requeue_lapsed_jobs(&self) -> Result<usize> {
+        let outcome = self
+            .store()
+            .requeue_lapsed_jobs(self.now_ms(), MAX_JOB_INTERRUPTIONS)
+            .await?;
+        self.fail_exhausted(&outcome.exhausted).await;
+        Ok(outcome.requeued)
+    }
+
+    async fn fail_exhausted(&self, exhausted: &[String]) {
+        for job_id in exhausted {
             let failure = JobFailure {
                 kind: "JobFailed".into(),
                 message: format!(
@@ -360,14 +396,13 @@ impl Sluice {
                 tracing::error!(job = job_id, error = %e, "an interrupted job could not be failed");
             }
         }
-        Ok(outcome.requeued)
     }
 
     /// Confirms the caller owns the job; returns its status.
     pub async fn acknowledge_job(&self, job_id: &str, nonce: &str) -> Result<JobStatus> {
         match self
             .store()
-            .acknowledge_job(job_id, nonce, self.now_ms())
+            .acknowledge_job(job_id, nonce, self.now_ms(), None)
             .await
         {
             Ok(j) => Ok(j.status),

@@ -52,7 +52,16 @@ pub struct Options {
     /// Every pipeline's status badge and `cc.xml` entry are public (else only those of
     /// pipelines tagged `sluice:badge` = `public`).
     pub public_badges: bool,
+    /// The name this server's providers run built-in jobs under (unique among servers that
+    /// share a database).
+    pub job_owner: String,
+    /// How long a built-in job stays this server's without a renewal: a server that dies
+    /// holding jobs gives them up this long after its last renewal.
+    pub job_lease_ms: i64,
 }
+
+/// `Options::job_lease_ms` unless configured: 30 s, renewed every 10 s.
+pub const DEFAULT_JOB_LEASE_MS: i64 = 30_000;
 
 /// `Options::job_retention_ms` unless configured: 30 days.
 pub const DEFAULT_JOB_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
@@ -95,6 +104,8 @@ impl Default for Options {
             undelivered_retention_ms: DEFAULT_UNDELIVERED_RETENTION_MS,
             audit_retention_ms: Some(DEFAULT_AUDIT_RETENTION_MS),
             public_badges: false,
+            job_owner: "sluice".into(),
+            job_lease_ms: DEFAULT_JOB_LEASE_MS,
         }
     }
 }

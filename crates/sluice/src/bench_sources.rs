@@ -132,6 +132,8 @@ impl BenchServer {
                 poll_interval: Duration::from_secs(60),
                 external_s3: None,
                 sandbox,
+                poll_sources: true,
+                requeue_at_start: true,
             },
             stop_rx.clone(),
         ));

@@ -84,6 +84,8 @@ struct FileConfig {
     #[serde(default)]
     console: ConsoleConfig,
     #[serde(default)]
+    replicas: ReplicasConfig,
+    #[serde(default)]
     audit: AuditConfig,
 }
 
@@ -303,6 +305,18 @@ struct JobsConfig {
     dispatch_lease_secs: Option<i64>,
     /// Finished jobs are forgotten this many days after they ended (default 30).
     retain_finished_days: Option<i64>,
+    /// A built-in job whose server stops renewing its lease (it died) is run by another
+    /// server after this long (default 30).
+    lease_secs: Option<i64>,
+}
+
+/// The `[replicas]` table: servers that share a PostgreSQL database.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct ReplicasConfig {
+    /// When the leading server stops renewing its lease (it died), another leads after this
+    /// long (default 15).
+    leader_lease_secs: Option<i64>,
 }
 
 /// Resolved `[jobs]` settings.
@@ -311,6 +325,7 @@ pub struct JobSettings {
     pub engine: sluice_service::EngineOptions,
     pub dispatch_lease_ms: i64,
     pub retention_ms: i64,
+    pub lease_ms: i64,
 }
 
 impl JobsConfig {
@@ -331,6 +346,9 @@ impl JobsConfig {
                 .map_or(sluice_service::DEFAULT_JOB_RETENTION_MS, |d| {
                     d.max(1) * 24 * 3600 * 1000
                 }),
+            lease_ms: self
+                .lease_secs
+                .map_or(sluice_service::DEFAULT_JOB_LEASE_MS, |s| s.max(1) * 1000),
         }
     }
 }
@@ -409,6 +427,8 @@ pub struct ServeOptions {
     pub undelivered_retention_ms: i64,
     pub public_badges: bool,
     pub audit_retention_ms: Option<i64>,
+    /// How long the leader lease lasts unless renewed.
+    pub leader_lease_ms: i64,
 }
 
 /// Where job workspaces go. Under the data dir, unless builds run as another user that could
@@ -485,6 +505,12 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .map_or(sluice_service::DEFAULT_HOST_LEASE_MS, |s| s.max(1) * 1000),
         smtp_relay: file.notifications.smtp_relay.clone(),
         public_badges: file.console.public_badges.unwrap_or(false),
+        leader_lease_ms: file
+            .replicas
+            .leader_lease_secs
+            .map_or(crate::database::DEFAULT_LEADER_LEASE_MS, |s| {
+                s.max(1) * 1000
+            }),
         audit_retention_ms: match file.audit.retain_days {
             None => Some(sluice_service::DEFAULT_AUDIT_RETENTION_MS),
             Some(days) if days <= 0 => None,

@@ -9,9 +9,9 @@ use sluice_store_sqlite::SqliteStore;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long the server lease lasts unless renewed, and how often it is renewed.
-const LEASE_TTL_MS: i64 = 15_000;
-const LEASE_RENEWAL: Duration = Duration::from_secs(5);
+/// How long the leader lease lasts unless renewed (`[replicas] leader_lease_secs`); it is
+/// renewed (or, by a server that does not lead, contended for) three times as often.
+pub const DEFAULT_LEADER_LEASE_MS: i64 = 15_000;
 
 #[derive(Clone)]
 pub enum Database {
@@ -104,96 +104,127 @@ impl Database {
         Ok(())
     }
 
-    /// Takes the server lease of a shared database, or says which server holds it; the
-    /// returned keeper renews it until it is released, and reports when it is lost.
-    pub async fn hold_lease(&self) -> Result<Option<LeaseKeeper>> {
+    /// Starts taking part in the election of the server that leads: on SQLite this server is
+    /// the only one and always leads; on PostgreSQL it leads while it holds the leader lease,
+    /// and tries to take it whenever it lapses.
+    pub async fn lead(&self, server_id: &str, lease_ms: i64) -> Result<Leadership> {
         let Self::Postgres(store) = self else {
-            return Ok(None);
+            let (_always, leading) = tokio::sync::watch::channel(true);
+            return Ok(Leadership {
+                leading,
+                _always: Some(_always),
+                task: None,
+                store: None,
+                holder: server_id.to_string(),
+            });
         };
-        let host = hostname();
-        let holder = format!("{host}:{}:{:08x}", std::process::id(), rand_u32()?);
-        let mut held = store
-            .acquire_server_lease(&holder, LEASE_TTL_MS, None)
-            .await?;
-        if let Some(dead) = held.as_ref().filter(|h| died_here(&host, &h.holder)) {
-            // The server before this one on this machine was killed: no need to wait for
-            // its lease to lapse.
-            tracing::info!(
-                holder = dead.holder,
-                "taking over the lease of a server that died on this host"
-            );
-            let dead = dead.holder.clone();
-            held = store
-                .acquire_server_lease(&holder, LEASE_TTL_MS, Some(&dead))
-                .await?;
-        }
-        if let Some(held) = held {
-            bail!(
-                "another sluice serve ({}) runs on this database; running several servers on one database (replicas) is not built yet. If that server is gone, its lease lapses in {} s",
-                held.holder,
-                (held.lapses_in_ms + 999) / 1000
-            );
-        }
-        let (lost_tx, lost) = tokio::sync::watch::channel(false);
-        let renewing = {
+        let (leads, leading) = tokio::sync::watch::channel(false);
+        let held = contend(store, server_id, lease_ms).await?;
+        let _ = leads.send(held);
+        let task = {
             let store = store.clone();
-            let holder = holder.clone();
+            let holder = server_id.to_string();
             tokio::spawn(async move {
-                let mut interval = tokio::time::interval(LEASE_RENEWAL);
+                let every = Duration::from_millis((lease_ms / 3).max(100) as u64);
+                let mut interval = tokio::time::interval(every);
                 interval.tick().await;
                 loop {
                     interval.tick().await;
-                    match store.renew_server_lease(&holder, LEASE_TTL_MS).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            tracing::error!(
-                                holder,
-                                "the server lease was lost to another server; stopping"
-                            );
-                            let _ = lost_tx.send(true);
-                            return;
+                    let leading = *leads.borrow();
+                    let now_leading = if leading {
+                        match store.renew_leader_lease(&holder, lease_ms).await {
+                            Ok(renewed) => renewed,
+                            Err(e) => {
+                                // Unrenewed, the lease lapses in lease_ms; stop leading
+                                // before another server may take over.
+                                tracing::warn!(error = %e, "renewing the leader lease failed");
+                                false
+                            }
                         }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "renewing the server lease failed; trying again")
+                    } else {
+                        contend(&store, &holder, lease_ms).await.unwrap_or_else(|e| {
+                            tracing::warn!(error = %e, "contending for the leader lease failed");
+                            false
+                        })
+                    };
+                    if now_leading != leading {
+                        if now_leading {
+                            tracing::info!(holder, "this server leads now");
+                        } else {
+                            tracing::warn!(holder, "this server no longer leads");
                         }
+                        let _ = leads.send(now_leading);
                     }
                 }
             })
         };
-        tracing::info!(holder, "holding the server lease");
-        Ok(Some(LeaseKeeper {
-            store: store.clone(),
-            holder,
-            renewing,
-            lost,
-        }))
+        Ok(Leadership {
+            leading,
+            _always: None,
+            task: Some(task),
+            store: Some(store.clone()),
+            holder: server_id.to_string(),
+        })
     }
 }
 
-/// Renews the server lease while the server runs.
-pub struct LeaseKeeper {
-    store: PgStore,
+/// Tries to take the leader lease; true when this server holds it now. A holder that died on
+/// this host (a server killed and started again) is replaced at once.
+async fn contend(store: &PgStore, holder: &str, lease_ms: i64) -> Result<bool> {
+    let host = hostname();
+    let held = store.acquire_leader_lease(holder, lease_ms, None).await?;
+    match held {
+        None => Ok(true),
+        Some(other) if died_here(&host, &other.holder) => {
+            tracing::info!(
+                holder = other.holder,
+                "taking over the leader lease of a server that died on this host"
+            );
+            Ok(store
+                .acquire_leader_lease(holder, lease_ms, Some(&other.holder))
+                .await?
+                .is_none())
+        }
+        Some(_) => Ok(false),
+    }
+}
+
+/// Whether this server leads, as it changes.
+pub struct Leadership {
+    leading: tokio::sync::watch::Receiver<bool>,
+    /// SQLite's constant answer, kept alive.
+    _always: Option<tokio::sync::watch::Sender<bool>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    store: Option<PgStore>,
     holder: String,
-    renewing: tokio::task::JoinHandle<()>,
-    lost: tokio::sync::watch::Receiver<bool>,
 }
 
-impl LeaseKeeper {
-    /// Resolves when the lease is lost (another server took it after it lapsed).
-    pub fn lost(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut lost = self.lost.clone();
-        async move {
-            let _ = lost.wait_for(|lost| *lost).await;
-        }
+impl Leadership {
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.leading.clone()
     }
 
-    /// Stops renewing and gives the lease up, so the next server may start at once.
+    /// Stops contending and gives the lease up, so another server leads at once.
     pub async fn release(self) {
-        self.renewing.abort();
-        if let Err(e) = self.store.release_server_lease(&self.holder).await {
-            tracing::warn!(error = %e, "releasing the server lease failed; it lapses by itself");
+        if let Some(task) = self.task {
+            task.abort();
+        }
+        if let Some(store) = self.store {
+            if let Err(e) = store.release_leader_lease(&self.holder).await {
+                tracing::warn!(error = %e, "releasing the leader lease failed; it lapses by itself");
+            }
         }
     }
+}
+
+/// A name for this server process, unique among servers sharing a database: what leases name.
+pub fn server_id() -> Result<String> {
+    Ok(format!(
+        "{}:{}:{:08x}",
+        hostname(),
+        std::process::id(),
+        rand_u32()?
+    ))
 }
 
 /// Whether `holder` (`HOST:PID:NONCE`) names a process of this host that no longer runs.

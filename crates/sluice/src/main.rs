@@ -480,6 +480,7 @@ async fn open(
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("creating the data dir {}", options.data_dir.display()))?;
     let database = Database::open(options).await?;
+    let server_id = database::server_id()?;
     let token_key = bootstrap::token_key(&options.data_dir)?;
     let master_key = bootstrap::master_key(&options.data_dir)?;
     database.check_keys(&master_key.0, &token_key).await?;
@@ -498,6 +499,8 @@ async fn open(
         limits: options.limits.clone(),
         token_key,
         master_key,
+        job_owner: server_id,
+        job_lease_ms: options.jobs.lease_ms,
         engine: options.jobs.engine.clone(),
         dispatch_lease_ms: options.jobs.dispatch_lease_ms,
         public_url: options
@@ -565,17 +568,9 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
         Chain::KeyLegacy,
     )
     .await?;
-    let lease = database.hold_lease().await?;
-    let lease_lost = lease.as_ref().map(|l| l.lost());
-    let shutdown = async move {
-        match lease_lost {
-            Some(lost) => tokio::select! {
-                _ = shutdown_signal() => {},
-                _ = lost => {},
-            },
-            None => shutdown_signal().await,
-        }
-    };
+    let leadership = database
+        .lead(&sluice.options().job_owner, options.leader_lease_ms)
+        .await?;
     bootstrap::root_credentials(&sluice, &options).await?;
     let interrupted = sluice
         .recover_pending_audit(sluice_api::trail::mark_interrupted)
@@ -596,14 +591,15 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     std::fs::create_dir_all(&repos_dir)?;
     secure_data_dir(&options)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let timers = tokio::spawn(sluice_server::run_timers(sluice.clone(), stop_rx.clone()));
     let anchoring = tokio::spawn(keep_audit_anchor(
         sluice.clone(),
         options.data_dir.join(AUDIT_ANCHOR),
         stop_rx.clone(),
     ));
-    let providers = options.providers.enabled.then(|| {
-        let config = sluice_server::ProviderConfig {
+    let provider_config = options
+        .providers
+        .enabled
+        .then(|| sluice_server::ProviderConfig {
             work_dir: options.work_dir.clone(),
             repos_dir: repos_dir.clone(),
             mirrors_dir: options.data_dir.join("mirrors"),
@@ -618,7 +614,19 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
             ),
             external_s3: options.providers.external_s3.clone(),
             sandbox: sluice_sandbox::Sandbox::new(options.sandbox.clone()),
-        };
+            // The leader polls sources, for every server on the database.
+            poll_sources: false,
+            // Alone on its database, a server's restart interrupted only its own jobs; servers
+            // that share one leave each other's jobs to their leases.
+            requeue_at_start: matches!(database, Database::Sqlite(_)),
+        });
+    let leading = tokio::spawn(lead(
+        sluice.clone(),
+        leadership.watch(),
+        provider_config.clone(),
+        stop_rx.clone(),
+    ));
+    let providers = provider_config.map(|config| {
         tokio::spawn(sluice_server::run_providers(
             sluice.clone(),
             config,
@@ -637,22 +645,63 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     };
     match tls {
         Some(acceptor) => {
-            sluice_server::run_tls(listener, acceptor, shutdown, sluice, Some(hosted)).await?
+            sluice_server::run_tls(listener, acceptor, shutdown_signal(), sluice, Some(hosted))
+                .await?
         }
-        None => sluice_server::run(listener, shutdown, sluice, Some(hosted)).await?,
+        None => sluice_server::run(listener, shutdown_signal(), sluice, Some(hosted)).await?,
     }
     let _ = stop_tx.send(true);
-    let _ = timers.await;
+    let _ = leading.await;
     let _ = anchoring.await;
     if let Some(p) = providers {
         let _ = p.await;
     }
-    if let Some(lease) = lease {
-        lease.release().await;
-    }
+    leadership.release().await;
     database.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs what the leading server runs for all (timers, deliveries, sweeps, source polling)
+/// whenever this server leads, and stops it when it no longer does or the server stops.
+async fn lead(
+    sluice: Sluice,
+    mut leading: tokio::sync::watch::Receiver<bool>,
+    providers: Option<sluice_server::ProviderConfig>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let providers = providers.map(Arc::new);
+    loop {
+        tokio::select! {
+            changed = leading.wait_for(|leads| *leads) => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        let (duties_tx, duties_rx) = tokio::sync::watch::channel(false);
+        let timers = tokio::spawn(sluice_server::run_timers(sluice.clone(), duties_rx.clone()));
+        let polling = providers.clone().map(|config| {
+            tokio::spawn(sluice_server::run_source_polling(
+                sluice.clone(),
+                config,
+                duties_rx,
+            ))
+        });
+        let stopping = tokio::select! {
+            _ = leading.wait_for(|leads| !*leads) => false,
+            _ = stop.wait_for(|stop| *stop) => true,
+        };
+        let _ = duties_tx.send(true);
+        let _ = timers.await;
+        if let Some(polling) = polling {
+            let _ = polling.await;
+        }
+        if stopping {
+            return;
+        }
+    }
 }
 
 /// The data dir is 0700, or 0711 when builds run as another user and must pass through it to

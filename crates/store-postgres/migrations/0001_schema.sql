@@ -84,8 +84,13 @@ CREATE TABLE jobs (
     created_ms BIGINT NOT NULL,
     updated_ms BIGINT NOT NULL,
     client_token TEXT,
-    interruptions BIGINT NOT NULL DEFAULT 0
+    interruptions BIGINT NOT NULL DEFAULT 0,
+    -- The server whose provider runs the job, and until when unless it renews the lease.
+    lease_owner TEXT COLLATE "C",
+    lease_until_ms BIGINT
 );
+CREATE INDEX jobs_by_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE INDEX jobs_by_lease ON jobs (lease_until_ms) WHERE lease_owner IS NOT NULL;
 CREATE INDEX jobs_open_by_type ON jobs (category, owner, provider, version, created_ms)
     WHERE status IN ('Queued', 'Dispatched');
 CREATE INDEX jobs_running_by_type ON jobs (category, owner, provider, version)
@@ -379,9 +384,9 @@ CREATE TABLE functions (
     modified_ms BIGINT NOT NULL
 );
 
--- Which server runs against this database: one at a time until replicas are built. A row
--- whose lease has lapsed (its server died) is taken over by the next server to start.
-CREATE TABLE server_lease (
+-- Which server leads: runs timers, deliveries, polling and sweeps for every server on the
+-- database. A lease that lapsed (its server died) is taken over by another server.
+CREATE TABLE leader_lease (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     holder TEXT NOT NULL,
     until_ms BIGINT NOT NULL

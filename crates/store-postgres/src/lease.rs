@@ -1,9 +1,10 @@
-//! The server lease and the key fingerprint.
+//! The leader lease and the key fingerprint.
 //!
-//! The lease says which server runs against the database. Until replicas are built one server
-//! at a time does, and a second one is refused at start instead of racing the first for its
-//! jobs and timers. Times are the database's clock, so servers on machines whose clocks
-//! differ agree on when a lease lapses.
+//! Servers that share the database elect one of them to run what must run once: timers, the
+//! outbox's deliveries, source polling, sweeps. The leader holds the lease row and renews it;
+//! when it stops renewing (it died), another server takes the lease once it lapses. Times are
+//! the database's clock, so servers on machines whose clocks differ agree on when a lease
+//! lapses. (A row, not a session advisory lock, so connection poolers are no trouble.)
 //!
 //! The fingerprint is of the keys the database's secrets are sealed with.
 
@@ -25,7 +26,7 @@ impl PgStore {
     /// Takes the lease for `holder` for `ttl_ms` if it is free, lapsed, already the holder's,
     /// or held by `replacing` (a holder the caller knows is dead); otherwise says who holds
     /// it.
-    pub async fn acquire_server_lease(
+    pub async fn acquire_leader_lease(
         &self,
         holder: &str,
         ttl_ms: i64,
@@ -33,7 +34,7 @@ impl PgStore {
     ) -> Result<Option<LeaseHeld>> {
         serializable!(self, |tx| {
             let current = sqlx::query(&format!(
-                "SELECT holder, until_ms - {NOW_MS} FROM server_lease WHERE id = 1"
+                "SELECT holder, until_ms - {NOW_MS} FROM leader_lease WHERE id = 1"
             ))
             .fetch_optional(&mut *tx)
             .await?;
@@ -47,7 +48,7 @@ impl PgStore {
                 }
             }
             sqlx::query(&format!(
-                "INSERT INTO server_lease (id, holder, until_ms) VALUES (1, $1, {NOW_MS} + $2)
+                "INSERT INTO leader_lease (id, holder, until_ms) VALUES (1, $1, {NOW_MS} + $2)
                  ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, until_ms = EXCLUDED.until_ms"
             ))
             .bind(holder)
@@ -60,9 +61,9 @@ impl PgStore {
 
     /// Extends the holder's lease; false when it is no longer the holder's (it lapsed and
     /// another server took it).
-    pub async fn renew_server_lease(&self, holder: &str, ttl_ms: i64) -> Result<bool> {
+    pub async fn renew_leader_lease(&self, holder: &str, ttl_ms: i64) -> Result<bool> {
         let renewed = sqlx::query(&format!(
-            "UPDATE server_lease SET until_ms = {NOW_MS} + $2 WHERE id = 1 AND holder = $1"
+            "UPDATE leader_lease SET until_ms = {NOW_MS} + $2 WHERE id = 1 AND holder = $1"
         ))
         .bind(holder)
         .bind(ttl_ms)
@@ -74,8 +75,8 @@ impl PgStore {
     }
 
     /// Gives the lease up, so the next server starts at once.
-    pub async fn release_server_lease(&self, holder: &str) -> Result<()> {
-        sqlx::query("DELETE FROM server_lease WHERE id = 1 AND holder = $1")
+    pub async fn release_leader_lease(&self, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM leader_lease WHERE id = 1 AND holder = $1")
             .bind(holder)
             .execute(&self.pool)
             .await

@@ -4,8 +4,8 @@ use crate::notifications::insert_outbox;
 use crate::{backend, serializable, transaction, Isolation, PgStore, Tx};
 use async_trait::async_trait;
 use sluice_store::{
-    ActionTypeKey, Error, ExecutionRecord, JobRecord, JobStatus, Requeued, Result, RunStore,
-    RuntimeRecord, StepWrite, TimerRecord,
+    ActionTypeKey, Error, ExecutionRecord, JobLease, JobRecord, JobStatus, Requeued, Result,
+    RunStore, RuntimeRecord, StepWrite, TimerRecord,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -339,7 +339,8 @@ impl RunStore for PgStore {
                     .exhausted
                     .extend(rows.iter().map(|r| r.get::<String, _>(0)));
                 outcome.requeued += sqlx::query(
-                    "UPDATE jobs SET status = 'Queued', nonce = NULL, updated_ms = $1,
+                    "UPDATE jobs SET status = 'Queued', nonce = NULL, lease_owner = NULL,
+                                     lease_until_ms = NULL, updated_ms = $1,
                                      interruptions = interruptions + 1
                      WHERE category = $2 AND owner = $3 AND provider = $4 AND version = $5
                        AND status IN ('Dispatched', 'InProgress') AND interruptions < $6",
@@ -358,7 +359,13 @@ impl RunStore for PgStore {
         })
     }
 
-    async fn acknowledge_job(&self, job_id: &str, nonce: &str, now_ms: i64) -> Result<JobRecord> {
+    async fn acknowledge_job(
+        &self,
+        job_id: &str,
+        nonce: &str,
+        now_ms: i64,
+        lease: Option<&JobLease>,
+    ) -> Result<JobRecord> {
         serializable!(self, |tx| {
             let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1"))
                 .bind(job_id)
@@ -380,7 +387,67 @@ impl RunStore for PgStore {
                 j.status = JobStatus::InProgress;
                 j.updated_ms = now_ms;
             }
+            if let Some(lease) = lease {
+                sqlx::query(
+                    "UPDATE jobs SET lease_owner = $1, lease_until_ms = $2 WHERE job_id = $3",
+                )
+                .bind(&lease.owner)
+                .bind(lease.until_ms)
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await?;
+            }
             Ok(j)
+        })
+    }
+
+    async fn renew_job_leases(&self, owner: &str, until_ms: i64) -> Result<usize> {
+        let renewed = sqlx::query(
+            "UPDATE jobs SET lease_until_ms = $1
+             WHERE lease_owner = $2 AND status IN ('Dispatched', 'InProgress')",
+        )
+        .bind(until_ms)
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(renewed.rows_affected() as usize)
+    }
+
+    async fn requeue_lapsed_jobs(&self, now_ms: i64, max_interruptions: u32) -> Result<Requeued> {
+        let max = i64::from(max_interruptions);
+        transaction!(self, Isolation::ReadCommitted, |tx| {
+            // Locked first, so a renewal committed meanwhile keeps its job.
+            let lapsed = sqlx::query(
+                "SELECT job_id, interruptions FROM jobs
+                 WHERE lease_owner IS NOT NULL AND lease_until_ms < $1
+                   AND status IN ('Dispatched', 'InProgress')
+                 ORDER BY job_id FOR UPDATE",
+            )
+            .bind(now_ms)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut outcome = Requeued::default();
+            let mut requeue = Vec::new();
+            for row in &lapsed {
+                let (id, interruptions): (String, i64) = (row.get(0), row.get(1));
+                if interruptions >= max {
+                    outcome.exhausted.push(id);
+                } else {
+                    requeue.push(id);
+                }
+            }
+            outcome.requeued = sqlx::query(
+                "UPDATE jobs SET status = 'Queued', nonce = NULL, lease_owner = NULL, lease_until_ms = NULL,
+                                 updated_ms = $1, interruptions = interruptions + 1
+                 WHERE job_id = ANY($2) AND lease_until_ms < $1",
+            )
+            .bind(now_ms)
+            .bind(&requeue)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as usize;
+            Ok(outcome)
         })
     }
 

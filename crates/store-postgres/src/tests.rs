@@ -108,52 +108,52 @@ async fn two_servers_appending_at_once_make_one_unbroken_chain() {
 }
 
 #[tokio::test]
-async fn a_second_server_is_refused_until_the_lease_is_released_or_lapses() {
+async fn the_leader_lease_has_one_holder_until_released_or_lapsed() {
     let db = TestDatabase::new().await;
     let store = PgStore::connect(&db.url).await.expect("connect");
     assert_eq!(
         store
-            .acquire_server_lease("a", 60_000, None)
+            .acquire_leader_lease("a", 60_000, None)
             .await
             .expect("a"),
         None
     );
     let held = store
-        .acquire_server_lease("b", 60_000, None)
+        .acquire_leader_lease("b", 60_000, None)
         .await
         .expect("b")
         .expect("held by a");
     assert_eq!(held.holder, "a");
     assert!(held.lapses_in_ms > 0 && held.lapses_in_ms <= 60_000);
-    assert!(store.renew_server_lease("a", 60_000).await.expect("renew"));
-    assert!(!store.renew_server_lease("b", 60_000).await.expect("renew"));
-    store.release_server_lease("a").await.expect("release");
+    assert!(store.renew_leader_lease("a", 60_000).await.expect("renew"));
+    assert!(!store.renew_leader_lease("b", 60_000).await.expect("renew"));
+    store.release_leader_lease("a").await.expect("release");
     assert_eq!(
-        store.acquire_server_lease("b", 1, None).await.expect("b"),
+        store.acquire_leader_lease("b", 1, None).await.expect("b"),
         None
     );
     // b's lease of 1 ms lapses: a takes it over, and b learns it lost it.
     let mut taken = store
-        .acquire_server_lease("a", 60_000, None)
+        .acquire_leader_lease("a", 60_000, None)
         .await
         .expect("a");
     while taken.is_some() {
         tokio::task::yield_now().await;
         taken = store
-            .acquire_server_lease("a", 60_000, None)
+            .acquire_leader_lease("a", 60_000, None)
             .await
             .expect("a");
     }
-    assert!(!store.renew_server_lease("b", 60_000).await.expect("renew"));
+    assert!(!store.renew_leader_lease("b", 60_000).await.expect("renew"));
     // A holder known to be dead is replaced at once, however long its lease would last.
     assert!(store
-        .acquire_server_lease("c", 60_000, Some("b"))
+        .acquire_leader_lease("c", 60_000, Some("b"))
         .await
         .expect("c")
         .is_some());
     assert_eq!(
         store
-            .acquire_server_lease("c", 60_000, Some("a"))
+            .acquire_leader_lease("c", 60_000, Some("a"))
             .await
             .expect("c"),
         None

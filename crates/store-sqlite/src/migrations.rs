@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("../migrations/0016_notifications.sql")),
     (17, include_str!("../migrations/0017_functions.sql")),
     (18, include_str!("../migrations/0018_audit_checkpoint.sql")),
+    (19, include_str!("../migrations/0019_job_leases.sql")),
 ];
 
 /// The schema version this binary brings a database to.

@@ -3,8 +3,8 @@
 use crate::{backend, write_ops, SqliteStore};
 use async_trait::async_trait;
 use sluice_store::{
-    ActionTypeKey, Error, ExecutionRecord, JobRecord, JobStatus, Requeued, Result, RunStore,
-    RuntimeRecord, StepWrite, TimerRecord,
+    ActionTypeKey, Error, ExecutionRecord, JobLease, JobRecord, JobStatus, Requeued, Result,
+    RunStore, RuntimeRecord, StepWrite, TimerRecord,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -156,7 +156,8 @@ impl RunStore for SqliteStore {
                 }
                 outcome.requeued += c
                     .execute(
-                        "UPDATE jobs SET status = 'Queued', nonce = NULL, updated_ms = ?,
+                        "UPDATE jobs SET status = 'Queued', nonce = NULL, lease_owner = NULL,
+                                         lease_until_ms = NULL, updated_ms = ?,
                                          interruptions = interruptions + 1
                          WHERE category = ? AND owner = ? AND provider = ? AND version = ?
                            AND status IN ('Dispatched', 'InProgress') AND interruptions < ?",
@@ -191,10 +192,60 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn acknowledge_job(&self, job_id: &str, nonce: &str, now_ms: i64) -> Result<JobRecord> {
-        let (job_id, nonce) = (job_id.to_string(), nonce.to_string());
-        self.write(move |c| write_ops::acknowledge_job(c, &job_id, &nonce, now_ms))
+    async fn acknowledge_job(
+        &self,
+        job_id: &str,
+        nonce: &str,
+        now_ms: i64,
+        lease: Option<&JobLease>,
+    ) -> Result<JobRecord> {
+        let (job_id, nonce, lease) = (job_id.to_string(), nonce.to_string(), lease.cloned());
+        self.write(move |c| write_ops::acknowledge_job(c, &job_id, &nonce, now_ms, lease.as_ref()))
             .await
+    }
+
+    async fn renew_job_leases(&self, owner: &str, until_ms: i64) -> Result<usize> {
+        let owner = owner.to_string();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE jobs SET lease_until_ms = ? WHERE lease_owner = ? AND status IN ('Dispatched', 'InProgress')",
+                rusqlite::params![until_ms, owner],
+            )
+            .map_err(write_ops::db)
+        })
+        .await
+    }
+
+    async fn requeue_lapsed_jobs(&self, now_ms: i64, max_interruptions: u32) -> Result<Requeued> {
+        self.write(move |c| {
+            let mut outcome = Requeued::default();
+            let lapsed = "lease_owner IS NOT NULL AND lease_until_ms < ?1 AND status IN ('Dispatched', 'InProgress')";
+            let mut exhausted = c
+                .prepare(&format!(
+                    "SELECT job_id FROM jobs WHERE {lapsed} AND interruptions >= ?2 ORDER BY job_id"
+                ))
+                .map_err(write_ops::db)?;
+            let ids = exhausted
+                .query_map(rusqlite::params![now_ms, max_interruptions], |row| {
+                    row.get::<_, String>(0)
+                })
+                .map_err(write_ops::db)?;
+            for id in ids {
+                outcome.exhausted.push(id.map_err(write_ops::db)?);
+            }
+            outcome.requeued = c
+                .execute(
+                    &format!(
+                        "UPDATE jobs SET status = 'Queued', nonce = NULL, lease_owner = NULL, lease_until_ms = NULL,
+                                         updated_ms = ?1, interruptions = interruptions + 1
+                         WHERE {lapsed} AND interruptions < ?2"
+                    ),
+                    rusqlite::params![now_ms, max_interruptions],
+                )
+                .map_err(write_ops::db)?;
+            Ok(outcome)
+        })
+        .await
     }
 
     async fn job(&self, job_id: &str) -> Result<Option<JobRecord>> {

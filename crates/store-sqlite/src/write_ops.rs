@@ -534,6 +534,7 @@ pub fn acknowledge_job(
     job_id: &str,
     nonce: &str,
     now_ms: i64,
+    lease: Option<&sluice_store::JobLease>,
 ) -> Result<JobRecord> {
     let row = c
         .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?"))
@@ -550,6 +551,11 @@ pub fn acknowledge_job(
             .map_err(db)?;
         j.status = JobStatus::InProgress;
         j.updated_ms = now_ms;
+    }
+    if let Some(lease) = lease {
+        c.prepare_cached("UPDATE jobs SET lease_owner = ?, lease_until_ms = ? WHERE job_id = ?")
+            .and_then(|mut s| s.execute(params![lease.owner, lease.until_ms, job_id]))
+            .map_err(db)?;
     }
     Ok(j)
 }

@@ -168,6 +168,87 @@ pub async fn run_all<S: Store>(store: &S) {
     event_rules_are_upserted_and_limited(store).await;
     functions_are_unique_limited_and_updated_by_revision(store).await;
     only_jobs_that_finished_long_ago_are_pruned(store).await;
+    a_job_whose_lease_lapses_is_queued_again_and_a_renewed_one_is_not(store).await;
+}
+
+async fn a_job_whose_lease_lapses_is_queued_again_and_a_renewed_one_is_not<S: Store>(store: &S) {
+    store
+        .create_pipeline(&sample_pipeline("leases"), 1000)
+        .await
+        .expect("create");
+    let step = StepWrite {
+        pipeline: "leases".into(),
+        runtime_doc: "r".into(),
+        new_jobs: vec![
+            job("leases", "l-alive", 1),
+            job("leases", "l-dead", 2),
+            job("leases", "l-tired", 3),
+        ],
+        ..Default::default()
+    };
+    store.commit_step(&step).await.expect("step");
+    let key = job("leases", "x", 0).action_type;
+    let claimed = store
+        .claim_jobs(
+            &key,
+            &[],
+            &["n1".into(), "n2".into(), "n3".into()],
+            10,
+            i64::MIN,
+        )
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 3);
+    let lease = |owner: &str, until_ms| JobLease {
+        owner: owner.into(),
+        until_ms,
+    };
+    for (id, nonce, owner) in [
+        ("l-alive", "n1", "a"),
+        ("l-dead", "n2", "b"),
+        ("l-tired", "n3", "b"),
+    ] {
+        store
+            .acknowledge_job(id, nonce, 11, Some(&lease(owner, 100)))
+            .await
+            .expect("ack");
+    }
+    assert_eq!(store.renew_job_leases("a", 1_000).await.expect("renew"), 1);
+    // l-tired was interrupted as often as allowed already.
+    for _ in 0..2 {
+        let requeued = store
+            .requeue_lapsed_jobs(50, 5)
+            .await
+            .expect("nothing lapsed yet");
+        assert_eq!(requeued, Requeued::default());
+    }
+    let requeued = store.requeue_lapsed_jobs(500, 0).await.expect("requeue");
+    assert_eq!(requeued.requeued, 0, "no job may be interrupted again");
+    assert_eq!(requeued.exhausted, ["l-dead", "l-tired"]);
+    let requeued = store.requeue_lapsed_jobs(500, 2).await.expect("requeue");
+    assert_eq!(requeued.requeued, 2, "b's jobs lapsed at 100");
+    for id in ["l-dead", "l-tired"] {
+        let j = store.job(id).await.expect("read").expect("exists");
+        assert_eq!((j.status, j.nonce), (JobStatus::Queued, None));
+    }
+    let alive = store.job("l-alive").await.expect("read").expect("exists");
+    assert_eq!(alive.status, JobStatus::InProgress, "a renewed its lease");
+    assert_eq!(
+        store.requeue_lapsed_jobs(500, 2).await.expect("requeue"),
+        Requeued::default(),
+        "a queued job holds no lease"
+    );
+    // Claimed again (by anyone), the old nonce no longer answers.
+    let again = store
+        .claim_jobs(&key, &[], &["n4".into()], 600, i64::MIN)
+        .await
+        .expect("claim");
+    assert_eq!(again[0].job_id, "l-dead");
+    assert!(matches!(
+        store.acknowledge_job("l-dead", "n2", 601, None).await,
+        Err(Error::InvalidNonce(_))
+    ));
+    store.delete_pipeline("leases").await.expect("delete");
 }
 
 async fn only_jobs_that_finished_long_ago_are_pruned<S: Store>(store: &S) {
@@ -1430,12 +1511,12 @@ async fn a_job_is_claimed_by_one_poller_and_acknowledged_with_its_nonce<S: Store
         "a claimed job is never handed out again"
     );
     assert!(matches!(
-        store.acknowledge_job("a", "n2", 7).await,
+        store.acknowledge_job("a", "n2", 7, None).await,
         Err(Error::InvalidNonce(_))
     ));
     assert_eq!(
         store
-            .acknowledge_job("a", "n1", 7)
+            .acknowledge_job("a", "n1", 7, None)
             .await
             .expect("ack")
             .status,

@@ -294,8 +294,24 @@ pub trait RunStore: Send + Sync {
         max_interruptions: u32,
     ) -> Result<Requeued>;
 
-    /// Dispatched → InProgress when `nonce` matches; `InvalidNonce` otherwise.
-    async fn acknowledge_job(&self, job_id: &str, nonce: &str, now_ms: i64) -> Result<JobRecord>;
+    /// Dispatched → InProgress when `nonce` matches; `InvalidNonce` otherwise. With `lease`,
+    /// the job is also marked as run by `lease.owner` until `lease.until_ms` (a built-in job a
+    /// server's provider runs), in the same transaction.
+    async fn acknowledge_job(
+        &self,
+        job_id: &str,
+        nonce: &str,
+        now_ms: i64,
+        lease: Option<&JobLease>,
+    ) -> Result<JobRecord>;
+
+    /// Extends to `until_ms` the lease of every open job `owner` runs; how many.
+    async fn renew_job_leases(&self, owner: &str, until_ms: i64) -> Result<usize>;
+
+    /// Puts back in the queue every open job whose lease lapsed before `now_ms` (the server
+    /// that ran it stopped renewing: it died), counting the interruption; a job already
+    /// interrupted `max_interruptions` times is left as it is and named in `exhausted`.
+    async fn requeue_lapsed_jobs(&self, now_ms: i64, max_interruptions: u32) -> Result<Requeued>;
 
     async fn job(&self, job_id: &str) -> Result<Option<JobRecord>>;
 
@@ -642,6 +658,13 @@ impl<
             + KeyStore,
     > Store for T
 {
+}
+
+/// Who runs a built-in job, and until when unless renewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLease {
+    pub owner: String,
+    pub until_ms: i64,
 }
 
 /// What `requeue_open_jobs` did.

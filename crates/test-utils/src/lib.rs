@@ -329,6 +329,8 @@ impl TestServer {
                     poll_interval: std::time::Duration::from_millis(200),
                     external_s3,
                     sandbox,
+                    poll_sources: true,
+                    requeue_at_start: true,
                 };
                 let task = tokio::spawn(sluice_server::run_providers(sluice.clone(), config, rx));
                 (Some(tx), Some(task))

@@ -64,7 +64,18 @@ pub async fn start_with_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Server {
-    spawn(data_dir, extra, env, Stdio::null()).await
+    // SLUICE_TEST_SERVER_LOG=FILE keeps every spawned server's log, for a failure's story.
+    let stderr = match std::env::var_os("SLUICE_TEST_SERVER_LOG") {
+        Some(path) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("server log"),
+        ),
+        None => Stdio::null(),
+    };
+    spawn(data_dir, extra, env, stderr).await
 }
 
 /// Starts `sluice serve` logging at debug level into `log`.

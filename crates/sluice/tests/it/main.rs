@@ -15,6 +15,7 @@ mod multipart;
 mod pipelines;
 mod protocol;
 mod providers;
+mod replicas;
 mod roles;
 mod runs;
 mod sandbox;

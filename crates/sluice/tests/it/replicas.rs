@@ -1,0 +1,196 @@
+//! Several `sluice serve` processes on one PostgreSQL database and one S3-compatible blob store:
+//! each answers any request, one leads, and a built-in job whose server is killed with SIGKILL
+//! finishes on another.
+
+use crate::durability::{call, start_with_env, Server};
+use crate::providers::{commands, stage};
+use serde_json::{json, Value};
+use sluice_store_postgres::scratch::ScratchDatabase;
+use sluice_test_utils::{http, TestServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+use std::time::Duration;
+
+const MASTER_KEY: &str = "6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d";
+const TOKEN_KEY: &str = "7474747474747474747474747474747474747474747474747474747474747474";
+
+/// Three replicas sharing `database` and the bucket `blobs` of `store`, with short leases so
+/// a death is noticed in seconds.
+async fn replicas(
+    dir: &std::path::Path,
+    database: &ScratchDatabase,
+    store: &TestServer,
+) -> Vec<Server> {
+    let config = dir.join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[blobs]\ns3_endpoint = \"{}\"\ns3_bucket = \"blobs\"\n\n[jobs]\nlease_secs = 2\n\n[replicas]\nleader_lease_secs = 2\n",
+            store.url()
+        ),
+    )
+    .expect("config");
+    let mut servers = Vec::new();
+    for n in 0..3 {
+        let data_dir = dir.join(format!("replica-{n}"));
+        servers.push(
+            start_with_env(
+                &data_dir,
+                &["--config", config.to_str().expect("utf8")],
+                &[
+                    ("SLUICE_DATABASE_URL", &database.url),
+                    ("SLUICE_MASTER_KEY", MASTER_KEY),
+                    ("SLUICE_TOKEN_KEY", TOKEN_KEY),
+                    ("SLUICE_BLOBS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID),
+                    ("SLUICE_BLOBS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY),
+                ],
+            )
+            .await,
+        );
+    }
+    servers
+}
+
+/// An S3 request signed with the test key at the system clock.
+async fn s3(addr: std::net::SocketAddr, method: &str, path: &str, body: Vec<u8>) -> u16 {
+    let signed = sluice_test_utils::sign(
+        method,
+        path,
+        &addr.to_string(),
+        &[],
+        &body,
+        "s3",
+        sluice_test_utils::wall_clock_ms(),
+    );
+    let headers: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    http(addr, method, path, &headers, body).await.0
+}
+
+/// The servers' names on the database: `HOST:PID:NONCE` for the running Commands job.
+async fn job_owner(database: &ScratchDatabase) -> Option<String> {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&database.url)
+        .await
+        .expect("connect");
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT lease_owner FROM jobs
+         WHERE provider = 'Commands' AND status = 'InProgress' AND lease_owner IS NOT NULL",
+    )
+    .fetch_optional(&mut c)
+    .await
+    .expect("query");
+    row.map(|(owner,)| owner)
+}
+
+async fn executions(addr: std::net::SocketAddr, pipeline: &str) -> Value {
+    call(
+        addr,
+        "ListPipelineExecutions",
+        json!({"pipelineName": pipeline}),
+    )
+    .await
+    .body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_one_database_and_a_job_whose_server_dies_finishes_on_another() {
+    let database = ScratchDatabase::new().await;
+    // The blob store: another Sluice, whose S3 endpoint the replicas keep their bytes in.
+    let store = TestServer::start().await;
+    store
+        .clock
+        .advance_ms(sluice_test_utils::wall_clock_ms() - sluice_test_utils::START_MS);
+    store.sluice.create_bucket("blobs").await.expect("bucket");
+    let dir = tempfile::tempdir().expect("dir");
+    let mut servers = replicas(dir.path(), &database, &store).await;
+
+    // A bucket made through one replica, its bundle written through another.
+    let (a, b, c) = (servers[0].addr, servers[1].addr, servers[2].addr);
+    assert_eq!(s3(a, "PUT", "/bundles", vec![]).await, 200);
+    let src = tempfile::tempdir().expect("dir");
+    std::fs::write(src.path().join("index.html"), "hello from a replica").expect("write");
+    let mut zip = std::io::Cursor::new(Vec::new());
+    sluice_artifacts::pack_dir(src.path(), &mut zip).expect("pack");
+    let pipeline = json!({"pipeline": {"name": "shared",
+        "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+        "artifactStore": {"type": "S3", "location": "codepipeline-us-east-1-111111111111"},
+        "stages": [stage("Source", json!({"name": "Source",
+                        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                        "configuration": {"S3Bucket": "bundles", "S3ObjectKey": "app.zip"},
+                        "outputArtifacts": [{"name": "Src"}]})),
+                   commands(&["grep -q 'hello from a replica' index.html", "sleep 4"])]}});
+    assert_eq!(
+        s3(c, "PUT", "/bundles/app.zip", zip.into_inner()).await,
+        200
+    );
+    // Created through another replica, which starts its first execution, and read through a
+    // third.
+    let created = call(b, "CreatePipeline", pipeline).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let got = call(c, "GetPipeline", json!({"name": "shared"})).await;
+    assert_eq!(got.body["pipeline"]["name"], "shared");
+
+    // The build runs on one of the three; kill that one.
+    let mut owner = None;
+    for _ in 0..400 {
+        owner = job_owner(&database).await;
+        if owner.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let Some(owner) = owner else {
+        let state = call(a, "GetPipelineState", json!({"name": "shared"})).await;
+        panic!("the build did not start on any replica: {}", state.body);
+    };
+    let pid: u32 = owner
+        .split(':')
+        .nth(1)
+        .expect("HOST:PID:NONCE")
+        .parse()
+        .expect("pid");
+    let victim = servers
+        .iter()
+        .position(|s| s.pid() == pid)
+        .expect("the owner is one of the replicas");
+    servers[victim].kill_9();
+    let survivor = servers[(victim + 1) % 3].addr;
+
+    // Another replica takes the job once its lease lapses, runs it again, and the execution
+    // ends well; the build succeeded once.
+    let mut last = Value::Null;
+    for _ in 0..1200 {
+        last = executions(survivor, "shared").await;
+        let status = &last["pipelineExecutionSummaries"][0]["status"];
+        if status.is_string() && status != "InProgress" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let state = call(survivor, "GetPipelineState", json!({"name": "shared"})).await;
+    assert_eq!(
+        last["pipelineExecutionSummaries"][0]["status"], "Succeeded",
+        "{last}\n{}",
+        state.body
+    );
+    let actions = call(
+        survivor,
+        "ListActionExecutions",
+        json!({"pipelineName": "shared", "filter": {"pipelineExecutionId":
+            last["pipelineExecutionSummaries"][0]["pipelineExecutionId"]}}),
+    )
+    .await;
+    let builds: Vec<&Value> = actions.body["actionExecutionDetails"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .filter(|d| d["actionName"] == "Build")
+        .collect();
+    assert_eq!(builds.len(), 1, "{}", actions.body);
+    assert_eq!(builds[0]["status"], "Succeeded");
+    assert!(
+        job_owner(&database).await.is_none(),
+        "no job is left running"
+    );
+}
