@@ -198,6 +198,7 @@ fn only_the_binary_reads_the_environment() {
         "wire",
         "store",
         "store-sqlite",
+        "store-postgres",
         "service",
         "api",
         "console",

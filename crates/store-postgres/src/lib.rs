@@ -18,7 +18,6 @@ mod objects;
 mod pipelines;
 mod resources;
 mod runs;
-pub mod scratch;
 
 use sluice_store::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -238,6 +237,3 @@ pub(crate) fn below_limit(count: i64, max: usize, what: impl FnOnce() -> String)
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests;

@@ -2,11 +2,13 @@
 //! `SLUICE_TEST_BACKEND=postgres` a PostgreSQL database made for it) on an ephemeral port and
 //! speaks HTTP to it; `ManualClock` lets a test set the time.
 
+mod scratch;
+
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+pub use scratch::ScratchDatabase;
 use serde_json::Value;
 use sluice_service::{Clock, Options, Sluice};
-use sluice_store_postgres::scratch::ScratchDatabase;
 use sluice_store_sqlite::SqliteStore;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -5,8 +5,9 @@
 use crate::durability::{call, start_with_env, Server};
 use crate::providers::{commands, stage};
 use serde_json::{json, Value};
-use sluice_store_postgres::scratch::ScratchDatabase;
-use sluice_test_utils::{http, TestServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+use sluice_test_utils::{
+    http, ScratchDatabase, TestServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY,
+};
 use std::time::Duration;
 
 const MASTER_KEY: &str = "6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d";

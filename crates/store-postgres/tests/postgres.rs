@@ -1,8 +1,9 @@
-//! Tests against the PostgreSQL at `SLUICE_TEST_POSTGRES_URL` (default: the machine's own);
-//! each test makes a database of its own (`scratch`).
+//! The PostgreSQL backend against the PostgreSQL at `SLUICE_TEST_POSTGRES_URL` (default: the
+//! machine's own); each test makes a database of its own.
 
-use super::*;
-use scratch::ScratchDatabase as TestDatabase;
+use sluice_store::Error;
+use sluice_store_postgres::{PgStore, SCHEMA_VERSION};
+use sluice_test_utils::ScratchDatabase as TestDatabase;
 
 #[tokio::test]
 async fn postgres_passes_the_store_conformance_suite() {
@@ -165,11 +166,15 @@ async fn the_leader_lease_has_one_holder_until_released_or_lapsed() {
 async fn a_schema_newer_than_the_binary_is_refused() {
     let db = TestDatabase::new().await;
     let store = PgStore::connect(&db.url).await.expect("connect");
-    sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, 0)")
-        .bind(SCHEMA_VERSION + 1)
-        .execute(&store.pool)
-        .await
-        .expect("insert");
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+        sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, 0)")
+            .bind(SCHEMA_VERSION + 1)
+            .execute(&mut c)
+            .await
+            .expect("insert");
+    }
     store.close().await;
     let err = PgStore::connect(&db.url).await.err().expect("refused");
     assert!(matches!(err, Error::SchemaTooNew { .. }), "{err}");
