@@ -58,6 +58,17 @@ impl Database {
         }
     }
 
+    /// Names this server to a shared database and says it is alive: calls it records as
+    /// pending are its own, completed by another server only once it stops heartbeating for
+    /// `gone_after_ms`.
+    pub async fn identify(&self, server_id: &str, gone_after_ms: i64) -> Result<()> {
+        if let Self::Postgres(store) = self {
+            store.identify(server_id, gone_after_ms);
+            store.heartbeat().await?;
+        }
+        Ok(())
+    }
+
     pub fn store(&self) -> Arc<dyn Store> {
         match self {
             Self::Sqlite(store) => Arc::new(store.clone()),
@@ -130,6 +141,9 @@ impl Database {
                 interval.tick().await;
                 loop {
                     interval.tick().await;
+                    if let Err(e) = store.heartbeat().await {
+                        tracing::warn!(error = %e, "the heartbeat failed");
+                    }
                     let leading = *leads.borrow();
                     let now_leading = if leading {
                         match store.renew_leader_lease(&holder, lease_ms).await {

@@ -481,6 +481,9 @@ async fn open(
         .with_context(|| format!("creating the data dir {}", options.data_dir.display()))?;
     let database = Database::open(options).await?;
     let server_id = database::server_id()?;
+    database
+        .identify(&server_id, options.leader_lease_ms)
+        .await?;
     let token_key = bootstrap::token_key(&options.data_dir)?;
     let master_key = bootstrap::master_key(&options.data_dir)?;
     database.check_keys(&master_key.0, &token_key).await?;
@@ -682,6 +685,7 @@ async fn lead(
         }
         let (duties_tx, duties_rx) = tokio::sync::watch::channel(false);
         let timers = tokio::spawn(sluice_server::run_timers(sluice.clone(), duties_rx.clone()));
+        let recovering = tokio::spawn(recover_interrupted_calls(sluice.clone(), duties_rx.clone()));
         let polling = providers.clone().map(|config| {
             tokio::spawn(sluice_server::run_source_polling(
                 sluice.clone(),
@@ -695,11 +699,35 @@ async fn lead(
         };
         let _ = duties_tx.send(true);
         let _ = timers.await;
+        let _ = recovering.await;
         if let Some(polling) = polling {
             let _ = polling.await;
         }
         if stopping {
             return;
+        }
+    }
+}
+
+/// Completes, as interrupted, the calls recorded as pending by servers that stopped (on a
+/// shared database; alone, a server does this once at start), every few seconds until `stop`.
+async fn recover_interrupted_calls(sluice: Sluice, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                match sluice.recover_pending_audit(sluice_api::trail::mark_interrupted).await {
+                    Ok(0) => {}
+                    Ok(calls) => tracing::warn!(calls, "calls a stopped server did not answer are in the audit trail as ServerInterrupted"),
+                    Err(e) => tracing::warn!(error = %e, "recording interrupted calls failed"),
+                }
+            }
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    return;
+                }
+            }
         }
     }
 }

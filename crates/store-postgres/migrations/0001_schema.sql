@@ -239,8 +239,11 @@ CREATE TABLE audit_head (
 );
 INSERT INTO audit_head (id, seq, hash)
     VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+-- A call recorded before it acts, with the server answering it: only a server that stopped
+-- heartbeating (`servers`) has its calls completed as interrupted by another.
 CREATE TABLE audit_pending (
     event_id TEXT COLLATE "C" PRIMARY KEY,
+    server TEXT COLLATE "C",
     event_time_ms BIGINT NOT NULL,
     event_name TEXT NOT NULL,
     event_source TEXT NOT NULL,
@@ -386,6 +389,12 @@ CREATE TABLE functions (
 
 -- Which server leads: runs timers, deliveries, polling and sweeps for every server on the
 -- database. A lease that lapsed (its server died) is taken over by another server.
+-- Every running server's heartbeat (the database's clock).
+CREATE TABLE servers (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    seen_ms BIGINT NOT NULL
+);
+
 CREATE TABLE leader_lease (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     holder TEXT NOT NULL,

@@ -126,12 +126,31 @@ async fn append(
             .execute(&mut *c)
             .await?;
     }
+    // A call whose server was taken for gone has its event recorded already (as interrupted):
+    // its own completion is left out rather than refused, and logged.
+    let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let recorded: Vec<String> =
+        sqlx::query_scalar("SELECT event_id FROM audit_events WHERE event_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *c)
+            .await?;
+    let events: Vec<&NewAuditEvent> = events
+        .iter()
+        .copied()
+        .filter(|e| {
+            let again = recorded.contains(&e.event_id);
+            if again {
+                tracing::warn!(event_id = e.event_id, "an event recorded as interrupted was completed later; the trail keeps the first");
+            }
+            !again
+        })
+        .collect();
     if events.is_empty() {
         return Ok(());
     }
     let mut columns = EventColumns::default();
     let (mut resource_seqs, mut resource_types, mut resource_names) = (vec![], vec![], vec![]);
-    for e in events {
+    for e in &events {
         seq += 1;
         let hash = audit_hash(key, &prev, &e.document);
         for (kind, name) in &e.resources {
@@ -302,9 +321,10 @@ impl AuditStore for PgStore {
 
     async fn put_pending_audit(&self, e: &NewAuditEvent) -> Result<()> {
         let sql = "INSERT INTO audit_pending (event_id, event_time_ms, event_name, event_source,
-                     username, access_key_id, read_only, resources, document)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7 = 1, $8, $9)";
+                     username, access_key_id, read_only, resources, document, server)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7 = 1, $8, $9, $10)";
         let resources = resources_json(&e.resources);
+        let server = self.identity.get().map(|(server, _)| server.as_str());
         let binds = [
             Bind::Text(&e.event_id),
             Bind::Int(e.event_time_ms),
@@ -315,16 +335,25 @@ impl AuditStore for PgStore {
             Bind::Int(i64::from(e.read_only)),
             Bind::Text(&resources),
             Bind::Text(&e.document),
+            Bind::OptText(server),
         ];
         self.execute(sql, &binds).await.map(|_| ())
     }
 
+    /// The pending records of servers that stopped: none of a server that heartbeat within
+    /// its `gone_after_ms` (this one included).
     async fn pending_audits(&self) -> Result<Vec<NewAuditEvent>> {
+        let gone_after_ms = self.identity.get().map_or(0, |(_, ms)| *ms);
         let rows = sqlx::query(
             "SELECT 0::BIGINT, event_id, event_time_ms, event_name, event_source, username,
                     access_key_id, read_only, resources, document, '', ''
-             FROM audit_pending ORDER BY event_time_ms, event_id",
+             FROM audit_pending p
+             WHERE p.server IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM servers s WHERE s.id = p.server
+                   AND s.seen_ms >= (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT - $1)
+             ORDER BY event_time_ms, event_id",
         )
+        .bind(gone_after_ms)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;

@@ -105,3 +105,36 @@ impl PgStore {
         })
     }
 }
+
+impl PgStore {
+    /// Names the server this store serves (once): its pending audit records carry the name,
+    /// and only a server that has not heartbeat for `gone_after_ms` has its records completed
+    /// by another. Without a name, every pending record is taken to be from a stopped server.
+    pub fn identify(&self, server: &str, gone_after_ms: i64) {
+        let _ = self.identity.set((server.to_string(), gone_after_ms));
+    }
+
+    /// Says this server is alive; done well within its `gone_after_ms`.
+    pub async fn heartbeat(&self) -> Result<()> {
+        let Some((server, gone_after_ms)) = self.identity.get() else {
+            return Ok(());
+        };
+        sqlx::query(&format!(
+            "INSERT INTO servers (id, seen_ms) VALUES ($1, {NOW_MS})
+             ON CONFLICT (id) DO UPDATE SET seen_ms = EXCLUDED.seen_ms"
+        ))
+        .bind(server)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        // Servers long gone are forgotten (their pending records are someone else's by now).
+        sqlx::query(&format!(
+            "DELETE FROM servers WHERE seen_ms < {NOW_MS} - 100 * $1::BIGINT"
+        ))
+        .bind(gone_after_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+}

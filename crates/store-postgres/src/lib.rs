@@ -41,6 +41,8 @@ pub struct PgStore {
     pub(crate) chain_key: std::sync::Arc<std::sync::OnceLock<sluice_store::ChainKey>>,
     /// Audit events waiting to be appended by the next group commit.
     pub(crate) audit: std::sync::Arc<audit::GroupCommit>,
+    /// Which server this is, and after how long without a heartbeat a server counts as gone.
+    pub(crate) identity: std::sync::Arc<std::sync::OnceLock<(String, i64)>>,
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> Error {
@@ -170,6 +172,7 @@ impl PgStore {
             pool,
             chain_key: Default::default(),
             audit: Default::default(),
+            identity: Default::default(),
         })
     }
 

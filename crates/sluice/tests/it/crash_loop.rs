@@ -5,7 +5,7 @@
 //!
 //! Runs for `SLUICE_CRASH_LOOP_SECS` seconds (8 by default; set it higher for a longer soak).
 
-use crate::durability::start_with;
+use crate::durability::{start_with_env, Server};
 use serde_json::{json, Value};
 use sluice_test_utils::{try_signed_post, wall_clock_ms, Reply};
 use std::collections::{HashMap, HashSet};
@@ -202,6 +202,7 @@ async fn all_ended(addr: SocketAddr) -> Option<Vec<(String, String, String)>> {
             }
             let r = call(addr, "ListPipelineExecutions", body).await;
             if r.status != 200 {
+                eprintln!("ListPipelineExecutions on {addr}: {} {}", r.status, r.body);
                 return None;
             }
             for e in r.body["pipelineExecutionSummaries"]
@@ -227,31 +228,77 @@ async fn all_ended(addr: SocketAddr) -> Option<Vec<(String, String, String)>> {
     Some(all)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_loop_loses_nothing_and_never_double_runs() {
-    let seconds: u64 = std::env::var("SLUICE_CRASH_LOOP_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(8);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("sluice.toml");
-    std::fs::write(&config, "[jobs]\ndispatch_lease_secs = 1\n").expect("config");
-    let config = config.to_string_lossy().to_string();
-    let data = dir.path().join("data");
-    let mut server = start_with(&data, &["--config", &config]).await;
-    setup(server.addr).await;
+/// The servers the crash loop kills and starts again: one, or replicas sharing a database.
+pub(crate) struct Cluster {
+    pub(crate) servers: Vec<Server>,
+    data_dirs: Vec<std::path::PathBuf>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
 
-    let addr = Arc::new(Mutex::new(server.addr));
+impl Cluster {
+    pub(crate) async fn start(
+        data_dirs: Vec<std::path::PathBuf>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut cluster = Self {
+            servers: Vec::new(),
+            data_dirs,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        for i in 0..cluster.data_dirs.len() {
+            let server = cluster.spawn(i).await;
+            cluster.servers.push(server);
+        }
+        cluster
+    }
+
+    async fn spawn(&self, i: usize) -> Server {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        start_with_env(&self.data_dirs[i], &args, &env).await
+    }
+
+    fn addrs(&self) -> Vec<SocketAddr> {
+        self.servers.iter().map(|s| s.addr).collect()
+    }
+
+    /// SIGKILL to server `i`, then start it again on its data dir.
+    async fn kill_and_restart(&mut self, i: usize) {
+        self.servers[i].kill_9();
+        self.servers[i] = self.spawn(i).await;
+    }
+}
+
+/// Drives the pipelines with a scripted worker through random servers of `cluster` while one
+/// server at a time is killed and started again, for `seconds`; then checks that every
+/// execution ended, no job had two owners, no action succeeded twice and nothing acknowledged
+/// is missing.
+pub(crate) async fn crash_loop(mut cluster: Cluster, seconds: u64) {
+    setup(cluster.addrs()[0]).await;
+    let addrs = Arc::new(Mutex::new(cluster.addrs()));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let chaos = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let worker = {
-        let (addr, ledger, chaos) = (addr.clone(), ledger.clone(), chaos.clone());
+        let (addrs, ledger, chaos) = (addrs.clone(), ledger.clone(), chaos.clone());
         tokio::spawn(async move {
             let mut pending = Vec::new();
             let mut rng = Rng::seeded();
             let mut passes = 0u64;
             while chaos.load(std::sync::atomic::Ordering::SeqCst) {
-                let a = *addr.lock().expect("addr");
+                let a = {
+                    let addrs = addrs.lock().expect("addrs");
+                    addrs[rng.below(addrs.len() as u64) as usize]
+                };
                 if rng.below(4) == 0 {
                     let name = format!("crash-{}", rng.below(PIPELINES as u64));
                     let r = call(a, "StartPipelineExecution", json!({"name": name})).await;
@@ -274,19 +321,20 @@ async fn crash_loop_loses_nothing_and_never_double_runs() {
     let mut kills = 0;
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(150 + rng.below(500))).await;
-        server.kill_9();
+        let victim = rng.below(cluster.servers.len() as u64) as usize;
+        cluster.kill_and_restart(victim).await;
         kills += 1;
-        server = start_with(&data, &["--config", &config]).await;
-        *addr.lock().expect("addr") = server.addr;
+        *addrs.lock().expect("addrs") = cluster.addrs();
     }
     chaos.store(false, std::sync::atomic::Ordering::SeqCst);
     let (mut pending, passes) = worker.await.expect("worker");
 
     // Calm: the worker finishes what is left, including jobs whose pollers died.
     let calm = Instant::now() + Duration::from_secs(60);
+    let addr = cluster.addrs()[0];
     let executions = loop {
-        work(server.addr, &mut pending, &ledger).await;
-        if let Some(all) = all_ended(server.addr).await {
+        work(addr, &mut pending, &ledger).await;
+        if let Some(all) = all_ended(addr).await {
             if all
                 .iter()
                 .all(|(_, _, status)| status != "InProgress" && status != "Stopping")
@@ -297,14 +345,15 @@ async fn crash_loop_loses_nothing_and_never_double_runs() {
         assert!(
             Instant::now() < calm,
             "executions did not all end: {:?}",
-            all_ended(server.addr).await
+            all_ended(addr).await
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
 
     let ledger = ledger.lock().expect("ledger");
     eprintln!(
-        "crash loop: {seconds} s, {kills} kills, {passes} worker passes, {} executions, {} jobs owned",
+        "crash loop: {seconds} s, {} servers, {kills} kills, {passes} worker passes, {} executions, {} jobs owned",
+        cluster.servers.len(),
         executions.len(),
         ledger.owners.len()
     );
@@ -327,5 +376,25 @@ async fn crash_loop_loses_nothing_and_never_double_runs() {
             "execution {id} of {pipeline} ended {status}"
         );
     }
-    server.kill_9();
+    for server in &mut cluster.servers {
+        server.kill_9();
+    }
+}
+
+/// How long a crash loop runs: `SLUICE_CRASH_LOOP_SECS`, else 8 s.
+pub(crate) fn crash_loop_seconds() -> u64 {
+    std::env::var("SLUICE_CRASH_LOOP_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_loop_loses_nothing_and_never_double_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(&config, "[jobs]\ndispatch_lease_secs = 1\n").expect("config");
+    let config = config.to_string_lossy().to_string();
+    let cluster = Cluster::start(vec![dir.path().join("data")], &["--config", &config], &[]).await;
+    crash_loop(cluster, crash_loop_seconds()).await;
 }

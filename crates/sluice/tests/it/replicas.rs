@@ -2,7 +2,8 @@
 //! each answers any request, one leads, and a built-in job whose server is killed with SIGKILL
 //! finishes on another.
 
-use crate::durability::{call, start_with_env, Server};
+use crate::crash_loop::{crash_loop, Cluster};
+use crate::durability::call;
 use crate::providers::{commands, stage};
 use serde_json::{json, Value};
 use sluice_test_utils::{
@@ -19,35 +20,48 @@ async fn replicas(
     dir: &std::path::Path,
     database: &ScratchDatabase,
     store: &TestServer,
-) -> Vec<Server> {
+) -> Cluster {
     let config = dir.join("sluice.toml");
     std::fs::write(
         &config,
         format!(
-            "[blobs]\ns3_endpoint = \"{}\"\ns3_bucket = \"blobs\"\n\n[jobs]\nlease_secs = 2\n\n[replicas]\nleader_lease_secs = 2\n",
+            "[blobs]\ns3_endpoint = \"{}\"\ns3_bucket = \"blobs\"\n\n[jobs]\nlease_secs = 2\ndispatch_lease_secs = 1\n\n[replicas]\nleader_lease_secs = 2\n",
             store.url()
         ),
     )
     .expect("config");
-    let mut servers = Vec::new();
-    for n in 0..3 {
-        let data_dir = dir.join(format!("replica-{n}"));
-        servers.push(
-            start_with_env(
-                &data_dir,
-                &["--config", config.to_str().expect("utf8")],
-                &[
-                    ("SLUICE_DATABASE_URL", &database.url),
-                    ("SLUICE_MASTER_KEY", MASTER_KEY),
-                    ("SLUICE_TOKEN_KEY", TOKEN_KEY),
-                    ("SLUICE_BLOBS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID),
-                    ("SLUICE_BLOBS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY),
-                ],
-            )
-            .await,
-        );
-    }
-    servers
+    Cluster::start(
+        (0..3).map(|n| dir.join(format!("replica-{n}"))).collect(),
+        &["--config", config.to_str().expect("utf8")],
+        &[
+            ("SLUICE_DATABASE_URL", &database.url),
+            ("SLUICE_MASTER_KEY", MASTER_KEY),
+            ("SLUICE_TOKEN_KEY", TOKEN_KEY),
+            ("SLUICE_BLOBS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID),
+            ("SLUICE_BLOBS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY),
+        ],
+    )
+    .await
+}
+
+/// A blob store for replicas: another Sluice, whose S3 endpoint they keep their bytes in.
+async fn blob_store() -> TestServer {
+    let store = TestServer::start().await;
+    // The replicas sign with the real time; the store's clock has to agree.
+    store
+        .clock
+        .advance_ms(sluice_test_utils::wall_clock_ms() - sluice_test_utils::START_MS);
+    store.sluice.create_bucket("blobs").await.expect("bucket");
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_killed_at_random_lose_nothing_and_never_double_run() {
+    let database = ScratchDatabase::new().await;
+    let store = blob_store().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let cluster = replicas(dir.path(), &database, &store).await;
+    crash_loop(cluster, crate::crash_loop::crash_loop_seconds()).await;
 }
 
 /// An S3 request signed with the test key at the system clock.
@@ -97,14 +111,10 @@ async fn executions(addr: std::net::SocketAddr, pipeline: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_one_database_and_a_job_whose_server_dies_finishes_on_another() {
     let database = ScratchDatabase::new().await;
-    // The blob store: another Sluice, whose S3 endpoint the replicas keep their bytes in.
-    let store = TestServer::start().await;
-    store
-        .clock
-        .advance_ms(sluice_test_utils::wall_clock_ms() - sluice_test_utils::START_MS);
-    store.sluice.create_bucket("blobs").await.expect("bucket");
+    let store = blob_store().await;
     let dir = tempfile::tempdir().expect("dir");
-    let mut servers = replicas(dir.path(), &database, &store).await;
+    let mut cluster = replicas(dir.path(), &database, &store).await;
+    let servers = &mut cluster.servers;
 
     // A bucket made through one replica, its bundle written through another.
     let (a, b, c) = (servers[0].addr, servers[1].addr, servers[2].addr);
