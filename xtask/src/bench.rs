@@ -15,29 +15,64 @@ use std::time::{Duration, Instant};
 /// Pipelines present before the read scenarios run.
 const SEEDED_PIPELINES: usize = 200;
 
-struct Settings {
-    seconds: u64,
-    connections: usize,
+pub(crate) struct Settings {
+    pub(crate) seconds: u64,
+    pub(crate) connections: usize,
 }
 
-fn parse(args: &[String]) -> Result<Settings> {
+/// What `cargo xtask bench` was asked to measure.
+enum Scenario {
+    /// The API under load on one server (the default).
+    Load,
+    /// Growth with the number of pipelines, up to `max`.
+    Scale { postgres: bool, max: usize },
+    /// 1 to `max` replicas on PostgreSQL.
+    Replicas { max: usize },
+}
+
+fn parse(args: &[String]) -> Result<(Settings, Scenario)> {
     let mut s = Settings {
         seconds: 10,
         connections: 16,
     };
+    let (mut scale, mut replicas, mut postgres, mut max) = (false, false, false, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let v = it.next().context("flag without a value")?;
+        let mut value = || it.next().context("flag without a value");
         match a.as_str() {
-            "--seconds" => s.seconds = v.parse()?,
-            "--connections" => s.connections = v.parse()?,
+            "--seconds" => s.seconds = value()?.parse()?,
+            "--connections" => s.connections = value()?.parse()?,
+            "--max" => max = Some(value()?.parse::<usize>()?),
+            "--scale" => scale = true,
+            "--replicas" => replicas = true,
+            "--postgres" => postgres = true,
             other => bail!("unknown flag {other}"),
         }
     }
-    Ok(s)
+    let scenario = match (scale, replicas) {
+        (true, true) => bail!("--scale and --replicas are separate runs"),
+        (true, false) => {
+            // Shorter read scenarios: there are several sizes to measure.
+            if !args.iter().any(|a| a == "--seconds") {
+                s.seconds = 3;
+            }
+            Scenario::Scale {
+                postgres,
+                max: max.unwrap_or(10_000),
+            }
+        }
+        (false, true) => Scenario::Replicas {
+            max: max.unwrap_or(3),
+        },
+        (false, false) if postgres || max.is_some() => {
+            bail!("--postgres and --max go with --scale (or --max with --replicas)")
+        }
+        (false, false) => Scenario::Load,
+    };
+    Ok((s, scenario))
 }
 
-fn pipeline(name: &str) -> serde_json::Value {
+pub(crate) fn pipeline(name: &str) -> serde_json::Value {
     serde_json::json!({"pipeline": {
     "name": name,
     "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
@@ -54,9 +89,9 @@ fn pipeline(name: &str) -> serde_json::Value {
     ]}})
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+pub(crate) type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
-async fn connect(addr: &str) -> Result<Sender> {
+pub(crate) async fn connect(addr: &str) -> Result<Sender> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (sender, conn) =
@@ -65,11 +100,11 @@ async fn connect(addr: &str) -> Result<Sender> {
     Ok(sender)
 }
 
-const BENCH_KEY_ID: &str = "AKIDBENCH";
-const BENCH_SECRET: &str = "bench-secret";
+pub(crate) const BENCH_KEY_ID: &str = "AKIDBENCH";
+pub(crate) const BENCH_SECRET: &str = "bench-secret";
 
 /// A JSON API request signed with the bench key, as every SDK signs.
-fn signed(addr: &str, op: &str, body: Bytes) -> Result<hyper::Request<Full<Bytes>>> {
+pub(crate) fn signed(addr: &str, op: &str, body: Bytes) -> Result<hyper::Request<Full<Bytes>>> {
     let target = format!("CodePipeline_20150709.{op}");
     let headers = vec![
         ("host".to_string(), addr.to_string()),
@@ -108,7 +143,7 @@ fn signed(addr: &str, op: &str, body: Bytes) -> Result<hyper::Request<Full<Bytes
     Ok(builder.body(Full::new(body))?)
 }
 
-async fn call(sender: &mut Sender, addr: &str, op: &str, body: Bytes) -> Result<u16> {
+pub(crate) async fn call(sender: &mut Sender, addr: &str, op: &str, body: Bytes) -> Result<u16> {
     sender.ready().await?;
     let req = signed(addr, op, body)?;
     let resp = sender.send_request(req).await?;
@@ -117,14 +152,14 @@ async fn call(sender: &mut Sender, addr: &str, op: &str, body: Bytes) -> Result<
     Ok(status)
 }
 
-struct Outcome {
-    requests: u64,
-    errors: u64,
-    latencies_us: Vec<u64>,
-    elapsed: Duration,
+pub(crate) struct Outcome {
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) latencies_us: Vec<u64>,
+    pub(crate) elapsed: Duration,
 }
 
-async fn load(
+pub(crate) async fn load(
     addr: &str,
     op: &'static str,
     settings: &Settings,
@@ -171,7 +206,7 @@ async fn load(
     })
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -179,7 +214,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-fn report(name: &str, o: &Outcome) {
+pub(crate) fn report(name: &str, o: &Outcome) {
     println!(
         "{name:<16} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms  ({} requests, {} errors)",
         o.requests as f64 / o.elapsed.as_secs_f64(),
@@ -191,7 +226,7 @@ fn report(name: &str, o: &Outcome) {
     );
 }
 
-fn peak_rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -203,7 +238,14 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 }
 
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
-    let settings = parse(args)?;
+    let (settings, scenario) = parse(args)?;
+    match scenario {
+        Scenario::Load => {}
+        Scenario::Scale { postgres, max } => {
+            return crate::bench_scale::scale(root, &settings, postgres, max)
+        }
+        Scenario::Replicas { max } => return crate::bench_scale::replicas(root, &settings, max),
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
@@ -260,6 +302,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             })
             .await?;
             report("GetPipeline", &get);
+            let state = load(&addr, "GetPipelineState", &settings, |n| {
+                Bytes::from(format!(r#"{{"name":"seed-{:04}"}}"#, n % SEEDED_PIPELINES as u64))
+            })
+            .await?;
+            report("GetPipelineState", &state);
             let list = load(&addr, "ListPipelines", &settings, |_| Bytes::from_static(b"{}")).await?;
             report("ListPipelines", &list);
             let create = load(&addr, "CreatePipeline", &settings, |n| {
@@ -280,11 +327,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
 }
 
 /// Stages of the pipeline the run scenarios drive.
-const RUN_STAGES: usize = 5;
+pub(crate) const RUN_STAGES: usize = 5;
 /// Sequential runs measured for latency.
 const LATENCY_RUNS: usize = 100;
 
-async fn op(
+pub(crate) async fn op(
     sender: &mut Sender,
     addr: &str,
     op: &str,
@@ -303,7 +350,7 @@ async fn op(
     Ok(value)
 }
 
-fn chain(name: &str) -> serde_json::Value {
+pub(crate) fn chain(name: &str) -> serde_json::Value {
     let stages: Vec<serde_json::Value> = (0..RUN_STAGES)
         .map(|i| {
             let (category, provider, inputs, outputs) = if i == 0 {
@@ -348,7 +395,7 @@ async fn next_job(
 
 /// Drives one execution of `pipe` through every stage; returns (dispatch, transition) samples.
 /// With `start` false it finishes the execution `CreatePipeline` started.
-async fn drive(
+pub(crate) async fn drive(
     sender: &mut Sender,
     addr: &str,
     pipe: &str,

@@ -3,6 +3,7 @@
 //! measures the API under load. Tidy checks live in `tests/tidy.rs`, so `cargo test` runs them.
 
 mod bench;
+mod bench_scale;
 mod codegen;
 mod test;
 
@@ -15,7 +16,7 @@ fn main() -> Result<()> {
         Some("test") => test::run_all(&codegen::workspace_root()),
         Some("bench") => bench::run(&codegen::workspace_root(), &args[1..]),
         _ => bail!(
-            "usage: cargo xtask codegen [--check] | test | bench [--seconds N] [--connections N]"
+            "usage: cargo xtask codegen [--check] | test | bench [--seconds N] [--connections N] [--scale [--postgres] [--max N] | --replicas [--max N]]"
         ),
     }
 }

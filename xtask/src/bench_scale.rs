@@ -1,0 +1,511 @@
+//! `cargo xtask bench --scale`: how each cost grows with the number of pipelines. At 100, 1,000
+//! and 10,000 pipelines (and 100,000 with `--max 100000`), on SQLite and, with `--postgres`, on
+//! PostgreSQL: the create rate, `GetPipeline`, `GetPipelineState` and `ListPipelines` req/s and
+//! p99, an S3 PUT to a watched and to an unwatched key, RSS and the time a restart takes.
+//!
+//! `cargo xtask bench --replicas`: durable transitions/s and `GetPipeline` req/s with 1, 2 and 3
+//! replicas on one PostgreSQL database, the load spread over them.
+//!
+//! PostgreSQL is `SLUICE_BENCH_POSTGRES_URL` (default `postgres://root@127.0.0.1:5432/postgres`);
+//! each run makes a database of its own there (with `psql`) and drops it after. Numbers only.
+
+use crate::bench::{
+    call, chain, connect, drive, load, percentile, Outcome, Sender, Settings, BENCH_KEY_ID,
+    BENCH_SECRET, RUN_STAGES,
+};
+use anyhow::{bail, Context, Result};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DEFAULT_POSTGRES: &str = "postgres://root@127.0.0.1:5432/postgres";
+
+/// A database made for one run, dropped when the run ends.
+struct Database {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    fn fresh(name: &str) -> Result<Self> {
+        let admin =
+            std::env::var("SLUICE_BENCH_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
+        psql(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )?;
+        psql(&admin, &format!("CREATE DATABASE {name}"))?;
+        let (base, _) = admin
+            .rsplit_once('/')
+            .context("a database URL ends in /NAME")?;
+        Ok(Self {
+            url: format!("{base}/{name}"),
+            admin,
+            name: name.into(),
+        })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn psql(url: &str, sql: &str) -> Result<()> {
+    let status = Command::new("psql")
+        .args(["-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        .stdout(Stdio::null())
+        .status()
+        .context("running psql")?;
+    if !status.success() {
+        bail!("psql {sql} failed");
+    }
+    Ok(())
+}
+
+/// A release `sluice serve` the bench started.
+struct Server {
+    child: Child,
+    addr: String,
+    data_dir: PathBuf,
+    config: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Server {
+    fn spawn(
+        root: &Path,
+        data_dir: PathBuf,
+        config: PathBuf,
+        env: Vec<(String, String)>,
+    ) -> Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(root.join("target/release/sluice"))
+            .args(["serve", "--listen", &addr, "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("SLUICE_LOG", "warn")
+            .env("SLUICE_BOOTSTRAP_ACCESS_KEY_ID", BENCH_KEY_ID)
+            .env("SLUICE_BOOTSTRAP_SECRET_ACCESS_KEY", BENCH_SECRET)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        Ok(Self {
+            child,
+            addr,
+            data_dir,
+            config,
+            env,
+        })
+    }
+
+    /// Waits until the server answers a signed call; how long that took.
+    async fn ready(&self) -> Result<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(600) {
+            if let Ok(mut sender) = connect(&self.addr).await {
+                if let Ok(200) = call(&mut sender, &self.addr, "ListPipelines", "{}".into()).await {
+                    return Ok(start.elapsed());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        bail!("the server at {} did not become ready", self.addr)
+    }
+
+    /// SIGKILL, then the same server again; how long until it answers.
+    async fn restart(&mut self, root: &Path) -> Result<Duration> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let start = Instant::now();
+        *self = Self::spawn(
+            root,
+            self.data_dir.clone(),
+            self.config.clone(),
+            self.env.clone(),
+        )?;
+        self.ready().await?;
+        Ok(start.elapsed())
+    }
+
+    /// `(current, peak)` resident memory in MiB.
+    fn rss_mib(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+                .map_or(0.0, |kib| kib / 1024.0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn build(root: &Path) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "--release", "--locked", "--bin", "sluice"])
+        .status()?;
+    if !status.success() {
+        bail!("building the release binary failed");
+    }
+    Ok(())
+}
+
+/// A pipeline whose source is the object `k-I.zip` of `bench-src`: one watcher per key.
+fn watching(i: usize) -> serde_json::Value {
+    serde_json::json!({"pipeline": {
+    "name": format!("p-{i:06}"),
+    "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+    "artifactStore": {"type": "S3", "location": "bench-artifacts"},
+    "stages": [
+        {"name": "Source", "actions": [{"name": "Source",
+            "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+            "configuration": {"S3Bucket": "bench-src", "S3ObjectKey": format!("k-{i}.zip")},
+            "outputArtifacts": [{"name": "App"}]}]},
+        {"name": "Hold", "actions": [{"name": "Approve",
+            "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}}]}
+    ]}})
+}
+
+/// An S3 request signed with the bench key; its latency, or an error for a status not 200.
+async fn s3(
+    sender: &mut Sender,
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<Duration> {
+    let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
+    let hash = sluice_sigv4::sha256_hex(&body);
+    let headers = vec![
+        ("host".to_string(), addr.to_string()),
+        ("x-amz-content-sha256".to_string(), hash.clone()),
+    ];
+    let request = sluice_sigv4::Request {
+        method,
+        path: path_only,
+        query,
+        headers: &headers,
+        payload_hash: &hash,
+    };
+    let credentials = sluice_sigv4::Credentials {
+        access_key_id: BENCH_KEY_ID.into(),
+        secret_access_key: BENCH_SECRET.into(),
+        session_token: None,
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let added = sluice_sigv4::sign(
+        &request,
+        &credentials,
+        "us-east-1",
+        "s3",
+        &sluice_model::time::amz_date(now.as_millis() as i64),
+        sluice_sigv4::PathStyle::Verbatim,
+    );
+    let mut builder = hyper::Request::builder().method(method).uri(path);
+    for (k, v) in headers.iter().chain(&added) {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let start = Instant::now();
+    sender.ready().await?;
+    let resp = sender
+        .send_request(builder.body(Full::new(Bytes::from(body)))?)
+        .await?;
+    let status = resp.status();
+    resp.into_body().collect().await?;
+    if status != 200 {
+        bail!("{method} {path}: {status}");
+    }
+    Ok(start.elapsed())
+}
+
+/// Creates pipelines `from..to` over `connections` connections; pipelines/s.
+async fn create(addr: &str, from: usize, to: usize, connections: usize) -> Result<f64> {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let addr = addr.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(&addr).await?;
+            for i in (from + c..to).step_by(connections) {
+                let body = watching(i).to_string();
+                let status = call(&mut sender, &addr, "CreatePipeline", body.into()).await?;
+                if status != 200 {
+                    bail!("creating p-{i:06}: {status}");
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok((to - from) as f64 / start.elapsed().as_secs_f64())
+}
+
+fn rate(o: &Outcome) -> f64 {
+    o.requests as f64 / o.elapsed.as_secs_f64()
+}
+
+/// Median of a handful of samples, in ms.
+fn median_ms(mut samples: Vec<Duration>) -> f64 {
+    samples.sort_unstable();
+    samples
+        .get(samples.len() / 2)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+pub fn scale(root: &Path, settings: &Settings, postgres: bool, max: usize) -> Result<()> {
+    build(root)?;
+    let sizes: Vec<usize> = [100, 1_000, 10_000, 100_000]
+        .into_iter()
+        .filter(|n| *n <= max)
+        .collect();
+    let work = std::env::temp_dir().join(format!("sluice-bench-scale-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let config = work.join("sluice.toml");
+    std::fs::write(&config, "[limits]\nmax_pipelines_per_account = 100000000\n")?;
+    let database = postgres
+        .then(|| Database::fresh(&format!("sluice_bench_{}", std::process::id())))
+        .transpose()?;
+    let env: Vec<(String, String)> = database
+        .iter()
+        .map(|d| ("SLUICE_DATABASE_URL".to_string(), d.url.clone()))
+        .collect();
+    let backend = if postgres { "PostgreSQL" } else { "SQLite" };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let mut server = Server::spawn(root, work.join("data"), config.clone(), env)?;
+            server.ready().await?;
+            let addr = server.addr.clone();
+            let mut sender = connect(&addr).await?;
+            s3(&mut sender, &addr, "PUT", "/bench-src", vec![]).await?;
+            let versioning = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>".to_vec();
+            s3(&mut sender, &addr, "PUT", "/bench-src?versioning", versioning).await?;
+            println!(
+                "sluice bench --scale: {backend}, release build, {} connections, {} s per read scenario",
+                settings.connections, settings.seconds
+            );
+            println!(
+                "{:>9} {:>10} {:>20} {:>20} {:>20} {:>10} {:>10} {:>9} {:>9} {:>9}",
+                "pipelines", "create/s", "GetPipeline/s (p99)", "GetState/s (p99)", "ListPipelines/s (p99)",
+                "PUT watch", "PUT other", "RSS MiB", "peak MiB", "restart"
+            );
+            let mut have = 0;
+            for size in sizes {
+                let created = create(&server.addr, have, size, settings.connections).await?;
+                have = size;
+                let n = size as u64;
+                let get = load(&server.addr, "GetPipeline", settings, move |i| {
+                    Bytes::from(format!(r#"{{"name":"p-{:06}"}}"#, (i * 7919) % n))
+                })
+                .await?;
+                let state = load(&server.addr, "GetPipelineState", settings, move |i| {
+                    Bytes::from(format!(r#"{{"name":"p-{:06}"}}"#, (i * 7919) % n))
+                })
+                .await?;
+                let list = load(&server.addr, "ListPipelines", settings, |_| Bytes::from_static(b"{}")).await?;
+                let addr = server.addr.clone();
+                let mut sender = connect(&addr).await?;
+                let (mut watched, mut unwatched) = (Vec::new(), Vec::new());
+                for j in 0..20 {
+                    let body = format!("bundle {j}").into_bytes();
+                    // Pipelines spread over the whole range: each PUT starts one execution.
+                    let key = (j * 7919) % size;
+                    watched.push(s3(&mut sender, &addr, "PUT", &format!("/bench-src/k-{key}.zip"), body.clone()).await?);
+                    unwatched.push(s3(&mut sender, &addr, "PUT", &format!("/bench-src/nobody-{size}-{j}.zip"), body).await?);
+                }
+                let (rss, peak) = server.rss_mib();
+                let restart = server.restart(root).await?;
+                let cell = |o: &Outcome| format!("{:.0} ({:.1} ms)", rate(o), percentile(&o.latencies_us, 0.99));
+                println!(
+                    "{:>9} {:>10.0} {:>20} {:>20} {:>20} {:>7.2} ms {:>7.2} ms {:>9.1} {:>9.1} {:>6.2} s",
+                    size, created, cell(&get), cell(&state), cell(&list),
+                    median_ms(watched), median_ms(unwatched), rss, peak, restart.as_secs_f64()
+                );
+            }
+            anyhow::Ok(())
+        });
+    drop(database);
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+/// Replicas share a blob store: another Sluice (on SQLite) whose S3 endpoint keeps their bytes.
+pub fn replicas(root: &Path, settings: &Settings, max: usize) -> Result<()> {
+    build(root)?;
+    let work = std::env::temp_dir().join(format!("sluice-bench-replicas-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let blob_config = work.join("blobs.toml");
+    std::fs::write(&blob_config, "")?;
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let blobs = Server::spawn(root, work.join("blob-store"), blob_config, Vec::new())?;
+            blobs.ready().await?;
+            let mut sender = connect(&blobs.addr).await?;
+            s3(&mut sender, &blobs.addr, "PUT", "/blobs", vec![]).await?;
+            let config = work.join("replica.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "[limits]\nmax_pipelines_per_account = 100000000\n\n[blobs]\ns3_endpoint = \"http://{}\"\ns3_bucket = \"blobs\"\n",
+                    blobs.addr
+                ),
+            )?;
+            println!(
+                "sluice bench --replicas: PostgreSQL, release build, {} connections / pipelines, {} s per scenario, blobs in another Sluice; all on this machine's cores",
+                settings.connections, settings.seconds
+            );
+            println!("{:>8} {:>16} {:>22}", "replicas", "transitions/s", "GetPipeline/s (p99)");
+            for count in 1..=max {
+                let database = Database::fresh(&format!("sluice_bench_replicas_{}_{count}", std::process::id()))?;
+                let env = vec![
+                    ("SLUICE_DATABASE_URL".to_string(), database.url.clone()),
+                    ("SLUICE_MASTER_KEY".to_string(), "6b".repeat(32)),
+                    ("SLUICE_TOKEN_KEY".to_string(), "74".repeat(32)),
+                    ("SLUICE_BLOBS_ACCESS_KEY_ID".to_string(), BENCH_KEY_ID.to_string()),
+                    ("SLUICE_BLOBS_SECRET_ACCESS_KEY".to_string(), BENCH_SECRET.to_string()),
+                ];
+                let mut servers = Vec::new();
+                for r in 0..count {
+                    let server = Server::spawn(
+                        root,
+                        work.join(format!("replica-{count}-{r}")),
+                        config.clone(),
+                        env.clone(),
+                    )?;
+                    server.ready().await?;
+                    servers.push(server);
+                }
+                let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
+                let transitions = transitions_per_second(&addrs, settings).await?;
+                let get = spread_reads(&addrs, settings).await?;
+                println!(
+                    "{:>8} {:>16.0} {:>22}",
+                    count,
+                    transitions,
+                    format!("{:.0} ({:.1} ms)", rate(&get), percentile(&get.latencies_us, 0.99))
+                );
+                drop(servers);
+                drop(database);
+            }
+            anyhow::Ok(())
+        });
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+/// One worker per pipeline, the pipelines' workers spread over `addrs`: durable transitions/s.
+async fn transitions_per_second(addrs: &[String], settings: &Settings) -> Result<f64> {
+    let first = &addrs[0];
+    let mut sender = connect(first).await?;
+    for (category, provider, inputs, outputs) in
+        [("Source", "BenchSrc", 0, 1), ("Build", "BenchStep", 1, 0)]
+    {
+        crate::bench::op(&mut sender, first, "CreateCustomActionType", serde_json::json!({
+            "category": category, "provider": provider, "version": "1",
+            "configurationProperties": [{"name": "Pipe", "required": true, "key": true, "secret": false, "queryable": true}],
+            "inputArtifactDetails": {"minimumCount": inputs, "maximumCount": inputs},
+            "outputArtifactDetails": {"minimumCount": 0, "maximumCount": outputs}})).await?;
+    }
+    let pipelines = settings.connections;
+    for i in 0..pipelines {
+        crate::bench::op(
+            &mut sender,
+            first,
+            "CreatePipeline",
+            chain(&format!("tp-{i}")),
+        )
+        .await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(settings.seconds);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..pipelines {
+        let addr = addrs[i % addrs.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(&addr).await?;
+            let pipe = format!("tp-{i}");
+            drive(&mut sender, &addr, &pipe, false).await?;
+            let mut transitions = 0u64;
+            while Instant::now() < deadline {
+                drive(&mut sender, &addr, &pipe, true).await?;
+                transitions += RUN_STAGES as u64;
+            }
+            anyhow::Ok(transitions)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+/// `GetPipeline` with the connections spread over `addrs`.
+async fn spread_reads(addrs: &[String], settings: &Settings) -> Result<Outcome> {
+    let per = Settings {
+        seconds: settings.seconds,
+        connections: (settings.connections / addrs.len()).max(1),
+    };
+    let pipelines = settings.connections as u64;
+    let mut loads = Vec::new();
+    for addr in addrs {
+        let addr = addr.clone();
+        let per = Settings {
+            seconds: per.seconds,
+            connections: per.connections,
+        };
+        loads.push(tokio::spawn(async move {
+            load(&addr, "GetPipeline", &per, move |i| {
+                Bytes::from(format!(r#"{{"name":"tp-{}"}}"#, i % pipelines))
+            })
+            .await
+        }));
+    }
+    let mut all = Outcome {
+        requests: 0,
+        errors: 0,
+        latencies_us: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    for l in loads {
+        let o = l.await??;
+        all.requests += o.requests;
+        all.errors += o.errors;
+        all.latencies_us.extend(o.latencies_us);
+        all.elapsed = all.elapsed.max(o.elapsed);
+    }
+    all.latencies_us.sort_unstable();
+    Ok(all)
+}
