@@ -154,8 +154,9 @@ struct Inner {
     host_listener: std::sync::OnceLock<deploy::HostCommandListener>,
     /// The server's hosted repositories, for CodeCommit's operations.
     repository_host: std::sync::OnceLock<Arc<dyn repositories::RepositoryHost>>,
-    /// Told that outbox rows were committed, to wake the dispatcher.
-    outbox_listener: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
+    /// Told that outbox rows were committed, to wake the dispatcher (replaced when a server
+    /// that leads again starts a new one).
+    outbox_listener: std::sync::Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
     /// The key SNS deliveries are signed with, once loaded.
     signer: std::sync::OnceLock<Arc<notifications::Signer>>,
     /// EventBridge's compiled rules.
@@ -185,7 +186,7 @@ impl Sluice {
     ) -> Self {
         let tokens = pagination::TokenSigner::new(&options.token_key);
         store.set_chain_key(audit::chain_key(&options.master_key));
-        Self {
+        let sluice = Self {
             inner: Arc::new(Inner {
                 store,
                 blobs,
@@ -196,7 +197,7 @@ impl Sluice {
                 job_listener: std::sync::OnceLock::new(),
                 host_listener: std::sync::OnceLock::new(),
                 repository_host: std::sync::OnceLock::new(),
-                outbox_listener: std::sync::OnceLock::new(),
+                outbox_listener: Default::default(),
                 signer: std::sync::OnceLock::new(),
                 event_rules: Default::default(),
                 function_host: std::sync::OnceLock::new(),
@@ -205,6 +206,35 @@ impl Sluice {
                 changes: Default::default(),
                 action_types: Default::default(),
             }),
+        };
+        // Other servers' changes wake what this one runs, as its own changes do. Weak: the
+        // store holds the listener, and must not keep the service alive.
+        let weak = Arc::downgrade(&sluice.inner);
+        sluice
+            .store()
+            .listen_for_changes(Arc::new(move |change| {
+                if let Some(inner) = weak.upgrade() {
+                    Sluice { inner }.remote_change(change);
+                }
+            }));
+        sluice
+    }
+
+    /// Wakes what another server's change concerns here.
+    fn remote_change(&self, change: sluice_store::RemoteChange) {
+        match change {
+            sluice_store::RemoteChange::JobsQueued(t) => {
+                if let Some(listener) = self.inner.job_listener.get() {
+                    listener(&sluice_model::ActionTypeId::new(
+                        &t.category,
+                        &t.owner,
+                        &t.provider,
+                        &t.version,
+                    ));
+                }
+            }
+            sluice_store::RemoteChange::PipelineState => self.count_change(),
+            sluice_store::RemoteChange::Outbox => self.wake_outbox(),
         }
     }
 
@@ -231,9 +261,9 @@ impl Sluice {
         &self.inner.options
     }
 
-    /// How many changes to pipelines (steps, transitions, tags) this process has committed;
-    /// a live view reads it to know whether to look again. Other replicas' changes are not
-    /// counted, so views also look again on a timer.
+    /// How many changes to pipelines (steps, transitions, tags) this process has committed or
+    /// heard another server commit (on a shared database); a live view reads it to know
+    /// whether to look again. A change heard late is found by the views' own timer.
     pub fn change_count(&self) -> u64 {
         self.inner
             .changes

@@ -14,6 +14,7 @@ mod iam;
 mod lease;
 mod migrations;
 mod notifications;
+mod notify;
 mod objects;
 mod pipelines;
 mod resources;
@@ -43,6 +44,8 @@ pub struct PgStore {
     pub(crate) audit: std::sync::Arc<audit::GroupCommit>,
     /// Which server this is, and after how long without a heartbeat a server counts as gone.
     pub(crate) identity: std::sync::Arc<std::sync::OnceLock<(String, i64)>>,
+    /// What this store's notifications are signed with, so it skips its own.
+    pub(crate) origin: std::sync::Arc<String>,
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> Error {
@@ -173,6 +176,7 @@ impl PgStore {
             chain_key: Default::default(),
             audit: Default::default(),
             identity: Default::default(),
+            origin: std::sync::Arc::new(notify::origin()),
         })
     }
 

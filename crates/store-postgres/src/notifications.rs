@@ -4,8 +4,8 @@
 use crate::{backend, below_limit, serializable, Bind, PgStore, Tx};
 use async_trait::async_trait;
 use sluice_store::{
-    Error, EventRuleRecord, NotificationStore, OutboxRecord, Result, SubscriptionRecord,
-    TopicRecord, UndeliveredRecord,
+    Error, EventRuleRecord, NotificationStore, OutboxRecord, RemoteChange, Result,
+    SubscriptionRecord, TopicRecord, UndeliveredRecord,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -182,7 +182,8 @@ impl NotificationStore for PgStore {
             .bind(s.created_ms)
             .execute(&mut *tx)
             .await?;
-            insert_outbox(&mut tx, messages).await
+            insert_outbox(&mut tx, messages).await?;
+            self.notify(&mut tx, &[RemoteChange::Outbox]).await
         })
     }
 
@@ -240,6 +241,7 @@ impl NotificationStore for PgStore {
                 > 0;
             if deleted {
                 insert_outbox(&mut tx, messages).await?;
+                self.notify(&mut tx, &[RemoteChange::Outbox]).await?;
             }
             Ok(deleted)
         })
@@ -293,7 +295,10 @@ impl NotificationStore for PgStore {
     }
 
     async fn enqueue(&self, messages: &[OutboxRecord]) -> Result<()> {
-        serializable!(self, |tx| insert_outbox(&mut tx, messages).await)
+        serializable!(self, |tx| {
+            insert_outbox(&mut tx, messages).await?;
+            self.notify(&mut tx, &[RemoteChange::Outbox]).await
+        })
     }
 
     async fn due_outbox(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxRecord>> {
@@ -325,8 +330,9 @@ impl NotificationStore for PgStore {
                 .await?
                 .rows_affected()
                 > 0;
-            if removed {
+            if removed && !into.is_empty() {
                 insert_outbox(&mut tx, into).await?;
+                self.notify(&mut tx, &[RemoteChange::Outbox]).await?;
             }
             Ok(removed)
         })

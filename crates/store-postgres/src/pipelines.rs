@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use sluice_store::{
     action_type_tag_key, tag_resource_key, AccessKeyRecord, ActionTypeDoc, ActionTypeKey,
     ActionTypeRecord, ActionTypeStore, BucketRecord, CredentialStore, DeclarationDoc, Error,
-    NewPipeline, PipelineRecord, PipelineStore, PipelineSummary, Result, Tag, TagStore,
-    TransitionDirection, TransitionRecord,
+    NewPipeline, PipelineRecord, PipelineStore, PipelineSummary, RemoteChange, Result, Tag,
+    TagStore, TransitionDirection, TransitionRecord,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -344,7 +344,7 @@ impl PipelineStore for PgStore {
             .bind(t.changed_ms)
             .execute(&mut *tx)
             .await?;
-            Ok(())
+            self.notify(&mut tx, &[RemoteChange::PipelineState]).await
         })
     }
 

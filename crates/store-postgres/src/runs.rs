@@ -4,8 +4,8 @@ use crate::notifications::insert_outbox;
 use crate::{backend, serializable, transaction, Isolation, PgStore, Tx};
 use async_trait::async_trait;
 use sluice_store::{
-    ActionTypeKey, Error, ExecutionRecord, JobLease, JobRecord, JobStatus, Requeued, Result,
-    RunStore, RuntimeRecord, StepWrite, TimerRecord,
+    ActionTypeKey, Error, ExecutionRecord, JobLease, JobRecord, JobStatus, RemoteChange,
+    RemoteChangeListener, Requeued, Result, RunStore, RuntimeRecord, StepWrite, TimerRecord,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -228,7 +228,24 @@ impl RunStore for PgStore {
     }
 
     async fn commit_step(&self, w: &StepWrite) -> Result<()> {
-        serializable!(self, |tx| commit_step(&mut tx, w).await)
+        let mut changes = vec![RemoteChange::PipelineState];
+        for j in w.new_jobs.iter().filter(|j| j.status == JobStatus::Queued) {
+            let queued = RemoteChange::JobsQueued(j.action_type.clone());
+            if !changes.contains(&queued) {
+                changes.push(queued);
+            }
+        }
+        if !w.outbox.is_empty() {
+            changes.push(RemoteChange::Outbox);
+        }
+        serializable!(self, |tx| {
+            commit_step(&mut tx, w).await?;
+            self.notify(&mut tx, &changes).await
+        })
+    }
+
+    fn listen_for_changes(&self, listener: RemoteChangeListener) {
+        self.start_listening(listener);
     }
 
     async fn execution(

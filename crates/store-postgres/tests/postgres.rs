@@ -179,3 +179,90 @@ async fn a_schema_newer_than_the_binary_is_refused() {
     let err = PgStore::connect(&db.url).await.err().expect("refused");
     assert!(matches!(err, Error::SchemaTooNew { .. }), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_servers_jobs_state_and_outbox_wake_this_one_and_not_itself() {
+    use sluice_store::{
+        ActionTypeKey, JobRecord, JobStatus, OutboxRecord, PipelineStore, RemoteChange, RunStore,
+        StepWrite,
+    };
+    use std::collections::HashSet;
+    let db = TestDatabase::new().await;
+    let (a, b) = (
+        PgStore::connect(&db.url).await.expect("connect"),
+        PgStore::connect(&db.url).await.expect("connect"),
+    );
+    let (heard_tx, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    b.listen_for_changes(std::sync::Arc::new(move |change| {
+        let _ = heard_tx.send(change);
+    }));
+    let (own_tx, mut own) = tokio::sync::mpsc::unbounded_channel();
+    a.listen_for_changes(std::sync::Arc::new(move |change| {
+        let _ = own_tx.send(change);
+    }));
+    a.create_pipeline(&sluice_store::conformance::sample_pipeline("woken"), 10)
+        .await
+        .expect("create");
+    let kind = ActionTypeKey {
+        category: "Compute".into(),
+        owner: "AWS".into(),
+        provider: "Commands".into(),
+        version: "1".into(),
+    };
+    let mut want: HashSet<RemoteChange> = HashSet::new();
+    // B's LISTEN connects on its own time: A commits steps until B has heard all three.
+    for rev in 0..100 {
+        let step = StepWrite {
+            pipeline: "woken".into(),
+            expected_rev: rev,
+            runtime_doc: "r".into(),
+            new_jobs: vec![JobRecord {
+                job_id: format!("j{rev}"),
+                pipeline: "woken".into(),
+                execution_id: "e".into(),
+                action_type: kind.clone(),
+                status: JobStatus::Queued,
+                nonce: None,
+                data: "{}".into(),
+                created_ms: rev,
+                updated_ms: rev,
+            }],
+            outbox: vec![OutboxRecord {
+                id: format!("o{rev}"),
+                kind: "publish".into(),
+                topic: "arn:topic".into(),
+                body: "{}".into(),
+                created_ms: rev,
+                attempts: 0,
+                due_ms: 0,
+            }],
+            ..Default::default()
+        };
+        a.commit_step(&step).await.expect("step");
+        if let Ok(Some(change)) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), heard.recv()).await
+        {
+            want.insert(change);
+            while let Ok(change) = heard.try_recv() {
+                want.insert(change);
+            }
+        }
+        if want.len() == 3 {
+            break;
+        }
+    }
+    let expected: HashSet<RemoteChange> = [
+        RemoteChange::JobsQueued(kind),
+        RemoteChange::PipelineState,
+        RemoteChange::Outbox,
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(want, expected);
+    while let Ok(change) = own.try_recv() {
+        assert!(
+            !matches!(change, RemoteChange::JobsQueued(_)),
+            "A woke itself: {change:?}"
+        );
+    }
+}

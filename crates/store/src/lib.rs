@@ -325,7 +325,29 @@ pub trait RunStore: Send + Sync {
     /// Deletes up to `limit` jobs that finished (succeeded, failed, timed out, cancelled)
     /// before `before_ms`; how many. Open jobs are never touched.
     async fn prune_finished_jobs(&self, before_ms: i64, limit: usize) -> Result<usize>;
+
+    /// Calls `listener` with the changes other servers commit to a shared database, as they
+    /// commit them, so this server's providers, live views and dispatcher wake at once rather
+    /// than at their next look. A backend one server has to itself never calls it. Delivery is
+    /// a wake-up, not a record: a listener that misses one still finds the change when it
+    /// looks on its own.
+    fn listen_for_changes(&self, listener: RemoteChangeListener) {
+        let _ = listener;
+    }
 }
+
+/// A change another server committed (`RunStore::listen_for_changes`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RemoteChange {
+    /// Jobs of this type were queued.
+    JobsQueued(ActionTypeKey),
+    /// A pipeline's state changed: an engine step or a transition.
+    PipelineState,
+    /// Outbox rows were queued.
+    Outbox,
+}
+
+pub type RemoteChangeListener = std::sync::Arc<dyn Fn(RemoteChange) + Send + Sync>;
 
 /// Buckets and object versions of the S3-compatible endpoint (the bytes live in a blob store).
 #[async_trait]

@@ -84,7 +84,7 @@ pub struct TransitionRecord {
 }
 
 /// The identity of a custom action type.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ActionTypeKey {
     pub category: String,
     pub owner: String,

@@ -249,13 +249,24 @@ fn attributes_document(publication: &Publication) -> Option<Value> {
 
 impl Sluice {
     /// Installs what is told that outbox rows were committed (the server wakes its
-    /// dispatcher); only the first call has an effect.
+    /// dispatcher), replacing the one before: a server that stops leading and leads again
+    /// starts a new dispatcher.
     pub fn set_outbox_listener(&self, listener: std::sync::Arc<dyn Fn() + Send + Sync>) {
-        let _ = self.inner.outbox_listener.set(listener);
+        *self
+            .inner
+            .outbox_listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(listener);
     }
 
     pub(crate) fn wake_outbox(&self) {
-        if let Some(listener) = self.inner.outbox_listener.get() {
+        let listener = self
+            .inner
+            .outbox_listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(listener) = listener {
             listener();
         }
     }
