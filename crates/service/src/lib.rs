@@ -210,13 +210,11 @@ impl Sluice {
         // Other servers' changes wake what this one runs, as its own changes do. Weak: the
         // store holds the listener, and must not keep the service alive.
         let weak = Arc::downgrade(&sluice.inner);
-        sluice
-            .store()
-            .listen_for_changes(Arc::new(move |change| {
-                if let Some(inner) = weak.upgrade() {
-                    Sluice { inner }.remote_change(change);
-                }
-            }));
+        sluice.store().listen_for_changes(Arc::new(move |change| {
+            if let Some(inner) = weak.upgrade() {
+                Sluice { inner }.remote_change(change);
+            }
+        }));
         sluice
     }
 

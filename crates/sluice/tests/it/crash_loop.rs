@@ -5,7 +5,7 @@
 //!
 //! Runs for `SLUICE_CRASH_LOOP_SECS` seconds (8 by default; set it higher for a longer soak).
 
-use crate::durability::{start_with_env, Server};
+use crate::durability::{start_appending_log, Server};
 use serde_json::{json, Value};
 use sluice_test_utils::{try_signed_post, wall_clock_ms, Reply};
 use std::collections::{HashMap, HashSet};
@@ -265,7 +265,12 @@ impl Cluster {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        start_with_env(&self.data_dirs[i], &args, &env).await
+        start_appending_log(&self.data_dirs[i], &args, &env, &self.log(i)).await
+    }
+
+    /// Where server `i` logs, every run of it after the one before.
+    fn log(&self, i: usize) -> std::path::PathBuf {
+        self.data_dirs[i].with_extension("log")
     }
 
     fn addrs(&self) -> Vec<SocketAddr> {
@@ -276,6 +281,21 @@ impl Cluster {
     async fn kill_and_restart(&mut self, i: usize) {
         self.servers[i].kill_9();
         self.servers[i] = self.spawn(i).await;
+    }
+}
+
+impl Drop for Cluster {
+    /// A failing test shows the end of each server's log: the story of what went wrong.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for i in 0..self.data_dirs.len() {
+            let log = std::fs::read_to_string(self.log(i)).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+            eprintln!("--- the end of server {i}'s log ---\n{tail}");
+        }
     }
 }
 

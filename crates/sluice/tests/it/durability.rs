@@ -84,6 +84,23 @@ pub async fn start_logged(data_dir: &std::path::Path, log: &std::path::Path) -> 
     spawn(data_dir, &[], &[("SLUICE_LOG", "debug")], Stdio::from(file)).await
 }
 
+/// As `start_with_env`, appending the server's log (at `info`) to `log`.
+pub async fn start_appending_log(
+    data_dir: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    log: &std::path::Path,
+) -> Server {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    let mut env = env.to_vec();
+    env.push(("SLUICE_LOG", "info"));
+    spawn(data_dir, extra, &env, Stdio::from(file)).await
+}
+
 async fn spawn(
     data_dir: &std::path::Path,
     extra: &[&str],
