@@ -61,6 +61,7 @@ impl Drop for Database {
 fn psql(url: &str, sql: &str) -> Result<()> {
     let status = Command::new("psql")
         .args(["-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        .env("PGOPTIONS", "--client-min-messages=warning")
         .stdout(Stdio::null())
         .status()
         .context("running psql")?;
@@ -90,6 +91,11 @@ impl Server {
             .local_addr()?
             .port();
         let addr = format!("127.0.0.1:{port}");
+        // Warnings and errors go to DATA_DIR.log, for a failed run's story.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("log"))?;
         let child = Command::new(root.join("target/release/sluice"))
             .args(["serve", "--listen", &addr, "--config"])
             .arg(&config)
@@ -100,7 +106,7 @@ impl Server {
             .env("SLUICE_BOOTSTRAP_SECRET_ACCESS_KEY", BENCH_SECRET)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(log))
             .spawn()?;
         Ok(Self {
             child,
@@ -354,6 +360,14 @@ pub fn scale(root: &Path, settings: &Settings, postgres: bool, max: usize) -> Re
             anyhow::Ok(())
         });
     drop(database);
+    if result.is_err() {
+        let log = std::fs::read_to_string(work.join("data.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().filter(|l| !l.starts_with("  ")).collect();
+        eprintln!(
+            "the server's log ends:\n{}",
+            lines[lines.len().saturating_sub(20)..].join("\n")
+        );
+    }
     let _ = std::fs::remove_dir_all(&work);
     result
 }

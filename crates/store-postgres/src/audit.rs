@@ -127,13 +127,16 @@ async fn append(
             .await?;
     }
     // A call whose server was taken for gone has its event recorded already (as interrupted):
-    // its own completion is left out rather than refused, and logged.
-    let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
-    let recorded: Vec<String> =
+    // its own completion is left out rather than refused, and logged. Only a call recorded as
+    // pending (it changes something) can have been; read calls are not looked up.
+    let recorded: Vec<String> = if completing.is_empty() {
+        Vec::new()
+    } else {
         sqlx::query_scalar("SELECT event_id FROM audit_events WHERE event_id = ANY($1)")
-            .bind(&ids)
+            .bind(completing)
             .fetch_all(&mut *c)
-            .await?;
+            .await?
+    };
     let events: Vec<&NewAuditEvent> = events
         .iter()
         .copied()

@@ -3,10 +3,13 @@
 //!
 //! Writes run at `SERIALIZABLE` and are retried when PostgreSQL reports a serialization
 //! failure or a deadlock, so a check-then-write (a name in use, a limit) holds exactly as it
-//! does on SQLite's single writer, whatever other connections or servers do meanwhile. Two
-//! writes are built differently on purpose: job claims lock rows with `FOR UPDATE SKIP
-//! LOCKED` (pollers never wait for each other), and audit appends lock the chain's head row
-//! and are committed in groups (`audit.rs`).
+//! does on SQLite's single writer, whatever other connections or servers do meanwhile. The
+//! busiest writes are built differently, at `READ COMMITTED` with the locks they need, so that
+//! unrelated writes never abort each other: engine steps lock their pipeline's runtime row,
+//! pipeline creation takes a transaction-scoped lock of its own (names and the limit are
+//! checked one creation at a time), job claims lock rows with `FOR UPDATE SKIP LOCKED`
+//! (pollers never wait for each other), and audit appends lock the chain's head row and are
+//! committed in groups (`audit.rs`).
 
 mod audit;
 mod deploy;
@@ -189,16 +192,11 @@ impl PgStore {
         &self,
         isolation: Isolation,
     ) -> Result<Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let level = match isolation {
-            Isolation::Serializable => "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
-            Isolation::ReadCommitted => "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        let begin = match isolation {
+            Isolation::Serializable => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+            Isolation::ReadCommitted => "BEGIN ISOLATION LEVEL READ COMMITTED",
         };
-        sqlx::query(level)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        Ok(tx)
+        self.pool.begin_with(begin).await.map_err(backend)
     }
 
     /// Runs one statement as a write of its own; how many rows it touched.

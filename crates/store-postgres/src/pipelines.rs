@@ -1,7 +1,7 @@
 //! Pipelines with their versions, transitions and source index; custom action types; tags;
 //! access keys.
 
-use crate::{backend, below_limit, serializable, Bind, PgStore, Tx};
+use crate::{backend, below_limit, serializable, transaction, Bind, Isolation, PgStore, Tx};
 use async_trait::async_trait;
 use sluice_store::{
     action_type_tag_key, tag_resource_key, AccessKeyRecord, ActionTypeDoc, ActionTypeKey,
@@ -144,7 +144,16 @@ async fn claim_artifact_buckets(c: &mut PgConnection, buckets: &[BucketRecord]) 
     Ok(())
 }
 
+/// The transaction-scoped advisory lock creations take: "pipeline".
+const CREATE_LOCK: i64 = 0x7069_7065_6c69_6e65;
+
 async fn create_pipeline(c: &mut PgConnection, new: &NewPipeline, max_pipelines: usize) -> Tx<()> {
+    // One creation at a time checks the name and the count (READ COMMITTED: each statement
+    // sees what the creations before committed); a delete meanwhile only lowers the count.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CREATE_LOCK)
+        .execute(&mut *c)
+        .await?;
     if pipeline_arn(c, &new.name).await?.is_some() {
         return Err(Error::NameInUse(new.name.clone()).into());
     }
@@ -239,8 +248,9 @@ async fn update_pipeline(
 #[async_trait]
 impl PipelineStore for PgStore {
     async fn create_pipeline(&self, new: &NewPipeline, max_pipelines: usize) -> Result<()> {
-        serializable!(self, |tx| create_pipeline(&mut tx, new, max_pipelines)
-            .await)
+        transaction!(self, Isolation::ReadCommitted, |tx| {
+            create_pipeline(&mut tx, new, max_pipelines).await
+        })
     }
 
     async fn get_pipeline(

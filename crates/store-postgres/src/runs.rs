@@ -46,8 +46,12 @@ fn job(r: &PgRow) -> Result<JobRecord> {
     })
 }
 
+/// One engine step at READ COMMITTED: the runtime row is locked first, so steps of one
+/// pipeline take turns and a step computed from an older `rev` is refused; steps of different
+/// pipelines never wait for or abort each other. (Two first steps of a pipeline race to insert
+/// its runtime row: the loser's unique-key error runs it again, and it finds `rev` moved.)
 async fn commit_step(c: &mut PgConnection, w: &StepWrite) -> Tx<()> {
-    let rev: Option<i64> = sqlx::query("SELECT rev FROM runtimes WHERE pipeline = $1")
+    let rev: Option<i64> = sqlx::query("SELECT rev FROM runtimes WHERE pipeline = $1 FOR UPDATE")
         .bind(&w.pipeline)
         .fetch_optional(&mut *c)
         .await?
@@ -55,8 +59,9 @@ async fn commit_step(c: &mut PgConnection, w: &StepWrite) -> Tx<()> {
     let rev = match rev {
         Some(rev) => rev,
         None => {
-            // No runtime yet: the pipeline itself must exist (a runtime row keeps it alive).
-            let exists = sqlx::query("SELECT 1 FROM pipelines WHERE name = $1")
+            // No runtime yet: the pipeline itself must exist, and stay until the runtime row
+            // (which keeps it alive) is in.
+            let exists = sqlx::query("SELECT 1 FROM pipelines WHERE name = $1 FOR SHARE")
                 .bind(&w.pipeline)
                 .fetch_optional(&mut *c)
                 .await?
@@ -238,7 +243,7 @@ impl RunStore for PgStore {
         if !w.outbox.is_empty() {
             changes.push(RemoteChange::Outbox);
         }
-        serializable!(self, |tx| {
+        transaction!(self, Isolation::ReadCommitted, |tx| {
             commit_step(&mut tx, w).await?;
             self.notify(&mut tx, &changes).await
         })
