@@ -693,7 +693,7 @@ async fn an_s3_source_on_an_external_endpoint_is_fetched_and_polled() {
 }
 
 /// An S3 request to a server on the system clock, signed with the test key.
-async fn s3_wall(
+pub(crate) async fn s3_wall(
     addr: std::net::SocketAddr,
     method: &str,
     path: &str,

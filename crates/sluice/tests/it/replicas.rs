@@ -6,9 +6,7 @@ use crate::crash_loop::{crash_loop, Cluster};
 use crate::durability::call;
 use crate::providers::{commands, stage};
 use serde_json::{json, Value};
-use sluice_test_utils::{
-    http, ScratchDatabase, TestServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY,
-};
+use sluice_test_utils::{ScratchDatabase, TestServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use std::time::Duration;
 
 const MASTER_KEY: &str = "6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d";
@@ -64,22 +62,9 @@ async fn replicas_killed_at_random_lose_nothing_and_never_double_run() {
     crash_loop(cluster, crate::crash_loop::crash_loop_seconds()).await;
 }
 
-/// An S3 request signed with the test key at the system clock.
+/// An S3 request signed with the test key at the system clock; its status.
 async fn s3(addr: std::net::SocketAddr, method: &str, path: &str, body: Vec<u8>) -> u16 {
-    let signed = sluice_test_utils::sign(
-        method,
-        path,
-        &addr.to_string(),
-        &[],
-        &body,
-        "s3",
-        sluice_test_utils::wall_clock_ms(),
-    );
-    let headers: Vec<(&str, &str)> = signed
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    http(addr, method, path, &headers, body).await.0
+    crate::providers::s3_wall(addr, method, path, body).await.0
 }
 
 /// The servers' names on the database: `HOST:PID:NONCE` for the running Commands job.
