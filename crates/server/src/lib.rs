@@ -149,7 +149,7 @@ pub async fn run_timers(sluice: Sluice, mut shutdown: tokio::sync::watch::Receiv
             _ = retention.tick() => {
                 match sluice.prune_history().await {
                     Ok(p) if p == sluice_service::Pruned::default() => {}
-                    Ok(p) => tracing::info!(jobs = p.jobs, messages = p.messages, audit_events = p.audit_events, "finished jobs, undelivered messages and audit events past retention forgotten"),
+                    Ok(p) => tracing::info!(jobs = p.jobs, executions = p.executions, messages = p.messages, audit_events = p.audit_events, "finished jobs, executions, undelivered messages and audit events past retention forgotten"),
                     Err(e) => tracing::warn!(error = %e, "retention could not run"),
                 }
             }

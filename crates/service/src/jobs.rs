@@ -185,6 +185,7 @@ pub struct JobFailure {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
     pub jobs: usize,
+    pub executions: usize,
     pub messages: usize,
     pub audit_events: usize,
 }
@@ -459,6 +460,18 @@ impl Sluice {
             pruned.jobs += n;
             if n < BATCH {
                 break;
+            }
+        }
+        if let Some(retention) = self.options().execution_retention_ms {
+            loop {
+                let n = self
+                    .store()
+                    .prune_executions(now - retention, BATCH)
+                    .await?;
+                pruned.executions += n;
+                if n < BATCH {
+                    break;
+                }
             }
         }
         pruned.messages = self

@@ -49,6 +49,9 @@ pub struct Options {
     /// Audit events are pruned this long after they were written (`None`: kept forever); the
     /// chain stays verifiable from a checkpoint of the pruned prefix.
     pub audit_retention_ms: Option<i64>,
+    /// Executions that ended are forgotten this long after (`None`: kept forever); a
+    /// pipeline's newest execution is always kept.
+    pub execution_retention_ms: Option<i64>,
     /// Every pipeline's status badge and `cc.xml` entry are public (else only those of
     /// pipelines tagged `sluice:badge` = `public`).
     pub public_badges: bool,
@@ -65,6 +68,8 @@ pub const DEFAULT_JOB_LEASE_MS: i64 = 30_000;
 
 /// `Options::job_retention_ms` unless configured: 30 days.
 pub const DEFAULT_JOB_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
+/// `Options::execution_retention_ms` unless configured: 12 months, as CodePipeline keeps.
+pub const DEFAULT_EXECUTION_RETENTION_MS: i64 = 365 * 24 * 3600 * 1000;
 /// `Options::audit_retention_ms` unless configured: 90 days, as CloudTrail's event history.
 pub const DEFAULT_AUDIT_RETENTION_MS: i64 = 90 * 24 * 3600 * 1000;
 /// `Options::undelivered_retention_ms` unless configured: 14 days.
@@ -103,6 +108,7 @@ impl Default for Options {
             job_retention_ms: DEFAULT_JOB_RETENTION_MS,
             undelivered_retention_ms: DEFAULT_UNDELIVERED_RETENTION_MS,
             audit_retention_ms: Some(DEFAULT_AUDIT_RETENTION_MS),
+            execution_retention_ms: Some(DEFAULT_EXECUTION_RETENTION_MS),
             public_badges: false,
             job_owner: "sluice".into(),
             job_lease_ms: DEFAULT_JOB_LEASE_MS,

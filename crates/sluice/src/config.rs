@@ -87,6 +87,17 @@ struct FileConfig {
     replicas: ReplicasConfig,
     #[serde(default)]
     audit: AuditConfig,
+    #[serde(default)]
+    executions: ExecutionsConfig,
+}
+
+/// The `[executions]` table: how long execution history is kept.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct ExecutionsConfig {
+    /// Executions that ended are forgotten this many days after (default 365, as
+    /// CodePipeline's 12 months; 0 keeps them forever). A pipeline's newest is always kept.
+    retain_days: Option<i64>,
 }
 
 /// The `[audit]` table: how long the audit trail keeps events.
@@ -427,6 +438,7 @@ pub struct ServeOptions {
     pub undelivered_retention_ms: i64,
     pub public_badges: bool,
     pub audit_retention_ms: Option<i64>,
+    pub execution_retention_ms: Option<i64>,
     /// How long the leader lease lasts unless renewed.
     pub leader_lease_ms: i64,
 }
@@ -511,6 +523,11 @@ pub fn resolve(args: ServeArgs) -> Result<ServeOptions> {
             .map_or(crate::database::DEFAULT_LEADER_LEASE_MS, |s| {
                 s.max(1) * 1000
             }),
+        execution_retention_ms: match file.executions.retain_days {
+            None => Some(sluice_service::DEFAULT_EXECUTION_RETENTION_MS),
+            Some(days) if days <= 0 => None,
+            Some(days) => Some(days * 24 * 3600 * 1000),
+        },
         audit_retention_ms: match file.audit.retain_days {
             None => Some(sluice_service::DEFAULT_AUDIT_RETENTION_MS),
             Some(days) if days <= 0 => None,

@@ -497,6 +497,7 @@ async fn open(
         undelivered_retention_ms: options.undelivered_retention_ms,
         public_badges: options.public_badges,
         audit_retention_ms: options.audit_retention_ms,
+        execution_retention_ms: options.execution_retention_ms,
         region: options.region.clone(),
         account_id: options.account_id.clone(),
         limits: options.limits.clone(),

@@ -528,6 +528,43 @@ impl RunStore for PgStore {
             .collect())
     }
 
+    async fn prune_executions(&self, before_ms: i64, limit: usize) -> Result<usize> {
+        serializable!(self, |tx| {
+            let doomed = sqlx::query(
+                "SELECT e.pipeline, e.execution_id FROM executions e
+                 WHERE e.status IN ('Succeeded', 'Failed', 'Stopped', 'Superseded')
+                   AND e.updated_ms < $1
+                   AND EXISTS (SELECT 1 FROM executions n WHERE n.pipeline = e.pipeline
+                               AND (n.started_ms > e.started_ms
+                                    OR (n.started_ms = e.started_ms AND n.seq > e.seq)))
+                 ORDER BY e.updated_ms, e.execution_id LIMIT $2",
+            )
+            .bind(before_ms)
+            .bind(limit as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+            let pipelines: Vec<String> = doomed.iter().map(|r| r.get(0)).collect();
+            let ids: Vec<String> = doomed.iter().map(|r| r.get(1)).collect();
+            sqlx::query(
+                "DELETE FROM request_tokens WHERE (pipeline, execution_id) IN
+                 (SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[]))",
+            )
+            .bind(&pipelines)
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+            Ok(sqlx::query(
+                "DELETE FROM executions WHERE (pipeline, execution_id) IN
+                 (SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[]))",
+            )
+            .bind(&pipelines)
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as usize)
+        })
+    }
+
     async fn prune_finished_jobs(&self, before_ms: i64, limit: usize) -> Result<usize> {
         serializable!(self, |tx| {
             Ok(sqlx::query(

@@ -282,6 +282,30 @@ impl RunStore for SqliteStore {
             .collect())
     }
 
+    async fn prune_executions(&self, before_ms: i64, limit: usize) -> Result<usize> {
+        let limit = limit as i64;
+        self.write(move |tx| {
+            let doomed = "SELECT e.pipeline, e.execution_id FROM executions e
+                 WHERE e.status IN ('Succeeded', 'Failed', 'Stopped', 'Superseded')
+                   AND e.updated_ms < ?1
+                   AND EXISTS (SELECT 1 FROM executions n WHERE n.pipeline = e.pipeline
+                               AND (n.started_ms > e.started_ms
+                                    OR (n.started_ms = e.started_ms AND n.rowid > e.rowid)))
+                 ORDER BY e.updated_ms, e.execution_id LIMIT ?2";
+            tx.execute(
+                &format!("DELETE FROM request_tokens WHERE (pipeline, execution_id) IN ({doomed})"),
+                rusqlite::params![before_ms, limit],
+            )
+            .map_err(crate::write_ops::db)?;
+            tx.execute(
+                &format!("DELETE FROM executions WHERE (pipeline, execution_id) IN ({doomed})"),
+                rusqlite::params![before_ms, limit],
+            )
+            .map_err(crate::write_ops::db)
+        })
+        .await
+    }
+
     async fn prune_finished_jobs(&self, before_ms: i64, limit: usize) -> Result<usize> {
         let limit = limit as i64;
         self.write(move |tx| {

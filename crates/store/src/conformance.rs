@@ -169,6 +169,80 @@ pub async fn run_all<S: Store>(store: &S) {
     functions_are_unique_limited_and_updated_by_revision(store).await;
     only_jobs_that_finished_long_ago_are_pruned(store).await;
     a_job_whose_lease_lapses_is_queued_again_and_a_renewed_one_is_not(store).await;
+    only_executions_that_ended_long_ago_and_are_not_the_newest_are_pruned(store).await;
+}
+
+async fn only_executions_that_ended_long_ago_and_are_not_the_newest_are_pruned<S: Store>(
+    store: &S,
+) {
+    store
+        .create_pipeline(&sample_pipeline("history"), 1000)
+        .await
+        .expect("create");
+    let ended = |id: &str, status: &str, at: i64| ExecutionRecord {
+        status: status.into(),
+        updated_ms: at,
+        ..execution("history", id, at)
+    };
+    let step = StepWrite {
+        pipeline: "history".into(),
+        runtime_doc: "r".into(),
+        executions: vec![
+            ended("old-ok", "Succeeded", 10),
+            ended("old-failed", "Failed", 11),
+            ended("old-running", "InProgress", 12),
+            ended("old-stopping", "Stopping", 13),
+            ended("new-ok", "Succeeded", 1_000),
+        ],
+        request_token: Some(("token-1".into(), "old-ok".into())),
+        ..Default::default()
+    };
+    store.commit_step(&step).await.expect("step");
+    // A pipeline whose only execution is old keeps it.
+    store
+        .create_pipeline(&sample_pipeline("quiet"), 1000)
+        .await
+        .expect("create");
+    let lone = StepWrite {
+        pipeline: "quiet".into(),
+        runtime_doc: "r".into(),
+        executions: vec![ExecutionRecord {
+            status: "Succeeded".into(),
+            ..execution("quiet", "only", 5)
+        }],
+        ..Default::default()
+    };
+    store.commit_step(&lone).await.expect("step");
+    assert_eq!(
+        store.prune_executions(500, 1).await.expect("prune"),
+        1,
+        "bounded"
+    );
+    assert_eq!(store.prune_executions(500, 100).await.expect("prune"), 1);
+    assert_eq!(store.prune_executions(500, 100).await.expect("prune"), 0);
+    let left: Vec<String> = store
+        .list_executions("history", None, 100)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|e| e.execution_id)
+        .collect();
+    assert_eq!(left, ["new-ok", "old-stopping", "old-running"]);
+    assert!(store
+        .execution("quiet", "only")
+        .await
+        .expect("read")
+        .is_some());
+    assert_eq!(
+        store
+            .execution_for_request_token("history", "token-1")
+            .await
+            .expect("read"),
+        None,
+        "a pruned execution's request token goes with it"
+    );
+    store.delete_pipeline("history").await.expect("delete");
+    store.delete_pipeline("quiet").await.expect("delete");
 }
 
 async fn a_job_whose_lease_lapses_is_queued_again_and_a_renewed_one_is_not<S: Store>(store: &S) {

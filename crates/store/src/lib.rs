@@ -326,6 +326,11 @@ pub trait RunStore: Send + Sync {
     /// before `before_ms`; how many. Open jobs are never touched.
     async fn prune_finished_jobs(&self, before_ms: i64, limit: usize) -> Result<usize>;
 
+    /// Deletes up to `limit` executions that ended (succeeded, failed, stopped, superseded)
+    /// before `before_ms`, with the request tokens that started them; never a pipeline's
+    /// newest execution. How many.
+    async fn prune_executions(&self, before_ms: i64, limit: usize) -> Result<usize>;
+
     /// Calls `listener` with the changes other servers commit to a shared database, as they
     /// commit them, so this server's providers, live views and dispatcher wake at once rather
     /// than at their next look. A backend one server has to itself never calls it. Delivery is

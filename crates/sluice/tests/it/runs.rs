@@ -852,3 +852,53 @@ async fn a_crash_between_an_update_and_its_step_heals_on_the_next_step() {
     succeed(&s, &take(&s, "Build", "Builder").await).await;
     assert_eq!(latest_execution(&s, "Heal").await["status"], "Succeeded");
 }
+
+#[tokio::test]
+async fn executions_that_ended_past_retention_are_forgotten_but_the_newest_and_running_stay() {
+    let s = TestServer::start().await;
+    custom_pipeline(&s, "Kept", vec![]).await;
+    // Two executions run to the end; a third is left running.
+    for _ in 0..2 {
+        succeed(&s, &take(&s, "Source", "Src").await).await;
+        succeed(&s, &take(&s, "Build", "Builder").await).await;
+        s.ok("StartPipelineExecution", json!({"name": "Kept"}))
+            .await;
+    }
+    let ids = |list: &Value| -> Vec<(String, String)> {
+        list["pipelineExecutionSummaries"]
+            .as_array()
+            .expect("summaries")
+            .iter()
+            .map(|e| {
+                (
+                    e["pipelineExecutionId"].as_str().expect("id").to_string(),
+                    e["status"].as_str().expect("status").to_string(),
+                )
+            })
+            .collect()
+    };
+    let before = ids(&s
+        .ok("ListPipelineExecutions", json!({"pipelineName": "Kept"}))
+        .await);
+    assert_eq!(before.len(), 3, "{before:?}");
+    assert_eq!(before[0].1, "InProgress");
+
+    s.clock
+        .advance_ms(sluice_service::DEFAULT_EXECUTION_RETENTION_MS + 1);
+    let pruned = s.sluice.prune_history().await.expect("prune");
+    assert_eq!(pruned.executions, 2, "{pruned:?}");
+    let after = ids(&s
+        .ok("ListPipelineExecutions", json!({"pipelineName": "Kept"}))
+        .await);
+    assert_eq!(
+        after,
+        before[..1],
+        "the running execution, which is also the newest"
+    );
+    s.err(
+        "GetPipelineExecution",
+        json!({"pipelineName": "Kept", "pipelineExecutionId": before[2].0}),
+        "PipelineExecutionNotFoundException",
+    )
+    .await;
+}
