@@ -1,6 +1,10 @@
 """Starts a fresh `sluice serve` for the conformance suite and drives it with the real aws CLI
-and boto3 from PyPI. SLUICE_BIN names the binary (default: target/debug/sluice)."""
+and boto3 from PyPI. SLUICE_BIN names the binary (default: target/debug/sluice). With
+SLUICE_CONFORMANCE_POSTGRES set to a PostgreSQL URL, each server keeps its state in a database
+of its own made there (and dropped after), and `sluice admin` run by a test finds it through
+SLUICE_DATABASE_URL."""
 
+import atexit
 import json
 import os
 import pathlib
@@ -15,6 +19,22 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GUIDE = pathlib.Path(__file__).resolve().parent / "guide"
+
+
+# Databases the servers were given; dropped when the run ends (a server may be stopped and
+# started again on its state within a test).
+DATABASES = []
+
+
+@atexit.register
+def drop_databases():
+    for admin, name in DATABASES:
+        psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def psql(url, sql):
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql], check=True,
+                   env=dict(os.environ, PGOPTIONS="--client-min-messages=warning"))
 
 
 def free_port():
@@ -34,8 +54,25 @@ class Sluice:
         self.endpoint = f"{scheme}://localhost:{self.port}" if tls else f"http://127.0.0.1:{self.port}"
         self.proc = None
         self.config = config
+        self.database = None
+
+    def make_database(self):
+        """On PostgreSQL: a database of this server's own, named in SLUICE_DATABASE_URL for it
+        and for the `sluice admin` commands a test runs."""
+        admin = os.environ.get("SLUICE_CONFORMANCE_POSTGRES")
+        if not admin:
+            return
+        if not self.database:
+            name = f"sluice_conformance_{os.getpid()}_{self.port}"
+            psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            psql(admin, f"CREATE DATABASE {name}")
+            self.database = (admin, name)
+            DATABASES.append(self.database)
+        admin, name = self.database
+        os.environ["SLUICE_DATABASE_URL"] = admin.rsplit("/", 1)[0] + "/" + name
 
     def start(self):
+        self.make_database()
         binary = os.environ.get("SLUICE_BIN", str(ROOT / "target" / "debug" / "sluice"))
         self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
         args = [binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir]

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: the whole test suite — every Rust test, the end-to-end tests again on
 //! PostgreSQL (at `SLUICE_TEST_POSTGRES_URL`, default this machine's own), then the conformance
-//! suite with the real aws CLI and boto3 from PyPI, installed into `.venv` from
-//! `conformance/requirements.txt`.
+//! suite with the real aws CLI and boto3 from PyPI (installed into `.venv` from
+//! `conformance/requirements.txt`), on SQLite and again on PostgreSQL.
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -55,6 +55,22 @@ pub fn run_all(root: &Path) -> Result<()> {
         .current_dir(root)
         .env("PATH", &path)
         .env("SLUICE_BIN", root.join("target/debug/sluice"))
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "conformance",
+        ]))?;
+    // Again with every server's state in PostgreSQL (a database of its own per server).
+    let postgres = std::env::var("SLUICE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
+    run(Command::new(&python)
+        .current_dir(root)
+        .env("PATH", &path)
+        .env("SLUICE_BIN", root.join("target/debug/sluice"))
+        .env("SLUICE_CONFORMANCE_POSTGRES", postgres)
         .args([
             "-m",
             "pytest",
