@@ -52,7 +52,7 @@ struct Waiting {
 #[derive(Default)]
 pub(crate) struct GroupCommit {
     waiting: std::sync::Mutex<Vec<Waiting>>,
-    turn: tokio::sync::Mutex<()>,
+    turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PgStore {
@@ -76,7 +76,7 @@ impl PgStore {
                 completing: completing.to_vec(),
                 answer,
             });
-        let turn = self.audit.turn.lock().await;
+        let turn = self.audit.turn.clone().lock_owned().await;
         // Whoever held the turn before may have appended these already: each turn answers
         // everything it took before giving the turn up.
         if let Ok(result) = answered.try_recv() {
@@ -84,25 +84,31 @@ impl PgStore {
         }
         let group =
             std::mem::take(&mut *self.audit.waiting.lock().unwrap_or_else(|p| p.into_inner()));
-        let events: Vec<&NewAuditEvent> = group.iter().flat_map(|w| &w.events).collect();
-        let completing: Vec<&str> = group
-            .iter()
-            .flat_map(|w| w.completing.iter().map(String::as_str))
-            .collect();
-        let result: Result<()> = async {
-            transaction!(self, Isolation::ReadCommitted, |tx| {
-                append(&mut tx, &key, &events, &completing).await
-            })
-        }
-        .await;
-        for waiting in group {
-            let answer = match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(Error::Backend(format!("appending audit events: {e}"))),
-            };
-            let _ = waiting.answer.send(answer);
-        }
-        drop(turn);
+        // The append runs as a task of its own, holding the turn: a caller that goes away
+        // (its client hung up) must not take the other callers' events with it.
+        let store = self.clone();
+        tokio::spawn(async move {
+            let events: Vec<&NewAuditEvent> = group.iter().flat_map(|w| &w.events).collect();
+            let completing: Vec<&str> = group
+                .iter()
+                .flat_map(|w| w.completing.iter().map(String::as_str))
+                .collect();
+            let result: Result<()> = async {
+                transaction!(store, Isolation::ReadCommitted, |tx| {
+                    append(&mut tx, &key, &events, &completing).await
+                })
+            }
+            .await;
+            for waiting in group {
+                let answer = match &result {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(Error::Backend(format!("appending audit events: {e}"))),
+                };
+                // A caller that went away is not waiting for its answer.
+                let _ = waiting.answer.send(answer);
+            }
+            drop(turn);
+        });
         answered
             .await
             .unwrap_or_else(|_| Err(Error::Backend("an audit group commit was lost".into())))
