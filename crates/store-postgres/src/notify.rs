@@ -13,10 +13,17 @@ const CHANNEL: &str = "sluice";
 
 /// A name for this store's notifications, unique among the servers on the database.
 pub(crate) fn origin() -> String {
+    // The time as well as random bytes: should randomness fail, two servers still differ
+    // (a clash would only cost them each other's wake-ups, never a change).
     let mut nonce = [0u8; 8];
-    let _ = getrandom::fill(&mut nonce);
+    if let Err(e) = getrandom::fill(&mut nonce) {
+        tracing::warn!(error = %e, "no randomness for the notification origin; the time alone tells servers apart");
+    }
     let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{nonce}", std::process::id())
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos:x}-{nonce}", std::process::id())
 }
 
 /// A change as its notification's payload says it (after the origin).
