@@ -76,22 +76,41 @@ fn append(
         .optional()
         .map_err(db)?
         .unwrap_or_else(|| GENESIS_HASH.to_string());
+    // Cached statements: a burst of read events is hundreds of inserts, each otherwise parsed anew.
+    let mut insert_event = c
+        .prepare_cached(
+            "INSERT INTO audit_events (event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document, prev_hash, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .map_err(db)?;
+    let mut insert_resource = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO audit_resources (seq, resource_type, resource_name) VALUES (?, ?, ?)",
+        )
+        .map_err(db)?;
     for e in events {
         let hash = audit_hash(key, &prev, &e.document);
         let resources = serde_json::to_string(&e.resources).unwrap_or_else(|_| "[]".into());
-        c.execute(
-            "INSERT INTO audit_events (event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document, prev_hash, hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            params![e.event_id, e.event_time_ms, e.event_name, e.event_source, e.username, e.access_key_id, i64::from(e.read_only), resources, e.document, prev, hash],
-        )
-        .map_err(db)?;
+        insert_event
+            .execute(params![
+                e.event_id,
+                e.event_time_ms,
+                e.event_name,
+                e.event_source,
+                e.username,
+                e.access_key_id,
+                i64::from(e.read_only),
+                resources,
+                e.document,
+                prev,
+                hash
+            ])
+            .map_err(db)?;
         let seq = c.last_insert_rowid();
         for (kind, name) in &e.resources {
-            c.execute(
-                "INSERT OR IGNORE INTO audit_resources (seq, resource_type, resource_name) VALUES (?, ?, ?)",
-                params![seq, kind, name],
-            )
-            .map_err(db)?;
+            insert_resource
+                .execute(params![seq, kind, name])
+                .map_err(db)?;
         }
         prev = hash;
     }

@@ -13,6 +13,7 @@ mod keys;
 mod migrations;
 mod notifications;
 mod objects;
+mod readers;
 mod repositories;
 mod rows;
 mod runs;
@@ -21,6 +22,7 @@ mod write_ops;
 mod writer;
 
 use async_trait::async_trait;
+use rusqlite::OptionalExtension;
 use sluice_store::{
     AccessKeyRecord, ActionTypeKey, ActionTypeRecord, ActionTypeStore, CredentialStore,
     DeclarationDoc, Error, NewPipeline, PipelineRecord, PipelineStore, PipelineSummary, Result,
@@ -38,12 +40,14 @@ pub use migrations::SCHEMA_VERSION;
 /// How many connections serve reads.
 const READ_POOL_SIZE: u32 = 4;
 /// How long a statement waits for a lock before failing.
-const BUSY_TIMEOUT_SECS: u64 = 10;
+pub(crate) const BUSY_TIMEOUT_SECS: u64 = 10;
 
 /// A store in one SQLite file.
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) reader: SqlitePool,
+    /// Connections for the point reads served on the caller's thread (`readers.rs`).
+    pub(crate) readers: std::sync::Arc<readers::Readers>,
     /// Write operations for the writer thread; `close` sends `Close` and joins it.
     ops: tokio::sync::mpsc::Sender<writer::Message>,
     /// The writer thread, owned here and joined by `close`.
@@ -76,6 +80,9 @@ impl SqliteStore {
         migrations::run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_POOL_SIZE)
+            // A pooled SQLite connection is a file handle on a worker thread: pinging it
+            // before every query costs a thread round trip and finds nothing to repair.
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await
             .map_err(backend)?;
@@ -97,6 +104,7 @@ impl SqliteStore {
             .map_err(|e| Error::Backend(format!("starting the writer thread: {e}")))?;
         Ok(Self {
             reader,
+            readers: std::sync::Arc::new(readers::Readers::new(path.to_path_buf())),
             ops,
             writer_thread: std::sync::Arc::new(std::sync::Mutex::new(Some(thread))),
             audit_buffer: Default::default(),
@@ -179,17 +187,20 @@ impl PipelineStore for SqliteStore {
         name: &str,
         version: Option<i64>,
     ) -> Result<Option<PipelineRecord>> {
-        let row = sqlx::query(
-            "SELECT p.name, p.arn, v.version, v.declaration, p.created_ms, v.written_ms
-             FROM pipelines p JOIN pipeline_versions v ON v.name = p.name
-             WHERE p.name = ? AND v.version = COALESCE(?, p.version)",
-        )
-        .bind(name)
-        .bind(version)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(backend)?;
-        row.map(|r| rows::pipeline(&r)).transpose()
+        let row = self.readers.read(|c| {
+            c.prepare_cached(
+                "SELECT p.name, p.arn, v.version, v.declaration, p.created_ms, v.written_ms
+                 FROM pipelines p JOIN pipeline_versions v ON v.name = p.name
+                 WHERE p.name = ? AND v.version = COALESCE(?, p.version)",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_row(rusqlite::params![name, version], rows::pipeline)
+                    .optional()
+            })
+            .map_err(write_ops::db)
+        })?;
+        row.map(rows::PipelineRow::into_record).transpose()
     }
 
     async fn update_pipeline(
@@ -222,17 +233,18 @@ impl PipelineStore for SqliteStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<PipelineSummary>> {
-        let rows = sqlx::query(
-            "SELECT name, version, created_ms, updated_ms, execution_mode, pipeline_type FROM pipelines
-             WHERE ? IS NULL OR name > ? ORDER BY name LIMIT ?",
-        )
-        .bind(after)
-        .bind(after)
-        .bind(limit as i64)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        Ok(rows.iter().map(rows::summary).collect())
+        self.readers.read(|c| {
+            c.prepare_cached(
+                "SELECT name, version, created_ms, updated_ms, execution_mode, pipeline_type FROM pipelines
+                 WHERE ?1 IS NULL OR name > ?1 ORDER BY name LIMIT ?2",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map(rusqlite::params![after, limit as i64], rows::summary)?
+                    .collect()
+            })
+            .map_err(write_ops::db)
+        })
     }
 
     async fn set_transition(&self, t: &TransitionRecord) -> Result<()> {
@@ -259,14 +271,18 @@ impl PipelineStore for SqliteStore {
     }
 
     async fn transitions(&self, pipeline: &str) -> Result<Vec<TransitionRecord>> {
-        let rows = sqlx::query(
-            "SELECT pipeline, stage, direction, enabled, reason, changed_by, changed_ms FROM transitions WHERE pipeline = ?",
-        )
-        .bind(pipeline)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(rows::transition).collect()
+        let rows = self.readers.read(|c| {
+            c.prepare_cached(
+                "SELECT pipeline, stage, direction, enabled, reason, changed_by, changed_ms FROM transitions WHERE pipeline = ?",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map([pipeline], rows::transition)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(write_ops::db)
+        })?;
+        rows.into_iter().map(rows::with_direction).collect()
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::{backend, write_ops, SqliteStore};
 use async_trait::async_trait;
+use rusqlite::OptionalExtension;
 use sluice_store::{
     ActionTypeKey, Error, ExecutionRecord, JobLease, JobRecord, JobStatus, Requeued, Result,
     RunStore, RuntimeRecord, StepWrite, TimerRecord,
@@ -48,16 +49,21 @@ fn job(r: &SqliteRow) -> Result<JobRecord> {
 #[async_trait]
 impl RunStore for SqliteStore {
     async fn runtime(&self, pipeline: &str) -> Result<Option<RuntimeRecord>> {
-        let row = sqlx::query("SELECT pipeline, rev, doc FROM runtimes WHERE pipeline = ?")
-            .bind(pipeline)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(row.map(|r| RuntimeRecord {
-            pipeline: r.get(0),
-            rev: r.get(1),
-            doc: r.get(2),
-        }))
+        self.readers.read(|c| {
+            c.prepare_cached("SELECT pipeline, rev, doc FROM runtimes WHERE pipeline = ?")
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([pipeline], |r| {
+                            Ok(RuntimeRecord {
+                                pipeline: r.get(0)?,
+                                rev: r.get(1)?,
+                                doc: r.get(2)?,
+                            })
+                        })
+                        .optional()
+                })
+                .map_err(crate::write_ops::db)
+        })
     }
 
     async fn commit_step(&self, w: &StepWrite) -> Result<()> {
