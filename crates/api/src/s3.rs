@@ -496,7 +496,7 @@ fn max_keys(ctx: &Ctx<'_>) -> Result<usize, S3Error> {
 }
 
 fn hex_token(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
+    sluice_model::hex(s.as_bytes())
 }
 
 fn from_hex_token(s: &str) -> Result<String, S3Error> {

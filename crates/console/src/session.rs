@@ -45,10 +45,6 @@ fn mac(key: &[u8], parts: &[&str]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Equal in constant time (the lengths are public).
 pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -67,9 +63,9 @@ impl Keys {
         // The OS's randomness does not fail on the platforms Sluice runs on; a fixed nonce
         // would still leave the cookie signed and unforgeable.
         let _ = getrandom::fill(&mut nonce);
-        let nonce = hex(&nonce);
+        let nonce = sluice_model::hex(&nonce);
         let expires = expires_ms.to_string();
-        let signature = hex(&mac(&self.key, &[access_key_id, &expires, &nonce]));
+        let signature = sluice_model::hex(&mac(&self.key, &[access_key_id, &expires, &nonce]));
         format!("{access_key_id}.{expires}.{nonce}.{signature}")
     }
 
@@ -81,7 +77,7 @@ impl Keys {
         if parts.next().is_some() {
             return None;
         }
-        let expected = hex(&mac(&self.key, &[key_id, expires, nonce]));
+        let expected = sluice_model::hex(&mac(&self.key, &[key_id, expires, nonce]));
         if !same(expected.as_bytes(), signature.as_bytes()) {
             return None;
         }
@@ -90,7 +86,7 @@ impl Keys {
 
     /// The CSRF token of the session with `nonce`.
     fn csrf(&self, nonce: &str) -> String {
-        hex(&mac(&self.key, &["csrf", nonce]))
+        sluice_model::hex(&mac(&self.key, &["csrf", nonce]))
     }
 
     /// The session a request's cookie names, if it is genuine, unexpired and its access key

@@ -31,6 +31,18 @@ pub use declaration::{
 pub use limits::Limits;
 pub use validate::{validate_pipeline, Problem, ProblemKind};
 
+/// Lowercase hexadecimal of `bytes`, as digests and identifiers are written. A table rather
+/// than `format!` per byte: digests are written on every signed request and audit event.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
 /// The placeholder shown instead of a secret configuration value.
 pub const SECRET_MASK: &str = "****";
 

@@ -385,7 +385,7 @@ impl Sluice {
         use sha2::Digest as _;
         let digest = sha2::Sha256::digest(&bytes);
         let sha = base64::engine::general_purpose::STANDARD.encode(digest);
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = sluice_model::hex(&digest);
         let key = format!("{name}/{hex}.zip");
         let size = bytes.len() as i64;
         self.ensure_bucket(FUNCTION_BUCKET).await?;

@@ -539,7 +539,10 @@ impl Sluice {
         ManagedPolicyRecord {
             arn: p.arn(),
             name: p.name.into(),
-            id: format!("ANPA{}", &hex(&sha2_bytes(p.name))[..17].to_uppercase()),
+            id: format!(
+                "ANPA{}",
+                &sluice_model::hex(&sha2_bytes(p.name))[..17].to_uppercase()
+            ),
             path: "/".into(),
             description: Some(p.description.into()),
             document: p.document.into(),
@@ -958,8 +961,4 @@ fn capitalized(kind: PrincipalKind) -> &'static str {
 fn sha2_bytes(text: &str) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(text.as_bytes()).into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

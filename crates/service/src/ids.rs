@@ -23,7 +23,7 @@ impl IdGenerator for RandomIds {
         }
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
-        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let h = sluice_model::hex(&b);
         format!(
             "{}-{}-{}-{}-{}",
             &h[0..8],

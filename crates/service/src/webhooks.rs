@@ -402,12 +402,7 @@ impl Sluice {
                 let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 mac.update(body);
-                let expected: String = mac
-                    .finalize()
-                    .into_bytes()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
+                let expected = sluice_model::hex(&mac.finalize().into_bytes());
                 let same = expected.len() == given.len()
                     && expected
                         .bytes()

@@ -105,7 +105,7 @@ impl Database {
         hash.update(master_key);
         hash.update(b"\n");
         hash.update(token_key);
-        let fingerprint: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let fingerprint = sluice_model::hex(&hash.finalize());
         let first = store.key_fingerprint_or_init(&fingerprint).await?;
         if first != fingerprint {
             bail!(

@@ -19,7 +19,7 @@ pub(crate) fn origin() -> String {
     if let Err(e) = getrandom::fill(&mut nonce) {
         tracing::warn!(error = %e, "no randomness for the notification origin; the time alone tells servers apart");
     }
-    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let nonce = sluice_model::hex(&nonce);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

@@ -1,7 +1,7 @@
 //! The audit chain. Appends run on the writer thread, which reads the last hash and inserts in
 //! the same transaction, so the chain has exactly one order.
 
-use crate::{backend, write_ops::db, SqliteStore};
+use crate::{backend, write_ops::db, writer, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use sluice_store::{
@@ -36,15 +36,62 @@ fn record(r: &SqliteRow) -> AuditEventRecord {
 
 /// The most audit events waiting in memory; beyond it callers wait for the disk.
 const MAX_BUFFERED: usize = 10_000;
+/// Queued events the writer is woken for at once rather than after `FLUSH_DELAY`.
+const FLUSH_AT: usize = 512;
+/// How long a queued event may wait for the writer's next batch when nothing else is
+/// written. Each commit rewrites the last page of the table and of each of its indexes, so
+/// under a load of reads, commits of a few events each cost several times the CPU and disk
+/// writes per event of commits of hundreds; this bounds what a `kill -9` can lose of the
+/// events of reads (never of changes: those have a pending record).
+const FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Audit events queued while the writer is busy: one writer operation appends them all, so
-/// a burst of calls costs one chain read and one savepoint, not one each.
+/// Audit events queued in memory: the writer appends them all at the start of its next batch,
+/// so a burst of calls costs one chain read and one savepoint, not one each.
 #[derive(Debug, Default)]
 pub(crate) struct Buffer {
     events: Vec<NewAuditEvent>,
     completing: Vec<String>,
-    /// A writer operation that will drain the buffer is queued.
-    flush_queued: bool,
+    /// A flush is due within `FLUSH_DELAY`.
+    flush_scheduled: bool,
+}
+
+/// The writer thread's view of the queued events.
+#[derive(Clone)]
+pub(crate) struct Queued {
+    pub(crate) buffer: std::sync::Arc<std::sync::Mutex<Buffer>>,
+    pub(crate) chain_key: std::sync::Arc<std::sync::OnceLock<ChainKey>>,
+}
+
+impl Queued {
+    /// Empties the buffer: the events and the pending records they complete.
+    pub(crate) fn take(&self) -> (Vec<NewAuditEvent>, Vec<String>) {
+        let mut b = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
+        b.flush_scheduled = false;
+        (
+            std::mem::take(&mut b.events),
+            std::mem::take(&mut b.completing),
+        )
+    }
+
+    pub(crate) fn append(
+        &self,
+        c: &rusqlite::Connection,
+        events: &[NewAuditEvent],
+        completing: &[String],
+    ) -> Result<()> {
+        let key = self
+            .chain_key
+            .get()
+            .ok_or_else(|| Error::Backend("the audit chain key is not set".into()))?;
+        append(c, key, events, completing)
+    }
+}
+
+/// When the writer should take newly queued events.
+enum Flush {
+    Now,
+    Later,
+    AlreadyDue,
 }
 
 impl SqliteStore {
@@ -185,38 +232,40 @@ impl AuditStore for SqliteStore {
         completing: &[String],
     ) -> Result<()> {
         // `None`: the buffer is full and this caller appends durably itself.
-        let schedule = {
+        let flush = {
             let mut b = self.audit_buffer.lock().unwrap_or_else(|p| p.into_inner());
             if b.events.len() >= MAX_BUFFERED {
                 None
             } else {
                 b.events.extend_from_slice(events);
                 b.completing.extend_from_slice(completing);
-                Some(!std::mem::replace(&mut b.flush_queued, true))
+                Some(if b.events.len() >= FLUSH_AT {
+                    Flush::Now
+                } else if std::mem::replace(&mut b.flush_scheduled, true) {
+                    Flush::AlreadyDue
+                } else {
+                    Flush::Later
+                })
             }
         };
-        let Some(schedule) = schedule else {
+        match flush {
             // The writer is behind: wait for the disk instead of growing the buffer.
-            return self.append_audit_events(events, completing).await;
-        };
-        if !schedule {
-            // A flush is queued and has not drained the buffer yet: it will take these too.
-            return Ok(());
+            None => self.append_audit_events(events, completing).await,
+            // A full queue means a batch (which takes these too) is coming anyway.
+            Some(Flush::Now) => {
+                let _ = self.ops.try_send(writer::Message::Flush);
+                Ok(())
+            }
+            Some(Flush::Later) => {
+                let ops = self.ops.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(FLUSH_DELAY).await;
+                    let _ = ops.send(writer::Message::Flush).await;
+                });
+                Ok(())
+            }
+            Some(Flush::AlreadyDue) => Ok(()),
         }
-        let buffer = self.audit_buffer.clone();
-        let key = self.chain_key()?;
-        self.write_detached(move |c| {
-            let (events, completing) = {
-                let mut b = buffer.lock().unwrap_or_else(|p| p.into_inner());
-                b.flush_queued = false;
-                (
-                    std::mem::take(&mut b.events),
-                    std::mem::take(&mut b.completing),
-                )
-            };
-            append(c, &key, &events, &completing)
-        })
-        .await
     }
 
     async fn put_pending_audit(&self, event: &NewAuditEvent) -> Result<()> {

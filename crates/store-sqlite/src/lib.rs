@@ -49,7 +49,7 @@ pub struct SqliteStore {
     /// Connections for the point reads served on the caller's thread (`readers.rs`).
     pub(crate) readers: std::sync::Arc<readers::Readers>,
     /// Write operations for the writer thread; `close` sends `Close` and joins it.
-    ops: tokio::sync::mpsc::Sender<writer::Message>,
+    pub(crate) ops: tokio::sync::mpsc::Sender<writer::Message>,
     /// The writer thread, owned here and joined by `close`.
     writer_thread: std::sync::Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
     /// Queued audit events, appended together by one writer operation.
@@ -98,17 +98,22 @@ impl SqliteStore {
             .map_err(write_ops::db)?;
         write_ops::fill_source_index(&connection)?;
         let (ops, queue) = tokio::sync::mpsc::channel(writer::QUEUE_BOUND);
+        let queued = audit::Queued {
+            buffer: Default::default(),
+            chain_key: Default::default(),
+        };
+        let writer_queued = queued.clone();
         let thread = std::thread::Builder::new()
             .name("sluice-sqlite-writer".into())
-            .spawn(move || writer::run(connection, queue))
+            .spawn(move || writer::run(connection, queue, writer_queued))
             .map_err(|e| Error::Backend(format!("starting the writer thread: {e}")))?;
         Ok(Self {
             reader,
             readers: std::sync::Arc::new(readers::Readers::new(path.to_path_buf())),
             ops,
             writer_thread: std::sync::Arc::new(std::sync::Mutex::new(Some(thread))),
-            audit_buffer: Default::default(),
-            chain_key: Default::default(),
+            audit_buffer: queued.buffer,
+            chain_key: queued.chain_key,
         })
     }
 
@@ -142,24 +147,6 @@ impl SqliteStore {
 
     /// Runs `f` on the write connection inside the writer's next batch and returns its result
     /// once that batch is committed.
-    /// Queues a write without waiting for its commit; a failure is logged.
-    pub(crate) async fn write_detached<F>(&self, f: F) -> Result<()>
-    where
-        F: FnOnce(&rusqlite::Connection) -> Result<()> + Send + 'static,
-    {
-        let (op, _answer) = writer::op(move |c| {
-            let result = f(c);
-            if let Err(e) = &result {
-                tracing::error!(error = %e, "a queued write failed");
-            }
-            result
-        });
-        self.ops
-            .send(writer::Message::Op(op))
-            .await
-            .map_err(writer::closed)
-    }
-
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -495,6 +482,51 @@ mod tests {
             [("old".to_string(), "Src0".to_string())]
         );
         store.close().await;
+    }
+
+    fn read_event(id: &str) -> sluice_store::NewAuditEvent {
+        sluice_store::NewAuditEvent {
+            event_id: id.into(),
+            event_time_ms: 1_000,
+            event_name: "GetPipeline".into(),
+            event_source: "codepipeline.amazonaws.com".into(),
+            username: Some("root".into()),
+            access_key_id: None,
+            read_only: true,
+            resources: vec![],
+            document: format!(r#"{{"eventID":"{id}"}}"#),
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_audit_events_are_committed_with_no_later_write_and_at_close() {
+        use sluice_store::AuditStore;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sluice.db");
+        let store = SqliteStore::open(&path).await.expect("open");
+        store.set_chain_key(sluice_store::ChainKey([7; 32]));
+        store
+            .queue_audit_events(&[read_event("first")], &[])
+            .await
+            .expect("queue");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.audit_chain(0, 10).await.expect("chain").is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a queued event was never committed"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // Queued just before the store closes: closing commits it.
+        store
+            .queue_audit_events(&[read_event("last")], &[])
+            .await
+            .expect("queue");
+        store.close().await;
+        let store = SqliteStore::open(&path).await.expect("reopen");
+        let chain = store.audit_chain(0, 10).await.expect("chain");
+        let ids: Vec<_> = chain.iter().map(|e| e.event.event_id.as_str()).collect();
+        assert_eq!(ids, ["first", "last"]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

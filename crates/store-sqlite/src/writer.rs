@@ -4,6 +4,9 @@
 //! waiting (up to `MAX_BATCH`), runs each inside its own savepoint — a failed operation rolls
 //! back alone — and commits them together, so one fsync makes a whole batch durable. An
 //! operation's caller hears its result only after that commit.
+//!
+//! Every batch first appends the audit events queued in memory (`audit::Queued`), so an
+//! event queued before a write was sent is committed no later than that write.
 
 use rusqlite::Connection;
 use sluice_store::{Error, Result};
@@ -57,6 +60,8 @@ where
 
 pub enum Message {
     Op(Box<dyn WriteOp>),
+    /// Commit the queued audit events, with nothing else to write.
+    Flush,
     /// Finish what is queued before this, then stop.
     Close,
 }
@@ -83,28 +88,28 @@ fn exec(conn: &Connection, sql: &str) -> std::result::Result<(), String> {
 }
 
 /// The writer thread's loop: runs until `Close` or until every sender is gone.
-pub fn run(conn: Connection, mut queue: mpsc::Receiver<Message>) {
+pub fn run(conn: Connection, mut queue: mpsc::Receiver<Message>, audit: crate::audit::Queued) {
     let mut closing = false;
     while !closing {
         let Some(first) = queue.blocking_recv() else {
+            commit_batch(&conn, &audit, &mut []).ok();
             return;
         };
         let mut batch = Vec::new();
         match first {
             Message::Op(op) => batch.push(op),
-            Message::Close => return,
+            Message::Flush => {}
+            Message::Close => closing = true,
         }
-        while batch.len() < MAX_BATCH {
+        while !closing && batch.len() < MAX_BATCH {
             match queue.try_recv() {
                 Ok(Message::Op(op)) => batch.push(op),
-                Ok(Message::Close) => {
-                    closing = true;
-                    break;
-                }
+                Ok(Message::Flush) => {}
+                Ok(Message::Close) => closing = true,
                 Err(_) => break,
             }
         }
-        let commit = commit_batch(&conn, &mut batch);
+        let commit = commit_batch(&conn, &audit, &mut batch);
         if let Err(e) = &commit {
             tracing::error!(error = %e, operations = batch.len(), "a write batch failed to commit");
         }
@@ -116,9 +121,26 @@ pub fn run(conn: Connection, mut queue: mpsc::Receiver<Message>) {
 
 fn commit_batch(
     conn: &Connection,
+    audit: &crate::audit::Queued,
     batch: &mut [Box<dyn WriteOp>],
 ) -> std::result::Result<(), String> {
+    let (events, completing) = audit.take();
+    if batch.is_empty() && events.is_empty() && completing.is_empty() {
+        return Ok(());
+    }
     exec(conn, "BEGIN IMMEDIATE")?;
+    if !(events.is_empty() && completing.is_empty()) {
+        // The queued events' callers have their answers already: a failure is logged, and
+        // the batch's own operations go on.
+        exec(conn, "SAVEPOINT audit")?;
+        match audit.append(conn, &events, &completing) {
+            Ok(()) => exec(conn, "RELEASE audit")?,
+            Err(e) => {
+                tracing::error!(error = %e, events = events.len(), "queued audit events failed to append");
+                exec(conn, "ROLLBACK TO audit; RELEASE audit")?;
+            }
+        }
+    }
     for op in batch.iter_mut() {
         let step = exec(conn, "SAVEPOINT op").and_then(|()| {
             if op.run(conn) {

@@ -244,7 +244,7 @@ pub fn audit_hash(key: &ChainKey, prev_hash: &str, document: &str) -> String {
     mac.update(prev_hash.as_bytes());
     mac.update(b"\n");
     mac.update(document.as_bytes());
-    hex(&mac.finalize().into_bytes())
+    sluice_model::hex(&mac.finalize().into_bytes())
 }
 
 /// Where the audit chain starts once its oldest events were pruned: the last pruned event's
@@ -287,11 +287,7 @@ pub fn unkeyed_audit_hash(prev_hash: &str, document: &str) -> String {
     h.update(prev_hash.as_bytes());
     h.update(b"\n");
     h.update(document.as_bytes());
-    hex(&h.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    sluice_model::hex(&h.finalize())
 }
 
 /// Tags of a custom action type are keyed by its identity alone, since the region and account
