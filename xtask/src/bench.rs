@@ -226,15 +226,32 @@ pub(crate) fn report(name: &str, o: &Outcome) {
     );
 }
 
-pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+/// A server's memory in MiB, from `/proc/PID/status`.
+pub(crate) struct Memory {
+    /// Peak resident set (`VmHWM`).
+    pub(crate) peak: f64,
+    /// Private memory resident now (`RssAnon`): what the server itself holds.
+    pub(crate) private: f64,
+    /// File pages mapped now (`RssFile`): mostly SQLite's memory-mapped database, which is
+    /// the kernel's page cache, shared and reclaimable, not the server's own.
+    pub(crate) mapped: f64,
+}
+
+pub(crate) fn memory(pid: u32) -> Memory {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(0.0, |kib| kib / 1024.0)
+    };
+    Memory {
+        peak: field("VmHWM:"),
+        private: field("RssAnon:"),
+        mapped: field("RssFile:"),
+    }
 }
 
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
@@ -317,9 +334,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             runs(&addr, &settings).await?;
             anyhow::Ok(())
         });
-    if let Some(kib) = peak_rss_kib(pid) {
-        println!("server peak RSS  {:.1} MiB", kib as f64 / 1024.0);
-    }
+    let memory = memory(pid);
+    println!(
+        "server memory    {:.1} MiB private, {:.1} MiB of mapped database pages (peak RSS {:.1} MiB, both together)",
+        memory.private, memory.mapped, memory.peak
+    );
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&data_dir);

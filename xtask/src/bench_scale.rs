@@ -1,7 +1,8 @@
 //! `cargo xtask bench --scale`: how each cost grows with the number of pipelines. At 100, 1,000
 //! and 10,000 pipelines (and 100,000 with `--max 100000`), on SQLite and, with `--postgres`, on
 //! PostgreSQL: the create rate, `GetPipeline`, `GetPipelineState` and `ListPipelines` req/s and
-//! p99, an S3 PUT to a watched and to an unwatched key, RSS and the time a restart takes.
+//! p99, an S3 PUT to a watched and to an unwatched key, memory (private, and database pages
+//! mapped) and the time a restart takes.
 //!
 //! `cargo xtask bench --replicas`: durable transitions/s and `GetPipeline` req/s with 1, 2 and 3
 //! replicas on one PostgreSQL database, the load spread over them.
@@ -144,21 +145,6 @@ impl Server {
         )?;
         self.ready().await?;
         Ok(start.elapsed())
-    }
-
-    /// `(current, peak)` resident memory in MiB.
-    fn rss_mib(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-                .map_or(0.0, |kib| kib / 1024.0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
     }
 }
 
@@ -322,7 +308,7 @@ pub fn scale(root: &Path, settings: &Settings, postgres: bool, max: usize) -> Re
             println!(
                 "{:>9} {:>10} {:>20} {:>20} {:>20} {:>10} {:>10} {:>9} {:>9} {:>9}",
                 "pipelines", "create/s", "GetPipeline/s (p99)", "GetState/s (p99)", "ListPipelines/s (p99)",
-                "PUT watch", "PUT other", "RSS MiB", "peak MiB", "restart"
+                "PUT watch", "PUT other", "priv MiB", "mapped", "restart"
             );
             let mut have = 0;
             for size in sizes {
@@ -348,13 +334,13 @@ pub fn scale(root: &Path, settings: &Settings, postgres: bool, max: usize) -> Re
                     watched.push(s3(&mut sender, &addr, "PUT", &format!("/bench-src/k-{key}.zip"), body.clone()).await?);
                     unwatched.push(s3(&mut sender, &addr, "PUT", &format!("/bench-src/nobody-{size}-{j}.zip"), body).await?);
                 }
-                let (rss, peak) = server.rss_mib();
+                let memory = crate::bench::memory(server.child.id());
                 let restart = server.restart(root).await?;
                 let cell = |o: &Outcome| format!("{:.0} ({:.1} ms)", rate(o), percentile(&o.latencies_us, 0.99));
                 println!(
                     "{:>9} {:>10.0} {:>20} {:>20} {:>20} {:>7.2} ms {:>7.2} ms {:>9.1} {:>9.1} {:>6.2} s",
                     size, created, cell(&get), cell(&state), cell(&list),
-                    median_ms(watched), median_ms(unwatched), rss, peak, restart.as_secs_f64()
+                    median_ms(watched), median_ms(unwatched), memory.private, memory.mapped, restart.as_secs_f64()
                 );
             }
             anyhow::Ok(())

@@ -39,6 +39,10 @@ pub use migrations::SCHEMA_VERSION;
 
 /// How many connections serve reads.
 const READ_POOL_SIZE: u32 = 4;
+/// Pages read through a memory map rather than `read` calls. Every commit ends the page
+/// caches of the other connections, so without it each read transaction copies its pages
+/// from the kernel again; mapped, it reads them in place.
+pub(crate) const MMAP_PRAGMA: &str = "PRAGMA mmap_size = 268435456;";
 /// How long a statement waits for a lock before failing.
 pub(crate) const BUSY_TIMEOUT_SECS: u64 = 10;
 
@@ -92,7 +96,7 @@ impl SqliteStore {
         connection
             .execute_batch(&format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-                 PRAGMA busy_timeout = {};",
+                 PRAGMA busy_timeout = {}; {MMAP_PRAGMA}",
                 BUSY_TIMEOUT_SECS * 1000
             ))
             .map_err(write_ops::db)?;

@@ -43,6 +43,7 @@ impl Readers {
         connection
             .busy_timeout(Duration::from_secs(crate::BUSY_TIMEOUT_SECS))
             .map_err(db)?;
+        connection.execute_batch(crate::MMAP_PRAGMA).map_err(db)?;
         Ok(connection)
     }
 
