@@ -25,7 +25,12 @@ enum Scenario {
     /// The API under load on one server (the default).
     Load,
     /// Growth with the number of pipelines, up to `max`.
-    Scale { postgres: bool, max: usize },
+    Scale {
+        postgres: bool,
+        max: usize,
+        /// Audit events to reach before the last `LookupEvents` measurement.
+        events: Option<u64>,
+    },
     /// 1 to `max` replicas on PostgreSQL.
     Replicas { max: usize },
 }
@@ -35,7 +40,8 @@ fn parse(args: &[String]) -> Result<(Settings, Scenario)> {
         seconds: 10,
         connections: 16,
     };
-    let (mut scale, mut replicas, mut postgres, mut max) = (false, false, false, None);
+    let (mut scale, mut replicas, mut postgres, mut max, mut events) =
+        (false, false, false, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().context("flag without a value");
@@ -43,6 +49,7 @@ fn parse(args: &[String]) -> Result<(Settings, Scenario)> {
             "--seconds" => s.seconds = value()?.parse()?,
             "--connections" => s.connections = value()?.parse()?,
             "--max" => max = Some(value()?.parse::<usize>()?),
+            "--events" => events = Some(value()?.parse::<u64>()?),
             "--scale" => scale = true,
             "--replicas" => replicas = true,
             "--postgres" => postgres = true,
@@ -59,11 +66,13 @@ fn parse(args: &[String]) -> Result<(Settings, Scenario)> {
             Scenario::Scale {
                 postgres,
                 max: max.unwrap_or(10_000),
+                events,
             }
         }
         (false, true) => Scenario::Replicas {
             max: max.unwrap_or(3),
         },
+        (false, _) if events.is_some() => bail!("--events goes with --scale"),
         (false, false) if postgres || max.is_some() => {
             bail!("--postgres and --max go with --scale (or --max with --replicas)")
         }
@@ -103,9 +112,24 @@ pub(crate) async fn connect(addr: &str) -> Result<Sender> {
 pub(crate) const BENCH_KEY_ID: &str = "AKIDBENCH";
 pub(crate) const BENCH_SECRET: &str = "bench-secret";
 
-/// A JSON API request signed with the bench key, as every SDK signs.
+/// A CodePipeline request signed with the bench key, as every SDK signs.
 pub(crate) fn signed(addr: &str, op: &str, body: Bytes) -> Result<hyper::Request<Full<Bytes>>> {
-    let target = format!("CodePipeline_20150709.{op}");
+    signed_json(
+        addr,
+        &format!("CodePipeline_20150709.{op}"),
+        "codepipeline",
+        body,
+    )
+}
+
+/// A JSON 1.1 request to `target` of `service`, signed with the bench key.
+pub(crate) fn signed_json(
+    addr: &str,
+    target: &str,
+    service: &str,
+    body: Bytes,
+) -> Result<hyper::Request<Full<Bytes>>> {
+    let target = target.to_string();
     let headers = vec![
         ("host".to_string(), addr.to_string()),
         (
@@ -132,7 +156,7 @@ pub(crate) fn signed(addr: &str, op: &str, body: Bytes) -> Result<hyper::Request
         &request,
         &credentials,
         "us-east-1",
-        "codepipeline",
+        service,
         &sluice_model::time::amz_date(now.as_millis() as i64),
         sluice_sigv4::PathStyle::Normalized,
     );
@@ -258,9 +282,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let (settings, scenario) = parse(args)?;
     match scenario {
         Scenario::Load => {}
-        Scenario::Scale { postgres, max } => {
-            return crate::bench_scale::scale(root, &settings, postgres, max)
-        }
+        Scenario::Scale {
+            postgres,
+            max,
+            events,
+        } => return crate::bench_scale::scale(root, &settings, postgres, max, events),
         Scenario::Replicas { max } => return crate::bench_scale::replicas(root, &settings, max),
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

@@ -11,8 +11,8 @@
 //! each run makes a database of its own there (with `psql`) and drops it after. Numbers only.
 
 use crate::bench::{
-    call, chain, connect, drive, load, percentile, Outcome, Sender, Settings, BENCH_KEY_ID,
-    BENCH_SECRET, RUN_STAGES,
+    call, chain, connect, drive, load, percentile, signed_json, Outcome, Sender, Settings,
+    BENCH_KEY_ID, BENCH_SECRET, RUN_STAGES,
 };
 use anyhow::{bail, Context, Result};
 use http_body_util::{BodyExt, Full};
@@ -183,6 +183,126 @@ fn watching(i: usize) -> serde_json::Value {
     ]}})
 }
 
+/// The custom source action of `queueing`'s pipeline, whose jobs wait for a worker.
+const QUEUE_TYPE: &str =
+    r#"{"category":"Source","owner":"Custom","provider":"BenchQueue","version":"1"}"#;
+
+/// A V2 pipeline running executions in parallel whose source is a custom action nobody works:
+/// each execution started leaves one job queued.
+fn queueing() -> serde_json::Value {
+    let type_id: serde_json::Value = serde_json::from_str(QUEUE_TYPE).unwrap_or_default();
+    serde_json::json!({"pipeline": {
+    "name": "queued-jobs",
+    "pipelineType": "V2",
+    "executionMode": "PARALLEL",
+    "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+    "artifactStore": {"type": "S3", "location": "bench-artifacts"},
+    "stages": [
+        {"name": "Source", "actions": [{"name": "Source", "actionTypeId": type_id,
+            "outputArtifacts": [{"name": "App"}]}]},
+        {"name": "Hold", "actions": [{"name": "Approve",
+            "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}}]}
+    ]}})
+}
+
+/// A JSON 1.1 call to `target` of `service`: its latency and its answer, or an error for a
+/// status not 200.
+async fn json_call(
+    sender: &mut Sender,
+    addr: &str,
+    target: &str,
+    service: &str,
+    body: String,
+) -> Result<(Duration, serde_json::Value)> {
+    let start = Instant::now();
+    sender.ready().await?;
+    let resp = sender
+        .send_request(signed_json(addr, target, service, body.into())?)
+        .await?;
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    if status != 200 {
+        bail!("{target}: {status} {}", String::from_utf8_lossy(&bytes));
+    }
+    Ok((
+        start.elapsed(),
+        serde_json::from_slice(&bytes).unwrap_or_default(),
+    ))
+}
+
+/// Starts `count` executions of `queued-jobs` over `connections` connections.
+async fn queue_jobs(addr: &str, count: usize, connections: usize) -> Result<()> {
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let addr = addr.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(&addr).await?;
+            for _ in (c..count).step_by(connections) {
+                let status = call(
+                    &mut sender,
+                    &addr,
+                    "StartPipelineExecution",
+                    r#"{"name":"queued-jobs"}"#.into(),
+                )
+                .await?;
+                if status != 200 {
+                    bail!("starting queued-jobs: {status}");
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+/// `PollForJobs` samples taken at each size; each claims one of the queued jobs.
+const POLLS: usize = 20;
+
+/// The median latency of `POLLS` polls for one job each, and how many of them got one.
+async fn poll_jobs(sender: &mut Sender, addr: &str) -> Result<(f64, usize)> {
+    let body = format!(r#"{{"actionTypeId":{QUEUE_TYPE},"maxBatchSize":1}}"#);
+    let (mut samples, mut got) = (Vec::new(), 0);
+    for _ in 0..POLLS {
+        let (took, answer) = json_call(
+            sender,
+            addr,
+            "CodePipeline_20150709.PollForJobs",
+            "codepipeline",
+            body.clone(),
+        )
+        .await?;
+        samples.push(took);
+        got += answer["jobs"].as_array().map_or(0, Vec::len);
+    }
+    Ok((median_ms(samples), got))
+}
+
+/// The median latency of 10 `LookupEvents` by event name (a page of 50, newest first).
+async fn lookup_events(sender: &mut Sender, addr: &str, event_name: &str) -> Result<f64> {
+    let body = format!(
+        r#"{{"LookupAttributes":[{{"AttributeKey":"EventName","AttributeValue":"{event_name}"}}],"MaxResults":50}}"#
+    );
+    let mut samples = Vec::new();
+    for _ in 0..10 {
+        let (took, answer) = json_call(
+            sender,
+            addr,
+            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents",
+            "cloudtrail",
+            body.clone(),
+        )
+        .await?;
+        if answer["Events"].as_array().is_none_or(Vec::is_empty) {
+            bail!("LookupEvents found no {event_name} events");
+        }
+        samples.push(took);
+    }
+    Ok(median_ms(samples))
+}
+
 /// An S3 request signed with the bench key; its latency, or an error for a status not 200.
 async fn s3(
     sender: &mut Sender,
@@ -271,7 +391,13 @@ fn median_ms(mut samples: Vec<Duration>) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
-pub fn scale(root: &Path, settings: &Settings, postgres: bool, max: usize) -> Result<()> {
+pub fn scale(
+    root: &Path,
+    settings: &Settings,
+    postgres: bool,
+    max: usize,
+    events: Option<u64>,
+) -> Result<()> {
     build(root)?;
     let sizes: Vec<usize> = [100, 1_000, 10_000, 100_000]
         .into_iter()
@@ -310,9 +436,21 @@ pub fn scale(root: &Path, settings: &Settings, postgres: bool, max: usize) -> Re
                 "pipelines", "create/s", "GetPipeline/s (p99)", "GetState/s (p99)", "ListPipelines/s (p99)",
                 "PUT watch", "PUT other", "priv MiB", "mapped", "restart"
             );
+            let created_type = r#"{"category":"Source","provider":"BenchQueue","version":"1","inputArtifactDetails":{"minimumCount":0,"maximumCount":0},"outputArtifactDetails":{"minimumCount":1,"maximumCount":1}}"#;
+            if call(&mut sender, &addr, "CreateCustomActionType", created_type.into()).await? != 200 {
+                bail!("creating the BenchQueue action type failed");
+            }
+            if call(&mut sender, &addr, "CreatePipeline", queueing().to_string().into()).await? != 200 {
+                bail!("creating the queued-jobs pipeline failed");
+            }
+            // Every call is an audit event: the calls made so far count them.
+            let mut calls: u64 = 5;
+            let mut queued = 0;
+            let mut trail_rows = Vec::new();
             let mut have = 0;
             for size in sizes {
                 let created = create(&server.addr, have, size, settings.connections).await?;
+                calls += (size - have) as u64;
                 have = size;
                 let n = size as u64;
                 let get = load(&server.addr, "GetPipeline", settings, move |i| {
@@ -334,13 +472,54 @@ pub fn scale(root: &Path, settings: &Settings, postgres: bool, max: usize) -> Re
                     watched.push(s3(&mut sender, &addr, "PUT", &format!("/bench-src/k-{key}.zip"), body.clone()).await?);
                     unwatched.push(s3(&mut sender, &addr, "PUT", &format!("/bench-src/nobody-{size}-{j}.zip"), body).await?);
                 }
+                calls += get.requests + state.requests + list.requests + 40;
                 let memory = crate::bench::memory(server.child.id());
+                // `size` jobs queued for one action type, then polls that claim one each.
+                queue_jobs(&addr, size - queued, settings.connections).await?;
+                calls += (size - queued) as u64;
+                let (poll_ms, claimed) = poll_jobs(&mut sender, &addr).await?;
+                queued = size - claimed;
+                let create_ms = lookup_events(&mut sender, &addr, "CreatePipeline").await?;
+                let get_ms = lookup_events(&mut sender, &addr, "GetPipeline").await?;
+                calls += (POLLS + 20) as u64;
+                trail_rows.push((size, poll_ms, claimed, calls, create_ms, get_ms));
                 let restart = server.restart(root).await?;
                 let cell = |o: &Outcome| format!("{:.0} ({:.1} ms)", rate(o), percentile(&o.latencies_us, 0.99));
                 println!(
                     "{:>9} {:>10.0} {:>20} {:>20} {:>20} {:>7.2} ms {:>7.2} ms {:>9.1} {:>9.1} {:>6.2} s",
                     size, created, cell(&get), cell(&state), cell(&list),
                     median_ms(watched), median_ms(unwatched), memory.private, memory.mapped, restart.as_secs_f64()
+                );
+            }
+            if let Some(target) = events {
+                // Reads until the trail holds `target` events, then the same lookups.
+                let mut sender = connect(&server.addr).await?;
+                let filler = Settings { seconds: 10, connections: settings.connections };
+                let n = have as u64;
+                while calls < target {
+                    let get = load(&server.addr, "GetPipeline", &filler, move |i| {
+                        Bytes::from(format!(r#"{{"name":"p-{:06}"}}"#, (i * 7919) % n))
+                    })
+                    .await?;
+                    calls += get.requests;
+                }
+                let create_ms = lookup_events(&mut sender, &server.addr, "CreatePipeline").await?;
+                let get_ms = lookup_events(&mut sender, &server.addr, "GetPipeline").await?;
+                trail_rows.push((have, f64::NAN, 0, calls, create_ms, get_ms));
+            }
+            println!();
+            println!(
+                "{:>9} {:>12} {:>22} {:>12} {:>26} {:>24}",
+                "pipelines", "queued jobs", "PollForJobs (median)", "events (≈)", "LookupEvents CreatePipeline", "LookupEvents GetPipeline"
+            );
+            for (size, poll_ms, claimed, events, create_ms, get_ms) in trail_rows {
+                let (queued, poll) = if poll_ms.is_nan() {
+                    ("-".to_string(), "-".to_string())
+                } else {
+                    (size.to_string(), format!("{poll_ms:.2} ms ({claimed}/{POLLS} jobs)"))
+                };
+                println!(
+                    "{size:>9} {queued:>12} {poll:>22} {events:>12} {create_ms:>23.2} ms {get_ms:>21.2} ms"
                 );
             }
             anyhow::Ok(())
