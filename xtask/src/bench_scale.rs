@@ -238,15 +238,21 @@ async fn queue_jobs(addr: &str, count: usize, connections: usize) -> Result<()> 
         tasks.push(tokio::spawn(async move {
             let mut sender = connect(&addr).await?;
             for _ in (c..count).step_by(connections) {
-                let status = call(
-                    &mut sender,
-                    &addr,
-                    "StartPipelineExecution",
-                    r#"{"name":"queued-jobs"}"#.into(),
-                )
-                .await?;
-                if status != 200 {
-                    bail!("starting queued-jobs: {status}");
+                // Starts racing on one pipeline may be refused as concurrent; SDKs retry those.
+                loop {
+                    match json_call(
+                        &mut sender,
+                        &addr,
+                        "CodePipeline_20150709.StartPipelineExecution",
+                        "codepipeline",
+                        r#"{"name":"queued-jobs"}"#.into(),
+                    )
+                    .await
+                    {
+                        Ok(_) => break,
+                        Err(e) if e.to_string().contains("ConcurrentModificationException") => {}
+                        Err(e) => return Err(e),
+                    }
                 }
             }
             anyhow::Ok(())
@@ -299,6 +305,84 @@ async fn lookup_events(sender: &mut Sender, addr: &str, event_name: &str) -> Res
             bail!("LookupEvents found no {event_name} events");
         }
         samples.push(took);
+    }
+    Ok(median_ms(samples))
+}
+
+/// A pipeline whose source is the hosted repository `app`, branch `main`.
+fn pushed() -> serde_json::Value {
+    serde_json::json!({"pipeline": {
+    "name": "pushed",
+    "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+    "artifactStore": {"type": "S3", "location": "bench-artifacts"},
+    "stages": [
+        {"name": "Source", "actions": [{"name": "Source",
+            "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+            "configuration": {"RepositoryName": "app", "BranchName": "main"},
+            "outputArtifacts": [{"name": "App"}]}]},
+        {"name": "Hold", "actions": [{"name": "Approve",
+            "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}}]}
+    ]}})
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<()> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
+        .env("GIT_COMMITTER_NAME", "bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
+        .output()?;
+    if !out.status.success() {
+        bail!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// The newest execution of `pushed`, if any.
+async fn newest_pushed(sender: &mut Sender, addr: &str) -> Result<Option<String>> {
+    let (_, answer) = json_call(
+        sender,
+        addr,
+        "CodePipeline_20150709.ListPipelineExecutions",
+        "codepipeline",
+        r#"{"pipelineName":"pushed","maxResults":1}"#.into(),
+    )
+    .await?;
+    Ok(
+        answer["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
+            .as_str()
+            .map(str::to_string),
+    )
+}
+
+/// Pushes timed at each size.
+const PUSHES: usize = 5;
+
+/// The median time from the start of a `git push` until `pushed` has a new execution.
+async fn push_to_start(
+    sender: &mut Sender,
+    addr: &str,
+    checkout: &Path,
+    round: usize,
+) -> Result<f64> {
+    let mut samples = Vec::new();
+    for i in 0..PUSHES {
+        std::fs::write(checkout.join("README"), format!("{round}-{i}\n"))?;
+        git(
+            checkout,
+            &["commit", "--quiet", "-am", &format!("c{round}-{i}")],
+        )?;
+        let before = newest_pushed(sender, addr).await?;
+        let start = Instant::now();
+        git(checkout, &["push", "--quiet", "origin", "main"])?;
+        while newest_pushed(sender, addr).await? == before {
+            if start.elapsed() > Duration::from_secs(30) {
+                bail!("a push to app started nothing");
+            }
+        }
+        samples.push(start.elapsed());
     }
     Ok(median_ms(samples))
 }
@@ -443,6 +527,28 @@ pub fn scale(
             if call(&mut sender, &addr, "CreatePipeline", queueing().to_string().into()).await? != 200 {
                 bail!("creating the queued-jobs pipeline failed");
             }
+            // A hosted repository and a pipeline on it, for push-to-start.
+            let repo = Command::new(root.join("target/release/sluice"))
+                .args(["repo", "create", "app", "--config"])
+                .arg(&config)
+                .arg("--data-dir")
+                .arg(&server.data_dir)
+                .output()?;
+            if !repo.status.success() {
+                bail!("sluice repo create: {}", String::from_utf8_lossy(&repo.stderr));
+            }
+            let checkout = work.join("checkout");
+            std::fs::create_dir_all(&checkout)?;
+            std::fs::write(checkout.join("README"), "0\n")?;
+            git(&checkout, &["init", "--quiet", "--initial-branch=main"])?;
+            git(&checkout, &["add", "."])?;
+            git(&checkout, &["commit", "--quiet", "-m", "c0"])?;
+            let remote = format!("http://{BENCH_KEY_ID}:{BENCH_SECRET}@{addr}/_sluice/git/app.git");
+            git(&checkout, &["remote", "add", "origin", &remote])?;
+            git(&checkout, &["push", "--quiet", "origin", "main"])?;
+            if call(&mut sender, &addr, "CreatePipeline", pushed().to_string().into()).await? != 200 {
+                bail!("creating the pushed pipeline failed");
+            }
             // Every call is an audit event: the calls made so far count them.
             let mut calls: u64 = 5;
             let mut queued = 0;
@@ -481,8 +587,9 @@ pub fn scale(
                 queued = size - claimed;
                 let create_ms = lookup_events(&mut sender, &addr, "CreatePipeline").await?;
                 let get_ms = lookup_events(&mut sender, &addr, "GetPipeline").await?;
+                let push_ms = push_to_start(&mut sender, &addr, &checkout, size).await?;
                 calls += (POLLS + 20) as u64;
-                trail_rows.push((size, poll_ms, claimed, calls, create_ms, get_ms));
+                trail_rows.push((size, poll_ms, claimed, calls, create_ms, get_ms, Some(push_ms)));
                 let restart = server.restart(root).await?;
                 let cell = |o: &Outcome| format!("{:.0} ({:.1} ms)", rate(o), percentile(&o.latencies_us, 0.99));
                 println!(
@@ -505,21 +612,22 @@ pub fn scale(
                 }
                 let create_ms = lookup_events(&mut sender, &server.addr, "CreatePipeline").await?;
                 let get_ms = lookup_events(&mut sender, &server.addr, "GetPipeline").await?;
-                trail_rows.push((have, f64::NAN, 0, calls, create_ms, get_ms));
+                trail_rows.push((have, f64::NAN, 0, calls, create_ms, get_ms, None));
             }
             println!();
             println!(
-                "{:>9} {:>12} {:>22} {:>12} {:>26} {:>24}",
-                "pipelines", "queued jobs", "PollForJobs (median)", "events (≈)", "LookupEvents CreatePipeline", "LookupEvents GetPipeline"
+                "{:>9} {:>12} {:>13} {:>22} {:>12} {:>26} {:>24}",
+                "pipelines", "git push→run", "queued jobs", "PollForJobs (median)", "events (≈)", "LookupEvents CreatePipeline", "LookupEvents GetPipeline"
             );
-            for (size, poll_ms, claimed, events, create_ms, get_ms) in trail_rows {
+            for (size, poll_ms, claimed, events, create_ms, get_ms, push_ms) in trail_rows {
+                let push = push_ms.map_or("-".to_string(), |ms| format!("{ms:.1} ms"));
                 let (queued, poll) = if poll_ms.is_nan() {
                     ("-".to_string(), "-".to_string())
                 } else {
                     (size.to_string(), format!("{poll_ms:.2} ms ({claimed}/{POLLS} jobs)"))
                 };
                 println!(
-                    "{size:>9} {queued:>12} {poll:>22} {events:>12} {create_ms:>23.2} ms {get_ms:>21.2} ms"
+                    "{size:>9} {push:>12} {queued:>13} {poll:>22} {events:>12} {create_ms:>23.2} ms {get_ms:>21.2} ms"
                 );
             }
             anyhow::Ok(())

@@ -63,8 +63,8 @@ const VERIFY_BATCH: usize = 1_000;
 
 impl Sluice {
     /// Queues the events of calls that changed nothing (reads, refusals) for the chain; they
-    /// are durable with the writer's next commit (milliseconds), not before the answer — a
-    /// `kill -9` can lose the events of the last few reads, never a change's.
+    /// are durable with the store's next commit (on SQLite within 10 ms), not always before
+    /// the answer — a `kill -9` can lose the events of the last few reads, never a change's.
     pub async fn record_audit(&self, events: &[NewAuditEvent]) -> Result<()> {
         self.store().queue_audit_events(events, &[]).await?;
         Ok(())
