@@ -367,6 +367,9 @@ async fn push_to_start(
     checkout: &Path,
     round: usize,
 ) -> Result<f64> {
+    // The server listens on another port after each restart.
+    let remote = format!("http://{BENCH_KEY_ID}:{BENCH_SECRET}@{addr}/_sluice/git/app.git");
+    git(checkout, &["remote", "set-url", "origin", &remote])?;
     let mut samples = Vec::new();
     for i in 0..PUSHES {
         std::fs::write(checkout.join("README"), format!("{round}-{i}\n"))?;
@@ -545,6 +548,7 @@ pub fn scale(
             git(&checkout, &["commit", "--quiet", "-m", "c0"])?;
             let remote = format!("http://{BENCH_KEY_ID}:{BENCH_SECRET}@{addr}/_sluice/git/app.git");
             git(&checkout, &["remote", "add", "origin", &remote])?;
+            // The first push makes the branch; those timed are pushes to it.
             git(&checkout, &["push", "--quiet", "origin", "main"])?;
             if call(&mut sender, &addr, "CreatePipeline", pushed().to_string().into()).await? != 200 {
                 bail!("creating the pushed pipeline failed");

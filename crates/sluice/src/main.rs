@@ -629,6 +629,9 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
         leadership.watch(),
         provider_config.clone(),
         stop_rx.clone(),
+        // Alone on its database, a server recovered the last run's calls above, and every
+        // pending record from here on is a call of its own still being answered.
+        !matches!(database, Database::Sqlite(_)),
     ));
     let providers = provider_config.map(|config| {
         tokio::spawn(sluice_server::run_providers(
@@ -666,13 +669,15 @@ async fn serve(options: config::ServeOptions) -> Result<()> {
     Ok(())
 }
 
-/// Runs what the leading server runs for all (timers, deliveries, sweeps, source polling)
-/// whenever this server leads, and stops it when it no longer does or the server stops.
+/// Runs what the leading server runs for all (timers, deliveries, sweeps, source polling, and
+/// on a shared database the calls of servers that stopped) whenever this server leads, and
+/// stops it when it no longer does or the server stops.
 async fn lead(
     sluice: Sluice,
     mut leading: tokio::sync::watch::Receiver<bool>,
     providers: Option<sluice_server::ProviderConfig>,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    shared_database: bool,
 ) {
     let providers = providers.map(Arc::new);
     loop {
@@ -686,7 +691,8 @@ async fn lead(
         }
         let (duties_tx, duties_rx) = tokio::sync::watch::channel(false);
         let timers = tokio::spawn(sluice_server::run_timers(sluice.clone(), duties_rx.clone()));
-        let recovering = tokio::spawn(recover_interrupted_calls(sluice.clone(), duties_rx.clone()));
+        let recovering = shared_database
+            .then(|| tokio::spawn(recover_interrupted_calls(sluice.clone(), duties_rx.clone())));
         let polling = providers.clone().map(|config| {
             tokio::spawn(sluice_server::run_source_polling(
                 sluice.clone(),
@@ -700,7 +706,9 @@ async fn lead(
         };
         let _ = duties_tx.send(true);
         let _ = timers.await;
-        let _ = recovering.await;
+        if let Some(recovering) = recovering {
+            let _ = recovering.await;
+        }
         if let Some(polling) = polling {
             let _ = polling.await;
         }
@@ -711,7 +719,8 @@ async fn lead(
 }
 
 /// Completes, as interrupted, the calls recorded as pending by servers that stopped (on a
-/// shared database; alone, a server does this once at start), every few seconds until `stop`.
+/// shared database; alone, a server does this once at start, before it serves), every few
+/// seconds until `stop`.
 async fn recover_interrupted_calls(sluice: Sluice, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -123,11 +123,12 @@ fn append(
         .optional()
         .map_err(db)?
         .unwrap_or_else(|| GENESIS_HASH.to_string());
-    // Cached statements: a burst of read events is hundreds of inserts, each otherwise parsed anew.
+    // Cached statements: a burst of read events is hundreds of inserts, each otherwise parsed
+    // anew. An event already chained is skipped rather than allowed to fail those with it.
     let mut insert_event = c
         .prepare_cached(
             "INSERT INTO audit_events (event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document, prev_hash, hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
         )
         .map_err(db)?;
     let mut insert_resource = c
@@ -138,7 +139,7 @@ fn append(
     for e in events {
         let hash = audit_hash(key, &prev, &e.document);
         let resources = serde_json::to_string(&e.resources).unwrap_or_else(|_| "[]".into());
-        insert_event
+        let inserted = insert_event
             .execute(params![
                 e.event_id,
                 e.event_time_ms,
@@ -153,6 +154,10 @@ fn append(
                 hash
             ])
             .map_err(db)?;
+        if inserted == 0 {
+            tracing::warn!(event_id = %e.event_id, "an audit event already in the chain was not appended again");
+            continue;
+        }
         let seq = c.last_insert_rowid();
         for (kind, name) in &e.resources {
             insert_resource
