@@ -187,14 +187,12 @@ fn watching(i: usize) -> serde_json::Value {
 const QUEUE_TYPE: &str =
     r#"{"category":"Source","owner":"Custom","provider":"BenchQueue","version":"1"}"#;
 
-/// A V2 pipeline running executions in parallel whose source is a custom action nobody works:
-/// each execution started leaves one job queued.
-fn queueing() -> serde_json::Value {
+/// A pipeline whose source is a custom action nobody works: creating it starts an execution,
+/// which leaves one job queued.
+fn queueing(i: usize) -> serde_json::Value {
     let type_id: serde_json::Value = serde_json::from_str(QUEUE_TYPE).unwrap_or_default();
     serde_json::json!({"pipeline": {
-    "name": "queued-jobs",
-    "pipelineType": "V2",
-    "executionMode": "PARALLEL",
+    "name": format!("q-{i:06}"),
     "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
     "artifactStore": {"type": "S3", "location": "bench-artifacts"},
     "stages": [
@@ -228,40 +226,6 @@ async fn json_call(
         start.elapsed(),
         serde_json::from_slice(&bytes).unwrap_or_default(),
     ))
-}
-
-/// Starts `count` executions of `queued-jobs` over `connections` connections.
-async fn queue_jobs(addr: &str, count: usize, connections: usize) -> Result<()> {
-    let mut tasks = Vec::new();
-    for c in 0..connections {
-        let addr = addr.to_string();
-        tasks.push(tokio::spawn(async move {
-            let mut sender = connect(&addr).await?;
-            for _ in (c..count).step_by(connections) {
-                // Starts racing on one pipeline may be refused as concurrent; SDKs retry those.
-                loop {
-                    match json_call(
-                        &mut sender,
-                        &addr,
-                        "CodePipeline_20150709.StartPipelineExecution",
-                        "codepipeline",
-                        r#"{"name":"queued-jobs"}"#.into(),
-                    )
-                    .await
-                    {
-                        Ok(_) => break,
-                        Err(e) if e.to_string().contains("ConcurrentModificationException") => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
-    Ok(())
 }
 
 /// `PollForJobs` samples taken at each size; each claims one of the queued jobs.
@@ -442,8 +406,14 @@ async fn s3(
     Ok(start.elapsed())
 }
 
-/// Creates pipelines `from..to` over `connections` connections; pipelines/s.
-async fn create(addr: &str, from: usize, to: usize, connections: usize) -> Result<f64> {
+/// Creates pipelines `declare(from..to)` over `connections` connections; pipelines/s.
+async fn create(
+    addr: &str,
+    from: usize,
+    to: usize,
+    connections: usize,
+    declare: fn(usize) -> serde_json::Value,
+) -> Result<f64> {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..connections {
@@ -451,10 +421,10 @@ async fn create(addr: &str, from: usize, to: usize, connections: usize) -> Resul
         tasks.push(tokio::spawn(async move {
             let mut sender = connect(&addr).await?;
             for i in (from + c..to).step_by(connections) {
-                let body = watching(i).to_string();
+                let body = declare(i).to_string();
                 let status = call(&mut sender, &addr, "CreatePipeline", body.into()).await?;
                 if status != 200 {
-                    bail!("creating p-{i:06}: {status}");
+                    bail!("creating pipeline {i}: {status}");
                 }
             }
             anyhow::Ok(())
@@ -527,9 +497,6 @@ pub fn scale(
             if call(&mut sender, &addr, "CreateCustomActionType", created_type.into()).await? != 200 {
                 bail!("creating the BenchQueue action type failed");
             }
-            if call(&mut sender, &addr, "CreatePipeline", queueing().to_string().into()).await? != 200 {
-                bail!("creating the queued-jobs pipeline failed");
-            }
             // A hosted repository and a pipeline on it, for push-to-start.
             let repo = Command::new(root.join("target/release/sluice"))
                 .args(["repo", "create", "app", "--config"])
@@ -555,11 +522,11 @@ pub fn scale(
             }
             // Every call is an audit event: the calls made so far count them.
             let mut calls: u64 = 5;
-            let mut queued = 0;
+            let (mut queueing_pipelines, mut claimed_jobs) = (0, 0);
             let mut trail_rows = Vec::new();
             let mut have = 0;
             for size in sizes {
-                let created = create(&server.addr, have, size, settings.connections).await?;
+                let created = create(&server.addr, have, size, settings.connections, watching).await?;
                 calls += (size - have) as u64;
                 have = size;
                 let n = size as u64;
@@ -584,16 +551,19 @@ pub fn scale(
                 }
                 calls += get.requests + state.requests + list.requests + 40;
                 let memory = crate::bench::memory(server.child.id());
-                // `size` jobs queued for one action type, then polls that claim one each.
-                queue_jobs(&addr, size - queued, settings.connections).await?;
-                calls += (size - queued) as u64;
+                // As many pipelines again, each with one job queued for one action type (apart
+                // from the pipelines the reads above saw), then polls that claim one each.
+                create(&addr, queueing_pipelines, size, settings.connections, queueing).await?;
+                calls += (size - queueing_pipelines) as u64;
+                queueing_pipelines = size;
+                let queued = queueing_pipelines - claimed_jobs;
                 let (poll_ms, claimed) = poll_jobs(&mut sender, &addr).await?;
-                queued = size - claimed;
+                claimed_jobs += claimed;
                 let create_ms = lookup_events(&mut sender, &addr, "CreatePipeline").await?;
                 let get_ms = lookup_events(&mut sender, &addr, "GetPipeline").await?;
                 let push_ms = push_to_start(&mut sender, &addr, &checkout, size).await?;
                 calls += (POLLS + 20) as u64;
-                trail_rows.push((size, poll_ms, claimed, calls, create_ms, get_ms, Some(push_ms)));
+                trail_rows.push((size, queued, poll_ms, claimed, calls, create_ms, get_ms, Some(push_ms)));
                 let restart = server.restart(root).await?;
                 let cell = |o: &Outcome| format!("{:.0} ({:.1} ms)", rate(o), percentile(&o.latencies_us, 0.99));
                 println!(
@@ -616,19 +586,19 @@ pub fn scale(
                 }
                 let create_ms = lookup_events(&mut sender, &server.addr, "CreatePipeline").await?;
                 let get_ms = lookup_events(&mut sender, &server.addr, "GetPipeline").await?;
-                trail_rows.push((have, f64::NAN, 0, calls, create_ms, get_ms, None));
+                trail_rows.push((have, 0, f64::NAN, 0, calls, create_ms, get_ms, None));
             }
             println!();
             println!(
                 "{:>9} {:>12} {:>13} {:>22} {:>12} {:>26} {:>24}",
                 "pipelines", "git push→run", "queued jobs", "PollForJobs (median)", "events (≈)", "LookupEvents CreatePipeline", "LookupEvents GetPipeline"
             );
-            for (size, poll_ms, claimed, events, create_ms, get_ms, push_ms) in trail_rows {
+            for (size, queued, poll_ms, claimed, events, create_ms, get_ms, push_ms) in trail_rows {
                 let push = push_ms.map_or("-".to_string(), |ms| format!("{ms:.1} ms"));
                 let (queued, poll) = if poll_ms.is_nan() {
                     ("-".to_string(), "-".to_string())
                 } else {
-                    (size.to_string(), format!("{poll_ms:.2} ms ({claimed}/{POLLS} jobs)"))
+                    (queued.to_string(), format!("{poll_ms:.2} ms ({claimed}/{POLLS} jobs)"))
                 };
                 println!(
                     "{size:>9} {push:>12} {queued:>13} {poll:>22} {events:>12} {create_ms:>23.2} ms {get_ms:>21.2} ms"
