@@ -73,6 +73,13 @@ impl Queued {
         )
     }
 
+    /// Returns events taken for a batch that was not committed, ahead of any queued since.
+    pub(crate) fn put_back(&self, events: Vec<NewAuditEvent>, completing: Vec<String>) {
+        let mut b = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
+        b.events.splice(0..0, events);
+        b.completing.splice(0..0, completing);
+    }
+
     pub(crate) fn append(
         &self,
         c: &rusqlite::Connection,

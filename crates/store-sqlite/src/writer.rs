@@ -128,12 +128,34 @@ fn commit_batch(
     if batch.is_empty() && events.is_empty() && completing.is_empty() {
         return Ok(());
     }
-    exec(conn, "BEGIN IMMEDIATE")?;
+    exec(conn, "BEGIN IMMEDIATE")
+        .and_then(|()| {
+            let written = write_batch(conn, audit, &events, &completing, batch)
+                .and_then(|()| exec(conn, "COMMIT"));
+            if written.is_err() {
+                let _ = exec(conn, "ROLLBACK");
+            }
+            written
+        })
+        .inspect_err(|_| {
+            // Nothing of the batch was kept: the queued events go with the next one.
+            audit.put_back(events, completing);
+        })
+}
+
+/// The queued audit events, then each operation in its own savepoint.
+fn write_batch(
+    conn: &Connection,
+    audit: &crate::audit::Queued,
+    events: &[sluice_store::NewAuditEvent],
+    completing: &[String],
+    batch: &mut [Box<dyn WriteOp>],
+) -> std::result::Result<(), String> {
     if !(events.is_empty() && completing.is_empty()) {
-        // The queued events' callers have their answers already: a failure is logged, and
-        // the batch's own operations go on.
+        // The queued events' callers have their answers already: an event that cannot be
+        // appended is logged, and the batch's own operations go on.
         exec(conn, "SAVEPOINT audit")?;
-        match audit.append(conn, &events, &completing) {
+        match audit.append(conn, events, completing) {
             Ok(()) => exec(conn, "RELEASE audit")?,
             Err(e) => {
                 tracing::error!(error = %e, events = events.len(), "queued audit events failed to append");
@@ -142,21 +164,13 @@ fn commit_batch(
         }
     }
     for op in batch.iter_mut() {
-        let step = exec(conn, "SAVEPOINT op").and_then(|()| {
+        exec(conn, "SAVEPOINT op").and_then(|()| {
             if op.run(conn) {
                 exec(conn, "RELEASE op")
             } else {
                 exec(conn, "ROLLBACK TO op; RELEASE op")
             }
-        });
-        if let Err(e) = step {
-            let _ = exec(conn, "ROLLBACK");
-            return Err(e);
-        }
-    }
-    if let Err(e) = exec(conn, "COMMIT") {
-        let _ = exec(conn, "ROLLBACK");
-        return Err(e);
+        })?;
     }
     Ok(())
 }
