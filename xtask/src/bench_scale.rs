@@ -503,6 +503,7 @@ pub fn scale(
                 .arg(&config)
                 .arg("--data-dir")
                 .arg(&server.data_dir)
+                .envs(server.env.iter().map(|(k, v)| (k, v)))
                 .output()?;
             if !repo.status.success() {
                 bail!("sluice repo create: {}", String::from_utf8_lossy(&repo.stderr));
