@@ -12,13 +12,9 @@ use std::time::Duration;
 const MASTER_KEY: &str = "6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d";
 const TOKEN_KEY: &str = "7474747474747474747474747474747474747474747474747474747474747474";
 
-/// Three replicas sharing `database` and the bucket `blobs` of `store`, with short leases so
-/// a death is noticed in seconds.
-async fn replicas(
-    dir: &std::path::Path,
-    database: &ScratchDatabase,
-    store: &TestServer,
-) -> Cluster {
+/// Three replicas sharing the database at `database_url` and the bucket `blobs` of `store`,
+/// with short leases so a death is noticed in seconds.
+async fn replicas(dir: &std::path::Path, database_url: &str, store: &TestServer) -> Cluster {
     let config = dir.join("sluice.toml");
     std::fs::write(
         &config,
@@ -32,7 +28,7 @@ async fn replicas(
         (0..3).map(|n| dir.join(format!("replica-{n}"))).collect(),
         &["--config", config.to_str().expect("utf8")],
         &[
-            ("SLUICE_DATABASE_URL", &database.url),
+            ("SLUICE_DATABASE_URL", database_url),
             ("SLUICE_MASTER_KEY", MASTER_KEY),
             ("SLUICE_TOKEN_KEY", TOKEN_KEY),
             ("SLUICE_BLOBS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID),
@@ -58,7 +54,7 @@ async fn replicas_killed_at_random_lose_nothing_and_never_double_run() {
     let database = ScratchDatabase::new().await;
     let store = blob_store().await;
     let dir = tempfile::tempdir().expect("dir");
-    let cluster = replicas(dir.path(), &database, &store).await;
+    let cluster = replicas(dir.path(), &database.url, &store).await;
     crash_loop(cluster, crate::crash_loop::crash_loop_seconds()).await;
 }
 
@@ -98,16 +94,12 @@ async fn replicas_share_one_database_and_a_job_whose_server_dies_finishes_on_ano
     let database = ScratchDatabase::new().await;
     let store = blob_store().await;
     let dir = tempfile::tempdir().expect("dir");
-    let mut cluster = replicas(dir.path(), &database, &store).await;
+    let mut cluster = replicas(dir.path(), &database.url, &store).await;
     let servers = &mut cluster.servers;
 
     // A bucket made through one replica, its bundle written through another.
     let (a, b, c) = (servers[0].addr, servers[1].addr, servers[2].addr);
     assert_eq!(s3(a, "PUT", "/bundles", vec![]).await, 200);
-    let src = tempfile::tempdir().expect("dir");
-    std::fs::write(src.path().join("index.html"), "hello from a replica").expect("write");
-    let mut zip = std::io::Cursor::new(Vec::new());
-    sluice_artifacts::pack_dir(src.path(), &mut zip).expect("pack");
     let pipeline = json!({"pipeline": {"name": "shared",
         "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
         "artifactStore": {"type": "S3", "location": "codepipeline-us-east-1-111111111111"},
@@ -117,7 +109,7 @@ async fn replicas_share_one_database_and_a_job_whose_server_dies_finishes_on_ano
                         "outputArtifacts": [{"name": "Src"}]})),
                    commands(&["grep -q 'hello from a replica' index.html", "sleep 4"])]}});
     assert_eq!(
-        s3(c, "PUT", "/bundles/app.zip", zip.into_inner()).await,
+        s3(c, "PUT", "/bundles/app.zip", bundle("hello from a replica")).await,
         200
     );
     // Created through another replica, which starts its first execution, and read through a
@@ -188,5 +180,187 @@ async fn replicas_share_one_database_and_a_job_whose_server_dies_finishes_on_ano
     assert!(
         job_owner(&database).await.is_none(),
         "no job is left running"
+    );
+}
+
+/// A PostgreSQL server of the test's own, made with the machine's binaries in a temporary
+/// directory, so restarting it disturbs none of the tests that share the machine's.
+struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    port: u16,
+}
+
+/// Runs a PostgreSQL program as the `postgres` user (PostgreSQL refuses to run as root).
+fn as_postgres(program: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(program)
+        .args(args)
+        .output()
+        .expect("runuser");
+    assert!(
+        out.status.success(),
+        "{} {args:?}: {}{}",
+        program.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl PrivatePostgres {
+    fn start() -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's programs under /usr/lib/postgresql")
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.path().join("bin"))
+            .find(|bin| bin.join("initdb").exists())
+            .expect("initdb");
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let postgres = Self {
+            dir,
+            bin,
+            port: std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("a free port"),
+        };
+        let data = postgres.data();
+        std::fs::create_dir(&data).expect("mkdir");
+        let chown = std::process::Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(&data)
+            .status()
+            .expect("chown");
+        assert!(chown.success());
+        as_postgres(
+            &postgres.bin.join("initdb"),
+            &[
+                "-D",
+                &postgres.data_arg(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        );
+        postgres.pg_ctl(&["start"]);
+        postgres
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("pgdata")
+    }
+
+    fn data_arg(&self) -> String {
+        self.data().to_string_lossy().into_owned()
+    }
+
+    fn pg_ctl(&self, action: &[&str]) {
+        let data = self.data_arg();
+        let options = format!("-p {} -k {data} -h 127.0.0.1", self.port);
+        let log = format!("{data}/server.log");
+        let mut args = vec!["-D", &data, "-o", &options, "-l", &log, "-w"];
+        args.extend_from_slice(action);
+        as_postgres(&self.bin.join("pg_ctl"), &args);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.data_arg();
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+/// Zips a directory holding `index.html` with `text`.
+fn bundle(text: &str) -> Vec<u8> {
+    let src = tempfile::tempdir().expect("dir");
+    std::fs::write(src.path().join("index.html"), text).expect("write");
+    let mut zip = std::io::Cursor::new(Vec::new());
+    sluice_artifacts::pack_dir(src.path(), &mut zip).expect("pack");
+    zip.into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_carry_on_when_postgresql_restarts_under_them() {
+    let postgres = PrivatePostgres::start();
+    let store = blob_store().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let cluster = replicas(dir.path(), &postgres.url(), &store).await;
+    let addrs: Vec<std::net::SocketAddr> = cluster.servers.iter().map(|s| s.addr).collect();
+    assert_eq!(s3(addrs[0], "PUT", "/bundles", vec![]).await, 200);
+    let pipeline = |name: &str| {
+        json!({"pipeline": {"name": name,
+            "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+            "artifactStore": {"type": "S3", "location": "codepipeline-us-east-1-111111111111"},
+            "stages": [stage("Source", json!({"name": "Source",
+                            "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                            "configuration": {"S3Bucket": "bundles", "S3ObjectKey": format!("{name}.zip")},
+                            "outputArtifacts": [{"name": "Src"}]})),
+                       commands(&[&format!("grep -q 'made for {name}' index.html")])]}})
+    };
+    let before = call(addrs[0], "CreatePipeline", pipeline("before")).await;
+    assert_eq!(before.status, 200, "{}", before.body);
+
+    // A fast restart ends every connection of every replica at once.
+    postgres.pg_ctl(&["-m", "fast", "restart"]);
+
+    // Each replica answers again once its pool has connected anew.
+    for addr in &addrs {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let got = call(*addr, "GetPipeline", json!({"name": "before"})).await;
+            if got.status == 200 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{addr} still answers {} {} after PostgreSQL restarted",
+                got.status,
+                got.body
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // And the work goes on: a bundle written through one replica, a pipeline created through
+    // another, its build claimed by a provider and its execution ended by the leader's steps,
+    // all on new connections.
+    assert_eq!(
+        s3(
+            addrs[1],
+            "PUT",
+            "/bundles/after.zip",
+            bundle("made for after")
+        )
+        .await,
+        200
+    );
+    let after = call(addrs[1], "CreatePipeline", pipeline("after")).await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    let mut last = Value::Null;
+    for _ in 0..1200 {
+        last = executions(addrs[2], "after").await;
+        let status = &last["pipelineExecutionSummaries"][0]["status"];
+        if status.is_string() && status != "InProgress" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        last["pipelineExecutionSummaries"][0]["status"], "Succeeded",
+        "{last}"
     );
 }
