@@ -2,7 +2,7 @@
 //!
 //! sqlx runs every SQLite statement on a worker thread of its own and passes the statement and
 //! each row through channels, so a read of one row costs several thread wake-ups; on a
-//! virtual machine those cost more than the read itself (they were half the server's CPU
+//! virtual machine those cost more than the read itself (about a fifth of the server's CPU
 //! under a load of `GetPipeline` calls). The reads the API serves most often — a pipeline,
 //! its runtime and transitions, a page of summaries — run here instead: a rusqlite call on the
 //! task's own thread, on a read-only connection taken from a small idle list. In WAL mode a
