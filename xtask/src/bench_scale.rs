@@ -2,7 +2,9 @@
 //! and 10,000 pipelines (and 100,000 with `--max 100000`), on SQLite and, with `--postgres`, on
 //! PostgreSQL: the create rate, `GetPipeline`, `GetPipelineState` and `ListPipelines` req/s and
 //! p99, an S3 PUT to a watched and to an unwatched key, memory (private, and database pages
-//! mapped) and the time a restart takes.
+//! mapped) and the time a restart takes; then git push to the run it starts, `PollForJobs` with
+//! as many jobs queued as there are pipelines, and `LookupEvents` by event name. Each creation
+//! starts a first run; the figures are taken once those have run their course ("settled").
 //!
 //! `cargo xtask bench --replicas`: durable transitions/s and `GetPipeline` req/s with 1, 2 and 3
 //! replicas on one PostgreSQL database, the load spread over them.
@@ -187,17 +189,26 @@ fn watching(i: usize) -> serde_json::Value {
 const QUEUE_TYPE: &str =
     r#"{"category":"Source","owner":"Custom","provider":"BenchQueue","version":"1"}"#;
 
-/// A pipeline whose source is a custom action nobody works: creating it starts an execution,
-/// which leaves one job queued.
+/// Source actions in each of `queueing`'s pipelines: a stage's most, so seeding 100,000 queued
+/// jobs takes 2,000 pipelines.
+const JOBS_PER_QUEUEING: usize = 50;
+
+/// A pipeline whose sources are `JOBS_PER_QUEUEING` custom actions nobody works: creating it
+/// starts an execution, which leaves that many jobs queued.
 fn queueing(i: usize) -> serde_json::Value {
     let type_id: serde_json::Value = serde_json::from_str(QUEUE_TYPE).unwrap_or_default();
+    let sources: Vec<serde_json::Value> = (0..JOBS_PER_QUEUEING)
+        .map(|k| {
+            serde_json::json!({"name": format!("Source{k}"), "actionTypeId": type_id,
+                "outputArtifacts": [{"name": format!("App{k}")}]})
+        })
+        .collect();
     serde_json::json!({"pipeline": {
     "name": format!("q-{i:06}"),
     "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
     "artifactStore": {"type": "S3", "location": "bench-artifacts"},
     "stages": [
-        {"name": "Source", "actions": [{"name": "Source", "actionTypeId": type_id,
-            "outputArtifacts": [{"name": "App"}]}]},
+        {"name": "Source", "actions": sources},
         {"name": "Hold", "actions": [{"name": "Approve",
             "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}}]}
     ]}})
@@ -436,6 +447,40 @@ async fn create(
     Ok((to - from) as f64 / start.elapsed().as_secs_f64())
 }
 
+/// The CPU time `pid` has used (user and system), in clock ticks: USER_HZ, 100 a second on
+/// Linux.
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces): state is the first, utime the 12th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    match (field(11), field(12)) {
+        (Some(user), Some(system)) => Ok(user + system),
+        _ => bail!("/proc/{pid}/stat has no CPU times"),
+    }
+}
+
+/// Waits until the server `pid` is idle (under a tenth of a core for a second): the executions
+/// that creating pipelines started have run their course, so what is measured next is the
+/// cost of a request, not of a backlog it waits behind. How long that took.
+async fn settle(pid: u32) -> Result<Duration> {
+    let start = Instant::now();
+    loop {
+        let before = cpu_ticks(pid)?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if cpu_ticks(pid)? - before < 10 {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > Duration::from_secs(3600) {
+            bail!("the server was still busy an hour after the pipelines were created");
+        }
+    }
+}
+
 fn rate(o: &Outcome) -> f64 {
     o.requests as f64 / o.elapsed.as_secs_f64()
 }
@@ -464,7 +509,12 @@ pub fn scale(
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let config = work.join("sluice.toml");
-    std::fs::write(&config, "[limits]\nmax_pipelines_per_account = 100000000\n")?;
+    // Sixteen build slots: the first run each creation starts (an S3 source with no object
+    // yet) fails in a job of its own, and two slots would take minutes over 100,000 of them.
+    std::fs::write(
+        &config,
+        "[limits]\nmax_pipelines_per_account = 100000000\n\n[providers]\nmax_concurrent_jobs = 16\n",
+    )?;
     let database = postgres
         .then(|| Database::fresh(&format!("sluice_bench_{}", std::process::id())))
         .transpose()?;
@@ -489,8 +539,8 @@ pub fn scale(
                 settings.connections, settings.seconds
             );
             println!(
-                "{:>9} {:>10} {:>20} {:>20} {:>20} {:>10} {:>10} {:>9} {:>9} {:>9}",
-                "pipelines", "create/s", "GetPipeline/s (p99)", "GetState/s (p99)", "ListPipelines/s (p99)",
+                "{:>9} {:>10} {:>9} {:>20} {:>20} {:>20} {:>10} {:>10} {:>9} {:>9} {:>9}",
+                "pipelines", "create/s", "settled", "GetPipeline/s (p99)", "GetState/s (p99)", "ListPipelines/s (p99)",
                 "PUT watch", "PUT other", "priv MiB", "mapped", "restart"
             );
             let created_type = r#"{"category":"Source","provider":"BenchQueue","version":"1","inputArtifactDetails":{"minimumCount":0,"maximumCount":0},"outputArtifactDetails":{"minimumCount":1,"maximumCount":1}}"#;
@@ -528,6 +578,7 @@ pub fn scale(
             let mut have = 0;
             for size in sizes {
                 let created = create(&server.addr, have, size, settings.connections, watching).await?;
+                let settled = settle(server.child.id()).await?;
                 calls += (size - have) as u64;
                 have = size;
                 let n = size as u64;
@@ -545,19 +596,26 @@ pub fn scale(
                 let (mut watched, mut unwatched) = (Vec::new(), Vec::new());
                 for j in 0..20 {
                     let body = format!("bundle {j}").into_bytes();
-                    // Pipelines spread over the whole range: each PUT starts one execution.
-                    let key = (j * 7919) % size;
-                    watched.push(s3(&mut sender, &addr, "PUT", &format!("/bench-src/k-{key}.zip"), body.clone()).await?);
                     unwatched.push(s3(&mut sender, &addr, "PUT", &format!("/bench-src/nobody-{size}-{j}.zip"), body).await?);
+                }
+                for j in 0..20 {
+                    let body = format!("bundle {j}").into_bytes();
+                    // Pipelines spread over the whole range: each PUT starts one execution, which
+                    // runs its course before the next PUT, so each is timed on a quiet server.
+                    let key = (j * 7919) % size;
+                    watched.push(s3(&mut sender, &addr, "PUT", &format!("/bench-src/k-{key}.zip"), body).await?);
+                    settle(server.child.id()).await?;
                 }
                 calls += get.requests + state.requests + list.requests + 40;
                 let memory = crate::bench::memory(server.child.id());
-                // As many pipelines again, each with one job queued for one action type (apart
-                // from the pipelines the reads above saw), then polls that claim one each.
-                create(&addr, queueing_pipelines, size, settings.connections, queueing).await?;
-                calls += (size - queueing_pipelines) as u64;
-                queueing_pipelines = size;
-                let queued = queueing_pipelines - claimed_jobs;
+                // As many jobs queued for one action type, in pipelines apart from those the
+                // reads above saw, then polls that claim one each.
+                let pipelines_needed = size / JOBS_PER_QUEUEING;
+                create(&addr, queueing_pipelines, pipelines_needed, settings.connections, queueing).await?;
+                calls += (pipelines_needed - queueing_pipelines) as u64;
+                queueing_pipelines = pipelines_needed;
+                settle(server.child.id()).await?;
+                let queued = queueing_pipelines * JOBS_PER_QUEUEING - claimed_jobs;
                 let (poll_ms, claimed) = poll_jobs(&mut sender, &addr).await?;
                 claimed_jobs += claimed;
                 let create_ms = lookup_events(&mut sender, &addr, "CreatePipeline").await?;
@@ -568,8 +626,8 @@ pub fn scale(
                 let restart = server.restart(root).await?;
                 let cell = |o: &Outcome| format!("{:.0} ({:.1} ms)", rate(o), percentile(&o.latencies_us, 0.99));
                 println!(
-                    "{:>9} {:>10.0} {:>20} {:>20} {:>20} {:>7.2} ms {:>7.2} ms {:>9.1} {:>9.1} {:>6.2} s",
-                    size, created, cell(&get), cell(&state), cell(&list),
+                    "{:>9} {:>10.0} {:>7.0} s {:>20} {:>20} {:>20} {:>7.2} ms {:>7.2} ms {:>9.1} {:>9.1} {:>6.2} s",
+                    size, created, settled.as_secs_f64(), cell(&get), cell(&state), cell(&list),
                     median_ms(watched), median_ms(unwatched), memory.private, memory.mapped, restart.as_secs_f64()
                 );
             }

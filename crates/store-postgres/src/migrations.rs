@@ -10,6 +10,7 @@ use sqlx::{PgPool, Row};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_schema.sql")),
     (2, include_str!("../migrations/0002_open_jobs_order.sql")),
+    (3, include_str!("../migrations/0003_live_job_leases.sql")),
 ];
 
 /// The schema version this binary brings a database to.

@@ -46,6 +46,21 @@ fn job(r: &SqliteRow) -> Result<JobRecord> {
     })
 }
 
+/// Renews the leases of the jobs a server (`?2`) runs, to `?1`.
+const RENEW_LEASES: &str = "UPDATE jobs SET lease_until_ms = ?1
+     WHERE lease_owner = ?2 AND status IN ('Dispatched', 'InProgress')";
+
+/// Lapsed jobs (a lease before `?1`: their server died) out of interruptions (`?2`): failed.
+/// Unordered, so the planner reads the lease index rather than every job in key order.
+const LAPSED_EXHAUSTED: &str = "SELECT job_id FROM jobs
+     WHERE lease_owner IS NOT NULL AND lease_until_ms < ?1 AND status IN ('Dispatched', 'InProgress')
+       AND interruptions >= ?2";
+
+/// Lapsed jobs with interruptions to spare: queued again.
+const LAPSED_REQUEUE: &str = "UPDATE jobs SET status = 'Queued', nonce = NULL, lease_owner = NULL,
+         lease_until_ms = NULL, updated_ms = ?1, interruptions = interruptions + 1
+     WHERE lease_owner IS NOT NULL AND lease_until_ms < ?1 AND status IN ('Dispatched', 'InProgress')
+       AND interruptions < ?2";
 #[async_trait]
 impl RunStore for SqliteStore {
     async fn runtime(&self, pipeline: &str) -> Result<Option<RuntimeRecord>> {
@@ -213,11 +228,8 @@ impl RunStore for SqliteStore {
     async fn renew_job_leases(&self, owner: &str, until_ms: i64) -> Result<usize> {
         let owner = owner.to_string();
         self.write(move |c| {
-            c.execute(
-                "UPDATE jobs SET lease_until_ms = ? WHERE lease_owner = ? AND status IN ('Dispatched', 'InProgress')",
-                rusqlite::params![until_ms, owner],
-            )
-            .map_err(write_ops::db)
+            c.execute(RENEW_LEASES, rusqlite::params![until_ms, owner])
+                .map_err(write_ops::db)
         })
         .await
     }
@@ -225,12 +237,7 @@ impl RunStore for SqliteStore {
     async fn requeue_lapsed_jobs(&self, now_ms: i64, max_interruptions: u32) -> Result<Requeued> {
         self.write(move |c| {
             let mut outcome = Requeued::default();
-            let lapsed = "lease_owner IS NOT NULL AND lease_until_ms < ?1 AND status IN ('Dispatched', 'InProgress')";
-            let mut exhausted = c
-                .prepare(&format!(
-                    "SELECT job_id FROM jobs WHERE {lapsed} AND interruptions >= ?2 ORDER BY job_id"
-                ))
-                .map_err(write_ops::db)?;
+            let mut exhausted = c.prepare(LAPSED_EXHAUSTED).map_err(write_ops::db)?;
             let ids = exhausted
                 .query_map(rusqlite::params![now_ms, max_interruptions], |row| {
                     row.get::<_, String>(0)
@@ -239,15 +246,9 @@ impl RunStore for SqliteStore {
             for id in ids {
                 outcome.exhausted.push(id.map_err(write_ops::db)?);
             }
+            outcome.exhausted.sort();
             outcome.requeued = c
-                .execute(
-                    &format!(
-                        "UPDATE jobs SET status = 'Queued', nonce = NULL, lease_owner = NULL, lease_until_ms = NULL,
-                                         updated_ms = ?1, interruptions = interruptions + 1
-                         WHERE {lapsed} AND interruptions < ?2"
-                    ),
-                    rusqlite::params![now_ms, max_interruptions],
-                )
+                .execute(LAPSED_REQUEUE, rusqlite::params![now_ms, max_interruptions])
                 .map_err(write_ops::db)?;
             Ok(outcome)
         })
@@ -324,5 +325,61 @@ impl RunStore for SqliteStore {
             .map_err(crate::write_ops::db)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lapsed-lease sweep runs each second and renewals thrice a lease: their work must not
+    /// grow with the jobs that ever ran (each keeps the name of the server that ran it).
+    #[tokio::test]
+    async fn lease_sweeps_read_only_jobs_whose_lease_is_live() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sluice.db");
+        SqliteStore::open(&path).await.expect("open").close().await;
+        let c = rusqlite::Connection::open(&path).expect("open");
+        c.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+             INSERT INTO jobs (job_id, pipeline, execution_id, category, owner, provider, version,
+                               status, data, created_ms, updated_ms, lease_owner, lease_until_ms)
+             SELECT printf('done-%04d', i), 'p', 'e', 'Build', 'AWS', 'CodeBuild', '1',
+                    'Succeeded', '{}', i, i, 'server-a', i FROM n;
+             INSERT INTO jobs (job_id, pipeline, execution_id, category, owner, provider, version,
+                               status, data, created_ms, updated_ms, lease_owner, lease_until_ms)
+             VALUES ('running', 'p', 'e', 'Build', 'AWS', 'CodeBuild', '1',
+                     'InProgress', '{}', 1, 1, 'server-a', 5000);",
+        )
+        .expect("seed");
+        // A thousand finished jobs cost a scan thousands of steps; the live lease, a handful.
+        let steps = |statement: &rusqlite::Statement| {
+            statement.get_status(rusqlite::StatementStatus::VmStep)
+        };
+        let mut exhausted = c.prepare(LAPSED_EXHAUSTED).expect("prepare");
+        let ids: Vec<String> = exhausted
+            .query_map(rusqlite::params![9000, 0], |row| row.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(ids, ["running"]);
+        assert!(steps(&exhausted) < 200, "{} steps", steps(&exhausted));
+        let mut renew = c.prepare(RENEW_LEASES).expect("prepare");
+        assert_eq!(
+            renew
+                .execute(rusqlite::params![8000, "server-a"])
+                .expect("renew"),
+            1
+        );
+        assert!(steps(&renew) < 200, "{} steps", steps(&renew));
+        let mut requeue = c.prepare(LAPSED_REQUEUE).expect("prepare");
+        assert_eq!(
+            requeue
+                .execute(rusqlite::params![9000, 5])
+                .expect("requeue"),
+            1
+        );
+        assert!(steps(&requeue) < 200, "{} steps", steps(&requeue));
     }
 }
