@@ -464,15 +464,22 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
     }
 }
 
-/// Waits until the server `pid` is idle (under a tenth of a core for a second): the executions
-/// that creating pipelines started have run their course, so what is measured next is the
-/// cost of a request, not of a backlog it waits behind. How long that took.
+/// Waits until the server `pid` is idle (under a tenth of a core for three seconds running; one
+/// quiet second can be a pause for the disk): the executions that creating pipelines started
+/// have run their course, so what is measured next is the cost of a request, not of a backlog it
+/// waits behind. How long that took.
 async fn settle(pid: u32) -> Result<Duration> {
     let start = Instant::now();
+    let mut quiet = 0;
     loop {
         let before = cpu_ticks(pid)?;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if cpu_ticks(pid)? - before < 10 {
+        quiet = if cpu_ticks(pid)? - before < 10 {
+            quiet + 1
+        } else {
+            0
+        };
+        if quiet == 3 {
             return Ok(start.elapsed());
         }
         if start.elapsed() > Duration::from_secs(3600) {

@@ -311,11 +311,13 @@ impl PipelineStore for PgStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<PipelineSummary>> {
+        // Every name follows "", and `name > $1` seeks to the page (where `$1 IS NULL OR`, in a
+        // generic plan, read every name before it).
         let rows = sqlx::query(
             "SELECT name, version, created_ms, updated_ms, execution_mode, pipeline_type
-             FROM pipelines WHERE $1::TEXT IS NULL OR name > $1 ORDER BY name LIMIT $2",
+             FROM pipelines WHERE name > $1 ORDER BY name LIMIT $2",
         )
-        .bind(after)
+        .bind(after.unwrap_or(""))
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await
@@ -375,12 +377,20 @@ impl PipelineStore for PgStore {
         provider: &str,
         location: Option<&str>,
     ) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT pipeline, action FROM source_index
-             WHERE provider = $1 AND ($2::TEXT IS NULL OR location = $2) ORDER BY pipeline, action",
-        )
-        .bind(provider)
-        .bind(location)
+        // Two statements, not `($2 IS NULL OR location = $2)`: a generic plan cannot seek on a
+        // location it may have to ignore, and would read every source of the provider.
+        let rows = match location {
+            Some(location) => sqlx::query(
+                "SELECT pipeline, action FROM source_index
+                 WHERE provider = $1 AND location = $2 ORDER BY pipeline, action",
+            )
+            .bind(provider)
+            .bind(location),
+            None => sqlx::query(
+                "SELECT pipeline, action FROM source_index WHERE provider = $1 ORDER BY pipeline, action",
+            )
+            .bind(provider),
+        }
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;

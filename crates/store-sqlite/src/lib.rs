@@ -227,9 +227,12 @@ impl PipelineStore for SqliteStore {
         self.readers.read(|c| {
             c.prepare_cached(
                 "SELECT name, version, created_ms, updated_ms, execution_mode, pipeline_type FROM pipelines
-                 WHERE ?1 IS NULL OR name > ?1 ORDER BY name LIMIT ?2",
+                 WHERE name > ?1 ORDER BY name LIMIT ?2",
             )
             .and_then(|mut statement| {
+                // Every name follows "", and `name > ?` seeks to the page (where `?1 IS NULL OR`
+                // read every name before it).
+                let after = after.unwrap_or("");
                 statement
                     .query_map(rusqlite::params![after, limit as i64], rows::summary)?
                     .collect()
@@ -248,13 +251,20 @@ impl PipelineStore for SqliteStore {
         provider: &str,
         location: Option<&str>,
     ) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT pipeline, action FROM source_index
-             WHERE provider = ? AND (? IS NULL OR location = ?) ORDER BY pipeline, action",
-        )
-        .bind(provider)
-        .bind(location)
-        .bind(location)
+        // Two statements, not `(? IS NULL OR location = ?)`: the planner cannot seek on a
+        // location it may have to ignore, and read every source of the provider for each PUT.
+        let rows = match location {
+            Some(location) => sqlx::query(
+                "SELECT pipeline, action FROM source_index
+                 WHERE provider = ? AND location = ? ORDER BY pipeline, action",
+            )
+            .bind(provider)
+            .bind(location),
+            None => sqlx::query(
+                "SELECT pipeline, action FROM source_index WHERE provider = ? ORDER BY pipeline, action",
+            )
+            .bind(provider),
+        }
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
