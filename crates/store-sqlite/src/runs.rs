@@ -61,6 +61,7 @@ const LAPSED_REQUEUE: &str = "UPDATE jobs SET status = 'Queued', nonce = NULL, l
          lease_until_ms = NULL, updated_ms = ?1, interruptions = interruptions + 1
      WHERE lease_owner IS NOT NULL AND lease_until_ms < ?1 AND status IN ('Dispatched', 'InProgress')
        AND interruptions < ?2";
+
 #[async_trait]
 impl RunStore for SqliteStore {
     async fn runtime(&self, pipeline: &str) -> Result<Option<RuntimeRecord>> {
@@ -228,7 +229,8 @@ impl RunStore for SqliteStore {
     async fn renew_job_leases(&self, owner: &str, until_ms: i64) -> Result<usize> {
         let owner = owner.to_string();
         self.write(move |c| {
-            c.execute(RENEW_LEASES, rusqlite::params![until_ms, owner])
+            c.prepare_cached(RENEW_LEASES)
+                .and_then(|mut renew| renew.execute(rusqlite::params![until_ms, owner]))
                 .map_err(write_ops::db)
         })
         .await
@@ -237,7 +239,8 @@ impl RunStore for SqliteStore {
     async fn requeue_lapsed_jobs(&self, now_ms: i64, max_interruptions: u32) -> Result<Requeued> {
         self.write(move |c| {
             let mut outcome = Requeued::default();
-            let mut exhausted = c.prepare(LAPSED_EXHAUSTED).map_err(write_ops::db)?;
+            // Cached: the sweep runs every second.
+            let mut exhausted = c.prepare_cached(LAPSED_EXHAUSTED).map_err(write_ops::db)?;
             let ids = exhausted
                 .query_map(rusqlite::params![now_ms, max_interruptions], |row| {
                     row.get::<_, String>(0)
@@ -248,7 +251,10 @@ impl RunStore for SqliteStore {
             }
             outcome.exhausted.sort();
             outcome.requeued = c
-                .execute(LAPSED_REQUEUE, rusqlite::params![now_ms, max_interruptions])
+                .prepare_cached(LAPSED_REQUEUE)
+                .and_then(|mut requeue| {
+                    requeue.execute(rusqlite::params![now_ms, max_interruptions])
+                })
                 .map_err(write_ops::db)?;
             Ok(outcome)
         })
