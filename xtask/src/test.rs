@@ -6,10 +6,14 @@
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
+use std::time::Instant;
 
+/// Runs one step of the suite and says how long it took (CI's budget is spent here).
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("$ {cmd:?}");
+    let started = Instant::now();
     let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    eprintln!("({:.0} s)", started.elapsed().as_secs_f64());
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }

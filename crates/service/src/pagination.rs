@@ -5,6 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use sluice_store::PagePosition;
 
 const MAC_LEN: usize = 16;
 
@@ -81,6 +82,48 @@ pub fn offset_page<T: Clone>(
     let end = start.saturating_add(limit.max(1)).min(all.len());
     let items = all.get(start..end).map(<[T]>::to_vec).unwrap_or_default();
     let next_token = (end < all.len()).then(|| tokens.sign(scope, &end.to_string()));
+    Ok(crate::Page { items, next_token })
+}
+
+/// A token for the page after `last`, in a listing ordered by creation time and name.
+pub fn position_token(tokens: &TokenSigner, scope: &str, last: &PagePosition) -> String {
+    tokens.sign(scope, &format!("{}/{}", last.created_ms, last.name))
+}
+
+/// The position a `position_token` carries, if this server issued it for `scope`.
+pub fn position_of(tokens: &TokenSigner, scope: &str, token: &str) -> crate::Result<PagePosition> {
+    let position = tokens
+        .verify(scope, token)
+        .ok_or(crate::Error::InvalidNextToken)?;
+    let (created_ms, name) = position
+        .split_once('/')
+        .ok_or(crate::Error::InvalidNextToken)?;
+    Ok(PagePosition {
+        created_ms: created_ms
+            .parse()
+            .map_err(|_| crate::Error::InvalidNextToken)?,
+        name: name.to_string(),
+    })
+}
+
+/// One page read from the store with one row more than `limit`: the row past the page says
+/// there is a next one, which starts after the page's last row (`position` of it).
+pub fn keyset_page<T, U>(
+    tokens: &TokenSigner,
+    scope: &str,
+    mut rows: Vec<T>,
+    limit: usize,
+    position: impl Fn(&T) -> PagePosition,
+    item: impl FnMut(T) -> crate::Result<U>,
+) -> crate::Result<crate::Page<U>> {
+    let next_token = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last()
+            .map(|last| position_token(tokens, scope, &position(last)))
+    } else {
+        None
+    };
+    let items = rows.into_iter().map(item).collect::<crate::Result<_>>()?;
     Ok(crate::Page { items, next_token })
 }
 

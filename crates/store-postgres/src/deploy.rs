@@ -3,10 +3,11 @@
 use crate::{backend, serializable, Bind, PgStore, Tx};
 use async_trait::async_trait;
 use sluice_store::{
-    DeployKind, DeployResource, DeployStore, DeploymentRecord, Error, HostCommandRecord, Result,
+    DeployKind, DeployResource, DeployStore, DeploymentQuery, DeploymentRecord, Error,
+    HostCommandRecord, Result,
 };
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 const DEPLOYMENT_COLUMNS: &str =
     "id, application, deployment_group, status, create_ms, rev, creator_token, doc";
@@ -333,19 +334,43 @@ impl DeployStore for PgStore {
 
     async fn deployments(
         &self,
-        application: Option<&str>,
-        group: Option<&str>,
+        query: &DeploymentQuery,
+        limit: usize,
     ) -> Result<Vec<DeploymentRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments
-             WHERE ($1::TEXT IS NULL OR application = $1) AND ($2::TEXT IS NULL OR deployment_group = $2)
-             ORDER BY create_ms DESC, id DESC"
-        ))
-        .bind(application)
-        .bind(group)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
+        let mut sql = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE 1 = 1"
+        ));
+        if let Some(application) = &query.application {
+            sql.push(" AND application = ").push_bind(application);
+        }
+        if let Some(group) = &query.group {
+            sql.push(" AND deployment_group = ").push_bind(group);
+        }
+        if !query.statuses.is_empty() {
+            sql.push(" AND status IN (");
+            let mut statuses = sql.separated(", ");
+            for status in &query.statuses {
+                statuses.push_bind(status);
+            }
+            sql.push(")");
+        }
+        if let Some(from) = query.created_from_ms {
+            sql.push(" AND create_ms >= ").push_bind(from);
+        }
+        if let Some(to) = query.created_to_ms {
+            sql.push(" AND create_ms <= ").push_bind(to);
+        }
+        // A row value, so the index seeks to the page rather than reading the pages before it.
+        if let Some(after) = &query.after {
+            sql.push(" AND (create_ms, id) < (")
+                .push_bind(after.created_ms)
+                .push(", ")
+                .push_bind(&after.name)
+                .push(")");
+        }
+        sql.push(" ORDER BY create_ms DESC, id DESC LIMIT ")
+            .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(backend)?;
         Ok(rows.iter().map(deployment).collect())
     }
 

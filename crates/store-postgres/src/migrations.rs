@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_schema.sql")),
     (2, include_str!("../migrations/0002_open_jobs_order.sql")),
     (3, include_str!("../migrations/0003_live_job_leases.sql")),
+    (4, include_str!("../migrations/0004_listing_pages.sql")),
 ];
 
 /// The schema version this binary brings a database to.

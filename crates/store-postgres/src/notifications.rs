@@ -4,11 +4,11 @@
 use crate::{backend, below_limit, serializable, Bind, PgStore, Tx};
 use async_trait::async_trait;
 use sluice_store::{
-    Error, EventRuleRecord, NotificationStore, OutboxRecord, RemoteChange, Result,
+    Error, EventRuleRecord, NotificationStore, OutboxRecord, PagePosition, RemoteChange, Result,
     SubscriptionRecord, TopicRecord, UndeliveredRecord,
 };
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 const OUTBOX_COLUMNS: &str = "id, kind, topic, body, created_ms, attempts, due_ms";
 const SUBSCRIPTION_COLUMNS: &str = "arn, topic_arn, token, doc, created_ms";
@@ -209,15 +209,40 @@ impl NotificationStore for PgStore {
         Ok(r.as_ref().map(subscription_row))
     }
 
-    async fn subscriptions(&self, topic_arn: Option<&str>) -> Result<Vec<SubscriptionRecord>> {
+    async fn subscriptions(&self, topic_arn: &str) -> Result<Vec<SubscriptionRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM sns_subscriptions
-             WHERE $1::TEXT IS NULL OR topic_arn = $1 ORDER BY created_ms, arn"
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM sns_subscriptions WHERE topic_arn = $1
+             ORDER BY created_ms, arn"
         ))
         .bind(topic_arn)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
+        Ok(rows.iter().map(subscription_row).collect())
+    }
+
+    async fn subscription_page(
+        &self,
+        topic_arn: Option<&str>,
+        after: Option<&PagePosition>,
+        limit: usize,
+    ) -> Result<Vec<SubscriptionRecord>> {
+        let mut sql = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM sns_subscriptions WHERE 1 = 1"
+        ));
+        if let Some(topic) = topic_arn {
+            sql.push(" AND topic_arn = ").push_bind(topic);
+        }
+        if let Some(after) = after {
+            sql.push(" AND (created_ms, arn) > (")
+                .push_bind(after.created_ms)
+                .push(", ")
+                .push_bind(&after.name)
+                .push(")");
+        }
+        sql.push(" ORDER BY created_ms, arn LIMIT ")
+            .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(backend)?;
         Ok(rows.iter().map(subscription_row).collect())
     }
 

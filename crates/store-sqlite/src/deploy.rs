@@ -4,10 +4,11 @@ use crate::{backend, write_ops::db, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use sluice_store::{
-    DeployKind, DeployResource, DeployStore, DeploymentRecord, Error, HostCommandRecord, Result,
+    DeployKind, DeployResource, DeployStore, DeploymentQuery, DeploymentRecord, Error,
+    HostCommandRecord, Result,
 };
 use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 const DEPLOYMENT_COLUMNS: &str =
     "id, application, deployment_group, status, create_ms, rev, creator_token, doc";
@@ -118,6 +119,45 @@ fn resource_exists(tx: &rusqlite::Connection, kind: &str, scope: &str, name: &st
     .optional()
     .map_err(db)
     .map(|found| found.is_some())
+}
+
+/// The statement of one `ListDeployments` page: each filter it may carry seeks an index in
+/// the page's order (`listing_pages_seek_and_never_sort` checks the plans).
+pub(crate) fn deployment_page(query: &DeploymentQuery, limit: usize) -> QueryBuilder<'_, Sqlite> {
+    let mut sql = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE 1 = 1"
+    ));
+    if let Some(application) = &query.application {
+        sql.push(" AND application = ").push_bind(application);
+    }
+    if let Some(group) = &query.group {
+        sql.push(" AND deployment_group = ").push_bind(group);
+    }
+    if !query.statuses.is_empty() {
+        sql.push(" AND status IN (");
+        let mut statuses = sql.separated(", ");
+        for status in &query.statuses {
+            statuses.push_bind(status);
+        }
+        sql.push(")");
+    }
+    if let Some(from) = query.created_from_ms {
+        sql.push(" AND create_ms >= ").push_bind(from);
+    }
+    if let Some(to) = query.created_to_ms {
+        sql.push(" AND create_ms <= ").push_bind(to);
+    }
+    // A row value, so the index seeks to the page rather than reading the pages before it.
+    if let Some(after) = &query.after {
+        sql.push(" AND (create_ms, id) < (")
+            .push_bind(after.created_ms)
+            .push(", ")
+            .push_bind(&after.name)
+            .push(")");
+    }
+    sql.push(" ORDER BY create_ms DESC, id DESC LIMIT ")
+        .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    sql
 }
 
 #[async_trait]
@@ -325,19 +365,14 @@ impl DeployStore for SqliteStore {
 
     async fn deployments(
         &self,
-        application: Option<&str>,
-        group: Option<&str>,
+        query: &DeploymentQuery,
+        limit: usize,
     ) -> Result<Vec<DeploymentRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments
-             WHERE (?1 IS NULL OR application = ?1) AND (?2 IS NULL OR deployment_group = ?2)
-             ORDER BY create_ms DESC, id DESC"
-        ))
-        .bind(application)
-        .bind(group)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
+        let rows = deployment_page(query, limit)
+            .build()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
         Ok(rows.iter().map(deployment).collect())
     }
 
@@ -461,5 +496,69 @@ impl DeployStore for SqliteStore {
         .await
         .map_err(backend)?;
         Ok(rows.iter().map(command).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notifications::subscription_page;
+    use sluice_store::PagePosition;
+
+    /// Every shape a listing page's statement takes, planned on the real schema: a walk of an
+    /// index that already holds the page's order, from the page's position, never a scan of the
+    /// table or a sort, so a page costs the same at ten deployments or a million.
+    #[tokio::test]
+    async fn listing_pages_seek_and_never_sort() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sluice.db");
+        SqliteStore::open(&path).await.expect("open").close().await;
+        let c = rusqlite::Connection::open(&path).expect("open");
+        let position = PagePosition {
+            created_ms: 1,
+            name: "d-X".into(),
+        };
+        let mut statements = Vec::new();
+        let scopes = [(None, None), (Some("app"), None), (Some("app"), Some("g"))];
+        for (application, group) in scopes {
+            for statuses in [vec![], vec!["Failed".to_string(), "Stopped".to_string()]] {
+                for range in [None, Some(5)] {
+                    for after in [None, Some(position.clone())] {
+                        let query = DeploymentQuery {
+                            application: application.map(String::from),
+                            group: group.map(String::from),
+                            statuses: statuses.clone(),
+                            created_from_ms: range,
+                            created_to_ms: range,
+                            after,
+                        };
+                        statements.push(deployment_page(&query, 101).sql().to_string());
+                    }
+                }
+            }
+        }
+        for topic in [None, Some("arn:aws:sns:us-east-1:111111111111:t")] {
+            for after in [None, Some(&position)] {
+                statements.push(subscription_page(topic, after, 101).sql().to_string());
+            }
+        }
+        for sql in statements {
+            let mut plan = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("plan");
+            let unbound = std::iter::repeat_n(rusqlite::types::Null, plan.parameter_count());
+            let steps: Vec<String> = plan
+                .query_map(rusqlite::params_from_iter(unbound), |row| row.get(3))
+                .expect("query")
+                .collect::<rusqlite::Result<_>>()
+                .expect("rows");
+            // An index walked in order stops at the page's end (LIMIT); a sort reads every row.
+            let in_order = |step: &String| step.contains("USING INDEX") && !step.contains("TEMP");
+            assert!(
+                steps.iter().all(in_order),
+                "{sql}\n  plans as: {}",
+                steps.join("; ")
+            );
+        }
     }
 }

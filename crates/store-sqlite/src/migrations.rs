@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (18, include_str!("../migrations/0018_audit_checkpoint.sql")),
     (19, include_str!("../migrations/0019_job_leases.sql")),
     (20, include_str!("../migrations/0020_live_job_leases.sql")),
+    (21, include_str!("../migrations/0021_listing_pages.sql")),
 ];
 
 /// The schema version this binary brings a database to.

@@ -6,11 +6,11 @@ use crate::{backend, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::params;
 use sluice_store::{
-    Error, EventRuleRecord, NotificationStore, OutboxRecord, Result, SubscriptionRecord,
-    TopicRecord, UndeliveredRecord,
+    Error, EventRuleRecord, NotificationStore, OutboxRecord, PagePosition, Result,
+    SubscriptionRecord, TopicRecord, UndeliveredRecord,
 };
 use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 const OUTBOX_COLUMNS: &str = "id, kind, topic, body, created_ms, attempts, due_ms";
 const SUBSCRIPTION_COLUMNS: &str = "arn, topic_arn, token, doc, created_ms";
@@ -52,6 +52,31 @@ fn rule_row(r: &SqliteRow) -> EventRuleRecord {
         doc: r.get(1),
         created_ms: r.get(2),
     }
+}
+
+/// The statement of one `ListSubscriptions` page, which seeks an index in the page's order
+/// (`listing_pages_seek_and_never_sort` checks the plans).
+pub(crate) fn subscription_page<'a>(
+    topic_arn: Option<&'a str>,
+    after: Option<&'a PagePosition>,
+    limit: usize,
+) -> QueryBuilder<'a, Sqlite> {
+    let mut sql = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM sns_subscriptions WHERE 1 = 1"
+    ));
+    if let Some(topic) = topic_arn {
+        sql.push(" AND topic_arn = ").push_bind(topic);
+    }
+    if let Some(after) = after {
+        sql.push(" AND (created_ms, arn) > (")
+            .push_bind(after.created_ms)
+            .push(", ")
+            .push_bind(&after.name)
+            .push(")");
+    }
+    sql.push(" ORDER BY created_ms, arn LIMIT ")
+        .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    sql
 }
 
 #[async_trait]
@@ -195,21 +220,29 @@ impl NotificationStore for SqliteStore {
         Ok(r.as_ref().map(subscription_row))
     }
 
-    async fn subscriptions(&self, topic_arn: Option<&str>) -> Result<Vec<SubscriptionRecord>> {
-        let rows = match topic_arn {
-            Some(topic) => sqlx::query(&format!(
-                "SELECT {SUBSCRIPTION_COLUMNS} FROM sns_subscriptions WHERE topic_arn = ? ORDER BY created_ms, arn"
-            ))
-            .bind(topic)
-            .fetch_all(&self.reader)
-            .await,
-            None => sqlx::query(&format!(
-                "SELECT {SUBSCRIPTION_COLUMNS} FROM sns_subscriptions ORDER BY created_ms, arn"
-            ))
-            .fetch_all(&self.reader)
-            .await,
-        }
+    async fn subscriptions(&self, topic_arn: &str) -> Result<Vec<SubscriptionRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM sns_subscriptions WHERE topic_arn = ?
+             ORDER BY created_ms, arn"
+        ))
+        .bind(topic_arn)
+        .fetch_all(&self.reader)
+        .await
         .map_err(backend)?;
+        Ok(rows.iter().map(subscription_row).collect())
+    }
+
+    async fn subscription_page(
+        &self,
+        topic_arn: Option<&str>,
+        after: Option<&PagePosition>,
+        limit: usize,
+    ) -> Result<Vec<SubscriptionRecord>> {
+        let rows = subscription_page(topic_arn, after, limit)
+            .build()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
         Ok(rows.iter().map(subscription_row).collect())
     }
 

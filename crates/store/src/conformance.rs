@@ -170,6 +170,173 @@ pub async fn run_all<S: Store>(store: &S) {
     only_jobs_that_finished_long_ago_are_pruned(store).await;
     a_job_whose_lease_lapses_is_queued_again_and_a_renewed_one_is_not(store).await;
     only_executions_that_ended_long_ago_and_are_not_the_newest_are_pruned(store).await;
+    deployments_page_newest_first_after_a_position_with_every_filter(store).await;
+    subscriptions_page_oldest_first_after_a_position(store).await;
+}
+
+fn group_query(application: &str, group: &str) -> DeploymentQuery {
+    DeploymentQuery {
+        application: Some(application.into()),
+        group: Some(group.into()),
+        ..DeploymentQuery::default()
+    }
+}
+
+async fn deployments_page_newest_first_after_a_position_with_every_filter<S: Store>(store: &S) {
+    // Two applications, two groups of one, three statuses, and two deployments created in
+    // the same millisecond (the id orders those).
+    let specs = [
+        ("d-PAGE00001", "pages", "blue", "Succeeded", 100),
+        ("d-PAGE00002", "pages", "green", "Failed", 200),
+        ("d-PAGE00003", "pages", "blue", "Failed", 300),
+        ("d-PAGE00004", "pages", "blue", "Succeeded", 300),
+        ("d-PAGE00005", "other", "blue", "Stopped", 400),
+        ("d-PAGE00006", "pages", "green", "Succeeded", 500),
+    ];
+    for (id, application, group, status, create_ms) in specs {
+        let record = DeploymentRecord {
+            id: id.into(),
+            application: application.into(),
+            deployment_group: group.into(),
+            status: status.into(),
+            create_ms,
+            rev: 1,
+            creator_token: None,
+            doc: "{}".into(),
+        };
+        store.create_deployment(&record, &[]).await.expect("create");
+    }
+    let ids = |records: Vec<DeploymentRecord>| -> Vec<String> {
+        records.into_iter().map(|d| d.id).collect()
+    };
+    let everything = DeploymentQuery {
+        created_from_ms: Some(100),
+        created_to_ms: Some(500),
+        ..DeploymentQuery::default()
+    };
+    let mut pages = Vec::new();
+    let mut query = everything.clone();
+    loop {
+        let page = store.deployments(&query, 2).await.expect("page");
+        let Some(last) = page.last() else { break };
+        query.after = Some(PagePosition {
+            created_ms: last.create_ms,
+            name: last.id.clone(),
+        });
+        pages.push(ids(page));
+    }
+    assert_eq!(
+        pages,
+        [
+            ["d-PAGE00006", "d-PAGE00005"],
+            ["d-PAGE00004", "d-PAGE00003"],
+            ["d-PAGE00002", "d-PAGE00001"],
+        ],
+        "pages walk every deployment newest first, the id breaking a tie, none twice"
+    );
+    let application = DeploymentQuery {
+        application: Some("pages".into()),
+        ..DeploymentQuery::default()
+    };
+    assert_eq!(
+        ids(store.deployments(&application, 10).await.expect("read")),
+        [
+            "d-PAGE00006",
+            "d-PAGE00004",
+            "d-PAGE00003",
+            "d-PAGE00002",
+            "d-PAGE00001"
+        ]
+    );
+    let failed_blue = DeploymentQuery {
+        statuses: vec!["Failed".into(), "Stopped".into()],
+        ..group_query("pages", "blue")
+    };
+    assert_eq!(
+        ids(store.deployments(&failed_blue, 10).await.expect("read")),
+        ["d-PAGE00003"]
+    );
+    let window = DeploymentQuery {
+        application: Some("pages".into()),
+        created_from_ms: Some(200),
+        created_to_ms: Some(300),
+        after: Some(PagePosition {
+            created_ms: 300,
+            name: "d-PAGE00004".into(),
+        }),
+        ..DeploymentQuery::default()
+    };
+    assert_eq!(
+        ids(store.deployments(&window, 10).await.expect("read")),
+        ["d-PAGE00003", "d-PAGE00002"],
+        "the range is inclusive at both ends and the page starts after its position"
+    );
+}
+
+async fn subscriptions_page_oldest_first_after_a_position<S: Store>(store: &S) {
+    let topic = |name: &str| TopicRecord {
+        arn: format!("arn:aws:sns:us-east-1:111111111111:{name}"),
+        name: name.into(),
+        doc: "{}".into(),
+        created_ms: 1,
+    };
+    let (paged, other) = (topic("paged"), topic("paged-other"));
+    for t in [&paged, &other] {
+        store.create_topic(t, 100).await.expect("create topic");
+    }
+    // Two created in the same millisecond: the ARN orders those.
+    let specs = [
+        (&paged, "s1", 10),
+        (&other, "s2", 20),
+        (&paged, "s4", 30),
+        (&paged, "s3", 30),
+    ];
+    for (t, name, created_ms) in specs {
+        let subscription = SubscriptionRecord {
+            arn: format!("{}:{name}", t.arn),
+            topic_arn: t.arn.clone(),
+            token: None,
+            doc: "{}".into(),
+            created_ms,
+        };
+        store
+            .create_subscription(&subscription, &[], 100)
+            .await
+            .expect("subscribe");
+    }
+    let names = |records: &[SubscriptionRecord]| -> Vec<String> {
+        records
+            .iter()
+            .map(|s| s.arn.rsplit(':').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    let first = store
+        .subscription_page(None, None, 3)
+        .await
+        .expect("first page");
+    assert_eq!(names(&first), ["s1", "s2", "s3"]);
+    let last = first.last().expect("a last row");
+    let after = PagePosition {
+        created_ms: last.created_ms,
+        name: last.arn.clone(),
+    };
+    let rest = store
+        .subscription_page(None, Some(&after), 3)
+        .await
+        .expect("next page");
+    assert_eq!(names(&rest), ["s4"]);
+    let of_topic = store
+        .subscription_page(Some(&paged.arn), None, 10)
+        .await
+        .expect("a topic's");
+    assert_eq!(names(&of_topic), ["s1", "s3", "s4"]);
+    assert_eq!(
+        names(&store.subscriptions(&paged.arn).await.expect("fan-out")),
+        ["s1", "s3", "s4"]
+    );
+    for t in [&paged, &other] {
+        store.delete_topic(&t.arn).await.expect("delete topic");
+    }
 }
 
 async fn only_executions_that_ended_long_ago_and_are_not_the_newest_are_pruned<S: Store>(
@@ -494,11 +661,7 @@ async fn topics_are_unique_and_take_their_subscriptions_along<S: Store>(store: &
         None
     );
     assert_eq!(
-        store
-            .subscriptions(Some(&topic.arn))
-            .await
-            .expect("list")
-            .len(),
+        store.subscriptions(&topic.arn).await.expect("list").len(),
         1
     );
     assert!(store.delete_topic(&topic.arn).await.expect("delete"));
@@ -2222,7 +2385,7 @@ async fn deployment_steps_conflict_on_a_stale_rev_and_commands_lapse<S: Store>(s
     ));
     assert_eq!(store.host_commands("host-a").await.expect("read").len(), 1);
     let listed = store
-        .deployments(Some("app"), Some("g"))
+        .deployments(&group_query("app", "g"), 100)
         .await
         .expect("list");
     assert_eq!(listed[0].doc, "{\"step\":1}");
@@ -2243,7 +2406,7 @@ async fn deployment_steps_conflict_on_a_stale_rev_and_commands_lapse<S: Store>(s
         .await
         .expect("step with rollback");
     let listed = store
-        .deployments(Some("app"), Some("g"))
+        .deployments(&group_query("app", "g"), 100)
         .await
         .expect("list");
     assert_eq!(

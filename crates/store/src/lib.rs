@@ -498,11 +498,13 @@ pub trait DeployStore: Send + Sync {
 
     async fn deployment_by_token(&self, token: &str) -> Result<Option<DeploymentRecord>>;
 
-    /// Deployments of an application (and group), newest first.
+    /// One page of the deployments `query` selects, newest first (by creation, then id): at
+    /// most `limit`, starting after `query.after`. Read through an index, so a page costs the
+    /// same however many deployments there are.
     async fn deployments(
         &self,
-        application: Option<&str>,
-        group: Option<&str>,
+        query: &DeploymentQuery,
+        limit: usize,
     ) -> Result<Vec<DeploymentRecord>>;
 
     /// A group's newest deployment (of `status`, when given), read through an index: what a
@@ -585,8 +587,16 @@ pub trait NotificationStore: Send + Sync {
     async fn subscription(&self, arn: &str) -> Result<Option<SubscriptionRecord>>;
     /// The subscription waiting for confirmation with `token` (indexed).
     async fn subscription_by_token(&self, token: &str) -> Result<Option<SubscriptionRecord>>;
-    /// The subscriptions of a topic (every topic's when `None`), oldest first.
-    async fn subscriptions(&self, topic_arn: Option<&str>) -> Result<Vec<SubscriptionRecord>>;
+    /// Every subscription of a topic, oldest first (what a publish fans out to).
+    async fn subscriptions(&self, topic_arn: &str) -> Result<Vec<SubscriptionRecord>>;
+    /// One page of the subscriptions of a topic (every topic's when `None`), oldest first (by
+    /// creation, then ARN): at most `limit`, starting after `after`.
+    async fn subscription_page(
+        &self,
+        topic_arn: Option<&str>,
+        after: Option<&PagePosition>,
+        limit: usize,
+    ) -> Result<Vec<SubscriptionRecord>>;
     /// Replaces a subscription's token and document; false if it is gone.
     async fn replace_subscription(&self, subscription: &SubscriptionRecord) -> Result<bool>;
     /// Deletes a subscription and queues `messages` (an unsubscribe confirmation), together;

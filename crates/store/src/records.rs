@@ -453,6 +453,27 @@ pub struct TopicRecord {
     pub created_ms: i64,
 }
 
+/// Where a page of a listing ordered by creation time and then a unique name ends: the next
+/// page starts after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagePosition {
+    pub created_ms: i64,
+    pub name: String,
+}
+
+/// What `ListDeployments` selects: the deployments of an application (and one of its groups)
+/// or of every application, of any of `statuses` (any status when empty), created within
+/// `created_from_ms..=created_to_ms`, after `after` in newest-first order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentQuery {
+    pub application: Option<String>,
+    pub group: Option<String>,
+    pub statuses: Vec<String>,
+    pub created_from_ms: Option<i64>,
+    pub created_to_ms: Option<i64>,
+    pub after: Option<PagePosition>,
+}
+
 /// An SNS subscription; `token` is set while it waits for confirmation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionRecord {

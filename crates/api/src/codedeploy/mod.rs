@@ -614,12 +614,9 @@ async fn dispatch(sl: &Sluice, op: Operation, body: &[u8]) -> R<Vec<u8>> {
                 created_after_ms: range.start.map(|t| (t * 1000.0) as i64),
                 created_before_ms: range.end.map(|t| (t * 1000.0) as i64),
             };
-            let scope = format!(
-                "ListDeployments:{:?}:{:?}",
-                filter.application, filter.group
-            );
-            let ids = sl.list_deployments(&filter).await?;
-            let page = sl.page_of(&scope, &ids, 100, i.next_token.as_deref())?;
+            let page = sl
+                .list_deployments(&filter, i.next_token.as_deref())
+                .await?;
             output(w::ListDeploymentsOutput {
                 deployments: Some(page.items),
                 next_token: page.next_token,

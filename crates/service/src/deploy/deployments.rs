@@ -6,14 +6,17 @@ use super::{
     decode_doc, deploy_error, DeploymentDoc, DeploymentGroupDoc, LastDeploymentDoc,
     RollbackInfoDoc, S3LocationDoc,
 };
-use crate::{Error, Result, Sluice};
+use crate::{Error, Page, Result, Sluice};
 use sluice_deploy as d;
-use sluice_store::{DeploymentRecord, HostCommandRecord};
+use sluice_store::{DeploymentQuery, DeploymentRecord, HostCommandRecord, PagePosition};
+use std::collections::BTreeSet;
 
 /// `creator` of deployments a pipeline's CodeDeploy action makes.
 pub const PIPELINE_CREATOR: &str = "CodePipeline";
 /// How many times a step is recomputed after losing a race with another step.
 const STEP_ATTEMPTS: usize = 20;
+/// `ListDeployments` answers this many ids a page, as CodeDeploy does.
+const DEPLOYMENT_PAGE: usize = 100;
 
 /// What `CreateDeployment` asks for.
 #[derive(Debug, Clone, Default)]
@@ -284,8 +287,12 @@ impl Sluice {
         decode_doc(&record)
     }
 
-    /// `ListDeployments`: ids, newest first.
-    pub async fn list_deployments(&self, filter: &DeploymentFilter) -> Result<Vec<String>> {
+    /// `ListDeployments`: one page of ids, newest first, read from the store a page at a time.
+    pub async fn list_deployments(
+        &self,
+        filter: &DeploymentFilter,
+        next_token: Option<&str>,
+    ) -> Result<Page<String>> {
         if let Some(app) = &filter.application {
             self.deploy_application(app).await?;
             if let Some(group) = &filter.group {
@@ -297,17 +304,39 @@ impl Sluice {
                 "The minimum number of required application names was not specified.",
             ));
         }
+        // The wire layer admits only CodeDeploy's statuses; each one once is enough.
+        let statuses: BTreeSet<&String> = filter.statuses.iter().collect();
+        // A token is bound to the listing it came from: the same filters, in the same order.
+        let scope = format!(
+            "ListDeployments:{:?}:{:?}:{statuses:?}:{:?}:{:?}",
+            filter.application, filter.group, filter.created_after_ms, filter.created_before_ms
+        );
+        let after = next_token
+            .map(|t| crate::pagination::position_of(&self.inner.tokens, &scope, t))
+            .transpose()?;
+        let query = DeploymentQuery {
+            application: filter.application.clone(),
+            group: filter.group.clone(),
+            statuses: statuses.into_iter().cloned().collect(),
+            created_from_ms: filter.created_after_ms,
+            created_to_ms: filter.created_before_ms,
+            after,
+        };
         let records = self
             .store()
-            .deployments(filter.application.as_deref(), filter.group.as_deref())
+            .deployments(&query, DEPLOYMENT_PAGE + 1)
             .await?;
-        Ok(records
-            .into_iter()
-            .filter(|r| filter.statuses.is_empty() || filter.statuses.contains(&r.status))
-            .filter(|r| filter.created_after_ms.is_none_or(|t| r.create_ms >= t))
-            .filter(|r| filter.created_before_ms.is_none_or(|t| r.create_ms <= t))
-            .map(|r| r.id)
-            .collect())
+        crate::pagination::keyset_page(
+            &self.inner.tokens,
+            &scope,
+            records,
+            DEPLOYMENT_PAGE,
+            |r| PagePosition {
+                created_ms: r.create_ms,
+                name: r.id.clone(),
+            },
+            |r| Ok(r.id),
+        )
     }
 
     /// A group's last attempted and last successful deployments and the revision it runs,

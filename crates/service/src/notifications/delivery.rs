@@ -454,7 +454,7 @@ impl Sluice {
             .then(|| serde_json::from_str(&publication.message).ok())
             .flatten();
         let mut into = Vec::new();
-        for subscription in self.store().subscriptions(Some(&row.topic)).await? {
+        for subscription in self.store().subscriptions(&row.topic).await? {
             let doc = super::subscription_doc(&subscription)?;
             if !doc.confirmed {
                 continue;

@@ -22,7 +22,7 @@ pub use signing::Signer;
 use crate::{Error, Page, Result, Sluice, Tag};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_store::{OutboxRecord, SubscriptionRecord, TopicRecord};
+use sluice_store::{OutboxRecord, PagePosition, SubscriptionRecord, TopicRecord};
 use std::collections::BTreeMap;
 
 /// Most topics in the account (AWS's default quota is 100,000; this server keeps fewer).
@@ -281,7 +281,7 @@ impl Sluice {
     pub async fn topic_attributes(&self, arn: &str) -> Result<BTreeMap<String, String>> {
         let record = self.topic_record(arn).await?;
         let doc = topic_doc(&record);
-        let subscriptions = self.store().subscriptions(Some(arn)).await?;
+        let subscriptions = self.store().subscriptions(arn).await?;
         let mut confirmed = 0;
         let mut pending = 0;
         for s in &subscriptions {
@@ -379,7 +379,7 @@ impl Sluice {
             apply_subscription_attribute(&mut doc, name, value)?;
         }
         // An endpoint already subscribed keeps its subscription, as in SNS.
-        for existing in self.store().subscriptions(Some(topic_arn)).await? {
+        for existing in self.store().subscriptions(topic_arn).await? {
             let d = subscription_doc(&existing)?;
             if d.protocol == doc.protocol && d.endpoint == doc.endpoint {
                 return Ok(if d.confirmed || return_arn {
@@ -536,24 +536,39 @@ impl Sluice {
         if let Some(topic) = topic_arn {
             self.topic_record(topic).await?;
         }
-        let mut views = Vec::new();
-        for record in self.store().subscriptions(topic_arn).await? {
-            let doc = subscription_doc(&record)?;
-            views.push(SubscriptionView {
-                arn: if doc.confirmed {
-                    record.arn.clone()
-                } else {
-                    "PendingConfirmation".into()
-                },
-                owner: doc.owner,
-                protocol: doc.protocol,
-                endpoint: doc.endpoint,
-                topic_arn: record.topic_arn,
-            });
-        }
         let scope = format!("sns-subscriptions:{}", topic_arn.unwrap_or("*"));
-        crate::pagination::offset_page(&self.inner.tokens, &scope, &views, PAGE, next_token)
-            .map_err(|_| invalid("NextToken"))
+        let after = next_token
+            .map(|t| crate::pagination::position_of(&self.inner.tokens, &scope, t))
+            .transpose()
+            .map_err(|_| invalid("NextToken"))?;
+        let records = self
+            .store()
+            .subscription_page(topic_arn, after.as_ref(), PAGE + 1)
+            .await?;
+        crate::pagination::keyset_page(
+            &self.inner.tokens,
+            &scope,
+            records,
+            PAGE,
+            |record| PagePosition {
+                created_ms: record.created_ms,
+                name: record.arn.clone(),
+            },
+            |record| {
+                let doc = subscription_doc(&record)?;
+                Ok(SubscriptionView {
+                    arn: if doc.confirmed {
+                        record.arn.clone()
+                    } else {
+                        "PendingConfirmation".into()
+                    },
+                    owner: doc.owner,
+                    protocol: doc.protocol,
+                    endpoint: doc.endpoint,
+                    topic_arn: record.topic_arn,
+                })
+            },
+        )
     }
 
     /// `GetSubscriptionAttributes`.

@@ -281,3 +281,109 @@ async fn an_agent_reaches_only_its_own_commands_and_its_own_bundle() {
     assert!(message.contains("no previous successful revision"), "{got}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn deployments_list_newest_first_a_page_at_a_time_from_the_store() {
+    let server = TestServer::start().await;
+    let root = Caller {
+        server: &server,
+        credentials: sluice_sigv4::Credentials {
+            access_key_id: TEST_ACCESS_KEY_ID.into(),
+            secret_access_key: TEST_SECRET_ACCESS_KEY.into(),
+            session_token: None,
+        },
+    };
+    for path in ["/bundles", "/bundles/app.zip"] {
+        let (status, _) = root.send("PUT", path, &[], b"bytes".to_vec(), "s3").await;
+        assert_eq!(status, 200, "{path}");
+    }
+    root.deploy("CreateApplication", json!({"applicationName": "pages"}))
+        .await;
+    for group in ["blue", "green"] {
+        root.deploy("CreateDeploymentGroup", json!({
+            "applicationName": "pages", "deploymentGroupName": group,
+            "serviceRoleArn": "arn:aws:iam::111111111111:role/CodeDeploy",
+            "onPremisesInstanceTagFilters": [{"Key": "role", "Value": group, "Type": "KEY_AND_VALUE"}],
+        })).await;
+    }
+    // 130 deployments, one a millisecond, alternating groups; two more in one millisecond.
+    let mut created = Vec::new();
+    for n in 0..132 {
+        if n < 131 {
+            server.clock.advance_ms(1);
+        }
+        let group = if n % 2 == 0 { "blue" } else { "green" };
+        let answer = root.deploy("CreateDeployment", json!({
+            "applicationName": "pages", "deploymentGroupName": group,
+            "revision": {"revisionType": "S3", "s3Location": {"bucket": "bundles", "key": "app.zip", "bundleType": "zip"}},
+        })).await;
+        created.push((
+            group,
+            answer["deploymentId"].as_str().expect("id").to_string(),
+        ));
+    }
+    // Newest first; the two of one millisecond by id, highest first.
+    created.reverse();
+    if created[0].1 < created[1].1 {
+        created.swap(0, 1);
+    }
+    let list = |filter: Value| {
+        let root = &root;
+        async move {
+            let mut pages = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let mut body = filter.clone();
+                if let Some(t) = &token {
+                    body["nextToken"] = json!(t);
+                }
+                let answer = root.deploy("ListDeployments", body).await;
+                let ids: Vec<String> = answer["deployments"]
+                    .as_array()
+                    .expect("deployments")
+                    .iter()
+                    .map(|d| d.as_str().expect("id").to_string())
+                    .collect();
+                pages.push(ids);
+                match answer["nextToken"].as_str() {
+                    Some(t) => token = Some(t.to_string()),
+                    None => return pages,
+                }
+            }
+        }
+    };
+    let pages = list(json!({"applicationName": "pages"})).await;
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        [100, 32],
+        "CodeDeploy's page is 100 ids"
+    );
+    let ids = |of: &[(&str, String)]| of.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>();
+    assert_eq!(pages.concat(), ids(&created));
+    let green: Vec<_> = created
+        .iter()
+        .filter(|(g, _)| *g == "green")
+        .cloned()
+        .collect();
+    let pages = list(json!({"applicationName": "pages", "deploymentGroupName": "green"})).await;
+    assert_eq!(pages.concat(), ids(&green));
+
+    // A token answers only the listing it came from, and only as issued.
+    let first = root
+        .deploy("ListDeployments", json!({"applicationName": "pages"}))
+        .await;
+    let token = first["nextToken"].as_str().expect("a next page");
+    for body in [
+        json!({"applicationName": "pages", "deploymentGroupName": "blue", "nextToken": token}),
+        json!({"applicationName": "pages", "nextToken": format!("{token}x")}),
+    ] {
+        let (status, answer) = root
+            .json("CodeDeploy_20141006.ListDeployments", "codedeploy", body)
+            .await;
+        assert_eq!(
+            (status, answer["__type"].as_str()),
+            (400, Some("InvalidNextTokenException")),
+            "{answer}"
+        );
+    }
+}
