@@ -170,6 +170,17 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(Duration::from_secs(30))
+            // Every statement here is a short one; JIT compiling only ever adds to it, and it
+            // starts whenever an estimate passes `jit_above_cost`, as a scan of a table that
+            // dead rows have bloated does (a server's start read its few pending audit
+            // records in 22 ms instead of 2, growing with the calls ever made, where
+            // autovacuum is off). A plain SET, so a transaction pooler passes it.
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(connection, "SET jit = off").await?;
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(backend)?;
@@ -241,4 +252,27 @@ pub(crate) fn below_limit(count: i64, max: usize, what: impl FnOnce() -> String)
         return Err(Fail::Store(Error::LimitExceeded(what())));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The pool's statements are short ones: none of its connections JIT-compiles one.
+    #[tokio::test]
+    async fn no_connection_jit_compiles_a_statement() {
+        let db = sluice_test_utils::ScratchDatabase::new().await;
+        let store = super::PgStore::connect(&db.url).await.expect("connect");
+        let mut connections = Vec::new();
+        for _ in 0..3 {
+            connections.push(store.pool.acquire().await.expect("a connection"));
+        }
+        for connection in &mut connections {
+            let jit: String = sqlx::query_scalar("SHOW jit")
+                .fetch_one(&mut **connection)
+                .await
+                .expect("show");
+            assert_eq!(jit, "off");
+        }
+        drop(connections);
+        store.close().await;
+    }
 }
