@@ -3,7 +3,7 @@
 use crate::{backend, serializable, Bind, PgStore, Tx};
 use async_trait::async_trait;
 use sluice_store::{
-    DeployKind, DeployResource, DeployStore, DeploymentQuery, DeploymentRecord, Error,
+    listing_sql, DeployKind, DeployResource, DeployStore, DeploymentQuery, DeploymentRecord, Error,
     HostCommandRecord, Result,
 };
 use sqlx::postgres::PgRow;
@@ -337,39 +337,9 @@ impl DeployStore for PgStore {
         query: &DeploymentQuery,
         limit: usize,
     ) -> Result<Vec<DeploymentRecord>> {
-        let mut sql = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE 1 = 1"
-        ));
-        if let Some(application) = &query.application {
-            sql.push(" AND application = ").push_bind(application);
-        }
-        if let Some(group) = &query.group {
-            sql.push(" AND deployment_group = ").push_bind(group);
-        }
-        if !query.statuses.is_empty() {
-            sql.push(" AND status IN (");
-            let mut statuses = sql.separated(", ");
-            for status in &query.statuses {
-                statuses.push_bind(status);
-            }
-            sql.push(")");
-        }
-        if let Some(from) = query.created_from_ms {
-            sql.push(" AND create_ms >= ").push_bind(from);
-        }
-        if let Some(to) = query.created_to_ms {
-            sql.push(" AND create_ms <= ").push_bind(to);
-        }
-        // A row value, so the index seeks to the page rather than reading the pages before it.
-        if let Some(after) = &query.after {
-            sql.push(" AND (create_ms, id) < (")
-                .push_bind(after.created_ms)
-                .push(", ")
-                .push_bind(&after.name)
-                .push(")");
-        }
-        sql.push(" ORDER BY create_ms DESC, id DESC LIMIT ")
-            .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        let mut sql =
+            QueryBuilder::<Postgres>::new(format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments"));
+        listing_sql::deployment_page(&mut sql, query, limit);
         let rows = sql.build().fetch_all(&self.pool).await.map_err(backend)?;
         Ok(rows.iter().map(deployment).collect())
     }

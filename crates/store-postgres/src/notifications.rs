@@ -4,8 +4,8 @@
 use crate::{backend, below_limit, serializable, Bind, PgStore, Tx};
 use async_trait::async_trait;
 use sluice_store::{
-    Error, EventRuleRecord, NotificationStore, OutboxRecord, PagePosition, RemoteChange, Result,
-    SubscriptionRecord, TopicRecord, UndeliveredRecord,
+    listing_sql, Error, EventRuleRecord, NotificationStore, OutboxRecord, PagePosition,
+    RemoteChange, Result, SubscriptionRecord, TopicRecord, UndeliveredRecord,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
@@ -228,20 +228,9 @@ impl NotificationStore for PgStore {
         limit: usize,
     ) -> Result<Vec<SubscriptionRecord>> {
         let mut sql = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM sns_subscriptions WHERE 1 = 1"
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM sns_subscriptions"
         ));
-        if let Some(topic) = topic_arn {
-            sql.push(" AND topic_arn = ").push_bind(topic);
-        }
-        if let Some(after) = after {
-            sql.push(" AND (created_ms, arn) > (")
-                .push_bind(after.created_ms)
-                .push(", ")
-                .push_bind(&after.name)
-                .push(")");
-        }
-        sql.push(" ORDER BY created_ms, arn LIMIT ")
-            .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        listing_sql::subscription_page(&mut sql, topic_arn, after, limit);
         let rows = sql.build().fetch_all(&self.pool).await.map_err(backend)?;
         Ok(rows.iter().map(subscription_row).collect())
     }

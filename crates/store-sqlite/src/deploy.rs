@@ -4,7 +4,7 @@ use crate::{backend, write_ops::db, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use sluice_store::{
-    DeployKind, DeployResource, DeployStore, DeploymentQuery, DeploymentRecord, Error,
+    listing_sql, DeployKind, DeployResource, DeployStore, DeploymentQuery, DeploymentRecord, Error,
     HostCommandRecord, Result,
 };
 use sqlx::sqlite::SqliteRow;
@@ -121,42 +121,11 @@ fn resource_exists(tx: &rusqlite::Connection, kind: &str, scope: &str, name: &st
     .map(|found| found.is_some())
 }
 
-/// The statement of one `ListDeployments` page: each filter it may carry seeks an index in
-/// the page's order (`listing_pages_seek_and_never_sort` checks the plans).
+/// The statement of one `ListDeployments` page (`listing_pages_seek_and_never_sort` checks
+/// that each shape it takes walks an index in the page's order).
 pub(crate) fn deployment_page(query: &DeploymentQuery, limit: usize) -> QueryBuilder<'_, Sqlite> {
-    let mut sql = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE 1 = 1"
-    ));
-    if let Some(application) = &query.application {
-        sql.push(" AND application = ").push_bind(application);
-    }
-    if let Some(group) = &query.group {
-        sql.push(" AND deployment_group = ").push_bind(group);
-    }
-    if !query.statuses.is_empty() {
-        sql.push(" AND status IN (");
-        let mut statuses = sql.separated(", ");
-        for status in &query.statuses {
-            statuses.push_bind(status);
-        }
-        sql.push(")");
-    }
-    if let Some(from) = query.created_from_ms {
-        sql.push(" AND create_ms >= ").push_bind(from);
-    }
-    if let Some(to) = query.created_to_ms {
-        sql.push(" AND create_ms <= ").push_bind(to);
-    }
-    // A row value, so the index seeks to the page rather than reading the pages before it.
-    if let Some(after) = &query.after {
-        sql.push(" AND (create_ms, id) < (")
-            .push_bind(after.created_ms)
-            .push(", ")
-            .push_bind(&after.name)
-            .push(")");
-    }
-    sql.push(" ORDER BY create_ms DESC, id DESC LIMIT ")
-        .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    let mut sql = QueryBuilder::new(format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments"));
+    listing_sql::deployment_page(&mut sql, query, limit);
     sql
 }
 

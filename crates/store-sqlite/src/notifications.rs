@@ -6,7 +6,7 @@ use crate::{backend, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::params;
 use sluice_store::{
-    Error, EventRuleRecord, NotificationStore, OutboxRecord, PagePosition, Result,
+    listing_sql, Error, EventRuleRecord, NotificationStore, OutboxRecord, PagePosition, Result,
     SubscriptionRecord, TopicRecord, UndeliveredRecord,
 };
 use sqlx::sqlite::SqliteRow;
@@ -54,28 +54,17 @@ fn rule_row(r: &SqliteRow) -> EventRuleRecord {
     }
 }
 
-/// The statement of one `ListSubscriptions` page, which seeks an index in the page's order
-/// (`listing_pages_seek_and_never_sort` checks the plans).
+/// The statement of one `ListSubscriptions` page (`listing_pages_seek_and_never_sort` checks
+/// that each shape it takes walks an index in the page's order).
 pub(crate) fn subscription_page<'a>(
     topic_arn: Option<&'a str>,
     after: Option<&'a PagePosition>,
     limit: usize,
 ) -> QueryBuilder<'a, Sqlite> {
-    let mut sql = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT {SUBSCRIPTION_COLUMNS} FROM sns_subscriptions WHERE 1 = 1"
+    let mut sql = QueryBuilder::new(format!(
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM sns_subscriptions"
     ));
-    if let Some(topic) = topic_arn {
-        sql.push(" AND topic_arn = ").push_bind(topic);
-    }
-    if let Some(after) = after {
-        sql.push(" AND (created_ms, arn) > (")
-            .push_bind(after.created_ms)
-            .push(", ")
-            .push_bind(&after.name)
-            .push(")");
-    }
-    sql.push(" ORDER BY created_ms, arn LIMIT ")
-        .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    listing_sql::subscription_page(&mut sql, topic_arn, after, limit);
     sql
 }
 

@@ -6,6 +6,8 @@
 
 mod declaration_doc;
 pub mod error;
+#[cfg(feature = "sql")]
+pub mod listing_sql;
 pub mod records;
 
 #[cfg(feature = "conformance")]
