@@ -11,7 +11,19 @@ struct Caller<'a> {
     credentials: sluice_sigv4::Credentials,
 }
 
-impl Caller<'_> {
+impl<'a> Caller<'a> {
+    /// The account's root, with the test server's key.
+    fn root(server: &'a TestServer) -> Self {
+        Caller {
+            server,
+            credentials: sluice_sigv4::Credentials {
+                access_key_id: TEST_ACCESS_KEY_ID.into(),
+                secret_access_key: TEST_SECRET_ACCESS_KEY.into(),
+                session_token: None,
+            },
+        }
+    }
+
     async fn send(
         &self,
         method: &str,
@@ -120,14 +132,7 @@ impl Caller<'_> {
 #[tokio::test]
 async fn an_agent_reaches_only_its_own_commands_and_its_own_bundle() {
     let server = TestServer::start().await;
-    let root = Caller {
-        server: &server,
-        credentials: sluice_sigv4::Credentials {
-            access_key_id: TEST_ACCESS_KEY_ID.into(),
-            secret_access_key: TEST_SECRET_ACCESS_KEY.into(),
-            session_token: None,
-        },
-    };
+    let root = Caller::root(&server);
     let (host_arn, host) = root.user("host-a").await;
     let (mallory_arn, mallory) = root.user("mallory").await;
     root.deploy(
@@ -285,14 +290,7 @@ async fn an_agent_reaches_only_its_own_commands_and_its_own_bundle() {
 #[tokio::test]
 async fn deployments_list_newest_first_a_page_at_a_time_from_the_store() {
     let server = TestServer::start().await;
-    let root = Caller {
-        server: &server,
-        credentials: sluice_sigv4::Credentials {
-            access_key_id: TEST_ACCESS_KEY_ID.into(),
-            secret_access_key: TEST_SECRET_ACCESS_KEY.into(),
-            session_token: None,
-        },
-    };
+    let root = Caller::root(&server);
     for path in ["/bundles", "/bundles/app.zip"] {
         let (status, _) = root.send("PUT", path, &[], b"bytes".to_vec(), "s3").await;
         assert_eq!(status, 200, "{path}");
