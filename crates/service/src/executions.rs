@@ -226,36 +226,25 @@ impl Sluice {
     ) -> Result<Page<ExecutionView>> {
         self.current_pipeline(pipeline).await?;
         let scope = format!("{LIST_SCOPE}:{pipeline}");
-        let before = match next_token {
-            Some(t) => {
-                let position = self
-                    .inner
-                    .tokens
-                    .verify(&scope, t)
-                    .ok_or(Error::InvalidNextToken)?;
-                let (ms, id) = position.split_once('/').ok_or(Error::InvalidNextToken)?;
-                Some((
-                    ms.parse::<i64>().map_err(|_| Error::InvalidNextToken)?,
-                    id.to_string(),
-                ))
-            }
-            None => None,
-        };
+        let before = next_token
+            .map(|t| crate::pagination::position_of(&self.inner.tokens, &scope, t))
+            .transpose()?
+            .map(|p| (p.created_ms, p.name));
         let limit = max_results.unwrap_or(DEFAULT_EXECUTION_PAGE).max(1);
         let mut records = self
             .store()
             .list_executions(pipeline, before, limit + 1)
             .await?;
-        let next_token = if records.len() > limit {
-            records.truncate(limit);
-            records.last().map(|r| {
-                self.inner
-                    .tokens
-                    .sign(&scope, &format!("{}/{}", r.started_ms, r.execution_id))
-            })
-        } else {
-            None
-        };
+        let next_token = crate::pagination::next_page_token(
+            &self.inner.tokens,
+            &scope,
+            &mut records,
+            limit,
+            |r| sluice_store::PagePosition {
+                created_ms: r.started_ms,
+                name: r.execution_id.clone(),
+            },
+        );
         let mut items = Vec::with_capacity(records.len());
         for r in records {
             let e = ExecutionDoc::from_json(&r.doc)?.to_engine()?;

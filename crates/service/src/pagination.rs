@@ -106,25 +106,22 @@ pub fn position_of(tokens: &TokenSigner, scope: &str, token: &str) -> crate::Res
     })
 }
 
-/// One page read from the store with one row more than `limit`: the row past the page says
-/// there is a next one, which starts after the page's last row (`position` of it).
-pub fn keyset_page<T, U>(
+/// Ends a page read from the store with one row more than `limit`: the row past the page
+/// says there is a next one, which starts after the page's last row (`position` of it).
+/// Truncates `rows` to the page and answers the next page's token.
+pub fn next_page_token<T>(
     tokens: &TokenSigner,
     scope: &str,
-    mut rows: Vec<T>,
+    rows: &mut Vec<T>,
     limit: usize,
     position: impl Fn(&T) -> PagePosition,
-    item: impl FnMut(T) -> crate::Result<U>,
-) -> crate::Result<crate::Page<U>> {
-    let next_token = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last()
-            .map(|last| position_token(tokens, scope, &position(last)))
-    } else {
-        None
-    };
-    let items = rows.into_iter().map(item).collect::<crate::Result<_>>()?;
-    Ok(crate::Page { items, next_token })
+) -> Option<String> {
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last()
+        .map(|last| position_token(tokens, scope, &position(last)))
 }
 
 #[cfg(test)]

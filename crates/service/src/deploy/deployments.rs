@@ -322,21 +322,24 @@ impl Sluice {
             created_to_ms: filter.created_before_ms,
             after,
         };
-        let records = self
+        let mut records = self
             .store()
             .deployments(&query, DEPLOYMENT_PAGE + 1)
             .await?;
-        crate::pagination::keyset_page(
+        let next_token = crate::pagination::next_page_token(
             &self.inner.tokens,
             &scope,
-            records,
+            &mut records,
             DEPLOYMENT_PAGE,
             |r| PagePosition {
                 created_ms: r.create_ms,
                 name: r.id.clone(),
             },
-            |r| Ok(r.id),
-        )
+        );
+        Ok(Page {
+            items: records.into_iter().map(|r| r.id).collect(),
+            next_token,
+        })
     }
 
     /// A group's last attempted and last successful deployments and the revision it runs,

@@ -541,34 +541,36 @@ impl Sluice {
             .map(|t| crate::pagination::position_of(&self.inner.tokens, &scope, t))
             .transpose()
             .map_err(|_| invalid("NextToken"))?;
-        let records = self
+        let mut records = self
             .store()
             .subscription_page(topic_arn, after.as_ref(), PAGE + 1)
             .await?;
-        crate::pagination::keyset_page(
+        let next_token = crate::pagination::next_page_token(
             &self.inner.tokens,
             &scope,
-            records,
+            &mut records,
             PAGE,
             |record| PagePosition {
                 created_ms: record.created_ms,
                 name: record.arn.clone(),
             },
-            |record| {
-                let doc = subscription_doc(&record)?;
-                Ok(SubscriptionView {
-                    arn: if doc.confirmed {
-                        record.arn.clone()
-                    } else {
-                        "PendingConfirmation".into()
-                    },
-                    owner: doc.owner,
-                    protocol: doc.protocol,
-                    endpoint: doc.endpoint,
-                    topic_arn: record.topic_arn,
-                })
-            },
-        )
+        );
+        let mut items = Vec::with_capacity(records.len());
+        for record in records {
+            let doc = subscription_doc(&record)?;
+            items.push(SubscriptionView {
+                arn: if doc.confirmed {
+                    record.arn.clone()
+                } else {
+                    "PendingConfirmation".into()
+                },
+                owner: doc.owner,
+                protocol: doc.protocol,
+                endpoint: doc.endpoint,
+                topic_arn: record.topic_arn,
+            });
+        }
+        Ok(Page { items, next_token })
     }
 
     /// `GetSubscriptionAttributes`.
