@@ -271,8 +271,118 @@ pub async fn handle(State(state): State<GitState>, request: Request) -> Response
     response
 }
 
-/// Runs `git http-backend` for one request (already authorized).
+/// Serves one request (already authorized) from this server's copy of the repository. Where
+/// replicas share repositories the copy is first brought up to the latest push, and a push
+/// holds the repository's lock — renewed while it runs — until the refs it moved are published
+/// to the others, so pushes through different replicas take turns.
 async fn exchange(
+    state: &GitState,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Body,
+    name: &str,
+    path_info: &str,
+) -> Response {
+    let sluice = &state.sluice;
+    let is_push = parts.method == Method::POST && path_info.ends_with("/git-receive-pack");
+    if !is_push {
+        if let Err(e) = sluice.sync_repository(name).await {
+            return out_of_date(name, &e);
+        }
+        return exchange_copy(state, parts, body, name, path_info).await;
+    }
+    let repo = state.repos_dir.join(format!("{name}.git"));
+    if !sluice.options().shared_repositories {
+        let before = state.git.refs(&repo).await.unwrap_or_default();
+        let response = exchange_copy(state, parts, body, name, path_info).await;
+        if response.status().is_success() {
+            announce_pushes(state, &repo, name, before).await;
+        }
+        return response;
+    }
+    let waited = std::time::Instant::now();
+    loop {
+        match sluice.lock_repository_push(name).await {
+            Ok(true) => break,
+            Ok(false) if waited.elapsed() < PUSH_LOCK_WAIT => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Ok(false) => {
+                return plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("another push to {name} is in progress; push again"),
+                )
+            }
+            Err(sluice_service::Error::Named {
+                code: "RepositoryDoesNotExistException",
+                ..
+            }) => {
+                return plain(
+                    StatusCode::NOT_FOUND,
+                    &format!("repository {name} does not exist"),
+                )
+            }
+            Err(e) => return out_of_date(name, &e),
+        }
+    }
+    let renewing = {
+        let (sluice, name) = (sluice.clone(), name.to_string());
+        tokio::spawn(async move {
+            let every = std::time::Duration::from_millis(sluice_service::PUSH_LOCK_MS as u64 / 3);
+            loop {
+                tokio::time::sleep(every).await;
+                if !matches!(sluice.lock_repository_push(&name).await, Ok(true)) {
+                    tracing::warn!(repository = name, "a push lost its repository's lock");
+                    return;
+                }
+            }
+        })
+    };
+    let before = match sluice.sync_repository(name).await {
+        Ok(()) => state.git.refs(&repo).await.unwrap_or_default(),
+        Err(e) => {
+            renewing.abort();
+            sluice.release_repository_push(name).await;
+            return out_of_date(name, &e);
+        }
+    };
+    let response = exchange_copy(state, parts, body, name, path_info).await;
+    renewing.abort();
+    let after = state.git.refs(&repo).await.unwrap_or_default();
+    if after == before {
+        sluice.release_repository_push(name).await;
+        return response;
+    }
+    // Published before it is announced: the executions it starts may read it anywhere.
+    match sluice.publish_repository(name).await {
+        Ok(()) => {
+            if response.status().is_success() {
+                announce_pushes(state, &repo, name, before).await;
+            }
+            response
+        }
+        Err(e) => {
+            tracing::error!(repository = name, error = %e, "a push could not be shared with the other replicas");
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("the push to {name} could not be shared with the other replicas: {e}"),
+            )
+        }
+    }
+}
+
+/// How long a push waits for another replica's push to the same repository.
+const PUSH_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn out_of_date(name: &str, e: &sluice_service::Error) -> Response {
+    tracing::error!(repository = name, error = %e, "the repository could not be brought up to date");
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!("repository {name} could not be brought up to date with the other replicas"),
+    )
+}
+
+/// Runs `git http-backend` for one request on this server's copy.
+async fn exchange_copy(
     state: &GitState,
     parts: &axum::http::request::Parts,
     body: axum::body::Body,
@@ -287,11 +397,6 @@ async fn exchange(
         );
     }
     let is_push = parts.method == Method::POST && path_info.ends_with("/git-receive-pack");
-    let before = if is_push {
-        state.git.refs(&repo).await.unwrap_or_default()
-    } else {
-        Default::default()
-    };
     let header = |n: &str| {
         parts
             .headers
@@ -416,7 +521,6 @@ async fn exchange(
     if status.is_none() {
         return plain(StatusCode::GATEWAY_TIMEOUT, "the push took too long");
     }
-    announce_pushes(state, &repo, name, before).await;
     cgi_response(head.status, head.headers, Body::from(report))
 }
 
@@ -607,8 +711,7 @@ async fn announce_pushes(state: &GitState, repo: &std::path::Path, name: &str, b
 /// The first branch pushed to an empty repository becomes its default (what `HEAD` names), as
 /// CodeCommit does, unless `HEAD` already names a branch that now exists.
 fn adopt_default_branch(repo: &std::path::Path, after: &Refs) {
-    let head = repo.join("HEAD");
-    let current = std::fs::read_to_string(&head).unwrap_or_default();
+    let current = std::fs::read_to_string(repo.join("HEAD")).unwrap_or_default();
     let named = current
         .trim()
         .strip_prefix("ref: refs/heads/")
@@ -619,10 +722,7 @@ fn adopt_default_branch(repo: &std::path::Path, after: &Refs) {
     let Some(first) = after.branches.keys().find(|b| git::check_branch(b).is_ok()) else {
         return;
     };
-    let staged = repo.join("HEAD.sluice-new");
-    let written = std::fs::write(&staged, format!("ref: refs/heads/{first}\n"))
-        .and_then(|()| std::fs::rename(&staged, &head));
-    if let Err(e) = written {
+    if let Err(e) = crate::repositories::set_default_branch(repo, first) {
         tracing::warn!(repository = %repo.display(), error = %e, "the default branch could not be set");
     }
 }

@@ -55,10 +55,10 @@ fn app_and_wake(sluice: Sluice, repos: Option<HostedRepos>) -> (Router, Closers)
             .with_state(sluice.clone()),
     );
     if let Some(repos) = repos {
-        sluice.set_repository_host(std::sync::Arc::new(repositories::HostedRepositories {
-            dir: repos.dir.clone(),
-            git: sluice_worker::git::Git::new(repos.sandbox.clone()),
-        }));
+        sluice.set_repository_host(std::sync::Arc::new(repositories::HostedRepositories::new(
+            repos.dir.clone(),
+            sluice_worker::git::Git::new(repos.sandbox.clone()),
+        )));
         let git = Router::new()
             .route(
                 &format!("{GIT_PREFIX}/{{*path}}"),

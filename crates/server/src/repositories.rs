@@ -1,21 +1,94 @@
 //! The hosted repositories as the service's `RepositoryHost`: bare repositories under the
-//! repository directory, read with git in the sandbox.
+//! repository directory, read with git in the sandbox. Where replicas share them, each copy
+//! records the snapshot it holds in a file beside git's own (`COPY_FILE`).
 
 use async_trait::async_trait;
-use sluice_service::{CommitView, RepositoryHost};
+use sluice_artifacts::ByteStream;
+use sluice_service::{Bundle, CommitView, HeldCopy, RepositoryHost};
 use sluice_worker::git::{self, Git};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// In a copy's git directory: `RECORD_ID SNAPSHOT_ID` (`-` for the empty repository). Git
+/// ignores it, and the smart HTTP protocol never serves it.
+const COPY_FILE: &str = "sluice-copy";
+/// Under the repository directory: bundles on their way in or out. Not a repository name
+/// (those end in `.git`).
+const SCRATCH_DIR: &str = ".snapshots";
 
 pub(crate) struct HostedRepositories {
     pub dir: PathBuf,
     pub git: Git,
+    /// One copy is brought up to a snapshot at a time.
+    pub restoring: tokio::sync::Mutex<()>,
 }
 
 impl HostedRepositories {
+    pub(crate) fn new(dir: PathBuf, git: Git) -> Self {
+        // Bundles a stopped server left half-written or half-read.
+        let _ = std::fs::remove_dir_all(dir.join(SCRATCH_DIR));
+        Self {
+            dir,
+            git,
+            restoring: tokio::sync::Mutex::new(()),
+        }
+    }
+
     fn path(&self, name: &str) -> Result<PathBuf, String> {
         git::check_repository_name(name).map_err(|e| e.to_string())?;
         Ok(self.dir.join(format!("{name}.git")))
     }
+
+    /// A new file name in the scratch directory (made if missing).
+    fn scratch_file(&self) -> Result<(PathBuf, PathBuf), String> {
+        let scratch = self.dir.join(SCRATCH_DIR);
+        std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file = scratch.join(format!("{n}.bundle"));
+        Ok((scratch, file))
+    }
+
+    async fn init_empty(&self, path: &Path) -> Result<(), String> {
+        match tokio::fs::remove_dir_all(path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+        git::init_bare(path).await.map_err(|e| e.to_string())
+    }
+}
+
+/// The branch a repository's `HEAD` names.
+fn default_branch_of(repo: &Path) -> Option<String> {
+    let head = std::fs::read_to_string(repo.join("HEAD")).ok()?;
+    Some(head.trim().strip_prefix("ref: refs/heads/")?.to_string())
+}
+
+/// Points `HEAD` at `branch`, written whole then renamed.
+pub(crate) fn set_default_branch(repo: &Path, branch: &str) -> Result<(), String> {
+    git::check_branch(branch).map_err(|e| e.to_string())?;
+    let staged = repo.join("HEAD.sluice-new");
+    std::fs::write(&staged, format!("ref: refs/heads/{branch}\n"))
+        .and_then(|()| std::fs::rename(&staged, repo.join("HEAD")))
+        .map_err(|e| format!("{}: {e}", repo.display()))
+}
+
+/// Writes `body` to `path`.
+async fn write_stream(path: &Path, mut body: ByteStream) -> Result<(), String> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| format!("reading a snapshot: {e}"))?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[async_trait]
@@ -64,8 +137,7 @@ impl RepositoryHost for HostedRepositories {
     async fn default_branch(&self, name: &str) -> Option<String> {
         let path = self.path(name).ok()?;
         // HEAD names the default branch (`ref: refs/heads/main`); it counts once it exists.
-        let head = std::fs::read_to_string(path.join("HEAD")).ok()?;
-        let branch = head.trim().strip_prefix("ref: refs/heads/")?.to_string();
+        let branch = default_branch_of(&path)?;
         let branches = self.git.branches(&path).await.ok()?;
         branches.iter().any(|(b, _)| *b == branch).then_some(branch)
     }
@@ -84,6 +156,94 @@ impl RepositoryHost for HostedRepositories {
             message: d.message,
             author: d.author,
             committer: d.committer,
+        }))
+    }
+
+    async fn held(&self, name: &str) -> Option<HeldCopy> {
+        let path = self.path(name).ok()?;
+        let text = tokio::fs::read_to_string(path.join(COPY_FILE)).await.ok()?;
+        let (record_id, snapshot) = text.trim().split_once(' ')?;
+        Some(HeldCopy {
+            record_id: record_id.to_string(),
+            snapshot_id: (snapshot != "-").then(|| snapshot.to_string()),
+        })
+    }
+
+    async fn mark(&self, name: &str, held: &HeldCopy) -> Result<(), String> {
+        let path = self.path(name)?;
+        let text = format!(
+            "{} {}\n",
+            held.record_id,
+            held.snapshot_id.as_deref().unwrap_or("-")
+        );
+        // Written whole, then renamed: a crash leaves the old mark or the new one.
+        let partial = path.join(format!("{COPY_FILE}.new"));
+        tokio::fs::write(&partial, text)
+            .await
+            .and(tokio::fs::rename(&partial, path.join(COPY_FILE)).await)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    async fn restore(
+        &self,
+        name: &str,
+        held: &HeldCopy,
+        bundle: Option<Bundle>,
+    ) -> Result<(), String> {
+        let path = self.path(name)?;
+        let _one_at_a_time = self.restoring.lock().await;
+        let current = self.held(name).await;
+        if current.as_ref() == Some(held) {
+            return Ok(());
+        }
+        // A copy of the repository's earlier life (deleted and made again), a missing one,
+        // or an empty snapshot starts from an empty repository.
+        let same_record = current.is_some_and(|c| c.record_id == held.record_id);
+        if bundle.is_none() || !same_record || !path.join("HEAD").is_file() {
+            self.init_empty(&path).await?;
+        }
+        if let Some(bundle) = bundle {
+            let (scratch, file) = self.scratch_file()?;
+            let fetched = match write_stream(&file, bundle.bytes).await {
+                Ok(()) => self
+                    .git
+                    .fetch_bundle(&path, &scratch, &file)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            let _ = tokio::fs::remove_file(&file).await;
+            fetched?;
+            if let Some(branch) = bundle.default_branch {
+                set_default_branch(&path, &branch)?;
+            }
+        }
+        self.mark(name, held).await
+    }
+
+    async fn bundle(&self, name: &str) -> Result<Option<Bundle>, String> {
+        let path = self.path(name)?;
+        let refs = self.git.refs(&path).await.map_err(|e| e.to_string())?;
+        if refs.branches.is_empty() && refs.tags.is_empty() {
+            return Ok(None);
+        }
+        let (_, file) = self.scratch_file()?;
+        let created = self
+            .git
+            .create_bundle(&path, &file)
+            .await
+            .map_err(|e| e.to_string());
+        let stream = match created {
+            Ok(()) => sluice_worker::files::file_stream(&file)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        // The open stream reads on; the name goes now.
+        let _ = tokio::fs::remove_file(&file).await;
+        Ok(Some(Bundle {
+            bytes: stream?,
+            default_branch: default_branch_of(&path),
         }))
     }
 }

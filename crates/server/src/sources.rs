@@ -286,6 +286,11 @@ async fn export_hosted(
 ) -> Result<(String, CommitInfo), String> {
     git::check_repository_name(name).map_err(|e| e.to_string())?;
     git::check_branch(branch).map_err(|e| e.to_string())?;
+    // Another replica's pushes first.
+    sluice
+        .sync_repository(name)
+        .await
+        .map_err(|e| format!("The repository {name} could not be brought up to date: {e}"))?;
     let repo = providers.repos_dir.join(format!("{name}.git"));
     if !repo.is_dir() {
         return Err(format!("The repository {name} does not exist on this server (create it with `sluice repo create {name}`)"));
@@ -452,6 +457,11 @@ async fn head_of(
     let get = |k: &str| c.get(k).cloned().unwrap_or_default();
     let hosted_head = |name: String| async move {
         git::check_repository_name(&name)?;
+        if let Err(e) = sluice.sync_repository(&name).await {
+            return Err(sluice_worker::Error::Failed(format!(
+                "the repository {name} could not be brought up to date: {e}"
+            )));
+        }
         let repo = config.repos_dir.join(format!("{name}.git"));
         if !repo.is_dir() {
             return Ok(None);

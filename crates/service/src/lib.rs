@@ -24,6 +24,7 @@ mod options;
 mod pagination;
 mod pipelines;
 mod repositories;
+mod repository_copies;
 mod rules;
 mod run_step;
 mod runtime_doc;
@@ -59,7 +60,8 @@ pub use options::{
     DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SMTP_FROM, DEFAULT_UNDELIVERED_RETENTION_MS,
 };
 pub use pipelines::{PipelineOverview, PipelineState, PipelineView, StageState, TransitionState};
-pub use repositories::{CommitView, RepositoryHost, RepositoryView};
+pub use repositories::{Bundle, CommitView, HeldCopy, RepositoryHost, RepositoryView};
+pub use repository_copies::PUSH_LOCK_MS;
 pub use rules::RuleExecutionView;
 pub use sluice_engine::{ConditionRun, ConditionStatus, RuleRun, RuleStatus};
 pub use sluice_engine::{EngineOptions, JobOutcome, RetryMode, SourceRevision, Trigger};

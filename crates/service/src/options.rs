@@ -61,6 +61,9 @@ pub struct Options {
     /// How long a built-in job stays this server's without a renewal: a server that dies
     /// holding jobs gives them up this long after its last renewal.
     pub job_lease_ms: i64,
+    /// Hosted repositories are shared with other servers (replicas on one database and blob
+    /// store): each push is published as a snapshot every server brings its copy up to.
+    pub shared_repositories: bool,
 }
 
 /// `Options::job_lease_ms` unless configured: 30 s, renewed every 10 s.
@@ -112,6 +115,7 @@ impl Default for Options {
             public_badges: false,
             job_owner: "sluice".into(),
             job_lease_ms: DEFAULT_JOB_LEASE_MS,
+            shared_repositories: false,
         }
     }
 }

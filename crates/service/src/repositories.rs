@@ -5,7 +5,9 @@
 //! dir) gets one when the API first sees it.
 
 use crate::deploy::{deploy_error as named, refused};
+pub use crate::repository_copies::HeldCopy;
 use crate::{Error, Page, Result, Sluice};
+use sluice_artifacts::ByteStream;
 use sluice_store::{RepositoryRecord, Tag};
 use std::sync::Arc;
 
@@ -38,6 +40,27 @@ pub trait RepositoryHost: Send + Sync {
     /// A commit, `None` when the repository has no such commit.
     async fn commit(&self, name: &str, id: &str)
         -> std::result::Result<Option<CommitView>, String>;
+    /// What this server's copy of a shared repository holds, if it was ever brought up to a
+    /// snapshot (`repository_copies`).
+    async fn held(&self, name: &str) -> Option<HeldCopy>;
+    /// Records what the copy holds.
+    async fn mark(&self, name: &str, held: &HeldCopy) -> std::result::Result<(), String>;
+    /// Makes the copy hold exactly the refs (and their objects) of `bundle` — none: an empty
+    /// repository — and records `held`.
+    async fn restore(
+        &self,
+        name: &str,
+        held: &HeldCopy,
+        bundle: Option<Bundle>,
+    ) -> std::result::Result<(), String>;
+    /// A bundle of every branch and tag; `None` when there are none.
+    async fn bundle(&self, name: &str) -> std::result::Result<Option<Bundle>, String>;
+}
+
+/// A repository's branches and tags as one git bundle, and the branch `HEAD` names.
+pub struct Bundle {
+    pub bytes: ByteStream,
+    pub default_branch: Option<String>,
 }
 
 /// A repository as the API shows it.
@@ -61,7 +84,7 @@ fn missing(name: &str) -> Error {
     )
 }
 
-fn host_failure(e: String) -> Error {
+pub(crate) fn host_failure(e: String) -> Error {
     Error::Internal(format!("the hosted repository: {e}"))
 }
 
@@ -71,7 +94,7 @@ impl Sluice {
         let _ = self.inner.repository_host.set(host);
     }
 
-    fn repository_host(&self) -> Result<&Arc<dyn RepositoryHost>> {
+    pub(crate) fn repository_host(&self) -> Result<&Arc<dyn RepositoryHost>> {
         self.inner.repository_host.get().ok_or_else(|| {
             named(
                 "OperationNotAllowedException",
@@ -110,6 +133,7 @@ impl Sluice {
     /// The record of a hosted repository, made now for one that exists without one.
     async fn repository_record(&self, name: &str) -> Result<RepositoryRecord> {
         check_repository_name(name)?;
+        self.sync_repository(name).await?;
         // Only a repository that exists has a record worth showing (a record left by a create
         // or delete cut short is finished by the next create or delete).
         if !self.repository_host()?.exists(name).await {
@@ -125,6 +149,7 @@ impl Sluice {
             description: None,
             created_ms: now,
             modified_ms: now,
+            snapshot: None,
         };
         match self.store().create_repository(&record, usize::MAX).await {
             Ok(()) => Ok(record),
@@ -148,6 +173,8 @@ impl Sluice {
         check_repository_name(name)?;
         self.check_tags(&tags)?;
         let host = self.repository_host()?;
+        // Another replica's repository is one here too.
+        self.sync_repository(name).await?;
         if host.exists(name).await {
             return Err(named(
                 "RepositoryNameExistsException",
@@ -166,6 +193,7 @@ impl Sluice {
             description: description.map(str::to_string),
             created_ms: now,
             modified_ms: now,
+            snapshot: None,
         };
         // The record first: a crash after it leaves a record the next create finishes, never a
         // repository nobody can describe.
@@ -210,9 +238,30 @@ impl Sluice {
         descending: bool,
         next_token: Option<&str>,
     ) -> Result<Page<(String, String)>> {
+        let mut names = self.repository_host()?.names().await;
+        if self.options().shared_repositories {
+            // Those made on other replicas, too.
+            names.extend(
+                self.store()
+                    .repositories()
+                    .await?
+                    .into_iter()
+                    .map(|r| r.name),
+            );
+            names.sort();
+            names.dedup();
+        }
         let mut records = Vec::new();
-        for name in self.repository_host()?.names().await {
-            records.push(self.repository_record(&name).await?);
+        for name in names {
+            match self.repository_record(&name).await {
+                Ok(record) => records.push(record),
+                // Deleted since the names were read.
+                Err(Error::Named {
+                    code: "RepositoryDoesNotExistException",
+                    ..
+                }) => {}
+                Err(e) => return Err(e),
+            }
         }
         if by_modified {
             records.sort_by_key(|r| (r.modified_ms, r.name.clone()));
@@ -239,11 +288,14 @@ impl Sluice {
         };
         // A record whose repository is gone (a delete cut short) goes too.
         let leftover = self.store().repository(name).await?;
-        let Some(id) = record.or(leftover).map(|r| r.id) else {
+        let Some(id) = record.or(leftover.clone()).map(|r| r.id) else {
             return Ok(None);
         };
         host.delete(name).await.map_err(host_failure)?;
         self.store().delete_repository(name).await?;
+        if let Some(shared) = &leftover {
+            self.forget_snapshot(shared).await;
+        }
         let arn = self.repository_arn(name);
         let keys: Vec<String> = self
             .store()

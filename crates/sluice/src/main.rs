@@ -505,6 +505,8 @@ async fn open(
         master_key,
         job_owner: server_id,
         job_lease_ms: options.jobs.lease_ms,
+        // On PostgreSQL, replicas may share the database: every push is published to all.
+        shared_repositories: matches!(database, Database::Postgres(_)),
         engine: options.jobs.engine.clone(),
         dispatch_lease_ms: options.jobs.dispatch_lease_ms,
         public_url: options

@@ -12,6 +12,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_open_jobs_order.sql")),
     (3, include_str!("../migrations/0003_live_job_leases.sql")),
     (4, include_str!("../migrations/0004_listing_pages.sql")),
+    (
+        5,
+        include_str!("../migrations/0005_repository_snapshots.sql"),
+    ),
 ];
 
 /// The schema version this binary brings a database to.

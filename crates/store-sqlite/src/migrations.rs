@@ -29,6 +29,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (19, include_str!("../migrations/0019_job_leases.sql")),
     (20, include_str!("../migrations/0020_live_job_leases.sql")),
     (21, include_str!("../migrations/0021_listing_pages.sql")),
+    (
+        22,
+        include_str!("../migrations/0022_repository_snapshots.sql"),
+    ),
 ];
 
 /// The schema version this binary brings a database to.

@@ -2,12 +2,12 @@
 
 use crate::{backend, write_ops::db, SqliteStore};
 use async_trait::async_trait;
-use rusqlite::params;
-use sluice_store::{Error, RepositoryRecord, RepositoryStore, Result};
+use rusqlite::{params, OptionalExtension};
+use sluice_store::{Error, Publication, RepositoryRecord, RepositoryStore, Result};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-const COLUMNS: &str = "name, id, description, created_ms, modified_ms";
+const COLUMNS: &str = "name, id, description, created_ms, modified_ms, snapshot";
 
 fn row(r: &SqliteRow) -> RepositoryRecord {
     RepositoryRecord {
@@ -16,6 +16,7 @@ fn row(r: &SqliteRow) -> RepositoryRecord {
         description: r.get(2),
         created_ms: r.get(3),
         modified_ms: r.get(4),
+        snapshot: r.get(5),
     }
 }
 
@@ -43,8 +44,15 @@ impl RepositoryStore for SqliteStore {
                 )));
             }
             tx.execute(
-                &format!("INSERT INTO repositories ({COLUMNS}) VALUES (?, ?, ?, ?, ?)"),
-                params![r.name, r.id, r.description, r.created_ms, r.modified_ms],
+                &format!("INSERT INTO repositories ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"),
+                params![
+                    r.name,
+                    r.id,
+                    r.description,
+                    r.created_ms,
+                    r.modified_ms,
+                    r.snapshot
+                ],
             )
             .map_err(db)?;
             Ok(())
@@ -97,6 +105,85 @@ impl RepositoryStore for SqliteStore {
                 .execute("DELETE FROM repositories WHERE name = ?", [&name])
                 .map_err(db)?
                 > 0)
+        })
+        .await
+    }
+
+    async fn lock_repository(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool> {
+        let (name, owner) = (name.to_string(), owner.to_string());
+        self.write(move |tx| {
+            let taken = tx
+                .execute(
+                    "UPDATE repositories SET push_owner = ?1, push_until_ms = ?2
+                     WHERE name = ?3 AND (push_owner IS NULL OR push_owner = ?1 OR push_until_ms < ?4)",
+                    params![owner, until_ms, name, now_ms],
+                )
+                .map_err(db)?;
+            if taken > 0 {
+                return Ok(true);
+            }
+            let exists: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM repositories WHERE name = ?",
+                    [&name],
+                    |x| x.get(0),
+                )
+                .map_err(db)?;
+            if exists == 0 {
+                return Err(Error::NotFound(format!("repository {name}")));
+            }
+            Ok(false)
+        })
+        .await
+    }
+
+    async fn publish_repository(
+        &self,
+        name: &str,
+        owner: &str,
+        snapshot: Option<&str>,
+    ) -> Result<Publication> {
+        let (name, owner) = (name.to_string(), owner.to_string());
+        let snapshot = snapshot.map(str::to_string);
+        self.write(move |tx| {
+            let held: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT snapshot FROM repositories WHERE name = ? AND push_owner = ?",
+                    params![name, owner],
+                    |x| x.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some(replaced) = held else {
+                return Ok(Publication::LockLost);
+            };
+            tx.execute(
+                "UPDATE repositories SET snapshot = ?, push_owner = NULL, push_until_ms = NULL
+                 WHERE name = ?",
+                params![snapshot, name],
+            )
+            .map_err(db)?;
+            Ok(Publication::Published { replaced })
+        })
+        .await
+    }
+
+    async fn unlock_repository(&self, name: &str, owner: &str) -> Result<()> {
+        let (name, owner) = (name.to_string(), owner.to_string());
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE repositories SET push_owner = NULL, push_until_ms = NULL
+                 WHERE name = ? AND push_owner = ?",
+                params![name, owner],
+            )
+            .map_err(db)?;
+            Ok(())
         })
         .await
     }

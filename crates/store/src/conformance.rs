@@ -157,6 +157,7 @@ pub async fn run_all<S: Store>(store: &S) {
     deployment_steps_conflict_on_a_stale_rev_and_commands_lapse(store).await;
     an_owner_finds_its_one_resource(store).await;
     repositories_are_unique_limited_and_described(store).await;
+    a_repository_push_lock_has_one_owner_and_publishing_releases_it(store).await;
     access_keys_are_limited_per_principal_and_can_be_deactivated(store).await;
     iam_names_are_unique_per_kind_ignoring_case(store).await;
     policies_attach_to_principals_and_groups_hold_users(store).await;
@@ -2438,6 +2439,7 @@ async fn repositories_are_unique_limited_and_described<S: Store>(store: &S) {
         description: None,
         created_ms: 1,
         modified_ms: 1,
+        snapshot: None,
     };
     store
         .create_repository(&record("app"), 2)
@@ -2474,4 +2476,113 @@ async fn repositories_are_unique_limited_and_described<S: Store>(store: &S) {
     assert_eq!(names, ["app", "lib"]);
     assert!(store.delete_repository("app").await.expect("delete"));
     assert!(!store.delete_repository("app").await.expect("again"));
+}
+
+async fn a_repository_push_lock_has_one_owner_and_publishing_releases_it<S: Store>(store: &S) {
+    assert!(matches!(
+        store.lock_repository("nowhere", "a", 0, 10).await,
+        Err(Error::NotFound(_))
+    ));
+    let record = RepositoryRecord {
+        name: "shared".into(),
+        id: "id-shared".into(),
+        description: None,
+        created_ms: 1,
+        modified_ms: 1,
+        snapshot: None,
+    };
+    store.create_repository(&record, 10).await.expect("create");
+    async fn snapshot<S: Store>(store: &S) -> Option<String> {
+        store
+            .repository("shared")
+            .await
+            .expect("read")
+            .expect("there")
+            .snapshot
+    }
+    // One owner at a time; the holder renews; another waits until the lease lapses.
+    assert!(store
+        .lock_repository("shared", "a", 100, 200)
+        .await
+        .expect("lock"));
+    assert!(store
+        .lock_repository("shared", "a", 150, 250)
+        .await
+        .expect("renew"));
+    assert!(!store
+        .lock_repository("shared", "b", 240, 300)
+        .await
+        .expect("held"));
+    assert_eq!(
+        store
+            .publish_repository("shared", "b", Some("s-b"))
+            .await
+            .expect("publish"),
+        Publication::LockLost,
+        "only the holder publishes"
+    );
+    assert_eq!(
+        store
+            .publish_repository("shared", "a", Some("s-1"))
+            .await
+            .expect("publish"),
+        Publication::Published { replaced: None }
+    );
+    assert_eq!(snapshot(store).await.as_deref(), Some("s-1"));
+    // Publishing released the lock: another owner takes it at once.
+    assert!(store
+        .lock_repository("shared", "b", 260, 360)
+        .await
+        .expect("lock"));
+    assert_eq!(
+        store
+            .publish_repository("shared", "a", Some("s-a"))
+            .await
+            .expect("publish"),
+        Publication::LockLost
+    );
+    store
+        .unlock_repository("shared", "a")
+        .await
+        .expect("not held");
+    assert!(!store
+        .lock_repository("shared", "a", 300, 400)
+        .await
+        .expect("b holds"));
+    store
+        .unlock_repository("shared", "b")
+        .await
+        .expect("unlock");
+    assert_eq!(
+        snapshot(store).await.as_deref(),
+        Some("s-1"),
+        "an unlock changes nothing"
+    );
+    // A lapsed lock goes to the next owner, and its old holder can no longer publish.
+    assert!(store
+        .lock_repository("shared", "a", 400, 500)
+        .await
+        .expect("lock"));
+    assert!(store
+        .lock_repository("shared", "c", 501, 600)
+        .await
+        .expect("lapsed"));
+    assert_eq!(
+        store
+            .publish_repository("shared", "a", Some("s-late"))
+            .await
+            .expect("publish"),
+        Publication::LockLost
+    );
+    assert_eq!(
+        store
+            .publish_repository("shared", "c", Some("s-2"))
+            .await
+            .expect("publish"),
+        Publication::Published {
+            replaced: Some("s-1".into())
+        }
+    );
+    assert_eq!(snapshot(store).await.as_deref(), Some("s-2"));
+    assert!(store.delete_repository("shared").await.expect("delete"));
 }

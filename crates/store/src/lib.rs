@@ -563,6 +563,25 @@ pub trait RepositoryStore: Send + Sync {
     ) -> Result<bool>;
     /// False if there was none.
     async fn delete_repository(&self, name: &str) -> Result<bool>;
+    /// Takes the repository's push lock for `owner` until `until_ms` (replicas push one at a
+    /// time, each from the latest snapshot): true when taken or renewed, false while another
+    /// owner's lock lasts past `now_ms`; `NotFound` without a record.
+    async fn lock_repository(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool>;
+    /// Records `snapshot` as the repository's and releases `owner`'s lock, in one step.
+    async fn publish_repository(
+        &self,
+        name: &str,
+        owner: &str,
+        snapshot: Option<&str>,
+    ) -> Result<Publication>;
+    /// Releases `owner`'s lock (a push that changed nothing); no-op when not held.
+    async fn unlock_repository(&self, name: &str, owner: &str) -> Result<()>;
 }
 
 /// SNS topics and subscriptions, EventBridge rules, and the delivery side of the outbox.

@@ -664,6 +664,18 @@ pub struct RepositoryRecord {
     pub description: Option<String>,
     pub created_ms: i64,
     pub modified_ms: i64,
+    /// Where replicas find the repository's refs and objects as last pushed (a sealed bundle
+    /// in the blob store, described by the service); `None` before the first shared push.
+    pub snapshot: Option<String>,
+}
+
+/// What became of a push's snapshot (`RepositoryStore::publish_repository`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Publication {
+    /// It is the repository's snapshot now; the one it replaced, if any.
+    Published { replaced: Option<String> },
+    /// The push's lock lapsed and another took it (or the repository went): nothing changed.
+    LockLost,
 }
 
 /// A Lambda function: its configuration (code location included) as a document.

@@ -288,6 +288,8 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let mut options = options;
         options.public_url = format!("http://{addr}");
+        // As `sluice serve` on PostgreSQL: pushes are published for replicas.
+        options.shared_repositories = on_postgres();
         let clock = ManualClock::at(START_MS);
         let sluice = Sluice::new(
             store.clone(),

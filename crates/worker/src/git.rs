@@ -445,6 +445,45 @@ impl Git {
         output(cmd, "git fetch of every branch").await.map(|_| ())
     }
 
+    /// Writes a bundle of every branch and tag of `repo` to `out`, a new file in a directory
+    /// it may write. The repository must have at least one of them.
+    pub async fn create_bundle(&self, repo: &Path, out: &Path) -> Result<()> {
+        let repo = absolute(repo)?;
+        let out = absolute(out)?;
+        let scratch = out
+            .parent()
+            .ok_or_else(|| Error::Failed("a bundle needs a directory".into()))?
+            .to_path_buf();
+        let access = ToolAccess {
+            workdir: repo.clone(),
+            read: vec![repo.clone()],
+            write: vec![scratch],
+            ..Default::default()
+        };
+        let mut cmd = self.command(Some(&repo), &access);
+        cmd.args(["bundle", "create", "--quiet"])
+            .arg(&out)
+            .args(["--branches", "--tags"]);
+        output(cmd, "git bundle create").await.map(|_| ())
+    }
+
+    /// Makes the branches and tags of `repo` exactly those of the bundle `bundle` (a file in
+    /// `scratch`), fetching their objects.
+    pub async fn fetch_bundle(&self, repo: &Path, scratch: &Path, bundle: &Path) -> Result<()> {
+        let repo = absolute(repo)?;
+        let access = ToolAccess {
+            workdir: repo.clone(),
+            read: vec![absolute(scratch)?],
+            write: vec![repo.clone()],
+            ..Default::default()
+        };
+        let mut cmd = self.command(Some(&repo), &access);
+        cmd.args(["fetch", "--quiet", "--force", "--prune", "--end-of-options"])
+            .arg(absolute(bundle)?)
+            .args(["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]);
+        output(cmd, "git fetch from a snapshot").await.map(|_| ())
+    }
+
     /// `git http-backend` serving the repository `repo` under `project_root` (a CGI; the caller
     /// sets its request variables and pipes). It may read `repo`, and write it only for a push.
     pub fn http_backend(&self, project_root: &Path, repo: &Path, push: bool) -> Result<Command> {

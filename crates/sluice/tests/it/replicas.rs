@@ -1,10 +1,10 @@
 //! Several `sluice serve` processes on one PostgreSQL database and one S3-compatible blob store:
-//! each answers any request, one leads, and a built-in job whose server is killed with SIGKILL
-//! finishes on another.
+//! each answers any request, one leads, a built-in job whose server is killed with SIGKILL
+//! finishes on another, and a push through any of them is seen by all.
 
 use crate::crash_loop::{crash_loop, Cluster};
-use crate::durability::call;
-use crate::providers::{commands, stage};
+use crate::durability::{call, call_target};
+use crate::providers::{codecommit_source, commands, git, stage};
 use serde_json::{json, Value};
 use sluice_test_utils::{ScratchDatabase, TestServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use std::time::Duration;
@@ -181,6 +181,175 @@ async fn replicas_share_one_database_and_a_job_whose_server_dies_finishes_on_ano
         job_owner(&database).await.is_none(),
         "no job is left running"
     );
+}
+
+/// The hosted repository `app` through replica `addr`, signed in with the test key.
+fn app_url(addr: std::net::SocketAddr) -> String {
+    format!("http://{TEST_ACCESS_KEY_ID}:{TEST_SECRET_ACCESS_KEY}@{addr}/_sluice/git/app.git")
+}
+
+async fn codecommit(addr: std::net::SocketAddr, op: &str, body: Value) -> sluice_test_utils::Reply {
+    call_target(addr, &format!("CodeCommit_20150413.{op}"), body).await
+}
+
+async fn head(work: &std::path::Path) -> String {
+    let out = tokio::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(work)
+        .output()
+        .await
+        .expect("git rev-parse");
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string()
+}
+
+async fn commit_file(work: &std::path::Path, text: &str) -> String {
+    std::fs::write(work.join("app.txt"), text).expect("write");
+    git(work, &["add", "."]).await;
+    git(work, &["commit", "--quiet", "-m", text]).await;
+    head(work).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_through_any_replica_is_seen_by_every_replica() {
+    let database = ScratchDatabase::new().await;
+    let store = blob_store().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let cluster = replicas(dir.path(), &database.url, &store).await;
+    let (a, b, c) = (
+        cluster.servers[0].addr,
+        cluster.servers[1].addr,
+        cluster.servers[2].addr,
+    );
+
+    // Made through one replica; its pipeline, through another, builds what was pushed.
+    let made = codecommit(a, "CreateRepository", json!({"repositoryName": "app"})).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let taken = codecommit(b, "CreateRepository", json!({"repositoryName": "app"})).await;
+    assert_eq!(
+        taken.body["__type"], "RepositoryNameExistsException",
+        "the name is taken on every replica: {}",
+        taken.body
+    );
+    let pipeline = json!({"pipeline": {"name": "pushed",
+        "roleArn": "arn:aws:iam::111111111111:role/AWS-CodePipeline-Service",
+        "artifactStore": {"type": "S3", "location": "codepipeline-us-east-1-111111111111"},
+        "stages": [codecommit_source("main"), commands(&["grep -q 'second push' app.txt"])]}});
+    let created = call(c, "CreatePipeline", pipeline).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+
+    // Pushed through the second replica, cloned through the third, read through the first.
+    let work = tempfile::tempdir().expect("dir");
+    let work = work.path();
+    git(work, &["init", "--quiet", "--initial-branch=main"]).await;
+    let first = commit_file(work, "first push").await;
+    git(work, &["remote", "add", "origin", &app_url(b)]).await;
+    git(work, &["push", "--quiet", "origin", "main"]).await;
+    let clones = tempfile::tempdir().expect("dir");
+    git(clones.path(), &["clone", "--quiet", &app_url(c), "stale"]).await;
+    let stale = clones.path().join("stale");
+    assert_eq!(
+        head(&stale).await,
+        first,
+        "the third replica serves the push"
+    );
+    let branch = codecommit(
+        a,
+        "GetBranch",
+        json!({"repositoryName": "app", "branchName": "main"}),
+    )
+    .await;
+    assert_eq!(
+        branch.body["branch"]["commitId"],
+        first.as_str(),
+        "{}",
+        branch.body
+    );
+
+    // A second push, through the third replica, builds on the first; the execution it starts
+    // reads it on whichever replica runs its source action (it is shared before it starts
+    // anything).
+    let second = commit_file(work, "second push").await;
+    git(work, &["remote", "set-url", "origin", &app_url(c)]).await;
+    git(work, &["push", "--quiet", "origin", "main"]).await;
+    let mut started = Value::Null;
+    for _ in 0..1200 {
+        let runs = executions(a, "pushed").await;
+        let found = runs["pipelineExecutionSummaries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| {
+                r["trigger"]["triggerDetail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains(&second))
+            })
+            .cloned();
+        if let Some(run) = found.filter(|r| r["status"] != "InProgress") {
+            started = run;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let state = call(a, "GetPipelineState", json!({"name": "pushed"})).await;
+    assert_eq!(
+        (
+            started["sourceRevisions"][0]["revisionId"].as_str(),
+            started["status"].as_str()
+        ),
+        (Some(second.as_str()), Some("Succeeded")),
+        "{started}\n{}",
+        state.body
+    );
+
+    // A push that does not start from the latest is refused, through any replica: the first
+    // replica's copy is brought up to date before it takes the push.
+    commit_file(&stale, "a stale change").await;
+    git(&stale, &["remote", "set-url", "origin", &app_url(a)]).await;
+    let refused = tokio::process::Command::new("git")
+        .args(["push", "--quiet", "origin", "main"])
+        .current_dir(&stale)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .await
+        .expect("git push");
+    assert!(!refused.status.success(), "a stale push was taken");
+    let branch = codecommit(
+        b,
+        "GetBranch",
+        json!({"repositoryName": "app", "branchName": "main"}),
+    )
+    .await;
+    assert_eq!(
+        branch.body["branch"]["commitId"],
+        second.as_str(),
+        "{}",
+        branch.body
+    );
+
+    // Deleted through one replica, gone from all.
+    let deleted = codecommit(b, "DeleteRepository", json!({"repositoryName": "app"})).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    for addr in [a, c] {
+        let gone = codecommit(addr, "GetRepository", json!({"repositoryName": "app"})).await;
+        assert_eq!(
+            gone.body["__type"], "RepositoryDoesNotExistException",
+            "{}",
+            gone.body
+        );
+        let clone = tokio::process::Command::new("git")
+            .args(["ls-remote", &app_url(addr)])
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .await
+            .expect("git ls-remote");
+        assert!(
+            !clone.status.success(),
+            "a deleted repository is served by {addr}"
+        );
+    }
 }
 
 /// A PostgreSQL server of the test's own, made with the machine's binaries in a temporary
