@@ -329,6 +329,41 @@ async fn a_push_through_any_replica_is_seen_by_every_replica() {
         branch.body
     );
 
+    // Two pushes at once, of two branches through two replicas, take turns: both branches
+    // are on every replica afterwards (neither publication replaced the other's).
+    let (one, two) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let mut pushes = Vec::new();
+    for (copy, branch, addr) in [(one.path(), "feature-a", a), (two.path(), "feature-b", b)] {
+        git(copy, &["clone", "--quiet", &app_url(addr), "app"]).await;
+        let copy = copy.join("app");
+        git(&copy, &["checkout", "--quiet", "-b", branch]).await;
+        let commit = commit_file(&copy, branch).await;
+        pushes.push((copy, branch, commit));
+    }
+    let push = |copy: std::path::PathBuf, branch: &'static str| async move {
+        git(&copy, &["push", "--quiet", "origin", branch]).await
+    };
+    tokio::join!(
+        push(pushes[0].0.clone(), pushes[0].1),
+        push(pushes[1].0.clone(), pushes[1].1)
+    );
+    let listed = codecommit(c, "ListBranches", json!({"repositoryName": "app"})).await;
+    let mut branches: Vec<&str> = listed.body["branches"]
+        .as_array()
+        .expect("branches")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    branches.sort();
+    assert_eq!(branches, ["feature-a", "feature-b", "main"], "{}", listed.body);
+    for (_, branch, commit) in &pushes {
+        let got = codecommit(c, "GetBranch", json!({"repositoryName": "app", "branchName": branch})).await;
+        assert_eq!(got.body["branch"]["commitId"], commit.as_str(), "{}", got.body);
+    }
+
     // Deleted through one replica, gone from all.
     let deleted = codecommit(b, "DeleteRepository", json!({"repositoryName": "app"})).await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
