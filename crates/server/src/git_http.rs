@@ -324,36 +324,22 @@ async fn exchange(
             Err(e) => return out_of_date(name, &e),
         }
     }
-    let renewing = {
-        let (sluice, name) = (sluice.clone(), name.to_string());
-        tokio::spawn(async move {
-            let every = std::time::Duration::from_millis(sluice_service::PUSH_LOCK_MS as u64 / 3);
-            loop {
-                tokio::time::sleep(every).await;
-                if !matches!(sluice.lock_repository_push(&name).await, Ok(true)) {
-                    tracing::warn!(repository = name, "a push lost its repository's lock");
-                    return;
-                }
-            }
-        })
-    };
-    let before = match sluice.sync_repository(name).await {
+    let turn = PushTurn::start(sluice, name);
+    let before = match sluice.prepare_repository_push(name).await {
         Ok(()) => state.git.refs(&repo).await.unwrap_or_default(),
         Err(e) => {
-            renewing.abort();
-            sluice.release_repository_push(name).await;
+            turn.release().await;
             return out_of_date(name, &e);
         }
     };
     let response = exchange_copy(state, parts, body, name, path_info).await;
-    renewing.abort();
     let after = state.git.refs(&repo).await.unwrap_or_default();
     if after == before {
-        sluice.release_repository_push(name).await;
+        turn.release().await;
         return response;
     }
     // Published before it is announced: the executions it starts may read it anywhere.
-    match sluice.publish_repository(name).await {
+    match turn.publish().await {
         Ok(()) => {
             if response.status().is_success() {
                 announce_pushes(state, &repo, name, before).await;
@@ -366,6 +352,67 @@ async fn exchange(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!("the push to {name} could not be shared with the other replicas: {e}"),
             )
+        }
+    }
+}
+
+/// A push's turn at a shared repository: its lock is renewed while the turn lasts, and a turn
+/// cut short (the client went away, dropping the request) still publishes what the copy
+/// holds, so this replica's copy and the shared snapshot agree.
+struct PushTurn {
+    sluice: sluice_service::Sluice,
+    name: String,
+    renewing: tokio::task::JoinHandle<()>,
+    ended: bool,
+}
+
+impl PushTurn {
+    fn start(sluice: &sluice_service::Sluice, name: &str) -> Self {
+        let renewing = {
+            let (sluice, name) = (sluice.clone(), name.to_string());
+            tokio::spawn(async move {
+                let every =
+                    std::time::Duration::from_millis(sluice_service::PUSH_LOCK_MS as u64 / 3);
+                loop {
+                    tokio::time::sleep(every).await;
+                    if !matches!(sluice.renew_repository_push(&name).await, Ok(true)) {
+                        tracing::warn!(repository = name, "a push lost its repository's lock");
+                        return;
+                    }
+                }
+            })
+        };
+        Self {
+            sluice: sluice.clone(),
+            name: name.to_string(),
+            renewing,
+            ended: false,
+        }
+    }
+
+    async fn release(mut self) {
+        self.ended = true;
+        self.renewing.abort();
+        self.sluice.release_repository_push(&self.name).await;
+    }
+
+    async fn publish(mut self) -> sluice_service::Result<()> {
+        self.ended = true;
+        self.renewing.abort();
+        self.sluice.publish_repository(&self.name).await
+    }
+}
+
+impl Drop for PushTurn {
+    fn drop(&mut self) {
+        self.renewing.abort();
+        if !self.ended {
+            let (sluice, name) = (self.sluice.clone(), self.name.clone());
+            tokio::spawn(async move {
+                if let Err(e) = sluice.publish_repository(&name).await {
+                    tracing::error!(repository = name, error = %e, "a push cut short could not be shared with the other replicas");
+                }
+            });
         }
     }
 }

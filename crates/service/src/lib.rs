@@ -156,6 +156,8 @@ struct Inner {
     host_listener: std::sync::OnceLock<deploy::HostCommandListener>,
     /// The server's hosted repositories, for CodeCommit's operations.
     repository_host: std::sync::OnceLock<Arc<dyn repositories::RepositoryHost>>,
+    /// Repositories with a push in progress through this server (`repository_copies`).
+    pushing: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Told that outbox rows were committed, to wake the dispatcher (replaced when a server
     /// that leads again starts a new one).
     outbox_listener: std::sync::Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
@@ -199,6 +201,7 @@ impl Sluice {
                 job_listener: std::sync::OnceLock::new(),
                 host_listener: std::sync::OnceLock::new(),
                 repository_host: std::sync::OnceLock::new(),
+                pushing: Default::default(),
                 outbox_listener: Default::default(),
                 signer: std::sync::OnceLock::new(),
                 event_rules: Default::default(),

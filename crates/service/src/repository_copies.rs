@@ -34,6 +34,9 @@ struct Snapshot {
     default_branch: Option<String>,
 }
 
+/// What a copy being pushed to holds: no snapshot's id (those are fresh ids).
+const UNPUBLISHED: &str = "unpublished";
+
 /// A push's lock lasts this long unless renewed (its holder renews it well before).
 pub const PUSH_LOCK_MS: i64 = 30_000;
 
@@ -67,6 +70,13 @@ impl Sluice {
         if held.as_ref() == Some(&wanted) {
             return Ok(());
         }
+        let pushed_here = held
+            .as_ref()
+            .is_some_and(|h| h.snapshot_id.as_deref() == Some(UNPUBLISHED));
+        if pushed_here && self.pushes_here().contains(name) {
+            // This server's push in progress: its refs are the newest, published when it ends.
+            return Ok(());
+        }
         if held.is_none() && snapshot.is_none() && host.exists(name).await {
             // Made here (or before replicas shared it), and never pushed through a replica:
             // this copy is the repository until its first shared push.
@@ -91,14 +101,26 @@ impl Sluice {
         })
     }
 
-    /// Takes (or renews) the repository's push lock for this server: false while another
-    /// replica's push holds it. Always true on one server.
+    /// Takes the repository's push lock for this server: false while another push holds it
+    /// (through another replica, or through this one). Always true on one server.
     pub async fn lock_repository_push(&self, name: &str) -> Result<bool> {
         if !self.options().shared_repositories {
             return Ok(true);
         }
         // A repository that exists only here gets its record, which holds the lock.
         self.repository(name).await?;
+        if !self.pushes_here().insert(name.to_string()) {
+            return Ok(false);
+        }
+        let taken = self.renew_repository_push(name).await;
+        if !matches!(taken, Ok(true)) {
+            self.pushes_here().remove(name);
+        }
+        taken
+    }
+
+    /// Extends the push lock this server holds; false when it lapsed and another took it.
+    pub async fn renew_repository_push(&self, name: &str) -> Result<bool> {
         let now = self.now_ms();
         Ok(self
             .store()
@@ -106,11 +128,35 @@ impl Sluice {
             .await?)
     }
 
+    fn pushes_here(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.inner
+            .pushing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// With the push lock held: brings the copy up to the latest snapshot and marks it as
+    /// changing, so a copy that a crash left between the push and its publication is brought
+    /// back to the snapshot rather than kept with refs no other replica has.
+    pub async fn prepare_repository_push(&self, name: &str) -> Result<()> {
+        if !self.options().shared_repositories {
+            return Ok(());
+        }
+        self.sync_repository(name).await?;
+        let host = self.repository_host()?;
+        if let Some(mut held) = host.held(name).await {
+            held.snapshot_id = Some(UNPUBLISHED.into());
+            host.mark(name, &held).await.map_err(host_failure)?;
+        }
+        Ok(())
+    }
+
     /// Gives the push lock up without publishing (the push moved nothing, or failed).
     pub async fn release_repository_push(&self, name: &str) {
         if !self.options().shared_repositories {
             return;
         }
+        self.pushes_here().remove(name);
         let owner = &self.options().job_owner;
         if let Err(e) = self.store().unlock_repository(name, owner).await {
             tracing::warn!(repository = name, error = %e, "a push lock could not be released; it lapses");
@@ -124,6 +170,12 @@ impl Sluice {
         if !self.options().shared_repositories {
             return Ok(());
         }
+        let published = self.publish_copy(name).await;
+        self.pushes_here().remove(name);
+        published
+    }
+
+    async fn publish_copy(&self, name: &str) -> Result<()> {
         let name = name.to_string();
         let host = self.repository_host()?;
         let owner = self.options().job_owner.clone();

@@ -358,10 +358,25 @@ async fn a_push_through_any_replica_is_seen_by_every_replica() {
         .filter_map(Value::as_str)
         .collect();
     branches.sort();
-    assert_eq!(branches, ["feature-a", "feature-b", "main"], "{}", listed.body);
+    assert_eq!(
+        branches,
+        ["feature-a", "feature-b", "main"],
+        "{}",
+        listed.body
+    );
     for (_, branch, commit) in &pushes {
-        let got = codecommit(c, "GetBranch", json!({"repositoryName": "app", "branchName": branch})).await;
-        assert_eq!(got.body["branch"]["commitId"], commit.as_str(), "{}", got.body);
+        let got = codecommit(
+            c,
+            "GetBranch",
+            json!({"repositoryName": "app", "branchName": branch}),
+        )
+        .await;
+        assert_eq!(
+            got.body["branch"]["commitId"],
+            commit.as_str(),
+            "{}",
+            got.body
+        );
     }
 
     // Deleted through one replica, gone from all.
