@@ -289,7 +289,7 @@ impl TestServer {
         let mut options = options;
         options.public_url = format!("http://{addr}");
         // As `sluice serve` on PostgreSQL: pushes are published for replicas.
-        options.shared_repositories = on_postgres();
+        options.shared_repositories |= on_postgres();
         let clock = ManualClock::at(START_MS);
         let sluice = Sluice::new(
             store.clone(),

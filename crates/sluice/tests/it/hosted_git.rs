@@ -1,6 +1,7 @@
 //! Hosted git holds its limits (issue 10, finding 4): a push larger than `[git]
 //! max_push_bytes` is refused and moves nothing, paths outside git's smart HTTP protocol are
-//! client errors, and a clone streams the pack.
+//! client errors, and a clone streams the pack. Where repositories are shared (replicas), a copy
+//! a crash left mid-push returns to the published snapshot.
 
 use crate::providers::{git, repository};
 use sluice_service::Options;
@@ -100,5 +101,58 @@ async fn paths_outside_smart_http_are_client_errors_and_a_clone_streams() {
     );
     git(clone.path(), &["clone", "--quiet", &url, "copy"]).await;
     assert!(clone.path().join("copy/assets/blob.bin").exists());
+    server.stop().await;
+}
+
+async fn head_of(work: &std::path::Path) -> String {
+    let out = tokio::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(work)
+        .output()
+        .await
+        .expect("git rev-parse");
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_copy_a_crash_left_between_push_and_publication_returns_to_the_snapshot() {
+    let options = Options {
+        shared_repositories: true,
+        ..Options::default()
+    };
+    let server = TestServer::start_with(options).await;
+    let work = tempfile::tempdir().expect("dir");
+    repository(&server, "app", work.path()).await;
+    let published = head_of(work.path()).await;
+    let repo = server.repos_dir().join("app.git");
+    let mark = std::fs::read_to_string(repo.join("sluice-copy")).expect("the copy is marked");
+    let (record_id, snapshot) = mark.trim().split_once(' ').expect("RECORD SNAPSHOT");
+    assert_ne!(snapshot, "-", "the push was published: {mark}");
+
+    // As a crash between a push and its publication leaves the copy: marked as changing, with
+    // a branch moved that no snapshot holds.
+    std::fs::write(
+        repo.join("sluice-copy"),
+        format!("{record_id} unpublished\n"),
+    )
+    .expect("mark");
+    std::fs::write(work.path().join("app.sh"), "echo never shared\n").expect("write");
+    git(work.path(), &["commit", "--quiet", "-am", "never shared"]).await;
+    let direct = format!("file://{}", repo.display());
+    git(work.path(), &["push", "--quiet", &direct, "main"]).await;
+    assert_ne!(head_of(work.path()).await, published);
+
+    // The next read brings it back to what was published.
+    let branch = server
+        .sluice
+        .repository_branch("app", "main")
+        .await
+        .expect("GetBranch");
+    assert_eq!(branch, published);
+    let mark = std::fs::read_to_string(repo.join("sluice-copy")).expect("mark");
+    assert_eq!(mark.trim(), format!("{record_id} {snapshot}"));
     server.stop().await;
 }
