@@ -587,28 +587,9 @@ pub struct ActionAttemptView {
     pub resolved_configuration: BTreeMap<String, String>,
 }
 
-/// Executions `ListActionExecutions` and `ListRuleExecutions` look through when no execution
-/// is named.
-const HISTORY_EXECUTIONS: usize = 100;
 const ACTION_LIST_SCOPE: &str = "ListActionExecutions";
 
 impl Sluice {
-    /// The execution `id`, or the newest executions of the pipeline.
-    pub(crate) async fn history(&self, pipeline: &str, id: Option<&str>) -> Result<Vec<Execution>> {
-        match id {
-            Some(id) => Ok(vec![self.execution_doc(pipeline, id).await?]),
-            None => {
-                self.current_pipeline(pipeline).await?;
-                self.store()
-                    .list_executions(pipeline, None, HISTORY_EXECUTIONS)
-                    .await?
-                    .iter()
-                    .map(|r| ExecutionDoc::from_json(&r.doc).and_then(|d| d.to_engine()))
-                    .collect()
-            }
-        }
-    }
-
     /// The declaration (secrets masked) of every version `executions` ran, by version.
     pub(crate) async fn declarations_of(
         &self,
@@ -631,7 +612,9 @@ impl Sluice {
     }
 
     /// Every attempt of every action, newest execution first; optionally of one execution, and
-    /// optionally only each action's latest attempt (`latest_only`).
+    /// optionally only each action's latest attempt (`latest_only`). Without an execution the
+    /// listing walks the pipeline's history a page at a time: the token names the execution
+    /// the next page starts in and how many of its attempts came before.
     pub async fn list_action_executions(
         &self,
         pipeline: &str,
@@ -640,88 +623,216 @@ impl Sluice {
         max_results: Option<usize>,
         next_token: Option<&str>,
     ) -> Result<Page<ActionAttemptView>> {
-        let executions = self.history(pipeline, execution_id).await?;
-        let declarations = self.declarations_of(pipeline, &executions).await?;
-        let mut all = Vec::new();
-        for e in &executions {
-            let declaration = declarations.get(&e.pipeline_version).cloned().flatten();
-            for (stage_index, run) in &e.stage_runs {
-                let stage = declaration
-                    .as_ref()
-                    .and_then(|d| d.stages.get(*stage_index));
-                let stage_name = stage.map(|s| s.name.clone()).unwrap_or_default();
-                let earlier = if latest_only {
-                    &[][..]
-                } else {
-                    &run.past_attempts[..]
-                };
-                for a in earlier.iter().chain(run.actions.iter()) {
-                    let Some(action_execution_id) = a.action_execution_id.clone() else {
-                        continue;
-                    };
-                    let declared = stage
-                        .and_then(|s| s.actions.iter().find(|d| d.name == a.name))
-                        .cloned();
-                    let locate = |names: &[String]| -> Vec<(String, Option<(String, String)>)> {
-                        names
-                            .iter()
-                            .map(|n| {
-                                (
-                                    n.clone(),
-                                    e.artifacts
-                                        .get(n)
-                                        .map(|l| (l.bucket.clone(), l.key.clone())),
-                                )
-                            })
-                            .collect()
-                    };
-                    all.push(ActionAttemptView {
-                        execution_id: e.id.clone(),
-                        action_execution_id,
-                        pipeline_version: e.pipeline_version,
-                        stage: stage_name.clone(),
-                        action: a.name.clone(),
-                        status: a.status.as_str().into(),
-                        start_ms: a.started_ms.unwrap_or(e.started_ms),
-                        last_update_ms: a.updated_ms.unwrap_or(e.updated_ms),
-                        updated_by: a.last_updated_by.clone(),
-                        input_artifacts: declared
-                            .as_ref()
-                            .map(|d| locate(&d.input_artifacts))
-                            .unwrap_or_default(),
-                        output_artifacts: declared
-                            .as_ref()
-                            .map(|d| locate(&d.output_artifacts))
-                            .unwrap_or_default(),
-                        declaration: declared,
-                        summary: a.summary.clone(),
-                        external_execution_id: a.external_execution_id.clone(),
-                        error: a
-                            .error
-                            .as_ref()
-                            .map(|x| (x.code.clone(), x.message.clone())),
-                        output_variables: a.output_variables.clone(),
-                        resolved_configuration: a
-                            .resolved_configuration
-                            .iter()
-                            .map(|(k, v)| {
-                                let shown = if crate::sealing::is_sealed(v) {
-                                    sluice_model::SECRET_MASK.to_string()
-                                } else {
-                                    v.clone()
-                                };
-                                (k.clone(), shown)
-                            })
-                            .collect(),
-                    });
-                }
-            }
-        }
         let scope = format!(
             "{ACTION_LIST_SCOPE}:{pipeline}:{}:{latest_only}",
             execution_id.unwrap_or("")
         );
-        let limit = max_results.unwrap_or(100);
-        crate::pagination::offset_page(&self.inner.tokens, &scope, &all, limit, next_token)
+        let listing = HistoryListing {
+            pipeline,
+            execution_id,
+            scope: &scope,
+            limit: max_results.unwrap_or(100).max(1),
+            next_token,
+        };
+        self.history_page(listing, |e, declarations| {
+            attempts_of(e, declarations, latest_only)
+        })
+        .await
     }
+
+    /// A page of what `items_of` finds in one execution (`execution_id`) or, without one, in
+    /// the pipeline's history newest execution first, read a few executions at a time: the
+    /// token names the execution the next page starts in and how many of its items came
+    /// before.
+    pub(crate) async fn history_page<T: Clone>(
+        &self,
+        listing: HistoryListing<'_>,
+        items_of: impl Fn(&Execution, &Declarations) -> Vec<T>,
+    ) -> Result<Page<T>> {
+        let HistoryListing {
+            pipeline,
+            execution_id,
+            scope,
+            limit,
+            next_token,
+        } = listing;
+        if let Some(id) = execution_id {
+            let execution = self.execution_doc(pipeline, id).await?;
+            let declarations = self
+                .declarations_of(pipeline, std::slice::from_ref(&execution))
+                .await?;
+            let all = items_of(&execution, &declarations);
+            return crate::pagination::offset_page(
+                &self.inner.tokens,
+                scope,
+                &all,
+                limit,
+                next_token,
+            );
+        }
+        self.current_pipeline(pipeline).await?;
+        // Where the page starts: in the named execution, past its first `skip` items.
+        let (mut first, mut skip) = (None, 0);
+        let mut before = None;
+        if let Some(token) = next_token {
+            let position = self
+                .inner
+                .tokens
+                .verify(scope, token)
+                .ok_or(Error::InvalidNextToken)?;
+            let mut parts = position.splitn(3, '/');
+            let (Some(ms), Some(skipped), Some(id)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(Error::InvalidNextToken);
+            };
+            let ms: i64 = ms.parse().map_err(|_| Error::InvalidNextToken)?;
+            skip = skipped.parse().map_err(|_| Error::InvalidNextToken)?;
+            // An execution pruned since the last page is passed over.
+            first = self.store().execution(pipeline, id).await?;
+            if first.is_none() {
+                skip = 0;
+            }
+            before = Some((ms, id.to_string()));
+        }
+        let mut declarations = BTreeMap::new();
+        let mut items = Vec::new();
+        loop {
+            let batch = match first.take() {
+                Some(record) => vec![record],
+                None => {
+                    self.store()
+                        .list_executions(pipeline, before.clone(), EXECUTIONS_PER_READ)
+                        .await?
+                }
+            };
+            let exhausted = batch.is_empty();
+            for record in batch {
+                let execution = ExecutionDoc::from_json(&record.doc)?.to_engine()?;
+                if !declarations.contains_key(&execution.pipeline_version) {
+                    declarations.extend(
+                        self.declarations_of(pipeline, std::slice::from_ref(&execution))
+                            .await?,
+                    );
+                }
+                let found = items_of(&execution, &declarations);
+                for (index, item) in found.into_iter().enumerate().skip(skip) {
+                    if items.len() == limit {
+                        let position =
+                            format!("{}/{index}/{}", record.started_ms, record.execution_id);
+                        let next_token = Some(self.inner.tokens.sign(scope, &position));
+                        return Ok(Page { items, next_token });
+                    }
+                    items.push(item);
+                }
+                skip = 0;
+                before = Some((record.started_ms, record.execution_id));
+            }
+            if exhausted {
+                return Ok(Page {
+                    items,
+                    next_token: None,
+                });
+            }
+        }
+    }
+}
+
+/// What `history_page` lists.
+pub(crate) struct HistoryListing<'a> {
+    pub pipeline: &'a str,
+    /// One execution's items, rather than the history's.
+    pub execution_id: Option<&'a str>,
+    /// The listing's name and filters, which its tokens are bound to.
+    pub scope: &'a str,
+    pub limit: usize,
+    pub next_token: Option<&'a str>,
+}
+
+/// The declarations (secrets masked) of the pipeline versions executions ran, by version.
+pub(crate) type Declarations = BTreeMap<i64, Option<sluice_model::PipelineDeclaration>>;
+
+/// Executions one read of the history takes, while a page of action executions fills.
+const EXECUTIONS_PER_READ: usize = 20;
+
+/// The attempts of one execution's actions, in stage order, as `ListActionExecutions` shows
+/// them.
+fn attempts_of(
+    e: &Execution,
+    declarations: &Declarations,
+    latest_only: bool,
+) -> Vec<ActionAttemptView> {
+    let mut all = Vec::new();
+    let declaration = declarations.get(&e.pipeline_version).cloned().flatten();
+    for (stage_index, run) in &e.stage_runs {
+        let stage = declaration
+            .as_ref()
+            .and_then(|d| d.stages.get(*stage_index));
+        let stage_name = stage.map(|s| s.name.clone()).unwrap_or_default();
+        let earlier = if latest_only {
+            &[][..]
+        } else {
+            &run.past_attempts[..]
+        };
+        for a in earlier.iter().chain(run.actions.iter()) {
+            let Some(action_execution_id) = a.action_execution_id.clone() else {
+                continue;
+            };
+            let declared = stage
+                .and_then(|s| s.actions.iter().find(|d| d.name == a.name))
+                .cloned();
+            let locate = |names: &[String]| -> Vec<(String, Option<(String, String)>)> {
+                names
+                    .iter()
+                    .map(|n| {
+                        (
+                            n.clone(),
+                            e.artifacts
+                                .get(n)
+                                .map(|l| (l.bucket.clone(), l.key.clone())),
+                        )
+                    })
+                    .collect()
+            };
+            all.push(ActionAttemptView {
+                execution_id: e.id.clone(),
+                action_execution_id,
+                pipeline_version: e.pipeline_version,
+                stage: stage_name.clone(),
+                action: a.name.clone(),
+                status: a.status.as_str().into(),
+                start_ms: a.started_ms.unwrap_or(e.started_ms),
+                last_update_ms: a.updated_ms.unwrap_or(e.updated_ms),
+                updated_by: a.last_updated_by.clone(),
+                input_artifacts: declared
+                    .as_ref()
+                    .map(|d| locate(&d.input_artifacts))
+                    .unwrap_or_default(),
+                output_artifacts: declared
+                    .as_ref()
+                    .map(|d| locate(&d.output_artifacts))
+                    .unwrap_or_default(),
+                declaration: declared,
+                summary: a.summary.clone(),
+                external_execution_id: a.external_execution_id.clone(),
+                error: a
+                    .error
+                    .as_ref()
+                    .map(|x| (x.code.clone(), x.message.clone())),
+                output_variables: a.output_variables.clone(),
+                resolved_configuration: a
+                    .resolved_configuration
+                    .iter()
+                    .map(|(k, v)| {
+                        let shown = if crate::sealing::is_sealed(v) {
+                            sluice_model::SECRET_MASK.to_string()
+                        } else {
+                            v.clone()
+                        };
+                        (k.clone(), shown)
+                    })
+                    .collect(),
+            });
+        }
+    }
+    all
 }

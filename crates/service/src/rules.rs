@@ -63,70 +63,83 @@ impl Sluice {
         max_results: Option<usize>,
         next_token: Option<&str>,
     ) -> Result<crate::Page<RuleExecutionView>> {
-        let executions = self.history(pipeline, execution_id).await?;
-        let declarations = self.declarations_of(pipeline, &executions).await?;
-        let mut all = Vec::new();
-        for e in &executions {
-            let Some(Some(declaration)) = declarations.get(&e.pipeline_version) else {
-                continue;
-            };
-            for (stage_index, run) in &e.stage_runs {
-                let Some(stage) = declaration.stages.get(*stage_index) else {
-                    continue;
-                };
-                for (c, condition) in run.conditions.iter().enumerate() {
-                    let superseded = run.conditions[c + 1..]
-                        .iter()
-                        .any(|later| later.kind == condition.kind);
-                    if latest_only && superseded {
-                        continue;
-                    }
-                    let Some(declared) = stage.condition(condition.kind) else {
-                        continue;
-                    };
-                    for rule in &condition.rules {
-                        let Some(declaration) = declared.rules.iter().find(|r| r.name == rule.name)
-                        else {
-                            continue;
-                        };
-                        all.push(RuleExecutionView {
-                            execution_id: e.id.clone(),
-                            rule_execution_id: rule.rule_execution_id.clone(),
-                            pipeline_version: e.pipeline_version,
-                            stage: stage.name.clone(),
-                            status: rule.status.as_str().into(),
-                            start_ms: rule.started_ms,
-                            last_update_ms: rule.updated_ms,
-                            updated_by: rule.last_updated_by.clone(),
-                            input_artifacts: declaration
-                                .input_artifacts
-                                .iter()
-                                .map(|name| {
-                                    let location = e
-                                        .artifacts
-                                        .get(name)
-                                        .map(|l| (l.bucket.clone(), l.key.clone()));
-                                    (name.clone(), location)
-                                })
-                                .collect(),
-                            declaration: declaration.clone(),
-                            resolved_configuration: rule.resolved_configuration.clone(),
-                            summary: rule.summary.clone(),
-                            external_execution_id: rule.external_execution_id.clone(),
-                            error: rule
-                                .error
-                                .as_ref()
-                                .map(|x| (x.code.clone(), x.message.clone())),
-                        });
-                    }
-                }
-            }
-        }
         let scope = format!(
             "{RULE_LIST_SCOPE}:{pipeline}:{}:{latest_only}",
             execution_id.unwrap_or("")
         );
-        let limit = max_results.unwrap_or(100);
-        crate::pagination::offset_page(&self.inner.tokens, &scope, &all, limit, next_token)
+        let listing = crate::executions::HistoryListing {
+            pipeline,
+            execution_id,
+            scope: &scope,
+            limit: max_results.unwrap_or(100).max(1),
+            next_token,
+        };
+        self.history_page(listing, |e, declarations| {
+            rule_runs_of(e, declarations, latest_only)
+        })
+        .await
     }
+}
+
+/// The rule checks of one execution's stage conditions, as `ListRuleExecutions` shows them.
+fn rule_runs_of(
+    e: &sluice_engine::Execution,
+    declarations: &crate::executions::Declarations,
+    latest_only: bool,
+) -> Vec<RuleExecutionView> {
+    let Some(Some(declaration)) = declarations.get(&e.pipeline_version) else {
+        return Vec::new();
+    };
+    let mut all = Vec::new();
+    for (stage_index, run) in &e.stage_runs {
+        let Some(stage) = declaration.stages.get(*stage_index) else {
+            continue;
+        };
+        for (c, condition) in run.conditions.iter().enumerate() {
+            let superseded = run.conditions[c + 1..]
+                .iter()
+                .any(|later| later.kind == condition.kind);
+            if latest_only && superseded {
+                continue;
+            }
+            let Some(declared) = stage.condition(condition.kind) else {
+                continue;
+            };
+            for rule in &condition.rules {
+                let Some(declaration) = declared.rules.iter().find(|r| r.name == rule.name) else {
+                    continue;
+                };
+                all.push(RuleExecutionView {
+                    execution_id: e.id.clone(),
+                    rule_execution_id: rule.rule_execution_id.clone(),
+                    pipeline_version: e.pipeline_version,
+                    stage: stage.name.clone(),
+                    status: rule.status.as_str().into(),
+                    start_ms: rule.started_ms,
+                    last_update_ms: rule.updated_ms,
+                    updated_by: rule.last_updated_by.clone(),
+                    input_artifacts: declaration
+                        .input_artifacts
+                        .iter()
+                        .map(|name| {
+                            let location = e
+                                .artifacts
+                                .get(name)
+                                .map(|l| (l.bucket.clone(), l.key.clone()));
+                            (name.clone(), location)
+                        })
+                        .collect(),
+                    declaration: declaration.clone(),
+                    resolved_configuration: rule.resolved_configuration.clone(),
+                    summary: rule.summary.clone(),
+                    external_execution_id: rule.external_execution_id.clone(),
+                    error: rule
+                        .error
+                        .as_ref()
+                        .map(|x| (x.code.clone(), x.message.clone())),
+                });
+            }
+        }
+    }
+    all
 }

@@ -732,6 +732,57 @@ async fn action_executions_list_every_attempt_with_inputs_and_outputs() {
 }
 
 #[tokio::test]
+async fn action_executions_page_through_the_whole_history_newest_first() {
+    let s = TestServer::start().await;
+    custom_pipeline(&s, "Long", vec![]).await;
+    // More executions than a page, than one read of the history, and than the 100 newest the
+    // listing once stopped at; each fails in its source action, one attempt each.
+    let mut newest_first = Vec::new();
+    for i in 0..130 {
+        if i > 0 {
+            s.clock.advance_ms(1);
+            s.ok("StartPipelineExecution", json!({"name": "Long"}))
+                .await;
+        }
+        newest_first.push(latest_execution(&s, "Long").await["pipelineExecutionId"].clone());
+        fail(&s, &take(&s, "Source", "Src").await, &format!("run {i}")).await;
+    }
+    newest_first.reverse();
+    let (mut seen, mut pages, mut token) = (Vec::new(), 0, None::<Value>);
+    loop {
+        let mut request = json!({"pipelineName": "Long", "maxResults": 40});
+        if let Some(t) = &token {
+            request["nextToken"] = t.clone();
+        }
+        let page = s.ok("ListActionExecutions", request).await;
+        pages += 1;
+        for detail in page["actionExecutionDetails"].as_array().expect("details") {
+            seen.push(detail["pipelineExecutionId"].clone());
+        }
+        match &page["nextToken"] {
+            Value::String(_) => token = Some(page["nextToken"].clone()),
+            _ => break,
+        }
+    }
+    assert_eq!(pages, 4, "130 attempts in pages of 40");
+    assert_eq!(seen, newest_first);
+    // A token is bound to its listing.
+    let first = s
+        .ok(
+            "ListActionExecutions",
+            json!({"pipelineName": "Long", "maxResults": 1}),
+        )
+        .await;
+    s.err(
+        "ListActionExecutions",
+        json!({"pipelineName": "Long", "maxResults": 1, "nextToken": first["nextToken"],
+               "filter": {"pipelineExecutionId": newest_first[0]}}),
+        "InvalidNextTokenException",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn third_party_jobs_are_bound_to_the_client_token_of_their_first_call() {
     let s = TestServer::start().await;
     custom_type(&s, "Build", "Builder", (1, 1), (0, 1)).await;
