@@ -45,6 +45,9 @@ fn resources_json(resources: &[(String, String)]) -> String {
 struct Waiting {
     events: Vec<NewAuditEvent>,
     completing: Vec<String>,
+    /// The caller needs them on disk when answered (`append_audit_events`), not only
+    /// committed in order (`queue_audit_events`).
+    durable: bool,
     answer: oneshot::Sender<Result<()>>,
 }
 
@@ -63,8 +66,14 @@ impl PgStore {
             .ok_or_else(|| Error::Backend("the audit chain key is not set".into()))
     }
 
-    /// Queues the events and waits until a group commit holding them is durable.
-    async fn append_grouped(&self, events: &[NewAuditEvent], completing: &[String]) -> Result<()> {
+    /// Queues the events and waits until a group commit holding them is committed — and on
+    /// disk, when `durable` or when any caller in the group asks for that.
+    async fn append_grouped(
+        &self,
+        events: &[NewAuditEvent],
+        completing: &[String],
+        durable: bool,
+    ) -> Result<()> {
         let key = self.chain_key()?;
         let (answer, mut answered) = oneshot::channel();
         self.audit
@@ -74,6 +83,7 @@ impl PgStore {
             .push(Waiting {
                 events: events.to_vec(),
                 completing: completing.to_vec(),
+                durable,
                 answer,
             });
         let turn = self.audit.turn.clone().lock_owned().await;
@@ -93,8 +103,19 @@ impl PgStore {
                 .iter()
                 .flat_map(|w| w.completing.iter().map(String::as_str))
                 .collect();
+            let durable = group.iter().any(|w| w.durable);
             let result: Result<()> = async {
                 transaction!(store, Isolation::ReadCommitted, |tx| {
+                    if !durable {
+                        // Queued events, as SQLite's writer keeps them: committed in order now
+                        // and flushed with the next synchronous commit (or PostgreSQL's WAL
+                        // writer within `wal_writer_delay`), so a read is not answered an fsync
+                        // later than it needs to be. Every later write that returned is a
+                        // barrier behind which they are on disk: WAL is flushed in order.
+                        sqlx::query("SET LOCAL synchronous_commit = off")
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     append(&mut tx, &key, &events, &completing).await
                 })
             }
@@ -315,17 +336,19 @@ impl AuditStore for PgStore {
         events: &[NewAuditEvent],
         completing: &[String],
     ) -> Result<()> {
-        self.append_grouped(events, completing).await
+        self.append_grouped(events, completing, true).await
     }
 
-    /// Waits for the commit like `append_audit_events`: the group commit is what makes a
-    /// burst of calls cheap here, and a caller that has its answer has its events durable.
+    /// Waits for the commit like `append_audit_events` (the group commit is what makes a
+    /// burst of calls cheap here, and a caller that has its answer has its events committed
+    /// and chained), but not for the disk: as on SQLite, they are durable with the next
+    /// synchronous commit.
     async fn queue_audit_events(
         &self,
         events: &[NewAuditEvent],
         completing: &[String],
     ) -> Result<()> {
-        self.append_grouped(events, completing).await
+        self.append_grouped(events, completing, false).await
     }
 
     async fn put_pending_audit(&self, e: &NewAuditEvent) -> Result<()> {
