@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use sluice_artifacts::ByteStream;
-use sluice_service::{Bundle, CommitView, HeldCopy, RepositoryHost};
+use sluice_service::{Bundle, CommitView, HeldCopy, RepositoryHost, Restore};
 use sluice_worker::git::{self, Git};
 use std::path::{Path, PathBuf};
 
@@ -184,66 +184,73 @@ impl RepositoryHost for HostedRepositories {
             .map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    async fn restore(
-        &self,
-        name: &str,
-        held: &HeldCopy,
-        bundle: Option<Bundle>,
-    ) -> Result<(), String> {
+    async fn restore(&self, name: &str, restore: Restore) -> Result<(), String> {
         let path = self.path(name)?;
         let _one_at_a_time = self.restoring.lock().await;
-        let current = self.held(name).await;
-        if current.as_ref() == Some(held) {
+        if self.held(name).await.as_ref() == Some(&restore.held) {
             return Ok(());
         }
-        // A copy of the repository's earlier life (deleted and made again), a missing one,
-        // or an empty snapshot starts from an empty repository.
-        let same_record = current.is_some_and(|c| c.record_id == held.record_id);
-        if bundle.is_none() || !same_record || !path.join("HEAD").is_file() {
+        if restore.fresh || !path.join("HEAD").is_file() {
             self.init_empty(&path).await?;
         }
-        if let Some(bundle) = bundle {
+        for part in restore.parts {
             let (scratch, file) = self.scratch_file()?;
-            let fetched = match write_stream(&file, bundle.bytes).await {
+            let added = match write_stream(&file, part).await {
                 Ok(()) => self
                     .git
-                    .fetch_bundle(&path, &scratch, &file)
+                    .unbundle(&path, &scratch, &file)
                     .await
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             };
             let _ = tokio::fs::remove_file(&file).await;
-            fetched?;
-            if let Some(branch) = bundle.default_branch {
-                set_default_branch(&path, &branch)?;
-            }
+            added?;
         }
-        self.mark(name, held).await
+        self.git
+            .set_refs(&path, &restore.refs)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(branch) = &restore.default_branch {
+            set_default_branch(&path, branch)?;
+        }
+        self.mark(name, &restore.held).await
     }
 
-    async fn bundle(&self, name: &str) -> Result<Option<Bundle>, String> {
+    async fn bundle(&self, name: &str, known: &[String]) -> Result<Bundle, String> {
         let path = self.path(name)?;
-        let refs = self.git.refs(&path).await.map_err(|e| e.to_string())?;
-        if refs.branches.is_empty() && refs.tags.is_empty() {
-            return Ok(None);
+        let refs = self
+            .git
+            .ref_objects(&path)
+            .await
+            .map_err(|e| e.to_string())?;
+        let default_branch = default_branch_of(&path);
+        if refs.is_empty() {
+            return Ok(Bundle {
+                objects: None,
+                refs,
+                default_branch,
+            });
         }
         let (_, file) = self.scratch_file()?;
         let created = self
             .git
-            .create_bundle(&path, &file)
+            .create_bundle(&path, &file, known)
             .await
             .map_err(|e| e.to_string());
-        let stream = match created {
-            Ok(()) => sluice_worker::files::file_stream(&file)
+        let objects = match created {
+            Ok(true) => sluice_worker::files::file_stream(&file)
                 .await
+                .map(Some)
                 .map_err(|e| e.to_string()),
+            Ok(false) => Ok(None),
             Err(e) => Err(e),
         };
-        // The open stream reads on; the name goes now.
+        // An open stream reads on; the name goes now.
         let _ = tokio::fs::remove_file(&file).await;
-        Ok(Some(Bundle {
-            bytes: stream?,
-            default_branch: default_branch_of(&path),
-        }))
+        Ok(Bundle {
+            objects: objects?,
+            refs,
+            default_branch,
+        })
     }
 }

@@ -60,7 +60,7 @@ pub use options::{
     DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SMTP_FROM, DEFAULT_UNDELIVERED_RETENTION_MS,
 };
 pub use pipelines::{PipelineOverview, PipelineState, PipelineView, StageState, TransitionState};
-pub use repositories::{Bundle, CommitView, HeldCopy, RepositoryHost, RepositoryView};
+pub use repositories::{Bundle, CommitView, HeldCopy, RepositoryHost, RepositoryView, Restore};
 pub use repository_copies::PUSH_LOCK_MS;
 pub use rules::RuleExecutionView;
 pub use sluice_engine::{ConditionRun, ConditionStatus, RuleRun, RuleStatus};

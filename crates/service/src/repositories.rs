@@ -9,6 +9,7 @@ pub use crate::repository_copies::HeldCopy;
 use crate::{Error, Page, Result, Sluice};
 use sluice_artifacts::ByteStream;
 use sluice_store::{RepositoryRecord, Tag};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// CodeCommit's quota of repositories per account.
@@ -45,21 +46,32 @@ pub trait RepositoryHost: Send + Sync {
     async fn held(&self, name: &str) -> Option<HeldCopy>;
     /// Records what the copy holds.
     async fn mark(&self, name: &str, held: &HeldCopy) -> std::result::Result<(), String>;
-    /// Makes the copy hold exactly the refs (and their objects) of `bundle` — none: an empty
-    /// repository — and records `held`.
-    async fn restore(
-        &self,
-        name: &str,
-        held: &HeldCopy,
-        bundle: Option<Bundle>,
-    ) -> std::result::Result<(), String>;
-    /// A bundle of every branch and tag; `None` when there are none.
-    async fn bundle(&self, name: &str) -> std::result::Result<Option<Bundle>, String>;
+    /// Brings the copy to a snapshot: from an empty repository when `fresh`, it adds the
+    /// objects of each part in order, then sets the branches and tags exactly, and records
+    /// what it holds.
+    async fn restore(&self, name: &str, restore: Restore) -> std::result::Result<(), String>;
+    /// The copy's branches and tags, and a bundle of the objects they reach that none of
+    /// `known` do (`None`: no new objects).
+    async fn bundle(&self, name: &str, known: &[String]) -> std::result::Result<Bundle, String>;
 }
 
-/// A repository's branches and tags as one git bundle, and the branch `HEAD` names.
+/// What a push left in a copy: the objects it added, as one git bundle, and the refs.
 pub struct Bundle {
-    pub bytes: ByteStream,
+    pub objects: Option<ByteStream>,
+    /// Every branch and tag: full name → object id.
+    pub refs: BTreeMap<String, String>,
+    /// The branch `HEAD` names.
+    pub default_branch: Option<String>,
+}
+
+/// A snapshot as a copy is brought to it (`RepositoryHost::restore`).
+pub struct Restore {
+    pub held: HeldCopy,
+    /// Start from an empty repository (the copy holds none of the parts).
+    pub fresh: bool,
+    /// Bundles of objects, in order: each needs the ones before.
+    pub parts: Vec<ByteStream>,
+    pub refs: BTreeMap<String, String>,
     pub default_branch: Option<String>,
 }
 

@@ -5,6 +5,7 @@
 
 use crate::{Error, Result};
 use sluice_sandbox::{Sandbox, ToolAccess};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tokio::process::Command;
 
@@ -99,6 +100,19 @@ async fn output(mut cmd: Command, what: &str) -> Result<String> {
 
 fn absolute(path: &Path) -> Result<PathBuf> {
     Ok(std::path::absolute(path)?)
+}
+
+/// A full object id (SHA-1 or SHA-256, lower-case hex): never an option or a revision
+/// expression.
+fn check_object_id(id: &str) -> Result<()> {
+    let hex = id
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if hex && (id.len() == 40 || id.len() == 64) {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!("'{id}' is not an object id")))
+    }
 }
 
 /// Creates a bare repository whose default branch is `main`. It reads nothing but git's own
@@ -445,9 +459,28 @@ impl Git {
         output(cmd, "git fetch of every branch").await.map(|_| ())
     }
 
-    /// Writes a bundle of every branch and tag of `repo` to `out`, a new file in a directory
-    /// it may write. The repository must have at least one of them.
-    pub async fn create_bundle(&self, repo: &Path, out: &Path) -> Result<()> {
+    /// Every branch and tag as its full name and the object it names (a tag's own object, not
+    /// the commit it peels to).
+    pub async fn ref_objects(&self, repo: &Path) -> Result<BTreeMap<String, String>> {
+        let mut cmd = self.on(repo, false)?;
+        cmd.args([
+            "for-each-ref",
+            "--format=%(refname) %(objectname)",
+            "refs/heads/",
+            "refs/tags/",
+        ]);
+        let out = output(cmd, "git for-each-ref").await?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(name, object)| (name.to_string(), object.to_string()))
+            .collect())
+    }
+
+    /// Writes to `out` (a new file in a directory it may write) a bundle of the objects every
+    /// branch and tag of `repo` reaches and none of `known` do. False when there are none
+    /// (every tip is known, or reached from one).
+    pub async fn create_bundle(&self, repo: &Path, out: &Path, known: &[String]) -> Result<bool> {
         let repo = absolute(repo)?;
         let out = absolute(out)?;
         let scratch = out
@@ -464,12 +497,20 @@ impl Git {
         cmd.args(["bundle", "create", "--quiet"])
             .arg(&out)
             .args(["--branches", "--tags"]);
-        output(cmd, "git bundle create").await.map(|_| ())
+        for object in known {
+            check_object_id(object)?;
+            cmd.arg(format!("^{object}"));
+        }
+        match output(cmd, "git bundle create").await {
+            Ok(_) => Ok(true),
+            Err(Error::Failed(message)) if message.contains("empty bundle") => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Makes the branches and tags of `repo` exactly those of the bundle `bundle` (a file in
-    /// `scratch`), fetching their objects.
-    pub async fn fetch_bundle(&self, repo: &Path, scratch: &Path, bundle: &Path) -> Result<()> {
+    /// Adds the objects of the bundle `bundle` (a file in `scratch`) to `repo`; its refs are
+    /// left alone (`set_refs` sets them).
+    pub async fn unbundle(&self, repo: &Path, scratch: &Path, bundle: &Path) -> Result<()> {
         let repo = absolute(repo)?;
         let access = ToolAccess {
             workdir: repo.clone(),
@@ -478,10 +519,54 @@ impl Git {
             ..Default::default()
         };
         let mut cmd = self.command(Some(&repo), &access);
-        cmd.args(["fetch", "--quiet", "--force", "--prune", "--end-of-options"])
-            .arg(absolute(bundle)?)
-            .args(["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]);
-        output(cmd, "git fetch from a snapshot").await.map(|_| ())
+        cmd.args(["bundle", "unbundle"]).arg(absolute(bundle)?);
+        output(cmd, "git bundle unbundle").await.map(|_| ())
+    }
+
+    /// Makes the branches and tags of `repo` exactly `refs` (full name → object), in one
+    /// transaction: every other branch and tag is deleted.
+    pub async fn set_refs(&self, repo: &Path, refs: &BTreeMap<String, String>) -> Result<()> {
+        let mut script = String::new();
+        for name in self.ref_objects(repo).await?.keys() {
+            if !refs.contains_key(name) {
+                script.push_str(&format!("delete {name}\n"));
+            }
+        }
+        for (name, object) in refs {
+            // Git's own rules keep a ref name free of spaces and control characters, which
+            // the line-based script relies on; anything else git accepted is kept as it is.
+            let branch_or_tag = (name.starts_with("refs/heads/") || name.starts_with("refs/tags/"))
+                && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !branch_or_tag {
+                return Err(Error::Failed(format!("{name} is not a branch or tag")));
+            }
+            check_object_id(object)?;
+            script.push_str(&format!("update {name} {object}\n"));
+        }
+        if script.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = self.on(repo, true)?;
+        cmd.args(["update-ref", "--stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error::Failed(format!("git could not be started: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use tokio::io::AsyncWriteExt;
+            stdin.write_all(script.as_bytes()).await?;
+        }
+        let out = child.wait_with_output().await?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::Failed(format!(
+                "git update-ref failed: {}",
+                stderr.trim()
+            )));
+        }
+        Ok(())
     }
 
     /// `git http-backend` serving the repository `repo` under `project_root` (a CGI; the caller

@@ -156,3 +156,118 @@ async fn a_copy_a_crash_left_between_push_and_publication_returns_to_the_snapsho
     assert_eq!(mark.trim(), format!("{record_id} {snapshot}"));
     server.stop().await;
 }
+
+/// The sealed parts of repository snapshots in a test server's blob store: name → size.
+fn snapshot_parts(server: &TestServer) -> std::collections::BTreeMap<String, u64> {
+    let mut parts = std::collections::BTreeMap::new();
+    let root = server.data_dir().join("blobs/repositories");
+    for record in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for part in std::fs::read_dir(record.path()).into_iter().flatten().flatten() {
+            let size = part.metadata().expect("size").len();
+            parts.insert(part.file_name().to_string_lossy().to_string(), size);
+        }
+    }
+    parts
+}
+
+/// The sizes of the parts `after` has and `before` had not.
+fn new_parts(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+) -> Vec<u64> {
+    after
+        .iter()
+        .filter(|(name, _)| !before.contains_key(*name))
+        .map(|(_, size)| *size)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_shared_push_publishes_only_what_it_added_and_a_new_copy_is_built_from_the_parts() {
+    let options = Options {
+        shared_repositories: true,
+        ..Options::default()
+    };
+    let server = TestServer::start_with(options).await;
+    let work = tempfile::tempdir().expect("dir");
+    repository(&server, "app", work.path()).await;
+    let first = snapshot_parts(&server);
+    assert_eq!(first.len(), 1, "the first push is one part: {first:?}");
+
+    // Bytes that do not compress (xorshift), pushed: a part of about their size.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let noise: Vec<u8> = (0..300_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(work.path().join("noise.bin"), noise).expect("write");
+    git(work.path(), &["add", "."]).await;
+    git(work.path(), &["commit", "--quiet", "-m", "noise"]).await;
+    git(work.path(), &["push", "--quiet", "origin", "main"]).await;
+    let second = snapshot_parts(&server);
+    let added = new_parts(&first, &second);
+    assert!(
+        added.len() == 1 && added[0] > 300_000,
+        "the noise is one part: {added:?}"
+    );
+
+    // Parts after the first now outweigh it: the next push starts the chain again with one
+    // bundle of everything, and the old parts go.
+    std::fs::write(work.path().join("app.sh"), "echo again\n").expect("write");
+    git(work.path(), &["commit", "--quiet", "-am", "restart"]).await;
+    git(work.path(), &["push", "--quiet", "origin", "main"]).await;
+    let third = snapshot_parts(&server);
+    assert_eq!(third.len(), 1, "one bundle of everything: {third:?}");
+    assert!(new_parts(&second, &third)[0] > 300_000, "{third:?}");
+
+    // A small change after it adds a small part, however large the repository.
+    std::fs::write(work.path().join("app.sh"), "echo changed\n").expect("write");
+    git(work.path(), &["commit", "--quiet", "-am", "small change"]).await;
+    git(work.path(), &["push", "--quiet", "origin", "main"]).await;
+    // A branch made at a known commit adds no objects.
+    git(work.path(), &["push", "--quiet", "origin", "main:release"]).await;
+    let fourth = snapshot_parts(&server);
+    let added = new_parts(&third, &fourth);
+    assert!(
+        added.len() == 1 && added[0] < 5_000,
+        "the change is one small part: {added:?}"
+    );
+    let changed = head_of(work.path()).await;
+
+    // A copy made from nothing (a replica that never had it) reads every part in order.
+    std::fs::remove_dir_all(server.repos_dir().join("app.git")).expect("remove the copy");
+    for branch in ["main", "release"] {
+        let commit = server
+            .sluice
+            .repository_branch("app", branch)
+            .await
+            .expect("GetBranch");
+        assert_eq!(commit, changed, "{branch}");
+    }
+    let clone = tempfile::tempdir().expect("dir");
+    let url = format!(
+        "http://{TEST_ACCESS_KEY_ID}:{TEST_SECRET_ACCESS_KEY}@{}/_sluice/git/app.git",
+        server.addr
+    );
+    git(clone.path(), &["clone", "--quiet", &url, "copy"]).await;
+    assert_eq!(
+        std::fs::read_to_string(clone.path().join("copy/app.sh")).expect("read"),
+        "echo changed\n"
+    );
+    assert!(clone.path().join("copy/assets/blob.bin").exists());
+
+    // A deleted branch is deleted in every copy.
+    git(work.path(), &["push", "--quiet", "origin", ":release"]).await;
+    std::fs::remove_dir_all(server.repos_dir().join("app.git")).expect("remove the copy");
+    let branches = server
+        .sluice
+        .repository_branches("app", None)
+        .await
+        .expect("ListBranches");
+    assert_eq!(branches.items, ["main"]);
+    server.stop().await;
+}
