@@ -623,15 +623,12 @@ impl Sluice {
         max_results: Option<usize>,
         next_token: Option<&str>,
     ) -> Result<Page<ActionAttemptView>> {
-        let scope = format!(
-            "{ACTION_LIST_SCOPE}:{pipeline}:{}:{latest_only}",
-            execution_id.unwrap_or("")
-        );
         let listing = HistoryListing {
+            operation: ACTION_LIST_SCOPE,
             pipeline,
             execution_id,
-            scope: &scope,
-            limit: max_results.unwrap_or(100).max(1),
+            latest_only,
+            max_results,
             next_token,
         };
         self.history_page(listing, |e, declarations| {
@@ -650,12 +647,19 @@ impl Sluice {
         items_of: impl Fn(&Execution, &Declarations) -> Vec<T>,
     ) -> Result<Page<T>> {
         let HistoryListing {
+            operation,
             pipeline,
             execution_id,
-            scope,
-            limit,
+            latest_only,
+            max_results,
             next_token,
         } = listing;
+        // A token is bound to its listing: the operation, the pipeline and the filters.
+        let scope = &format!(
+            "{operation}:{pipeline}:{}:{latest_only}",
+            execution_id.unwrap_or("")
+        );
+        let limit = max_results.unwrap_or(100).max(1);
         if let Some(id) = execution_id {
             let execution = self.execution_doc(pipeline, id).await?;
             let declarations = self
@@ -739,12 +743,12 @@ impl Sluice {
 
 /// What `history_page` lists.
 pub(crate) struct HistoryListing<'a> {
+    pub operation: &'static str,
     pub pipeline: &'a str,
     /// One execution's items, rather than the history's.
     pub execution_id: Option<&'a str>,
-    /// The listing's name and filters, which its tokens are bound to.
-    pub scope: &'a str,
-    pub limit: usize,
+    pub latest_only: bool,
+    pub max_results: Option<usize>,
     pub next_token: Option<&'a str>,
 }
 

@@ -63,15 +63,12 @@ impl Sluice {
         max_results: Option<usize>,
         next_token: Option<&str>,
     ) -> Result<crate::Page<RuleExecutionView>> {
-        let scope = format!(
-            "{RULE_LIST_SCOPE}:{pipeline}:{}:{latest_only}",
-            execution_id.unwrap_or("")
-        );
         let listing = crate::executions::HistoryListing {
+            operation: RULE_LIST_SCOPE,
             pipeline,
             execution_id,
-            scope: &scope,
-            limit: max_results.unwrap_or(100).max(1),
+            latest_only,
+            max_results,
             next_token,
         };
         self.history_page(listing, |e, declarations| {

@@ -3,7 +3,7 @@
 //! client errors, and a clone streams the pack. Where repositories are shared (replicas), a copy
 //! a crash left mid-push returns to the published snapshot.
 
-use crate::providers::{git, repository};
+use crate::providers::{git, head_commit, repository};
 use sluice_service::Options;
 use sluice_test_utils::{http, TestServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 
@@ -104,29 +104,21 @@ async fn paths_outside_smart_http_are_client_errors_and_a_clone_streams() {
     server.stop().await;
 }
 
-async fn head_of(work: &std::path::Path) -> String {
-    let out = tokio::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(work)
-        .output()
-        .await
-        .expect("git rev-parse");
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string()
-}
-
-#[tokio::test]
-async fn a_copy_a_crash_left_between_push_and_publication_returns_to_the_snapshot() {
+/// A server whose repositories are shared as replicas share them.
+async fn shared_server() -> TestServer {
     let options = Options {
         shared_repositories: true,
         ..Options::default()
     };
-    let server = TestServer::start_with(options).await;
+    TestServer::start_with(options).await
+}
+
+#[tokio::test]
+async fn a_copy_a_crash_left_between_push_and_publication_returns_to_the_snapshot() {
+    let server = shared_server().await;
     let work = tempfile::tempdir().expect("dir");
     repository(&server, "app", work.path()).await;
-    let published = head_of(work.path()).await;
+    let published = head_commit(work.path()).await;
     let repo = server.repos_dir().join("app.git");
     let mark = std::fs::read_to_string(repo.join("sluice-copy")).expect("the copy is marked");
     let (record_id, snapshot) = mark.trim().split_once(' ').expect("RECORD SNAPSHOT");
@@ -143,7 +135,7 @@ async fn a_copy_a_crash_left_between_push_and_publication_returns_to_the_snapsho
     git(work.path(), &["commit", "--quiet", "-am", "never shared"]).await;
     let direct = format!("file://{}", repo.display());
     git(work.path(), &["push", "--quiet", &direct, "main"]).await;
-    assert_ne!(head_of(work.path()).await, published);
+    assert_ne!(head_commit(work.path()).await, published);
 
     // The next read brings it back to what was published.
     let branch = server
@@ -162,7 +154,11 @@ fn snapshot_parts(server: &TestServer) -> std::collections::BTreeMap<String, u64
     let mut parts = std::collections::BTreeMap::new();
     let root = server.data_dir().join("blobs/repositories");
     for record in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-        for part in std::fs::read_dir(record.path()).into_iter().flatten().flatten() {
+        for part in std::fs::read_dir(record.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let size = part.metadata().expect("size").len();
             parts.insert(part.file_name().to_string_lossy().to_string(), size);
         }
@@ -184,11 +180,7 @@ fn new_parts(
 
 #[tokio::test]
 async fn a_shared_push_publishes_only_what_it_added_and_a_new_copy_is_built_from_the_parts() {
-    let options = Options {
-        shared_repositories: true,
-        ..Options::default()
-    };
-    let server = TestServer::start_with(options).await;
+    let server = shared_server().await;
     let work = tempfile::tempdir().expect("dir");
     repository(&server, "app", work.path()).await;
     let first = snapshot_parts(&server);
@@ -236,7 +228,7 @@ async fn a_shared_push_publishes_only_what_it_added_and_a_new_copy_is_built_from
         added.len() == 1 && added[0] < 5_000,
         "the change is one small part: {added:?}"
     );
-    let changed = head_of(work.path()).await;
+    let changed = head_commit(work.path()).await;
 
     // A copy made from nothing (a replica that never had it) reads every part in order.
     std::fs::remove_dir_all(server.repos_dir().join("app.git")).expect("remove the copy");

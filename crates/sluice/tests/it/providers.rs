@@ -937,7 +937,7 @@ async fn a_start_can_pin_the_commit_a_source_fetches() {
 }
 
 /// The commit the working copy `work` is at.
-async fn head_commit(work: &Path) -> String {
+pub(crate) async fn head_commit(work: &Path) -> String {
     let out = tokio::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
         .current_dir(work)

@@ -4,7 +4,7 @@
 
 use crate::crash_loop::{crash_loop, Cluster};
 use crate::durability::{call, call_target};
-use crate::providers::{codecommit_source, commands, git, stage};
+use crate::providers::{codecommit_source, commands, git, head_commit, stage};
 use serde_json::{json, Value};
 use sluice_test_utils::{ScratchDatabase, TestServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use std::time::Duration;
@@ -192,24 +192,22 @@ async fn codecommit(addr: std::net::SocketAddr, op: &str, body: Value) -> sluice
     call_target(addr, &format!("CodeCommit_20150413.{op}"), body).await
 }
 
-async fn head(work: &std::path::Path) -> String {
-    let out = tokio::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(work)
-        .output()
-        .await
-        .expect("git rev-parse");
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string()
+/// The commit `branch` of `app` names, read through replica `addr`.
+async fn branch_commit(addr: std::net::SocketAddr, branch: &str) -> Value {
+    let got = codecommit(
+        addr,
+        "GetBranch",
+        json!({"repositoryName": "app", "branchName": branch}),
+    )
+    .await;
+    got.body["branch"]["commitId"].clone()
 }
 
 async fn commit_file(work: &std::path::Path, text: &str) -> String {
     std::fs::write(work.join("app.txt"), text).expect("write");
     git(work, &["add", "."]).await;
     git(work, &["commit", "--quiet", "-m", text]).await;
-    head(work).await
+    head_commit(work).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,22 +249,11 @@ async fn a_push_through_any_replica_is_seen_by_every_replica() {
     git(clones.path(), &["clone", "--quiet", &app_url(c), "stale"]).await;
     let stale = clones.path().join("stale");
     assert_eq!(
-        head(&stale).await,
+        head_commit(&stale).await,
         first,
         "the third replica serves the push"
     );
-    let branch = codecommit(
-        a,
-        "GetBranch",
-        json!({"repositoryName": "app", "branchName": "main"}),
-    )
-    .await;
-    assert_eq!(
-        branch.body["branch"]["commitId"],
-        first.as_str(),
-        "{}",
-        branch.body
-    );
+    assert_eq!(branch_commit(a, "main").await, first.as_str());
 
     // A second push, through the third replica, builds on the first; the execution it starts
     // reads it on whichever replica runs its source action (it is shared before it starts
@@ -316,18 +303,7 @@ async fn a_push_through_any_replica_is_seen_by_every_replica() {
         .await
         .expect("git push");
     assert!(!refused.status.success(), "a stale push was taken");
-    let branch = codecommit(
-        b,
-        "GetBranch",
-        json!({"repositoryName": "app", "branchName": "main"}),
-    )
-    .await;
-    assert_eq!(
-        branch.body["branch"]["commitId"],
-        second.as_str(),
-        "{}",
-        branch.body
-    );
+    assert_eq!(branch_commit(b, "main").await, second.as_str());
 
     // Two pushes at once, of two branches through two replicas, take turns: both branches
     // are on every replica afterwards (neither publication replaced the other's).
@@ -365,18 +341,7 @@ async fn a_push_through_any_replica_is_seen_by_every_replica() {
         listed.body
     );
     for (_, branch, commit) in &pushes {
-        let got = codecommit(
-            c,
-            "GetBranch",
-            json!({"repositoryName": "app", "branchName": branch}),
-        )
-        .await;
-        assert_eq!(
-            got.body["branch"]["commitId"],
-            commit.as_str(),
-            "{}",
-            got.body
-        );
+        assert_eq!(branch_commit(c, branch).await, commit.as_str(), "{branch}");
     }
 
     // Deleted through one replica, gone from all.
