@@ -399,7 +399,15 @@ impl PushTurn {
     async fn publish(mut self) -> sluice_service::Result<()> {
         self.ended = true;
         self.renewing.abort();
-        self.sluice.publish_repository(&self.name).await
+        // A task of its own: a client that goes away does not cut the publication short.
+        let (sluice, name) = (self.sluice.clone(), self.name.clone());
+        tokio::spawn(async move { sluice.publish_repository(&name).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(sluice_service::Error::Internal(format!(
+                    "publishing the push stopped: {e}"
+                )))
+            })
     }
 }
 

@@ -81,6 +81,22 @@ const UNPUBLISHED: &str = "unpublished";
 /// A push's lock lasts this long unless renewed (its holder renews it well before).
 pub const PUSH_LOCK_MS: i64 = 30_000;
 
+/// This server's claim on a repository for one push (`Inner::pushing`), given up when
+/// dropped unless kept: a request dropped half-way (its client went away) leaves none behind.
+struct PushClaim<'a> {
+    sluice: &'a Sluice,
+    name: &'a str,
+    keep: bool,
+}
+
+impl Drop for PushClaim<'_> {
+    fn drop(&mut self) {
+        if !self.keep {
+            self.sluice.pushes_here().remove(self.name);
+        }
+    }
+}
+
 fn snapshot_of(text: &str) -> Result<Snapshot> {
     serde_json::from_str(text)
         .map_err(|e| Error::Internal(format!("a repository snapshot record is corrupt: {e}")))
@@ -200,10 +216,13 @@ impl Sluice {
         if !self.pushes_here().insert(name.to_string()) {
             return Ok(false);
         }
+        let mut claim = PushClaim {
+            sluice: self,
+            name,
+            keep: false,
+        };
         let taken = self.renew_repository_push(name).await;
-        if !matches!(taken, Ok(true)) {
-            self.pushes_here().remove(name);
-        }
+        claim.keep = matches!(taken, Ok(true));
         taken
     }
 
@@ -251,16 +270,19 @@ impl Sluice {
         }
     }
 
-    /// After a push that moved refs: seals a bundle of the copy's refs into the blob store and
-    /// records it as the repository's snapshot, releasing the lock. The bytes are written
-    /// first, so a crash leaves at most an unreferenced blob.
+    /// After a push that moved refs: seals a bundle of the objects it added into the blob
+    /// store and records the snapshot with it as its last part, releasing the lock. The bytes
+    /// are written first, so a crash leaves at most an unreferenced blob.
     pub async fn publish_repository(&self, name: &str) -> Result<()> {
         if !self.options().shared_repositories {
             return Ok(());
         }
-        let published = self.publish_copy(name).await;
-        self.pushes_here().remove(name);
-        published
+        let _claim = PushClaim {
+            sluice: self,
+            name,
+            keep: false,
+        };
+        self.publish_copy(name).await
     }
 
     async fn publish_copy(&self, name: &str) -> Result<()> {
