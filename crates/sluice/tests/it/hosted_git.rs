@@ -16,6 +16,19 @@ fn basic() -> String {
     )
 }
 
+/// Pseudo-random bytes (xorshift), which do not compress.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_push_over_the_limit_is_refused_and_moves_no_branch() {
     let options = Options {
@@ -25,18 +38,9 @@ async fn a_push_over_the_limit_is_refused_and_moves_no_branch() {
     let server = TestServer::start_with(options).await;
     let work = tempfile::tempdir().expect("dir");
     repository(&server, "app", work.path()).await;
-    // Pseudo-random bytes (xorshift) do not compress: the pack is about two megabytes, sent
-    // chunked (above git's http.postBuffer), so the limit is enforced as it streams.
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let noise: Vec<u8> = (0..2_000_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(work.path().join("noise.bin"), noise).expect("write");
+    // Noise does not compress: the pack is about two megabytes, sent chunked (above git's
+    // http.postBuffer), so the limit is enforced as it streams.
+    std::fs::write(work.path().join("noise.bin"), noise(2_000_000)).expect("write");
     git(work.path(), &["add", "."]).await;
     git(work.path(), &["commit", "--quiet", "-m", "big"]).await;
     let pushed = tokio::process::Command::new("git")
@@ -186,17 +190,8 @@ async fn a_shared_push_publishes_only_what_it_added_and_a_new_copy_is_built_from
     let first = snapshot_parts(&server);
     assert_eq!(first.len(), 1, "the first push is one part: {first:?}");
 
-    // Bytes that do not compress (xorshift), pushed: a part of about their size.
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let noise: Vec<u8> = (0..300_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(work.path().join("noise.bin"), noise).expect("write");
+    // Bytes that do not compress, pushed: a part of about their size.
+    std::fs::write(work.path().join("noise.bin"), noise(300_000)).expect("write");
     git(work.path(), &["add", "."]).await;
     git(work.path(), &["commit", "--quiet", "-m", "noise"]).await;
     git(work.path(), &["push", "--quiet", "origin", "main"]).await;
