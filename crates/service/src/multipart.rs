@@ -114,11 +114,9 @@ impl Sluice {
             return Ok(info.md5_hex);
         };
         let data_key = self.open_envelope(envelope).await?;
-        let (sealed, counted) = sluice_artifacts::envelope::encrypt(body, data_key);
-        self.blobs().put(&part_key(upload_id, part), sealed).await?;
-        let counted = counted.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let info = counted
-            .ok_or_else(|| Error::Internal("the part's bytes were not all encrypted".into()))?;
+        let info = self
+            .put_sealed(&part_key(upload_id, part), body, data_key, "part")
+            .await?;
         let record = serde_json::to_vec(&PartInfo {
             size: info.size,
             md5_hex: info.md5_hex.clone(),

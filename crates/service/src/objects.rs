@@ -222,15 +222,7 @@ impl Sluice {
         let blob_key = format!("objects/{bucket}/{version_id}");
         // Every object is encrypted at rest under its bucket's key (or the default key).
         let (data_key, envelope) = self.new_data_key(b.encryption_key.as_deref()).await?;
-        let (sealed, counted) = sluice_artifacts::envelope::encrypt(body, data_key);
-        self.blobs().put(&blob_key, sealed).await?;
-        let counted = counted.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let Some(info) = counted else {
-            self.delete_blob_quietly(&blob_key).await;
-            return Err(Error::Internal(
-                "the object's bytes were not all encrypted".into(),
-            ));
-        };
+        let info = self.put_sealed(&blob_key, body, data_key, "object").await?;
         if expected_sha256.is_some_and(|e| !e.eq_ignore_ascii_case(&info.sha256_hex)) {
             self.delete_blob_quietly(&blob_key).await;
             return Err(Error::ContentSha256Mismatch(info.sha256_hex));
@@ -263,7 +255,31 @@ impl Sluice {
         Ok(stored.0)
     }
 
-    async fn delete_blob_quietly(&self, key: &str) {
+    /// Writes `body` to the blob `key` encrypted under `data_key`; what it wrote (the
+    /// plaintext's size and checksums). A body whose bytes were not all encrypted (`what`
+    /// names it in the error) leaves no blob behind.
+    pub(crate) async fn put_sealed(
+        &self,
+        key: &str,
+        body: ByteStream,
+        data_key: sluice_artifacts::crypto::Key,
+        what: &str,
+    ) -> Result<sluice_artifacts::BlobInfo> {
+        let (sealed, counted) = sluice_artifacts::envelope::encrypt(body, data_key);
+        self.blobs().put(key, sealed).await?;
+        let counted = counted.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match counted {
+            Some(info) => Ok(info),
+            None => {
+                self.delete_blob_quietly(key).await;
+                Err(Error::Internal(format!(
+                    "the {what}'s bytes were not all encrypted"
+                )))
+            }
+        }
+    }
+
+    pub(crate) async fn delete_blob_quietly(&self, key: &str) {
         if let Err(e) = self.blobs().delete(key).await {
             tracing::warn!(blob = key, error = %e, "an unreferenced blob could not be deleted");
         }

@@ -143,7 +143,7 @@ impl Sluice {
     }
 
     /// The record of a hosted repository, made now for one that exists without one.
-    async fn repository_record(&self, name: &str) -> Result<RepositoryRecord> {
+    pub(crate) async fn repository_record(&self, name: &str) -> Result<RepositoryRecord> {
         check_repository_name(name)?;
         self.sync_repository(name).await?;
         // Only a repository that exists has a record worth showing (a record left by a create

@@ -187,22 +187,14 @@ impl Sluice {
     async fn seal_part(&self, record_id: &str, id: &str, bytes: ByteStream) -> Result<SealedBlob> {
         let (data_key, envelope) = self.new_data_key(None).await?;
         let key = format!("repositories/{record_id}/{id}.bundle");
-        let (sealed, counted) = sluice_artifacts::envelope::encrypt(bytes, data_key);
-        self.blobs().put(&key, sealed).await?;
-        let counted = counted.lock().unwrap_or_else(|p| p.into_inner()).take();
-        match counted {
-            Some(info) => Ok(SealedBlob {
-                key,
-                size: info.size,
-                envelope,
-            }),
-            None => {
-                self.delete_snapshot_blob(&key).await;
-                Err(Error::Internal(
-                    "a repository snapshot was not all encrypted".into(),
-                ))
-            }
-        }
+        let info = self
+            .put_sealed(&key, bytes, data_key, "repository snapshot")
+            .await?;
+        Ok(SealedBlob {
+            key,
+            size: info.size,
+            envelope,
+        })
     }
 
     /// Takes the repository's push lock for this server: false while another push holds it
@@ -211,8 +203,11 @@ impl Sluice {
         if !self.options().shared_repositories {
             return Ok(true);
         }
-        // A repository that exists only here gets its record, which holds the lock.
-        self.repository(name).await?;
+        // A repository that exists only here gets its record, which holds the lock (a plain
+        // read when it has one: this runs again each time a push waits for its turn).
+        if self.store().repository(name).await?.is_none() {
+            self.repository_record(name).await?;
+        }
         if !self.pushes_here().insert(name.to_string()) {
             return Ok(false);
         }
@@ -384,7 +379,7 @@ impl Sluice {
                 host.mark(name, &held).await.map_err(host_failure)?;
                 if let Some(old) = replaced.as_deref().map(snapshot_of).transpose()? {
                     for key in old.blob_keys().filter(|k| !kept.iter().any(|x| x == k)) {
-                        self.delete_snapshot_blob(key).await;
+                        self.delete_blob_quietly(key).await;
                     }
                 }
                 Ok(())
@@ -399,7 +394,7 @@ impl Sluice {
                     .flat_map(|s| s.blob_keys().map(str::to_string))
                     .collect();
                 for key in kept.iter().filter(|k| !before.contains(k)) {
-                    self.delete_snapshot_blob(key).await;
+                    self.delete_blob_quietly(key).await;
                 }
                 Err(match published {
                     Err(e) => e.into(),
@@ -411,18 +406,18 @@ impl Sluice {
         }
     }
 
-    async fn delete_snapshot_blob(&self, key: &str) {
-        if let Err(e) = self.blobs().delete(key).await {
-            tracing::warn!(blob = key, error = %e, "an unreferenced repository snapshot could not be deleted");
-        }
-    }
-
     /// A deleted repository's snapshot bytes.
     pub(crate) async fn forget_snapshot(&self, record: &sluice_store::RepositoryRecord) {
-        if let Some(Ok(s)) = record.snapshot.as_deref().map(snapshot_of) {
-            for key in s.blob_keys() {
-                self.delete_snapshot_blob(key).await;
+        match record.snapshot.as_deref().map(snapshot_of) {
+            Some(Ok(s)) => {
+                for key in s.blob_keys() {
+                    self.delete_blob_quietly(key).await;
+                }
             }
+            Some(Err(e)) => {
+                tracing::warn!(repository = record.name, error = %e, "a deleted repository's snapshot bytes are left behind");
+            }
+            None => {}
         }
     }
 }

@@ -3,7 +3,7 @@
 //! client errors, and a clone streams the pack. Where repositories are shared (replicas), a copy
 //! a crash left mid-push returns to the published snapshot.
 
-use crate::providers::{git, head_commit, repository};
+use crate::providers::{git, git_succeeds, head_commit, repository};
 use sluice_service::Options;
 use sluice_test_utils::{http, TestServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 
@@ -43,14 +43,10 @@ async fn a_push_over_the_limit_is_refused_and_moves_no_branch() {
     std::fs::write(work.path().join("noise.bin"), noise(2_000_000)).expect("write");
     git(work.path(), &["add", "."]).await;
     git(work.path(), &["commit", "--quiet", "-m", "big"]).await;
-    let pushed = tokio::process::Command::new("git")
-        .args(["push", "--quiet", "origin", "main"])
-        .current_dir(work.path())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .await
-        .expect("git push");
-    assert!(!pushed.status.success(), "the big push was accepted");
+    assert!(
+        !git_succeeds(work.path(), &["push", "--quiet", "origin", "main"]).await,
+        "the big push was accepted"
+    );
     let branches = sluice_worker::git::Git::new(sluice_sandbox::Sandbox::unconfined())
         .branches(&server.repos_dir().join("app.git"))
         .await

@@ -44,6 +44,20 @@ pub(crate) async fn git(dir: &Path, args: &[&str]) {
     );
 }
 
+/// Whether `git ARGS` succeeds in `dir`: the test's git client, for a command it expects the
+/// server to refuse.
+pub(crate) async fn git_succeeds(dir: &Path, args: &[&str]) -> bool {
+    tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .await
+        .expect("git runs")
+        .status
+        .success()
+}
+
 /// A working copy with a commit, its origin the server's hosted repository `name`.
 pub(crate) async fn repository(server: &TestServer, name: &str, work: &Path) {
     sluice_worker::git::init_bare(&server.repos_dir().join(format!("{name}.git")))

@@ -4,7 +4,7 @@
 
 use crate::crash_loop::{crash_loop, Cluster};
 use crate::durability::{call, call_target};
-use crate::providers::{codecommit_source, commands, git, head_commit, stage};
+use crate::providers::{codecommit_source, commands, git, git_succeeds, head_commit, stage};
 use serde_json::{json, Value};
 use sluice_test_utils::{ScratchDatabase, TestServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use std::time::Duration;
@@ -295,14 +295,10 @@ async fn a_push_through_any_replica_is_seen_by_every_replica() {
     // replica's copy is brought up to date before it takes the push.
     commit_file(&stale, "a stale change").await;
     git(&stale, &["remote", "set-url", "origin", &app_url(a)]).await;
-    let refused = tokio::process::Command::new("git")
-        .args(["push", "--quiet", "origin", "main"])
-        .current_dir(&stale)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .await
-        .expect("git push");
-    assert!(!refused.status.success(), "a stale push was taken");
+    assert!(
+        !git_succeeds(&stale, &["push", "--quiet", "origin", "main"]).await,
+        "a stale push was taken"
+    );
     assert_eq!(branch_commit(b, "main").await, second.as_str());
 
     // Two pushes at once, of two branches through two replicas, take turns: both branches
@@ -354,14 +350,8 @@ async fn a_push_through_any_replica_is_seen_by_every_replica() {
             "{}",
             gone.body
         );
-        let clone = tokio::process::Command::new("git")
-            .args(["ls-remote", &app_url(addr)])
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .output()
-            .await
-            .expect("git ls-remote");
         assert!(
-            !clone.status.success(),
+            !git_succeeds(work, &["ls-remote", &app_url(addr)]).await,
             "a deleted repository is served by {addr}"
         );
     }
