@@ -4,7 +4,8 @@
 //! p99, an S3 PUT to a watched and to an unwatched key, memory (private, and database pages
 //! mapped) and the time a restart takes; then git push to the run it starts, `PollForJobs` with
 //! as many jobs queued as there are pipelines, and `LookupEvents` by event name. Each creation
-//! starts a first run; the figures are taken once those have run their course ("settled").
+//! starts a first run; the figures are taken once those have run their course ("settled"),
+//! and on PostgreSQL once the database is vacuumed and checkpointed, as pgbench does.
 //!
 //! `cargo xtask bench --replicas`: durable transitions/s and `GetPipeline` req/s with 1, 2 and 3
 //! replicas on one PostgreSQL database, the load spread over them.
@@ -49,6 +50,17 @@ impl Database {
             admin,
             name: name.into(),
         })
+    }
+}
+
+impl Database {
+    /// What pgbench does before it times (unless `-n`): `VACUUM (ANALYZE)`, so the reads timed
+    /// are not also the first to set the hint bits of, and write back, the rows a bulk
+    /// creation just made (nor run beside the autovacuum that creation sets off), then a
+    /// checkpoint, so its writes are not in the timed window either.
+    fn settle(&self) -> Result<()> {
+        psql(&self.url, "VACUUM (ANALYZE)")?;
+        psql(&self.url, "CHECKPOINT")
     }
 }
 
@@ -583,9 +595,18 @@ pub fn scale(
             let (mut queueing_pipelines, mut claimed_jobs) = (0, 0);
             let mut trail_rows = Vec::new();
             let mut have = 0;
+            let started = Instant::now();
+            // Progress on stderr: a run to 100,000 takes half an hour.
+            let progress = |what: &str| eprintln!("[{:>5.0} s] {what}", started.elapsed().as_secs_f64());
             for size in sizes {
+                progress(&format!("creating up to {size} pipelines"));
                 let created = create(&server.addr, have, size, settings.connections, watching).await?;
                 let settled = settle(server.child.id()).await?;
+                if let Some(database) = &database {
+                    progress("VACUUM (ANALYZE) and CHECKPOINT");
+                    database.settle()?;
+                }
+                progress(&format!("settled at {size}; reads"));
                 calls += (size - have) as u64;
                 have = size;
                 let n = size as u64;
@@ -597,7 +618,9 @@ pub fn scale(
                     Bytes::from(format!(r#"{{"name":"p-{:06}"}}"#, (i * 7919) % n))
                 })
                 .await?;
+                progress("ListPipelines");
                 let list = load(&server.addr, "ListPipelines", settings, |_| Bytes::from_static(b"{}")).await?;
+                progress("S3 PUTs");
                 let addr = server.addr.clone();
                 let mut sender = connect(&addr).await?;
                 let (mut watched, mut unwatched) = (Vec::new(), Vec::new());
@@ -617,6 +640,12 @@ pub fn scale(
                 let memory = crate::bench::memory(server.child.id());
                 // As many jobs queued for one action type, in pipelines apart from those the
                 // reads above saw, then polls that claim one each.
+                // Before the queueing pipelines below are made: their CreatePipeline events
+                // (50 actions each) are ten times the size of the others', and would make the
+                // newest events looked up here a different mix at each size.
+                let create_ms = lookup_events(&mut sender, &addr, "CreatePipeline").await?;
+                let get_ms = lookup_events(&mut sender, &addr, "GetPipeline").await?;
+                progress("queueing jobs");
                 let pipelines_needed = size / JOBS_PER_QUEUEING;
                 create(&addr, queueing_pipelines, pipelines_needed, settings.connections, queueing).await?;
                 calls += (pipelines_needed - queueing_pipelines) as u64;
@@ -625,8 +654,6 @@ pub fn scale(
                 let queued = queueing_pipelines * JOBS_PER_QUEUEING - claimed_jobs;
                 let (poll_ms, claimed) = poll_jobs(&mut sender, &addr).await?;
                 claimed_jobs += claimed;
-                let create_ms = lookup_events(&mut sender, &addr, "CreatePipeline").await?;
-                let get_ms = lookup_events(&mut sender, &addr, "GetPipeline").await?;
                 let push_ms = push_to_start(&mut sender, &addr, &checkout, size).await?;
                 calls += (POLLS + 20) as u64;
                 trail_rows.push((size, queued, poll_ms, claimed, calls, create_ms, get_ms, Some(push_ms)));

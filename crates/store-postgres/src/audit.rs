@@ -6,36 +6,13 @@
 
 use crate::{backend, transaction, Bind, Isolation, PgStore, Tx};
 use async_trait::async_trait;
+use sluice_store::from_row::{self, AUDIT_COLUMNS};
 use sluice_store::{
     audit_hash, AuditAttribute, AuditCheckpoint, AuditEventRecord, AuditQuery, AuditStore,
     ChainKey, Error, NewAuditEvent, Result,
 };
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use tokio::sync::oneshot;
-
-const COLUMNS: &str = "seq, event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document, prev_hash, hash";
-
-fn record(r: &PgRow) -> AuditEventRecord {
-    let resources: String = r.get(8);
-    let resources: Vec<(String, String)> = serde_json::from_str(&resources).unwrap_or_default();
-    AuditEventRecord {
-        seq: r.get(0),
-        event: NewAuditEvent {
-            event_id: r.get(1),
-            event_time_ms: r.get(2),
-            event_name: r.get(3),
-            event_source: r.get(4),
-            username: r.get(5),
-            access_key_id: r.get(6),
-            read_only: r.get(7),
-            resources,
-            document: r.get(9),
-        },
-        prev_hash: r.get(10),
-        hash: r.get(11),
-    }
-}
 
 fn resources_json(resources: &[(String, String)]) -> String {
     serde_json::to_string(resources).unwrap_or_else(|_| "[]".into())
@@ -389,7 +366,10 @@ impl AuditStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(|r| record(r).event).collect())
+        Ok(rows
+            .iter()
+            .map(|r| from_row::audit_event(r).event)
+            .collect())
     }
 
     async fn lookup_audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEventRecord>> {
@@ -405,7 +385,10 @@ impl AuditStore for PgStore {
             binds.push(bind);
             format!("${}", binds.len())
         }
-        let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
+        let columns: Vec<String> = AUDIT_COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect();
         let columns = columns.join(", ");
         let mut sql = match by_resource {
             Some((column, value)) => {
@@ -456,7 +439,7 @@ impl AuditStore for PgStore {
             query = b.bind(query);
         }
         let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
-        Ok(rows.iter().map(record).collect())
+        Ok(rows.iter().map(from_row::audit_event).collect())
     }
 
     async fn prune_audit_events(&self, before_ms: i64, limit: usize) -> Result<usize> {
@@ -481,13 +464,13 @@ impl AuditStore for PgStore {
 
     async fn audit_chain(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditEventRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
         ))
         .bind(after_seq)
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(record).collect())
+        Ok(rows.iter().map(from_row::audit_event).collect())
     }
 }

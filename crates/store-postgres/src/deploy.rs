@@ -2,53 +2,12 @@
 
 use crate::{backend, serializable, Bind, PgStore, Tx};
 use async_trait::async_trait;
+use sluice_store::from_row::{self, COMMAND_COLUMNS, DEPLOYMENT_COLUMNS, RESOURCE_COLUMNS};
 use sluice_store::{
     listing_sql, DeployKind, DeployResource, DeployStore, DeploymentQuery, DeploymentRecord, Error,
     HostCommandRecord, Result,
 };
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
-
-const DEPLOYMENT_COLUMNS: &str =
-    "id, application, deployment_group, status, create_ms, rev, creator_token, doc";
-const COMMAND_COLUMNS: &str = "id, host, deployment_id, event, state, created_ms, lease_until_ms";
-const RESOURCE_COLUMNS: &str = "scope, name, doc, created_ms, owner";
-
-fn resource(kind: DeployKind, r: &PgRow) -> DeployResource {
-    DeployResource {
-        kind,
-        scope: r.get(0),
-        name: r.get(1),
-        doc: r.get(2),
-        created_ms: r.get(3),
-        owner: r.get(4),
-    }
-}
-
-fn deployment(r: &PgRow) -> DeploymentRecord {
-    DeploymentRecord {
-        id: r.get(0),
-        application: r.get(1),
-        deployment_group: r.get(2),
-        status: r.get(3),
-        create_ms: r.get(4),
-        rev: r.get(5),
-        creator_token: r.get(6),
-        doc: r.get(7),
-    }
-}
-
-fn command(r: &PgRow) -> HostCommandRecord {
-    HostCommandRecord {
-        id: r.get(0),
-        host: r.get(1),
-        deployment_id: r.get(2),
-        event: r.get(3),
-        state: r.get(4),
-        created_ms: r.get(5),
-        lease_until_ms: r.get(6),
-    }
-}
 
 async fn insert_commands(c: &mut PgConnection, commands: &[HostCommandRecord]) -> Tx<()> {
     for command in commands {
@@ -226,7 +185,7 @@ impl DeployStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(|r| resource(kind, r)))
+        Ok(row.as_ref().map(|r| from_row::deploy_resource(kind, r)))
     }
 
     async fn deploy_resource_by_owner(
@@ -242,7 +201,7 @@ impl DeployStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(|r| resource(kind, r)))
+        Ok(row.as_ref().map(|r| from_row::deploy_resource(kind, r)))
     }
 
     async fn deploy_resources(&self, kind: DeployKind, scope: &str) -> Result<Vec<DeployResource>> {
@@ -254,7 +213,10 @@ impl DeployStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(|r| resource(kind, r)).collect())
+        Ok(rows
+            .iter()
+            .map(|r| from_row::deploy_resource(kind, r))
+            .collect())
     }
 
     async fn delete_deploy_resource(
@@ -318,7 +280,7 @@ impl DeployStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(deployment))
+        Ok(row.as_ref().map(from_row::deployment))
     }
 
     async fn deployment_by_token(&self, token: &str) -> Result<Option<DeploymentRecord>> {
@@ -329,7 +291,7 @@ impl DeployStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(deployment))
+        Ok(row.as_ref().map(from_row::deployment))
     }
 
     async fn deployments(
@@ -341,7 +303,7 @@ impl DeployStore for PgStore {
             QueryBuilder::<Postgres>::new(format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments"));
         listing_sql::deployment_page(&mut sql, query, limit);
         let rows = sql.build().fetch_all(&self.pool).await.map_err(backend)?;
-        Ok(rows.iter().map(deployment).collect())
+        Ok(rows.iter().map(from_row::deployment).collect())
     }
 
     async fn latest_deployment(
@@ -361,7 +323,7 @@ impl DeployStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(deployment))
+        Ok(row.as_ref().map(from_row::deployment))
     }
 
     async fn step_deployment(
@@ -410,7 +372,7 @@ impl DeployStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(command))
+        Ok(row.as_ref().map(from_row::host_command))
     }
 
     async fn host_commands(&self, host: &str) -> Result<Vec<HostCommandRecord>> {
@@ -421,7 +383,7 @@ impl DeployStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(command).collect())
+        Ok(rows.iter().map(from_row::host_command).collect())
     }
 
     async fn set_host_command(&self, id: &str, state: &str, lease_until_ms: i64) -> Result<bool> {
@@ -447,6 +409,6 @@ impl DeployStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(command).collect())
+        Ok(rows.iter().map(from_row::host_command).collect())
     }
 }

@@ -3,54 +3,14 @@
 
 use crate::{backend, below_limit, serializable, Bind, PgStore, Tx};
 use async_trait::async_trait;
+use sluice_store::from_row::{
+    self, OUTBOX_COLUMNS, RULE_COLUMNS, SUBSCRIPTION_COLUMNS, TOPIC_COLUMNS,
+};
 use sluice_store::{
     listing_sql, Error, EventRuleRecord, NotificationStore, OutboxRecord, PagePosition,
     RemoteChange, Result, SubscriptionRecord, TopicRecord, UndeliveredRecord,
 };
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
-
-const OUTBOX_COLUMNS: &str = "id, kind, topic, body, created_ms, attempts, due_ms";
-const SUBSCRIPTION_COLUMNS: &str = "arn, topic_arn, token, doc, created_ms";
-
-fn outbox_row(r: &PgRow) -> OutboxRecord {
-    OutboxRecord {
-        id: r.get(0),
-        kind: r.get(1),
-        topic: r.get(2),
-        body: r.get(3),
-        created_ms: r.get(4),
-        attempts: r.get(5),
-        due_ms: r.get(6),
-    }
-}
-
-fn topic_row(r: &PgRow) -> TopicRecord {
-    TopicRecord {
-        arn: r.get(0),
-        name: r.get(1),
-        doc: r.get(2),
-        created_ms: r.get(3),
-    }
-}
-
-fn subscription_row(r: &PgRow) -> SubscriptionRecord {
-    SubscriptionRecord {
-        arn: r.get(0),
-        topic_arn: r.get(1),
-        token: r.get(2),
-        doc: r.get(3),
-        created_ms: r.get(4),
-    }
-}
-
-fn rule_row(r: &PgRow) -> EventRuleRecord {
-    EventRuleRecord {
-        name: r.get(0),
-        doc: r.get(1),
-        created_ms: r.get(2),
-    }
-}
 
 /// Queues outbox rows inside the caller's transaction.
 pub(crate) async fn insert_outbox(c: &mut PgConnection, rows: &[OutboxRecord]) -> Tx<()> {
@@ -108,20 +68,24 @@ impl NotificationStore for PgStore {
     }
 
     async fn topic(&self, arn: &str) -> Result<Option<TopicRecord>> {
-        let r = sqlx::query("SELECT arn, name, doc, created_ms FROM sns_topics WHERE arn = $1")
-            .bind(arn)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(r.as_ref().map(topic_row))
+        let r = sqlx::query(&format!(
+            "SELECT {TOPIC_COLUMNS} FROM sns_topics WHERE arn = $1"
+        ))
+        .bind(arn)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(r.as_ref().map(from_row::topic))
     }
 
     async fn topics(&self) -> Result<Vec<TopicRecord>> {
-        let rows = sqlx::query("SELECT arn, name, doc, created_ms FROM sns_topics ORDER BY arn")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(rows.iter().map(topic_row).collect())
+        let rows = sqlx::query(&format!(
+            "SELECT {TOPIC_COLUMNS} FROM sns_topics ORDER BY arn"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(from_row::topic).collect())
     }
 
     async fn replace_topic(&self, t: &TopicRecord) -> Result<bool> {
@@ -195,7 +159,7 @@ impl NotificationStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(subscription_row))
+        Ok(r.as_ref().map(from_row::subscription))
     }
 
     async fn subscription_by_token(&self, token: &str) -> Result<Option<SubscriptionRecord>> {
@@ -206,7 +170,7 @@ impl NotificationStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(subscription_row))
+        Ok(r.as_ref().map(from_row::subscription))
     }
 
     async fn subscriptions(&self, topic_arn: &str) -> Result<Vec<SubscriptionRecord>> {
@@ -218,7 +182,7 @@ impl NotificationStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(subscription_row).collect())
+        Ok(rows.iter().map(from_row::subscription).collect())
     }
 
     async fn subscription_page(
@@ -232,7 +196,7 @@ impl NotificationStore for PgStore {
         ));
         listing_sql::subscription_page(&mut sql, topic_arn, after, limit);
         let rows = sql.build().fetch_all(&self.pool).await.map_err(backend)?;
-        Ok(rows.iter().map(subscription_row).collect())
+        Ok(rows.iter().map(from_row::subscription).collect())
     }
 
     async fn replace_subscription(&self, s: &SubscriptionRecord) -> Result<bool> {
@@ -287,20 +251,24 @@ impl NotificationStore for PgStore {
     }
 
     async fn event_rule(&self, name: &str) -> Result<Option<EventRuleRecord>> {
-        let r = sqlx::query("SELECT name, doc, created_ms FROM event_rules WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(r.as_ref().map(rule_row))
+        let r = sqlx::query(&format!(
+            "SELECT {RULE_COLUMNS} FROM event_rules WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(r.as_ref().map(from_row::event_rule))
     }
 
     async fn event_rules(&self) -> Result<Vec<EventRuleRecord>> {
-        let rows = sqlx::query("SELECT name, doc, created_ms FROM event_rules ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(rows.iter().map(rule_row).collect())
+        let rows = sqlx::query(&format!(
+            "SELECT {RULE_COLUMNS} FROM event_rules ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(from_row::event_rule).collect())
     }
 
     async fn delete_event_rule(&self, name: &str) -> Result<bool> {
@@ -325,7 +293,7 @@ impl NotificationStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(outbox_row).collect())
+        Ok(rows.iter().map(from_row::outbox).collect())
     }
 
     async fn next_outbox_due(&self) -> Result<Option<i64>> {

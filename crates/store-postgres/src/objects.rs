@@ -2,54 +2,14 @@
 
 use crate::{backend, serializable, Bind, PgStore};
 use async_trait::async_trait;
+use sluice_store::from_row::{self, BUCKET_COLUMNS, KEY_COLUMNS, VERSION_COLUMNS};
 use sluice_store::{
     BucketRecord, Error, KeyStore, KmsKeyRecord, ObjectStore, ObjectVersionRecord, Result,
 };
-use sqlx::postgres::PgRow;
 use sqlx::Row;
-
-const COLUMNS: &str =
-    "bucket, key, version_id, blob_key, size, etag, sha256, content_type, modified_ms, encryption";
-const BUCKET_COLUMNS: &str = "name, created_ms, versioning, encryption_key";
-const KEY_COLUMNS: &str = "key_id, arn, alias, description, state, created_ms";
 
 /// The id an unversioned bucket gives its one version of a key.
 const NULL_VERSION: &str = "null";
-
-fn version_row(r: &PgRow) -> ObjectVersionRecord {
-    ObjectVersionRecord {
-        bucket: r.get(0),
-        key: r.get(1),
-        version_id: r.get(2),
-        blob_key: r.get(3),
-        size: r.get(4),
-        etag: r.get(5),
-        sha256: r.get(6),
-        content_type: r.get(7),
-        modified_ms: r.get(8),
-        encryption: r.get(9),
-    }
-}
-
-fn bucket_row(r: &PgRow) -> BucketRecord {
-    BucketRecord {
-        name: r.get(0),
-        created_ms: r.get(1),
-        versioning: r.get(2),
-        encryption_key: r.get(3),
-    }
-}
-
-fn key_row(r: &PgRow) -> KmsKeyRecord {
-    KmsKeyRecord {
-        key_id: r.get(0),
-        arn: r.get(1),
-        alias: r.get(2),
-        description: r.get(3),
-        state: r.get(4),
-        created_ms: r.get(5),
-    }
-}
 
 #[async_trait]
 impl ObjectStore for PgStore {
@@ -80,7 +40,7 @@ impl ObjectStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(bucket_row))
+        Ok(row.as_ref().map(from_row::bucket))
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
@@ -90,7 +50,7 @@ impl ObjectStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(bucket_row).collect())
+        Ok(rows.iter().map(from_row::bucket).collect())
     }
 
     async fn set_versioning(&self, bucket: &str, status: &str) -> Result<()> {
@@ -133,7 +93,7 @@ impl ObjectStore for PgStore {
                 orphaned.extend(old.and_then(|r| r.get::<Option<String>, _>(0)));
             }
             let inserted = sqlx::query(&format!(
-                "INSERT INTO object_versions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                "INSERT INTO object_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  ON CONFLICT (bucket, key, version_id) DO NOTHING"
             ))
             .bind(&stored.bucket)
@@ -169,7 +129,7 @@ impl ObjectStore for PgStore {
         let row = match version_id {
             Some(version) => {
                 sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM object_versions
+                    "SELECT {VERSION_COLUMNS} FROM object_versions
                      WHERE bucket = $1 AND key = $2 AND version_id = $3"
                 ))
                 .bind(bucket)
@@ -180,7 +140,7 @@ impl ObjectStore for PgStore {
             }
             None => {
                 sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM object_versions WHERE bucket = $1 AND key = $2
+                    "SELECT {VERSION_COLUMNS} FROM object_versions WHERE bucket = $1 AND key = $2
                      ORDER BY seq DESC LIMIT 1"
                 ))
                 .bind(bucket)
@@ -190,7 +150,7 @@ impl ObjectStore for PgStore {
             }
         }
         .map_err(backend)?;
-        Ok(row.as_ref().map(version_row))
+        Ok(row.as_ref().map(from_row::object_version))
     }
 
     async fn delete_object_version(
@@ -202,14 +162,14 @@ impl ObjectStore for PgStore {
         serializable!(self, |tx| {
             let row = sqlx::query(&format!(
                 "DELETE FROM object_versions WHERE bucket = $1 AND key = $2 AND version_id = $3
-                 RETURNING {COLUMNS}"
+                 RETURNING {VERSION_COLUMNS}"
             ))
             .bind(bucket)
             .bind(key)
             .bind(version_id)
             .fetch_optional(&mut *tx)
             .await?;
-            Ok(row.as_ref().map(version_row))
+            Ok(row.as_ref().map(from_row::object_version))
         })
     }
 
@@ -221,7 +181,7 @@ impl ObjectStore for PgStore {
         limit: usize,
     ) -> Result<Vec<ObjectVersionRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM object_versions v
+            "SELECT {VERSION_COLUMNS} FROM object_versions v
              WHERE bucket = $1 AND left(key, length($2)) = $2 AND key > $3
                AND seq = (SELECT MAX(seq) FROM object_versions w WHERE w.bucket = v.bucket AND w.key = v.key)
                AND blob_key IS NOT NULL
@@ -234,7 +194,7 @@ impl ObjectStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(version_row).collect())
+        Ok(rows.iter().map(from_row::object_version).collect())
     }
 
     async fn list_object_versions(
@@ -247,7 +207,7 @@ impl ObjectStore for PgStore {
         // Within the marker's key, versions older (lower seq) than the marker come next.
         let (after_key, after_version) = after.unwrap_or(("", None));
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM object_versions v
+            "SELECT {VERSION_COLUMNS} FROM object_versions v
              WHERE bucket = $1 AND left(key, length($2)) = $2
                AND (key > $3 OR (key = $3 AND $4::TEXT IS NOT NULL AND seq <
                     (SELECT seq FROM object_versions m WHERE m.bucket = $1 AND m.key = $3 AND m.version_id = $4)))
@@ -261,7 +221,7 @@ impl ObjectStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(version_row).collect())
+        Ok(rows.iter().map(from_row::object_version).collect())
     }
 }
 
@@ -310,7 +270,7 @@ impl KeyStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(key_row))
+        Ok(r.as_ref().map(from_row::kms_key))
     }
 
     async fn list_kms_keys(&self) -> Result<Vec<KmsKeyRecord>> {
@@ -320,7 +280,7 @@ impl KeyStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(key_row).collect())
+        Ok(rows.iter().map(from_row::kms_key).collect())
     }
 
     async fn set_kms_key_state(&self, key_id: &str, state: &str) -> Result<bool> {

@@ -3,6 +3,7 @@
 
 use crate::{backend, below_limit, serializable, transaction, Bind, Isolation, PgStore, Tx};
 use async_trait::async_trait;
+use sluice_store::from_row::{self, ACCESS_KEY_COLUMNS};
 use sluice_store::{
     action_type_tag_key, tag_resource_key, AccessKeyRecord, ActionTypeDoc, ActionTypeKey,
     ActionTypeRecord, ActionTypeStore, BucketRecord, CredentialStore, DeclarationDoc, Error,
@@ -50,19 +51,6 @@ fn action_type(r: &PgRow) -> Result<ActionTypeRecord> {
         definition: ActionTypeDoc::from_json(&definition)?,
         created_ms: r.get(5),
     })
-}
-
-const ACCESS_KEY_COLUMNS: &str =
-    "access_key_id, secret_access_key, principal_arn, created_ms, status";
-
-fn access_key(r: &PgRow) -> AccessKeyRecord {
-    AccessKeyRecord {
-        access_key_id: r.get(0),
-        secret_access_key: sluice_model::Secret::new(r.get::<String, _>(1)),
-        principal_arn: r.get(2),
-        created_ms: r.get(3),
-        status: r.get(4),
-    }
 }
 
 async fn pipeline_arn(c: &mut PgConnection, name: &str) -> Tx<Option<String>> {
@@ -573,7 +561,7 @@ impl CredentialStore for PgStore {
             .bind(&key.access_key_id)
             .fetch_one(&mut *tx)
             .await?;
-            Ok(access_key(&row))
+            Ok(from_row::access_key(&row))
         })
     }
 
@@ -585,7 +573,7 @@ impl CredentialStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(access_key))
+        Ok(row.as_ref().map(from_row::access_key))
     }
 
     async fn create_access_key(
@@ -626,7 +614,7 @@ impl CredentialStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(access_key).collect())
+        Ok(rows.iter().map(from_row::access_key).collect())
     }
 
     async fn set_access_key_status(&self, access_key_id: &str, status: &str) -> Result<bool> {

@@ -3,63 +3,14 @@
 
 use crate::{backend, below_limit, serializable, transaction, Bind, Isolation, PgStore, Tx};
 use async_trait::async_trait;
+use sluice_store::from_row::{
+    self, CONNECTION_COLUMNS, FUNCTION_COLUMNS, REPOSITORY_COLUMNS, WEBHOOK_COLUMNS,
+};
 use sluice_store::{
     ConnectionRecord, ConnectionStore, Error, FunctionRecord, FunctionStore, Publication,
     RepositoryRecord, RepositoryStore, Result, WebhookRecord, WebhookStore,
 };
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-
-const WEBHOOK_COLUMNS: &str = "name, arn, url_id, doc, created_ms, last_triggered_ms";
-const CONNECTION_COLUMNS: &str =
-    "arn, name, provider_type, host_arn, status, url, token, created_ms";
-const REPOSITORY_COLUMNS: &str = "name, id, description, created_ms, modified_ms, snapshot";
-const FUNCTION_COLUMNS: &str = "name, revision_id, doc, created_ms, modified_ms";
-
-fn webhook(r: &PgRow) -> WebhookRecord {
-    WebhookRecord {
-        name: r.get(0),
-        arn: r.get(1),
-        url_id: r.get(2),
-        doc: r.get(3),
-        created_ms: r.get(4),
-        last_triggered_ms: r.get(5),
-    }
-}
-
-fn connection(r: &PgRow) -> ConnectionRecord {
-    ConnectionRecord {
-        arn: r.get(0),
-        name: r.get(1),
-        provider_type: r.get(2),
-        host_arn: r.get(3),
-        status: r.get(4),
-        url: r.get(5),
-        token: r.get(6),
-        created_ms: r.get(7),
-    }
-}
-
-fn repository(r: &PgRow) -> RepositoryRecord {
-    RepositoryRecord {
-        name: r.get(0),
-        id: r.get(1),
-        description: r.get(2),
-        created_ms: r.get(3),
-        modified_ms: r.get(4),
-        snapshot: r.get(5),
-    }
-}
-
-fn function(r: &PgRow) -> FunctionRecord {
-    FunctionRecord {
-        name: r.get(0),
-        revision_id: r.get(1),
-        doc: r.get(2),
-        created_ms: r.get(3),
-        modified_ms: r.get(4),
-    }
-}
 
 /// How many rows of `table` there are, and whether one has `name` in `column`: what a create
 /// checks before it inserts.
@@ -117,7 +68,7 @@ impl WebhookStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(webhook))
+        Ok(r.as_ref().map(from_row::webhook))
     }
 
     async fn webhook_by_url(&self, url_id: &str) -> Result<Option<WebhookRecord>> {
@@ -128,7 +79,7 @@ impl WebhookStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(webhook))
+        Ok(r.as_ref().map(from_row::webhook))
     }
 
     async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>> {
@@ -138,7 +89,7 @@ impl WebhookStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(webhook).collect())
+        Ok(rows.iter().map(from_row::webhook).collect())
     }
 
     async fn delete_webhook(&self, name: &str) -> Result<bool> {
@@ -190,7 +141,7 @@ impl ConnectionStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(connection))
+        Ok(r.as_ref().map(from_row::connection))
     }
 
     async fn list_connections(&self) -> Result<Vec<ConnectionRecord>> {
@@ -200,7 +151,7 @@ impl ConnectionStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(connection).collect())
+        Ok(rows.iter().map(from_row::connection).collect())
     }
 
     async fn complete_connection(
@@ -260,7 +211,7 @@ impl RepositoryStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(repository))
+        Ok(r.as_ref().map(from_row::repository))
     }
 
     async fn repositories(&self) -> Result<Vec<RepositoryRecord>> {
@@ -270,7 +221,7 @@ impl RepositoryStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(repository).collect())
+        Ok(rows.iter().map(from_row::repository).collect())
     }
 
     async fn describe_repository(
@@ -389,7 +340,7 @@ impl FunctionStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(function))
+        Ok(r.as_ref().map(from_row::function))
     }
 
     async fn functions(&self) -> Result<Vec<FunctionRecord>> {
@@ -399,7 +350,7 @@ impl FunctionStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(function).collect())
+        Ok(rows.iter().map(from_row::function).collect())
     }
 
     async fn replace_function(&self, f: &FunctionRecord, expected_revision: &str) -> Result<()> {
@@ -441,7 +392,7 @@ impl FunctionStore for PgStore {
             .bind(name)
             .fetch_optional(&mut *tx)
             .await?;
-            Ok(found.as_ref().map(function))
+            Ok(found.as_ref().map(from_row::function))
         })
     }
 }

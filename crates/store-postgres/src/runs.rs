@@ -3,48 +3,12 @@
 use crate::notifications::insert_outbox;
 use crate::{backend, serializable, transaction, Isolation, PgStore, Tx};
 use async_trait::async_trait;
+use sluice_store::from_row::{self, EXECUTION_COLUMNS, JOB_COLUMNS};
 use sluice_store::{
     ActionTypeKey, Error, ExecutionRecord, JobLease, JobRecord, JobStatus, RemoteChange,
     RemoteChangeListener, Requeued, Result, RunStore, RuntimeRecord, StepWrite, TimerRecord,
 };
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-
-const EXECUTION_COLUMNS: &str = "pipeline, execution_id, status, started_ms, updated_ms, doc";
-const JOB_COLUMNS: &str =
-    "job_id, pipeline, execution_id, category, owner, provider, version, status, nonce, data, created_ms, updated_ms";
-
-fn execution(r: &PgRow) -> ExecutionRecord {
-    ExecutionRecord {
-        pipeline: r.get(0),
-        execution_id: r.get(1),
-        status: r.get(2),
-        started_ms: r.get(3),
-        updated_ms: r.get(4),
-        doc: r.get(5),
-    }
-}
-
-fn job(r: &PgRow) -> Result<JobRecord> {
-    let status: String = r.get(7);
-    Ok(JobRecord {
-        job_id: r.get(0),
-        pipeline: r.get(1),
-        execution_id: r.get(2),
-        action_type: ActionTypeKey {
-            category: r.get(3),
-            owner: r.get(4),
-            provider: r.get(5),
-            version: r.get(6),
-        },
-        status: JobStatus::parse(&status)
-            .ok_or_else(|| Error::Corrupt(format!("job status {status}")))?,
-        nonce: r.get(8),
-        data: r.get(9),
-        created_ms: r.get(10),
-        updated_ms: r.get(11),
-    })
-}
 
 /// One engine step at READ COMMITTED: the runtime row is locked first, so steps of one
 /// pipeline take turns and a step computed from an older `rev` is refused; steps of different
@@ -200,7 +164,7 @@ async fn claim_jobs(
     let found = query.fetch_all(&mut *c).await?;
     let mut claimed = Vec::with_capacity(found.len());
     for (row, nonce) in found.iter().zip(nonces) {
-        let mut j = job(row)?;
+        let mut j = from_row::job(row)?;
         sqlx::query(
             "UPDATE jobs SET status = 'Dispatched', nonce = $1, updated_ms = $2 WHERE job_id = $3",
         )
@@ -266,7 +230,7 @@ impl RunStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(execution))
+        Ok(row.as_ref().map(from_row::execution))
     }
 
     async fn list_executions(
@@ -302,7 +266,7 @@ impl RunStore for PgStore {
             }
         }
         .map_err(backend)?;
-        Ok(rows.iter().map(execution).collect())
+        Ok(rows.iter().map(from_row::execution).collect())
     }
 
     async fn execution_for_request_token(
@@ -394,7 +358,7 @@ impl RunStore for PgStore {
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or_else(|| Error::NotFound(format!("job {job_id}")))?;
-            let mut j = job(&row)?;
+            let mut j = from_row::job(&row)?;
             if j.nonce.as_deref() != Some(nonce) {
                 return Err(Error::InvalidNonce(job_id.into()).into());
             }
@@ -479,7 +443,7 @@ impl RunStore for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        row.as_ref().map(job).transpose()
+        row.as_ref().map(from_row::job).transpose()
     }
 
     async fn bind_client_token(&self, job_id: &str, client_token: &str) -> Result<()> {

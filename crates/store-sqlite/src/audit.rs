@@ -4,35 +4,12 @@
 use crate::{backend, write_ops::db, writer, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
+use sluice_store::from_row::{self, AUDIT_COLUMNS};
 use sluice_store::{
     audit_hash, unkeyed_audit_hash, AuditAttribute, AuditCheckpoint, AuditEventRecord, AuditQuery,
     AuditStore, ChainKey, Error, NewAuditEvent, Result, GENESIS_HASH,
 };
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
-
-const COLUMNS: &str = "seq, event_id, event_time_ms, event_name, event_source, username, access_key_id, read_only, resources, document, prev_hash, hash";
-
-fn record(r: &SqliteRow) -> AuditEventRecord {
-    let resources: String = r.get(8);
-    let resources: Vec<(String, String)> = serde_json::from_str(&resources).unwrap_or_default();
-    AuditEventRecord {
-        seq: r.get(0),
-        event: NewAuditEvent {
-            event_id: r.get(1),
-            event_time_ms: r.get(2),
-            event_name: r.get(3),
-            event_source: r.get(4),
-            username: r.get(5),
-            access_key_id: r.get(6),
-            read_only: r.get::<i64, _>(7) != 0,
-            resources,
-            document: r.get(9),
-        },
-        prev_hash: r.get(10),
-        hash: r.get(11),
-    }
-}
 
 /// The most audit events waiting in memory; beyond it callers wait for the disk.
 const MAX_BUFFERED: usize = 10_000;
@@ -303,7 +280,10 @@ impl AuditStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(|r| record(r).event).collect())
+        Ok(rows
+            .iter()
+            .map(|r| from_row::audit_event(r).event)
+            .collect())
     }
 
     async fn lookup_audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEventRecord>> {
@@ -319,7 +299,10 @@ impl AuditStore for SqliteStore {
             _ => None,
         };
         let mut binds: Vec<Bind<'_>> = Vec::new();
-        let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
+        let columns: Vec<String> = AUDIT_COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect();
         let columns = columns.join(", ");
         let mut sql = match by_resource {
             Some((column, value)) => {
@@ -374,7 +357,7 @@ impl AuditStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(backend)?;
-        Ok(rows.iter().map(record).collect())
+        Ok(rows.iter().map(from_row::audit_event).collect())
     }
 
     async fn prune_audit_events(&self, before_ms: i64, limit: usize) -> Result<usize> {
@@ -454,13 +437,13 @@ impl AuditStore for SqliteStore {
 
     async fn audit_chain(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditEventRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?"
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?"
         ))
         .bind(after_seq)
         .bind(limit as i64)
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(record).collect())
+        Ok(rows.iter().map(from_row::audit_event).collect())
     }
 }

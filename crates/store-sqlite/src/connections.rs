@@ -3,24 +3,8 @@
 use crate::{backend, write_ops::db, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::params;
+use sluice_store::from_row::{self, CONNECTION_COLUMNS};
 use sluice_store::{ConnectionRecord, ConnectionStore, Error, Result};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-
-const COLUMNS: &str = "arn, name, provider_type, host_arn, status, url, token, created_ms";
-
-fn row(r: &SqliteRow) -> ConnectionRecord {
-    ConnectionRecord {
-        arn: r.get(0),
-        name: r.get(1),
-        provider_type: r.get(2),
-        host_arn: r.get(3),
-        status: r.get(4),
-        url: r.get(5),
-        token: r.get(6),
-        created_ms: r.get(7),
-    }
-}
 
 #[async_trait]
 impl ConnectionStore for SqliteStore {
@@ -46,7 +30,7 @@ impl ConnectionStore for SqliteStore {
                 )));
             }
             tx.execute(
-                &format!("INSERT INTO connections ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                &format!("INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
                 params![
                     c.arn,
                     c.name,
@@ -65,22 +49,24 @@ impl ConnectionStore for SqliteStore {
     }
 
     async fn connection(&self, arn: &str) -> Result<Option<ConnectionRecord>> {
-        let r = sqlx::query(&format!("SELECT {COLUMNS} FROM connections WHERE arn = ?"))
-            .bind(arn)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(r.as_ref().map(row))
+        let r = sqlx::query(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE arn = ?"
+        ))
+        .bind(arn)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(r.as_ref().map(from_row::connection))
     }
 
     async fn list_connections(&self) -> Result<Vec<ConnectionRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM connections ORDER BY created_ms, arn"
+            "SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY created_ms, arn"
         ))
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(row).collect())
+        Ok(rows.iter().map(from_row::connection).collect())
     }
 
     async fn complete_connection(

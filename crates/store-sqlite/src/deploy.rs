@@ -3,52 +3,12 @@
 use crate::{backend, write_ops::db, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
+use sluice_store::from_row::{self, COMMAND_COLUMNS, DEPLOYMENT_COLUMNS, RESOURCE_COLUMNS};
 use sluice_store::{
     listing_sql, DeployKind, DeployResource, DeployStore, DeploymentQuery, DeploymentRecord, Error,
     HostCommandRecord, Result,
 };
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
-
-const DEPLOYMENT_COLUMNS: &str =
-    "id, application, deployment_group, status, create_ms, rev, creator_token, doc";
-const COMMAND_COLUMNS: &str = "id, host, deployment_id, event, state, created_ms, lease_until_ms";
-
-fn resource(kind: DeployKind, r: &SqliteRow) -> DeployResource {
-    DeployResource {
-        kind,
-        scope: r.get(0),
-        name: r.get(1),
-        doc: r.get(2),
-        created_ms: r.get(3),
-        owner: r.get(4),
-    }
-}
-
-fn deployment(r: &SqliteRow) -> DeploymentRecord {
-    DeploymentRecord {
-        id: r.get(0),
-        application: r.get(1),
-        deployment_group: r.get(2),
-        status: r.get(3),
-        create_ms: r.get(4),
-        rev: r.get(5),
-        creator_token: r.get(6),
-        doc: r.get(7),
-    }
-}
-
-fn command(r: &SqliteRow) -> HostCommandRecord {
-    HostCommandRecord {
-        id: r.get(0),
-        host: r.get(1),
-        deployment_id: r.get(2),
-        event: r.get(3),
-        state: r.get(4),
-        created_ms: r.get(5),
-        lease_until_ms: r.get(6),
-    }
-}
+use sqlx::{QueryBuilder, Sqlite};
 
 fn insert_commands(tx: &rusqlite::Connection, commands: &[HostCommandRecord]) -> Result<()> {
     for c in commands {
@@ -216,7 +176,7 @@ impl DeployStore for SqliteStore {
         name: &str,
     ) -> Result<Option<DeployResource>> {
         let row = sqlx::query(
-            "SELECT scope, name, doc, created_ms, owner FROM deploy_resources WHERE kind = ? AND scope = ? AND name = ?",
+            &format!("SELECT {RESOURCE_COLUMNS} FROM deploy_resources WHERE kind = ? AND scope = ? AND name = ?"),
         )
         .bind(kind.name())
         .bind(scope)
@@ -224,7 +184,7 @@ impl DeployStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(|r| resource(kind, r)))
+        Ok(row.as_ref().map(|r| from_row::deploy_resource(kind, r)))
     }
 
     async fn deploy_resource_by_owner(
@@ -232,27 +192,30 @@ impl DeployStore for SqliteStore {
         kind: DeployKind,
         owner: &str,
     ) -> Result<Option<DeployResource>> {
-        let row = sqlx::query(
-            "SELECT scope, name, doc, created_ms, owner FROM deploy_resources WHERE kind = ? AND owner = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {RESOURCE_COLUMNS} FROM deploy_resources WHERE kind = ? AND owner = ?"
+        ))
         .bind(kind.name())
         .bind(owner)
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(|r| resource(kind, r)))
+        Ok(row.as_ref().map(|r| from_row::deploy_resource(kind, r)))
     }
 
     async fn deploy_resources(&self, kind: DeployKind, scope: &str) -> Result<Vec<DeployResource>> {
         let rows = sqlx::query(
-            "SELECT scope, name, doc, created_ms, owner FROM deploy_resources WHERE kind = ? AND scope = ? ORDER BY name",
+            &format!("SELECT {RESOURCE_COLUMNS} FROM deploy_resources WHERE kind = ? AND scope = ? ORDER BY name"),
         )
         .bind(kind.name())
         .bind(scope)
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(|r| resource(kind, r)).collect())
+        Ok(rows
+            .iter()
+            .map(|r| from_row::deploy_resource(kind, r))
+            .collect())
     }
 
     async fn delete_deploy_resource(
@@ -318,7 +281,7 @@ impl DeployStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(deployment))
+        Ok(row.as_ref().map(from_row::deployment))
     }
 
     async fn deployment_by_token(&self, token: &str) -> Result<Option<DeploymentRecord>> {
@@ -329,7 +292,7 @@ impl DeployStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(deployment))
+        Ok(row.as_ref().map(from_row::deployment))
     }
 
     async fn deployments(
@@ -342,7 +305,7 @@ impl DeployStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(backend)?;
-        Ok(rows.iter().map(deployment).collect())
+        Ok(rows.iter().map(from_row::deployment).collect())
     }
 
     async fn latest_deployment(
@@ -368,7 +331,7 @@ impl DeployStore for SqliteStore {
             query = query.bind(status);
         }
         let row = query.fetch_optional(&self.reader).await.map_err(backend)?;
-        Ok(row.as_ref().map(deployment))
+        Ok(row.as_ref().map(from_row::deployment))
     }
 
     async fn step_deployment(
@@ -414,7 +377,7 @@ impl DeployStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(command))
+        Ok(row.as_ref().map(from_row::host_command))
     }
 
     async fn host_commands(&self, host: &str) -> Result<Vec<HostCommandRecord>> {
@@ -425,7 +388,7 @@ impl DeployStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(command).collect())
+        Ok(rows.iter().map(from_row::host_command).collect())
     }
 
     async fn set_host_command(&self, id: &str, state: &str, lease_until_ms: i64) -> Result<bool> {
@@ -464,7 +427,7 @@ impl DeployStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(command).collect())
+        Ok(rows.iter().map(from_row::host_command).collect())
     }
 }
 

@@ -4,21 +4,8 @@ use crate::write_ops::db;
 use crate::{backend, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
+use sluice_store::from_row::{self, FUNCTION_COLUMNS};
 use sluice_store::{Error, FunctionRecord, FunctionStore, Result};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-
-const COLUMNS: &str = "name, revision_id, doc, created_ms, modified_ms";
-
-fn row(r: &SqliteRow) -> FunctionRecord {
-    FunctionRecord {
-        name: r.get(0),
-        revision_id: r.get(1),
-        doc: r.get(2),
-        created_ms: r.get(3),
-        modified_ms: r.get(4),
-    }
-}
 
 #[async_trait]
 impl FunctionStore for SqliteStore {
@@ -44,7 +31,7 @@ impl FunctionStore for SqliteStore {
                 )));
             }
             tx.execute(
-                &format!("INSERT INTO functions ({COLUMNS}) VALUES (?, ?, ?, ?, ?)"),
+                &format!("INSERT INTO functions ({FUNCTION_COLUMNS}) VALUES (?, ?, ?, ?, ?)"),
                 params![f.name, f.revision_id, f.doc, f.created_ms, f.modified_ms],
             )
             .map_err(db)?;
@@ -54,20 +41,24 @@ impl FunctionStore for SqliteStore {
     }
 
     async fn function(&self, name: &str) -> Result<Option<FunctionRecord>> {
-        let r = sqlx::query(&format!("SELECT {COLUMNS} FROM functions WHERE name = ?"))
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(r.as_ref().map(row))
+        let r = sqlx::query(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions WHERE name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(r.as_ref().map(from_row::function))
     }
 
     async fn functions(&self) -> Result<Vec<FunctionRecord>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM functions ORDER BY name"))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(rows.iter().map(row).collect())
+        let rows = sqlx::query(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions ORDER BY name"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(from_row::function).collect())
     }
 
     async fn replace_function(
@@ -105,7 +96,7 @@ impl FunctionStore for SqliteStore {
         self.write(move |tx| {
             let found = tx
                 .query_row(
-                    &format!("SELECT {COLUMNS} FROM functions WHERE name = ?"),
+                    &format!("SELECT {FUNCTION_COLUMNS} FROM functions WHERE name = ?"),
                     [&name],
                     |r| {
                         Ok(FunctionRecord {

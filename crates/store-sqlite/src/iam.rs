@@ -3,46 +3,9 @@
 use crate::{backend, write_ops::db, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
+use sluice_store::from_row::{self, POLICY_COLUMNS, PRINCIPAL_COLUMNS};
 use sluice_store::{Error, IamStore, ManagedPolicyRecord, PrincipalKind, PrincipalRecord, Result};
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
-
-const PRINCIPAL_COLUMNS: &str = "kind, name, id, arn, path, created_ms, trust_policy, description";
-const POLICY_COLUMNS: &str = "arn, name, id, path, description, document, created_ms, updated_ms";
-
-fn kind(s: &str) -> PrincipalKind {
-    match s {
-        "group" => PrincipalKind::Group,
-        "role" => PrincipalKind::Role,
-        _ => PrincipalKind::User,
-    }
-}
-
-fn principal(r: &SqliteRow) -> PrincipalRecord {
-    PrincipalRecord {
-        kind: kind(r.get(0)),
-        name: r.get(1),
-        id: r.get(2),
-        arn: r.get(3),
-        path: r.get(4),
-        created_ms: r.get(5),
-        trust_policy: r.get(6),
-        description: r.get(7),
-    }
-}
-
-fn policy(r: &SqliteRow) -> ManagedPolicyRecord {
-    ManagedPolicyRecord {
-        arn: r.get(0),
-        name: r.get(1),
-        id: r.get(2),
-        path: r.get(3),
-        description: r.get(4),
-        document: r.get(5),
-        created_ms: r.get(6),
-        updated_ms: r.get(7),
-    }
-}
 
 impl SqliteStore {
     async fn strings(&self, sql: &str, binds: &[&str]) -> Result<Vec<String>> {
@@ -100,7 +63,7 @@ impl IamStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(principal))
+        Ok(r.as_ref().map(from_row::principal))
     }
 
     async fn list_principals(&self, kind: PrincipalKind) -> Result<Vec<PrincipalRecord>> {
@@ -111,7 +74,7 @@ impl IamStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(principal).collect())
+        Ok(rows.iter().map(from_row::principal).collect())
     }
 
     async fn delete_principal(&self, kind: PrincipalKind, name: &str) -> Result<bool> {
@@ -222,7 +185,7 @@ impl IamStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(policy))
+        Ok(r.as_ref().map(from_row::managed_policy))
     }
 
     async fn list_managed_policies(&self) -> Result<Vec<ManagedPolicyRecord>> {
@@ -232,7 +195,7 @@ impl IamStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(policy).collect())
+        Ok(rows.iter().map(from_row::managed_policy).collect())
     }
 
     async fn delete_managed_policy(&self, arn: &str) -> Result<bool> {

@@ -3,22 +3,9 @@
 use crate::{backend, write_ops::db, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
+use sluice_store::from_row::{self, KEY_COLUMNS};
 use sluice_store::{Error, KeyStore, KmsKeyRecord, Result};
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
-
-const COLUMNS: &str = "key_id, arn, alias, description, state, created_ms";
-
-fn row(r: &SqliteRow) -> KmsKeyRecord {
-    KmsKeyRecord {
-        key_id: r.get(0),
-        arn: r.get(1),
-        alias: r.get(2),
-        description: r.get(3),
-        state: r.get(4),
-        created_ms: r.get(5),
-    }
-}
 
 #[async_trait]
 impl KeyStore for SqliteStore {
@@ -36,7 +23,7 @@ impl KeyStore for SqliteStore {
                 }
             }
             c.execute(
-                &format!("INSERT INTO kms_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"),
+                &format!("INSERT INTO kms_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"),
                 params![k.key_id, k.arn, k.alias, k.description, k.state, k.created_ms],
             )
             .map_err(db)?;
@@ -52,23 +39,23 @@ impl KeyStore for SqliteStore {
 
     async fn kms_key(&self, id_arn_or_alias: &str) -> Result<Option<KmsKeyRecord>> {
         let r = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM kms_keys WHERE key_id = ?1 OR arn = ?1 OR alias = ?1"
+            "SELECT {KEY_COLUMNS} FROM kms_keys WHERE key_id = ?1 OR arn = ?1 OR alias = ?1"
         ))
         .bind(id_arn_or_alias)
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(row))
+        Ok(r.as_ref().map(from_row::kms_key))
     }
 
     async fn list_kms_keys(&self) -> Result<Vec<KmsKeyRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM kms_keys ORDER BY created_ms, key_id"
+            "SELECT {KEY_COLUMNS} FROM kms_keys ORDER BY created_ms, key_id"
         ))
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(row).collect())
+        Ok(rows.iter().map(from_row::kms_key).collect())
     }
 
     async fn set_kms_key_state(&self, key_id: &str, state: &str) -> Result<bool> {

@@ -23,6 +23,7 @@ mod writer;
 
 use async_trait::async_trait;
 use rusqlite::OptionalExtension;
+use sluice_store::from_row::{self, ACCESS_KEY_COLUMNS};
 use sluice_store::{
     AccessKeyRecord, ActionTypeKey, ActionTypeRecord, ActionTypeStore, CredentialStore,
     DeclarationDoc, Error, NewPipeline, PipelineRecord, PipelineStore, PipelineSummary, Result,
@@ -379,7 +380,7 @@ impl CredentialStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(rows::access_key))
+        Ok(row.as_ref().map(from_row::access_key))
     }
 
     async fn create_access_key(
@@ -425,7 +426,7 @@ impl CredentialStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(rows::access_key).collect())
+        Ok(rows.iter().map(from_row::access_key).collect())
     }
 
     async fn set_access_key_status(&self, access_key_id: &str, status: &str) -> Result<bool> {
@@ -453,9 +454,6 @@ impl CredentialStore for SqliteStore {
         .await
     }
 }
-
-const ACCESS_KEY_COLUMNS: &str =
-    "access_key_id, secret_access_key, principal_arn, created_ms, status";
 
 #[cfg(test)]
 mod tests {

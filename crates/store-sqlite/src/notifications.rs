@@ -5,54 +5,14 @@ use crate::write_ops::{db, insert_outbox};
 use crate::{backend, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::params;
+use sluice_store::from_row::{
+    self, OUTBOX_COLUMNS, RULE_COLUMNS, SUBSCRIPTION_COLUMNS, TOPIC_COLUMNS,
+};
 use sluice_store::{
     listing_sql, Error, EventRuleRecord, NotificationStore, OutboxRecord, PagePosition, Result,
     SubscriptionRecord, TopicRecord, UndeliveredRecord,
 };
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
-
-const OUTBOX_COLUMNS: &str = "id, kind, topic, body, created_ms, attempts, due_ms";
-const SUBSCRIPTION_COLUMNS: &str = "arn, topic_arn, token, doc, created_ms";
-
-fn outbox_row(r: &SqliteRow) -> OutboxRecord {
-    OutboxRecord {
-        id: r.get(0),
-        kind: r.get(1),
-        topic: r.get(2),
-        body: r.get(3),
-        created_ms: r.get(4),
-        attempts: r.get(5),
-        due_ms: r.get(6),
-    }
-}
-
-fn topic_row(r: &SqliteRow) -> TopicRecord {
-    TopicRecord {
-        arn: r.get(0),
-        name: r.get(1),
-        doc: r.get(2),
-        created_ms: r.get(3),
-    }
-}
-
-fn subscription_row(r: &SqliteRow) -> SubscriptionRecord {
-    SubscriptionRecord {
-        arn: r.get(0),
-        topic_arn: r.get(1),
-        token: r.get(2),
-        doc: r.get(3),
-        created_ms: r.get(4),
-    }
-}
-
-fn rule_row(r: &SqliteRow) -> EventRuleRecord {
-    EventRuleRecord {
-        name: r.get(0),
-        doc: r.get(1),
-        created_ms: r.get(2),
-    }
-}
 
 /// The statement of one `ListSubscriptions` page (`listing_pages_seek_and_never_sort` checks
 /// that each shape it takes walks an index in the page's order).
@@ -102,20 +62,24 @@ impl NotificationStore for SqliteStore {
     }
 
     async fn topic(&self, arn: &str) -> Result<Option<TopicRecord>> {
-        let r = sqlx::query("SELECT arn, name, doc, created_ms FROM sns_topics WHERE arn = ?")
-            .bind(arn)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(r.as_ref().map(topic_row))
+        let r = sqlx::query(&format!(
+            "SELECT {TOPIC_COLUMNS} FROM sns_topics WHERE arn = ?"
+        ))
+        .bind(arn)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(r.as_ref().map(from_row::topic))
     }
 
     async fn topics(&self) -> Result<Vec<TopicRecord>> {
-        let rows = sqlx::query("SELECT arn, name, doc, created_ms FROM sns_topics ORDER BY arn")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(rows.iter().map(topic_row).collect())
+        let rows = sqlx::query(&format!(
+            "SELECT {TOPIC_COLUMNS} FROM sns_topics ORDER BY arn"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(from_row::topic).collect())
     }
 
     async fn replace_topic(&self, topic: &TopicRecord) -> Result<bool> {
@@ -195,7 +159,7 @@ impl NotificationStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(subscription_row))
+        Ok(r.as_ref().map(from_row::subscription))
     }
 
     async fn subscription_by_token(&self, token: &str) -> Result<Option<SubscriptionRecord>> {
@@ -206,7 +170,7 @@ impl NotificationStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(subscription_row))
+        Ok(r.as_ref().map(from_row::subscription))
     }
 
     async fn subscriptions(&self, topic_arn: &str) -> Result<Vec<SubscriptionRecord>> {
@@ -218,7 +182,7 @@ impl NotificationStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(subscription_row).collect())
+        Ok(rows.iter().map(from_row::subscription).collect())
     }
 
     async fn subscription_page(
@@ -232,7 +196,7 @@ impl NotificationStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(backend)?;
-        Ok(rows.iter().map(subscription_row).collect())
+        Ok(rows.iter().map(from_row::subscription).collect())
     }
 
     async fn replace_subscription(&self, subscription: &SubscriptionRecord) -> Result<bool> {
@@ -296,20 +260,24 @@ impl NotificationStore for SqliteStore {
     }
 
     async fn event_rule(&self, name: &str) -> Result<Option<EventRuleRecord>> {
-        let r = sqlx::query("SELECT name, doc, created_ms FROM event_rules WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(r.as_ref().map(rule_row))
+        let r = sqlx::query(&format!(
+            "SELECT {RULE_COLUMNS} FROM event_rules WHERE name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(r.as_ref().map(from_row::event_rule))
     }
 
     async fn event_rules(&self) -> Result<Vec<EventRuleRecord>> {
-        let rows = sqlx::query("SELECT name, doc, created_ms FROM event_rules ORDER BY name")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(rows.iter().map(rule_row).collect())
+        let rows = sqlx::query(&format!(
+            "SELECT {RULE_COLUMNS} FROM event_rules ORDER BY name"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(from_row::event_rule).collect())
     }
 
     async fn delete_event_rule(&self, name: &str) -> Result<bool> {
@@ -337,7 +305,7 @@ impl NotificationStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(outbox_row).collect())
+        Ok(rows.iter().map(from_row::outbox).collect())
     }
 
     async fn next_outbox_due(&self) -> Result<Option<i64>> {

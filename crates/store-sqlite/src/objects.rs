@@ -3,39 +3,11 @@
 use crate::{backend, write_ops::db, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
+use sluice_store::from_row::{self, BUCKET_COLUMNS, VERSION_COLUMNS};
 use sluice_store::{BucketRecord, Error, ObjectStore, ObjectVersionRecord, Result};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-
-const COLUMNS: &str =
-    "bucket, key, version_id, blob_key, size, etag, sha256, content_type, modified_ms, encryption";
 
 /// The id an unversioned bucket gives its one version of a key.
 const NULL_VERSION: &str = "null";
-
-fn version_row(r: &SqliteRow) -> ObjectVersionRecord {
-    ObjectVersionRecord {
-        bucket: r.get(0),
-        key: r.get(1),
-        version_id: r.get(2),
-        blob_key: r.get(3),
-        size: r.get(4),
-        etag: r.get(5),
-        sha256: r.get(6),
-        content_type: r.get(7),
-        modified_ms: r.get(8),
-        encryption: r.get(9),
-    }
-}
-
-fn bucket_row(r: &SqliteRow) -> BucketRecord {
-    BucketRecord {
-        name: r.get(0),
-        created_ms: r.get(1),
-        versioning: r.get(2),
-        encryption_key: r.get(3),
-    }
-}
 
 fn create_bucket(c: &Connection, b: &BucketRecord) -> Result<()> {
     let inserted = c
@@ -93,7 +65,9 @@ fn put_version(
         orphaned.extend(old.flatten());
     }
     c.execute(
-        &format!("INSERT INTO object_versions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        &format!(
+            "INSERT INTO object_versions ({VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ),
         params![
             stored.bucket,
             stored.key,
@@ -125,7 +99,7 @@ fn delete_version(
     version_id: &str,
 ) -> Result<Option<ObjectVersionRecord>> {
     c.query_row(
-        &format!("DELETE FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING {COLUMNS}"),
+        &format!("DELETE FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING {VERSION_COLUMNS}"),
         params![bucket, key, version_id],
         |r| {
             Ok(ObjectVersionRecord {
@@ -154,24 +128,24 @@ impl ObjectStore for SqliteStore {
     }
 
     async fn bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
-        let row = sqlx::query(
-            "SELECT name, created_ms, versioning, encryption_key FROM buckets WHERE name = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?"
+        ))
         .bind(name)
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(bucket_row))
+        Ok(row.as_ref().map(from_row::bucket))
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
-        let rows = sqlx::query(
-            "SELECT name, created_ms, versioning, encryption_key FROM buckets ORDER BY name",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name"
+        ))
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(bucket_row).collect())
+        Ok(rows.iter().map(from_row::bucket).collect())
     }
 
     async fn set_versioning(&self, bucket: &str, status: &str) -> Result<()> {
@@ -194,15 +168,15 @@ impl ObjectStore for SqliteStore {
         version_id: Option<&str>,
     ) -> Result<Option<ObjectVersionRecord>> {
         let query = match version_id {
-            Some(_) => format!("SELECT {COLUMNS} FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?"),
-            None => format!("SELECT {COLUMNS} FROM object_versions WHERE bucket = ? AND key = ? ORDER BY seq DESC LIMIT 1"),
+            Some(_) => format!("SELECT {VERSION_COLUMNS} FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?"),
+            None => format!("SELECT {VERSION_COLUMNS} FROM object_versions WHERE bucket = ? AND key = ? ORDER BY seq DESC LIMIT 1"),
         };
         let mut q = sqlx::query(&query).bind(bucket).bind(key);
         if let Some(v) = version_id {
             q = q.bind(v);
         }
         let row = q.fetch_optional(&self.reader).await.map_err(backend)?;
-        Ok(row.as_ref().map(version_row))
+        Ok(row.as_ref().map(from_row::object_version))
     }
 
     async fn delete_object_version(
@@ -223,7 +197,7 @@ impl ObjectStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<ObjectVersionRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM object_versions v
+            "SELECT {VERSION_COLUMNS} FROM object_versions v
              WHERE bucket = ?1 AND substr(key, 1, length(?2)) = ?2 AND key > ?3
                AND seq = (SELECT MAX(seq) FROM object_versions w WHERE w.bucket = v.bucket AND w.key = v.key)
                AND blob_key IS NOT NULL
@@ -236,7 +210,7 @@ impl ObjectStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(version_row).collect())
+        Ok(rows.iter().map(from_row::object_version).collect())
     }
 
     async fn list_object_versions(
@@ -249,7 +223,7 @@ impl ObjectStore for SqliteStore {
         // Within the marker's key, versions older (lower seq) than the marker come next.
         let (after_key, after_version) = after.unwrap_or(("", None));
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM object_versions v
+            "SELECT {VERSION_COLUMNS} FROM object_versions v
              WHERE bucket = ?1 AND substr(key, 1, length(?2)) = ?2
                AND (key > ?3 OR (key = ?3 AND ?4 IS NOT NULL AND seq <
                     (SELECT seq FROM object_versions m WHERE m.bucket = ?1 AND m.key = ?3 AND m.version_id = ?4)))
@@ -263,6 +237,6 @@ impl ObjectStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(version_row).collect())
+        Ok(rows.iter().map(from_row::object_version).collect())
     }
 }

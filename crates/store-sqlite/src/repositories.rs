@@ -3,22 +3,8 @@
 use crate::{backend, write_ops::db, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
+use sluice_store::from_row::{self, REPOSITORY_COLUMNS};
 use sluice_store::{Error, Publication, RepositoryRecord, RepositoryStore, Result};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-
-const COLUMNS: &str = "name, id, description, created_ms, modified_ms, snapshot";
-
-fn row(r: &SqliteRow) -> RepositoryRecord {
-    RepositoryRecord {
-        name: r.get(0),
-        id: r.get(1),
-        description: r.get(2),
-        created_ms: r.get(3),
-        modified_ms: r.get(4),
-        snapshot: r.get(5),
-    }
-}
 
 #[async_trait]
 impl RepositoryStore for SqliteStore {
@@ -44,7 +30,9 @@ impl RepositoryStore for SqliteStore {
                 )));
             }
             tx.execute(
-                &format!("INSERT INTO repositories ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"),
+                &format!(
+                    "INSERT INTO repositories ({REPOSITORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+                ),
                 params![
                     r.name,
                     r.id,
@@ -62,21 +50,23 @@ impl RepositoryStore for SqliteStore {
 
     async fn repository(&self, name: &str) -> Result<Option<RepositoryRecord>> {
         let r = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM repositories WHERE name = ?"
+            "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name = ?"
         ))
         .bind(name)
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(r.as_ref().map(row))
+        Ok(r.as_ref().map(from_row::repository))
     }
 
     async fn repositories(&self) -> Result<Vec<RepositoryRecord>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM repositories ORDER BY name"))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(rows.iter().map(row).collect())
+        let rows = sqlx::query(&format!(
+            "SELECT {REPOSITORY_COLUMNS} FROM repositories ORDER BY name"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(from_row::repository).collect())
     }
 
     async fn describe_repository(

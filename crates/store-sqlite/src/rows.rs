@@ -1,8 +1,8 @@
 //! Row → record conversions.
 
 use sluice_store::{
-    AccessKeyRecord, ActionTypeKey, ActionTypeRecord, DeclarationDoc, Error, PipelineRecord,
-    PipelineSummary, Result, TransitionDirection, TransitionRecord,
+    ActionTypeKey, ActionTypeRecord, DeclarationDoc, Error, PipelineRecord, PipelineSummary,
+    Result, TransitionDirection, TransitionRecord,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -89,14 +89,4 @@ pub fn action_type(r: &SqliteRow) -> Result<ActionTypeRecord> {
         definition: sluice_store::ActionTypeDoc::from_json(&definition)?,
         created_ms: r.get(5),
     })
-}
-
-pub fn access_key(r: &SqliteRow) -> AccessKeyRecord {
-    AccessKeyRecord {
-        access_key_id: r.get(0),
-        secret_access_key: sluice_model::Secret::new(r.get::<String, _>(1)),
-        principal_arn: r.get(2),
-        created_ms: r.get(3),
-        status: r.get(4),
-    }
 }

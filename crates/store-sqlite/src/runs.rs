@@ -3,48 +3,12 @@
 use crate::{backend, write_ops, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::OptionalExtension;
+use sluice_store::from_row::{self, EXECUTION_COLUMNS, JOB_COLUMNS};
 use sluice_store::{
-    ActionTypeKey, Error, ExecutionRecord, JobLease, JobRecord, JobStatus, Requeued, Result,
-    RunStore, RuntimeRecord, StepWrite, TimerRecord,
+    ActionTypeKey, ExecutionRecord, JobLease, JobRecord, Requeued, Result, RunStore, RuntimeRecord,
+    StepWrite, TimerRecord,
 };
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
-
-const EXECUTION_COLUMNS: &str = "pipeline, execution_id, status, started_ms, updated_ms, doc";
-const JOB_COLUMNS: &str =
-    "job_id, pipeline, execution_id, category, owner, provider, version, status, nonce, data, created_ms, updated_ms";
-
-fn execution(r: &SqliteRow) -> ExecutionRecord {
-    ExecutionRecord {
-        pipeline: r.get(0),
-        execution_id: r.get(1),
-        status: r.get(2),
-        started_ms: r.get(3),
-        updated_ms: r.get(4),
-        doc: r.get(5),
-    }
-}
-
-fn job(r: &SqliteRow) -> Result<JobRecord> {
-    let status: String = r.get(7);
-    Ok(JobRecord {
-        job_id: r.get(0),
-        pipeline: r.get(1),
-        execution_id: r.get(2),
-        action_type: ActionTypeKey {
-            category: r.get(3),
-            owner: r.get(4),
-            provider: r.get(5),
-            version: r.get(6),
-        },
-        status: JobStatus::parse(&status)
-            .ok_or_else(|| Error::Corrupt(format!("job status {status}")))?,
-        nonce: r.get(8),
-        data: r.get(9),
-        created_ms: r.get(10),
-        updated_ms: r.get(11),
-    })
-}
 
 /// Renews the leases of the jobs a server (`?2`) runs, to `?1`.
 const RENEW_LEASES: &str = "UPDATE jobs SET lease_until_ms = ?1
@@ -100,7 +64,7 @@ impl RunStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(row.as_ref().map(execution))
+        Ok(row.as_ref().map(from_row::execution))
     }
 
     async fn list_executions(
@@ -125,7 +89,7 @@ impl RunStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        Ok(rows.iter().map(execution).collect())
+        Ok(rows.iter().map(from_row::execution).collect())
     }
 
     async fn execution_for_request_token(
@@ -267,7 +231,7 @@ impl RunStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(backend)?;
-        row.as_ref().map(job).transpose()
+        row.as_ref().map(from_row::job).transpose()
     }
 
     async fn bind_client_token(&self, job_id: &str, client_token: &str) -> Result<()> {

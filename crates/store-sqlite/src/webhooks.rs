@@ -3,22 +3,8 @@
 use crate::{backend, write_ops::db, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::params;
+use sluice_store::from_row::{self, WEBHOOK_COLUMNS};
 use sluice_store::{Error, Result, WebhookRecord, WebhookStore};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-
-const COLUMNS: &str = "name, arn, url_id, doc, created_ms, last_triggered_ms";
-
-fn row(r: &SqliteRow) -> WebhookRecord {
-    WebhookRecord {
-        name: r.get(0),
-        arn: r.get(1),
-        url_id: r.get(2),
-        doc: r.get(3),
-        created_ms: r.get(4),
-        last_triggered_ms: r.get(5),
-    }
-}
 
 #[async_trait]
 impl WebhookStore for SqliteStore {
@@ -26,7 +12,7 @@ impl WebhookStore for SqliteStore {
         let w = webhook.clone();
         self.write(move |c| {
             c.execute(
-                &format!("INSERT INTO webhooks ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
+                &format!("INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
                  ON CONFLICT (name) DO UPDATE SET arn = excluded.arn, url_id = excluded.url_id, doc = excluded.doc"),
                 params![w.name, w.arn, w.url_id, w.doc, w.created_ms, w.last_triggered_ms],
             )
@@ -45,29 +31,35 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn webhook(&self, name: &str) -> Result<Option<WebhookRecord>> {
-        let r = sqlx::query(&format!("SELECT {COLUMNS} FROM webhooks WHERE name = ?"))
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(r.as_ref().map(row))
+        let r = sqlx::query(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(r.as_ref().map(from_row::webhook))
     }
 
     async fn webhook_by_url(&self, url_id: &str) -> Result<Option<WebhookRecord>> {
-        let r = sqlx::query(&format!("SELECT {COLUMNS} FROM webhooks WHERE url_id = ?"))
-            .bind(url_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(r.as_ref().map(row))
+        let r = sqlx::query(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE url_id = ?"
+        ))
+        .bind(url_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(r.as_ref().map(from_row::webhook))
     }
 
     async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM webhooks ORDER BY name"))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(rows.iter().map(row).collect())
+        let rows = sqlx::query(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY name"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.iter().map(from_row::webhook).collect())
     }
 
     async fn delete_webhook(&self, name: &str) -> Result<bool> {

@@ -3,6 +3,7 @@
 //! return an error to have nothing of it kept.
 
 use rusqlite::{params, Connection, OptionalExtension};
+use sluice_store::from_row::JOB_COLUMNS;
 use sluice_store::{
     action_type_tag_key, tag_resource_key, AccessKeyRecord, ActionTypeKey, ActionTypeRecord,
     BucketRecord, DeclarationDoc, Error, JobRecord, JobStatus, NewPipeline, PipelineRecord, Result,
@@ -12,9 +13,6 @@ use sluice_store::{
 pub fn db(e: rusqlite::Error) -> Error {
     Error::Backend(e.to_string())
 }
-
-const JOB_COLUMNS: &str =
-    "job_id, pipeline, execution_id, category, owner, provider, version, status, nonce, data, created_ms, updated_ms";
 
 fn job(r: &rusqlite::Row<'_>) -> rusqlite::Result<(JobRecord, String)> {
     let status: String = r.get(7)?;

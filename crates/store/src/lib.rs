@@ -7,6 +7,8 @@
 mod declaration_doc;
 pub mod error;
 #[cfg(feature = "sql")]
+pub mod from_row;
+#[cfg(feature = "sql")]
 pub mod listing_sql;
 pub mod records;
 

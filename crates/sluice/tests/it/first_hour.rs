@@ -176,8 +176,10 @@ fn running(needle: &str) -> bool {
         })
 }
 
+/// Waits for a condition, for at most 90 s: the end-to-end suite loads the machine's two cores.
 async fn wait_for(what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    for _ in 0..600 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while std::time::Instant::now() < deadline {
         if condition().await {
             return;
         }
