@@ -373,67 +373,7 @@ impl AuditStore for PgStore {
     }
 
     async fn lookup_audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEventRecord>> {
-        // A resource attribute reads the resources' index and joins its events; every other
-        // attribute has an index of its own, ordered by `seq` like the answer.
-        let by_resource = match &q.attribute {
-            Some(AuditAttribute::ResourceType(v)) => Some(("resource_type", v)),
-            Some(AuditAttribute::ResourceName(v)) => Some(("resource_name", v)),
-            _ => None,
-        };
-        let mut binds: Vec<Bind<'_>> = Vec::new();
-        fn next<'a>(bind: Bind<'a>, binds: &mut Vec<Bind<'a>>) -> String {
-            binds.push(bind);
-            format!("${}", binds.len())
-        }
-        let columns: Vec<String> = AUDIT_COLUMNS
-            .split(", ")
-            .map(|c| format!("e.{c}"))
-            .collect();
-        let columns = columns.join(", ");
-        let mut sql = match by_resource {
-            Some((column, value)) => {
-                let p = next(Bind::Text(value), &mut binds);
-                format!(
-                    "SELECT DISTINCT ON (e.seq) {columns} FROM audit_resources r
-                     JOIN audit_events e ON e.seq = r.seq WHERE r.{column} = {p}"
-                )
-            }
-            None => format!("SELECT {columns} FROM audit_events e WHERE TRUE"),
-        };
-        for (clause, v) in [
-            ("e.event_time_ms >=", q.start_ms),
-            ("e.event_time_ms <=", q.end_ms),
-            ("e.seq <", q.before_seq),
-        ] {
-            if let Some(v) = v {
-                let p = next(Bind::Int(v), &mut binds);
-                sql.push_str(&format!(" AND {clause} {p}"));
-            }
-        }
-        let (column, value) = match &q.attribute {
-            None | Some(AuditAttribute::ResourceType(_) | AuditAttribute::ResourceName(_)) => {
-                (None, None)
-            }
-            Some(AuditAttribute::EventId(v)) => (Some("e.event_id"), Some(v)),
-            Some(AuditAttribute::EventName(v)) => (Some("e.event_name"), Some(v)),
-            Some(AuditAttribute::ReadOnly(true)) => {
-                sql.push_str(" AND e.read_only");
-                (None, None)
-            }
-            Some(AuditAttribute::ReadOnly(false)) => {
-                sql.push_str(" AND NOT e.read_only");
-                (None, None)
-            }
-            Some(AuditAttribute::Username(v)) => (Some("e.username"), Some(v)),
-            Some(AuditAttribute::EventSource(v)) => (Some("e.event_source"), Some(v)),
-            Some(AuditAttribute::AccessKeyId(v)) => (Some("e.access_key_id"), Some(v)),
-        };
-        if let (Some(column), Some(value)) = (column, value) {
-            let p = next(Bind::Text(value), &mut binds);
-            sql.push_str(&format!(" AND {column} = {p}"));
-        }
-        let p = next(Bind::Int(q.limit as i64), &mut binds);
-        sql.push_str(&format!(" ORDER BY e.seq DESC LIMIT {p}"));
+        let (sql, binds) = lookup_statement(q);
         let mut query = sqlx::query(&sql);
         for b in binds {
             query = b.bind(query);
@@ -472,5 +412,168 @@ impl AuditStore for PgStore {
         .await
         .map_err(backend)?;
         Ok(rows.iter().map(from_row::audit_event).collect())
+    }
+}
+
+/// The statement of one `LookupEvents` page, newest first, and what it binds.
+///
+/// A resource attribute reads the resources' index and joins its events. Every other
+/// attribute has an index of its own keyed `(attribute, -seq)`, and the page is asked for in
+/// that order (`ORDER BY -seq`, the next page `-seq > -before`): no other index gives it, so
+/// the planner cannot prefer walking the primary key backwards past every newer event.
+pub(crate) fn lookup_statement(q: &AuditQuery) -> (String, Vec<Bind<'_>>) {
+    let by_resource = match &q.attribute {
+        Some(AuditAttribute::ResourceType(v)) => Some(("resource_type", v)),
+        Some(AuditAttribute::ResourceName(v)) => Some(("resource_name", v)),
+        _ => None,
+    };
+    let mut binds: Vec<Bind<'_>> = Vec::new();
+    fn next<'a>(bind: Bind<'a>, binds: &mut Vec<Bind<'a>>) -> String {
+        binds.push(bind);
+        format!("${}", binds.len())
+    }
+    let columns: Vec<String> = AUDIT_COLUMNS
+        .split(", ")
+        .map(|c| format!("e.{c}"))
+        .collect();
+    let columns = columns.join(", ");
+    let mut sql = match by_resource {
+        Some((column, value)) => {
+            let p = next(Bind::Text(value), &mut binds);
+            format!(
+                "SELECT DISTINCT ON (e.seq) {columns} FROM audit_resources r
+                 JOIN audit_events e ON e.seq = r.seq WHERE r.{column} = {p}"
+            )
+        }
+        None => format!("SELECT {columns} FROM audit_events e WHERE TRUE"),
+    };
+    let (column, value) = match &q.attribute {
+        None | Some(AuditAttribute::ResourceType(_) | AuditAttribute::ResourceName(_)) => {
+            (None, None)
+        }
+        Some(AuditAttribute::EventId(v)) => (Some("e.event_id"), Some(v)),
+        Some(AuditAttribute::EventName(v)) => (Some("e.event_name"), Some(v)),
+        Some(AuditAttribute::ReadOnly(true)) => {
+            sql.push_str(" AND e.read_only");
+            (None, None)
+        }
+        Some(AuditAttribute::ReadOnly(false)) => {
+            sql.push_str(" AND NOT e.read_only");
+            (None, None)
+        }
+        Some(AuditAttribute::Username(v)) => (Some("e.username"), Some(v)),
+        Some(AuditAttribute::EventSource(v)) => (Some("e.event_source"), Some(v)),
+        Some(AuditAttribute::AccessKeyId(v)) => (Some("e.access_key_id"), Some(v)),
+    };
+    if let (Some(column), Some(value)) = (column, value) {
+        let p = next(Bind::Text(value), &mut binds);
+        sql.push_str(&format!(" AND {column} = {p}"));
+    }
+    // Newest first through an `(attribute, -seq)` index; by the primary key otherwise.
+    let by_attribute_index = by_resource.is_none() && q.attribute.is_some();
+    for (clause, v) in [
+        ("e.event_time_ms >=", q.start_ms),
+        ("e.event_time_ms <=", q.end_ms),
+    ] {
+        if let Some(v) = v {
+            let p = next(Bind::Int(v), &mut binds);
+            sql.push_str(&format!(" AND {clause} {p}"));
+        }
+    }
+    if let Some(before) = q.before_seq {
+        if by_attribute_index {
+            let p = next(Bind::Int(-before), &mut binds);
+            sql.push_str(&format!(" AND -e.seq > {p}"));
+        } else {
+            let p = next(Bind::Int(before), &mut binds);
+            sql.push_str(&format!(" AND e.seq < {p}"));
+        }
+    }
+    let order = if by_attribute_index {
+        "-e.seq"
+    } else {
+        "e.seq DESC"
+    };
+    let p = next(Bind::Int(q.limit as i64), &mut binds);
+    sql.push_str(&format!(" ORDER BY {order} LIMIT {p}"));
+    (sql, binds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lookup_statement;
+    use sluice_store::{AuditAttribute, AuditQuery};
+
+    /// Where the newest events are all of another kind (reads after a run of creations), a
+    /// lookup by a common attribute value still reads that attribute's index, never the
+    /// primary key backwards past every newer event.
+    #[tokio::test]
+    async fn a_lookup_by_attribute_reads_its_index_however_common_the_value() {
+        let db = sluice_test_utils::ScratchDatabase::new().await;
+        let store = crate::PgStore::connect(&db.url).await.expect("connect");
+        sqlx::query(
+            "INSERT INTO audit_events
+             SELECT g, 'e' || g, g, CASE WHEN g <= 20000 THEN 'CreatePipeline' ELSE 'GetPipeline' END,
+                    'codepipeline.amazonaws.com', 'root', 'AKID', g > 20000, '[]',
+                    repeat('x', 500), '', ''
+             FROM generate_series(1, 30000) g",
+        )
+        .execute(&store.pool)
+        .await
+        .expect("events");
+        sqlx::query("ANALYZE audit_events")
+            .execute(&store.pool)
+            .await
+            .expect("analyze");
+        let text = |v: &str| v.to_string();
+        let cases = [
+            (
+                AuditAttribute::EventName(text("CreatePipeline")),
+                "audit_events_by_name",
+            ),
+            (
+                AuditAttribute::Username(text("root")),
+                "audit_events_by_username",
+            ),
+            (
+                AuditAttribute::EventSource(text("codepipeline.amazonaws.com")),
+                "audit_events_by_source",
+            ),
+            (
+                AuditAttribute::AccessKeyId(text("AKID")),
+                "audit_events_by_key",
+            ),
+            (AuditAttribute::ReadOnly(false), "audit_events_by_read_only"),
+        ];
+        for (attribute, index) in cases {
+            for before_seq in [None, Some(25_000)] {
+                let query = AuditQuery {
+                    attribute: Some(attribute.clone()),
+                    before_seq,
+                    limit: 51,
+                    ..Default::default()
+                };
+                let (sql, binds) = lookup_statement(&query);
+                let explain = format!("EXPLAIN {sql}");
+                let mut statement = sqlx::query_scalar::<_, String>(&explain);
+                for b in binds {
+                    statement = match b {
+                        crate::Bind::Int(v) => statement.bind(v),
+                        crate::Bind::Text(v) => statement.bind(v),
+                        crate::Bind::OptText(v) => statement.bind(v),
+                    };
+                }
+                let plan = statement
+                    .fetch_all(&store.pool)
+                    .await
+                    .expect("explain")
+                    .join("\n");
+                assert!(
+                    plan.contains(index) && !plan.contains("Sort"),
+                    "{attribute:?} after {before_seq:?}:\n{plan}"
+                );
+            }
+        }
+        store.close().await;
     }
 }

@@ -16,6 +16,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/0005_repository_snapshots.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/0006_audit_lookups_newest_first.sql"),
+    ),
 ];
 
 /// The schema version this binary brings a database to.
