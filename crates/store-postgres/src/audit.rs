@@ -415,18 +415,17 @@ impl AuditStore for PgStore {
     }
 }
 
-/// The statement of one `LookupEvents` page, newest first, and what it binds.
+/// The statement of one `LookupEvents` page, newest first, and what it binds. Each shape
+/// makes the planner's only ordered path the one that stops after a page, whatever the value
+/// is: by the primary key backwards it would pass every newer event whenever a value is common.
 ///
-/// A resource attribute reads the resources' index and joins its events. Every other
-/// attribute has an index of its own keyed `(attribute, -seq)`, and the page is asked for in
-/// that order (`ORDER BY -seq`, the next page `-seq > -before`): no other index gives it, so
-/// the planner cannot prefer walking the primary key backwards past every newer event.
+/// - An attribute of the event reads its own index, keyed `(attribute, -seq)`, in that order
+///   (`ORDER BY -seq`, the next page `-seq > -before`): no other index gives that order.
+/// - A resource attribute walks the resources' `(attribute, seq)` index backwards and looks
+///   each event up by its key (a lateral subquery the `OFFSET 0` keeps from being merged into
+///   a join that walks the events).
+/// - No attribute reads the primary key backwards.
 pub(crate) fn lookup_statement(q: &AuditQuery) -> (String, Vec<Bind<'_>>) {
-    let by_resource = match &q.attribute {
-        Some(AuditAttribute::ResourceType(v)) => Some(("resource_type", v)),
-        Some(AuditAttribute::ResourceName(v)) => Some(("resource_name", v)),
-        _ => None,
-    };
     let mut binds: Vec<Bind<'_>> = Vec::new();
     fn next<'a>(bind: Bind<'a>, binds: &mut Vec<Bind<'a>>) -> String {
         binds.push(bind);
@@ -437,16 +436,41 @@ pub(crate) fn lookup_statement(q: &AuditQuery) -> (String, Vec<Bind<'_>>) {
         .map(|c| format!("e.{c}"))
         .collect();
     let columns = columns.join(", ");
-    let mut sql = match by_resource {
-        Some((column, value)) => {
-            let p = next(Bind::Text(value), &mut binds);
-            format!(
-                "SELECT DISTINCT ON (e.seq) {columns} FROM audit_resources r
-                 JOIN audit_events e ON e.seq = r.seq WHERE r.{column} = {p}"
-            )
+    let mut times = String::new();
+    for (clause, v) in [
+        ("e.event_time_ms >=", q.start_ms),
+        ("e.event_time_ms <=", q.end_ms),
+    ] {
+        if let Some(v) = v {
+            let p = next(Bind::Int(v), &mut binds);
+            times.push_str(&format!(" AND {clause} {p}"));
         }
-        None => format!("SELECT {columns} FROM audit_events e WHERE TRUE"),
+    }
+    let resource = match &q.attribute {
+        Some(AuditAttribute::ResourceType(v)) => Some(("resource_type", v)),
+        Some(AuditAttribute::ResourceName(v)) => Some(("resource_name", v)),
+        _ => None,
     };
+    if let Some((column, value)) = resource {
+        let mut seqs = format!(
+            "SELECT DISTINCT r.seq FROM audit_resources r WHERE r.{column} = {}",
+            next(Bind::Text(value), &mut binds)
+        );
+        if let Some(before) = q.before_seq {
+            seqs.push_str(&format!(
+                " AND r.seq < {}",
+                next(Bind::Int(before), &mut binds)
+            ));
+        }
+        let limit = next(Bind::Int(q.limit as i64), &mut binds);
+        let sql = format!(
+            "SELECT {columns} FROM ({seqs} ORDER BY r.seq DESC) s
+             CROSS JOIN LATERAL (SELECT * FROM audit_events e WHERE e.seq = s.seq{times} OFFSET 0) e
+             ORDER BY s.seq DESC LIMIT {limit}"
+        );
+        return (sql, binds);
+    }
+    let mut sql = format!("SELECT {columns} FROM audit_events e WHERE TRUE{times}");
     let (column, value) = match &q.attribute {
         None | Some(AuditAttribute::ResourceType(_) | AuditAttribute::ResourceName(_)) => {
             (None, None)
@@ -469,29 +493,17 @@ pub(crate) fn lookup_statement(q: &AuditQuery) -> (String, Vec<Bind<'_>>) {
         let p = next(Bind::Text(value), &mut binds);
         sql.push_str(&format!(" AND {column} = {p}"));
     }
-    // Newest first through an `(attribute, -seq)` index; by the primary key otherwise.
-    let by_attribute_index = by_resource.is_none() && q.attribute.is_some();
-    for (clause, v) in [
-        ("e.event_time_ms >=", q.start_ms),
-        ("e.event_time_ms <=", q.end_ms),
-    ] {
-        if let Some(v) = v {
-            let p = next(Bind::Int(v), &mut binds);
-            sql.push_str(&format!(" AND {clause} {p}"));
-        }
-    }
-    if let Some(before) = q.before_seq {
-        if by_attribute_index {
+    let order = if q.attribute.is_some() {
+        if let Some(before) = q.before_seq {
             let p = next(Bind::Int(-before), &mut binds);
             sql.push_str(&format!(" AND -e.seq > {p}"));
-        } else {
+        }
+        "-e.seq"
+    } else {
+        if let Some(before) = q.before_seq {
             let p = next(Bind::Int(before), &mut binds);
             sql.push_str(&format!(" AND e.seq < {p}"));
         }
-    }
-    let order = if by_attribute_index {
-        "-e.seq"
-    } else {
         "e.seq DESC"
     };
     let p = next(Bind::Int(q.limit as i64), &mut binds);
@@ -521,7 +533,16 @@ mod tests {
         .execute(&store.pool)
         .await
         .expect("events");
-        sqlx::query("ANALYZE audit_events")
+        sqlx::query(
+            "INSERT INTO audit_resources
+             SELECT g, CASE WHEN g <= 20000 THEN 'AWS::CodePipeline::Pipeline' ELSE 'AWS::S3::Object' END,
+                    'r-' || g
+             FROM generate_series(1, 30000) g",
+        )
+        .execute(&store.pool)
+        .await
+        .expect("resources");
+        sqlx::query("ANALYZE audit_events, audit_resources")
             .execute(&store.pool)
             .await
             .expect("analyze");
@@ -544,6 +565,10 @@ mod tests {
                 "audit_events_by_key",
             ),
             (AuditAttribute::ReadOnly(false), "audit_events_by_read_only"),
+            (
+                AuditAttribute::ResourceType(text("AWS::CodePipeline::Pipeline")),
+                "audit_resources_by_type",
+            ),
         ];
         for (attribute, index) in cases {
             for before_seq in [None, Some(25_000)] {
@@ -568,8 +593,12 @@ mod tests {
                     .await
                     .expect("explain")
                     .join("\n");
+                // Neither a sort of the matches nor a walk of the events in key order.
                 assert!(
-                    plan.contains(index) && !plan.contains("Sort"),
+                    plan.contains(index)
+                        && !plan.contains("Sort")
+                        && !plan.contains("Merge Join")
+                        && !plan.contains("Scan Backward using audit_events_pkey"),
                     "{attribute:?} after {before_seq:?}:\n{plan}"
                 );
             }
