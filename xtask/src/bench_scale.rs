@@ -51,9 +51,7 @@ impl Database {
             name: name.into(),
         })
     }
-}
 
-impl Database {
     /// What pgbench does before it times (unless `-n`): `VACUUM (ANALYZE)`, so the reads timed
     /// are not also the first to set the hint bits of, and write back, the rows a bulk
     /// creation just made (nor run beside the autovacuum that creation sets off), then a
@@ -638,14 +636,14 @@ pub fn scale(
                 }
                 calls += get.requests + state.requests + list.requests + 40;
                 let memory = crate::bench::memory(server.child.id());
-                // As many jobs queued for one action type, in pipelines apart from those the
-                // reads above saw, then polls that claim one each.
                 // Before the queueing pipelines below are made: their CreatePipeline events
                 // (50 actions each) are ten times the size of the others', and would make the
                 // newest events looked up here a different mix at each size.
                 let create_ms = lookup_events(&mut sender, &addr, "CreatePipeline").await?;
                 let get_ms = lookup_events(&mut sender, &addr, "GetPipeline").await?;
                 progress("queueing jobs");
+                // As many jobs queued for one action type, in pipelines apart from those the
+                // reads above saw, then polls that claim one each.
                 let pipelines_needed = size / JOBS_PER_QUEUEING;
                 create(&addr, queueing_pipelines, pipelines_needed, settings.connections, queueing).await?;
                 calls += (pipelines_needed - queueing_pipelines) as u64;
